@@ -1,0 +1,89 @@
+/**
+ * Every limit of the broker and log engine, named, with its default and what
+ * it bounds. `validateLimits()` runs at start-up and rejects combinations that
+ * cannot work. Invariant: no queue, buffer or frame in the broker grows past
+ * one of these numbers.
+ */
+import { z } from 'zod';
+
+export const LimitsSchema = z.object({
+  // ---- log engine ----
+  /** Largest RecordBatch accepted (bytes). Too small rejects real batches; too large lets one client pin memory. */
+  maxBatchBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** A segment rolls when it would pass this size. Small = many files; large = coarse retention. */
+  maxSegmentBytes: z.number().int().min(64 * 1024).default(128 * 1024 * 1024),
+  /** A segment rolls when its first batch is older than this. */
+  segmentMs: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
+  /** One offset/time index entry per this many log bytes. Smaller = bigger index, faster lookup. */
+  indexIntervalBytes: z.number().int().min(512).default(4096),
+  /** Open segment file handles per broker (LRU-closed beyond). */
+  maxOpenFiles: z.number().int().min(16).default(1024),
+  /** Appends waiting for one group commit; more are refused with LIMIT_EXCEEDED. */
+  maxPendingAppends: z.number().int().min(1).default(10_000),
+  /** Bytes read per partition read call. */
+  maxReadBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+  /** Idempotent producers remembered per partition (oldest evicted). */
+  maxProducersPerPartition: z.number().int().min(1).default(100_000),
+
+  // ---- protocol / connections ----
+  /** Largest WebSocket message (bytes). Must hold maxBatchBytes plus a frame header. */
+  maxFrameBytes: z.number().int().min(2048).default(1024 * 1024 + 64 * 1024),
+  /** Concurrent WebSocket connections. */
+  maxConnections: z.number().int().min(1).default(100_000),
+  /** Topic-partition subscriptions per connection. */
+  maxSubscriptionsPerConnection: z.number().int().min(1).default(1024),
+  /** Produce requests awaiting their ack per connection. */
+  maxInflightProducePerConnection: z.number().int().min(1).default(256),
+  /** Bytes uWS may buffer for a slow socket before it is paused from the live channel. */
+  maxBackpressureBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** Credit a client may grant at once (bytes). */
+  maxCreditBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Idle seconds before a silent connection is closed (uWS idleTimeout). */
+  idleTimeoutSec: z.number().int().min(8).max(960).default(120),
+
+  // ---- names and records ----
+  maxTopicNameLength: z.number().int().min(1).max(249).default(249),
+  maxPartitionsPerTopic: z.number().int().min(1).default(1024),
+  maxTopics: z.number().int().min(1).default(10_000),
+  maxHeadersPerRecord: z.number().int().min(0).default(64),
+  maxRecordsPerBatch: z.number().int().min(1).default(100_000),
+  maxGroupNameLength: z.number().int().min(1).default(255),
+  maxGroupMembers: z.number().int().min(1).default(10_000),
+
+  // ---- HTTP ----
+  /** Largest HTTP request body (bytes). */
+  maxHttpBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Records per HTTP produce request. */
+  maxHttpRecords: z.number().int().min(1).default(10_000),
+  /** Longest long-poll wait. */
+  maxLongPollMs: z.number().int().min(0).default(30_000),
+  /** Open Server-Sent Events streams. */
+  maxSseStreams: z.number().int().min(1).default(10_000),
+});
+
+export type Limits = z.infer<typeof LimitsSchema>;
+
+/** Frame header overhead budget (kind, topic name, partition, ids). */
+export const FRAME_HEADER_BYTES = 1024;
+
+export const defaultLimits: Limits = LimitsSchema.parse({});
+
+/** Reject limit combinations that cannot work; returns the parsed limits. */
+export function validateLimits(input: Partial<Limits> = {}): Limits {
+  const limits = LimitsSchema.parse(input);
+  const problems: string[] = [];
+  if (limits.maxFrameBytes < limits.maxBatchBytes + FRAME_HEADER_BYTES) {
+    problems.push(`maxFrameBytes (${limits.maxFrameBytes}) must be >= maxBatchBytes + ${FRAME_HEADER_BYTES} (${limits.maxBatchBytes + FRAME_HEADER_BYTES})`);
+  }
+  if (limits.maxSegmentBytes < limits.maxBatchBytes) {
+    problems.push(`maxSegmentBytes (${limits.maxSegmentBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes})`);
+  }
+  if (limits.maxReadBytes < limits.maxBatchBytes) {
+    problems.push(`maxReadBytes (${limits.maxReadBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes}) so any stored batch can be read`);
+  }
+  if (limits.maxBackpressureBytes < limits.maxFrameBytes) {
+    problems.push(`maxBackpressureBytes (${limits.maxBackpressureBytes}) must be >= maxFrameBytes (${limits.maxFrameBytes})`);
+  }
+  if (problems.length > 0) throw new Error(`invalid limits:\n  - ${problems.join('\n  - ')}`);
+  return limits;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// `npm test`: installs what the tests need from Debian when it is missing
+// (Chromium for the browser tests), then runs every `*.test.ts` in the
+// workspaces with `node --test` + tsx, keeping node's default reporter so CI
+// can read the closing summary. Extra args filter files by substring:
+// `npm test -- log` runs only test files whose path contains "log".
+import { execSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const roots = ['client-sdk/src', 'server/src', 'worker/src', 'demo/src', 'test'];
+
+function findTests(dir, out) {
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'artifacts') continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) findTests(path, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, path));
+  }
+  return out;
+}
+
+function ensureDebianPackage(binary, pkg) {
+  if (existsSync(binary)) return;
+  console.log(`# ${binary} missing: installing Debian package ${pkg}`);
+  const sudo = process.getuid && process.getuid() === 0 ? '' : 'sudo ';
+  execSync(`${sudo}apt-get update -qq && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`, { stdio: 'inherit' });
+}
+
+const filters = process.argv.slice(2);
+const files = roots.flatMap((r) => findTests(join(root, r), [])).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+if (files.some((f) => f.includes('browser') || f.startsWith('test/e2e') || f.startsWith('demo/'))) {
+  ensureDebianPackage('/usr/bin/chromium', 'chromium');
+}
+
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, RUNNEL_TEST: '1' },
+});
+process.exit(result.status ?? 1);
