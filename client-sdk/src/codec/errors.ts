@@ -32,6 +32,7 @@ export const ErrorTable = {
   INVALID_PRODUCER_EPOCH: { code: 47, retryable: false, status: 409, message: 'Producer epoch is older than the current one (fenced)' },
   KAFKA_STORAGE_ERROR: { code: 56, retryable: true, status: 503, message: 'Storage error on the broker' },
   UNKNOWN_PRODUCER_ID: { code: 59, retryable: false, status: 409, message: 'Producer id is unknown to this partition' },
+  UNSUPPORTED_COMPRESSION_TYPE: { code: 76, retryable: false, status: 400, message: 'Record batch is compressed; Runnel stores uncompressed batches only' },
   INVALID_RECORD: { code: 87, retryable: false, status: 400, message: 'A record failed validation' },
   INCONSISTENT_TOPIC_ID: { code: 103, retryable: false, status: 409, message: 'Topic id differs: the topic was deleted and recreated' },
   INVALID_FRAME: { code: 1000, retryable: false, status: 400, message: 'WebSocket frame could not be decoded' },
@@ -58,7 +59,7 @@ export function errorNameOf(code: number): ErrorName {
 
 /** An expected, operating error with a documented code. Programmer errors use `assert` instead. */
 export class RunnelError extends Error {
-  readonly name = 'RunnelError';
+  override readonly name = 'RunnelError';
   readonly errorName: ErrorName;
   readonly code: number;
   readonly retryable: boolean;

@@ -1,0 +1,61 @@
+/**
+ * UTF-8 for the codec's short strings (topic names, header keys, ids).
+ * ASCII fast paths avoid TextEncoder/TextDecoder call overhead on the tiny
+ * strings that dominate frames; longer or non-ASCII strings use the platform
+ * codecs. Decoding is strict: invalid UTF-8 returns `null` (callers map it to
+ * a coded error) instead of inventing U+FFFD characters.
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Strings up to this many chars are handled by the hand-written loops. */
+const SHORT_STRING = 32;
+
+/** Number of UTF-8 bytes `s` encodes to (lone surrogates count as U+FFFD, 3 bytes, like TextEncoder). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Writes `s` at `pos` (room for `utf8Length(s)` bytes must exist); returns the position after it. */
+export function writeUtf8(b: Uint8Array, pos: number, s: string): number {
+  if (s.length <= SHORT_STRING) {
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[pos + i] = c;
+    }
+    if (i === s.length) return pos + i;
+  }
+  return pos + encoder.encodeInto(s, b.subarray(pos)).written;
+}
+
+/** Decodes `b[start, end)`; `null` if it is not valid UTF-8. */
+export function readUtf8(b: Uint8Array, start: number, end: number): string | null {
+  if (end - start <= SHORT_STRING) {
+    let s = '';
+    let i = start;
+    for (; i < end; i++) {
+      const c = b[i];
+      if (c >= 0x80) break;
+      s += String.fromCharCode(c);
+    }
+    if (i === end) return s;
+  }
+  try {
+    return decoder.decode(b.subarray(start, end));
+  } catch {
+    return null; // NB: fatal TextDecoder throws TypeError on invalid UTF-8; that is the only failure here.
+  }
+}
