@@ -1,0 +1,131 @@
+/**
+ * `LogDirectory` / `SegmentFile` on the real file system (node:fs/promises).
+ * Appends are one positional `writev` each (libuv loops over IOV_MAX and
+ * short writes); `datasync` is a real fdatasync(2). New, renamed and removed
+ * directory entries are made durable by fsyncing the directory.
+ */
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LogDirectory, SegmentFile } from './segment-file.ts';
+
+class FsSegmentFile implements SegmentFile {
+  #size: number;
+  constructor(readonly name: string, private readonly handle: FileHandle, size: number) {
+    this.#size = size;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  async append(chunks: readonly Uint8Array[]): Promise<void> {
+    let total = 0;
+    for (const c of chunks) total += c.byteLength;
+    if (total === 0) return;
+    const { bytesWritten } = await this.handle.writev(chunks as Uint8Array[], this.#size);
+    if (bytesWritten !== total) {
+      // libuv already loops on short writes; a short count here means the disk refused (ENOSPC).
+      throw new Error(`short write to ${this.name}: ${bytesWritten} of ${total} bytes`);
+    }
+    this.#size += total;
+  }
+
+  async read(position: number, length: number): Promise<Uint8Array> {
+    const buffer = Buffer.allocUnsafe(Math.max(0, length));
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === length ? buffer : buffer.subarray(0, filled);
+  }
+
+  datasync(): Promise<void> {
+    return this.handle.datasync();
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.handle.truncate(size);
+    await this.handle.datasync();
+    this.#size = size;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+export class FsLogDirectory implements LogDirectory {
+  private constructor(readonly path: string) {}
+
+  /** Opens (creating if needed) the partition directory at `path`. */
+  static async open(path: string): Promise<FsLogDirectory> {
+    await mkdir(path, { recursive: true });
+    return new FsLogDirectory(path);
+  }
+
+  list(): Promise<string[]> {
+    return readdir(this.path);
+  }
+
+  async openFile(name: string, options: { create: boolean }): Promise<SegmentFile> {
+    const path = join(this.path, name);
+    // 'a+' would force O_APPEND; positional writes with 'r+' keep the size under our control.
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r+');
+    } catch (err) {
+      if (!options.create || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      handle = await open(path, 'w+');
+      await this.syncDirectory();
+    }
+    const { size } = await handle.stat();
+    return new FsSegmentFile(name, handle, size);
+  }
+
+  async readWhole(name: string): Promise<Uint8Array | null> {
+    try {
+      return await readFile(join(this.path, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async writeAtomic(name: string, bytes: Uint8Array): Promise<void> {
+    const tmp = join(this.path, `${name}.tmp`);
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, join(this.path, name));
+    await this.syncDirectory();
+  }
+
+  async remove(name: string): Promise<void> {
+    await rm(join(this.path, name), { force: true });
+    await this.syncDirectory();
+  }
+
+  async modifiedTimeMs(name: string): Promise<number | null> {
+    try {
+      return (await stat(join(this.path, name))).mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  private async syncDirectory(): Promise<void> {
+    const dir = await open(this.path, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}
