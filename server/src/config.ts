@@ -1,0 +1,218 @@
+/**
+ * Broker configuration from command-line flags, environment variables, an
+ * optional JSON file and defaults, in that order of precedence
+ * (flags > env > `--config file.json` > defaults). Every value is checked by
+ * zod once, here, at the boundary; a bad value fails start-up with a message
+ * that names where it came from and what is allowed, e.g.
+ * `--port must be an integer 0-65535, got 'abc'`.
+ *
+ * Invariant: the returned config is complete and valid, and its `limits`
+ * passed `validateLimits()`. Documented in docs/configuration.md.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { LimitsSchema, validateLimits, type Limits } from './limits.ts';
+
+/** Structurally the broker's `BrokerConfig` (server/src/broker/broker.ts) plus the HTTP-only settings. */
+export interface RunnelConfig {
+  brokerId: number;
+  dataDir: string;
+  host: string;
+  port: number;
+  autoCreateTopics: boolean;
+  defaultPartitions: number;
+  flushIntervalMs: number;
+  limits: Limits;
+  /** Demo build served at `/`; undefined = no static files. */
+  staticDir?: string;
+  /** Origins allowed by CORS on `/v1/*`; `['*']` = any. */
+  corsOrigins: string[];
+}
+
+/** The demo build, served by default when it exists (repo checkout). */
+const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../demo/dist', import.meta.url));
+
+type Kind = 'int' | 'bool' | 'string' | 'list';
+
+interface Field {
+  key: Exclude<keyof RunnelConfig, 'limits'>;
+  flag: string;
+  env: string;
+  kind: Kind;
+  schema: z.ZodType;
+  /** What a valid value looks like, for error messages. */
+  expect: string;
+}
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Every scalar setting, its flag, its variable and its check. */
+export const CONFIG_FIELDS: readonly Field[] = [
+  { key: 'port', flag: '--port', env: 'RUNNEL_PORT', kind: 'int', schema: int(0, 65535), expect: 'an integer 0-65535' },
+  { key: 'host', flag: '--host', env: 'RUNNEL_HOST', kind: 'string', schema: z.string().min(1), expect: 'a host name or IP address' },
+  { key: 'dataDir', flag: '--data', env: 'RUNNEL_DATA', kind: 'string', schema: z.string().min(1), expect: 'a directory path' },
+  { key: 'brokerId', flag: '--broker-id', env: 'RUNNEL_BROKER_ID', kind: 'int', schema: int(0, 2 ** 31 - 1), expect: 'an integer 0-2147483647' },
+  { key: 'autoCreateTopics', flag: '--auto-create-topics', env: 'RUNNEL_AUTO_CREATE_TOPICS', kind: 'bool', schema: z.boolean(), expect: 'true or false' },
+  { key: 'defaultPartitions', flag: '--default-partitions', env: 'RUNNEL_DEFAULT_PARTITIONS', kind: 'int', schema: int(1, 1_000_000), expect: 'an integer >= 1' },
+  { key: 'flushIntervalMs', flag: '--flush-interval-ms', env: 'RUNNEL_FLUSH_INTERVAL_MS', kind: 'int', schema: int(0, 3_600_000), expect: 'an integer 0-3600000 (0 = fsync before every ack)' },
+  { key: 'staticDir', flag: '--static-dir', env: 'RUNNEL_STATIC_DIR', kind: 'string', schema: z.string(), expect: 'a directory path (empty = none)' },
+  { key: 'corsOrigins', flag: '--cors-origins', env: 'RUNNEL_CORS_ORIGINS', kind: 'list', schema: z.array(z.string().min(1)).min(1), expect: "a comma-separated list of origins or '*'" },
+];
+
+const DEFAULTS = {
+  port: 8080, host: '0.0.0.0', dataDir: './data', brokerId: 0, autoCreateTopics: true,
+  defaultPartitions: 3, flushIntervalMs: 0, corsOrigins: ['*'],
+} as const;
+
+/** A bad flag, variable or file; `message` is meant for the operator as is. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+interface RawSources {
+  flags: Map<string, string>;
+  limitFlags: Map<string, string>;
+  configFile?: string;
+}
+
+/** Splits `--name value`, `--name=value`, `--no-name` and repeated `--limit k=v`; rejects unknown flags. */
+function parseFlags(argv: readonly string[]): RawSources {
+  const byFlag = new Map(CONFIG_FIELDS.map((f) => [f.flag, f]));
+  const out: RawSources = { flags: new Map(), limitFlags: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument '${arg}'`);
+    const eq = arg.indexOf('=');
+    let name = eq < 0 ? arg : arg.slice(0, eq);
+    let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (name.startsWith('--no-') && byFlag.get(`--${name.slice(5)}`)?.kind === 'bool' && value === undefined) {
+      name = `--${name.slice(5)}`;
+      value = 'false';
+    }
+    const field = byFlag.get(name);
+    const known = field !== undefined || name === '--config' || name === '--limit';
+    if (!known) throw new ConfigError(`unknown flag ${name}; known flags: ${[...byFlag.keys(), '--config', '--limit'].join(', ')}`);
+    if (value === undefined && field?.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1].startsWith('--'))) value = 'true';
+    if (value === undefined) {
+      if (argv[i + 1] === undefined) throw new ConfigError(`${name} needs a value`);
+      value = argv[++i];
+    }
+    if (name === '--config') out.configFile = value;
+    else if (name === '--limit') {
+      const [key, v] = splitLimit(value);
+      out.limitFlags.set(key, v);
+    } else out.flags.set(name, value);
+  }
+  return out;
+}
+
+function splitLimit(value: string): [string, string] {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--limit expects name=value (e.g. --limit maxHttpBodyBytes=2097152), got '${value}'`);
+  return [value.slice(0, eq), value.slice(eq + 1)];
+}
+
+/** Turns a flag/env string into the field's type; undefined when it does not even parse. */
+function coerce(kind: Kind, raw: string): unknown {
+  switch (kind) {
+    case 'int': return /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : undefined;
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      return undefined;
+    }
+    case 'string': return raw;
+    case 'list': return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  }
+}
+
+function checked(field: Field, value: unknown, source: string, raw: unknown): unknown {
+  const shown = typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw);
+  if (value === undefined || !field.schema.safeParse(value).success) {
+    throw new ConfigError(`${source} must be ${field.expect}, got ${shown}`);
+  }
+  return value;
+}
+
+const FileSchema = z.object({ limits: z.record(z.string(), z.unknown()).optional() }).catchall(z.unknown());
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read config file ${path}: ${(cause as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(cause as Error).message}`);
+  }
+  const parsed = FileSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(`config file ${path} must hold a JSON object (limits: an object), got ${JSON.stringify(json)}`);
+  const known = new Set<string>([...CONFIG_FIELDS.map((f) => f.key), 'limits']);
+  for (const key of Object.keys(parsed.data)) {
+    if (!known.has(key)) throw new ConfigError(`config file ${path}: unknown key '${key}'; known keys: ${[...known].join(', ')}`);
+  }
+  return parsed.data;
+}
+
+/** Merges limit overrides (file < flags), each checked against its own schema, then validateLimits(). */
+function loadLimits(fromFile: Record<string, unknown>, fromFlags: Map<string, string>, path: string | undefined): Limits {
+  const shape = LimitsSchema.shape as Record<string, z.ZodType>;
+  const merged: Record<string, unknown> = {};
+  const check = (key: string, value: unknown, source: string) => {
+    if (!(key in shape)) throw new ConfigError(`${source}: unknown limit '${key}'; known limits: ${Object.keys(shape).join(', ')}`);
+    if (!shape[key].safeParse(value).success) {
+      throw new ConfigError(`${source}: limit ${key} is out of range or not an integer, got ${JSON.stringify(value)} (default ${String((validateLimits() as Record<string, unknown>)[key])})`);
+    }
+    merged[key] = value;
+  };
+  for (const [key, value] of Object.entries(fromFile)) check(key, value, `config file ${path}`);
+  for (const [key, raw] of fromFlags) check(key, /^-?\d+$/.test(raw) ? Number(raw) : raw, '--limit');
+  try {
+    return validateLimits(merged as Partial<Limits>);
+  } catch (cause) {
+    throw new ConfigError((cause as Error).message);
+  }
+}
+
+/**
+ * Builds the broker configuration. Throws ConfigError with an operator-facing message.
+ * @example
+ * const config = loadConfig(['--port', '9090'], process.env);
+ * await startServer(config);
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunnelConfig {
+  const raw = parseFlags(argv);
+  const configPath = raw.configFile ?? (env.RUNNEL_CONFIG || undefined);
+  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  const values: Record<string, unknown> = { ...DEFAULTS, corsOrigins: [...DEFAULTS.corsOrigins] };
+  if (existsSync(DEFAULT_STATIC_DIR)) values.staticDir = DEFAULT_STATIC_DIR;
+
+  for (const field of CONFIG_FIELDS) {
+    const flag = raw.flags.get(field.flag);
+    const fromEnv = env[field.env];
+    if (flag !== undefined) values[field.key] = checked(field, coerce(field.kind, flag), field.flag, flag);
+    else if (fromEnv !== undefined && fromEnv !== '') values[field.key] = checked(field, coerce(field.kind, fromEnv), field.env, fromEnv);
+    else if (field.key in file) values[field.key] = checked(field, file[field.key], `config file ${configPath}: ${field.key}`, file[field.key]);
+  }
+  const limits = loadLimits((file.limits ?? {}) as Record<string, unknown>, raw.limitFlags, configPath);
+  const staticDir = values.staticDir === '' || values.staticDir === undefined ? undefined : resolve(values.staticDir as string);
+  return {
+    brokerId: values.brokerId as number,
+    dataDir: resolve(values.dataDir as string),
+    host: values.host as string,
+    port: values.port as number,
+    autoCreateTopics: values.autoCreateTopics as boolean,
+    defaultPartitions: values.defaultPartitions as number,
+    flushIntervalMs: values.flushIntervalMs as number,
+    limits,
+    ...(staticDir === undefined ? {} : { staticDir }),
+    corsOrigins: values.corsOrigins as string[],
+  };
+}
