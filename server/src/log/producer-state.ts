@@ -1,0 +1,180 @@
+/**
+ * Idempotent producer state of one partition (Kafka KIP-98,
+ * ProducerStateManager): per producer id its epoch and the sequences and
+ * offsets of its last five batches. Pure: `check` decides, the caller assigns
+ * offsets, then `record` remembers the batch.
+ *
+ * Rules (as Kafka's ProducerAppendInfo):
+ * - producerId -1: not idempotent, never checked.
+ * - older epoch: INVALID_PRODUCER_EPOCH (the producer was fenced).
+ * - newer epoch: must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER.
+ * - same epoch: a batch equal (base and last sequence) to one of the last
+ *   five is a duplicate and gets its original offsets back; otherwise its
+ *   base sequence must follow the last one (int32 wraps to 0).
+ * - unknown producer id (new, evicted or retention-deleted): any sequence is
+ *   accepted, as Kafka does once a producer's history is gone.
+ * Invariant: at most `maxProducers` entries (least recently written evicted).
+ */
+import { crc32c, type ErrorName } from '@runnel/client/codec';
+
+/** Batches remembered per producer (Kafka's NUM_BATCHES_TO_RETAIN). */
+export const PRODUCER_BATCHES_RETAINED = 5;
+export const NO_PRODUCER_ID = -1;
+const INT32_MAX = 0x7fff_ffff;
+
+export interface ProducerBatch {
+  baseSequence: number;
+  lastSequence: number;
+  baseOffset: number;
+  lastOffset: number;
+}
+
+export interface ProducerEntry {
+  producerId: number;
+  producerEpoch: number;
+  /** Oldest first, at most PRODUCER_BATCHES_RETAINED. */
+  batches: ProducerBatch[];
+}
+
+/** What to do with a batch. `append`: assign offsets, write, then `record`. */
+export type ProducerCheck =
+  | { kind: 'append' }
+  | { kind: 'duplicate'; baseOffset: number; lastOffset: number }
+  | { kind: 'reject'; code: ErrorName; message: string };
+
+/** The identity fields of a batch header that idempotence looks at. */
+export interface ProducerBatchHeader {
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  lastOffsetDelta: number;
+}
+
+/** Sequence of the last record: base + delta, wrapping past int32 max to 0 (Kafka incrementSequence). */
+export function lastSequenceOf(baseSequence: number, lastOffsetDelta: number): number {
+  if (baseSequence > INT32_MAX - lastOffsetDelta) return lastOffsetDelta - (INT32_MAX - baseSequence) - 1;
+  return baseSequence + lastOffsetDelta;
+}
+
+function isNextSequence(lastSequence: number, nextSequence: number): boolean {
+  return nextSequence === lastSequence + 1 || (lastSequence === INT32_MAX && nextSequence === 0);
+}
+
+const ACCEPT: ProducerCheck = { kind: 'append' };
+
+export class ProducerStateTable {
+  /** Insertion order = least recently written first (for eviction). */
+  readonly #entries = new Map<number, ProducerEntry>();
+
+  constructor(readonly maxProducers: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  entry(producerId: number): ProducerEntry | undefined {
+    return this.#entries.get(producerId);
+  }
+
+  check(h: ProducerBatchHeader): ProducerCheck {
+    if (h.producerId === NO_PRODUCER_ID) return ACCEPT;
+    if (h.producerId < 0 || h.producerEpoch < 0 || h.baseSequence < 0) {
+      return { kind: 'reject', code: 'INVALID_RECORD', message: `idempotent batch needs producerId, producerEpoch and baseSequence >= 0 (got ${h.producerId}/${h.producerEpoch}/${h.baseSequence})` };
+    }
+    const entry = this.#entries.get(h.producerId);
+    if (!entry) return ACCEPT;
+    if (h.producerEpoch < entry.producerEpoch) {
+      return { kind: 'reject', code: 'INVALID_PRODUCER_EPOCH', message: `producer ${h.producerId} epoch ${h.producerEpoch} is older than ${entry.producerEpoch}` };
+    }
+    if (h.producerEpoch > entry.producerEpoch) {
+      if (h.baseSequence === 0) return ACCEPT;
+      return { kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', message: `producer ${h.producerId} new epoch ${h.producerEpoch} must start at sequence 0, got ${h.baseSequence}` };
+    }
+    const lastSequence = lastSequenceOf(h.baseSequence, h.lastOffsetDelta);
+    for (const b of entry.batches) {
+      if (b.baseSequence === h.baseSequence && b.lastSequence === lastSequence) {
+        return { kind: 'duplicate', baseOffset: b.baseOffset, lastOffset: b.lastOffset };
+      }
+    }
+    const latest = entry.batches[entry.batches.length - 1];
+    if (!latest || isNextSequence(latest.lastSequence, h.baseSequence)) return ACCEPT;
+    return {
+      kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+      message: `producer ${h.producerId} epoch ${h.producerEpoch}: expected sequence ${lastSequenceOf(latest.lastSequence, 1)}, got ${h.baseSequence} (a retry older than the last ${PRODUCER_BATCHES_RETAINED} batches is not recognised)`,
+    };
+  }
+
+  /** Remembers an appended batch (after `check` said append, or while replaying the log). */
+  record(h: ProducerBatchHeader, baseOffset: number): void {
+    if (h.producerId < 0) return;
+    let entry = this.#entries.get(h.producerId);
+    if (entry) {
+      this.#entries.delete(h.producerId);
+      if (h.producerEpoch !== entry.producerEpoch) entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [] };
+    } else {
+      entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [] };
+    }
+    entry.batches.push({ baseSequence: h.baseSequence, lastSequence: lastSequenceOf(h.baseSequence, h.lastOffsetDelta), baseOffset, lastOffset: baseOffset + h.lastOffsetDelta });
+    if (entry.batches.length > PRODUCER_BATCHES_RETAINED) entry.batches.shift();
+    this.#entries.set(h.producerId, entry);
+    if (this.#entries.size > this.maxProducers) {
+      const oldest = this.#entries.keys().next().value as number;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  /** Forgets producers whose last batch is below `logStartOffset` (retention deleted their history). */
+  removeBefore(logStartOffset: number): void {
+    for (const [id, e] of this.#entries) {
+      if (e.batches[e.batches.length - 1].lastOffset < logStartOffset) this.#entries.delete(id);
+    }
+  }
+
+  /** Binary snapshot: "RPS1", count, per producer id/epoch/batches, then CRC-32C of all before it. */
+  encodeSnapshot(): Uint8Array {
+    let bytes = 8 + 4;
+    for (const e of this.#entries.values()) bytes += 11 + e.batches.length * 24;
+    const out = new Uint8Array(bytes);
+    const view = new DataView(out.buffer);
+    out.set([0x52, 0x50, 0x53, 0x31]);
+    view.setUint32(4, this.#entries.size);
+    let at = 8;
+    for (const e of this.#entries.values()) {
+      view.setFloat64(at, e.producerId);
+      view.setInt16(at + 8, e.producerEpoch);
+      view.setUint8(at + 10, e.batches.length);
+      at += 11;
+      for (const b of e.batches) {
+        view.setInt32(at, b.baseSequence);
+        view.setInt32(at + 4, b.lastSequence);
+        view.setFloat64(at + 8, b.baseOffset);
+        view.setFloat64(at + 16, b.lastOffset);
+        at += 24;
+      }
+    }
+    view.setUint32(at, crc32c(out, 0, at));
+    return out;
+  }
+
+  /** Restores a snapshot; null when it is torn or corrupt (the caller replays the log instead). */
+  static decodeSnapshot(bytes: Uint8Array, maxProducers: number): ProducerStateTable | null {
+    if (bytes.length < 12) return null;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(0) !== 0x52505331 || view.getUint32(bytes.length - 4) !== crc32c(bytes, 0, bytes.length - 4)) return null;
+    const table = new ProducerStateTable(maxProducers);
+    const count = view.getUint32(4);
+    let at = 8;
+    for (let i = 0; i < count; i++) {
+      if (at + 11 > bytes.length - 4) return null;
+      const entry: ProducerEntry = { producerId: view.getFloat64(at), producerEpoch: view.getInt16(at + 8), batches: [] };
+      const n = view.getUint8(at + 10);
+      at += 11;
+      if (n === 0 || n > PRODUCER_BATCHES_RETAINED || at + n * 24 > bytes.length - 4) return null;
+      for (let j = 0; j < n; j++, at += 24) {
+        entry.batches.push({ baseSequence: view.getInt32(at), lastSequence: view.getInt32(at + 4), baseOffset: view.getFloat64(at + 8), lastOffset: view.getFloat64(at + 16) });
+      }
+      table.#entries.set(entry.producerId, entry);
+    }
+    return at === bytes.length - 4 ? table : null;
+  }
+}
