@@ -22,17 +22,14 @@ export function murmur2(key: Uint8Array): number {
     k = Math.imul(k, M);
     h = Math.imul(h, M) ^ k;
   }
+  // Java's fall-through switch over the 1–3 trailing bytes, written without fall-through.
   const tail = length & ~3;
-  switch (length & 3) {
-    case 3:
-      h ^= key[tail + 2] << 16;
-    // falls through
-    case 2:
-      h ^= key[tail + 1] << 8;
-    // falls through
-    case 1:
-      h ^= key[tail];
-      h = Math.imul(h, M);
+  const rest = length & 3;
+  if (rest === 3) h ^= key[tail + 2] << 16;
+  if (rest >= 2) h ^= key[tail + 1] << 8;
+  if (rest >= 1) {
+    h ^= key[tail];
+    h = Math.imul(h, M);
   }
   h ^= h >>> 13;
   h = Math.imul(h, M);

@@ -41,7 +41,7 @@ const batchArb = fc.record({
 
 function expectError(result: { ok: boolean }, code: string): void {
   assert.equal(result.ok, false);
-  assert.equal((result as { code: string }).code, code);
+  assert.equal((result as unknown as { code: string }).code, code);
 }
 
 test('round trip keeps every field (property)', () => {
