@@ -1,0 +1,125 @@
+/**
+ * File Storage for Node services (`@runnel/client/node`; uses node:fs, never
+ * imported by the browser entry). The whole state lives in memory and is
+ * rewritten to `<dir>/runnel-state.json` by write-temp + fsync + rename, so a
+ * crash leaves the old or the new file, never a torn one. Writes are
+ * coalesced: one in flight, the next carries every change made meanwhile;
+ * a method resolves once a write covering its change is durable.
+ * NB: suited to outboxes of thousands of records, not millions.
+ */
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FrozenBatch, OutboxRecord, ProducerState, Storage, StoredOffset } from './storage.ts';
+
+interface FileState {
+  offsets: Record<string, Record<number, StoredOffset>>;
+  records: Record<number, OutboxRecord>;
+  batches: Record<number, FrozenBatch>;
+  producer: ProducerState | null;
+}
+
+const BYTES_TAG = '$b64';
+
+function replacer(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? { [BYTES_TAG]: Buffer.from(value).toString('base64') } : value;
+}
+function reviver(_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && BYTES_TAG in value) {
+    return new Uint8Array(Buffer.from((value as Record<string, string>)[BYTES_TAG], 'base64'));
+  }
+  return value;
+}
+
+async function readState(path: string): Promise<FileState> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'), reviver) as FileState;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { offsets: {}, records: {}, batches: {}, producer: null };
+    throw error;
+  }
+}
+
+/**
+ * @example const storage = await fileStorage('./runnel-client'); createClient({ urls, WebSocket, storage })
+ */
+export async function fileStorage(dir: string): Promise<Storage> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'runnel-state.json');
+  const state = await readState(path);
+  let writing: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+
+  const writeNow = async (): Promise<void> => {
+    const tmp = `${path}.tmp`;
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(JSON.stringify(state, replacer));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  };
+  /** Resolves once a write started after this call is durable. */
+  const persist = (): Promise<void> => {
+    if (next) return next;
+    if (!writing) {
+      writing = writeNow().finally(() => { writing = null; });
+      return writing;
+    }
+    next = writing.catch(() => {}).then(() => { next = null; return persist(); });
+    return next;
+  };
+  const offsetKey = (consumerId: string, topic: string): string => JSON.stringify([consumerId, topic]);
+  const sorted = <T extends { id: number }>(o: Record<number, T>): T[] => Object.values(o).sort((a, b) => a.id - b.id);
+
+  return {
+    offsets: {
+      async getOffsets(consumerId, topic) {
+        const stored = state.offsets[offsetKey(consumerId, topic)] ?? {};
+        return new Map(Object.entries(stored).map(([p, v]) => [Number(p), { ...v }]));
+      },
+      putOffsets(consumerId, topic, offsets) {
+        const stored = (state.offsets[offsetKey(consumerId, topic)] ??= {});
+        for (const [partition, value] of offsets) stored[partition] = { ...value };
+        return persist();
+      },
+      deleteOffsets(consumerId, topic) {
+        delete state.offsets[offsetKey(consumerId, topic)];
+        return persist();
+      },
+    },
+    outbox: {
+      async load() {
+        return { producer: state.producer && structuredClone(state.producer), records: sorted(state.records), batches: sorted(state.batches) };
+      },
+      addRecords(records) {
+        for (const r of records) state.records[r.id] = r;
+        return persist();
+      },
+      freeze(batches, producer) {
+        for (const b of batches) {
+          state.batches[b.id] = b;
+          for (const id of b.recordIds) delete state.records[id];
+        }
+        state.producer = structuredClone(producer);
+        return persist();
+      },
+      deleteBatches(ids) {
+        for (const id of ids) delete state.batches[id];
+        return persist();
+      },
+      deleteRecords(ids) {
+        for (const id of ids) delete state.records[id];
+        return persist();
+      },
+      saveProducer(producer) {
+        state.producer = structuredClone(producer);
+        return persist();
+      },
+    },
+    async close() {
+      while (writing || next) await (next ?? writing);
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Shared contract suite for every Storage (memory, IndexedDB, file).
+ * `open()` may be called several times and must see what earlier opens wrote
+ * (a "reload").
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FrozenBatch, OutboxRecord, Storage } from './storage.ts';
+
+export interface StorageFixture { open(): Promise<Storage>; cleanup(): Promise<void> }
+
+const record = (id: number, topic = 't'): OutboxRecord => ({
+  id, topic, partition: id % 2 === 0 ? -1 : 1, key: id % 3 === 0 ? null : new Uint8Array([id]),
+  value: new TextEncoder().encode(JSON.stringify({ id })), headers: [{ key: 'h', value: new Uint8Array([1, 2]) }], timestampMs: 1_700_000_000_000 + id,
+});
+
+export function storageContract(name: string, fixture: () => Promise<StorageFixture>): void {
+  test(`${name}: offsets are stored per consumer and topic and survive reopen`, async () => {
+    const f = await fixture();
+    try {
+      const s = await f.open();
+      assert.equal((await s.offsets.getOffsets('c1', 't')).size, 0);
+      await s.offsets.putOffsets('c1', 't', new Map([[0, { offset: 5, topicId: 'A' }], [2, { offset: 7, topicId: 'A' }]]));
+      await s.offsets.putOffsets('c1', 't', new Map([[0, { offset: 9, topicId: 'A' }]]));
+      await s.offsets.putOffsets('c2', 't', new Map([[0, { offset: 1, topicId: 'A' }]]));
+      await s.offsets.putOffsets('c1', 't2', new Map([[0, { offset: 3, topicId: 'B' }]]));
+      await s.close();
+      const r = await f.open();
+      assert.deepEqual([...(await r.offsets.getOffsets('c1', 't'))].sort(), [[0, { offset: 9, topicId: 'A' }], [2, { offset: 7, topicId: 'A' }]]);
+      assert.deepEqual([...(await r.offsets.getOffsets('c2', 't'))], [[0, { offset: 1, topicId: 'A' }]]);
+      await r.offsets.deleteOffsets('c1', 't');
+      assert.equal((await r.offsets.getOffsets('c1', 't')).size, 0);
+      assert.equal((await r.offsets.getOffsets('c1', 't2')).size, 1);
+      await r.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  test(`${name}: outbox records freeze into batches atomically and replay in order`, async () => {
+    const f = await fixture();
+    try {
+      const s = await f.open();
+      assert.deepEqual(await s.outbox.load(), { producer: null, records: [], batches: [] });
+      await s.outbox.addRecords([record(3), record(1), record(2)]);
+      await s.outbox.addRecords([record(4)]);
+      const batch: FrozenBatch = { id: 1, topic: 't', partition: 1, baseSequence: 0, recordIds: [1, 3], bytes: new Uint8Array([9, 8, 7]) };
+      await s.outbox.freeze([batch], { producerId: 42, producerEpoch: 0, sequences: { 't/1': 2 } });
+      await s.outbox.deleteRecords([4]);
+      await s.close();
+      const r = await f.open();
+      const loaded = await r.outbox.load();
+      assert.deepEqual(loaded.records, [record(2)]);
+      assert.deepEqual(loaded.batches, [batch]);
+      assert.ok(loaded.batches[0].bytes instanceof Uint8Array);
+      assert.deepEqual(loaded.producer, { producerId: 42, producerEpoch: 0, sequences: { 't/1': 2 } });
+      await r.outbox.freeze([{ ...batch, id: 2, baseSequence: 2, recordIds: [2] }], { producerId: 42, producerEpoch: 0, sequences: { 't/1': 3 } });
+      await r.outbox.deleteBatches([1]);
+      await r.outbox.saveProducer({ producerId: 42, producerEpoch: 1, sequences: {} });
+      const after = await r.outbox.load();
+      assert.deepEqual(after.records, []);
+      assert.deepEqual(after.batches.map((b) => b.id), [2]);
+      assert.equal(after.producer?.producerEpoch, 1);
+      await r.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
+}
