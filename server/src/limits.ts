@@ -41,6 +41,24 @@ export const LimitsSchema = z.object({
   /** Idle seconds before a silent connection is closed (uWS idleTimeout). */
   idleTimeoutSec: z.number().int().min(8).max(960).default(120),
 
+  /** A paused (over maxBackpressureBytes) socket that has not drained within this time is closed with SLOW_CONSUMER. */
+  slowConsumerTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Catch-up log reads in flight over the whole broker (each up to catchUpReadBytes): bounds read memory. */
+  maxConcurrentCatchUpReads: z.number().int().min(1).default(16),
+  /** Bytes read from the log per catch-up step of one subscription (also capped by its credit). */
+  catchUpReadBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Undecodable frames tolerated per connection before it is closed with INVALID_FRAME. */
+  maxInvalidFramesPerConnection: z.number().int().min(1).default(100),
+  /** How often retention (bytes/time) is enforced on every partition. */
+  retentionCheckIntervalMs: z.number().int().min(100).default(60_000),
+
+  // ---- consumer groups ----
+  /** Session timeouts asked by group members are clamped to [min, max]. */
+  minGroupSessionTimeoutMs: z.number().int().min(10).default(1000),
+  maxGroupSessionTimeoutMs: z.number().int().min(10).default(300_000),
+  /** How often member session timeouts are checked. */
+  groupTickMs: z.number().int().min(10).default(250),
+
   // ---- names and records ----
   maxTopicNameLength: z.number().int().min(1).max(249).default(249),
   maxPartitionsPerTopic: z.number().int().min(1).default(1024),
