@@ -158,7 +158,7 @@ function requestUrl(host: string, path: string, query: string): string {
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
+function concat(chunks: Uint8Array<ArrayBuffer>[], total: number): Uint8Array<ArrayBuffer> {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
@@ -173,7 +173,7 @@ function tooLarge(maxBodyBytes: number): RunnelError {
   return new RunnelError('MESSAGE_TOO_LARGE', `request body exceeds maxHttpBodyBytes (${maxBodyBytes})`);
 }
 
-function dispatch(ex: Exchange, fetch: FetchHandler, method: string, url: string, headers: Headers, body: Uint8Array | null): void {
+function dispatch(ex: Exchange, fetch: FetchHandler, method: string, url: string, headers: Headers, body: Uint8Array<ArrayBuffer> | null): void {
   ex.state = 'dispatched';
   let request: Request;
   try {
@@ -224,7 +224,7 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
     dispatch(ex, fetch, method, url, headers, null);
     return;
   }
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   res.onData((chunk, isLast) => {
     if (ex.state !== 'reading') return;
