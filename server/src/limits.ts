@@ -77,6 +77,10 @@ export const LimitsSchema = z.object({
   maxLongPollMs: z.number().int().min(0).default(30_000),
   /** Open Server-Sent Events streams. */
   maxSseStreams: z.number().int().min(1).default(10_000),
+  /** Idle SSE streams get a comment line this often, so proxies and browsers keep them open. */
+  sseKeepAliveMs: z.number().int().min(100).default(15_000),
+  /** Records per SSE event burst and default long-poll `maxRecords` (bounds one response's JSON work). */
+  httpFetchRecords: z.number().int().min(1).default(500),
 });
 
 export type Limits = z.infer<typeof LimitsSchema>;
