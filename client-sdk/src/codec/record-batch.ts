@@ -12,7 +12,7 @@
  */
 import { BATCH_CRC_START, BATCH_HEADER_BYTES, BatchAttributes, BatchField, MIN_RECORD_BYTES, RECORD_BATCH_MAGIC, fail, validateBatch, type BatchHeader, type BatchReadOptions } from './batch-header.ts';
 import { writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
-import { crc32c } from './crc32c.ts';
+import { crc32c, type Crc32cFn } from './crc32c.ts';
 import { assert, type Decoded } from './errors.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 import { readVarint, readVarlong, varintSize, varlongSize, writeVarint, writeVarlong, type Cursor } from './varint.ts';
@@ -118,10 +118,11 @@ function isInt32(v: number): boolean {
 
 /**
  * Encodes records into one uncompressed RecordBatch v2 with its CRC, in one
- * pre-sized buffer (two passes: sizes, then bytes).
+ * pre-sized buffer (two passes: sizes, then bytes). `crc` lets the server
+ * inject a native CRC-32C (the pure-JS one is the default).
  * @example encodeRecordBatch({ records: [{ value: new TextEncoder().encode('hi'), timestampMs: 1700000000000 }] })
  */
-export function encodeRecordBatch(input: RecordBatchInput): Uint8Array {
+export function encodeRecordBatch(input: RecordBatchInput, crc: Crc32cFn = crc32c): Uint8Array {
   const records = input.records;
   const n = records.length;
   assert(n > 0, 'encodeRecordBatch needs at least one record');
@@ -153,7 +154,7 @@ export function encodeRecordBatch(input: RecordBatchInput): Uint8Array {
     pos = writeRecord(out, pos, r, bodySizes[i], (r.timestampMs ?? baseTimestamp) - baseTimestamp, r.offsetDelta ?? i);
   }
   assert(pos === total, `encoded ${pos} bytes, sized ${total}`);
-  writeInt32(out, BatchField.crc, crc32c(out, BATCH_CRC_START, total));
+  writeInt32(out, BatchField.crc, crc(out, BATCH_CRC_START, total));
   return out;
 }
 
