@@ -1,0 +1,181 @@
+/**
+ * Topic registry: durable topic metadata and the open PartitionLog of every
+ * partition (single node: this broker leads every partition).
+ *
+ * Layout: `<data>/meta/topics.json` (replaced atomically) lists the topics;
+ * partition `p` of a topic lives in `<data>/topics/<topicId>/<p>/`. Keying the
+ * directory by the topic id (minted at creation, KIP-516) means a deleted
+ * and re-created topic can never see its predecessor's data, and deletion is
+ * a metadata write followed by removing one directory.
+ * Invariants: metadata is durable before a topic is visible or reported
+ * created; a deleted topic's metadata is gone before its files are removed;
+ * mutations are serialised (one at a time).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RunnelError } from '@runnel/client/codec';
+import type { Limits } from '../limits.ts';
+import { PartitionLog } from '../log/partition-log.ts';
+import { readFileIfExists, writeFileAtomic } from './atomic-file.ts';
+import { assertTopicName } from './topic-name.ts';
+
+export interface TopicSpec { name: string; partitions: number; replicationFactor: number; retentionMs?: number; retentionBytes?: number }
+export interface TopicInfo {
+  name: string; topicId: string; partitions: number; replicationFactor: number;
+  retentionMs: number; retentionBytes: number; createdAtMs: number;
+}
+
+/** Kafka's defaults: keep 7 days, unbounded bytes (−1). */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+export const DEFAULT_RETENTION_BYTES = -1;
+
+export interface OpenTopic {
+  info: TopicInfo;
+  logs: PartitionLog[];
+}
+
+export interface TopicRegistryOptions {
+  dataDir: string;
+  limits: Limits;
+  flushIntervalMs: number;
+  /** Called for each partition log right after it opens (fan-out attaches here). */
+  onPartitionOpen?: (topic: TopicInfo, partition: number, log: PartitionLog) => void;
+  /** Called before a topic's logs close on deletion (fan-out detaches here). */
+  onTopicClose?: (topic: OpenTopic) => void;
+}
+
+export class TopicRegistry {
+  private readonly topics = new Map<string, OpenTopic>();
+  private mutation: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly options: TopicRegistryOptions) {}
+
+  static async open(options: TopicRegistryOptions): Promise<TopicRegistry> {
+    const registry = new TopicRegistry(options);
+    const text = await readFileIfExists(registry.metaPath);
+    const infos = text ? (JSON.parse(text) as { topics: TopicInfo[] }).topics : [];
+    for (const info of infos) registry.topics.set(info.name, { info, logs: await registry.openLogs(info) });
+    await registry.removeOrphanDirs();
+    return registry;
+  }
+
+  private get metaPath(): string {
+    return join(this.options.dataDir, 'meta', 'topics.json');
+  }
+
+  private topicDir(topicId: string): string {
+    return join(this.options.dataDir, 'topics', topicId);
+  }
+
+  get(name: string): OpenTopic | undefined {
+    return this.topics.get(name);
+  }
+
+  list(): TopicInfo[] {
+    return [...this.topics.values()].map((t) => t.info).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Creates a topic; TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, LIMIT_EXCEEDED. */
+  create(spec: TopicSpec): Promise<TopicInfo> {
+    return this.serialise(async () => {
+      this.validate(spec);
+      if (this.topics.has(spec.name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
+      const info: TopicInfo = {
+        name: spec.name, topicId: randomBytes(16).toString('base64url'), partitions: spec.partitions,
+        replicationFactor: spec.replicationFactor, retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS,
+        retentionBytes: spec.retentionBytes ?? DEFAULT_RETENTION_BYTES, createdAtMs: Date.now(),
+      };
+      const logs = await this.openLogs(info);
+      const topic = { info, logs };
+      this.topics.set(info.name, topic);
+      try {
+        await this.persist();
+      } catch (e) {
+        this.topics.delete(info.name);
+        await Promise.allSettled(logs.map((l) => l.close()));
+        throw new RunnelError('KAFKA_STORAGE_ERROR', `could not persist topic metadata: ${(e as Error).message}`, { cause: e });
+      }
+      return info;
+    });
+  }
+
+  /** Deletes a topic and its data; UNKNOWN_TOPIC_OR_PARTITION. Returns the deleted topic's info. */
+  delete(name: string): Promise<TopicInfo> {
+    return this.serialise(async () => {
+      const topic = this.topics.get(name);
+      if (!topic) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+      this.topics.delete(name);
+      await this.persist();
+      this.options.onTopicClose?.(topic);
+      await Promise.allSettled(topic.logs.map((l) => l.close()));
+      await rm(this.topicDir(topic.info.topicId), { recursive: true, force: true });
+      return topic.info;
+    });
+  }
+
+  /** Enforces retention (time and bytes) on every partition. */
+  async enforceRetention(nowMs: number): Promise<void> {
+    for (const topic of [...this.topics.values()]) {
+      for (const log of topic.logs) {
+        await log.enforceRetention({ retentionMs: topic.info.retentionMs, retentionBytes: topic.info.retentionBytes, nowMs }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Flushes and closes every log. */
+  async close(): Promise<void> {
+    await this.mutation.catch(() => undefined);
+    for (const topic of this.topics.values()) await Promise.allSettled(topic.logs.map((l) => l.close()));
+    this.topics.clear();
+  }
+
+  private validate(spec: TopicSpec): void {
+    const { limits } = this.options;
+    assertTopicName(spec.name, limits.maxTopicNameLength);
+    if (!Number.isInteger(spec.partitions) || spec.partitions < 1 || spec.partitions > limits.maxPartitionsPerTopic) {
+      throw new RunnelError('INVALID_PARTITIONS', `partitions must be an integer in 1..${limits.maxPartitionsPerTopic}, got ${spec.partitions}`);
+    }
+    if (spec.replicationFactor !== 1) {
+      throw new RunnelError('INVALID_REPLICATION_FACTOR', `replicationFactor ${spec.replicationFactor} is not available: this broker runs in single-node mode (clustering is not available), use 1`);
+    }
+    if (this.topics.size >= limits.maxTopics) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxTopics (${limits.maxTopics}) topics`);
+    for (const [field, v] of [['retentionMs', spec.retentionMs], ['retentionBytes', spec.retentionBytes]] as const) {
+      if (v !== undefined && (!Number.isSafeInteger(v) || (v < 0 && v !== -1))) throw new RunnelError('INVALID_REQUEST', `${field} must be -1 (unlimited) or a non-negative integer`);
+    }
+  }
+
+  private async openLogs(info: TopicInfo): Promise<PartitionLog[]> {
+    const logs: PartitionLog[] = [];
+    try {
+      for (let p = 0; p < info.partitions; p++) {
+        const dir = join(this.topicDir(info.topicId), String(p));
+        await mkdir(dir, { recursive: true });
+        logs.push(await PartitionLog.open(dir, { limits: this.options.limits, flushIntervalMs: this.options.flushIntervalMs }));
+      }
+    } catch (e) {
+      await Promise.allSettled(logs.map((l) => l.close()));
+      throw new RunnelError('KAFKA_STORAGE_ERROR', `could not open logs of topic ${info.name}: ${(e as Error).message}`, { cause: e });
+    }
+    logs.forEach((log, p) => this.options.onPartitionOpen?.(info, p, log));
+    return logs;
+  }
+
+  private persist(): Promise<void> {
+    return writeFileAtomic(this.metaPath, `${JSON.stringify({ version: 1, topics: this.list() }, null, 1)}\n`);
+  }
+
+  /** Topic directories not in the metadata (a crash during delete/create) are removed. */
+  private async removeOrphanDirs(): Promise<void> {
+    const root = join(this.options.dataDir, 'topics');
+    const ids = new Set([...this.topics.values()].map((t) => t.info.topicId));
+    const entries = await readdir(root).catch(() => [] as string[]);
+    for (const entry of entries) if (!ids.has(entry)) await rm(join(root, entry), { recursive: true, force: true });
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutation.then(fn, fn);
+    this.mutation = run.catch(() => undefined);
+    return run;
+  }
+}
