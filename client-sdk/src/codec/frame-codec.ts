@@ -67,6 +67,7 @@ function sizeOf(value: unknown, type: FieldType, name: string): number {
     }
     case 'bytes': return assert(value instanceof Uint8Array, `${name} must be a Uint8Array`), 4 + value.length;
     case 'startPosition': {
+      assert(typeof value === 'object' && value !== null, `${name} must be a StartPosition object`);
       const kind = (value as StartPosition).kind;
       assert(kind in StartPositionTag, `${name}.kind must be earliest|latest|offset|timestamp`);
       if (kind === 'offset') assertInt((value as { offset: number }).offset, 0, Number.MAX_SAFE_INTEGER, `${name}.offset`);
