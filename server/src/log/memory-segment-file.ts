@@ -44,6 +44,7 @@ class MemorySegmentFile implements SegmentFile {
       this.dir.faults.failNextAppend = undefined;
       throw fault;
     }
+    this.dir.stats.appends++;
     let total = 0;
     for (const c of chunks) total += c.byteLength;
     ensureCapacity(this.file, this.file.length + total);
@@ -67,7 +68,10 @@ class MemorySegmentFile implements SegmentFile {
       this.dir.faults.failNextDatasync = undefined;
       throw fault;
     }
-    this.file.durableLength = this.file.length;
+    this.dir.stats.datasyncs++;
+    const covered = this.file.length;
+    await new Promise((r) => setImmediate(r)); // takes time like a real fdatasync, so appends queue behind it
+    this.file.durableLength = Math.max(this.file.durableLength, Math.min(covered, this.file.length));
   }
 
   async truncate(size: number): Promise<void> {
@@ -95,6 +99,8 @@ function ensureCapacity(file: MemoryFile, needed: number): void {
 
 export class MemoryLogDirectory implements LogDirectory {
   readonly faults: MemoryFaults = {};
+  /** Calls seen, for tests of group commit (many appends, few fdatasyncs). */
+  readonly stats = { appends: 0, datasyncs: 0 };
   readonly #files = new Map<string, MemoryFile>();
 
   constructor(readonly path = 'memory:', readonly nowMs: () => number = Date.now) {}

@@ -1,0 +1,41 @@
+/**
+ * Appends between offset assignment and acknowledgement, in offset order,
+ * addressed by absolute sequence numbers so positions held across an
+ * `await` (the writer's next write) stay valid while the head is trimmed.
+ * Invariant: entries are trimmed only once written, acknowledged and
+ * delivered to `onAppend` listeners.
+ */
+export class AppendQueue<T> {
+  #items: T[] = [];
+  #base = 0;
+
+  /** Absolute index of the first retained entry. */
+  get start(): number {
+    return this.#base;
+  }
+
+  /** Absolute index one past the last entry. */
+  get end(): number {
+    return this.#base + this.#items.length;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  at(index: number): T {
+    const item = this.#items[index - this.#base];
+    if (item === undefined) throw new RangeError(`append queue index ${index} outside [${this.#base}, ${this.end})`);
+    return item;
+  }
+
+  /** Drops entries before absolute `index`; amortized O(1) per entry. */
+  trimBefore(index: number): void {
+    const n = index - this.#base;
+    if (n <= 0) return;
+    if (n === this.#items.length) this.#items = [];
+    else if (n >= 1024 || n * 2 >= this.#items.length) this.#items = this.#items.slice(n);
+    else return;
+    this.#base = index;
+  }
+}
