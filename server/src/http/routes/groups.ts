@@ -1,0 +1,62 @@
+/**
+ * Consumer group offsets over HTTP: list groups, describe one (members,
+ * generation, committed offsets and lag per partition), fetch committed
+ * offsets, and commit offsets (standalone: generationId −1, memberId '';
+ * a member may pass its own to have the generation checked).
+ * Invariant: a commit answers only after the offsets are durable.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { RouteContext } from '../app.ts';
+import { errorResponses } from './schemas.ts';
+
+const GroupParam = z.object({ group: z.string().min(1).openapi({ param: { name: 'group', in: 'path' }, example: 'dashboard' }) });
+
+const CommittedOffsetSchema = z.object({
+  topic: z.string().min(1), partition: z.number().int().min(0), offset: z.number().int().min(0), metadata: z.string().max(4096).optional(),
+}).openapi('CommittedOffset');
+
+const CommitBody = z.strictObject({
+  offsets: z.array(CommittedOffsetSchema).min(1).max(10_000),
+  generationId: z.number().int().min(-1).optional().openapi({ description: 'Default -1 (standalone commit)' }),
+  memberId: z.string().optional().openapi({ description: "Default '' (standalone commit)" }),
+}).openapi('CommitOffsets');
+
+const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+const listGroups = createRoute({
+  method: 'get', path: '/v1/groups', tags: ['groups'], summary: 'List consumer groups',
+  responses: { 200: json(z.object({ groups: z.array(z.object({ group: z.string(), state: z.string(), members: z.number(), generationId: z.number() })) }), 'Groups') },
+});
+
+const describeGroup = createRoute({
+  method: 'get', path: '/v1/groups/{group}', tags: ['groups'], summary: 'Members, generation, committed offsets and lag',
+  request: { params: GroupParam },
+  responses: { 200: json(z.object({}).passthrough().openapi('GroupDescription'), 'Group'), ...errorResponses(404) },
+});
+
+const fetchOffsets = createRoute({
+  method: 'get', path: '/v1/groups/{group}/offsets', tags: ['groups'], summary: 'Committed offsets of a group',
+  request: { params: GroupParam, query: z.object({ topic: z.string().min(1).optional() }) },
+  responses: { 200: json(z.object({ offsets: z.array(CommittedOffsetSchema) }), 'Offsets') },
+});
+
+const commitOffsets = createRoute({
+  method: 'post', path: '/v1/groups/{group}/offsets', tags: ['groups'], summary: 'Commit offsets (durable before the answer)',
+  request: { params: GroupParam, body: { content: { 'application/json': { schema: CommitBody } }, required: true } },
+  responses: { 200: json(z.object({ committed: z.number() }), 'Committed'), ...errorResponses(400, 404, 409) },
+});
+
+export function registerGroupRoutes({ app, broker }: RouteContext): void {
+  app.openapi(listGroups, (c) => c.json({ groups: broker.groups.listGroups() }, 200));
+  app.openapi(describeGroup, (c) => c.json(broker.groups.describeGroup(c.req.valid('param').group) as unknown as Record<string, never>, 200));
+  app.openapi(fetchOffsets, (c) => {
+    const { topic } = c.req.valid('query');
+    return c.json({ offsets: broker.groups.fetchOffsets(c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);
+  });
+  app.openapi(commitOffsets, async (c) => {
+    const body = c.req.valid('json');
+    const offsets = body.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' }));
+    await broker.groups.commitOffsets(c.req.valid('param').group, body.generationId ?? -1, body.memberId ?? '', offsets);
+    return c.json({ committed: offsets.length }, 200);
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Liveness (`/healthz`: the process answers), readiness (`/readyz`: 503
+ * until the broker has recovered its logs and listens) and Prometheus
+ * metrics (`/metrics`, text format). Registers the consumer-lag collector:
+ * lag is computed at scrape time, never on the produce path.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { RouteContext } from '../app.ts';
+import { errorResponse } from '../error-response.ts';
+
+const healthz = createRoute({
+  method: 'get', path: '/healthz', tags: ['operations'], summary: 'Liveness',
+  responses: { 200: { description: 'Alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
+});
+
+const readyz = createRoute({
+  method: 'get', path: '/readyz', tags: ['operations'], summary: 'Readiness (503 while starting or shutting down)',
+  responses: {
+    200: { description: 'Ready', content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } } },
+    503: { description: 'Not ready', content: { 'application/json': { schema: z.object({}).passthrough() } } },
+  },
+});
+
+const metricsRoute = createRoute({
+  method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
+  responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+});
+
+export function registerHealthRoutes({ app, broker, metrics, isReady }: RouteContext): void {
+  metrics.onCollect(() => {
+    for (const l of broker.groups.lag()) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
+  });
+  app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
+  app.openapi(readyz, (c) => (isReady() ? c.json({ status: 'ready' as const }, 200) : (errorResponse('SHUTTING_DOWN', 'broker is not ready (starting or shutting down)', 503) as never)));
+  app.openapi(metricsRoute, async (c) => {
+    const text = await metrics.registry.metrics();
+    return c.body(text, 200, { 'content-type': metrics.registry.contentType }) as never;
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * zod schemas shared by the HTTP routes: path/query parameters and the
+ * response shapes that appear in the OpenAPI document.
+ */
+import { z } from '@hono/zod-openapi';
+
+export const ErrorSchema = z.object({
+  error: z.object({ code: z.string().openapi({ example: 'UNKNOWN_TOPIC_OR_PARTITION' }), message: z.string() }),
+}).openapi('Error');
+
+/** Error responses documented on every route (their codes come from the shared ErrorTable). */
+export function errorResponses(...statuses: number[]) {
+  const out: Record<number, { description: string; content: { 'application/json': { schema: typeof ErrorSchema } } }> = {};
+  for (const status of statuses) out[status] = { description: 'Error', content: { 'application/json': { schema: ErrorSchema } } };
+  return out;
+}
+
+export const TopicParam = z.object({
+  topic: z.string().min(1).openapi({ param: { name: 'topic', in: 'path' }, example: 'clicks' }),
+});
+
+/** Integer from a path or query string; rejects "1.5", "1e3", "" and negatives. */
+export const intString = (what: string) => z.string().regex(/^\d{1,16}$/, `${what} must be a non-negative integer`).transform(Number);
+
+export const PartitionParams = TopicParam.extend({
+  p: intString('partition').openapi({ param: { name: 'p', in: 'path' }, example: '0' }),
+});
+
+/** `offset` query value: a number, or `earliest` / `latest`. */
+export const OffsetQuery = z.union([z.enum(['earliest', 'latest']), intString('offset')]);
+
+export const TopicInfoSchema = z.object({
+  name: z.string(), topicId: z.string(), partitions: z.number().int(), replicationFactor: z.number().int(),
+  retentionMs: z.number(), retentionBytes: z.number(), createdAtMs: z.number(),
+}).openapi('TopicInfo');
+
+export const PartitionInfoSchema = z.object({
+  partition: z.number().int(), leader: z.number().int(), replicas: z.array(z.number().int()), isr: z.array(z.number().int()),
+  logStartOffset: z.number().int(), highWatermark: z.number().int(), logEndOffset: z.number().int(),
+}).openapi('PartitionInfo');
+
+export const JsonRecordSchema = z.object({
+  offset: z.number().int(), timestamp: z.number(), key: z.string().nullable(), value: z.any(),
+  headers: z.record(z.string(), z.string().nullable()),
+}).openapi('Record');

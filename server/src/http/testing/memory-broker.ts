@@ -1,0 +1,151 @@
+/**
+ * Test double: an in-memory `BrokerApi` for the HTTP route unit tests
+ * (single-module tests; integration tests use the real Broker over sockets).
+ * It keeps the contract's observable rules: topic name/partition errors,
+ * CRC-checked batches, contiguous offsets assigned at append, fetch from the
+ * batch containing the offset, waitForRecords resolving on new data.
+ */
+import { batchLastOffset, RunnelError, setBaseOffset, validateRecords, type CommittedOffset } from '@runnel/client/codec';
+import type { BrokerApi, FetchResult, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../broker-api.ts';
+
+interface MemoryPartition { batches: Uint8Array[]; baseOffsets: number[]; logEndOffset: number }
+interface Waiter { topic: string; partition: number; offset: number; wake: () => void }
+
+export class MemoryBroker implements BrokerApi {
+  readonly config = { defaultPartitions: 3, autoCreateTopics: true };
+  private readonly topics = new Map<string, { info: TopicInfo; partitions: MemoryPartition[] }>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly committed = new Map<string, Map<string, CommittedOffset>>();
+  private nextTopicId = 1;
+
+  async createTopic(spec: TopicSpec): Promise<TopicInfo> {
+    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(spec.name) || spec.name === '.' || spec.name === '..') throw new RunnelError('INVALID_TOPIC_EXCEPTION');
+    if (this.topics.has(spec.name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
+    if (spec.partitions < 1 || spec.partitions > 1024) throw new RunnelError('INVALID_PARTITIONS');
+    if (spec.replicationFactor !== 1) throw new RunnelError('INVALID_REPLICATION_FACTOR', 'single node: replicationFactor must be 1');
+    const info: TopicInfo = {
+      name: spec.name, topicId: `topic-${this.nextTopicId++}`, partitions: spec.partitions, replicationFactor: spec.replicationFactor,
+      retentionMs: spec.retentionMs ?? 604_800_000, retentionBytes: spec.retentionBytes ?? -1, createdAtMs: 1_700_000_000_000,
+    };
+    this.topics.set(spec.name, { info, partitions: Array.from({ length: spec.partitions }, () => ({ batches: [], baseOffsets: [], logEndOffset: 0 })) });
+    return info;
+  }
+
+  listTopics(): TopicInfo[] {
+    return [...this.topics.values()].map((t) => t.info);
+  }
+
+  private topic(name: string) {
+    const t = this.topics.get(name);
+    if (!t) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+    return t;
+  }
+
+  private partition(name: string, partition: number): MemoryPartition {
+    const p = this.topic(name).partitions[partition];
+    if (!p) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `${name}/${partition} does not exist`);
+    return p;
+  }
+
+  describeTopic(name: string): { topic: TopicInfo; partitions: PartitionInfo[] } {
+    const t = this.topic(name);
+    return {
+      topic: t.info,
+      partitions: t.partitions.map((p, i) => ({ partition: i, leader: 0, replicas: [0], isr: [0], logStartOffset: 0, highWatermark: p.logEndOffset, logEndOffset: p.logEndOffset })),
+    };
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.topic(name);
+    this.topics.delete(name);
+  }
+
+  async ensureTopic(name: string): Promise<TopicInfo> {
+    return this.topics.get(name)?.info ?? this.createTopic({ name, partitions: this.config.defaultPartitions, replicationFactor: 1 });
+  }
+
+  async produce(topic: string, partition: number, batch: Uint8Array, _acks: -1 | 0 | 1): Promise<ProduceResult> {
+    const p = this.partition(topic, partition);
+    const checked = validateRecords(batch, 0, { maxBatchBytes: 1024 * 1024 });
+    if (!checked.ok) throw new RunnelError(checked.code, checked.message);
+    const baseOffset = p.logEndOffset;
+    setBaseOffset(batch, 0, baseOffset);
+    p.batches.push(batch);
+    p.baseOffsets.push(baseOffset);
+    p.logEndOffset = baseOffset + checked.value.lastOffsetDelta + 1;
+    for (const w of [...this.waiters]) if (w.topic === topic && w.partition === partition && p.logEndOffset > w.offset) w.wake();
+    return { baseOffset, lastOffset: batchLastOffset({ ...checked.value, baseOffset }), logAppendTimeMs: -1, duplicate: false };
+  }
+
+  async fetch(topic: string, partition: number, offset: number, maxBytes: number): Promise<FetchResult> {
+    const p = this.partition(topic, partition);
+    if (offset < 0 || offset > p.logEndOffset) throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [0, ${p.logEndOffset}]`);
+    const picked: Uint8Array[] = [];
+    let bytes = 0;
+    let nextOffset = offset;
+    for (let i = 0; i < p.batches.length; i++) {
+      const end = i + 1 < p.baseOffsets.length ? p.baseOffsets[i + 1] : p.logEndOffset;
+      if (end <= offset) continue;
+      if (picked.length > 0 && bytes + p.batches[i].byteLength > maxBytes) break;
+      picked.push(p.batches[i]);
+      bytes += p.batches[i].byteLength;
+      nextOffset = end;
+    }
+    const batches = new Uint8Array(bytes);
+    let at = 0;
+    for (const b of picked) {
+      batches.set(b, at);
+      at += b.byteLength;
+    }
+    return { batches, firstOffset: picked.length > 0 ? p.baseOffsets[p.batches.indexOf(picked[0])] : offset, nextOffset, highWatermark: p.logEndOffset, logStartOffset: 0 };
+  }
+
+  waitForRecords(topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const p = this.partition(topic, partition);
+    if (p.logEndOffset > offset || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: Waiter = { topic, partition, offset, wake: () => done() };
+      const timer = setTimeout(() => done(), timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      signal?.addEventListener('abort', done);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Open long-poll/SSE waits (tests assert they are released). */
+  get pendingWaits(): number {
+    return this.waiters.size;
+  }
+
+  readonly groups: BrokerApi['groups'] = {
+    commitOffsets: async (group, generationId, memberId, offsets) => {
+      if (generationId !== -1 || memberId !== '') throw new RunnelError('UNKNOWN_MEMBER_ID');
+      for (const o of offsets) this.partition(o.topic, o.partition);
+      const map = this.committed.get(group) ?? new Map<string, CommittedOffset>();
+      for (const o of offsets) map.set(`${o.topic}\0${o.partition}`, { ...o, metadata: o.metadata ?? '' });
+      this.committed.set(group, map);
+    },
+    fetchOffsets: (group, topics) => [...(this.committed.get(group)?.values() ?? [])].filter((o) => topics === undefined || topics.includes(o.topic)),
+    describeGroup: (group) => {
+      const offsets = this.groups.fetchOffsets(group);
+      if (offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${group} has no members and no committed offsets`);
+      return {
+        group, state: 'Empty', generationId: 0, protocol: 'range', members: [],
+        offsets: offsets.map((o) => {
+          const hw = this.topics.get(o.topic)?.partitions[o.partition]?.logEndOffset;
+          return { ...o, highWatermark: hw ?? null, lag: hw === undefined ? null : Math.max(0, hw - o.offset) };
+        }),
+      };
+    },
+    listGroups: () => [...this.committed.keys()].sort().map((group) => ({ group, state: 'Empty' as const, members: 0, generationId: 0 })),
+    lag: () => [...this.committed].flatMap(([group, map]) => [...map.values()].map((o) => ({
+      group, topic: o.topic, partition: o.partition,
+      lag: Math.max(0, (this.topics.get(o.topic)?.partitions[o.partition]?.logEndOffset ?? o.offset) - o.offset),
+    }))),
+  };
+}
