@@ -7,8 +7,7 @@
  * (fdatasync, group-committed); reads never return offsets at or above the
  * highWatermark; errors are RunnelErrors from the shared error table.
  */
-import { crc32c as nativeCrc32c } from '@node-rs/crc32';
-import { BatchField, RunnelError, validateBatch, type Crc32cFn } from '@runnel/client/codec';
+import { BatchField, RunnelError, readBatchHeader } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
@@ -40,9 +39,6 @@ export interface PartitionWatcher {
   partitionOpened(topic: TopicInfo, partition: number, log: PartitionLog): void;
   topicClosed(topic: TopicInfo): void;
 }
-
-/** Native CRC-32C (the codec's default is the portable pure-JS one). */
-const crc: Crc32cFn = (bytes, start = 0, end = bytes.length) => nativeCrc32c(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start));
 
 export class Broker {
   readonly groups: GroupCoordinator;
@@ -148,14 +144,17 @@ export class Broker {
     return log;
   }
 
-  /** Validates one RecordBatch (structure, size, CRC) and appends it durably. Takes ownership of `batch`. */
+  /**
+   * Checks that `batch` is exactly one RecordBatch within limits and appends
+   * it durably (the log verifies the CRC). Takes ownership of `batch`.
+   */
   async produce(topic: string, partition: number, batch: Uint8Array, acks: -1 | 0 | 1): Promise<ProduceResult> {
     void acks; // single node: leader durable == all in-sync replicas
     if (this.closed) throw new RunnelError('SHUTTING_DOWN');
     await this.ensureTopic(topic);
     const log = this.partitionLog(topic, partition);
     const { limits } = this.config;
-    const header = validateBatch(batch, 0, { maxBatchBytes: limits.maxBatchBytes }, crc);
+    const header = readBatchHeader(batch, 0, { maxBatchBytes: limits.maxBatchBytes });
     if (!header.ok) throw new RunnelError(header.code, header.message);
     if (header.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `produce carries ${batch.length} bytes but the batch is ${header.value.totalBytes}: send exactly one batch`);
     if (header.value.recordCount > limits.maxRecordsPerBatch) throw new RunnelError('MESSAGE_TOO_LARGE', `batch has ${header.value.recordCount} records, limit ${limits.maxRecordsPerBatch}`);

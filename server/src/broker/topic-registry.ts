@@ -151,7 +151,9 @@ export class TopicRegistry {
       for (let p = 0; p < info.partitions; p++) {
         const dir = join(this.topicDir(info.topicId), String(p));
         await mkdir(dir, { recursive: true });
-        logs.push(await PartitionLog.open(dir, { limits: this.options.limits, flushIntervalMs: this.options.flushIntervalMs }));
+        logs.push(await PartitionLog.open(dir, {
+          limits: this.options.limits, flushIntervalMs: this.options.flushIntervalMs, retentionMs: info.retentionMs, retentionBytes: info.retentionBytes,
+        }));
       }
     } catch (e) {
       await Promise.allSettled(logs.map((l) => l.close()));

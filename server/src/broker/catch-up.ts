@@ -1,0 +1,115 @@
+/**
+ * Catch-up reads: subscriptions behind the live channel are served from the
+ * log by one broker-wide loop that pulls work at its own pace (STYLE.md #8):
+ * at most `maxConcurrentCatchUpReads` reads in flight, each bounded by
+ * `catchUpReadBytes` and by the subscription's credit, and a socket over its
+ * backpressure limit is not read for at all. Broker memory for catch-up is
+ * therefore ≤ maxConcurrentCatchUpReads × catchUpReadBytes plus what uWS
+ * buffers under the backpressure limit.
+ *
+ * Invariant: a step sends only whole stored batches, never more payload
+ * bytes than the subscription's credit, and never offsets at or above the
+ * channel end it read against (`maxOffset`), so the live channel continues
+ * exactly where catch-up stops.
+ */
+import { ErrorTable, RunnelError, encodeRecordsFrame, readBatchHeader } from '@runnel/client/codec';
+import type { Limits } from '../limits.ts';
+import type { RunnelMetrics } from '../metrics.ts';
+import type { Subscription } from './subscription.ts';
+
+export class CatchUpScheduler {
+  private readonly queue: Subscription[] = [];
+  private head = 0;
+  private active = 0;
+  private stopped = false;
+
+  constructor(private readonly limits: Limits, private readonly metrics?: RunnelMetrics) {}
+
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  enqueue(sub: Subscription): void {
+    if (sub.queued || sub.reading || sub.state !== 'catchUp' || this.stopped) return;
+    sub.queued = true;
+    this.queue.push(sub);
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private pump(): void {
+    while (this.active < this.limits.maxConcurrentCatchUpReads && this.head < this.queue.length) {
+      const sub = this.queue[this.head++];
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      sub.queued = false;
+      if (sub.state !== 'catchUp' || sub.connection.isClosed) continue;
+      this.active++;
+      sub.reading = true;
+      void this.step(sub).finally(() => {
+        this.active--;
+        sub.reading = false;
+        sub.fanout.advance(sub);
+        this.pump();
+      });
+    }
+  }
+
+  /** One bounded read + send for one subscription. Never throws. */
+  private async step(sub: Subscription): Promise<void> {
+    const fanout = sub.fanout;
+    const end = fanout.live.lastPublishedEnd;
+    if (sub.nextOffset >= end || sub.credit <= 0 || sub.connection.roomBytes() <= 0) return;
+    const maxBytes = Math.min(sub.credit, this.limits.catchUpReadBytes);
+    let read: { batches: Uint8Array; nextOffset: number; highWatermark: number };
+    try {
+      read = await fanout.log.read(sub.nextOffset, maxBytes, { maxOffset: end });
+    } catch (e) {
+      if (sub.state !== 'catchUp') return;
+      const code = e instanceof RunnelError ? e.code : ErrorTable.KAFKA_STORAGE_ERROR.code;
+      fanout.fail(sub, code);
+      return;
+    }
+    if (sub.state !== 'catchUp' || sub.connection.isClosed) return;
+    const fit = fitToCredit(read.batches, sub.credit, end);
+    if (fit.bytes === 0) {
+      // The first batch is larger than the remaining credit: wait for credit.
+      if (read.batches.length > 0 || maxBytes < this.limits.maxBatchBytes) return;
+      fanout.fail(sub, ErrorTable.UNKNOWN_SERVER_ERROR.code);
+      return;
+    }
+    const payload = fit.bytes === read.batches.length ? read.batches : read.batches.subarray(0, fit.bytes);
+    const frame = encodeRecordsFrame(fanout.topic.name, fanout.partition, Math.min(read.highWatermark, end), payload);
+    if (!sub.connection.send(frame)) return;
+    sub.nextOffset = fit.nextOffset;
+    sub.credit -= fit.bytes;
+    this.metrics?.recordsOut.inc({ topic: fanout.topic.name }, fit.records);
+    this.metrics?.bytesOut.inc({ topic: fanout.topic.name }, fit.bytes);
+  }
+}
+
+/**
+ * Longest prefix of whole batches within `credit` bytes and below `end`
+ * (per batch, not per record). `nextOffset` = last included batch's
+ * lastOffset + 1.
+ */
+export function fitToCredit(batches: Uint8Array, credit: number, end: number): { bytes: number; records: number; nextOffset: number } {
+  let at = 0;
+  let records = 0;
+  let nextOffset = -1;
+  while (at < batches.length) {
+    const header = readBatchHeader(batches, at);
+    if (!header.ok) break;
+    const h = header.value;
+    if (at + h.totalBytes > credit || h.baseOffset >= end) break;
+    at += h.totalBytes;
+    records += h.recordCount;
+    nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
+  }
+  return { bytes: at, records, nextOffset };
+}

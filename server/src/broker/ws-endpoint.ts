@@ -1,0 +1,132 @@
+/**
+ * The `/v1/ws` endpoint: uWS WebSocket behaviour wired to Sessions, the
+ * connection limit, the slow-consumer sweep and graceful shutdown.
+ *
+ * uWS rules honoured here: a message's ArrayBuffer is valid only during the
+ * callback (Session copies or decodes it synchronously); a WebSocket must
+ * not be used after `close` (Session.state guards it); nothing may throw out
+ * of a callback (every handler is wrapped). uWS's own backpressure cap is
+ * set above the broker's 2× close threshold so uWS never silently drops a
+ * published frame for a subscriber the broker still counts as live.
+ */
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { Limits } from '../limits.ts';
+import type { RunnelMetrics } from '../metrics.ts';
+import type { Broker } from './broker.ts';
+import { GOING_AWAY, closeCodeFor } from './close-codes.ts';
+import { Fanout } from './fanout.ts';
+import { Session } from './session.ts';
+import uws from './uws.ts';
+
+interface UserData { session: Session | null }
+
+/** How often paused sockets are checked for drain / slow-consumer timeout. */
+const SWEEP_INTERVAL_MS = 250;
+
+export interface WsEndpoint {
+  readonly fanout: Fanout;
+  connectionCount(): number;
+  /** Refuse new upgrades and new produce requests. */
+  stopAccepting(): void;
+  /** Resolves when every accepted produce request has been answered. */
+  drainInflight(): Promise<void>;
+  /** Closes every socket with `code` (1001 going away on shutdown). */
+  closeAll(code: number, reason: string): void;
+  close(): void;
+}
+
+export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits: Limits; metrics?: RunnelMetrics; brokerUrl: () => string }): WsEndpoint {
+  const { broker, limits, metrics } = deps;
+  const sessions = new Set<Session>();
+  let accepting = true;
+  const fanout = new Fanout(broker, limits, (channel, frame) => {
+    app.publish(channel, frame, true, false);
+  }, metrics);
+  const sessionDeps = { broker, fanout, limits, metrics, get brokerUrl() { return deps.brokerUrl(); }, nowMs: () => Date.now() };
+
+  const guard = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (error) {
+      console.error(`runnel ws: unexpected error in ${what}`, error);
+    }
+  };
+
+  app.ws<UserData>('/v1/ws', {
+    maxPayloadLength: limits.maxFrameBytes,
+    idleTimeout: limits.idleTimeoutSec,
+    maxBackpressure: 2 * limits.maxBackpressureBytes + 2 * limits.maxFrameBytes,
+    closeOnBackpressureLimit: 0 as unknown as number,
+    sendPingsAutomatically: true,
+    compression: uws.DISABLED,
+    upgrade: (res, req, context) => {
+      if (!accepting) {
+        res.writeStatus('503 Service Unavailable').end('{"error":{"code":"SHUTTING_DOWN","message":"Broker is shutting down"}}');
+        return;
+      }
+      res.upgrade<UserData>({ session: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    open: (ws) => guard('open', () => {
+      const session = new Session(socketOf(ws), sessionDeps);
+      ws.getUserData().session = session;
+      sessions.add(session);
+      metrics?.connections.inc();
+      if (sessions.size > limits.maxConnections) session.closeWith('LIMIT_EXCEEDED', `the broker already holds maxConnections (${limits.maxConnections}) connections`);
+    }),
+    message: (ws, message, isBinary) => guard('message', () => {
+      ws.getUserData().session?.handleMessage(new Uint8Array(message), isBinary);
+    }),
+    drain: (ws) => guard('drain', () => ws.getUserData().session?.handleDrain()),
+    close: (ws) => guard('close', () => {
+      const data = ws.getUserData();
+      const session = data.session;
+      data.session = null;
+      if (!session) return;
+      sessions.delete(session);
+      metrics?.connections.dec();
+      session.handleClose();
+    }),
+  });
+
+  const sweep = setInterval(() => guard('sweep', () => {
+    const now = Date.now();
+    for (const s of sessions) if (s.pausedSinceMs !== null) s.checkBackpressure(now);
+  }), SWEEP_INTERVAL_MS);
+  sweep.unref();
+
+  return {
+    fanout,
+    connectionCount: () => sessions.size,
+    stopAccepting() {
+      accepting = false;
+      for (const s of sessions) s.isShuttingDown = true;
+    },
+    async drainInflight() {
+      for (;;) {
+        const pending = [...sessions].flatMap((s) => [...s.inflight]);
+        if (pending.length === 0) return;
+        await Promise.allSettled(pending);
+      }
+    },
+    closeAll(code, reason) {
+      for (const s of [...sessions]) guard('closeAll', () => (code === GOING_AWAY ? s.end(code, reason) : s.closeWith('SHUTTING_DOWN', reason)));
+    },
+    close() {
+      clearInterval(sweep);
+      fanout.close();
+    },
+  };
+}
+
+/** Adapts a uWS WebSocket to the Session's socket interface. */
+function socketOf(ws: WebSocket<UserData>) {
+  return {
+    send: (bytes: Uint8Array) => ws.send(bytes, true, false),
+    getBufferedAmount: () => ws.getBufferedAmount(),
+    subscribe: (channel: string) => void ws.subscribe(channel),
+    unsubscribe: (channel: string) => void ws.unsubscribe(channel),
+    end: (code: number, reason: string) => ws.end(code, reason),
+  };
+}
+
+export { closeCodeFor };
