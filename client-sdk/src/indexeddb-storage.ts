@@ -6,7 +6,7 @@
  * through `version` + `upgrade`, so one transaction can span their writes
  * and the offset (IndexedDB transactions cannot span databases).
  */
-import { openDB, type IDBPDatabase } from 'idb';
+import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import type { OffsetStore, OutboxStore, Storage, StoredOffset } from './storage.ts';
 
 export interface IndexedDbStorageOptions {
@@ -72,7 +72,7 @@ function offsetStore(db: IDBPDatabase): OffsetStore {
 }
 
 function outboxStore(db: IDBPDatabase): OutboxStore {
-  const write = async (stores: string[], fn: (tx: ReturnType<IDBPDatabase['transaction']>) => void): Promise<void> => {
+  const write = async (stores: string[], fn: (tx: IDBPTransaction<unknown, string[], 'readwrite'>) => void): Promise<void> => {
     const tx = db.transaction(stores, 'readwrite');
     fn(tx);
     await tx.done;

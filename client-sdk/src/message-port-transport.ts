@@ -8,8 +8,9 @@ import type { Transport, TransportFactory, TransportListener } from './transport
 
 export interface MessagePortLike {
   postMessage(message: unknown): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onmessageerror?: ((event: unknown) => void) | null;
+  // NB: `any` so DOM, worker and Node MessagePort types all fit.
+  onmessage: ((event: any) => void) | null;
+  onmessageerror?: ((event: any) => void) | null;
   close?(): void;
 }
 

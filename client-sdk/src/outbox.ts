@@ -1,0 +1,198 @@
+/**
+ * Outbox core (sans-IO): records accepted by `send` until the broker
+ * acknowledges them. Records gather per topic-partition (the record
+ * accumulator); a batch is FROZEN when full or lingered: it gets its
+ * partition, producer id/epoch and baseSequence and its bytes are encoded
+ * once. The driver (producer.ts) persists every freeze before the batch is
+ * first sent and sends frozen batches in sequence order per partition.
+ *
+ * Invariants: per partition, baseSequences are contiguous in freeze order;
+ * a frozen batch's bytes change only when the producer identity changes
+ * (`restamp`, a new producer id or epoch) or a rejected predecessor is
+ * dropped (`resequence`) — both only when the broker cannot have stored it.
+ * Bounded: `isFull` refuses records past maxOutboxRecords/maxOutboxBytes.
+ */
+import { crc32c } from './codec/crc32c.ts';
+import { writeInt16, writeInt32, writeInt64 } from './codec/big-endian.ts';
+import { BATCH_CRC_START, BatchField, encodeRecordBatch } from './codec/record-batch.ts';
+import type { ClientLimits } from './limits.ts';
+import type { FrozenBatch, OutboxRecord, ProducerState } from './storage.ts';
+
+/** A frozen batch and its send state. */
+export interface BatchState {
+  batch: FrozenBatch;
+  /** Stored (with its sequence) — only then may it be sent. */
+  persisted: boolean;
+  inflight: boolean;
+}
+
+interface Accumulator { topic: string; partition: number; records: OutboxRecord[]; bytes: number }
+
+export const tpKey = (topic: string, partition: number): string => `${topic}/${partition}`;
+
+/** Approximate wire size of a record (for batch and outbox bounds). */
+export function recordSize(r: OutboxRecord): number {
+  let size = 16 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const h of r.headers) size += h.key.length + (h.value?.length ?? 0) + 4;
+  return size;
+}
+
+const SEQUENCE_WRAP = 0x7fffffff;
+
+export class Outbox {
+  private readonly accumulators = new Map<string, Accumulator>();
+  /** Frozen, unacknowledged batches per topic-partition, in sequence order. */
+  readonly queues = new Map<string, BatchState[]>();
+  producer: ProducerState | null = null;
+  recordCount = 0;
+  byteCount = 0;
+  private readonly sizes = new Map<number, number>();
+
+  constructor(private readonly limits: ClientLimits) {}
+
+  isFull(bytes: number): boolean {
+    return this.recordCount + 1 > this.limits.maxOutboxRecords || this.byteCount + bytes > this.limits.maxOutboxBytes;
+  }
+
+  /** Counts a record against the bounds (pending or frozen). */
+  track(record: OutboxRecord): number {
+    const size = recordSize(record);
+    this.sizes.set(record.id, size);
+    this.recordCount++;
+    this.byteCount += size;
+    return size;
+  }
+
+  /** Adds a record with a known partition; returns its accumulator if that is now full. */
+  accumulate(record: OutboxRecord, partition: number): Accumulator | null {
+    const key = tpKey(record.topic, partition);
+    let acc = this.accumulators.get(key);
+    if (!acc) this.accumulators.set(key, (acc = { topic: record.topic, partition, records: [], bytes: 0 }));
+    acc.records.push(record);
+    acc.bytes += this.sizes.get(record.id) ?? recordSize(record);
+    return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes ? acc : null;
+  }
+
+  get hasPending(): boolean {
+    return this.accumulators.size > 0;
+  }
+
+  /**
+   * Freezes accumulated records (all of them, or just `only`) into batches
+   * of at most maxBatchRecords/maxBatchBytes. Needs a producer identity.
+   * Ordering: the caller persists the returned batches and `producer`
+   * (sequences) in one write BEFORE sending any of them.
+   */
+  freeze(nextBatchId: () => number, only?: Accumulator): FrozenBatch[] {
+    const producer = this.producer;
+    if (producer === null) return [];
+    const out: FrozenBatch[] = [];
+    for (const acc of only ? [only] : [...this.accumulators.values()]) {
+      this.accumulators.delete(tpKey(acc.topic, acc.partition));
+      let start = 0;
+      while (start < acc.records.length) {
+        let end = start, bytes = 0;
+        while (end < acc.records.length && end - start < this.limits.maxBatchRecords && (end === start || bytes + this.sizes.get(acc.records[end].id)! <= this.limits.maxBatchBytes)) {
+          bytes += this.sizes.get(acc.records[end].id)!;
+          end++;
+        }
+        out.push(this.freezeOne(producer, acc.topic, acc.partition, acc.records.slice(start, end), nextBatchId()));
+        start = end;
+      }
+    }
+    return out;
+  }
+
+  private freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {
+    const key = tpKey(topic, partition);
+    const baseSequence = producer.sequences[key] ?? 0;
+    producer.sequences[key] = (baseSequence + records.length) % SEQUENCE_WRAP;
+    const bytes = encodeRecordBatch({ producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence, records });
+    const batch: FrozenBatch = { id, topic, partition, baseSequence, recordIds: records.map((r) => r.id), bytes };
+    this.enqueue(batch, false);
+    return batch;
+  }
+
+  /** Adds a frozen batch (from `freeze` or from storage after a reload). */
+  enqueue(batch: FrozenBatch, persisted: boolean): void {
+    const key = tpKey(batch.topic, batch.partition);
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = []));
+    q.push({ batch, persisted, inflight: false });
+  }
+
+  /** Removes an acknowledged or rejected batch; returns it with its queue position. */
+  remove(batch: FrozenBatch): number {
+    const q = this.queues.get(tpKey(batch.topic, batch.partition));
+    const index = q?.findIndex((s) => s.batch === batch) ?? -1;
+    if (index < 0) return -1;
+    q!.splice(index, 1);
+    for (const id of batch.recordIds) {
+      this.recordCount--;
+      this.byteCount -= this.sizes.get(id) ?? 0;
+      this.sizes.delete(id);
+    }
+    return index;
+  }
+
+  /**
+   * Batches that may be sent now: per partition, in order, persisted, not in
+   * flight, at most maxInflightPerPartition in flight.
+   */
+  sendable(isPaused: (key: string) => boolean): BatchState[] {
+    const out: BatchState[] = [];
+    for (const [key, q] of this.queues) {
+      if (isPaused(key)) continue;
+      let inflight = q.filter((s) => s.inflight).length;
+      for (const s of q) {
+        if (inflight >= this.limits.maxInflightPerPartition || !s.persisted) break;
+        if (s.inflight) continue;
+        out.push(s);
+        inflight++;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * New producer identity (new id or epoch): every frozen batch gets the new
+   * id/epoch and sequences from 0 per partition. Returns the batches to persist.
+   * NB: a batch the broker stored under the old identity may be written twice;
+   * this only happens when the broker lost or fenced that identity.
+   */
+  restamp(producer: ProducerState): FrozenBatch[] {
+    producer.sequences = {};
+    this.producer = producer;
+    const changed: FrozenBatch[] = [];
+    for (const [key, q] of this.queues) changed.push(...this.resequence(key, 0, 0));
+    return changed;
+  }
+
+  /** Re-stamps queue `key` from position `from` with contiguous sequences starting at `baseSequence`. */
+  resequence(key: string, from: number, baseSequence: number): FrozenBatch[] {
+    const producer = this.producer!;
+    const q = this.queues.get(key) ?? [];
+    const changed: FrozenBatch[] = [];
+    let seq = baseSequence;
+    for (let i = from; i < q.length; i++) {
+      const old = q[i].batch;
+      const bytes = stampBatch(old.bytes, producer.producerId, producer.producerEpoch, seq);
+      q[i].batch = { ...old, baseSequence: seq, bytes };
+      q[i].persisted = false;
+      changed.push(q[i].batch);
+      seq = (seq + old.recordIds.length) % SEQUENCE_WRAP;
+    }
+    producer.sequences[key] = seq;
+    return changed;
+  }
+}
+
+/** Copy of a batch with new producer fields and a recomputed CRC (which covers them). */
+export function stampBatch(bytes: Uint8Array, producerId: number, producerEpoch: number, baseSequence: number): Uint8Array {
+  const out = bytes.slice();
+  writeInt64(out, BatchField.producerId, producerId);
+  writeInt16(out, BatchField.producerEpoch, producerEpoch);
+  writeInt32(out, BatchField.baseSequence, baseSequence);
+  writeInt32(out, BatchField.crc, crc32c(out, BATCH_CRC_START, out.length));
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * Typed topics. A topic pairs a name with a schema (zod or anything with
+ * `parse`): produce accepts the schema's input type, consume hands out its
+ * output type. Values travel as UTF-8 JSON, exactly like the HTTP API
+ * (docs/BROKER-CONTRACT.md), so HTTP, CLI and SDK clients read each other's
+ * records. zod is a peer dependency the core never imports.
+ */
+import { RunnelError } from './codec/errors.ts';
+
+/** The validation the SDK needs from a schema; zod schemas fit. */
+export interface Schema<In = unknown, Out = In> {
+  parse(value: unknown): Out;
+  /** Type-only marker: zod's input type. */
+  readonly _input?: In;
+}
+
+/** What to do with a consumed value that fails the schema. */
+export type InvalidValuePolicy = 'error' | 'skip' | 'throw';
+
+export interface Topic<In = unknown, Out = In> {
+  readonly name: string;
+  readonly schema: Schema<In, Out> | null;
+  /** 'error' (default): emit an `error` event and skip; 'skip': skip silently; 'throw': stop the subscription. */
+  readonly onInvalid: InvalidValuePolicy;
+}
+
+type InputOf<S> = S extends { _input?: infer I } ? (unknown extends I ? OutputOf<S> : I) : OutputOf<S>;
+type OutputOf<S> = S extends { parse(value: unknown): infer O } ? O : unknown;
+
+/**
+ * Declares a typed topic.
+ * @example
+ * const pageViews = defineTopic('page-views', z.object({ path: z.string(), userId: z.string() }));
+ * await client.producer.send(pageViews, { path: '/', userId: 'u1' }, { key: 'u1' });
+ */
+export function defineTopic<S extends Schema<any, any>>(name: string, schema: S, options: { onInvalid?: InvalidValuePolicy } = {}): Topic<InputOf<S>, OutputOf<S>> {
+  return { name, schema, onInvalid: options.onInvalid ?? 'error' };
+}
+
+/** Either a typed topic or a bare topic name (values are any JSON). */
+export type TopicRef<In = unknown, Out = In> = Topic<In, Out> | string;
+
+export function toTopic<In, Out>(ref: TopicRef<In, Out>): Topic<In, Out> {
+  return typeof ref === 'string' ? { name: ref, schema: null, onInvalid: 'error' } : ref;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Validates then serializes a value to UTF-8 JSON; SCHEMA_VALIDATION_FAILED before anything is sent. */
+export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Array {
+  if (topic.schema) {
+    try {
+      topic.schema.parse(value);
+    } catch (cause) {
+      throw new RunnelError('SCHEMA_VALIDATION_FAILED', `value for topic "${topic.name}" does not match its schema`, { cause });
+    }
+  }
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new RunnelError('SCHEMA_VALIDATION_FAILED', `value for topic "${topic.name}" is not JSON-serializable`);
+  return encoder.encode(json);
+}
+
+/** Parses UTF-8 JSON bytes (a non-JSON payload is returned as its string, like the HTTP API) and validates. */
+export function decodeValue<Out>(topic: Topic<unknown, Out>, bytes: Uint8Array | null): Out {
+  let value: unknown = null;
+  if (bytes !== null) {
+    const text = decoder.decode(bytes);
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text;
+    }
+  }
+  if (!topic.schema) return value as Out;
+  try {
+    return topic.schema.parse(value);
+  } catch (cause) {
+    throw new RunnelError('SCHEMA_VALIDATION_FAILED', `record of topic "${topic.name}" does not match its schema`, { cause });
+  }
+}
+
+export function encodeText(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+export function decodeText(b: Uint8Array): string {
+  return decoder.decode(b);
+}
