@@ -63,7 +63,7 @@ test('binary RecordBatch body with ?partition= is appended as is', async () => {
   const batch = encodeRecordBatch({ producerId: 7, producerEpoch: 0, baseSequence: 0, records: [
     { value: enc.encode('{"x":1}'), key: enc.encode('k'), timestampMs: 1_700_000_000_000 },
     { value: enc.encode('not json'), timestampMs: 1_700_000_000_001 },
-  ] });
+  ] }) as Uint8Array<ArrayBuffer>;
   const res = await app.request('/v1/topics/t/records?partition=1', { method: 'POST', headers: { 'content-type': 'application/vnd.runnel.recordbatch' }, body: batch });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { offsets: [{ partition: 1, offset: 0 }], duplicate: false });
@@ -77,7 +77,7 @@ test('binary RecordBatch body with ?partition= is appended as is', async () => {
   const bad = await app.request('/v1/topics/t/records?partition=0', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: corrupt });
   assert.equal(bad.status, 400);
   assert.equal(await errorCode(bad), 'CORRUPT_MESSAGE');
-  const truncated = await app.request('/v1/topics/t/records?partition=0', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: batch.subarray(0, 30) });
+  const truncated = await app.request('/v1/topics/t/records?partition=0', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: batch.slice(0, 30) });
   assert.equal(truncated.status, 400);
 });
 

@@ -8,7 +8,7 @@
  * returns offsets at or above the high watermark.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { readBatchHeader, RunnelError } from '@runnel/client/codec';
+import { RunnelError, validateRecords } from '@runnel/client/codec';
 import type { RouteContext } from '../app.ts';
 import type { BrokerApi } from '../broker-api.ts';
 import { bodyFormatOf, parseProduceBody, planBatches, ProduceBodySchema, recordsFromBatches, type JsonRecord } from '../record-json.ts';
@@ -98,7 +98,8 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
 
     if (format === 'batch') {
       if (partition === undefined) throw new RunnelError('INVALID_REQUEST', 'a binary RecordBatch body needs ?partition=N');
-      const header = readBatchHeader(body, 0, { maxBatchBytes: limits.maxBatchBytes });
+      // Full structural check (not only the CRC): no reader may ever get a batch it cannot decode.
+      const header = validateRecords(body, 0, { maxBatchBytes: limits.maxBatchBytes, maxHeadersPerRecord: limits.maxHeadersPerRecord });
       if (!header.ok) throw new RunnelError(header.code, header.message);
       if (header.value.totalBytes !== body.byteLength) throw new RunnelError('CORRUPT_MESSAGE', `body holds ${body.byteLength} bytes but the batch is ${header.value.totalBytes}; send exactly one RecordBatch`);
       const result = await broker.produce(topic, partition, body, -1);
