@@ -1,0 +1,134 @@
+/**
+ * A real broker as a child process (`node --import tsx server/src/cli.ts
+ * start`), on a free port with a temp data dir, for browser and
+ * fault-injection tests. `kill()` is SIGKILL (no graceful shutdown: the
+ * log must recover on its own), `restart()` starts it again on the same
+ * port and dir. Every broker and temp dir is cleaned up by `stop()` and,
+ * as a last resort, when the test process exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './wait-for.ts';
+
+const root = new URL('../../..', import.meta.url).pathname;
+/** Bytes of broker stdout+stderr kept for failure messages. */
+const LOG_TAIL_BYTES = 64 * 1024;
+/** tsx compiles the broker on start; a loaded 2-core machine needs a while. */
+const READY_TIMEOUT_MS = 60_000;
+
+const live = new Set<BrokerProcess>();
+process.once('exit', () => {
+  for (const broker of live) broker.killNow();
+});
+
+/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BrokerProcessOptions {
+  /** Extra environment (e.g. RUNNEL_STATIC_DIR). RUNNEL_REQUIRE_NATIVE_UWS=1 is always set. */
+  env?: Record<string, string>;
+  /** Extra CLI flags after `start --port P --data D`. */
+  args?: string[];
+}
+
+/**
+ * @example
+ * const broker = await BrokerProcess.start();
+ * try { await fetch(`${broker.url}/v1/topics`); await broker.kill(); await broker.restart(); }
+ * finally { await broker.stop(); }
+ */
+export class BrokerProcess {
+  private child: ChildProcess | undefined;
+  private logTail = '';
+  /** How many times the process was started (1 after `start`). */
+  starts = 0;
+
+  private constructor(readonly port: number, readonly dataDir: string, private readonly options: BrokerProcessOptions) {}
+
+  /** Starts a broker on a free port with a fresh temp data dir and waits for /readyz. */
+  static async start(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
+    const broker = new BrokerProcess(await freePort(), mkdtempSync(join(tmpdir(), 'runnel-e2e-broker-')), options);
+    live.add(broker);
+    try {
+      await broker.spawnAndWait();
+    } catch (error) {
+      await broker.stop();
+      throw error;
+    }
+    return broker;
+  }
+
+  get url(): string { return `http://127.0.0.1:${this.port}`; }
+  get wsUrl(): string { return `ws://127.0.0.1:${this.port}/v1/ws`; }
+  get isRunning(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
+  /** The last bytes the broker printed, for failure messages. */
+  log(): string { return `--- broker log (tail) ---\n${this.logTail.slice(-4000)}`; }
+
+  /** SIGKILL, then waits for the exit. The data dir stays for `restart()`. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts the broker again on the same port and data dir; waits for /readyz. */
+  async restart(): Promise<void> {
+    if (this.isRunning) await this.kill();
+    await this.spawnAndWait();
+  }
+
+  /** Kills the broker (SIGTERM, SIGKILL after 5 s) and removes its data dir. Idempotent. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+    live.delete(this);
+  }
+
+  /** Synchronous last resort for process exit. */
+  killNow(): void {
+    try { this.child?.kill('SIGKILL'); } catch { /* gone */ }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private async spawnAndWait(): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'start', '--port', String(this.port), '--data', this.dataDir, ...(this.options.args ?? [])], {
+      cwd: root,
+      env: { ...process.env, RUNNEL_REQUIRE_NATIVE_UWS: '1', ...this.options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.starts++;
+    const append = (chunk: Buffer): void => {
+      this.logTail = (this.logTail + chunk.toString()).slice(-LOG_TAIL_BYTES);
+    };
+    child.stdout!.on('data', append);
+    child.stderr!.on('data', append);
+    child.once('exit', (code, signal) => append(Buffer.from(`\n[broker exited: code ${code} signal ${signal}]\n`)));
+    const outcome = await waitFor(`broker on port ${this.port} to be ready`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
+      return (await fetch(`${this.url}/readyz`)).ok && ('ready' as const);
+    }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 150, context: () => this.log() });
+    if (outcome === 'exited') throw new Error(`broker exited before it was ready\n${this.log()}`);
+  }
+}
