@@ -1,12 +1,14 @@
 /**
  * The small Runnel badge in the corner of every shop page: connection state
- * and how many events wait in the outbox (unacknowledged), so offline
- * buffering is visible: go offline, click around, watch it grow and drain.
+ * how many events wait in the outbox (unacknowledged), so offline
+ * buffering is visible (go offline, click around, watch it grow and drain),
+ * and how many events this tab session produced.
  */
 export class StatusBadge {
   private readonly root: HTMLElement;
   private readonly label: HTMLElement;
   private readonly outbox: HTMLElement;
+  private readonly tracked: HTMLElement;
 
   constructor(parent: HTMLElement = document.body) {
     this.root = document.createElement('a');
@@ -22,16 +24,21 @@ export class StatusBadge {
     this.outbox = document.createElement('span');
     this.outbox.className = 'outbox';
     this.outbox.dataset.testid = 'outbox-size';
-    this.root.append(dot, this.label, this.outbox);
+    this.tracked = document.createElement('span');
+    this.tracked.className = 'outbox';
+    this.root.append(dot, this.label, this.outbox, this.tracked);
     parent.append(this.root);
-    this.update('connecting', 0);
+    this.update('connecting', 0, 0);
   }
 
-  update(state: string, outboxSize: number): void {
+  /** `outboxSize`: unacknowledged records of this origin; `tracked`: events this tab session produced. */
+  update(state: string, outboxSize: number, tracked: number): void {
     this.root.dataset.state = state;
+    this.root.dataset.tracked = String(tracked);
     this.label.textContent = `Runnel ${state}`;
     this.outbox.textContent = `outbox ${outboxSize}`;
     this.outbox.dataset.pending = String(outboxSize > 0);
     this.outbox.dataset.size = String(outboxSize);
+    this.tracked.textContent = `${tracked} sent`;
   }
 }

@@ -23,6 +23,8 @@ export interface TrackerOptions {
   send: (event: ActivityEvent) => Promise<unknown>;
   /** Page path recorded on every event. */
   path: string;
+  /** Called once per event handed to `send` (the badge counts them). */
+  onTracked?: (event: ActivityEvent) => void;
   onError?: (error: unknown) => void;
 }
 
@@ -34,6 +36,7 @@ export class Tracker {
   track<T extends ActivityEvent['type']>(type: T, payload: Payload<T>): Promise<void> {
     const { identity, path } = this.options;
     const event = { type, userId: identity.userId, sessionId: identity.sessionId, ts: Date.now(), path, ...payload } as ActivityEvent;
+    this.options.onTracked?.(event);
     return this.options.send(event).then(
       () => undefined,
       (error: unknown) => this.options.onError?.(error),

@@ -30,6 +30,9 @@ export interface TrafficRunOptions {
   maxEvents?: number;
   /** Stop after this long (default: unbounded). One of maxEvents, durationMs or signal should end the run. */
   durationMs?: number;
+  /** Stop generating, then wait for the acks of what was sent. */
+  stopSignal?: AbortSignal;
+  /** Abort: stop generating and resolve at once. */
   signal?: AbortSignal;
   onProgress?: (progress: TrafficProgress) => void;
   now?: () => number;
@@ -72,7 +75,7 @@ export async function runTraffic(options: TrafficRunOptions): Promise<TrafficPro
     options.onProgress?.({ ...progress });
   };
   const isStopped = (): boolean =>
-    options.signal?.aborted === true || progress.sent >= maxEvents ||
+    options.signal?.aborted === true || options.stopSignal?.aborted === true || progress.sent >= maxEvents ||
     (options.durationMs !== undefined && now() - startMs >= options.durationMs);
 
   while (!isStopped()) {

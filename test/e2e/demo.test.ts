@@ -1,0 +1,157 @@
+/**
+ * The demo, end to end, in real Chromium against a real broker process:
+ * the shop produces activity through the SDK's SharedWorker, the dashboard
+ * traffic button produces a known number of simulated events, and the
+ * dashboard must count exactly what the log holds (sum of the partitions'
+ * high watermarks from the HTTP API), draw it on the chart, survive a reload
+ * without counting anything twice, and rebuild the same numbers on replay.
+ * Screenshots go to test/artifacts/ (git-ignored); the dashboard's is
+ * copied to docs/screenshot-dashboard.png for the README.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { BrokerHttp } from './harness/broker-http.ts';
+import { BrokerProcess } from './harness/broker-process.ts';
+import { launchChromium } from './harness/chromium.ts';
+import { waitFor as waitForCondition } from './harness/wait-for.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const artifacts = join(root, 'test/artifacts');
+const TOPIC = 'activity';
+const PARTITIONS = 3;
+const TRAFFIC_EVENTS = 300;
+const MORE_TRAFFIC_EVENTS = 40;
+/** Generous: a 2-core CI machine runs other suites beside this one. */
+const WAIT_MS = 60_000;
+
+let broker: BrokerProcess | undefined;
+let api: BrokerHttp;
+let baseUrl = '';
+let browser: Browser | undefined;
+
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>): Promise<T> =>
+  waitForCondition(what, probe, { timeoutMs: WAIT_MS, intervalMs: 200, context: () => broker?.log() ?? '' });
+
+/** Records in the log: the sum of the partitions' high watermarks (the topic starts empty). */
+const logRecordCount = (): Promise<number> => api.recordCount(TOPIC);
+
+async function dashboardCount(page: Page): Promise<number> {
+  return Number(await page.getAttribute('#total-events', 'data-count'));
+}
+
+/** Waits until the dashboard has counted exactly `expected` and the log holds exactly that. */
+async function expectCounted(page: Page, expected: number): Promise<void> {
+  await waitFor(`log = dashboard = ${expected}`, async () => {
+    const [inLog, counted] = [await logRecordCount(), await dashboardCount(page)];
+    if (counted > expected || inLog > expected) throw new Error(`over-counted: log ${inLog}, dashboard ${counted}, expected ${expected}`);
+    return inLog === expected && counted === expected;
+  });
+}
+
+async function openDashboard(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('[dashboard pageerror]', error));
+  await page.goto(`${baseUrl}/`);
+  await page.waitForSelector('#connection[data-state="connected"]', { timeout: WAIT_MS });
+  return page;
+}
+
+before(async () => {
+  const build = spawnSync(process.execPath, [join(root, 'demo/build.mjs')], { cwd: root, encoding: 'utf8' });
+  assert.equal(build.status, 0, `demo build failed:\n${build.stdout}\n${build.stderr}`);
+  broker = await BrokerProcess.start({ env: { RUNNEL_STATIC_DIR: join(root, 'demo/dist') } });
+  baseUrl = broker.url;
+  api = new BrokerHttp(baseUrl);
+  await api.createTopic(TOPIC, PARTITIONS);
+  browser = await launchChromium();
+  mkdirSync(artifacts, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await broker?.stop();
+});
+
+test('the dashboard counts exactly what the shop and the traffic generator produced, and a reload does not count twice', { timeout: 180_000 }, async () => {
+  const context = await browser!.newContext({ viewport: { width: 1440, height: 1100 } });
+  try {
+    const dashboard = await openDashboard(context);
+
+    // 1. A shopper: home → product list → a product → add to cart ×3 → cart.
+    const shop = await context.newPage();
+    shop.on('pageerror', (error) => console.error('[shop pageerror]', error));
+    await shop.goto(`${baseUrl}/shop/index.html`);
+    await shop.waitForSelector('[data-testid="runnel-badge"]');
+    await Promise.all([shop.waitForURL('**/shop/products.html'), shop.click('[data-track="hero:shop-now"]')]);
+    await Promise.all([shop.waitForURL('**/shop/product-lamp.html'), shop.click('[data-track="product-card:lamp"]')]);
+    for (let i = 0; i < 3; i++) await shop.click('[data-add-to-cart="lamp"]');
+    await shop.mouse.wheel(0, 5000); // scroll depth events
+    await Promise.all([shop.waitForURL('**/shop/cart.html'), shop.click('[data-track="nav:cart"]')]);
+    await shop.waitForSelector('[data-testid="runnel-badge"]');
+    // The badge counts what this tab handed to the SDK; it drains to outbox 0 once acknowledged.
+    const shopEvents = await waitFor('the shop outbox to drain', async () => {
+      const size = await shop.getAttribute('[data-testid="outbox-size"]', 'data-size');
+      const sent = Number(await shop.getAttribute('[data-testid="runnel-badge"]', 'data-tracked'));
+      return size === '0' && sent > 0 ? sent : undefined;
+    });
+    assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 2, `expected at least 13 shop events (views, clicks, add-to-cart), badge says ${shopEvents}`);
+
+    // 2. The traffic button: a known number of simulated events.
+    await dashboard.fill('[data-testid="traffic-events"]', String(TRAFFIC_EVENTS));
+    await dashboard.fill('#traffic-rate', '400');
+    await dashboard.click('[data-testid="traffic-button"]');
+    await dashboard.waitForSelector('[data-testid="traffic-status"][data-state="done"]', { timeout: WAIT_MS });
+    assert.equal(await dashboard.getAttribute('[data-testid="traffic-status"]', 'data-acked'), String(TRAFFIC_EVENTS));
+
+    // 3. The dashboard counts exactly what is in the log, which is exactly what was produced.
+    const produced = shopEvents + TRAFFIC_EVENTS;
+    await expectCounted(dashboard, produced);
+    const addToCart = Number(await dashboard.textContent('#event-types li[data-type="add_to_cart"] .count'));
+    assert.ok(addToCart >= 3, `add-to-cart count ${addToCart}`);
+    await waitFor('consumer lag 0 on the dashboard', async () => (await dashboard.textContent('#total-lag')) === '0');
+
+    // 4. The chart drew data: uPlot's series holds seconds with events.
+    const points = await dashboard.evaluate(() => {
+      const data = (window as any).runnelDashboard.chart.data as number[][];
+      return { xs: data[0].length, nonZero: data[1].filter((y) => y > 0).length, sum: data[1].reduce((a, b) => a + b, 0) };
+    });
+    assert.ok(points.xs > 0 && points.nonZero > 0, `chart has no data: ${JSON.stringify(points)}`);
+    assert.equal(points.sum, produced, 'the chart shows every counted event');
+    const topPages = await dashboard.locator('#top-pages li').count();
+    assert.ok(topPages >= 3, 'top pages lists the visited pages');
+
+    await dashboard.waitForTimeout(1200); // let the chart's last second settle for the picture
+    await dashboard.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+    await shop.goto(`${baseUrl}/shop/product-headphones.html`);
+    await shop.waitForSelector('[data-testid="runnel-badge"][data-state="connected"]', { timeout: WAIT_MS });
+    await shop.screenshot({ path: join(artifacts, 'shop.png') });
+    copyFileSync(join(artifacts, 'dashboard.png'), join(root, 'docs/screenshot-dashboard.png'));
+    const shopEventsAfterShot = Number(await shop.getAttribute('[data-testid="runnel-badge"]', 'data-tracked'));
+
+    // 5. Reload: the dashboard resumes from its stored aggregates and offsets, without counting twice.
+    const expectedNow = produced + (shopEventsAfterShot - shopEvents);
+    await dashboard.reload();
+    await dashboard.waitForSelector('#connection[data-state="connected"]', { timeout: WAIT_MS });
+    await expectCounted(dashboard, expectedNow);
+    await dashboard.waitForTimeout(1500); // anything redelivered after resuming would show up here
+    assert.equal(await dashboardCount(dashboard), expectedNow, 'no double counting after reload');
+
+    // …and keeps counting new events exactly once.
+    await dashboard.fill('[data-testid="traffic-events"]', String(MORE_TRAFFIC_EVENTS));
+    await dashboard.click('[data-testid="traffic-button"]');
+    await dashboard.waitForSelector(`[data-testid="traffic-status"][data-acked="${MORE_TRAFFIC_EVENTS}"][data-state="done"]`, { timeout: WAIT_MS });
+    await expectCounted(dashboard, expectedNow + MORE_TRAFFIC_EVENTS);
+
+    // 6. Replay from the beginning rebuilds the same numbers from the log.
+    await dashboard.selectOption('#replay-from', '0');
+    await dashboard.click('[data-testid="replay-button"]');
+    await dashboard.waitForSelector('#replay-status[data-state="done"]', { timeout: WAIT_MS });
+    await expectCounted(dashboard, expectedNow + MORE_TRAFFIC_EVENTS);
+  } finally {
+    await context.close();
+  }
+});
