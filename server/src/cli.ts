@@ -1,0 +1,101 @@
+/**
+ * `runnel` command line: `start` runs a broker; the other commands are
+ * clients of a running broker's HTTP API (`--url`, default RUNNEL_URL or
+ * http://localhost:8080). Human output by default, `--json` for scripts.
+ * Errors print `error: CODE: message` on stderr and exit 1. Reference: docs/cli.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './config.ts';
+import { runConsumeCommand } from './cli/consume.ts';
+import { CliError, RunnelHttpClient } from './cli/http-client.ts';
+import { createOutput } from './cli/output.ts';
+import { runProduceCommand } from './cli/produce.ts';
+import { runStartCommand } from './cli/start.ts';
+import { runTopicCommand } from './cli/topic.ts';
+
+const USAGE = `usage: runnel <command> [options]
+
+  start [--port N] [--host H] [--data DIR] [--config FILE] [--limit name=value] ...   run a broker
+  topic create <name> [--partitions N] [--replication-factor R] [--retention-ms MS] [--retention-bytes B]
+  topic list | topic describe <name> | topic delete <name>
+  produce <topic> [--key-field F] [--partition P]       one record per stdin line
+  consume <topic> [--from earliest|latest|<offset>] [--partition P] [--group G] [--max N] [--timeout-ms MS]
+  bench [names...]                                      run benchmarks (test/bench)
+
+global: --url URL (default $RUNNEL_URL or http://localhost:8080), --json (machine output), --help
+docs: docs/cli.md, docs/configuration.md, docs/http.md`;
+
+/** Pulls the global flags out of argv wherever they appear (never for `start`, whose flags are config). */
+export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url: string; json: boolean; help: boolean; rest: string[] } {
+  let url = env.RUNNEL_URL || 'http://localhost:8080';
+  let json = false;
+  let help = false;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--json') json = true;
+    else if (arg === '--help' || arg === '-h') help = true;
+    else if (arg === '--url') {
+      if (argv[i + 1] === undefined) throw new CliError('INVALID_REQUEST', '--url needs a value');
+      url = argv[++i];
+    } else if (arg.startsWith('--url=')) url = arg.slice(6);
+    else rest.push(arg);
+  }
+  try {
+    new URL(url);
+  } catch {
+    throw new CliError('INVALID_REQUEST', `--url must be an http(s) URL, got '${url}'`);
+  }
+  return { url, json, help, rest };
+}
+
+function runBench(names: string[]): void {
+  const runner = fileURLToPath(new URL('../../test/bench/run.ts', import.meta.url));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', runner, ...names], { stdio: 'inherit' });
+  process.exitCode = result.status ?? 1;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  if (command === 'start') return runStartCommand(args);
+  const { url, json, help, rest } = splitGlobalFlags(args, process.env);
+  if (command === undefined || help || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const client = new RunnelHttpClient(url);
+  const out = createOutput(json);
+  switch (command) {
+    case 'topic': return runTopicCommand(rest, client, out);
+    case 'produce': return runProduceCommand(rest, client, out);
+    case 'consume': return runConsumeCommand(rest, client, out);
+    case 'bench': return runBench(rest);
+    default: throw new CliError('INVALID_REQUEST', `unknown command '${command}'\n${USAGE}`);
+  }
+}
+
+function report(error: unknown, json: boolean): void {
+  if (error instanceof CliError) {
+    if (json) process.stderr.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
+    else process.stderr.write(`error: ${error.code}: ${error.message}\n`);
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`runnel: configuration error: ${error.message}\n`);
+  } else if (error instanceof Error && 'code' in error && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`error: INVALID_REQUEST: ${error.message}\n`);
+  } else {
+    process.stderr.write(`runnel: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+}
+
+/** Runs one command; reports failures on stderr and sets exit status 1 instead of throwing. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await main(argv);
+  } catch (error) {
+    report(error, argv.includes('--json'));
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await runCli(process.argv.slice(2));
