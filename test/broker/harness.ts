@@ -60,6 +60,8 @@ export class TestClient {
   /** Decode records (tests) or only count them from batch headers (load). */
   decodeRecords = true;
   recordCount = 0;
+  /** Grant back the payload bytes of every RecordsFrame (an SDK whose handler keeps up). */
+  autoCredit = false;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => this.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
@@ -162,6 +164,7 @@ export class TestClient {
   }
 
   private onRecords(frame: RecordsFrame): void {
+    if (this.autoCredit) this.send({ type: 'credit', topic: frame.topic, partition: frame.partition, bytes: frame.batches.length });
     const key = `${frame.topic}/${frame.partition}`;
     let list = this.records.get(key);
     if (!list) this.records.set(key, (list = []));

@@ -78,9 +78,10 @@ export class CatchUpScheduler {
     if (sub.state !== 'catchUp' || sub.connection.isClosed) return;
     const fit = fitToCredit(read.batches, sub.credit, end);
     if (fit.bytes === 0) {
-      // The first batch is larger than the remaining credit: wait for credit.
-      if (read.batches.length > 0 || maxBytes < this.limits.maxBatchBytes) return;
-      fanout.fail(sub, ErrorTable.UNKNOWN_SERVER_ERROR.code);
+      // The next batch is larger than the remaining credit: park until enough credit arrives.
+      const first = readBatchHeader(read.batches, 0);
+      if (first.ok) sub.minCredit = first.value.totalBytes;
+      else fanout.fail(sub, ErrorTable.UNKNOWN_SERVER_ERROR.code); // the log returned nothing below its end
       return;
     }
     const payload = fit.bytes === read.batches.length ? read.batches : read.batches.subarray(0, fit.bytes);
@@ -88,6 +89,7 @@ export class CatchUpScheduler {
     if (!sub.connection.send(frame)) return;
     sub.nextOffset = fit.nextOffset;
     sub.credit -= fit.bytes;
+    sub.minCredit = 1;
     this.metrics?.recordsOut.inc({ topic: fanout.topic.name }, fit.records);
     this.metrics?.bytesOut.inc({ topic: fanout.topic.name }, fit.bytes);
   }

@@ -13,7 +13,7 @@
  * equals that end, checked and done in the same synchronous block: no gap,
  * no duplicate.
  */
-import { ErrorTable, encodeRecordsFrame } from '@runnel/client/codec';
+import { ErrorTable, assert, encodeRecordsFrame } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
@@ -77,7 +77,8 @@ export class PartitionFanout {
       const sub = action.subscriber;
       if (action.kind === 'evictCredit') {
         this.becomeCatchUp(sub, action.remainingCredit);
-        continue; // parked until the client grants credit
+        sub.minCredit = payload; // parked until the client grants enough for this batch
+        continue;
       }
       const room = sub.connection.roomBytes();
       if (room >= wire) {
@@ -111,7 +112,8 @@ export class PartitionFanout {
    */
   advance(sub: Subscription): void {
     if (sub.state !== 'catchUp' || sub.reading || sub.queued || this.closed) return;
-    if (sub.credit <= 0) return;
+    if (sub.credit < sub.minCredit || sub.credit <= 0) return;
+    assert(sub.nextOffset <= this.live.lastPublishedEnd, `subscription at ${sub.nextOffset} beyond the channel end ${this.live.lastPublishedEnd}`);
     const room = sub.connection.roomBytes();
     if (room <= 0) {
       sub.connection.notePaused();

@@ -38,6 +38,8 @@ export class Subscription {
   queued = false;
   /** In catchUp: a log read is in flight. */
   reading = false;
+  /** In catchUp: credit needed before the next step (the size of the next batch once known). */
+  minCredit = 1;
 
   constructor(
     readonly connection: SubscriberConnection,
