@@ -53,7 +53,8 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
   };
 
   app.ws<UserData>('/v1/ws', {
-    maxPayloadLength: limits.maxFrameBytes,
+    // Frames up to 2× the limit are read and answered MESSAGE_TOO_LARGE; beyond, uWS cuts the connection unread.
+    maxPayloadLength: 2 * limits.maxFrameBytes,
     idleTimeout: limits.idleTimeoutSec,
     maxBackpressure: 2 * limits.maxBackpressureBytes + 2 * limits.maxFrameBytes,
     closeOnBackpressureLimit: 0 as unknown as number,
