@@ -57,9 +57,8 @@ function runBench(names: string[]): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const [command, ...args] = argv;
-  if (command === 'start') return runStartCommand(args);
-  const { url, json, help, rest } = splitGlobalFlags(args, process.env);
+  if (argv[0] === 'start') return runStartCommand(argv.slice(1));
+  const { url, json, help, rest: [command, ...rest] } = splitGlobalFlags(argv, process.env);
   if (command === undefined || help || command === 'help') {
     console.log(USAGE);
     return;

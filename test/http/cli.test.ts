@@ -1,0 +1,122 @@
+// The `runnel` CLI as a user runs it: a broker started by `runnel start` in a child process, commands against it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(root, 'server/src/cli.ts');
+let broker: ChildProcess | undefined;
+let dataDir = '';
+let url = '';
+
+function runnel(args: string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env: { ...process.env, RUNNEL_URL: url, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`runnel ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'runnel-cli-test-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, '--static-dir', ''], { cwd: root, env: { ...process.env, RUNNEL_REQUIRE_NATIVE_UWS: '1' } });
+  broker = child;
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /ready at (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`broker exited with ${code}: ${out}`)));
+  });
+});
+
+after(async () => {
+  if (broker && broker.exitCode === null) {
+    const exited = new Promise((r) => broker!.once('exit', r));
+    broker.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (broker.exitCode === null) broker.kill('SIGKILL');
+  }
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+test('topic create / list / describe / delete, human and --json', async () => {
+  const created = await runnel(['topic', 'create', 'cli-t', '--partitions', '2', '--replication-factor', '1', '--retention-ms', '60000']);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /created topic cli-t \(2 partitions/);
+  const list = await runnel(['topic', 'list']);
+  assert.match(list.stdout, /^TOPIC\s+PARTITIONS\s+RF\s+RETENTION/m);
+  assert.match(list.stdout, /^cli-t\s+2\s+1\s+1m\s/m);
+  const listJson = JSON.parse((await runnel(['topic', 'list', '--json'])).stdout);
+  assert.deepEqual(listJson.topics.map((t: { name: string }) => t.name), ['cli-t']);
+  const described = JSON.parse((await runnel(['--json', 'topic', 'describe', 'cli-t'])).stdout);
+  assert.equal(described.partitions.length, 2);
+  assert.match((await runnel(['topic', 'describe', 'cli-t'])).stdout, /^PARTITION\s+LEADER\s+REPLICAS\s+ISR\s+LOG-START\s+HIGH-WATERMARK/m);
+  const dup = await runnel(['topic', 'create', 'cli-t']);
+  assert.equal(dup.code, 1);
+  assert.match(dup.stderr, /^error: TOPIC_ALREADY_EXISTS: /);
+  assert.equal((await runnel(['topic', 'delete', 'cli-t'])).code, 0);
+  const gone = await runnel(['topic', 'describe', 'cli-t', '--json']);
+  assert.equal(gone.code, 1);
+  assert.equal(JSON.parse(gone.stderr).error.code, 'UNKNOWN_TOPIC_OR_PARTITION');
+});
+
+test('produce from stdin, consume --from earliest, consume with a group resumes', async () => {
+  await runnel(['topic', 'create', 'cli-p', '--partitions', '1']);
+  const lines = ['plain text', '{"user":"u1","n":1}', '', '7', '{"user":"u2","n":2}'];
+  const produced = await runnel(['produce', 'cli-p', '--key-field', 'user'], `${lines.join('\n')}\n`);
+  assert.equal(produced.code, 0, produced.stderr);
+  assert.match(produced.stdout, /produced 4 records to cli-p \(offsets p0: 0-3\)/);
+
+  const consumed = await runnel(['consume', 'cli-p', '--from', 'earliest', '--json', '--max', '4']);
+  assert.equal(consumed.code, 0, consumed.stderr);
+  const records = consumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(records.map((r) => [r.offset, r.key, r.value]), [[0, null, 'plain text'], [1, 'u1', { user: 'u1', n: 1 }], [2, null, 7], [3, 'u2', { user: 'u2', n: 2 }]]);
+  const human = await runnel(['consume', 'cli-p', '--from', '2', '--timeout-ms', '800']);
+  assert.equal(human.stdout, '7\nu2\t{"user":"u2","n":2}\n');
+
+  const g1 = await runnel(['consume', 'cli-p', '--group', 'cli-g', '--from', 'earliest', '--max', '3', '--json']);
+  assert.equal(g1.stdout.trim().split('\n').length, 3);
+  const g2 = await runnel(['consume', 'cli-p', '--group', 'cli-g', '--from', 'earliest', '--timeout-ms', '800', '--json']);
+  assert.deepEqual(g2.stdout.trim().split('\n').map((l) => JSON.parse(l).offset), [3], 'the group resumes after its committed offset');
+
+  const producedJson = JSON.parse((await runnel(['produce', 'cli-p', '--json'], 'a\nb\n')).stdout);
+  assert.deepEqual(producedJson, { topic: 'cli-p', records: 2, partitions: [{ partition: 0, firstOffset: 4, lastOffset: 5 }] });
+});
+
+test('usage errors and an unreachable broker exit 1 with a message', async () => {
+  const bad = await runnel(['consume', 'cli-p', '--from', 'yesterday']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--from must be earliest, latest or an offset/);
+  const unknown = await runnel(['frobnicate']);
+  assert.equal(unknown.code, 1);
+  const down = await runnel(['topic', 'list'], '', { RUNNEL_URL: 'http://127.0.0.1:1' });
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /NOT_CONNECTED: cannot reach/);
+  const cfg = await runnel(['start', '--port', 'abc']);
+  assert.equal(cfg.code, 1);
+  assert.match(cfg.stderr, /--port must be an integer 0-65535, got 'abc'/);
+});
