@@ -221,13 +221,9 @@ export class Connection extends Emitter<ConnectionEvents> {
       case 'ping': this.send({ type: 'pong', nonce: frame.nonce }); return;
       case 'pong': return;
       case 'error': return this.handleError(frame);
-      case 'records':
-      case 'groupAssignment':
-        if (frame.type === 'groupAssignment' && this.settle(frame)) return;
-        for (const l of this.listeners) l(frame);
-        return;
       default:
-        if (!this.settle(frame as Answer)) this.emit('error', new RunnelError('INVALID_FRAME', `answer ${frame.type} for unknown request`));
+        // Unsolicited: records, rebalance assignments, `subscribed` with requestId 0 (a subscription the broker ended).
+        if (frame.type === 'records' || !this.settle(frame)) for (const l of this.listeners) l(frame);
     }
   }
 

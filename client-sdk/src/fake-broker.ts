@@ -34,6 +34,8 @@ export class FakeBroker {
   readonly producedPartitions: number[] = [];
   /** When set, produce answers are withheld (to cut a connection mid-flight). */
   holdAcks = false;
+  /** Announced in helloOk. */
+  maxBatchBytes = 2 ** 20;
 
   constructor(public defaultPartitions = 3) {}
 
@@ -140,7 +142,7 @@ export class FakeSession {
     switch (f.type) {
       case 'hello':
         this.helloDone = true;
-        return this.out({ type: 'helloOk', version: 1, brokerId: 0, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: 2 ** 20, maxInflightProduce: 256 });
+        return this.out({ type: 'helloOk', version: 1, brokerId: 0, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256 });
       case 'metadataRequest': {
         const names = f.topics.length ? f.topics : [...b.topics.keys()];
         const topics = names.map((name) => {

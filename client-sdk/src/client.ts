@@ -1,0 +1,199 @@
+/**
+ * The Runnel client: one connection, one producer (with its outbox), any
+ * number of subscriptions multiplexed over partition streams. Runs in
+ * browsers, workers, edge runtimes and Node (inject `ws`'s WebSocket).
+ */
+import { RunnelError } from './codec/errors.ts';
+import type { MetadataFrame } from './codec/protocol.ts';
+import { installBeacon } from './beacon.ts';
+import { Connection, type ConnectionState, type TokenProvider } from './connection.ts';
+import type { ConsumerRecord } from './consumer-record.ts';
+import { Subscription, type Handler, type NotRecoveredEvent, type SubscribeOptions } from './consumer.ts';
+import { Emitter } from './events.ts';
+import { validateClientLimits, type ClientLimits } from './limits.ts';
+import { memoryStorage } from './memory-storage.ts';
+import { StreamRegistry } from './partition-stream.ts';
+import { Producer } from './producer.ts';
+import type { RandomSource, ReconnectOptions } from './reconnect-policy.ts';
+import type { OffsetStore, OutboxStore, Storage } from './storage.ts';
+import type { TopicRef } from './topic.ts';
+import { webSocketTransport, type TransportFactory, type WebSocketConstructor } from './transport.ts';
+
+export interface ClientOptions {
+  /** Bootstrap broker URLs (`ws(s)://host/v1/ws`), tried in turn. */
+  urls: string | string[];
+  /** WebSocket implementation (default `globalThis.WebSocket`; in Node pass `ws`'s). */
+  WebSocket?: WebSocketConstructor;
+  /** Custom transport (tests, workers); overrides `WebSocket`. */
+  transport?: TransportFactory;
+  /** Offsets + outbox (default: memory). Browser: `indexedDbStorage()`, Node: `fileStorage(dir)`. */
+  storage?: Storage | Promise<Storage>;
+  clientId?: string;
+  /** Auth token or provider, sent in every hello. */
+  token?: TokenProvider;
+  limits?: Partial<ClientLimits>;
+  reconnect?: Partial<ReconnectOptions>;
+  /** Random source for jitter and sticky partitions (seed it in tests). */
+  random?: RandomSource;
+  requestTimeoutMs?: number;
+  pingIntervalMs?: number;
+  /** Flush the outbox with sendBeacon on page exit (default true where there is a document). */
+  beacon?: boolean;
+}
+
+export interface ClientEvents {
+  statechange: { state: ConnectionState; previous: ConnectionState };
+  error: RunnelError;
+  notrecovered: NotRecoveredEvent;
+}
+
+/** Cluster metadata from the broker. */
+export type Metadata = Pick<MetadataFrame, 'brokers' | 'topics'>;
+
+function lazyStorage(p: Promise<Storage>): Storage {
+  const call = <K extends string>(part: 'offsets' | 'outbox', name: K) => (...args: unknown[]) =>
+    p.then((s) => (s[part] as unknown as Record<K, (...a: unknown[]) => unknown>)[name](...args));
+  const offsets = {} as Record<string, unknown>, outbox = {} as Record<string, unknown>;
+  for (const n of ['getOffsets', 'putOffsets', 'deleteOffsets']) offsets[n] = call('offsets', n);
+  offsets.transact = (...args: unknown[]) => p.then((s) => {
+    if (!s.offsets.transact) throw new RunnelError('INVALID_REQUEST', 'transactional handling needs indexedDbStorage()');
+    return (s.offsets.transact as (...a: unknown[]) => Promise<void>)(...args);
+  });
+  for (const n of ['load', 'addRecords', 'freeze', 'deleteBatches', 'deleteRecords', 'saveProducer']) outbox[n] = call('outbox', n);
+  return { offsets: offsets as unknown as OffsetStore, outbox: outbox as unknown as OutboxStore, close: () => p.then((s) => s.close()) };
+}
+
+export class RunnelClient extends Emitter<ClientEvents> {
+  /** Typed, idempotent, batching producer with a durable outbox. */
+  readonly producer: Producer;
+  private readonly conn: Connection;
+  private readonly storage: Storage;
+  private readonly streams: StreamRegistry;
+  private readonly subscriptions = new Set<Subscription<any>>();
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly removeBeacon: () => void;
+
+  constructor(options: ClientOptions) {
+    super();
+    const urls = typeof options.urls === 'string' ? [options.urls] : options.urls;
+    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', 'no WebSocket: pass { WebSocket } (in Node: import { WebSocket } from "ws")');
+    const limits = validateClientLimits(options.limits);
+    const random = options.random ?? Math.random;
+    this.storage = options.storage instanceof Promise ? lazyStorage(options.storage) : options.storage ?? memoryStorage();
+    this.conn = new Connection({
+      urls, transport: options.transport ?? webSocketTransport(WebSocketImpl!), clientId: options.clientId ?? 'runnel-js',
+      token: options.token, reconnect: options.reconnect, random, requestTimeoutMs: options.requestTimeoutMs, pingIntervalMs: options.pingIntervalMs,
+    });
+    this.conn.on('statechange', (e) => this.emit('statechange', e));
+    this.conn.on('error', (e) => this.emit('error', e));
+    const windowBytes = (): number => Math.max(limits.creditWindowBytes, this.conn.helloOk?.maxBatchBytes ?? 0);
+    this.streams = new StreamRegistry(this.conn, windowBytes);
+    this.producer = new Producer(this.conn, this.storage.outbox, limits, random, (e) => this.emit('error', e));
+    this.removeBeacon = options.beacon === false ? () => {} : installBeacon(this.producer, () => this.conn.url, limits.maxBeaconBytes);
+    this.conn.open();
+  }
+
+  /** Connection state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed'. */
+  get state(): ConnectionState {
+    return this.conn.state;
+  }
+
+  /**
+   * Calls `handler` for every record of `topic`, in offset order per
+   * partition, each once; stores the next offset after the handler resolves.
+   * @example
+   * const sub = client.subscribe(pageViews, async (rec) => render(rec.value), { consumerId: 'dashboard', reset: 'earliest' });
+   * sub.on('notrecovered', (e) => console.warn('lost', e.lost));
+   * await sub.unsubscribe();
+   */
+  subscribe<T>(topic: TopicRef<any, T>, handler: Handler<T>, options: SubscribeOptions = {}): Subscription<T> {
+    if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', 'client is closed');
+    const sub: Subscription<T> = new Subscription<T>({
+      streams: this.streams, offsets: this.storage.offsets, partitionCount: (t) => this.partitionCount(t), reportError: (e) => this.emit('error', e),
+    }, topic, handler, options);
+    this.subscriptions.add(sub);
+    sub.on('notrecovered', (e) => this.emit('notrecovered', e));
+    void sub.closed.catch(() => {}).finally(() => this.subscriptions.delete(sub));
+    return sub;
+  }
+
+  /**
+   * Async iteration over a topic; the offset is stored when the loop asks for the next record.
+   * @example for await (const rec of client.consume('orders', { signal })) console.log(rec.offset, rec.value);
+   */
+  async *consume<T>(topic: TopicRef<any, T>, options: SubscribeOptions = {}): AsyncGenerator<ConsumerRecord<T>> {
+    let slot: { record: ConsumerRecord<T>; done: () => void } | null = null;
+    let wake: (() => void) | null = null;
+    const sub = this.subscribe<T>(topic, (record) => new Promise<void>((done) => { slot = { record, done }; wake?.(); }), options);
+    let ended = false;
+    void sub.closed.catch(() => {}).finally(() => { ended = true; wake?.(); });
+    try {
+      while (true) {
+        while (!slot && !ended) await new Promise<void>((r) => (wake = r));
+        if (!slot) break;
+        const current: { record: ConsumerRecord<T>; done: () => void } = slot;
+        slot = null;
+        yield current.record;
+        current.done();
+      }
+      await sub.closed; // rethrows a handler/subscription error
+    } finally {
+      await sub.unsubscribe();
+    }
+  }
+
+  /** Topic and broker metadata (all topics when `topics` is empty). */
+  async metadata(topics: string[] = []): Promise<Metadata> {
+    await this.whenConnected();
+    const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
+    for (const t of answer.topics) if (t.errorCode === 0) this.partitionCounts.set(t.name, t.partitions.length);
+    return { brokers: answer.brokers, topics: answer.topics };
+  }
+
+  private async partitionCount(topic: string): Promise<number> {
+    for (;;) {
+      if (this.state === 'closed') throw new RunnelError('ABORTED', 'client is closed');
+      const known = this.partitionCounts.get(topic);
+      if (known) return known;
+      try {
+        const m = await this.metadata([topic]);
+        const t = m.topics.find((x) => x.name === topic);
+        if (t && t.errorCode !== 0) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${topic}" is not available`);
+      } catch (e) {
+        if (!(e instanceof RunnelError) || !e.retryable) throw e;
+      }
+    }
+  }
+
+  private whenConnected(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new RunnelError('NOT_CONNECTED', 'client is closed'));
+    return new Promise((resolve, reject) => {
+      const offState = this.conn.on('statechange', ({ state }) => {
+        if (state === 'connected') { offState(); resolve(); }
+        if (state === 'closed') { offState(); reject(new RunnelError('NOT_CONNECTED', 'client is closed')); }
+      });
+    });
+  }
+
+  /** Stops subscriptions (storing their offsets), closes the connection and storage. Unacked durable records stay in the outbox. */
+  async close(): Promise<void> {
+    this.removeBeacon();
+    await Promise.all([...this.subscriptions].map((s) => s.unsubscribe()));
+    this.producer.close();
+    this.conn.close();
+    await this.storage.close();
+  }
+}
+
+/**
+ * Creates a client and starts connecting.
+ * @example
+ * import { WebSocket } from 'ws'; // Node only; browsers use the global
+ * const client = createClient({ urls: ['ws://localhost:8080/v1/ws'], WebSocket });
+ * await client.producer.send('orders', { id: 1 }, { key: 'user-1' });
+ */
+export function createClient(options: ClientOptions): RunnelClient {
+  return new RunnelClient(options);
+}

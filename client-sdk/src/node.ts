@@ -1,0 +1,2 @@
+/** @runnel/client/node — Node-only extras (uses node:fs). */
+export { fileStorage } from './file-storage.ts';

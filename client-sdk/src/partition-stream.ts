@@ -1,0 +1,189 @@
+/**
+ * Partition streams: the one WebSocket subscription per topic-partition per
+ * connection (protocol rule), shared by every local reader of that
+ * partition. The stream subscribes at the lowest offset any reader needs
+ * (or probes a reader's symbolic start — earliest/latest/timestamp — and
+ * then moves back down if another reader needs less); each reader drops
+ * offsets it already handled. Frames that arrive while a (re)subscribe is
+ * pending belong to the old position and are dropped: the answer restarts
+ * the stream where it must be.
+ *
+ * Credit-based flow control: each subscribe grants `windowBytes`; bytes are
+ * re-granted once every reader has released a frame, in chunks of half the
+ * window, or all at once when nothing is outstanding (so a batch larger than
+ * half the window never deadlocks). The broker never sends past the credit.
+ */
+import { ErrorTable } from './codec/errors.ts';
+import { readBatchHeader } from './codec/record-batch.ts';
+import type { BrokerFrame, RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
+import type { Connection } from './connection.ts';
+import { tpKey } from './outbox.ts';
+
+/** A local consumer of one partition. */
+export interface StreamReader {
+  /** Next offset this reader needs, or null while its symbolic `start` is unresolved. */
+  readonly neededOffset: number | null;
+  readonly start: StartPosition;
+  /** Topic id the reader's stored offset belongs to ('' = any). */
+  readonly topicId: string;
+  /** The stream is subscribed; a reader without an offset adopts `answer.startOffset` if `adopt`. */
+  subscribed(answer: SubscribedFrame, adopt: boolean): void;
+  /** The broker cannot serve the stream's position; the reader resets itself (or fails). */
+  rejected(answer: SubscribedFrame): void;
+  /** A frame's batches; call `release` once handled (credit). */
+  deliver(frame: RecordsFrame, lastOffset: number, release: () => void): void;
+}
+
+export class PartitionStream {
+  readonly readers = new Set<StreamReader>();
+  private pending = false;
+  private again = false;
+  private active = false;
+  private generation = 0;
+  /** Next offset the broker will send on this subscription. */
+  private position = 0;
+  private outstandingBytes = 0;
+  private releasedBytes = 0;
+
+  constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly windowBytes: () => number) {}
+
+  add(reader: StreamReader): void {
+    this.readers.add(reader);
+    const needed = reader.neededOffset;
+    if (!this.active || needed === null || needed < this.position) this.resubscribe();
+  }
+
+  remove(reader: StreamReader): void {
+    this.readers.delete(reader);
+    if (this.readers.size > 0) return;
+    this.active = false;
+    this.generation++;
+    this.conn.send({ type: 'unsubscribe', requestId: 0, topic: this.topic, partition: this.partition });
+  }
+
+  /** The connection dropped: everything in flight is void. */
+  reset(): void {
+    this.pending = false;
+    this.active = false;
+    this.generation++;
+  }
+
+  /** (Re)subscribes at what the readers need; at most one subscribe in flight. */
+  resubscribe(): void {
+    if (this.readers.size === 0 || this.conn.state !== 'connected') return;
+    if (this.pending) {
+      this.again = true;
+      return;
+    }
+    const readers = [...this.readers];
+    const symbolic = readers.find((r) => r.neededOffset === null);
+    const offsets = readers.map((r) => r.neededOffset ?? Infinity);
+    const from: StartPosition = symbolic ? symbolic.start : { kind: 'offset', offset: Math.min(...offsets) };
+    const ids = new Set(readers.map((r) => r.topicId).filter((id) => id !== ''));
+    const topicId = symbolic ? symbolic.topicId : ids.size === 1 ? [...ids][0] : '';
+    this.pending = true;
+    this.again = false;
+    this.active = false;
+    const generation = ++this.generation;
+    this.outstandingBytes = 0;
+    this.releasedBytes = 0;
+    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.windowBytes() })
+      .then((answer) => { if (generation === this.generation) this.handleAnswer(answer, symbolic); }, (error) => {
+        if (generation !== this.generation) return;
+        this.pending = false;
+        if (error?.errorName !== 'NOT_CONNECTED') setTimeout(() => this.resubscribe(), 1000); // timed out: try again
+      });
+  }
+
+  private handleAnswer(answer: SubscribedFrame, symbolic: StreamReader | undefined): void {
+    this.pending = false;
+    if (answer.errorCode !== 0) return this.handleRejection(answer);
+    this.active = true;
+    this.position = answer.startOffset;
+    for (const r of [...this.readers]) r.subscribed(answer, r === symbolic);
+    const needsLower = [...this.readers].some((r) => r.neededOffset === null || r.neededOffset < this.position);
+    if (this.again || needsLower) this.resubscribe();
+  }
+
+  private handleRejection(answer: SubscribedFrame): void {
+    this.active = false;
+    const before = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
+    for (const r of [...this.readers]) r.rejected(answer);
+    const after = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
+    const retryable = answer.errorCode === ErrorTable.SLOW_CONSUMER.code || answer.errorCode === ErrorTable.LIMIT_EXCEEDED.code || answer.errorCode === ErrorTable.NOT_LEADER_OR_FOLLOWER.code;
+    if (before !== after || this.again) this.resubscribe();
+    else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), 500);
+  }
+
+  /** Unsolicited frames for this partition (records; `subscribed` with requestId 0 = the broker ended it). */
+  handleFrame(frame: BrokerFrame): void {
+    if (frame.type === 'subscribed') {
+      if (frame.errorCode !== 0 && !this.pending) {
+        this.generation++;
+        this.handleRejection(frame);
+      }
+      return;
+    }
+    if (frame.type !== 'records' || !this.active || this.pending) return;
+    const size = frame.batches.length;
+    const lastOffset = lastOffsetOf(frame.batches);
+    this.position = Math.max(this.position, lastOffset + 1);
+    this.outstandingBytes += size;
+    const generation = this.generation;
+    let waiting = this.readers.size;
+    const release = (): void => {
+      if (--waiting !== 0 || generation !== this.generation) return;
+      this.outstandingBytes -= size;
+      this.releasedBytes += size;
+      this.maybeGrant();
+    };
+    if (waiting === 0) return release();
+    for (const r of [...this.readers]) r.deliver(frame, lastOffset, release);
+  }
+
+  private maybeGrant(): void {
+    if (this.releasedBytes === 0) return;
+    if (this.releasedBytes < this.windowBytes() / 2 && this.outstandingBytes > 0) return;
+    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: this.releasedBytes })) this.releasedBytes = 0;
+  }
+}
+
+/** Last offset in concatenated batches (headers only, one read per batch); −1 if none. */
+function lastOffsetOf(batches: Uint8Array): number {
+  let at = 0, last = -1;
+  while (at < batches.length) {
+    const h = readBatchHeader(batches, at);
+    if (!h.ok) break;
+    last = h.value.baseOffset + h.value.lastOffsetDelta;
+    at += h.value.totalBytes;
+  }
+  return last;
+}
+
+/** All partition streams of one connection, re-subscribed after every reconnect. */
+export class StreamRegistry {
+  private readonly streams = new Map<string, PartitionStream>();
+
+  constructor(private readonly conn: Connection, private readonly windowBytes: () => number) {
+    conn.onFrame((frame) => {
+      if ('topic' in frame && 'partition' in frame) this.streams.get(tpKey(frame.topic, frame.partition))?.handleFrame(frame);
+    });
+    conn.on('disconnected', () => { for (const s of this.streams.values()) s.reset(); });
+    conn.on('connected', () => { for (const s of this.streams.values()) { s.reset(); s.resubscribe(); } });
+  }
+
+  attach(topic: string, partition: number, reader: StreamReader): void {
+    const key = tpKey(topic, partition);
+    let stream = this.streams.get(key);
+    if (!stream) this.streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.windowBytes)));
+    stream.add(reader);
+  }
+
+  detach(topic: string, partition: number, reader: StreamReader): void {
+    const key = tpKey(topic, partition);
+    const stream = this.streams.get(key);
+    if (!stream) return;
+    stream.remove(reader);
+    if (stream.readers.size === 0) this.streams.delete(key);
+  }
+}
