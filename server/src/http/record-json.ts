@@ -208,7 +208,8 @@ export function recordsFromBatches(bytes: Uint8Array, fromOffset: number, maxRec
     if (header.baseOffset >= highWatermark || records.length >= maxRecords) break;
     const walked = forEachRecord(bytes, at, header, (r) => {
       if (r.offset < fromOffset || r.offset >= highWatermark || records.length >= maxRecords) return;
-      const headers: Record<string, string | null> = {};
+      // Null prototype: a header named `__proto__` must stay a plain key.
+      const headers: Record<string, string | null> = Object.create(null);
       if (r.headerCount > 0) {
         for (const h of readRecordHeaders(bytes, r) ?? []) headers[h.key] = h.value === null ? null : lossyDecoder.decode(h.value);
       }
