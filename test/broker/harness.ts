@@ -55,7 +55,7 @@ export class TestClient {
   closeCode: number | null = null;
   closeReason = '';
   private nextRequestId = 1;
-  private waiters: { match: (f: BrokerFrame) => boolean; resolve: (f: BrokerFrame) => void }[] = [];
+  private waiters: { match: (f: BrokerFrame) => boolean; resolve: (f: BrokerFrame) => void; reject: (e: Error) => void }[] = [];
   private closedWaiters: (() => void)[] = [];
   /** Decode records (tests) or only count them from batch headers (load). */
   decodeRecords = true;
@@ -69,6 +69,8 @@ export class TestClient {
       this.closeCode = code;
       this.closeReason = reason.toString();
       for (const w of this.closedWaiters) w();
+      // Requests can no longer be answered; frame waiters that match nothing yet fail now.
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code}) while waiting for a frame`));
     });
     ws.on('error', () => {});
   }
@@ -114,7 +116,12 @@ export class TestClient {
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; last frames: ${JSON.stringify(this.frames.slice(-3).map((f) => f.type))}`)), timeoutMs);
-      this.waiters.push({ match, resolve: (f) => { clearTimeout(timer); resolve(f); } });
+      if (this.closeCode !== null) {
+        clearTimeout(timer);
+        reject(new Error('connection is closed'));
+        return;
+      }
+      this.waiters.push({ match, resolve: (f) => { clearTimeout(timer); resolve(f); }, reject: (e) => { clearTimeout(timer); reject(e); } });
     });
   }
 
