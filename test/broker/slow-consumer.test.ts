@@ -1,0 +1,107 @@
+/**
+ * Slow consumer: 100 live subscribers, then the same produce run again with
+ * one more subscriber whose socket stops reading (its net.Socket is
+ * paused). The 100 must receive at least 90 % of the records they received
+ * without the stalled one (counted, not timed), the broker's memory must
+ * stay bounded (its RSS peak does not grow by the stream size), and the
+ * stalled one must be cut off with SLOW_CONSUMER.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestClient, makeBatch } from './harness.ts';
+import { spawnBroker, type BrokerChild } from './child.ts';
+
+const SUBSCRIBERS = 100;
+const BATCHES = 800;
+const RECORDS_PER_BATCH = 600; // ~60 KB batches: 48 MB per run
+const LIMITS = {
+  maxBatchBytes: 256 * 1024, maxFrameBytes: 256 * 1024 + 1024, maxBackpressureBytes: 512 * 1024,
+  slowConsumerTimeoutMs: 1000, catchUpReadBytes: 256 * 1024,
+};
+
+async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** One produce run to `topic`; returns records delivered to the subscribers by the end of the run (+ a short grace) and the broker RSS peak. */
+async function run(child: BrokerChild, topic: string, stalled: TestClient | null, subscribers: TestClient[]): Promise<{ delivered: number; rssPeak: number }> {
+  const producer = await TestClient.connect(child.wsUrl);
+  const batch = makeBatch(Array.from({ length: RECORDS_PER_BATCH }, (_, i) => `r${i}`.padEnd(100, '.')));
+  let rssPeak = 0;
+  const sampler = setInterval(() => void rssBytes(child.process.pid!).then((r) => { rssPeak = Math.max(rssPeak, r); }), 25);
+  const before = subscribers.reduce((n, s) => n + s.recordCount, 0);
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < BATCHES) {
+      next++;
+      const ack = await producer.produce(topic, 0, batch.slice());
+      assert.equal(ack.errorCode, 0);
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 1000));
+  clearInterval(sampler);
+  producer.close();
+  void stalled;
+  return { delivered: subscribers.reduce((n, s) => n + s.recordCount, 0) - before, rssPeak };
+}
+
+async function subscribeAll(wsUrl: string, topic: string): Promise<TestClient[]> {
+  return Promise.all(Array.from({ length: SUBSCRIBERS }, async () => {
+    const c = await TestClient.connect(wsUrl);
+    c.decodeRecords = false;
+    c.autoCredit = true;
+    assert.equal((await c.subscribe(topic, 0, { kind: 'latest' }, 8 * 1024 * 1024)).errorCode, 0);
+    return c;
+  }));
+}
+
+test('one stalled subscriber does not slow 100 others, is cut off, and does not grow broker memory', { timeout: 240_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'runnel-slow-'));
+  const child = await spawnBroker(dataDir, LIMITS);
+  const clients: TestClient[] = [];
+  try {
+    const baselineSubs = await subscribeAll(child.wsUrl, 'base');
+    clients.push(...baselineSubs);
+    const baseline = await run(child, 'base', null, baselineSubs);
+    for (const c of baselineSubs) c.close();
+
+    const subs = await subscribeAll(child.wsUrl, 'stall');
+    clients.push(...subs);
+    const stalled = await TestClient.connect(child.wsUrl);
+    clients.push(stalled);
+    stalled.decodeRecords = false;
+    assert.equal((await stalled.subscribe('stall', 0, { kind: 'latest' }, 64 * 1024 * 1024)).errorCode, 0);
+    // Stop reading: the kernel buffers fill, then uWS backpressure builds up on the broker.
+    (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const withStalled = await run(child, 'stall', stalled, subs);
+
+    const expected = SUBSCRIBERS * BATCHES * RECORDS_PER_BATCH;
+    console.log(`# delivered to ${SUBSCRIBERS}: baseline ${baseline.delivered}/${expected}, with a stalled subscriber ${withStalled.delivered}/${expected}`);
+    console.log(`# broker RSS peak: baseline ${(baseline.rssPeak / 2 ** 20).toFixed(0)} MiB, with stalled ${(withStalled.rssPeak / 2 ** 20).toFixed(0)} MiB; stream ${(BATCHES * 60_000 / 2 ** 20).toFixed(0)} MiB`);
+    assert.ok(withStalled.delivered >= 0.9 * baseline.delivered, 'the 100 get at least 90 % of the baseline deliveries');
+    assert.ok(withStalled.rssPeak < baseline.rssPeak + 24 * 2 ** 20, 'broker memory does not grow with the stalled subscriber\'s backlog');
+    const drops = await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}');
+    assert.ok(drops >= 1, `slow_consumer drop counted (${drops})`);
+    // Resume reading: the stalled client finds its SLOW_CONSUMER close at the end of its buffer.
+    (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+    await stalled.waitClosed(30_000);
+    assert.equal(stalled.closeCode, 4902);
+    assert.equal(stalled.closeReason, 'SLOW_CONSUMER');
+    assert.ok(stalled.recordCount < BATCHES * RECORDS_PER_BATCH, 'the stalled one did not get the whole stream');
+  } finally {
+    for (const c of clients) c.close();
+    child.process.kill('SIGKILL');
+    await child.exited;
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
