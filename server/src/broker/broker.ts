@@ -230,6 +230,8 @@ export class Broker {
     log.onAppend(() => {
       for (const wake of [...set]) wake();
     });
+    const metrics = this.metrics;
+    if (metrics) log.onFlush((durationMs) => metrics.fsyncLatency.observe(durationMs / 1000));
     for (const w of this.watchers) w.partitionOpened(topic, partition, log);
   }
 

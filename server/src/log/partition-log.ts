@@ -144,6 +144,7 @@ export class PartitionLog {
   #isSyncerRunning = false;
   #flushTarget = 0;
   readonly #listeners = new Set<(e: AppendEvent) => void>();
+  readonly #flushListeners = new Set<(durationMs: number) => void>();
   #waiters: Waiter[] = [];
   #state: LogState = 'open';
   #failure: RunnelError | null = null;
@@ -216,6 +217,12 @@ export class PartitionLog {
   onAppend(listener: (e: AppendEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Listener for each group-commit fdatasync of the syncer, with its duration (fsyncLatency metric). Returns the unsubscribe. */
+  onFlush(listener: (durationMs: number) => void): () => void {
+    this.#flushListeners.add(listener);
+    return () => this.#flushListeners.delete(listener);
   }
 
   /** Producer state of one producer id (tests, admin). */
@@ -335,8 +342,10 @@ export class PartitionLog {
       for (let target = this.#commit.startSync(); target !== null; target = this.#commit.startSync()) {
         // NB: a roll fdatasyncs the old segment before writing the new one, so offsets < target live in this file or are durable.
         const file = this.#writeSegment.requireFile();
+        const startedMs = performance.now();
         try {
           await file.datasync();
+          for (const listener of this.#flushListeners) listener(performance.now() - startedMs);
         } catch (err) {
           this.#commit.onSyncFailed();
           throw err;
