@@ -46,7 +46,6 @@ const entryPoints = {
   shop: join(demoDir, 'src/shop/main.ts'),
 };
 if (existsSync(WORKER_ENTRY)) entryPoints['runnel-worker'] = WORKER_ENTRY;
-else console.warn(`demo build: ${relative(rootDir, WORKER_ENTRY)} not found; the shop will fall back to an in-page client`);
 
 const result = await build({
   entryPoints,

@@ -8,10 +8,10 @@
  * Ctrl-C exits at once.
  */
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import { WebSocket } from 'ws';
+import { createClient, type WebSocketConstructor } from '@runnel/client';
 import { activityTopic } from './activity.ts';
 import { brokerEndpoint } from './broker-endpoint.ts';
-import { openNodeClient } from './traffic/node-client.ts';
 import { TrafficSimulation } from './traffic/simulation.ts';
 import { runTraffic, type TrafficProgress } from './traffic/traffic-run.ts';
 
@@ -60,7 +60,10 @@ function progressLine(p: TrafficProgress, target: string): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const endpoint = brokerEndpoint(options.url);
-  const client = await openNodeClient({ url: endpoint.webSocketUrl, WebSocket });
+  // Memory storage: a generator has nothing to resume; Ctrl-C waits for the acks instead.
+  // NB: `ws`'s typings differ from the WHATWG WebSocket the SDK types against, hence the cast.
+  const client = createClient({ urls: [endpoint.webSocketUrl], WebSocket: WebSocket as unknown as WebSocketConstructor, clientId: 'runnel-demo-traffic' });
+  client.on('error', (error) => console.error(`\nrunnel: ${error.message}`));
   const stop = new AbortController();
   const abort = new AbortController();
   process.on('SIGINT', () => (stop.signal.aborted ? abort.abort() : stop.abort()));
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   console.log(`simulating ${options.users} users at ${options.ratePerSec} events/s (seed ${options.seed}); Ctrl-C stops`);
   const result = await runTraffic({
     simulation: new TrafficSimulation({ users: options.users, seed: options.seed, userPrefix: `cli${options.seed.toString(36)}` }),
-    send: (event) => client.send(activityTopic, event, event.userId),
+    send: (event) => client.producer.send(activityTopic, event, { key: event.userId }),
     ratePerSec: options.ratePerSec,
     maxEvents: options.maxEvents,
     durationMs: options.durationMs,

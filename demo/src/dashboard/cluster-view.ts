@@ -79,7 +79,7 @@ export class ClusterView {
       const role = document.createElement('span');
       role.className = 'role';
       role.textContent = `leads ${leads} · hosts ${hosts}`;
-      item.append(dot, name, url, role);
+      item.append(dot, name, role, url);
       return item;
     }));
     const underReplicated = partitions.filter((p) => p.isr.length < p.replicas.length).length;

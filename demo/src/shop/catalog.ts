@@ -9,7 +9,8 @@ export interface Product {
   id: string;
   name: string;
   priceCents: number;
-  emoji: string;
+  /** Two-letter monogram drawn on the product tile (renders with any font, unlike emoji). */
+  mark: string;
   color: string;
   blurb: string;
 }

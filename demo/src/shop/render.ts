@@ -19,7 +19,7 @@ export function renderProductGrids(): void {
       const card = element('a', 'product-card');
       card.href = shopPaths.product(product.id);
       card.dataset.track = `product-card:${product.id}`;
-      const tile = element('div', 'tile', product.emoji);
+      const tile = element('div', 'tile', product.mark);
       tile.style.setProperty('--tile', product.color);
       const meta = element('div', 'meta');
       meta.append(element('h3', '', product.name), element('span', 'price', formatPrice(product.priceCents)));
@@ -48,7 +48,7 @@ export function renderCart(cart: Cart, onRemove: (productId: string) => void): v
   }
   container.replaceChildren(...lines.map(({ product, quantity }) => {
     const line = element('div', 'cart-line');
-    const tile = element('div', 'tile', product.emoji);
+    const tile = element('div', 'tile', product.mark);
     tile.style.setProperty('--tile', product.color);
     const remove = element('button', '', 'Remove');
     remove.type = 'button';

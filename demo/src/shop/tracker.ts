@@ -35,7 +35,7 @@ export class Tracker {
 
   track<T extends ActivityEvent['type']>(type: T, payload: Payload<T>): Promise<void> {
     const { identity, path } = this.options;
-    const event = { type, userId: identity.userId, sessionId: identity.sessionId, ts: Date.now(), path, ...payload } as ActivityEvent;
+    const event = { type, userId: identity.userId, sessionId: identity.sessionId, ts: Date.now(), path, ...payload } as unknown as ActivityEvent;
     this.options.onTracked?.(event);
     return this.options.send(event).then(
       () => undefined,

@@ -1,0 +1,85 @@
+/**
+ * The live dashboard at `/`: wires the SDK client (one WebSocket to the
+ * broker that served the page) to the activity consumer, the views and the
+ * traffic and replay controls. Everything it shows comes through the SDK:
+ * records from `subscribe`, cluster state from `client.metadata()`.
+ */
+import { createClient } from '@runnel/client';
+import { indexedDbStorage } from '@runnel/client/indexeddb';
+import { activityTopic, ACTIVITY_TOPIC_NAME } from '../activity.ts';
+import { brokerEndpoint } from '../broker-endpoint.ts';
+import { ActivityConsumer } from './activity-consumer.ts';
+import { ActivityView } from './activity-view.ts';
+import { ClusterView } from './cluster-view.ts';
+import { RateChart } from './rate-chart.ts';
+import { ReplayControl } from './replay-control.ts';
+import { SnapshotStore } from './snapshot-store.ts';
+import { TrafficControl } from './traffic-control.ts';
+
+/** How often cluster metadata (high watermarks, leaders, ISR) is refreshed. */
+const METADATA_INTERVAL_MS = 2_000;
+/** Time-based figures (rate, active users, the moving chart) refresh at least this often. */
+const TICK_MS = 1_000;
+
+async function main(): Promise<void> {
+  const endpoint = brokerEndpoint(location.origin);
+  const client = createClient({
+    urls: [endpoint.webSocketUrl],
+    clientId: 'runnel-demo-dashboard',
+    // The traffic button's events wait in IndexedDB until acknowledged, like the shop's.
+    storage: indexedDbStorage({ name: 'runnel-demo-dashboard-client' }),
+  });
+  const connection = document.getElementById('connection')!;
+  const connectionLabel = document.getElementById('connection-label')!;
+  const showState = (state: string): void => {
+    connection.dataset.state = state;
+    connectionLabel.textContent = state;
+  };
+  showState(client.state);
+  client.on('statechange', ({ state }) => showState(state));
+
+  const chart = new RateChart(document.getElementById('rate-chart')!);
+  const activityView = new ActivityView(chart);
+  const clusterView = new ClusterView();
+  let renderScheduled = false;
+  const render = (): void => {
+    if (renderScheduled) return;
+    renderScheduled = true;
+    requestAnimationFrame(() => {
+      renderScheduled = false;
+      activityView.render(consumer.aggregates, Date.now());
+    });
+  };
+  const consumer = new ActivityConsumer(client, await SnapshotStore.open(), {
+    onChange: render,
+    onNotRecovered: (event) => {
+      const lost = event.lost.to === null ? 'the rest of a deleted topic' : `offsets ${event.lost.from}–${event.lost.to - 1}`;
+      document.getElementById('replay-status')!.textContent = `Partition ${event.partition}: ${lost} no longer readable (${event.reason}); continuing from ${event.resetTo}.`;
+    },
+  });
+
+  new TrafficControl((event) => client.producer.send(activityTopic, event, { key: event.userId }));
+  new ReplayControl((fromTimestampMs) => consumer.replay(fromTimestampMs));
+  (window as unknown as { runnelDashboard: unknown }).runnelDashboard = { client, consumer, chart };
+
+  const refreshMetadata = async (): Promise<void> => {
+    try {
+      const metadata = await client.metadata();
+      clusterView.render(metadata, ACTIVITY_TOPIC_NAME, consumer.aggregates);
+      const topic = metadata.topics.find((t) => t.name === ACTIVITY_TOPIC_NAME && t.errorCode === 0);
+      if (topic) consumer.maybeSubscribeNewPartitions(topic.partitions.length);
+    } catch (error) {
+      console.warn('dashboard: metadata failed', error);
+    }
+  };
+  await consumer.start();
+  await refreshMetadata();
+  setInterval(() => void refreshMetadata(), METADATA_INTERVAL_MS);
+  setInterval(render, TICK_MS);
+}
+
+main().catch((error: unknown) => {
+  console.error('dashboard failed to start', error);
+  const label = document.getElementById('connection-label');
+  if (label) label.textContent = `error: ${(error as Error).message}`;
+});
