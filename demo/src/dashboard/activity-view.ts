@@ -8,7 +8,7 @@ import { aggregateLimits, type ActivityAggregates } from './aggregates.ts';
 import type { RateChart } from './rate-chart.ts';
 
 /** Seconds shown on the chart when the counting window is shorter. */
-const MIN_CHART_SECONDS = 120;
+const MIN_CHART_SECONDS = 60;
 /** Seconds averaged for the "events / second" figure (the current, partial second excluded). */
 const RATE_AVERAGE_SECONDS = 5;
 const TOP_PAGES_SHOWN = 7;
