@@ -62,7 +62,7 @@ type RequestFrame = Extract<ClientFrame, { requestId: number }>;
 type WithoutRequestId<F> = F extends unknown ? Omit<F, 'requestId'> : never;
 type Unsolicited = (frame: BrokerFrame) => void;
 
-interface Pending { resolve(frame: Answer): void; reject(error: RunnelError): void; timer: ReturnType<typeof setTimeout> }
+interface Pending { resolve(frame: Answer): void; reject(error: RunnelError): void; timer: ReturnType<typeof setTimeout>; sync?: (frame: Answer) => void }
 
 export class Connection extends Emitter<ConnectionEvents> {
   private current: ConnectionState = 'idle';
@@ -107,8 +107,12 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.current === 'idle') this.dial();
   }
 
-  /** Sends a request and resolves with its answer (an error frame rejects with its code). */
-  request<A extends Answer = Answer>(frame: WithoutRequestId<RequestFrame>, timeoutMs = this.options.requestTimeoutMs ?? 30_000): Promise<A> {
+  /**
+   * Sends a request and resolves with its answer (an error frame rejects with its code).
+   * `onAnswer` runs synchronously when the answer arrives, before any later frame
+   * is handled (a subscription must be active before its first records frame).
+   */
+  request<A extends Answer = Answer>(frame: WithoutRequestId<RequestFrame>, timeoutMs = this.options.requestTimeoutMs ?? 30_000, onAnswer?: (answer: A) => void): Promise<A> {
     if (this.current !== 'connected') return Promise.reject(new RunnelError('NOT_CONNECTED'));
     const requestId = this.nextRequestId;
     this.nextRequestId = this.nextRequestId >= 0x7fffffff ? 1 : this.nextRequestId + 1;
@@ -117,7 +121,7 @@ export class Connection extends Emitter<ConnectionEvents> {
         this.pending.delete(requestId);
         reject(new RunnelError('REQUEST_TIMED_OUT', `${frame.type} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(requestId, { resolve: resolve as (f: Answer) => void, reject, timer });
+      this.pending.set(requestId, { resolve: resolve as (f: Answer) => void, reject, timer, sync: onAnswer as ((f: Answer) => void) | undefined });
       this.write({ ...frame, requestId } as ClientFrame);
     });
   }
@@ -233,6 +237,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (p === undefined) return false;
     this.pending.delete(frame.requestId);
     clearTimeout(p.timer);
+    p.sync?.(frame);
     p.resolve(frame);
     return true;
   }

@@ -127,12 +127,14 @@ class PartitionReader implements StreamReader {
     });
   }
 
-  deliver(frame: RecordsFrame, lastOffset: number, release: () => void): void {
+  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean {
     const position = this.neededOffset;
-    if (position === null || lastOffset < position) return release();
+    if (position === null || lastOffset < position) return release(), true;
+    if (firstOffset > position) return release(), false;
     this.receivedEnd = lastOffset + 1;
     this.queue.push({ frame, release });
     this.sub.wake(this);
+    return true;
   }
 }
 

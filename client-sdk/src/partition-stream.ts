@@ -30,8 +30,8 @@ export interface StreamReader {
   subscribed(answer: SubscribedFrame, adopt: boolean): void;
   /** The broker cannot serve the stream's position; the reader resets itself (or fails). */
   rejected(answer: SubscribedFrame): void;
-  /** A frame's batches; call `release` once handled (credit). */
-  deliver(frame: RecordsFrame, lastOffset: number, release: () => void): void;
+  /** A frame's batches; call `release` once handled (credit). False = the frame skips offsets the reader needs (resubscribe). */
+  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean;
 }
 
 export class PartitionStream {
@@ -87,8 +87,9 @@ export class PartitionStream {
     const generation = ++this.generation;
     this.outstandingBytes = 0;
     this.releasedBytes = 0;
-    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.windowBytes() })
-      .then((answer) => { if (generation === this.generation) this.handleAnswer(answer, symbolic); }, (error) => {
+    const onAnswer = (answer: SubscribedFrame): void => { if (generation === this.generation) this.handleAnswer(answer, symbolic); };
+    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.windowBytes() }, undefined, onAnswer)
+      .then(undefined, (error) => {
         if (generation !== this.generation) return;
         this.pending = false;
         if (error?.errorName !== 'NOT_CONNECTED') setTimeout(() => this.resubscribe(), 1000); // timed out: try again
@@ -126,7 +127,7 @@ export class PartitionStream {
     }
     if (frame.type !== 'records' || !this.active || this.pending) return;
     const size = frame.batches.length;
-    const lastOffset = lastOffsetOf(frame.batches);
+    const [firstOffset, lastOffset] = offsetRange(frame.batches);
     this.position = Math.max(this.position, lastOffset + 1);
     this.outstandingBytes += size;
     const generation = this.generation;
@@ -138,7 +139,10 @@ export class PartitionStream {
       this.maybeGrant();
     };
     if (waiting === 0) return release();
-    for (const r of [...this.readers]) r.deliver(frame, lastOffset, release);
+    let gap = false;
+    for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, release)) gap = true;
+    // NB: defensive — offsets are contiguous on the wire; a gap means a lost frame, so re-read from the readers' positions.
+    if (gap) this.resubscribe();
   }
 
   private maybeGrant(): void {
@@ -148,16 +152,17 @@ export class PartitionStream {
   }
 }
 
-/** Last offset in concatenated batches (headers only, one read per batch); −1 if none. */
-function lastOffsetOf(batches: Uint8Array): number {
-  let at = 0, last = -1;
+/** First base offset and last offset of concatenated batches (headers only, one read per batch). */
+function offsetRange(batches: Uint8Array): [number, number] {
+  let at = 0, last = -1, first = -1;
   while (at < batches.length) {
     const h = readBatchHeader(batches, at);
     if (!h.ok) break;
+    if (first < 0) first = h.value.baseOffset;
     last = h.value.baseOffset + h.value.lastOffsetDelta;
     at += h.value.totalBytes;
   }
-  return last;
+  return [first, last];
 }
 
 /** All partition streams of one connection, re-subscribed after every reconnect. */
