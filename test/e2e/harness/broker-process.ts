@@ -41,6 +41,8 @@ export interface BrokerProcessOptions {
   env?: Record<string, string>;
   /** Extra CLI flags after `start --port P --data D`. */
   args?: string[];
+  /** Extra node flags before the script (e.g. `--cpu-prof`, written on a graceful `stop()`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -112,7 +114,7 @@ export class BrokerProcess {
   }
 
   private async spawnAndWait(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'start', '--port', String(this.port), '--data', this.dataDir, ...(this.options.args ?? [])], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', 'tsx', 'server/src/cli.ts', 'start', '--port', String(this.port), '--data', this.dataDir, ...(this.options.args ?? [])], {
       cwd: root,
       env: { ...process.env, RUNNEL_REQUIRE_NATIVE_UWS: '1', ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,130 @@
+/**
+ * `npm run bench -- client`: (1) catch-up throughput of one browser
+ * consumer: a real broker is pre-filled with N × 100-byte JSON records
+ * (binary RecordBatch POSTs), then a page in headless Chromium consumes
+ * the topic from the earliest offset with `@runnel/client`; the figure is
+ * records decoded and handed to the handler per second (goal ≥ 1,000,000/s).
+ * (2) the browser bundle size, minified + gzip, without zod (a peer
+ * dependency the core never imports): the whole `@runnel/client` entry
+ * with the IndexedDB subpath, and the entry alone.
+ * Env: RUNNEL_BENCH_RECORDS (default 2,000,000), RUNNEL_BENCH_PARTITIONS (default 1),
+ * RUNNEL_BENCH_BATCH_RECORDS (records per stored batch, default 1,000 ≈ 108 KB),
+ * RUNNEL_BENCH_CREDIT_BYTES (the consumer's creditWindowBytes; default: the SDK's),
+ * RUNNEL_BENCH_PROFILE=1 prints the page's top functions by self time (CDP profiler).
+ */
+import { build } from 'esbuild';
+import { gzipSync } from 'node:zlib';
+import { encodeRecordBatch, type RecordInput } from '@runnel/client/codec';
+import { assertNativeUws } from '../../server/src/broker/uws.ts';
+import { BrokerProcess } from '../e2e/harness/broker-process.ts';
+import { BrokerHttp } from '../e2e/harness/broker-http.ts';
+import { launchChromium } from '../e2e/harness/chromium.ts';
+import { PageServer } from '../e2e/harness/page-server.ts';
+import type { BenchResult } from '../e2e/pages/bench-page.ts';
+import type { Page } from 'playwright-core';
+
+assertNativeUws();
+
+const RECORDS = Number(process.env.RUNNEL_BENCH_RECORDS ?? 2_000_000);
+const PARTITIONS = Number(process.env.RUNNEL_BENCH_PARTITIONS ?? 1);
+const VALUE_BYTES = 100;
+/** Records per POSTed batch (≤ 8000: ~870 KB, under the broker's 1 MiB maxBatchBytes / maxHttpBodyBytes). */
+const BATCH_RECORDS = Number(process.env.RUNNEL_BENCH_BATCH_RECORDS ?? 1000);
+const PARALLEL_POSTS = 4;
+const TOPIC = 'bench-client';
+/** The consumer's credit window (client limit creditWindowBytes); undefined = the SDK default. */
+const CREDIT_BYTES = process.env.RUNNEL_BENCH_CREDIT_BYTES ? Number(process.env.RUNNEL_BENCH_CREDIT_BYTES) : undefined;
+const root = new URL('../..', import.meta.url).pathname;
+
+/** One batch of `count` JSON values of exactly VALUE_BYTES bytes each, encoded once and POSTed many times. */
+function prefillBatch(count: number): Uint8Array {
+  const encoder = new TextEncoder();
+  const head = '{"i":1,"pad":"';
+  const value = encoder.encode(`${head}${'x'.repeat(VALUE_BYTES - head.length - 2)}"}`);
+  const records: RecordInput[] = Array.from({ length: count }, () => ({ value, timestampMs: Date.now() }));
+  return encodeRecordBatch({ records });
+}
+
+async function prefill(broker: BrokerProcess): Promise<void> {
+  const batch = prefillBatch(BATCH_RECORDS);
+  const tail = RECORDS % BATCH_RECORDS === 0 ? null : prefillBatch(RECORDS % BATCH_RECORDS);
+  const posts = Math.ceil(RECORDS / BATCH_RECORDS);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < posts; i = next++) {
+      const body = i === posts - 1 && tail ? tail : batch;
+      const response = await fetch(`${broker.url}/v1/topics/${TOPIC}/records?partition=${i % PARTITIONS}`, {
+        method: 'POST', headers: { 'content-type': 'application/vnd.runnel.recordbatch' }, body: body as BodyInit,
+      });
+      if (!response.ok) throw new Error(`prefill POST ${i}: HTTP ${response.status} ${await response.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL_POSTS }, worker));
+}
+
+async function minGzipBytes(source: string): Promise<{ min: number; gzip: number }> {
+  const result = await build({
+    stdin: { contents: source, resolveDir: root, loader: 'ts' },
+    bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, write: false, external: ['zod'], logLevel: 'silent',
+  });
+  const bytes = result.outputFiles[0].contents;
+  return { min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+}
+
+/** Runs `fn` under the CDP sampling profiler and prints the top functions by self time. */
+async function profiled<T>(page: Page, fn: () => Promise<T>): Promise<T> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  const result = await fn();
+  const { profile } = await cdp.send('Profiler.stop');
+  const dt = profile.timeDeltas ?? [];
+  const self = new Map<number, number>();
+  (profile.samples ?? []).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0)));
+  const byName = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+    byName.set(name, (byName.get(name) ?? 0) + (self.get(node.id) ?? 0));
+  }
+  const total = [...byName.values()].reduce((a, b) => a + b, 0);
+  for (const [name, us] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
+  return result;
+}
+
+const broker = await BrokerProcess.start();
+const profile = process.env.RUNNEL_BENCH_PROFILE === '1';
+const pages = await PageServer.start({ bundles: { bench: 'test/e2e/pages/bench-page.ts' }, pages: { bench: 'bench' }, minify: !profile });
+const browser = await launchChromium();
+try {
+  await new BrokerHttp(broker.url).createTopic(TOPIC, PARTITIONS);
+  const t = performance.now();
+  await prefill(broker);
+  const prefillMs = performance.now() - t;
+  console.log(`prefill: ${RECORDS} × ${VALUE_BYTES}-byte records in ${PARTITIONS} partition(s), ${(prefillMs / 1000).toFixed(1)} s`);
+
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('[pageerror]', e.message));
+  await page.goto(`${pages.url}/bench.html`);
+  await page.waitForFunction(() => window.runnelBench !== undefined);
+  const run = (): Promise<BenchResult> => page.evaluate((o) => window.runnelBench.run(o), { urls: [broker.wsUrl], topic: TOPIC, expected: RECORDS, timeoutMs: 300_000, creditWindowBytes: CREDIT_BYTES });
+  const result = profile ? await profiled(page, run) : await run();
+  if (result.records !== RECORDS) throw new Error(`consumer got ${result.records} of ${RECORDS} records in ${result.ms} ms`);
+  const recordsPerSec = Math.round((result.records * 1000) / result.ms);
+  const mbPerSec = Math.round((result.records * VALUE_BYTES) / 1e3 / result.ms);
+  console.log(`catch-up: ${result.records} records handed to the handler in ${(result.ms / 1000).toFixed(2)} s = ${recordsPerSec.toLocaleString('en')} records/s (${mbPerSec} MB/s of values); goal ≥ 1,000,000/s`);
+
+  const full = await minGzipBytes(`export * from '@runnel/client'; export * from '@runnel/client/indexeddb';`);
+  const core = await minGzipBytes(`export * from '@runnel/client';`);
+  const benchPage = gzipSync(pages.bundleBytes('bench'), { level: 9 }).length;
+  console.log(`bundle (min+gzip, no zod): @runnel/client + indexeddb ${full.gzip} B (min ${full.min} B); @runnel/client ${core.gzip} B; bench page (createClient+subscribe+indexedDb) ${benchPage} B; budget 10240 B`);
+  console.log(JSON.stringify({
+    bench: 'client', records: RECORDS, partitions: PARTITIONS, batchRecords: BATCH_RECORDS, creditWindowBytes: CREDIT_BYTES ?? null, valueBytes: VALUE_BYTES, catchUpRecordsPerSec: recordsPerSec, catchUpMs: Math.round(result.ms),
+    catchUpValueMBPerSec: mbPerSec, bundleMinGzipBytes: full.gzip, bundleMinBytes: full.min, bundleCoreMinGzipBytes: core.gzip, benchPageMinGzipBytes: benchPage, chromium: browser.version(),
+  }));
+} finally {
+  await browser.close().catch(() => {});
+  await pages.close();
+  await broker.stop();
+}
