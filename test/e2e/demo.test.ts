@@ -1,7 +1,8 @@
 /**
  * The demo, end to end, in real Chromium against a real broker process:
- * the shop produces activity through the SDK's SharedWorker, the dashboard
- * traffic button produces a known number of simulated events, and the
+ * the shop produces activity through the SDK's SharedWorker, the dashboard's
+ * traffic button and the `demo:traffic` CLI produce known numbers of
+ * simulated events, and the
  * dashboard must count exactly what the log holds (sum of the partitions'
  * high watermarks from the HTTP API), draw it on the chart, survive a reload
  * without counting anything twice, and rebuild the same numbers on replay.
@@ -10,7 +11,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -24,6 +25,7 @@ const artifacts = join(root, 'test/artifacts');
 const TOPIC = 'activity';
 const PARTITIONS = 3;
 const TRAFFIC_EVENTS = 300;
+const CLI_EVENTS = 120;
 const MORE_TRAFFIC_EVENTS = 40;
 /** Generous: a 2-core CI machine runs other suites beside this one. */
 const WAIT_MS = 60_000;
@@ -49,6 +51,21 @@ async function expectCounted(page: Page, expected: number): Promise<void> {
     const [inLog, counted] = [await logRecordCount(), await dashboardCount(page)];
     if (counted > expected || inLog > expected) throw new Error(`over-counted: log ${inLog}, dashboard ${counted}, expected ${expected}`);
     return inLog === expected && counted === expected;
+  });
+}
+
+/** `npm run demo:traffic -- …` as a child process; resolves with its exit code and output. */
+function runTrafficCli(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'demo/src/traffic-cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
   });
 }
 
@@ -85,7 +102,7 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
     const shop = await context.newPage();
     shop.on('pageerror', (error) => console.error('[shop pageerror]', error));
     await shop.goto(`${baseUrl}/shop/index.html`);
-    await shop.waitForSelector('[data-testid="runnel-badge"]');
+    await shop.waitForSelector('[data-testid="runnel-badge"][data-mode="shared"]');
     await Promise.all([shop.waitForURL('**/shop/products.html'), shop.click('[data-track="hero:shop-now"]')]);
     await Promise.all([shop.waitForURL('**/shop/product-lamp.html'), shop.click('[data-track="product-card:lamp"]')]);
     for (let i = 0; i < 3; i++) await shop.click('[data-add-to-cart="lamp"]');
@@ -100,15 +117,19 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
     });
     assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 2, `expected at least 13 shop events (views, clicks, add-to-cart), badge says ${shopEvents}`);
 
-    // 2. The traffic button: a known number of simulated events.
+    // 2. A known number of simulated events: the dashboard's traffic button and, at the same time, the CLI generator.
+    const cli = runTrafficCli(['--users', '7', '--events', String(CLI_EVENTS), '--rate', '40', '--url', baseUrl]);
     await dashboard.fill('[data-testid="traffic-events"]', String(TRAFFIC_EVENTS));
-    await dashboard.fill('#traffic-rate', '400');
+    await dashboard.fill('#traffic-rate', '75');
     await dashboard.click('[data-testid="traffic-button"]');
     await dashboard.waitForSelector('[data-testid="traffic-status"][data-state="done"]', { timeout: WAIT_MS });
     assert.equal(await dashboard.getAttribute('[data-testid="traffic-status"]', 'data-acked'), String(TRAFFIC_EVENTS));
+    const cliResult = await cli;
+    assert.equal(cliResult.code, 0, `traffic CLI failed:\n${cliResult.output}`);
+    assert.match(cliResult.output, new RegExp(`done: ${CLI_EVENTS} of ${CLI_EVENTS} events acknowledged`));
 
     // 3. The dashboard counts exactly what is in the log, which is exactly what was produced.
-    const produced = shopEvents + TRAFFIC_EVENTS;
+    const produced = shopEvents + TRAFFIC_EVENTS + CLI_EVENTS;
     await expectCounted(dashboard, produced);
     const addToCart = Number(await dashboard.textContent('#event-types li[data-type="add_to_cart"] .count'));
     assert.ok(addToCart >= 3, `add-to-cart count ${addToCart}`);

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const cart = new Cart();
   let tracked = Number(sessionStorage.getItem(TRACKED_COUNT_KEY) ?? 0);
   const connection = await connectShop(brokerEndpoint(location.origin).webSocketUrl);
+  badge.setMode(connection.mode);
   const refreshBadge = async (): Promise<void> => {
     badge.update(await connection.state(), await connection.outboxSize(), tracked);
   };

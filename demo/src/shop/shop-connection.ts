@@ -1,13 +1,20 @@
 /**
  * The shop's connection to Runnel, reduced to what the pages need: queue an
  * event durably, read the connection state and the outbox size, hear about
- * state changes. Backed by @runnel/worker's SharedWorker (one WebSocket and
- * one outbox for every shop tab of the origin).
+ * state changes. Backed by @runnel/worker's SharedWorker: every shop tab of
+ * the origin shares one WebSocket and one IndexedDB outbox, and an event
+ * queued by a page that then navigates away is sent by the worker (or by the
+ * next page's worker, from IndexedDB).
  */
-import { createClient, type Topic } from '@runnel/client';
-import { indexedDbStorage } from '@runnel/client/indexeddb';
+import type { Topic } from '@runnel/client';
+import { connectShared } from '@runnel/worker';
+
+/** Where demo/build.mjs puts the bundled worker host (worker/src/shared-worker.ts). */
+const WORKER_URL = '/assets/runnel-worker.js';
 
 export interface ShopConnection {
+  /** 'shared' (SharedWorker), 'dedicated' (Worker fallback) or 'page' (no workers). */
+  mode: string;
   /** Resolves once the event is safely in the outbox (it is acknowledged later). */
   send<T>(topic: Topic<T, unknown>, value: T, key: string): Promise<void>;
   state(): Promise<string>;
@@ -17,11 +24,17 @@ export interface ShopConnection {
 }
 
 export async function connectShop(webSocketUrl: string): Promise<ShopConnection> {
-  const client = createClient({ urls: [webSocketUrl], clientId: 'runnel-demo-shop', storage: indexedDbStorage({ name: 'runnel-demo-shop' }) });
+  const runnel = await connectShared({
+    workerUrl: WORKER_URL,
+    urls: [webSocketUrl],
+    clientId: 'runnel-demo-shop',
+    databaseName: 'runnel-demo-shop',
+  });
   return {
-    send: (topic, value, key) => client.producer.send(topic, value, { key }).queued,
-    state: async () => client.state,
-    outboxSize: async () => client.producer.outboxSize.records,
-    onStateChange: (listener) => void client.on('statechange', ({ state }) => listener(state)),
+    mode: runnel.mode,
+    send: (topic, value, key) => runnel.send(topic, value, { key }).queued,
+    state: () => runnel.state(),
+    outboxSize: async () => (await runnel.outboxSize()).records,
+    onStateChange: (listener) => runnel.onStateChange(listener),
   };
 }

@@ -31,6 +31,12 @@ export class StatusBadge {
     this.update('connecting', 0, 0);
   }
 
+  /** How the page reaches the client: 'shared' (SharedWorker), 'dedicated' (Worker) or 'page'. */
+  setMode(mode: string): void {
+    this.root.dataset.mode = mode;
+    this.root.title = `Runnel via ${mode === 'shared' ? 'a SharedWorker (one connection for all tabs)' : mode === 'dedicated' ? 'a dedicated Worker' : 'this page'}; opens the live dashboard`;
+  }
+
   /** `outboxSize`: unacknowledged records of this origin; `tracked`: events this tab session produced. */
   update(state: string, outboxSize: number, tracked: number): void {
     this.root.dataset.state = state;
