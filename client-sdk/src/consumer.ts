@@ -10,7 +10,7 @@
  */
 import { RunnelError, errorNameOf, type ErrorName } from './codec/errors.ts';
 import type { RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
-import { decodeAccepted, type ConsumerRecord } from './consumer-record.ts';
+import { decodeAccepted, type ConsumerRecord, type DecodedEntry } from './consumer-record.ts';
 import { Emitter } from './events.ts';
 import { OffsetTracker } from './offset-tracker.ts';
 import type { StreamReader, StreamRegistry } from './partition-stream.ts';
@@ -53,6 +53,8 @@ export interface SubscribeOptions {
 
 export interface HandlerContext { tx?: any }
 export type Handler<T> = (record: ConsumerRecord<T>, context: HandlerContext) => void | Promise<void>;
+/** Kafka's eachBatch: all accepted records of one received frame of one partition, in offset order. */
+export type BatchHandler<T> = (records: ConsumerRecord<T>[], context: HandlerContext) => void | Promise<void>;
 
 export interface SubscriptionEvents { notrecovered: NotRecoveredEvent; error: RunnelError; ready: void }
 
@@ -159,7 +161,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   private resolveReady!: () => void;
   private settle!: (error?: unknown) => void;
 
-  constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, private readonly handler: Handler<T>, private readonly options: SubscribeOptions) {
+  constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, private readonly handler: Handler<T>, private readonly options: SubscribeOptions, private readonly batchHandler?: BatchHandler<T>) {
     super();
     this.topic = toTopic(topicRef);
     this.consumerId = options.consumerId ?? 'default';
@@ -239,10 +241,22 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
       this.tracker.takeCommit();
       return;
     }
+    if (this.batchHandler) return this.handleBatch(p, entries);
     for (const entry of entries) {
       if (this.stopped) return;
       await this.handleEntry(p, entry, undefined);
     }
+  }
+
+  private async handleBatch(p: number, entries: DecodedEntry<T>[]): Promise<void> {
+    if (entries.length === 0) return;
+    const records: ConsumerRecord<T>[] = [];
+    for (const e of entries) {
+      if (e.record) records.push(e.record);
+      else this.handleEntry(p, e, undefined); // invalid value: per policy (may throw)
+    }
+    if (records.length > 0) await this.batchHandler!(records, {});
+    this.tracker.markHandled(p, entries[entries.length - 1].offset);
   }
 
   private handleEntry(p: number, entry: { offset: number; record: ConsumerRecord<T> | null; error: RunnelError | null }, tx: unknown): void | Promise<void> {

@@ -7,7 +7,7 @@ export type { ClientOptions, ClientEvents, Metadata } from './client.ts';
 export { defineTopic } from './topic.ts';
 export type { Topic, TopicRef, Schema, InvalidValuePolicy } from './topic.ts';
 export type { Producer, SendOptions, SendResult, RecordMetadata, Durability } from './producer.ts';
-export type { Subscription, SubscribeOptions, StartFrom, Handler, HandlerContext, NotRecoveredEvent } from './consumer.ts';
+export type { Subscription, SubscribeOptions, StartFrom, Handler, BatchHandler, HandlerContext, NotRecoveredEvent } from './consumer.ts';
 export type { ConsumerRecord } from './consumer-record.ts';
 export type { ConnectionState, TokenProvider } from './connection.ts';
 export { memoryStorage } from './memory-storage.ts';

@@ -1,0 +1,124 @@
+/**
+ * The API one Runnel client exposes to the tabs of an origin, and its host:
+ * one client (one WebSocket, one outbox) serving many tabs. Every call names
+ * its tab; each tab's subscriptions keep their own consumerId (so their own
+ * stored offsets) and are released when the tab goes away. Calls cross
+ * threads with comlink, so values are structured-cloneable and errors travel
+ * as `{ runnelError }` payloads rebuilt into RunnelError by the page.
+ */
+import { createClient, RunnelError, type ClientOptions, type ConnectionState, type ConsumerRecord, type RecordMetadata, type SendOptions, type SubscribeOptions, type Subscription } from '@runnel/client';
+import { indexedDbStorage } from '@runnel/client/indexeddb';
+
+/** Cloneable client options (no constructors, no functions except a comlink-proxied token provider). */
+export interface SharedClientOptions {
+  urls: string | string[];
+  clientId?: string;
+  /** IndexedDB database for the shared outbox and offsets. Default 'runnel'. */
+  databaseName?: string;
+  token?: string | (() => Promise<string>);
+  limits?: ClientOptions['limits'];
+  reconnect?: ClientOptions['reconnect'];
+}
+
+export type SubscribeOptionsShared = Omit<SubscribeOptions, 'signal' | 'onNotRecovered' | 'transactional'>;
+export type RemoteError = { runnelError: { errorName: string; message: string } };
+export type Result<T> = { ok: T } | RemoteError;
+
+/** What a tab can call. */
+export interface WorkerApi {
+  init(options: SharedClientOptions): Promise<void>;
+  register(tabId: string, lockName: string): void;
+  unregister(tabId: string): Promise<void>;
+  /** Resolves with a ticket once the record is queued (durable: stored). */
+  send(topic: string, value: unknown, options: SendOptions): Promise<Result<number>>;
+  /** Resolves when the ticket's record is acknowledged. */
+  ack(ticket: number): Promise<Result<RecordMetadata>>;
+  subscribe(tabId: string, topic: string, deliver: (records: ConsumerRecord[]) => Promise<void>, options: SubscribeOptionsShared): Promise<Result<number>>;
+  unsubscribe(subscriptionId: number): Promise<void>;
+  state(): ConnectionState;
+  onStateChange(tabId: string, listener: (state: ConnectionState) => void): void;
+  outboxSize(): { records: number; bytes: number };
+  flush(): Promise<void>;
+}
+
+export function toRemoteError(error: unknown): RemoteError {
+  const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', String((error as Error)?.message ?? error));
+  return { runnelError: { errorName: e.errorName, message: e.message } };
+}
+
+/** Creates the host: lazily one client on the first `init` (later inits reuse it). */
+export function createHost(): WorkerApi {
+  let client: ReturnType<typeof createClient> | null = null;
+  const tickets = new Map<number, Promise<RecordMetadata>>();
+  const subscriptions = new Map<number, { tabId: string; sub: Subscription<unknown> }>();
+  const stateListeners = new Map<string, (state: ConnectionState) => void>();
+  let nextId = 1;
+  const need = (): ReturnType<typeof createClient> => {
+    if (!client) throw new RunnelError('NOT_CONNECTED', 'call init() first');
+    return client;
+  };
+  const releaseTab = async (tabId: string): Promise<void> => {
+    stateListeners.delete(tabId);
+    const mine = [...subscriptions].filter(([, s]) => s.tabId === tabId);
+    for (const [id] of mine) subscriptions.delete(id);
+    await Promise.all(mine.map(([, s]) => s.sub.unsubscribe()));
+  };
+  return {
+    async init(options) {
+      if (client) return;
+      client = createClient({ ...options, storage: indexedDbStorage({ name: options.databaseName ?? 'runnel' }), beacon: false });
+      client.on('statechange', ({ state }) => {
+        for (const [tabId, l] of stateListeners) Promise.resolve(l(state)).catch(() => void releaseTab(tabId));
+      });
+    },
+    register(tabId, lockName) {
+      // The tab holds `lockName` for its lifetime; we get it when the tab is gone (closed, crashed, navigated).
+      (globalThis.navigator as Navigator | undefined)?.locks?.request(lockName, () => releaseTab(tabId));
+    },
+    unregister: releaseTab,
+    async send(topic, value, options) {
+      try {
+        const ticket = nextId++;
+        const result = need().producer.send(topic, value, options);
+        result.catch(() => {});
+        tickets.set(ticket, result);
+        await result.queued;
+        return { ok: ticket };
+      } catch (e) {
+        return toRemoteError(e);
+      }
+    },
+    async ack(ticket) {
+      const pending = tickets.get(ticket);
+      tickets.delete(ticket);
+      try {
+        if (!pending) throw new RunnelError('INVALID_REQUEST', `unknown ticket ${ticket}`);
+        return { ok: await pending };
+      } catch (e) {
+        return toRemoteError(e);
+      }
+    },
+    async subscribe(tabId, topic, deliver, options) {
+      try {
+        const sub = need().subscribeBatches(topic, (records) => deliver(records), options);
+        const id = nextId++;
+        subscriptions.set(id, { tabId, sub });
+        void sub.closed.catch(() => {}).finally(() => subscriptions.delete(id));
+        return { ok: id };
+      } catch (e) {
+        return toRemoteError(e);
+      }
+    },
+    async unsubscribe(id) {
+      const s = subscriptions.get(id);
+      subscriptions.delete(id);
+      await s?.sub.unsubscribe();
+    },
+    state: () => client?.state ?? 'idle',
+    onStateChange(tabId, listener) {
+      stateListeners.set(tabId, listener);
+    },
+    outboxSize: () => need().producer.outboxSize,
+    flush: () => need().producer.flush(),
+  };
+}
