@@ -49,7 +49,7 @@ function countRecords(frame: Buffer): number {
 }
 
 async function produce(): Promise<void> {
-  const [partitions, connections, recordsPerBatch, inflight] = rest.map(Number);
+  const [partitions, connections, recordsPerBatch, inflight, maxRecordsPerSec = 0] = rest.map(Number);
   const batch = encodeRecordBatch({ baseTimestamp: Date.now(), records: Array.from({ length: recordsPerBatch }, (_, i) => ({ value: enc.encode(`${i}`.padEnd(100, 'x')) })) });
   const sockets = await Promise.all(Array.from({ length: connections }, () => connect()));
   emit({ ready: true });
@@ -65,7 +65,11 @@ async function produce(): Promise<void> {
       const d = decodeFrame(data);
       if (d.ok && d.value.type === 'produceAck' && d.value.errorCode !== 0) errors++;
       else acked += recordsPerBatch;
-      if (running) ws.send(frame);
+      if (!running) return;
+      // Paced mode: hold the next send until the aggregate rate is back under maxRecordsPerSec.
+      const aheadMs = maxRecordsPerSec > 0 ? (acked * 1000) / maxRecordsPerSec - (performance.now() - startedMs) : 0;
+      if (aheadMs > 0) setTimeout(() => running && ws.send(frame), aheadMs);
+      else ws.send(frame);
     });
     for (let i = 0; i < inflight; i++) ws.send(frame);
   });

@@ -52,12 +52,13 @@ async function ingest(server: RunningServer, wsUrl: string): Promise<{ recordsPe
   return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round((acked * 100) / elapsed / 1e6), errors: results.reduce((n, r) => n + r.errors, 0) };
 }
 
-async function fanout(server: RunningServer, wsUrl: string, subscribers: number): Promise<{ deliveriesPerSec: number; producedPerSec: number }> {
-  const topic = `fanout-${subscribers}`;
+/** `maxRecordsPerSec` 0 = produce as fast as acks allow (subscribers fall behind into catch-up); > 0 = paced. */
+async function fanout(server: RunningServer, wsUrl: string, subscribers: number, maxRecordsPerSec = 0): Promise<{ deliveriesPerSec: number; producedPerSec: number }> {
+  const topic = `fanout-${subscribers}-${maxRecordsPerSec}`;
   await server.broker.createTopic({ name: topic, partitions: 1, replicationFactor: 1 });
   const processes = subscribers >= 10_000 ? 4 : 2;
   const subs = await Promise.all(Array.from({ length: processes }, () => spawnClient(['subscribe', wsUrl, topic, subscribers / processes])));
-  const producer = await spawnClient(['produce', wsUrl, topic, 1, 1, 1000, 4]);
+  const producer = await spawnClient(['produce', wsUrl, topic, 1, 1, 1000, maxRecordsPerSec > 0 ? 2 : 4, maxRecordsPerSec]);
   const [produced, ...received] = await runPhase<{ acked?: number; records?: number; elapsedSec: number }>([producer, ...subs], seconds);
   const deliveries = received.reduce((n, r) => n + (r.records ?? 0), 0);
   const elapsed = Math.max(...received.map((r) => r.elapsedSec));
@@ -86,13 +87,16 @@ const server = await startServer({
 const wsUrl = `ws://127.0.0.1:${server.port}/v1/ws`;
 try {
   // BENCH_ONLY=ingest,fanout1k,fanout10k,latency runs a subset (figures of skipped phases are null).
-  const only = new Set((process.env.BENCH_ONLY ?? 'ingest,fanout1k,fanout10k,latency').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'ingest,fanout1k,fanout10k,fanout10kPaced,latency').split(','));
   const ingestResult = only.has('ingest') ? await ingest(server, wsUrl) : null;
   if (ingestResult) console.log(`durable ingest: ${ingestResult.recordsPerSec.toLocaleString()} records/s (${ingestResult.mbPerSec} MB/s, 8 connections in 2 processes, 1,000-record batches), errors ${ingestResult.errors}`);
   const f1k = only.has('fanout1k') ? await fanout(server, wsUrl, 1000) : null;
   if (f1k) console.log(`fan-out to 1,000 subscribers: ${f1k.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f1k.producedPerSec.toLocaleString()} records/s)`);
   const f10k = only.has('fanout10k') ? await fanout(server, wsUrl, 10_000) : null;
   if (f10k) console.log(`fan-out to 10,000 subscribers: ${f10k.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f10k.producedPerSec.toLocaleString()} records/s)`);
+  const pacedRate = Number(process.env.FANOUT10K_RATE ?? 1000);
+  const f10kPaced = only.has('fanout10kPaced') ? await fanout(server, wsUrl, 10_000, pacedRate) : null;
+  if (f10kPaced) console.log(`fan-out to 10,000 subscribers, producer paced at ${pacedRate.toLocaleString()} records/s: ${f10kPaced.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f10kPaced.producedPerSec.toLocaleString()} records/s)`);
   const lat = only.has('latency') ? await latency(server, wsUrl) : null;
   if (lat) console.log(`end-to-end latency at 10,000 records/s: p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)`);
   console.log(JSON.stringify({
@@ -100,6 +104,7 @@ try {
     ingestRecordsPerSec: ingestResult?.recordsPerSec ?? null,
     fanout1kDeliveriesPerSec: f1k?.deliveriesPerSec ?? null,
     fanout10kDeliveriesPerSec: f10k?.deliveriesPerSec ?? null,
+    fanout10kPacedDeliveriesPerSec: f10kPaced?.deliveriesPerSec ?? null,
     latencyP50Ms: lat ? Number(lat.p50Ms.toFixed(3)) : null,
     latencyP99Ms: lat ? Number(lat.p99Ms.toFixed(3)) : null,
   }));
