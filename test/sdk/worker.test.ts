@@ -40,7 +40,7 @@ test('two tabs share one host over comlink: each gets everything it subscribed t
     assert.deepEqual([...b].sort((x, y) => x - y), Array.from({ length: 200 }, (_, i) => i));
     const metrics = await (await fetch(`${broker.url}/metrics`)).text();
     const connections = Number(/^runnel_connections\S*\s+(\d+)/m.exec(metrics)?.[1] ?? NaN);
-    if (!Number.isNaN(connections)) assert.equal(connections, 1, 'one WebSocket for both tabs');
+    assert.equal(connections, 1, 'one WebSocket for both tabs');
     await assert.rejects(tabA.send({ name: 'shared', schema: { parse: () => { throw new Error('no'); } }, onInvalid: 'error' }, { n: 1 }), (e: any) => e.errorName === 'SCHEMA_VALIDATION_FAILED');
     await tabA.close(); // releases tab A's subscription only
     await tabB.send('shared', { n: 200 }, { key: 'x' });
