@@ -41,6 +41,19 @@ const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>): 
 /** Records in the log: the sum of the partitions' high watermarks (the topic starts empty). */
 const logRecordCount = (): Promise<number> => api.recordCount(TOPIC);
 
+/** For failure messages: records whose values appear more than once in the log (a shop event is unique by session and ms). */
+async function describeDuplicates(): Promise<string> {
+  const seen = new Map<string, string[]>();
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    for (const record of await api.readLog(TOPIC, partition)) {
+      const value = JSON.stringify(record.value);
+      seen.set(value, [...(seen.get(value) ?? []), `${partition}@${record.offset}`]);
+    }
+  }
+  const duplicates = [...seen].filter(([, at]) => at.length > 1).map(([value, at]) => `${at.join(', ')}: ${value}`);
+  return duplicates.length === 0 ? '; no duplicate values in the log' : `; duplicate values in the log:\n${duplicates.join('\n')}`;
+}
+
 async function dashboardCount(page: Page): Promise<number> {
   return Number(await page.getAttribute('#total-events', 'data-count'));
 }
@@ -49,7 +62,7 @@ async function dashboardCount(page: Page): Promise<number> {
 async function expectCounted(page: Page, expected: number): Promise<void> {
   await waitFor(`log = dashboard = ${expected}`, async () => {
     const [inLog, counted] = [await logRecordCount(), await dashboardCount(page)];
-    if (counted > expected || inLog > expected) throw new Error(`over-counted: log ${inLog}, dashboard ${counted}, expected ${expected}`);
+    if (counted > expected || inLog > expected) throw new Error(`over-counted: log ${inLog}, dashboard ${counted}, expected ${expected}${await describeDuplicates()}`);
     return inLog === expected && counted === expected;
   });
 }
@@ -67,6 +80,23 @@ function runTrafficCli(args: string[]): Promise<{ code: number | null; output: s
       resolve({ code, output });
     });
   });
+}
+
+async function openShopPage(context: BrowserContext, path: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('[shop pageerror]', error));
+  await page.goto(`${baseUrl}${path}`);
+  await page.waitForSelector('[data-testid="runnel-badge"][data-mode="shared"]', { timeout: WAIT_MS });
+  return page;
+}
+
+/**
+ * Events this shop tab session handed to the SDK: the badge's count, read at
+ * its source (sessionStorage, updated synchronously by each tracked action;
+ * the badge element itself refreshes asynchronously).
+ */
+async function trackedEvents(shop: Page): Promise<number> {
+  return shop.evaluate(() => Number(sessionStorage.getItem('runnel-demo:tracked') ?? 0));
 }
 
 async function openDashboard(context: BrowserContext): Promise<Page> {
@@ -98,24 +128,29 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
   try {
     const dashboard = await openDashboard(context);
 
-    // 1. A shopper: home → product list → a product → add to cart ×3 → cart.
-    const shop = await context.newPage();
-    shop.on('pageerror', (error) => console.error('[shop pageerror]', error));
-    await shop.goto(`${baseUrl}/shop/index.html`);
-    await shop.waitForSelector('[data-testid="runnel-badge"][data-mode="shared"]');
+    // 1. A shopper: home → product list → a product → add to cart ×3 → (broker down: add to cart ×2, close the tab) → cart.
+    let shop = await openShopPage(context, '/shop/index.html');
     await Promise.all([shop.waitForURL('**/shop/products.html'), shop.click('[data-track="hero:shop-now"]')]);
     await Promise.all([shop.waitForURL('**/shop/product-lamp.html'), shop.click('[data-track="product-card:lamp"]')]);
     for (let i = 0; i < 3; i++) await shop.click('[data-add-to-cart="lamp"]');
     await shop.mouse.wheel(0, 5000); // scroll depth events
+
+    // 1b. The broker goes away: events wait in the SharedWorker's IndexedDB outbox, even when the tab is closed.
+    await broker!.kill();
+    await shop.waitForSelector('[data-testid="runnel-badge"]:not([data-state="connected"])', { timeout: WAIT_MS });
+    await shop.mouse.wheel(0, -5000);
+    for (let i = 0; i < 2; i++) await shop.click('[data-add-to-cart="lamp"]');
+    await waitFor('the outbox to hold the offline events', async () => Number(await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) >= 4);
+    let shopEvents = await trackedEvents(shop); // this tab session's count (the badge keeps it in sessionStorage)
+    await shop.close({ runBeforeUnload: true });
+    await broker!.restart();
+    // A new tab: its SharedWorker restores the outbox from IndexedDB and sends it, each event once.
+    shop = await openShopPage(context, '/shop/product-lamp.html');
     await Promise.all([shop.waitForURL('**/shop/cart.html'), shop.click('[data-track="nav:cart"]')]);
-    await shop.waitForSelector('[data-testid="runnel-badge"]');
-    // The badge counts what this tab handed to the SDK; it drains to outbox 0 once acknowledged.
-    const shopEvents = await waitFor('the shop outbox to drain', async () => {
-      const size = await shop.getAttribute('[data-testid="outbox-size"]', 'data-size');
-      const sent = Number(await shop.getAttribute('[data-testid="runnel-badge"]', 'data-tracked'));
-      return size === '0' && sent > 0 ? sent : undefined;
-    });
-    assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 2, `expected at least 13 shop events (views, clicks, add-to-cart), badge says ${shopEvents}`);
+    await waitFor('the shop to reconnect and drain its outbox', async () =>
+      (await shop.getAttribute('[data-testid="runnel-badge"]', 'data-state')) === 'connected' && (await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) === '0');
+    shopEvents += await trackedEvents(shop);
+    assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 4 + 1 + 2, `expected at least 18 shop events (views, clicks, add-to-cart), the badges say ${shopEvents}`);
 
     // 2. A known number of simulated events: the dashboard's traffic button and, at the same time, the CLI generator.
     const cli = runTrafficCli(['--users', '7', '--events', String(CLI_EVENTS), '--rate', '40', '--url', baseUrl]);
@@ -147,14 +182,15 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
 
     await dashboard.waitForTimeout(1200); // let the chart's last second settle for the picture
     await dashboard.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+    const trackedBeforeShot = await trackedEvents(shop);
     await shop.goto(`${baseUrl}/shop/product-headphones.html`);
     await shop.waitForSelector('[data-testid="runnel-badge"][data-state="connected"]', { timeout: WAIT_MS });
     await shop.screenshot({ path: join(artifacts, 'shop.png') });
     copyFileSync(join(artifacts, 'dashboard.png'), join(root, 'docs/screenshot-dashboard.png'));
-    const shopEventsAfterShot = Number(await shop.getAttribute('[data-testid="runnel-badge"]', 'data-tracked'));
+    const shotPageEvents = (await trackedEvents(shop)) - trackedBeforeShot;
 
     // 5. Reload: the dashboard resumes from its stored aggregates and offsets, without counting twice.
-    const expectedNow = produced + (shopEventsAfterShot - shopEvents);
+    const expectedNow = produced + shotPageEvents;
     await dashboard.reload();
     await dashboard.waitForSelector('#connection[data-state="connected"]', { timeout: WAIT_MS });
     await expectCounted(dashboard, expectedNow);
