@@ -97,6 +97,8 @@ try {
   const pacedRate = Number(process.env.FANOUT10K_RATE ?? 1000);
   const f10kPaced = only.has('fanout10kPaced') ? await fanout(server, wsUrl, 10_000, pacedRate) : null;
   if (f10kPaced) console.log(`fan-out to 10,000 subscribers, producer paced at ${pacedRate.toLocaleString()} records/s: ${f10kPaced.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f10kPaced.producedPerSec.toLocaleString()} records/s)`);
+  // Let the previous phases' 10k closing sockets and dirty-page writeback settle before measuring latency.
+  if (only.has('latency') && only.size > 1) await new Promise((r) => setTimeout(r, 5000));
   const lat = only.has('latency') ? await latency(server, wsUrl) : null;
   if (lat) console.log(`end-to-end latency at 10,000 records/s: p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)`);
   console.log(JSON.stringify({
