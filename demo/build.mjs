@@ -10,7 +10,7 @@
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const demoDir = dirname(fileURLToPath(import.meta.url));
@@ -64,7 +64,7 @@ const result = await build({
 // 4. Size report.
 const sizes = Object.entries(result.metafile.outputs)
   .filter(([file]) => file.endsWith('.js'))
-  .map(([file, info]) => `${relative(outDir, join(rootDir, file))} ${(info.bytes / 1024).toFixed(1)} KB`);
+  .map(([file, info]) => `${relative(outDir, resolve(file))} ${(info.bytes / 1024).toFixed(1)} KB`);
 const pages = readdirSync(join(outDir, 'shop')).filter((f) => f.endsWith('.html')).length + 1;
 const totalBytes = readdirSync(join(outDir, 'assets')).reduce((sum, f) => sum + statSync(join(outDir, 'assets', f)).size, 0);
 console.log(`demo build: ${pages} pages, ${sizes.join(', ')} (assets ${(totalBytes / 1024).toFixed(0)} KB) in ${Math.round(performance.now() - startedMs)} ms → ${relative(rootDir, outDir)}`);
