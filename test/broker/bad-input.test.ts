@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { ErrorTable, encodeFrame, type BrokerFrame } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, ErrorTable, crc32c, encodeFrame, type BrokerFrame } from '@runnel/client/codec';
 import { TestClient, makeBatch, startTestServer, type TestServer } from './harness.ts';
 
 let server: TestServer;
@@ -52,6 +52,19 @@ test('a batch above maxBatchBytes or with a bad CRC is refused per request', asy
   assert.equal(bad.errorCode, ErrorTable.CORRUPT_MESSAGE.code);
   const ok = await c.produce('limits', 0, makeBatch(['fine']));
   assert.equal(ok.errorCode, 0);
+  c.close();
+});
+
+test('a batch whose CRC is valid but whose records are malformed is refused, never stored', async () => {
+  const c = await TestClient.connect(server.wsUrl);
+  const batch = makeBatch(['hello world']);
+  batch[BATCH_HEADER_BYTES] = 0x7f; // first record's length varint now claims more bytes than exist
+  new DataView(batch.buffer, batch.byteOffset).setUint32(17, crc32c(batch, 21, batch.length)); // re-seal the CRC
+  const bad = await c.produce('forged', 0, batch);
+  assert.equal(bad.errorCode, ErrorTable.CORRUPT_MESSAGE.code);
+  const ok = await c.produce('forged', 0, makeBatch(['fine']));
+  assert.equal(ok.errorCode, 0);
+  assert.equal(ok.baseOffset, 0, 'the forged batch took no offset');
   c.close();
 });
 

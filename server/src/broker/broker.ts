@@ -7,10 +7,10 @@
  * (fdatasync, group-committed); reads never return offsets at or above the
  * highWatermark; errors are RunnelErrors from the shared error table.
  */
-import { BatchField, RunnelError, readBatchHeader } from '@runnel/client/codec';
+import { BatchField, RunnelError, validateRecords } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
-import type { PartitionLog } from '../log/partition-log.ts';
+import { nativeCrc, type PartitionLog } from '../log/partition-log.ts';
 import { GroupCoordinator } from '../groups/coordinator.ts';
 import { OffsetStore } from '../groups/offset-store.ts';
 import { ProducerIdAllocator } from './producer-ids.ts';
@@ -154,7 +154,9 @@ export class Broker {
     await this.ensureTopic(topic);
     const log = this.partitionLog(topic, partition);
     const { limits } = this.config;
-    const header = readBatchHeader(batch, 0, { maxBatchBytes: limits.maxBatchBytes });
+    // Every record's structure is checked once here (WS and HTTP share this path), so no
+    // subscriber is ever sent a batch it cannot decode; a batch is walked, not copied.
+    const header = validateRecords(batch, 0, { maxBatchBytes: limits.maxBatchBytes, maxHeadersPerRecord: limits.maxHeadersPerRecord, crc: nativeCrc });
     if (!header.ok) throw new RunnelError(header.code, header.message);
     if (header.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `produce carries ${batch.length} bytes but the batch is ${header.value.totalBytes}: send exactly one batch`);
     if (header.value.recordCount > limits.maxRecordsPerBatch) throw new RunnelError('MESSAGE_TOO_LARGE', `batch has ${header.value.recordCount} records, limit ${limits.maxRecordsPerBatch}`);
