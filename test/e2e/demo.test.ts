@@ -123,60 +123,77 @@ after(async () => {
   await broker?.stop();
 });
 
+/**
+ * A shopper: home → product list → a product → add to cart ×3 → the broker is
+ * SIGKILLed → add to cart ×2 (the outbox holds them) → the tab is closed → the
+ * broker restarts → a new tab (product page → cart) sends the stored events.
+ * Returns the open shop tab and how many events the shopper produced.
+ */
+async function shopThroughAnOutage(context: BrowserContext): Promise<{ shop: Page; shopEvents: number }> {
+  let shop = await openShopPage(context, '/shop/index.html');
+  await Promise.all([shop.waitForURL('**/shop/products.html'), shop.click('[data-track="hero:shop-now"]')]);
+  await Promise.all([shop.waitForURL('**/shop/product-lamp.html'), shop.click('[data-track="product-card:lamp"]')]);
+  for (let i = 0; i < 3; i++) await shop.click('[data-add-to-cart="lamp"]');
+  await shop.mouse.wheel(0, 5000); // scroll depth events
+
+  await broker!.kill();
+  await shop.waitForSelector('[data-testid="runnel-badge"]:not([data-state="connected"])', { timeout: WAIT_MS });
+  await shop.mouse.wheel(0, -5000);
+  for (let i = 0; i < 2; i++) await shop.click('[data-add-to-cart="lamp"]');
+  await waitFor('the outbox to hold the offline events', async () => Number(await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) >= 4);
+  let shopEvents = await trackedEvents(shop);
+  await shop.close({ runBeforeUnload: true });
+  await broker!.restart();
+
+  // A new tab: its SharedWorker restores the outbox from IndexedDB and sends it, each event once.
+  shop = await openShopPage(context, '/shop/product-lamp.html');
+  await Promise.all([shop.waitForURL('**/shop/cart.html'), shop.click('[data-track="nav:cart"]')]);
+  await waitFor('the shop to reconnect and drain its outbox', async () =>
+    (await shop.getAttribute('[data-testid="runnel-badge"]', 'data-state')) === 'connected' && (await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) === '0');
+  shopEvents += await trackedEvents(shop);
+  assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 4 + 1 + 2, `expected at least 18 shop events (views, clicks, add-to-cart), the badges say ${shopEvents}`);
+  return { shop, shopEvents };
+}
+
+/** Known numbers of simulated events: the dashboard's traffic button and, at the same time, the CLI generator. */
+async function produceSimulatedTraffic(dashboard: Page): Promise<void> {
+  const cli = runTrafficCli(['--users', '7', '--events', String(CLI_EVENTS), '--rate', '40', '--url', baseUrl]);
+  await dashboard.fill('[data-testid="traffic-events"]', String(TRAFFIC_EVENTS));
+  await dashboard.fill('#traffic-rate', '75');
+  await dashboard.click('[data-testid="traffic-button"]');
+  await dashboard.waitForSelector('[data-testid="traffic-status"][data-state="done"]', { timeout: WAIT_MS });
+  assert.equal(await dashboard.getAttribute('[data-testid="traffic-status"]', 'data-acked'), String(TRAFFIC_EVENTS));
+  const cliResult = await cli;
+  assert.equal(cliResult.code, 0, `traffic CLI failed:\n${cliResult.output}`);
+  assert.match(cliResult.output, new RegExp(`done: ${CLI_EVENTS} of ${CLI_EVENTS} events acknowledged`));
+}
+
+/** The chart drew data: uPlot's series holds seconds with events, as many events as counted. */
+async function assertChartHolds(dashboard: Page, events: number): Promise<void> {
+  const points = await dashboard.evaluate(() => {
+    const data = (window as any).runnelDashboard.chart.data as number[][];
+    return { xs: data[0].length, nonZero: data[1].filter((y) => y > 0).length, sum: data[1].reduce((a, b) => a + b, 0) };
+  });
+  assert.ok(points.xs > 0 && points.nonZero > 0, `chart has no data: ${JSON.stringify(points)}`);
+  assert.equal(points.sum, events, 'the chart shows every counted event');
+}
+
 test('the dashboard counts exactly what the shop and the traffic generator produced, and a reload does not count twice', { timeout: 180_000 }, async () => {
   const context = await browser!.newContext({ viewport: { width: 1440, height: 1100 } });
   try {
     const dashboard = await openDashboard(context);
 
-    // 1. A shopper: home → product list → a product → add to cart ×3 → (broker down: add to cart ×2, close the tab) → cart.
-    let shop = await openShopPage(context, '/shop/index.html');
-    await Promise.all([shop.waitForURL('**/shop/products.html'), shop.click('[data-track="hero:shop-now"]')]);
-    await Promise.all([shop.waitForURL('**/shop/product-lamp.html'), shop.click('[data-track="product-card:lamp"]')]);
-    for (let i = 0; i < 3; i++) await shop.click('[data-add-to-cart="lamp"]');
-    await shop.mouse.wheel(0, 5000); // scroll depth events
+    const { shop, shopEvents } = await shopThroughAnOutage(context);
+    await produceSimulatedTraffic(dashboard);
 
-    // 1b. The broker goes away: events wait in the SharedWorker's IndexedDB outbox, even when the tab is closed.
-    await broker!.kill();
-    await shop.waitForSelector('[data-testid="runnel-badge"]:not([data-state="connected"])', { timeout: WAIT_MS });
-    await shop.mouse.wheel(0, -5000);
-    for (let i = 0; i < 2; i++) await shop.click('[data-add-to-cart="lamp"]');
-    await waitFor('the outbox to hold the offline events', async () => Number(await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) >= 4);
-    let shopEvents = await trackedEvents(shop); // this tab session's count (the badge keeps it in sessionStorage)
-    await shop.close({ runBeforeUnload: true });
-    await broker!.restart();
-    // A new tab: its SharedWorker restores the outbox from IndexedDB and sends it, each event once.
-    shop = await openShopPage(context, '/shop/product-lamp.html');
-    await Promise.all([shop.waitForURL('**/shop/cart.html'), shop.click('[data-track="nav:cart"]')]);
-    await waitFor('the shop to reconnect and drain its outbox', async () =>
-      (await shop.getAttribute('[data-testid="runnel-badge"]', 'data-state')) === 'connected' && (await shop.getAttribute('[data-testid="outbox-size"]', 'data-size')) === '0');
-    shopEvents += await trackedEvents(shop);
-    assert.ok(shopEvents >= 1 + 2 + 2 + 6 + 4 + 1 + 2, `expected at least 18 shop events (views, clicks, add-to-cart), the badges say ${shopEvents}`);
-
-    // 2. A known number of simulated events: the dashboard's traffic button and, at the same time, the CLI generator.
-    const cli = runTrafficCli(['--users', '7', '--events', String(CLI_EVENTS), '--rate', '40', '--url', baseUrl]);
-    await dashboard.fill('[data-testid="traffic-events"]', String(TRAFFIC_EVENTS));
-    await dashboard.fill('#traffic-rate', '75');
-    await dashboard.click('[data-testid="traffic-button"]');
-    await dashboard.waitForSelector('[data-testid="traffic-status"][data-state="done"]', { timeout: WAIT_MS });
-    assert.equal(await dashboard.getAttribute('[data-testid="traffic-status"]', 'data-acked'), String(TRAFFIC_EVENTS));
-    const cliResult = await cli;
-    assert.equal(cliResult.code, 0, `traffic CLI failed:\n${cliResult.output}`);
-    assert.match(cliResult.output, new RegExp(`done: ${CLI_EVENTS} of ${CLI_EVENTS} events acknowledged`));
-
-    // 3. The dashboard counts exactly what is in the log, which is exactly what was produced.
+    // The dashboard counts exactly what is in the log, which is exactly what was produced.
     const produced = shopEvents + TRAFFIC_EVENTS + CLI_EVENTS;
     await expectCounted(dashboard, produced);
     const addToCart = Number(await dashboard.textContent('#event-types li[data-type="add_to_cart"] .count'));
     assert.ok(addToCart >= 3, `add-to-cart count ${addToCart}`);
     await waitFor('consumer lag 0 on the dashboard', async () => (await dashboard.textContent('#total-lag')) === '0');
 
-    // 4. The chart drew data: uPlot's series holds seconds with events.
-    const points = await dashboard.evaluate(() => {
-      const data = (window as any).runnelDashboard.chart.data as number[][];
-      return { xs: data[0].length, nonZero: data[1].filter((y) => y > 0).length, sum: data[1].reduce((a, b) => a + b, 0) };
-    });
-    assert.ok(points.xs > 0 && points.nonZero > 0, `chart has no data: ${JSON.stringify(points)}`);
-    assert.equal(points.sum, produced, 'the chart shows every counted event');
+    await assertChartHolds(dashboard, produced);
     const topPages = await dashboard.locator('#top-pages li').count();
     assert.ok(topPages >= 3, 'top pages lists the visited pages');
 
@@ -189,7 +206,7 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
     copyFileSync(join(artifacts, 'dashboard.png'), join(root, 'docs/screenshot-dashboard.png'));
     const shotPageEvents = (await trackedEvents(shop)) - trackedBeforeShot;
 
-    // 5. Reload: the dashboard resumes from its stored aggregates and offsets, without counting twice.
+    // Reload: the dashboard resumes from its stored aggregates and offsets, without counting twice.
     const expectedNow = produced + shotPageEvents;
     await dashboard.reload();
     await dashboard.waitForSelector('#connection[data-state="connected"]', { timeout: WAIT_MS });
@@ -203,7 +220,7 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
     await dashboard.waitForSelector(`[data-testid="traffic-status"][data-acked="${MORE_TRAFFIC_EVENTS}"][data-state="done"]`, { timeout: WAIT_MS });
     await expectCounted(dashboard, expectedNow + MORE_TRAFFIC_EVENTS);
 
-    // 6. Replay from the beginning rebuilds the same numbers from the log.
+    // Replay from the beginning rebuilds the same numbers from the log.
     await dashboard.selectOption('#replay-from', '0');
     await dashboard.click('[data-testid="replay-button"]');
     await dashboard.waitForSelector('#replay-status[data-state="done"]', { timeout: WAIT_MS });

@@ -39,6 +39,7 @@ export class ActivityConsumer {
   private isDirty = false;
   private persistTimer: ReturnType<typeof setInterval> | undefined;
   private saving: Promise<void> = Promise.resolve();
+  private readonly pageListeners = new AbortController();
 
   constructor(
     private readonly client: RunnelClient,
@@ -56,8 +57,9 @@ export class ActivityConsumer {
     this.subscribeAll(topic.partitionCount);
     this.persistTimer = setInterval(() => void this.persist(), consumerLimits.persistIntervalMs);
     const persistNow = (): void => void this.persist();
-    addEventListener('pagehide', persistNow);
-    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && persistNow());
+    const { signal } = this.pageListeners;
+    addEventListener('pagehide', persistNow, { signal });
+    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && persistNow(), { signal });
   }
 
   /** Re-reads the stream from `fromTimestampMs` (0 = the beginning) into fresh aggregates. */
@@ -91,6 +93,7 @@ export class ActivityConsumer {
 
   async close(): Promise<void> {
     clearInterval(this.persistTimer);
+    this.pageListeners.abort();
     await this.unsubscribeAll();
     await this.persist();
   }
