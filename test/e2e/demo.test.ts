@@ -7,7 +7,8 @@
  * high watermarks from the HTTP API), draw it on the chart, survive a reload
  * without counting anything twice, and rebuild the same numbers on replay.
  * Screenshots go to test/artifacts/ (git-ignored); the dashboard's is
- * copied to docs/screenshot-dashboard.png for the README.
+ * copied to docs/screenshot-dashboard.png for the README when
+ * RUNNEL_UPDATE_SCREENSHOT=1.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -203,7 +204,8 @@ test('the dashboard counts exactly what the shop and the traffic generator produ
     await shop.goto(`${baseUrl}/shop/product-headphones.html`);
     await shop.waitForSelector('[data-testid="runnel-badge"][data-state="connected"]', { timeout: WAIT_MS });
     await shop.screenshot({ path: join(artifacts, 'shop.png') });
-    copyFileSync(join(artifacts, 'dashboard.png'), join(root, 'docs/screenshot-dashboard.png'));
+    // Only on request, so a test run never edits tracked files: RUNNEL_UPDATE_SCREENSHOT=1 npm test -- demo
+    if (process.env.RUNNEL_UPDATE_SCREENSHOT === '1') copyFileSync(join(artifacts, 'dashboard.png'), join(root, 'docs/screenshot-dashboard.png'));
     const shotPageEvents = (await trackedEvents(shop)) - trackedBeforeShot;
 
     // Reload: the dashboard resumes from its stored aggregates and offsets, without counting twice.
