@@ -121,6 +121,11 @@ export class RunnelClient extends Emitter<ClientEvents> {
     return this.track(new Subscription<T>(this.consumerDeps(), topic, () => {}, options, handler));
   }
 
+  /** @internal The connection and consumer plumbing `@runnel/client/group` builds on. */
+  internals(): { conn: Connection; deps: ConsumerDeps } {
+    return { conn: this.conn, deps: this.consumerDeps() };
+  }
+
   private consumerDeps(): ConsumerDeps {
     if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', 'client is closed');
     return { streams: this.streams, offsets: this.storage.offsets, partitionCount: (t) => this.partitionCount(t), reportError: (e) => this.emit('error', e) };
