@@ -23,6 +23,14 @@ const live = new Set<BrokerProcess>();
 process.once('exit', () => {
   for (const broker of live) broker.killNow();
 });
+// NB: 'exit' does not run when the test process is killed by a signal (e.g. a
+// runner timeout); a broker child would then outlive it, holding its port.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const broker of live) broker.killNow();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
 
 /** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
 export async function freePort(): Promise<number> {
