@@ -5,7 +5,8 @@
  * connected and subscribed, and each tab receives every record of what it
  * subscribed to, exactly once and in order per partition. Tab A subscribes
  * to topic X; tab B to X and Y; X is written by a Node producer over HTTP,
- * Y by tab A through the shared client.
+ * Y by tab A through the shared client. Then tab A closes and tab B keeps
+ * receiving over the same connection.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +92,14 @@ test('two tabs share one WebSocket through the SharedWorker and each receives al
     assert.deepEqual(b.ledgers.get(Y)!.problems(yHw), [], 'tab B, topic Y');
     assert.equal(a.ledgers.get(Y)!.count, 0, 'tab A did not subscribe to Y and got none of it');
     assert.equal(await http.metric('runnel_connections'), 1, 'still one WebSocket after the traffic');
+
+    // Closing tab A releases its subscriptions; tab B keeps the shared connection and keeps receiving.
+    await a.page.close();
+    await http.produce(X, Array.from({ length: 200 }, (_, i) => ({ value: { id: `x-after-${i}` } })));
+    const xHwAfter = await hw(X);
+    await waitFor('tab B to receive what was produced after tab A closed', () => b.ledgers.get(X)!.reached(xHwAfter), { context: context_ });
+    assert.deepEqual(b.ledgers.get(X)!.problems(xHwAfter), [], 'tab B, topic X, after tab A closed');
+    assert.equal(await http.metric('runnel_connections'), 1, 'the shared connection outlives the closed tab');
     console.log(`# shared worker: 1 connection for 2 tabs; tab A ${a.ledgers.get(X)!.count} records, tab B ${b.ledgers.get(X)!.count + b.ledgers.get(Y)!.count}`);
   } finally {
     await context.close();
