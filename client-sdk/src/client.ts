@@ -3,7 +3,7 @@
  * number of subscriptions multiplexed over partition streams. Runs in
  * browsers, workers, edge runtimes and Node (inject `ws`'s WebSocket).
  */
-import { RunnelError } from './codec/errors.ts';
+import { RunnelError } from './codec/error-codes.ts';
 import type { MetadataFrame } from './codec/protocol.ts';
 import { installBeacon } from './beacon.ts';
 import { Connection, type ConnectionState, type TokenProvider } from './connection.ts';

@@ -13,7 +13,7 @@
  * consumer resend/resubscribe on the next `connected`).
  */
 import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
-import { RunnelError, assert, errorNameOf } from './codec/errors.ts';
+import { RunnelError, assert, errorNameOf } from './codec/error-codes.ts';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
 import { Emitter } from './events.ts';
 import { ReconnectPolicy, defaultReconnect, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';

@@ -5,7 +5,7 @@
  */
 import type { BatchHeader, RecordView } from './codec/record-batch.ts';
 import { forEachRecord, iterateBatches, readRecordHeaders } from './codec/record-batch.ts';
-import { RunnelError } from './codec/errors.ts';
+import { RunnelError } from './codec/error-codes.ts';
 import { decodeText, decodeValue, type Topic } from './topic.ts';
 
 export interface ConsumerRecord<T = unknown> {

@@ -8,7 +8,7 @@
  * truncation, topic recreated) is never skipped silently: a "not recovered"
  * event with the reason and lost range, then the `reset` policy.
  */
-import { RunnelError, errorNameOf, type ErrorName } from './codec/errors.ts';
+import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
 import { decodeAccepted, type ConsumerRecord, type DecodedEntry } from './consumer-record.ts';
 import { Emitter } from './events.ts';

@@ -16,7 +16,7 @@
  * processed but had not committed is processed again by the new owner
  * (at-least-once across rebalances, docs/client.md).
  */
-import { RunnelError, errorNameOf } from './codec/errors.ts';
+import { RunnelError, errorNameOf } from './codec/error-codes.ts';
 import type { CommittedOffset, GroupAssignmentFrame, OffsetCommitAckFrame, OffsetFetchResultFrame } from './codec/protocol.ts';
 import type { RunnelClient } from './client.ts';
 import type { Connection } from './connection.ts';

@@ -17,5 +17,5 @@ export type { Transport, TransportFactory, TransportListener, WebSocketConstruct
 export { messagePortTransport } from './message-port-transport.ts';
 export type { ClientLimits } from './limits.ts';
 export type { ReconnectOptions } from './reconnect-policy.ts';
-export { RunnelError } from './codec/errors.ts';
-export type { ErrorName } from './codec/errors.ts';
+export { RunnelError } from './codec/error-codes.ts';
+export type { ErrorName } from './codec/error-codes.ts';

@@ -3,7 +3,7 @@
  * (the broker's own limits live in server/src/limits.ts; the broker's
  * helloOk limits cap these at runtime).
  */
-import { assert } from './codec/errors.ts';
+import { assert } from './codec/error-codes.ts';
 
 export interface ClientLimits {
   /** Records wait this long for more to join their batch. 0 = send at once; larger = bigger batches, more latency. */

@@ -13,7 +13,7 @@
  * window, or all at once when nothing is outstanding (so a batch larger than
  * half the window never deadlocks). The broker never sends past the credit.
  */
-import { ErrorTable } from './codec/errors.ts';
+import { ErrorCode } from './codec/error-codes.ts';
 import { readBatchHeader } from './codec/record-batch.ts';
 import type { BrokerFrame, RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
@@ -111,7 +111,7 @@ export class PartitionStream {
     const before = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
     for (const r of [...this.readers]) r.rejected(answer);
     const after = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
-    const retryable = answer.errorCode === ErrorTable.SLOW_CONSUMER.code || answer.errorCode === ErrorTable.LIMIT_EXCEEDED.code || answer.errorCode === ErrorTable.NOT_LEADER_OR_FOLLOWER.code;
+    const retryable = answer.errorCode === ErrorCode.SLOW_CONSUMER || answer.errorCode === ErrorCode.LIMIT_EXCEEDED || answer.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER;
     if (before !== after || this.again) this.resubscribe();
     else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), 500);
   }

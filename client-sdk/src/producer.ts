@@ -10,7 +10,7 @@
  * `queued` resolves; a frozen batch is persisted (with the next sequence)
  * before its first send; it is deleted from the store only after its ack.
  */
-import { RunnelError, errorNameOf, type ErrorName } from './codec/errors.ts';
+import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
 import type { ClientLimits } from './limits.ts';

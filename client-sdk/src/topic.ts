@@ -5,7 +5,7 @@
  * (docs/BROKER-CONTRACT.md), so HTTP, CLI and SDK clients read each other's
  * records. zod is a peer dependency the core never imports.
  */
-import { RunnelError } from './codec/errors.ts';
+import { RunnelError } from './codec/error-codes.ts';
 
 /** The validation the SDK needs from a schema; zod schemas fit. */
 export interface Schema<In = unknown, Out = In> {

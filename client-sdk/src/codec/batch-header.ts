@@ -13,7 +13,7 @@
  */
 import { readInt16, readInt32, readInt64, readUint32, writeInt32, writeInt64 } from './big-endian.ts';
 import { crc32c, type Crc32cFn } from './crc32c.ts';
-import { assert, type Decoded, type ErrorName } from './errors.ts';
+import { assert, type Decoded, type ErrorName } from './error-codes.ts';
 
 /** Bytes from baseOffset through recordCount; records start here. */
 export const BATCH_HEADER_BYTES = 61;

@@ -14,7 +14,7 @@
  * before the callback returns (STYLE.md rule 11).
  */
 import { readInt16, readInt32, readInt64, readUint16, readUint32, writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
-import { assert, assertNever, type Decoded, type ErrorName } from './errors.ts';
+import { assert, assertNever, type Decoded, type ErrorName } from './error-codes.ts';
 import { FrameSchema, StartPositionTag, type FieldType, type Fields } from './frame-schema.ts';
 import { FrameKind, type Frame, type FrameType, type RecordsFrame, type StartPosition } from './protocol.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';

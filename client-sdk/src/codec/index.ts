@@ -3,7 +3,7 @@
  * error table, protocol frame types, CRC-32C, Kafka RecordBatch v2,
  * zig-zag varints, the frame codec and Kafka's murmur2 partitioner.
  */
-export { ErrorTable, RunnelError, AssertionError, assert, assertNever, errorNameOf } from './errors.ts';
+export { ErrorTable, ErrorCode, RunnelError, AssertionError, assert, assertNever, errorNameOf, isRetryable } from './errors.ts';
 export type { ErrorName, Decoded } from './errors.ts';
 export * from './protocol.ts';
 export { crc32c, crc32cUpdate } from './crc32c.ts';

@@ -8,7 +8,7 @@
  * RecordBatch v2 bytes (`batches`), never re-encoded per record.
  * Documented in docs/protocol.md.
  */
-import type { ErrorName } from './errors.ts';
+import type { ErrorName } from './error-codes.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
 export const MIN_PROTOCOL_VERSION = 1 as const;

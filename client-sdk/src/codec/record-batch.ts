@@ -13,7 +13,7 @@
 import { BATCH_CRC_START, BATCH_HEADER_BYTES, BatchAttributes, BatchField, MIN_RECORD_BYTES, RECORD_BATCH_MAGIC, fail, validateBatch, type BatchHeader, type BatchReadOptions } from './batch-header.ts';
 import { writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
 import { crc32c, type Crc32cFn } from './crc32c.ts';
-import { assert, type Decoded } from './errors.ts';
+import { assert, type Decoded } from './error-codes.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 import { readVarint, readVarlong, varintSize, varlongSize, writeVarint, writeVarlong, type Cursor } from './varint.ts';
 
