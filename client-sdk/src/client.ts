@@ -66,12 +66,12 @@ function lazyStorage(p: Promise<Storage>): Storage {
 export class RunnelClient extends Emitter<ClientEvents> {
   /** Typed, idempotent, batching producer with a durable outbox. */
   readonly producer: Producer;
-  private readonly conn: Connection;
-  private readonly storage: Storage;
-  private readonly streams: StreamRegistry;
-  private readonly subscriptions = new Set<Subscription<any>>();
-  private readonly partitionCounts = new Map<string, number>();
-  private readonly removeBeacon: () => void;
+  readonly #conn: Connection;
+  readonly #storage: Storage;
+  readonly #streams: StreamRegistry;
+  readonly #subscriptions = new Set<Subscription<any>>();
+  readonly #partitionCounts = new Map<string, number>();
+  readonly #removeBeacon: () => void;
 
   constructor(options: ClientOptions) {
     super();
@@ -80,23 +80,23 @@ export class RunnelClient extends Emitter<ClientEvents> {
     if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', 'no WebSocket: pass { WebSocket } (in Node: import { WebSocket } from "ws")');
     const limits = validateClientLimits(options.limits);
     const random = options.random ?? Math.random;
-    this.storage = options.storage instanceof Promise ? lazyStorage(options.storage) : options.storage ?? memoryStorage();
-    this.conn = new Connection({
+    this.#storage = options.storage instanceof Promise ? lazyStorage(options.storage) : options.storage ?? memoryStorage();
+    this.#conn = new Connection({
       urls, transport: options.transport ?? webSocketTransport(WebSocketImpl!), clientId: options.clientId ?? 'runnel-js',
       token: options.token, reconnect: options.reconnect, random, requestTimeoutMs: options.requestTimeoutMs, pingIntervalMs: options.pingIntervalMs,
     });
-    this.conn.on('statechange', (e) => this.emit('statechange', e));
-    this.conn.on('error', (e) => this.emit('error', e));
-    const windowBytes = (): number => Math.max(limits.creditWindowBytes, this.conn.helloOk?.maxBatchBytes ?? 0);
-    this.streams = new StreamRegistry(this.conn, windowBytes);
-    this.producer = new Producer(this.conn, this.storage.outbox, limits, random, (e) => this.emit('error', e));
-    this.removeBeacon = options.beacon === false ? () => {} : installBeacon(this.producer, () => this.conn.url, limits.maxBeaconBytes);
-    this.conn.open();
+    this.#conn.on('statechange', (e) => this.emit('statechange', e));
+    this.#conn.on('error', (e) => this.emit('error', e));
+    const windowBytes = (): number => Math.max(limits.creditWindowBytes, this.#conn.helloOk?.maxBatchBytes ?? 0);
+    this.#streams = new StreamRegistry(this.#conn, windowBytes);
+    this.producer = new Producer(this.#conn, this.#storage.outbox, limits, random, (e) => this.emit('error', e));
+    this.#removeBeacon = options.beacon === false ? () => {} : installBeacon(this.producer, () => this.#conn.url, limits.maxBeaconBytes);
+    this.#conn.open();
   }
 
   /** Connection state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed'. */
   get state(): ConnectionState {
-    return this.conn.state;
+    return this.#conn.state;
   }
 
   /**
@@ -108,7 +108,7 @@ export class RunnelClient extends Emitter<ClientEvents> {
    * await sub.unsubscribe();
    */
   subscribe<T>(topic: TopicRef<any, T>, handler: Handler<T>, options: SubscribeOptions = {}): Subscription<T> {
-    return this.track(new Subscription<T>(this.consumerDeps(), topic, handler, options));
+    return this.#track(new Subscription<T>(this.#consumerDeps(), topic, handler, options));
   }
 
   /**
@@ -118,23 +118,23 @@ export class RunnelClient extends Emitter<ClientEvents> {
    * @example client.subscribeBatches('orders', async (records) => { await db.bulkPut(records) }, { consumerId: 'db' })
    */
   subscribeBatches<T>(topic: TopicRef<any, T>, handler: BatchHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
-    return this.track(new Subscription<T>(this.consumerDeps(), topic, () => {}, options, handler));
+    return this.#track(new Subscription<T>(this.#consumerDeps(), topic, () => {}, options, handler));
   }
 
   /** @internal The connection and consumer plumbing `@runnel/client/group` builds on. */
   internals(): { conn: Connection; deps: ConsumerDeps } {
-    return { conn: this.conn, deps: this.consumerDeps() };
+    return { conn: this.#conn, deps: this.#consumerDeps() };
   }
 
-  private consumerDeps(): ConsumerDeps {
+  #consumerDeps(): ConsumerDeps {
     if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', 'client is closed');
-    return { streams: this.streams, offsets: this.storage.offsets, partitionCount: (t) => this.partitionCount(t), reportError: (e) => this.emit('error', e) };
+    return { streams: this.#streams, offsets: this.#storage.offsets, partitionCount: (t) => this.#partitionCount(t), reportError: (e) => this.emit('error', e) };
   }
 
-  private track<T>(sub: Subscription<T>): Subscription<T> {
-    this.subscriptions.add(sub);
+  #track<T>(sub: Subscription<T>): Subscription<T> {
+    this.#subscriptions.add(sub);
     sub.on('notrecovered', (e) => this.emit('notrecovered', e));
-    void sub.closed.catch(() => {}).finally(() => this.subscriptions.delete(sub));
+    void sub.closed.catch(() => {}).finally(() => this.#subscriptions.delete(sub));
     return sub;
   }
 
@@ -165,16 +165,16 @@ export class RunnelClient extends Emitter<ClientEvents> {
 
   /** Topic and broker metadata (all topics when `topics` is empty). */
   async metadata(topics: string[] = []): Promise<Metadata> {
-    await this.whenConnected();
-    const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
-    for (const t of answer.topics) if (t.errorCode === 0) this.partitionCounts.set(t.name, t.partitions.length);
+    await this.#whenConnected();
+    const answer = await this.#conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
+    for (const t of answer.topics) if (t.errorCode === 0) this.#partitionCounts.set(t.name, t.partitions.length);
     return { brokers: answer.brokers, topics: answer.topics };
   }
 
-  private async partitionCount(topic: string): Promise<number> {
+  async #partitionCount(topic: string): Promise<number> {
     for (;;) {
       if (this.state === 'closed') throw new RunnelError('ABORTED', 'client is closed');
-      const known = this.partitionCounts.get(topic);
+      const known = this.#partitionCounts.get(topic);
       if (known) return known;
       try {
         const m = await this.metadata([topic]);
@@ -186,11 +186,11 @@ export class RunnelClient extends Emitter<ClientEvents> {
     }
   }
 
-  private whenConnected(): Promise<void> {
+  #whenConnected(): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(new RunnelError('NOT_CONNECTED', 'client is closed'));
     return new Promise((resolve, reject) => {
-      const offState = this.conn.on('statechange', ({ state }) => {
+      const offState = this.#conn.on('statechange', ({ state }) => {
         if (state === 'connected') { offState(); resolve(); }
         if (state === 'closed') { offState(); reject(new RunnelError('NOT_CONNECTED', 'client is closed')); }
       });
@@ -199,11 +199,11 @@ export class RunnelClient extends Emitter<ClientEvents> {
 
   /** Stops subscriptions (storing their offsets), closes the connection and storage. Unacked durable records stay in the outbox. */
   async close(): Promise<void> {
-    this.removeBeacon();
-    await Promise.all([...this.subscriptions].map((s) => s.unsubscribe()));
+    this.#removeBeacon();
+    await Promise.all([...this.#subscriptions].map((s) => s.unsubscribe()));
     this.producer.close();
-    this.conn.close();
-    await this.storage.close();
+    this.#conn.close();
+    await this.#storage.close();
   }
 }
 

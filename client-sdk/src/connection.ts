@@ -65,46 +65,46 @@ type Unsolicited = (frame: BrokerFrame) => void;
 interface Pending { resolve(frame: Answer): void; reject(error: RunnelError): void; timer: ReturnType<typeof setTimeout>; sync?: (frame: Answer) => void }
 
 export class Connection extends Emitter<ConnectionEvents> {
-  private current: ConnectionState = 'idle';
-  private transport: Transport | null = null;
-  private session: HelloOkFrame | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextRequestId = 1;
-  private readonly policy: ReconnectPolicy;
-  private retryAfterMs = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private lastFrameAt = 0;
-  private pingNonce = 0;
-  private readonly listeners = new Set<Unsolicited>();
+  #current: ConnectionState = 'idle';
+  #transport: Transport | null = null;
+  #session: HelloOkFrame | null = null;
+  readonly #pending = new Map<number, Pending>();
+  #nextRequestId = 1;
+  readonly #policy: ReconnectPolicy;
+  #retryAfterMs = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastFrameAt = 0;
+  #pingNonce = 0;
+  readonly #listeners = new Set<Unsolicited>();
 
   constructor(private readonly options: ConnectionOptions) {
     super();
     assert(options.urls.length > 0, 'createClient: `urls` needs at least one ws:// or wss:// URL');
-    this.policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
+    this.#policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
   }
 
   get state(): ConnectionState {
-    return this.current;
+    return this.#current;
   }
 
   /** Limits negotiated with the broker (null unless connected). */
   get helloOk(): HelloOkFrame | null {
-    return this.session;
+    return this.#session;
   }
 
   /** The URL of the current (or next) broker. */
   get url(): string {
-    return this.options.urls[this.policy.currentUrlIndex];
+    return this.options.urls[this.#policy.currentUrlIndex];
   }
 
   /** Frames no request waits for (records, group assignments, errors with requestId 0). Returns the remover. */
   onFrame(listener: Unsolicited): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   open(): void {
-    if (this.current === 'idle') this.dial();
+    if (this.#current === 'idle') this.#dial();
   }
 
   /**
@@ -113,70 +113,70 @@ export class Connection extends Emitter<ConnectionEvents> {
    * is handled (a subscription must be active before its first records frame).
    */
   request<A extends Answer = Answer>(frame: WithoutRequestId<RequestFrame>, timeoutMs = this.options.requestTimeoutMs ?? 30_000, onAnswer?: (answer: A) => void): Promise<A> {
-    if (this.current !== 'connected') return Promise.reject(new RunnelError('NOT_CONNECTED'));
-    const requestId = this.nextRequestId;
-    this.nextRequestId = this.nextRequestId >= 0x7fffffff ? 1 : this.nextRequestId + 1;
+    if (this.#current !== 'connected') return Promise.reject(new RunnelError('NOT_CONNECTED'));
+    const requestId = this.#nextRequestId;
+    this.#nextRequestId = this.#nextRequestId >= 0x7fffffff ? 1 : this.#nextRequestId + 1;
     return new Promise<A>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(requestId);
+        this.#pending.delete(requestId);
         reject(new RunnelError('REQUEST_TIMED_OUT', `${frame.type} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(requestId, { resolve: resolve as (f: Answer) => void, reject, timer, sync: onAnswer as ((f: Answer) => void) | undefined });
-      this.write({ ...frame, requestId } as ClientFrame);
+      this.#pending.set(requestId, { resolve: resolve as (f: Answer) => void, reject, timer, sync: onAnswer as ((f: Answer) => void) | undefined });
+      this.#write({ ...frame, requestId } as ClientFrame);
     });
   }
 
   /** Fire-and-forget frame (credit, heartbeat, unsubscribe). False when not connected. */
   send(frame: ClientFrame): boolean {
-    if (this.current !== 'connected') return false;
-    this.write(frame);
+    if (this.#current !== 'connected') return false;
+    this.#write(frame);
     return true;
   }
 
   /** Bytes queued on the transport (backpressure). */
   get bufferedAmount(): number {
-    return this.transport?.bufferedAmount ?? 0;
+    return this.#transport?.bufferedAmount ?? 0;
   }
 
   close(): void {
-    if (this.current === 'closed') return;
-    clearTimeout(this.timer);
-    this.become('closed');
-    const t = this.transport;
-    this.transport = null;
+    if (this.#current === 'closed') return;
+    clearTimeout(this.#timer);
+    this.#become('closed');
+    const t = this.#transport;
+    this.#transport = null;
     t?.close(1000, 'client closed');
-    this.failPending('client closed');
+    this.#failPending('client closed');
   }
 
-  private write(frame: ClientFrame): void {
-    this.transport!.send(encodeFrame(frame));
+  #write(frame: ClientFrame): void {
+    this.#transport!.send(encodeFrame(frame));
   }
 
-  private become(next: ConnectionState): void {
-    const previous = this.current;
+  #become(next: ConnectionState): void {
+    const previous = this.#current;
     assert(legal[previous].includes(next), `connection: illegal transition ${previous} → ${next}`);
-    this.current = next;
+    this.#current = next;
     this.emit('statechange', { state: next, previous });
   }
 
-  private dial(): void {
-    this.become('connecting');
+  #dial(): void {
+    this.#become('connecting');
     const url = this.url;
     let opened = false;
     const transport: Transport = this.options.transport(url, {
-      open: () => { opened = true; void this.sayHello(transport); },
-      message: (data) => { if (this.transport === transport) this.handleBytes(data); },
-      error: (error) => { if (this.transport === transport && opened) this.emit('error', new RunnelError('NOT_CONNECTED', 'transport error', { cause: error })); },
-      close: (code, reason) => { if (this.transport === transport) this.lost(code, reason); },
+      open: () => { opened = true; void this.#sayHello(transport); },
+      message: (data) => { if (this.#transport === transport) this.#handleBytes(data); },
+      error: (error) => { if (this.#transport === transport && opened) this.emit('error', new RunnelError('NOT_CONNECTED', 'transport error', { cause: error })); },
+      close: (code, reason) => { if (this.#transport === transport) this.#lost(code, reason); },
     });
-    this.transport = transport;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.transport === transport && this.current === 'connecting') transport.close(4000, 'connect timeout');
+    this.#transport = transport;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      if (this.#transport === transport && this.#current === 'connecting') transport.close(4000, 'connect timeout');
     }, this.options.connectTimeoutMs ?? 10_000);
   }
 
-  private async sayHello(transport: Transport): Promise<void> {
+  async #sayHello(transport: Transport): Promise<void> {
     let token = '';
     try {
       const provider = this.options.token;
@@ -186,78 +186,78 @@ export class Connection extends Emitter<ConnectionEvents> {
       transport.close(4001, 'no token');
       return;
     }
-    if (this.transport !== transport) return;
+    if (this.#transport !== transport) return;
     transport.send(encodeFrame({ type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.options.clientId, token }));
   }
 
-  private lost(code: number, reason: string): void {
-    this.transport = null;
-    this.session = null;
-    clearTimeout(this.timer);
-    this.failPending(`connection lost (${code} ${reason})`);
-    if (this.current === 'closed') return;
-    if (this.current === 'connected') this.emit('disconnected', { code, reason });
-    this.become('reconnecting');
-    const step = this.policy.failed(this.retryAfterMs);
-    this.retryAfterMs = 0;
-    this.timer = setTimeout(() => { if (this.current === 'reconnecting') this.dial(); }, step.delayMs);
+  #lost(code: number, reason: string): void {
+    this.#transport = null;
+    this.#session = null;
+    clearTimeout(this.#timer);
+    this.#failPending(`connection lost (${code} ${reason})`);
+    if (this.#current === 'closed') return;
+    if (this.#current === 'connected') this.emit('disconnected', { code, reason });
+    this.#become('reconnecting');
+    const step = this.#policy.failed(this.#retryAfterMs);
+    this.#retryAfterMs = 0;
+    this.#timer = setTimeout(() => { if (this.#current === 'reconnecting') this.#dial(); }, step.delayMs);
   }
 
-  private failPending(why: string): void {
-    for (const [, p] of this.pending) {
+  #failPending(why: string): void {
+    for (const [, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(new RunnelError('NOT_CONNECTED', why));
     }
-    this.pending.clear();
+    this.#pending.clear();
   }
 
-  private handleBytes(data: Uint8Array): void {
-    this.lastFrameAt = Date.now();
+  #handleBytes(data: Uint8Array): void {
+    this.#lastFrameAt = Date.now();
     const decoded = decodeFrame(data);
     if (!decoded.ok) {
       this.emit('error', new RunnelError(decoded.code, decoded.message));
-      this.transport?.close(4002, 'undecodable frame');
+      this.#transport?.close(4002, 'undecodable frame');
       return;
     }
     const frame = decoded.value as BrokerFrame;
     switch (frame.type) {
-      case 'helloOk': return this.handleHelloOk(frame);
+      case 'helloOk': return this.#handleHelloOk(frame);
       case 'ping': this.send({ type: 'pong', nonce: frame.nonce }); return;
       case 'pong': return;
-      case 'error': return this.handleError(frame);
+      case 'error': return this.#handleError(frame);
       default:
         // Unsolicited: records, rebalance assignments, `subscribed` with requestId 0 (a subscription the broker ended).
-        if (frame.type === 'records' || !this.settle(frame)) for (const l of this.listeners) l(frame);
+        if (frame.type === 'records' || !this.#settle(frame)) for (const l of this.#listeners) l(frame);
     }
   }
 
   /** Resolves the request `frame` answers; false if none waits for it. */
-  private settle(frame: Answer): boolean {
-    const p = this.pending.get(frame.requestId);
+  #settle(frame: Answer): boolean {
+    const p = this.#pending.get(frame.requestId);
     if (p === undefined) return false;
-    this.pending.delete(frame.requestId);
+    this.#pending.delete(frame.requestId);
     clearTimeout(p.timer);
     p.sync?.(frame);
     p.resolve(frame);
     return true;
   }
 
-  private handleHelloOk(frame: HelloOkFrame): void {
-    if (this.current !== 'connecting') return;
-    clearTimeout(this.timer);
-    this.session = frame;
-    this.policy.connected();
-    this.become('connected');
-    this.keepAlive();
+  #handleHelloOk(frame: HelloOkFrame): void {
+    if (this.#current !== 'connecting') return;
+    clearTimeout(this.#timer);
+    this.#session = frame;
+    this.#policy.connected();
+    this.#become('connected');
+    this.#keepAlive();
     this.emit('connected', frame);
   }
 
-  private handleError(frame: Extract<BrokerFrame, { type: 'error' }>): void {
+  #handleError(frame: Extract<BrokerFrame, { type: 'error' }>): void {
     const error = new RunnelError(errorNameOf(frame.errorCode), frame.message || undefined, { details: { retryAfterMs: frame.retryAfterMs } });
-    if (frame.retryAfterMs > 0) this.retryAfterMs = frame.retryAfterMs;
-    const p = this.pending.get(frame.requestId);
+    if (frame.retryAfterMs > 0) this.#retryAfterMs = frame.retryAfterMs;
+    const p = this.#pending.get(frame.requestId);
     if (frame.requestId !== 0 && p) {
-      this.pending.delete(frame.requestId);
+      this.#pending.delete(frame.requestId);
       clearTimeout(p.timer);
       p.reject(error);
       return;
@@ -266,17 +266,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (error.errorName === 'UNSUPPORTED_VERSION') this.close();
   }
 
-  private keepAlive(): void {
+  #keepAlive(): void {
     const interval = this.options.pingIntervalMs ?? 15_000;
-    const transport = this.transport;
-    this.lastFrameAt = Date.now();
+    const transport = this.#transport;
+    this.#lastFrameAt = Date.now();
     const tick = (): void => {
-      if (this.transport !== transport || this.current !== 'connected') return;
-      const silentMs = Date.now() - this.lastFrameAt;
+      if (this.#transport !== transport || this.#current !== 'connected') return;
+      const silentMs = Date.now() - this.#lastFrameAt;
       if (silentMs >= 2 * interval) return transport!.close(4003, 'ping timeout');
-      if (silentMs >= interval) this.send({ type: 'ping', nonce: ++this.pingNonce });
-      this.timer = setTimeout(tick, interval / 2);
+      if (silentMs >= interval) this.send({ type: 'ping', nonce: ++this.#pingNonce });
+      this.#timer = setTimeout(tick, interval / 2);
     };
-    this.timer = setTimeout(tick, interval / 2);
+    this.#timer = setTimeout(tick, interval / 2);
   }
 }

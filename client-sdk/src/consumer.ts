@@ -95,7 +95,7 @@ class PartitionReader implements StreamReader {
   }
 
   subscribed(answer: SubscribedFrame, adopt: boolean): void {
-    if (this.topicId !== '' && this.topicId !== answer.topicId) return this.notRecovered('INCONSISTENT_TOPIC_ID', answer);
+    if (this.topicId !== '' && this.topicId !== answer.topicId) return this.#notRecovered('INCONSISTENT_TOPIC_ID', answer);
     this.topicId = answer.topicId;
     if (adopt && this.sub.tracker.position(this.partition) === undefined) {
       this.sub.tracker.seek(this.partition, answer.startOffset);
@@ -107,12 +107,12 @@ class PartitionReader implements StreamReader {
   rejected(answer: SubscribedFrame): void {
     const name = errorNameOf(answer.errorCode);
     const needed = this.neededOffset;
-    if (name === 'INCONSISTENT_TOPIC_ID' && this.topicId !== '' && this.topicId !== answer.topicId) return this.notRecovered(name, answer);
-    if (name === 'OFFSET_OUT_OF_RANGE' && (needed === null || needed < answer.logStartOffset || needed > answer.highWatermark)) return this.notRecovered(name, answer);
+    if (name === 'INCONSISTENT_TOPIC_ID' && this.topicId !== '' && this.topicId !== answer.topicId) return this.#notRecovered(name, answer);
+    if (name === 'OFFSET_OUT_OF_RANGE' && (needed === null || needed < answer.logStartOffset || needed > answer.highWatermark)) return this.#notRecovered(name, answer);
     if (FATAL.includes(name)) this.sub.fail(new RunnelError(name, `cannot subscribe to ${this.sub.topic.name}/${this.partition}`));
   }
 
-  private notRecovered(reason: NotRecoveredEvent['reason'], answer: SubscribedFrame): void {
+  #notRecovered(reason: NotRecoveredEvent['reason'], answer: SubscribedFrame): void {
     const stored = this.neededOffset ?? -1;
     const resetTo = this.sub.resetPosition.kind === 'earliest' ? answer.logStartOffset : answer.highWatermark;
     const lost = reason === 'INCONSISTENT_TOPIC_ID' ? { from: stored, to: null }
@@ -152,14 +152,14 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   readonly fromStored: boolean;
   readonly ready: Promise<void>;
   readonly closed: Promise<void>;
-  private readers: PartitionReader[] = [];
-  private readonly runQueue: PartitionReader[] = [];
-  private running = false;
-  private stopped = false;
-  private commitInFlight: Promise<void> | null = null;
-  private readonly unready = new Set<number>();
-  private resolveReady!: () => void;
-  private settle!: (error?: unknown) => void;
+  #readers: PartitionReader[] = [];
+  readonly #runQueue: PartitionReader[] = [];
+  #running = false;
+  #stopped = false;
+  #commitInFlight: Promise<void> | null = null;
+  readonly #unready = new Set<number>();
+  #resolveReady!: () => void;
+  #settle!: (error?: unknown) => void;
 
   constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, private readonly handler: Handler<T>, private readonly options: SubscribeOptions, private readonly batchHandler?: BatchHandler<T>) {
     super();
@@ -167,24 +167,24 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     this.consumerId = options.consumerId ?? 'default';
     this.resetPosition = { kind: options.reset ?? 'latest' };
     this.fromStored = (options.from ?? 'stored') === 'stored';
-    this.ready = new Promise((r) => (this.resolveReady = r));
-    this.closed = new Promise<void>((resolve, reject) => (this.settle = (e) => (e === undefined ? resolve() : reject(e))));
+    this.ready = new Promise((r) => (this.#resolveReady = r));
+    this.closed = new Promise<void>((resolve, reject) => (this.#settle = (e) => (e === undefined ? resolve() : reject(e))));
     this.closed.catch(() => {});
     options.signal?.addEventListener('abort', () => void this.unsubscribe(), { once: true });
     if (options.signal?.aborted) queueMicrotask(() => void this.unsubscribe());
-    else void this.start().catch((e) => this.fail(e));
+    else void this.#start().catch((e) => this.fail(e));
   }
 
-  private async start(): Promise<void> {
+  async #start(): Promise<void> {
     const [stored, count] = await Promise.all([this.deps.offsets.getOffsets(this.consumerId, this.topic.name), this.deps.partitionCount(this.topic.name)]);
-    if (this.stopped) return;
+    if (this.#stopped) return;
     const start = startPosition(this.options.from ?? 'stored', this.options.reset ?? 'latest');
     const partitions = this.options.partitions ?? Array.from({ length: count }, (_, p) => p);
     for (const p of partitions) {
-      this.unready.add(p);
-      this.readers.push(new PartitionReader(this, p, this.fromStored ? stored.get(p) : undefined, start));
+      this.#unready.add(p);
+      this.#readers.push(new PartitionReader(this, p, this.fromStored ? stored.get(p) : undefined, start));
     }
-    for (const r of this.readers) this.deps.streams.attach(this.topic.name, r.partition, r);
+    for (const r of this.#readers) this.deps.streams.attach(this.topic.name, r.partition, r);
   }
 
   /** The next offset the handler will get for `partition` (undefined before it starts). */
@@ -193,40 +193,40 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   }
 
   partitionReady(partition: number): void {
-    if (this.unready.delete(partition) && this.unready.size === 0) this.resolveReady();
+    if (this.#unready.delete(partition) && this.#unready.size === 0) this.#resolveReady();
   }
 
   reportNotRecovered(event: NotRecoveredEvent): void {
     this.options.onNotRecovered?.(event);
     this.emit('notrecovered', event);
-    this.maybeCommit();
+    this.#maybeCommit();
   }
 
   wake(reader: PartitionReader): void {
-    if (!this.runQueue.includes(reader)) this.runQueue.push(reader);
-    if (!this.running) void this.run();
+    if (!this.#runQueue.includes(reader)) this.#runQueue.push(reader);
+    if (!this.#running) void this.#run();
   }
 
   /** Handles queued frames one at a time, readers in arrival order. */
-  private async run(): Promise<void> {
-    this.running = true;
+  async #run(): Promise<void> {
+    this.#running = true;
     try {
-      while (!this.stopped && this.runQueue.length > 0) {
-        const reader = this.runQueue[0];
+      while (!this.#stopped && this.#runQueue.length > 0) {
+        const reader = this.#runQueue[0];
         const item = reader.queue.shift();
-        if (!item) { this.runQueue.shift(); continue; }
-        await this.handleFrame(reader, item.frame);
+        if (!item) { this.#runQueue.shift(); continue; }
+        await this.#handleFrame(reader, item.frame);
         item.release();
-        this.maybeCommit();
+        this.#maybeCommit();
       }
     } catch (error) {
       this.fail(error);
     } finally {
-      this.running = false;
+      this.#running = false;
     }
   }
 
-  private async handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> {
+  async #handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> {
     const p = reader.partition;
     const position = this.tracker.position(p) ?? Infinity;
     const { entries, error } = decodeAccepted(this.topic, p, frame.batches, position, (o) => this.tracker.accept(p, o));
@@ -235,31 +235,31 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (tx && this.deps.offsets.transact) {
       if (entries.length === 0) return;
       await this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
-        for (const entry of entries) await this.handleEntry(p, entry, t);
+        for (const entry of entries) await this.#handleEntry(p, entry, t);
         return new Map([[p, { offset: this.tracker.handledOffset(p)!, topicId: reader.topicId }]]);
       });
       this.tracker.takeCommit();
       return;
     }
-    if (this.batchHandler) return this.handleBatch(p, entries);
+    if (this.batchHandler) return this.#handleBatch(p, entries);
     for (const entry of entries) {
-      if (this.stopped) return;
-      await this.handleEntry(p, entry, undefined);
+      if (this.#stopped) return;
+      await this.#handleEntry(p, entry, undefined);
     }
   }
 
-  private async handleBatch(p: number, entries: DecodedEntry<T>[]): Promise<void> {
+  async #handleBatch(p: number, entries: DecodedEntry<T>[]): Promise<void> {
     if (entries.length === 0) return;
     const records: ConsumerRecord<T>[] = [];
     for (const e of entries) {
       if (e.record) records.push(e.record);
-      else this.handleEntry(p, e, undefined); // invalid value: per policy (may throw)
+      else this.#handleEntry(p, e, undefined); // invalid value: per policy (may throw)
     }
     if (records.length > 0) await this.batchHandler!(records, {});
     this.tracker.markHandled(p, entries[entries.length - 1].offset);
   }
 
-  private handleEntry(p: number, entry: { offset: number; record: ConsumerRecord<T> | null; error: RunnelError | null }, tx: unknown): void | Promise<void> {
+  #handleEntry(p: number, entry: { offset: number; record: ConsumerRecord<T> | null; error: RunnelError | null }, tx: unknown): void | Promise<void> {
     const markHandled = (): void => this.tracker.markHandled(p, entry.offset);
     if (entry.error) {
       const policy = this.options.onInvalid ?? this.topic.onInvalid;
@@ -273,38 +273,38 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   }
 
   /** Stores handled offsets: one write in flight, the next carries everything newer. */
-  private maybeCommit(): Promise<void> {
-    if (this.commitInFlight) return this.commitInFlight;
+  #maybeCommit(): Promise<void> {
+    if (this.#commitInFlight) return this.#commitInFlight;
     const offsets = this.tracker.takeCommit();
     if (offsets === null) return Promise.resolve();
     const entries = new Map<number, StoredOffset>();
-    for (const [p, offset] of offsets) entries.set(p, { offset, topicId: this.readers.find((r) => r.partition === p)?.topicId ?? '' });
-    this.commitInFlight = this.deps.offsets.putOffsets(this.consumerId, this.topic.name, entries)
+    for (const [p, offset] of offsets) entries.set(p, { offset, topicId: this.#readers.find((r) => r.partition === p)?.topicId ?? '' });
+    this.#commitInFlight = this.deps.offsets.putOffsets(this.consumerId, this.topic.name, entries)
       .catch((e) => this.deps.reportError(new RunnelError('KAFKA_STORAGE_ERROR', 'offset write failed', { cause: e })))
-      .finally(() => { this.commitInFlight = null; });
-    return this.commitInFlight.then(() => this.maybeCommit());
+      .finally(() => { this.#commitInFlight = null; });
+    return this.#commitInFlight.then(() => this.#maybeCommit());
   }
 
   fail(error: unknown): void {
-    if (this.stopped) return;
+    if (this.#stopped) return;
     const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'subscription handler failed', { cause: error });
     this.emit('error', e);
     this.deps.reportError(e);
-    void this.stop(e);
+    void this.#stop(e);
   }
 
   /** Stops delivery, stores the offsets handled so far, releases the partitions. */
   unsubscribe(): Promise<void> {
-    return this.stop(undefined);
+    return this.#stop(undefined);
   }
 
-  private async stop(error: unknown): Promise<void> {
-    if (this.stopped) return this.closed.catch(() => {});
-    this.stopped = true;
-    for (const r of this.readers) this.deps.streams.detach(this.topic.name, r.partition, r);
-    while (this.running) await new Promise((r) => setTimeout(r, 1));
-    await this.maybeCommit();
-    this.resolveReady();
-    this.settle(error);
+  async #stop(error: unknown): Promise<void> {
+    if (this.#stopped) return this.closed.catch(() => {});
+    this.#stopped = true;
+    for (const r of this.#readers) this.deps.streams.detach(this.topic.name, r.partition, r);
+    while (this.#running) await new Promise((r) => setTimeout(r, 1));
+    await this.#maybeCommit();
+    this.#resolveReady();
+    this.#settle(error);
   }
 }

@@ -40,13 +40,13 @@ export function recordSize(r: OutboxRecord): number {
 const SEQUENCE_WRAP = 0x7fffffff;
 
 export class Outbox {
-  private readonly accumulators = new Map<string, Accumulator>();
+  readonly #accumulators = new Map<string, Accumulator>();
   /** Frozen, unacknowledged batches per topic-partition, in sequence order. */
   readonly queues = new Map<string, BatchState[]>();
   producer: ProducerState | null = null;
   recordCount = 0;
   byteCount = 0;
-  private readonly sizes = new Map<number, number>();
+  readonly #sizes = new Map<number, number>();
 
   constructor(private readonly limits: ClientLimits) {}
 
@@ -57,7 +57,7 @@ export class Outbox {
   /** Counts a record against the bounds (pending or frozen). */
   track(record: OutboxRecord): number {
     const size = recordSize(record);
-    this.sizes.set(record.id, size);
+    this.#sizes.set(record.id, size);
     this.recordCount++;
     this.byteCount += size;
     return size;
@@ -66,15 +66,15 @@ export class Outbox {
   /** Adds a record with a known partition; returns its accumulator if that is now full. */
   accumulate(record: OutboxRecord, partition: number): Accumulator | null {
     const key = tpKey(record.topic, partition);
-    let acc = this.accumulators.get(key);
-    if (!acc) this.accumulators.set(key, (acc = { topic: record.topic, partition, records: [], bytes: 0 }));
+    let acc = this.#accumulators.get(key);
+    if (!acc) this.#accumulators.set(key, (acc = { topic: record.topic, partition, records: [], bytes: 0 }));
     acc.records.push(record);
-    acc.bytes += this.sizes.get(record.id) ?? recordSize(record);
+    acc.bytes += this.#sizes.get(record.id) ?? recordSize(record);
     return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes ? acc : null;
   }
 
   get hasPending(): boolean {
-    return this.accumulators.size > 0;
+    return this.#accumulators.size > 0;
   }
 
   /**
@@ -87,23 +87,23 @@ export class Outbox {
     const producer = this.producer;
     if (producer === null) return [];
     const out: FrozenBatch[] = [];
-    for (const acc of only ? [only] : [...this.accumulators.values()]) {
-      this.accumulators.delete(tpKey(acc.topic, acc.partition));
+    for (const acc of only ? [only] : [...this.#accumulators.values()]) {
+      this.#accumulators.delete(tpKey(acc.topic, acc.partition));
       let start = 0;
       while (start < acc.records.length) {
         let end = start, bytes = 0;
-        while (end < acc.records.length && end - start < this.limits.maxBatchRecords && (end === start || bytes + this.sizes.get(acc.records[end].id)! <= this.limits.maxBatchBytes)) {
-          bytes += this.sizes.get(acc.records[end].id)!;
+        while (end < acc.records.length && end - start < this.limits.maxBatchRecords && (end === start || bytes + this.#sizes.get(acc.records[end].id)! <= this.limits.maxBatchBytes)) {
+          bytes += this.#sizes.get(acc.records[end].id)!;
           end++;
         }
-        out.push(this.freezeOne(producer, acc.topic, acc.partition, acc.records.slice(start, end), nextBatchId()));
+        out.push(this.#freezeOne(producer, acc.topic, acc.partition, acc.records.slice(start, end), nextBatchId()));
         start = end;
       }
     }
     return out;
   }
 
-  private freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {
+  #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {
     const key = tpKey(topic, partition);
     const baseSequence = producer.sequences[key] ?? 0;
     producer.sequences[key] = (baseSequence + records.length) % SEQUENCE_WRAP;
@@ -129,8 +129,8 @@ export class Outbox {
     q!.splice(index, 1);
     for (const id of batch.recordIds) {
       this.recordCount--;
-      this.byteCount -= this.sizes.get(id) ?? 0;
-      this.sizes.delete(id);
+      this.byteCount -= this.#sizes.get(id) ?? 0;
+      this.#sizes.delete(id);
     }
     return index;
   }

@@ -36,43 +36,43 @@ export interface StreamReader {
 
 export class PartitionStream {
   readonly readers = new Set<StreamReader>();
-  private pending = false;
-  private again = false;
-  private active = false;
-  private generation = 0;
+  #pending = false;
+  #again = false;
+  #active = false;
+  #generation = 0;
   /** Next offset the broker will send on this subscription. */
-  private position = 0;
-  private outstandingBytes = 0;
-  private releasedBytes = 0;
+  #position = 0;
+  #outstandingBytes = 0;
+  #releasedBytes = 0;
 
   constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly windowBytes: () => number) {}
 
   add(reader: StreamReader): void {
     this.readers.add(reader);
     const needed = reader.neededOffset;
-    if (!this.active || needed === null || needed < this.position) this.resubscribe();
+    if (!this.#active || needed === null || needed < this.#position) this.resubscribe();
   }
 
   remove(reader: StreamReader): void {
     this.readers.delete(reader);
     if (this.readers.size > 0) return;
-    this.active = false;
-    this.generation++;
+    this.#active = false;
+    this.#generation++;
     this.conn.send({ type: 'unsubscribe', requestId: 0, topic: this.topic, partition: this.partition });
   }
 
   /** The connection dropped: everything in flight is void. */
   reset(): void {
-    this.pending = false;
-    this.active = false;
-    this.generation++;
+    this.#pending = false;
+    this.#active = false;
+    this.#generation++;
   }
 
   /** (Re)subscribes at what the readers need; at most one subscribe in flight. */
   resubscribe(): void {
     if (this.readers.size === 0 || this.conn.state !== 'connected') return;
-    if (this.pending) {
-      this.again = true;
+    if (this.#pending) {
+      this.#again = true;
       return;
     }
     const readers = [...this.readers];
@@ -81,62 +81,62 @@ export class PartitionStream {
     const from: StartPosition = symbolic ? symbolic.start : { kind: 'offset', offset: Math.min(...offsets) };
     const ids = new Set(readers.map((r) => r.topicId).filter((id) => id !== ''));
     const topicId = symbolic ? symbolic.topicId : ids.size === 1 ? [...ids][0] : '';
-    this.pending = true;
-    this.again = false;
-    this.active = false;
-    const generation = ++this.generation;
-    this.outstandingBytes = 0;
-    this.releasedBytes = 0;
-    const onAnswer = (answer: SubscribedFrame): void => { if (generation === this.generation) this.handleAnswer(answer, symbolic); };
+    this.#pending = true;
+    this.#again = false;
+    this.#active = false;
+    const generation = ++this.#generation;
+    this.#outstandingBytes = 0;
+    this.#releasedBytes = 0;
+    const onAnswer = (answer: SubscribedFrame): void => { if (generation === this.#generation) this.#handleAnswer(answer, symbolic); };
     this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.windowBytes() }, undefined, onAnswer)
       .then(undefined, (error) => {
-        if (generation !== this.generation) return;
-        this.pending = false;
+        if (generation !== this.#generation) return;
+        this.#pending = false;
         if (error?.errorName !== 'NOT_CONNECTED') setTimeout(() => this.resubscribe(), 1000); // timed out: try again
       });
   }
 
-  private handleAnswer(answer: SubscribedFrame, symbolic: StreamReader | undefined): void {
-    this.pending = false;
-    if (answer.errorCode !== 0) return this.handleRejection(answer);
-    this.active = true;
-    this.position = answer.startOffset;
+  #handleAnswer(answer: SubscribedFrame, symbolic: StreamReader | undefined): void {
+    this.#pending = false;
+    if (answer.errorCode !== 0) return this.#handleRejection(answer);
+    this.#active = true;
+    this.#position = answer.startOffset;
     for (const r of [...this.readers]) r.subscribed(answer, r === symbolic);
-    const needsLower = [...this.readers].some((r) => r.neededOffset === null || r.neededOffset < this.position);
-    if (this.again || needsLower) this.resubscribe();
+    const needsLower = [...this.readers].some((r) => r.neededOffset === null || r.neededOffset < this.#position);
+    if (this.#again || needsLower) this.resubscribe();
   }
 
-  private handleRejection(answer: SubscribedFrame): void {
-    this.active = false;
+  #handleRejection(answer: SubscribedFrame): void {
+    this.#active = false;
     const before = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
     for (const r of [...this.readers]) r.rejected(answer);
     const after = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
     const retryable = answer.errorCode === ErrorCode.SLOW_CONSUMER || answer.errorCode === ErrorCode.LIMIT_EXCEEDED || answer.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER;
-    if (before !== after || this.again) this.resubscribe();
+    if (before !== after || this.#again) this.resubscribe();
     else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), 500);
   }
 
   /** Unsolicited frames for this partition (records; `subscribed` with requestId 0 = the broker ended it). */
   handleFrame(frame: BrokerFrame): void {
     if (frame.type === 'subscribed') {
-      if (frame.errorCode !== 0 && !this.pending) {
-        this.generation++;
-        this.handleRejection(frame);
+      if (frame.errorCode !== 0 && !this.#pending) {
+        this.#generation++;
+        this.#handleRejection(frame);
       }
       return;
     }
-    if (frame.type !== 'records' || !this.active || this.pending) return;
+    if (frame.type !== 'records' || !this.#active || this.#pending) return;
     const size = frame.batches.length;
     const [firstOffset, lastOffset] = offsetRange(frame.batches);
-    this.position = Math.max(this.position, lastOffset + 1);
-    this.outstandingBytes += size;
-    const generation = this.generation;
+    this.#position = Math.max(this.#position, lastOffset + 1);
+    this.#outstandingBytes += size;
+    const generation = this.#generation;
     let waiting = this.readers.size;
     const release = (): void => {
-      if (--waiting !== 0 || generation !== this.generation) return;
-      this.outstandingBytes -= size;
-      this.releasedBytes += size;
-      this.maybeGrant();
+      if (--waiting !== 0 || generation !== this.#generation) return;
+      this.#outstandingBytes -= size;
+      this.#releasedBytes += size;
+      this.#maybeGrant();
     };
     if (waiting === 0) return release();
     let gap = false;
@@ -145,10 +145,10 @@ export class PartitionStream {
     if (gap) this.resubscribe();
   }
 
-  private maybeGrant(): void {
-    if (this.releasedBytes === 0) return;
-    if (this.releasedBytes < this.windowBytes() / 2 && this.outstandingBytes > 0) return;
-    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: this.releasedBytes })) this.releasedBytes = 0;
+  #maybeGrant(): void {
+    if (this.#releasedBytes === 0) return;
+    if (this.#releasedBytes < this.windowBytes() / 2 && this.#outstandingBytes > 0) return;
+    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: this.#releasedBytes })) this.#releasedBytes = 0;
   }
 }
 
@@ -167,28 +167,28 @@ function offsetRange(batches: Uint8Array): [number, number] {
 
 /** All partition streams of one connection, re-subscribed after every reconnect. */
 export class StreamRegistry {
-  private readonly streams = new Map<string, PartitionStream>();
+  readonly #streams = new Map<string, PartitionStream>();
 
   constructor(private readonly conn: Connection, private readonly windowBytes: () => number) {
     conn.onFrame((frame) => {
-      if ('topic' in frame && 'partition' in frame) this.streams.get(tpKey(frame.topic, frame.partition))?.handleFrame(frame);
+      if ('topic' in frame && 'partition' in frame) this.#streams.get(tpKey(frame.topic, frame.partition))?.handleFrame(frame);
     });
-    conn.on('disconnected', () => { for (const s of this.streams.values()) s.reset(); });
-    conn.on('connected', () => { for (const s of this.streams.values()) { s.reset(); s.resubscribe(); } });
+    conn.on('disconnected', () => { for (const s of this.#streams.values()) s.reset(); });
+    conn.on('connected', () => { for (const s of this.#streams.values()) { s.reset(); s.resubscribe(); } });
   }
 
   attach(topic: string, partition: number, reader: StreamReader): void {
     const key = tpKey(topic, partition);
-    let stream = this.streams.get(key);
-    if (!stream) this.streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.windowBytes)));
+    let stream = this.#streams.get(key);
+    if (!stream) this.#streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.windowBytes)));
     stream.add(reader);
   }
 
   detach(topic: string, partition: number, reader: StreamReader): void {
     const key = tpKey(topic, partition);
-    const stream = this.streams.get(key);
+    const stream = this.#streams.get(key);
     if (!stream) return;
     stream.remove(reader);
-    if (stream.readers.size === 0) this.streams.delete(key);
+    if (stream.readers.size === 0) this.#streams.delete(key);
   }
 }

@@ -43,20 +43,20 @@ interface Waiter { resolve(m: RecordMetadata): void; reject(e: unknown): void; i
 const RESEQUENCE: ErrorName[] = ['UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'];
 
 export class Producer {
-  private readonly outbox: Outbox;
-  private readonly partitioner: Partitioner;
-  private readonly waiters = new Map<number, Waiter>();
-  private readonly partitionCounts = new Map<string, number>();
-  private unrouted: OutboxRecord[] = [];
-  private toPersist: OutboxRecord[] = [];
-  private persistScheduled: Promise<void> | null = null;
-  private nextRecordId = 1;
-  private nextBatchId = 1;
-  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly pausedUntil = new Map<string, number>();
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private initializing: Promise<void> | null = null;
-  private closed = false;
+  readonly #outbox: Outbox;
+  readonly #partitioner: Partitioner;
+  readonly #waiters = new Map<number, Waiter>();
+  readonly #partitionCounts = new Map<string, number>();
+  #unrouted: OutboxRecord[] = [];
+  #toPersist: OutboxRecord[] = [];
+  #persistScheduled: Promise<void> | null = null;
+  #nextRecordId = 1;
+  #nextBatchId = 1;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #pausedUntil = new Map<string, number>();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #initializing: Promise<void> | null = null;
+  #closed = false;
   /** Resolves once the stored outbox is loaded; every send waits for it, in call order. */
   readonly ready: Promise<void>;
 
@@ -67,15 +67,15 @@ export class Producer {
     random: RandomSource,
     private readonly onError: (error: RunnelError) => void,
   ) {
-    this.outbox = new Outbox(limits);
-    this.partitioner = new Partitioner(random);
-    this.ready = this.restore();
-    conn.on('connected', () => void this.ready.then(() => this.handleConnected()));
+    this.#outbox = new Outbox(limits);
+    this.#partitioner = new Partitioner(random);
+    this.ready = this.#restore();
+    conn.on('connected', () => void this.ready.then(() => this.#handleConnected()));
   }
 
   /** Records accepted and not yet acknowledged (pending + frozen). */
   get outboxSize(): { records: number; bytes: number } {
-    return { records: this.outbox.recordCount, bytes: this.outbox.byteCount };
+    return { records: this.#outbox.recordCount, bytes: this.#outbox.byteCount };
   }
 
   /**
@@ -86,15 +86,15 @@ export class Producer {
   send<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions = {}): SendResult {
     let queued!: Promise<void>;
     const result = new Promise<RecordMetadata>((resolve, reject) => {
-      queued = this.accept(topicRef, value, options, { resolve, reject, index: 0 });
+      queued = this.#accept(topicRef, value, options, { resolve, reject, index: 0 });
     }) as SendResult;
     queued.catch(() => {});
     result.queued = queued;
     return result;
   }
 
-  private accept<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions, waiter: Waiter): Promise<void> {
-    if (this.closed) return this.refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
+  #accept<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions, waiter: Waiter): Promise<void> {
+    if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
     const topic = toTopic(topicRef);
     let record: OutboxRecord;
     try {
@@ -104,205 +104,205 @@ export class Producer {
         value: encodeValue(topic, value), headers, timestampMs: options.timestampMs ?? Date.now(),
       };
     } catch (error) {
-      return this.refuse(waiter, error);
+      return this.#refuse(waiter, error);
     }
     return this.ready.then(() => {
-      if (this.outbox.isFull(16 + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox holds ${this.outbox.recordCount} records / ${this.outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes}); retry after acks`);
-      record.id = this.nextRecordId++;
-      this.outbox.track(record);
-      this.waiters.set(record.id, waiter);
-      const persisted = options.durability === 'memory' ? Promise.resolve() : this.persistRecord(record);
-      this.route(record);
+      if (this.#outbox.isFull(16 + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox holds ${this.#outbox.recordCount} records / ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes}); retry after acks`);
+      record.id = this.#nextRecordId++;
+      this.#outbox.track(record);
+      this.#waiters.set(record.id, waiter);
+      const persisted = options.durability === 'memory' ? Promise.resolve() : this.#persistRecord(record);
+      this.#route(record);
       return persisted;
-    }).catch((error) => this.refuse(waiter, error));
+    }).catch((error) => this.#refuse(waiter, error));
   }
 
-  private refuse(waiter: Waiter, error: unknown): Promise<never> {
+  #refuse(waiter: Waiter, error: unknown): Promise<never> {
     waiter.reject(error);
     return Promise.reject(error);
   }
 
   /** Coalesces record writes of one tick into one store call. */
-  private persistRecord(record: OutboxRecord): Promise<void> {
-    this.toPersist.push(record);
-    return (this.persistScheduled ??= Promise.resolve().then(() => this.flushRecordWrites()));
+  #persistRecord(record: OutboxRecord): Promise<void> {
+    this.#toPersist.push(record);
+    return (this.#persistScheduled ??= Promise.resolve().then(() => this.#flushRecordWrites()));
   }
 
   /** NB: must run before any freeze that may include these records (store writes apply in call order). */
-  private flushRecordWrites(): Promise<void> {
-    this.persistScheduled = null;
-    if (this.toPersist.length === 0) return Promise.resolve();
-    const list = this.toPersist;
-    this.toPersist = [];
+  #flushRecordWrites(): Promise<void> {
+    this.#persistScheduled = null;
+    if (this.#toPersist.length === 0) return Promise.resolve();
+    const list = this.#toPersist;
+    this.#toPersist = [];
     return this.store.addRecords(list);
   }
 
-  private route(record: OutboxRecord): void {
+  #route(record: OutboxRecord): void {
     let partition = record.partition;
     if (partition < 0) {
-      const count = this.partitionCounts.get(record.topic);
+      const count = this.#partitionCounts.get(record.topic);
       if (count === undefined) {
-        this.unrouted.push(record);
-        if (this.conn.state === 'connected') void this.refreshMetadata([record.topic]);
+        this.#unrouted.push(record);
+        if (this.conn.state === 'connected') void this.#refreshMetadata([record.topic]);
         return;
       }
-      partition = this.partitioner.partition(record.topic, record.key, count);
+      partition = this.#partitioner.partition(record.topic, record.key, count);
     }
-    const full = this.outbox.accumulate(record, partition);
+    const full = this.#outbox.accumulate(record, partition);
     if (full) {
-      if (record.partition < 0) this.partitioner.batchCompleted(full.topic, full.partition, this.partitionCounts.get(full.topic)!);
-      this.freeze(full);
-    } else if (this.lingerTimer === undefined) {
-      this.lingerTimer = setTimeout(() => { this.lingerTimer = undefined; this.freeze(); }, this.limits.lingerMs);
+      if (record.partition < 0) this.#partitioner.batchCompleted(full.topic, full.partition, this.#partitionCounts.get(full.topic)!);
+      this.#freeze(full);
+    } else if (this.#lingerTimer === undefined) {
+      this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; this.#freeze(); }, this.limits.lingerMs);
     }
   }
 
   /** Freezes accumulated records and persists the batches; sends them once stored. */
-  private freeze(only?: Parameters<Outbox['freeze']>[1]): Promise<void> {
-    void this.flushRecordWrites();
-    const batches = this.outbox.freeze(() => this.nextBatchId++, only);
+  #freeze(only?: Parameters<Outbox['freeze']>[1]): Promise<void> {
+    void this.#flushRecordWrites();
+    const batches = this.#outbox.freeze(() => this.#nextBatchId++, only);
     if (batches.length === 0) return Promise.resolve();
-    if (!only) for (const b of batches) this.partitioner.batchCompleted(b.topic, b.partition, this.partitionCounts.get(b.topic) ?? 1);
-    return this.persistBatches(batches);
+    if (!only) for (const b of batches) this.#partitioner.batchCompleted(b.topic, b.partition, this.#partitionCounts.get(b.topic) ?? 1);
+    return this.#persistBatches(batches);
   }
 
-  private persistBatches(batches: FrozenBatch[]): Promise<void> {
-    const producer = this.outbox.producer!;
+  #persistBatches(batches: FrozenBatch[]): Promise<void> {
+    const producer = this.#outbox.producer!;
     return this.store.freeze(batches, { ...producer, sequences: { ...producer.sequences } }).then(() => {
       const ids = new Set(batches);
-      for (const q of this.outbox.queues.values()) for (const s of q) if (ids.has(s.batch)) s.persisted = true;
-      this.maybeSend();
+      for (const q of this.#outbox.queues.values()) for (const s of q) if (ids.has(s.batch)) s.persisted = true;
+      this.#maybeSend();
     }, (error) => this.onError(new RunnelError('KAFKA_STORAGE_ERROR', 'outbox write failed', { cause: error })));
   }
 
-  private async restore(): Promise<void> {
+  async #restore(): Promise<void> {
     const snapshot = await this.store.load();
-    this.outbox.producer = snapshot.producer;
+    this.#outbox.producer = snapshot.producer;
     for (const b of snapshot.batches) {
-      this.outbox.enqueue(b, true);
+      this.#outbox.enqueue(b, true);
       const size = Math.ceil(b.bytes.length / b.recordIds.length);
-      for (const id of b.recordIds) this.outbox.track({ id, topic: '', partition: 0, key: null, value: new Uint8Array(size - 16), headers: [], timestampMs: 0 });
-      this.nextBatchId = Math.max(this.nextBatchId, b.id + 1);
-      this.nextRecordId = Math.max(this.nextRecordId, ...b.recordIds.map((id) => id + 1));
+      for (const id of b.recordIds) this.#outbox.track({ id, topic: '', partition: 0, key: null, value: new Uint8Array(size - 16), headers: [], timestampMs: 0 });
+      this.#nextBatchId = Math.max(this.#nextBatchId, b.id + 1);
+      this.#nextRecordId = Math.max(this.#nextRecordId, ...b.recordIds.map((id) => id + 1));
     }
     for (const r of snapshot.records) {
-      this.outbox.track(r);
-      this.nextRecordId = Math.max(this.nextRecordId, r.id + 1);
-      this.route(r);
+      this.#outbox.track(r);
+      this.#nextRecordId = Math.max(this.#nextRecordId, r.id + 1);
+      this.#route(r);
     }
   }
 
-  private handleConnected(): Promise<void> {
-    return (this.initializing ??= this.initialize().finally(() => { this.initializing = null; this.maybeSend(); }));
+  #handleConnected(): Promise<void> {
+    return (this.#initializing ??= this.#initialize().finally(() => { this.#initializing = null; this.#maybeSend(); }));
   }
 
-  private async initialize(): Promise<void> {
+  async #initialize(): Promise<void> {
     try {
-      await this.initProducer();
-      const topics = new Set(this.unrouted.map((r) => r.topic));
-      if (topics.size > 0) await this.refreshMetadata([...topics]);
-      void this.freeze();
+      await this.#initProducer();
+      const topics = new Set(this.#unrouted.map((r) => r.topic));
+      if (topics.size > 0) await this.#refreshMetadata([...topics]);
+      void this.#freeze();
     } catch (error) {
       if (!(error instanceof RunnelError && error.errorName === 'NOT_CONNECTED')) this.onError(asRunnelError(error));
     }
   }
 
-  private async initProducer(): Promise<void> {
-    const known = this.outbox.producer;
+  async #initProducer(): Promise<void> {
+    const known = this.#outbox.producer;
     let ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: known?.producerId ?? -1, producerEpoch: known?.producerEpoch ?? -1 });
     if (ok.errorCode !== 0 && known) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1 });
     if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), 'initProducer failed');
     if (known && known.producerId === ok.producerId && known.producerEpoch === ok.producerEpoch) return;
-    await this.becomeProducer(ok.producerId, ok.producerEpoch);
+    await this.#becomeProducer(ok.producerId, ok.producerEpoch);
   }
 
   /** Adopts a (new) producer identity; re-stamps and re-persists every frozen batch. */
-  private becomeProducer(producerId: number, producerEpoch: number): Promise<void> {
-    const changed = this.outbox.restamp({ producerId, producerEpoch, sequences: {} });
-    const producer = this.outbox.producer!;
-    return changed.length > 0 ? this.persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
+  #becomeProducer(producerId: number, producerEpoch: number): Promise<void> {
+    const changed = this.#outbox.restamp({ producerId, producerEpoch, sequences: {} });
+    const producer = this.#outbox.producer!;
+    return changed.length > 0 ? this.#persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
   }
 
-  private async refreshMetadata(topics: string[]): Promise<void> {
+  async #refreshMetadata(topics: string[]): Promise<void> {
     const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
-    for (const t of answer.topics) if (t.errorCode === 0 && t.partitions.length > 0) this.partitionCounts.set(t.name, t.partitions.length);
-    const waiting = this.unrouted;
-    this.unrouted = [];
+    for (const t of answer.topics) if (t.errorCode === 0 && t.partitions.length > 0) this.#partitionCounts.set(t.name, t.partitions.length);
+    const waiting = this.#unrouted;
+    this.#unrouted = [];
     for (const r of waiting) {
-      if (this.partitionCounts.has(r.topic)) this.route(r);
-      else this.reject(r.id, new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${r.topic}" does not exist`));
+      if (this.#partitionCounts.has(r.topic)) this.#route(r);
+      else this.#reject(r.id, new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${r.topic}" does not exist`));
     }
-    const dropped = waiting.filter((r) => !this.partitionCounts.has(r.topic)).map((r) => r.id);
+    const dropped = waiting.filter((r) => !this.#partitionCounts.has(r.topic)).map((r) => r.id);
     if (dropped.length) void this.store.deleteRecords(dropped);
   }
 
-  private reject(recordId: number, error: unknown): void {
-    this.waiters.get(recordId)?.reject(error);
-    this.waiters.delete(recordId);
+  #reject(recordId: number, error: unknown): void {
+    this.#waiters.get(recordId)?.reject(error);
+    this.#waiters.delete(recordId);
   }
 
   /** Sends every batch that may go now (persisted, in order, within in-flight limits). */
-  private maybeSend(): void {
-    if (this.conn.state !== 'connected' || this.initializing || this.outbox.producer === null) return;
+  #maybeSend(): void {
+    if (this.conn.state !== 'connected' || this.#initializing || this.#outbox.producer === null) return;
     const now = Date.now();
     const max = this.conn.helloOk?.maxInflightProduce ?? 256;
     let inflight = 0;
-    for (const q of this.outbox.queues.values()) for (const s of q) if (s.inflight) inflight++;
-    for (const s of this.outbox.sendable((key) => (this.pausedUntil.get(key) ?? 0) > now)) {
+    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.inflight) inflight++;
+    for (const s of this.#outbox.sendable((key) => (this.#pausedUntil.get(key) ?? 0) > now)) {
       if (inflight++ >= max) break;
-      this.sendBatch(s);
+      this.#sendBatch(s);
     }
   }
 
-  private sendBatch(state: BatchState): void {
+  #sendBatch(state: BatchState): void {
     const batch = state.batch;
     state.inflight = true;
     this.conn.request<ProduceAckFrame>({ type: 'produce', topic: batch.topic, partition: batch.partition, acks: -1, batch: batch.bytes })
-      .then((ack) => this.handleAck(state, batch, ack), (error) => this.handleFailure(state, batch, asRunnelError(error).errorName));
+      .then((ack) => this.#handleAck(state, batch, ack), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName));
   }
 
-  private handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame): void {
+  #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame): void {
     const name = ack.errorCode === 0 ? null : errorNameOf(ack.errorCode);
-    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.handleFailure(state, sent, name);
+    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
     state.inflight = false;
-    if (state.batch !== sent || this.outbox.remove(sent) < 0) return; // re-stamped meanwhile: the new bytes will be sent
+    if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped meanwhile: the new bytes will be sent
     void this.store.deleteBatches([sent.id]);
     sent.recordIds.forEach((id, i) => {
-      this.waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
-      this.waiters.delete(id);
+      this.#waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
+      this.#waiters.delete(id);
     });
-    this.maybeSend();
+    this.#maybeSend();
   }
 
-  private handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName): void {
+  #handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName): void {
     state.inflight = false;
-    if (state.batch !== sent || this.closed) return;
+    if (state.batch !== sent || this.#closed) return;
     const key = tpKey(sent.topic, sent.partition);
-    const q = this.outbox.queues.get(key) ?? [];
+    const q = this.#outbox.queues.get(key) ?? [];
     const index = q.indexOf(state);
     if (name === 'NOT_CONNECTED') return; // resent on the next `connected`
     if (RESEQUENCE.includes(name) || (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && index === 0)) {
       this.onError(new RunnelError(name, `broker lost producer state for ${key}; re-initializing (batches may be written twice)`));
       void this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1 })
-        .then((ok) => this.becomeProducer(ok.producerId, ok.producerEpoch), () => {});
+        .then((ok) => this.#becomeProducer(ok.producerId, ok.producerEpoch), () => {});
       return;
     }
-    if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || errorRetryable(name)) return this.pause(key);
+    if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || errorRetryable(name)) return this.#pause(key);
     // Not retryable: the records fail; later batches of the partition move down to close the sequence gap.
     const error = new RunnelError(name, `produce to ${key} failed`);
-    this.outbox.remove(sent);
+    this.#outbox.remove(sent);
     void this.store.deleteBatches([sent.id]);
-    for (const id of sent.recordIds) this.reject(id, error);
+    for (const id of sent.recordIds) this.#reject(id, error);
     this.onError(error);
-    const changed = this.outbox.resequence(key, index, sent.baseSequence);
-    if (changed.length > 0) void this.persistBatches(changed);
-    this.pause(key);
+    const changed = this.#outbox.resequence(key, index, sent.baseSequence);
+    if (changed.length > 0) void this.#persistBatches(changed);
+    this.#pause(key);
   }
 
-  private pause(key: string): void {
-    this.pausedUntil.set(key, Date.now() + this.limits.retryBackoffMs);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.maybeSend(), this.limits.retryBackoffMs + 1);
+  #pause(key: string): void {
+    this.#pausedUntil.set(key, Date.now() + this.limits.retryBackoffMs);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#maybeSend(), this.limits.retryBackoffMs + 1);
   }
 
   /**
@@ -311,11 +311,11 @@ export class Producer {
    */
   async flush(): Promise<void> {
     await this.ready;
-    await this.freeze();
-    const pending = [...this.waiters.keys()];
+    await this.#freeze();
+    const pending = [...this.#waiters.keys()];
     await new Promise<void>((resolve) => {
       const check = (): void => {
-        if (pending.every((id) => !this.waiters.has(id))) return resolve();
+        if (pending.every((id) => !this.#waiters.has(id))) return resolve();
         setTimeout(check, 5);
       };
       check();
@@ -324,22 +324,22 @@ export class Producer {
 
   /** Freezes pending records now (called when the page is hidden, before a beacon). */
   freezeNow(): Promise<void> {
-    return this.ready.then(() => this.freeze());
+    return this.ready.then(() => this.#freeze());
   }
 
   /** Persisted, unacknowledged batches in send order (for a beacon flush). */
   frozenBatches(): FrozenBatch[] {
     const out: FrozenBatch[] = [];
-    for (const q of this.outbox.queues.values()) for (const s of q) if (s.persisted) out.push(s.batch);
+    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.persisted) out.push(s.batch);
     return out;
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.lingerTimer);
-    clearTimeout(this.retryTimer);
-    void this.flushRecordWrites();
-    for (const [id] of this.waiters) this.reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
+    this.#closed = true;
+    clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#retryTimer);
+    void this.#flushRecordWrites();
+    for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
   }
 }
 
