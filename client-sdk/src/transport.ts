@@ -84,6 +84,11 @@ export function webSocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
         } catch {
           socket.close(); // NB: browsers reject codes outside 1000/3000-4999; close anyway.
         }
+        // NB: a local close is final for the caller at once. On a dead link (ping
+        // timeout, network gone) the closing handshake never completes and
+        // `onclose` comes late or never (Chromium holds it while offline), which
+        // would keep the connection 'connected' and stop it from reconnecting.
+        queueMicrotask(() => finish(code, reason));
       },
       get bufferedAmount() {
         return socket.bufferedAmount;
