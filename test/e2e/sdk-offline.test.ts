@@ -6,11 +6,13 @@
  * exactly once, in order.
  *
  * NB: in this Chromium, `context.setOffline(true)` does not close an
- * established WebSocket (it only holds its frames and fails new
- * connections; see harness/tcp-proxy.ts). So the page talks to the broker
- * through a TCP proxy, and the second case also cuts every connection
- * while offline, as a real network loss eventually does. The first case
- * keeps setOffline alone, which must hold too.
+ * established WebSocket: it holds its frames (and its close handshake) and
+ * fails new connections (see harness/tcp-proxy.ts). So the page talks to
+ * the broker through a TCP proxy and the cases are:
+ *  1. setOffline alone (the socket stays open, frames are held);
+ *  2. setOffline alone with a 1 s keep-alive: the SDK must declare the held
+ *     link dead by ping timeout while offline, then reconnect;
+ *  3. every connection cut (then setOffline), as a real network loss does.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,28 +48,39 @@ after(async () => {
   await broker?.stop();
 });
 
-async function offlineRun(topic: string, cutConnections: boolean): Promise<void> {
+interface OfflineCase {
+  /** Cut every proxied connection (the page sees its socket close) before going offline. */
+  cutConnections: boolean;
+  /** The SDK's keep-alive; when set, the page must notice the dead link while offline. */
+  pingIntervalMs?: number;
+}
+
+async function offlineRun(topic: string, { cutConnections, pingIntervalMs }: OfflineCase): Promise<void> {
   const http = new BrokerHttp(broker!.url);
   await http.createTopic(topic, PARTITIONS);
   const context = await browser!.newContext();
-  const sdk = await openSdkPage(context, pages!.url, `ws://127.0.0.1:${proxy!.port}/v1/ws`, `offline-${topic}`);
+  const sdk = await openSdkPage(context, pages!.url, `ws://127.0.0.1:${proxy!.port}/v1/ws`, `offline-${topic}`, { pingIntervalMs });
   const context_ = () => `${broker!.log()}\n--- page log ---\n${sdk.log.slice(-20).join('\n')}`;
   try {
     await sdk.consume(topic, 'offline-consumer');
     await sdk.startProducing(topic, RECORDS_PER_SECOND, `${topic}-`);
     await waitFor('the page to consume its own records', () => sdk.progress.count > 50, { context: context_ });
 
-    await context.setOffline(true);
+    const noticed = async (): Promise<boolean> => (await sdk.state()) !== 'connected';
     if (cutConnections) {
+      // NB: cut before going offline: while offline Chromium may hold the close as well.
       proxy!.setAccepting(false);
       proxy!.cut();
-      await waitFor('the page to notice the drop', async () => (await sdk.state()) !== 'connected', { context: context_ });
+      await waitFor('the page to notice the cut', noticed, { context: context_ });
     }
+    await context.setOffline(true);
+    if (pingIntervalMs !== undefined) await waitFor('the page to declare the held link dead (ping timeout)', noticed, { timeoutMs: 10 * pingIntervalMs, context: context_ });
     const ackedBefore = (await sdk.produceStats()).acked;
     await pause(OFFLINE_MS);
     const offline = await sdk.produceStats();
     assert.ok(offline.outboxRecords > 0, 'records produced while offline wait in the outbox');
-    if (cutConnections) assert.equal(offline.acked, ackedBefore, 'nothing is acknowledged while offline');
+    // Once the page has dropped the link no ack can arrive (with a held link one may still be in flight).
+    if (cutConnections || pingIntervalMs !== undefined) assert.equal(offline.acked, ackedBefore, 'nothing is acknowledged while offline');
 
     proxy!.setAccepting(true);
     await context.setOffline(false);
@@ -92,16 +105,20 @@ async function offlineRun(topic: string, cutConnections: boolean): Promise<void>
     }, { context: context_ });
     const problems = ledgerOf(journal).problems(highWatermarks);
     assert.deepEqual(problems, [], `deliveries vs log (high watermarks ${highWatermarks}):\n${problems.join('\n')}`);
-    console.log(`# offline (${cutConnections ? 'setOffline + cut' : 'setOffline only'}): ${stats.queued.length} produced, ${offline.outboxRecords} waited in the outbox, ${acked.acked} acked, ${journal.length} consumed`);
+    console.log(`# offline (${topic}): ${stats.queued.length} produced, ${offline.outboxRecords} waited in the outbox, ${acked.acked} acked, ${journal.length} consumed`);
   } finally {
     await context.close();
   }
 }
 
 test('offline (setOffline alone, WebSocket held open): no loss, no duplicate in the log or at the handler', { timeout: 90_000 }, async () => {
-  await offlineRun('offline-held', false);
+  await offlineRun('offline-held', { cutConnections: false });
+});
+
+test('offline with a short keep-alive: the SDK declares the held link dead, then resumes without loss, gap or duplicate', { timeout: 90_000 }, async () => {
+  await offlineRun('offline-ping', { cutConnections: false, pingIntervalMs: 1000 });
 });
 
 test('offline with the connection cut: the outbox resends once, the consumer resumes without gap or duplicate', { timeout: 90_000 }, async () => {
-  await offlineRun('offline-cut', true);
+  await offlineRun('offline-cut', { cutConnections: true });
 });

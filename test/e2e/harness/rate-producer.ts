@@ -48,7 +48,8 @@ export class RateProducer {
           this.failures++;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 1000 / TICKS_PER_SECOND));
+      // NB: unref'd, so a producer left running by a timed-out test cannot keep the process alive.
+      await new Promise((resolve) => setTimeout(resolve, 1000 / TICKS_PER_SECOND).unref());
     }
   }
 }

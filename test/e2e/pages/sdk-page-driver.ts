@@ -32,7 +32,7 @@ export interface SdkPage {
 /**
  * @example const sdk = await openSdkPage(context, pages.url, broker.wsUrl, 'db1'); await sdk.consume('t', 'c1');
  */
-export async function openSdkPage(context: BrowserContext, pagesUrl: string, wsUrl: string, db: string): Promise<SdkPage> {
+export async function openSdkPage(context: BrowserContext, pagesUrl: string, wsUrl: string, db: string, options: { pingIntervalMs?: number } = {}): Promise<SdkPage> {
   const page = await context.newPage();
   const progress = new DeliveryLedger();
   const log: string[] = [];
@@ -43,7 +43,7 @@ export async function openSdkPage(context: BrowserContext, pagesUrl: string, wsU
   });
   const openClient = async (): Promise<void> => {
     await page.waitForFunction(() => window.runnelPage !== undefined);
-    await page.evaluate(({ urls, db }) => window.runnelPage.open({ urls, db }), { urls: [wsUrl], db });
+    await page.evaluate((o) => window.runnelPage.open(o), { urls: [wsUrl], db, pingIntervalMs: options.pingIntervalMs });
   };
   const sdk: SdkPage = {
     page, progress, log,

@@ -22,8 +22,8 @@ export interface JournalRow { partition: number; offset: number; id: string }
 export interface ProduceStats { queued: string[]; acked: number; errors: string[]; outboxRecords: number }
 
 export interface SdkPageApi {
-  /** Opens a client on IndexedDB database `db`. */
-  open(options: { urls: string[]; db: string }): Promise<void>;
+  /** Opens a client on IndexedDB database `db` (`pingIntervalMs`: the SDK's keep-alive, default its own). */
+  open(options: { urls: string[]; db: string; pingIntervalMs?: number }): Promise<void>;
   /** Subscribes `consumerId` to `topic` (resuming from stored offsets, else earliest). */
   consume(options: { topic: string; consumerId: string }): Promise<void>;
   /** Every row of the journal, in commit order. */
@@ -67,7 +67,7 @@ function report(row: [number, number, string]): void {
 const idOf = (value: unknown): string => (value && typeof value === 'object' && 'id' in value ? String((value as { id: unknown }).id) : String(value));
 
 window.runnelPage = {
-  async open({ urls, db }) {
+  async open({ urls, db, pingIntervalMs }) {
     dbName = db;
     const storage = await indexedDbStorage({
       name: db,
@@ -75,7 +75,7 @@ window.runnelPage = {
         if (!raw.objectStoreNames.contains(JOURNAL_STORE)) raw.createObjectStore(JOURNAL_STORE, { autoIncrement: true });
       },
     });
-    client = createClient({ urls, storage });
+    client = createClient({ urls, storage, ...(pingIntervalMs ? { pingIntervalMs } : {}) });
     client.on('error', (e) => console.warn('[runnel error]', e.code ?? '', e.message));
   },
 
