@@ -4,7 +4,7 @@
 // workspaces with `node --test` + tsx, keeping node's default reporter so CI
 // can read the closing summary. Extra args filter files by substring:
 // `npm test -- log` runs only test files whose path contains "log".
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -39,9 +39,18 @@ if (files.some((f) => f.includes('browser') || f.startsWith('test/e2e') || f.sta
   ensureDebianPackage('/usr/bin/chromium', 'chromium');
 }
 
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+// Watchdog: a test file whose process never exits would hang CI silently; fail loudly instead.
+const WATCHDOG_MS = Number(process.env.RUNNEL_TEST_WATCHDOG_MS ?? 45 * 60 * 1000);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, RUNNEL_TEST: '1' },
 });
-process.exit(result.status ?? 1);
+const watchdog = setTimeout(() => {
+  console.error(`\n# test run exceeded ${WATCHDOG_MS} ms: a test process did not exit; killing it`);
+  child.kill('SIGKILL');
+}, WATCHDOG_MS);
+child.on('exit', (code, signal) => {
+  clearTimeout(watchdog);
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -50,6 +50,7 @@ test('two tabs share one host over comlink: each gets everything it subscribed t
     await tabB.close();
   } finally {
     for (const c of channels) { c.port1.close(); c.port2.close(); }
+    await host.shutdown(); // else its client keeps reconnecting and the test process never exits
     await broker.stop();
   }
 });

@@ -6,7 +6,7 @@
  * lifetime so the host releases its subscriptions when the tab dies, and
  * unregisters on `pagehide` as well.
  */
-import { proxy, wrap, type Endpoint, type Remote } from 'comlink';
+import { proxy, releaseProxy, wrap, type Endpoint, type Remote } from 'comlink';
 import { RunnelError, type ConnectionState, type ConsumerRecord, type ErrorName, type RecordMetadata, type SendOptions, type TopicRef } from '@runnel/client';
 import { createHost, type Result, type SharedClientOptions, type SubscribeOptionsShared, type WorkerApi } from './worker-api.ts';
 
@@ -114,6 +114,11 @@ export async function connectShared(options: ConnectSharedOptions): Promise<Shar
     onStateChange: (listener) => void api.onStateChange(tabId, wrapFn(listener)),
     outboxSize: async () => api.outboxSize(),
     flush: async () => api.flush(),
-    close: () => Promise.resolve(api.unregister(tabId)),
+    async close() {
+      await api.unregister(tabId);
+      // Releasing the remote closes its MessagePort (and the host releases this tab's callbacks).
+      if (isRemote) (api as Remote<WorkerApi>)[releaseProxy]();
+      else await api.shutdown(); // the in-page client belongs to this tab alone
+    },
   };
 }

@@ -6,6 +6,7 @@
  * threads with comlink, so values are structured-cloneable and errors travel
  * as `{ runnelError }` payloads rebuilt into RunnelError by the page.
  */
+import { releaseProxy } from 'comlink';
 import { createClient, RunnelError, type ClientOptions, type ConnectionState, type ConsumerRecord, type RecordMetadata, type SendOptions, type SubscribeOptions, type Subscription } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 
@@ -39,6 +40,8 @@ export interface WorkerApi {
   onStateChange(tabId: string, listener: (state: ConnectionState) => void): void;
   outboxSize(): { records: number; bytes: number };
   flush(): Promise<void>;
+  /** Closes the shared client (its WebSocket, timers and reconnects); the host is unusable after. */
+  shutdown(): Promise<void>;
 }
 
 export function toRemoteError(error: unknown): RemoteError {
@@ -46,11 +49,17 @@ export function toRemoteError(error: unknown): RemoteError {
   return { runnelError: { errorName: e.errorName, message: e.message } };
 }
 
+/** A tab's callback arrives as a comlink proxy (its own MessagePort); release it so the port closes. */
+function releaseCallback(callback: unknown): void {
+  const release = (callback as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy];
+  if (typeof release === 'function') release.call(callback);
+}
+
 /** Creates the host: lazily one client on the first `init` (later inits reuse it). */
 export function createHost(): WorkerApi {
   let client: ReturnType<typeof createClient> | null = null;
   const tickets = new Map<number, Promise<RecordMetadata>>();
-  const subscriptions = new Map<number, { tabId: string; sub: Subscription<unknown> }>();
+  const subscriptions = new Map<number, { tabId: string; sub: Subscription<unknown>; deliver: unknown }>();
   const stateListeners = new Map<string, (state: ConnectionState) => void>();
   let nextId = 1;
   const need = (): ReturnType<typeof createClient> => {
@@ -58,10 +67,12 @@ export function createHost(): WorkerApi {
     return client;
   };
   const releaseTab = async (tabId: string): Promise<void> => {
+    releaseCallback(stateListeners.get(tabId));
     stateListeners.delete(tabId);
     const mine = [...subscriptions].filter(([, s]) => s.tabId === tabId);
     for (const [id] of mine) subscriptions.delete(id);
     await Promise.all(mine.map(([, s]) => s.sub.unsubscribe()));
+    for (const [, s] of mine) releaseCallback(s.deliver);
   };
   return {
     async init(options) {
@@ -102,7 +113,7 @@ export function createHost(): WorkerApi {
       try {
         const sub = need().subscribeBatches(topic, (records) => deliver(records), options);
         const id = nextId++;
-        subscriptions.set(id, { tabId, sub });
+        subscriptions.set(id, { tabId, sub, deliver });
         void sub.closed.catch(() => {}).finally(() => subscriptions.delete(id));
         return { ok: id };
       } catch (e) {
@@ -113,6 +124,7 @@ export function createHost(): WorkerApi {
       const s = subscriptions.get(id);
       subscriptions.delete(id);
       await s?.sub.unsubscribe();
+      releaseCallback(s?.deliver);
     },
     state: () => client?.state ?? 'idle',
     onStateChange(tabId, listener) {
@@ -120,5 +132,11 @@ export function createHost(): WorkerApi {
     },
     outboxSize: () => need().producer.outboxSize,
     flush: () => need().producer.flush(),
+    async shutdown() {
+      const closing = client;
+      client = null;
+      for (const tabId of [...stateListeners.keys()]) await releaseTab(tabId);
+      await closing?.close();
+    },
   };
 }
