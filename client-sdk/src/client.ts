@@ -5,7 +5,6 @@
  */
 import { RunnelError } from './codec/error-codes.ts';
 import type { MetadataFrame } from './codec/protocol.ts';
-import { installBeacon } from './beacon.ts';
 import { Connection, type ConnectionState, type TokenProvider } from './connection.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type NotRecoveredEvent, type SubscribeOptions } from './consumer.ts';
@@ -37,9 +36,16 @@ export interface ClientOptions {
   random?: RandomSource;
   requestTimeoutMs?: number;
   pingIntervalMs?: number;
-  /** Flush the outbox with sendBeacon on page exit (default true where there is a document). */
-  beacon?: boolean;
+  /**
+   * Page-exit flush, opt-in: `beacon: pageExitBeacon` from `@runnel/client/beacon`
+   * freezes pending records when the page is hidden and posts them with sendBeacon
+   * on `pagehide`. Default: off (`false`).
+   */
+  beacon?: false | BeaconPlugin;
 }
+
+/** Installs a page-exit flush for `producer`; returns its remover (see `@runnel/client/beacon`). */
+export type BeaconPlugin = (producer: Producer, wsUrl: () => string, maxBytes: number) => () => void;
 
 export interface ClientEvents {
   statechange: { state: ConnectionState; previous: ConnectionState };
@@ -90,7 +96,7 @@ export class RunnelClient extends Emitter<ClientEvents> {
     const windowBytes = (): number => Math.max(limits.creditWindowBytes, this.#conn.helloOk?.maxBatchBytes ?? 0);
     this.#streams = new StreamRegistry(this.#conn, windowBytes);
     this.producer = new Producer(this.#conn, this.#storage.outbox, limits, random, (e) => this.emit('error', e));
-    this.#removeBeacon = options.beacon === false ? () => {} : installBeacon(this.producer, () => this.#conn.url, limits.maxBeaconBytes);
+    this.#removeBeacon = options.beacon ? options.beacon(this.producer, () => this.#conn.url, limits.maxBeaconBytes) : () => {};
     this.#conn.open();
   }
 
