@@ -55,7 +55,7 @@ export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<
   const logStartOffset = Math.max(checkpoint?.logStartOffset ?? 0, bases[0] ?? 0);
   // Retention advanced logStartOffset but crashed before deleting these files.
   while (bases.length > 1 && bases[1] <= logStartOffset) {
-    await new Segment(bases[0], config.segment, 0, 0).delete(dir);
+    await new Segment(bases[0], config.segment, 0, 0).delete();
     bases = bases.slice(1);
     report.deletedSegments++;
   }
@@ -63,58 +63,71 @@ export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<
   const plan = decideRecovery(bases, checkpoint);
   report.plan = plan.kind;
   const segments: Segment[] = [];
+  try {
+    await recoverSegments(dir, bases, segments, plan, checkpoint, config, report);
+    await segments[segments.length - 1].becomeActive();
+    const producers = await reloadProducerState(dir, segments, config.maxProducersPerPartition);
+    return { segments, logStartOffset, producers, checkpoint, report };
+  } catch (err) {
+    for (const s of segments) await s.close();
+    throw err;
+  }
+}
+
+/** Opens and recovers `bases` in order into `segments`; at a cut, deletes every later segment. */
+async function recoverSegments(
+  dir: LogDirectory, bases: number[], segments: Segment[], plan: RecoveryPlan,
+  checkpoint: PartitionCheckpoint | null, config: LoaderConfig, report: RecoveryReport,
+): Promise<void> {
   for (let i = 0; i < bases.length; i++) {
     const segment = await openSegment(dir, bases[i], config);
     segments.push(segment);
     const isLast = i === bases.length - 1;
-    const isCut = await recoverSegment(dir, segment, isLast ? null : bases[i + 1], plan, i, checkpoint, config, report);
+    // The last segment (created when the directory is empty) becomes the active one; the others open lazily.
+    if (isLast) await segment.becomeActive();
+    const isCut = await recoverSegment(dir, segment, isLast ? null : bases[i + 1], plan, i, checkpoint, report);
     if (isCut) {
       for (const later of bases.slice(i + 1)) {
-        await new Segment(later, config.segment, 0, 0).delete(dir);
+        await new Segment(later, config.segment, 0, 0).delete();
         report.deletedSegments++;
       }
       break;
     }
   }
-  const producers = await reloadProducerState(dir, segments, config.maxProducersPerPartition);
-  return { segments, logStartOffset, producers, checkpoint, report };
 }
 
 async function openSegment(dir: LogDirectory, baseOffset: number, config: LoaderConfig): Promise<Segment> {
   const name = segmentFileName(baseOffset, '.log');
   const mtime = (await dir.modifiedTimeMs(name)) ?? config.nowMs;
-  const segment = new Segment(baseOffset, config.segment, Math.min(mtime, config.nowMs), mtime);
-  segment.file = await dir.openFile(name, { create: true });
-  return segment;
+  return new Segment(baseOffset, config.segment, Math.min(mtime, config.nowMs), mtime);
 }
 
 /** Brings one segment to a trusted state. Returns true when the log was cut inside it (later segments must go). */
 async function recoverSegment(
   dir: LogDirectory, segment: Segment, nextBase: number | null, plan: RecoveryPlan, index: number,
-  checkpoint: PartitionCheckpoint | null, config: LoaderConfig, report: RecoveryReport,
+  checkpoint: PartitionCheckpoint | null, report: RecoveryReport,
 ): Promise<boolean> {
-  const file = segment.requireFile();
+  const fileBytes = await segment.withFile(async (file) => file.size);
   const mustValidate = plan.kind === 'validate' && index >= plan.firstSegment;
-  if (!mustValidate && (await segment.loadIndexes(dir, file.size))) {
+  if (!mustValidate && (await segment.loadIndexes(dir, fileBytes))) {
     if (nextBase !== null) {
       const lastIndexed = segment.offsetIndex.lookup(Infinity).offset;
       if (lastIndexed < nextBase || segment.offsetIndex.entryCount === 0) {
-        segment.sizeBytes = file.size;
+        segment.sizeBytes = fileBytes;
         segment.nextOffset = nextBase;
         segment.isVerified = false;
         return false;
       }
-    } else if (await checkCleanTail(segment, checkpoint)) {
+    } else if (await checkCleanTail(segment, fileBytes, checkpoint)) {
       return false;
     }
   }
   if (!mustValidate) report.rebuiltIndexes++;
-  return validateSegment(segment, config, report);
+  return validateSegment(segment, fileBytes, report);
 }
 
 /** Clean shutdown: the bytes after the last index entry must end exactly at the checkpointed log end. */
-async function checkCleanTail(segment: Segment, checkpoint: PartitionCheckpoint | null): Promise<boolean> {
-  const file = segment.requireFile();
+async function checkCleanTail(segment: Segment, fileBytes: number, checkpoint: PartitionCheckpoint | null): Promise<boolean> {
   const from = segment.offsetIndex.lookup(Infinity);
   const savedMax = { ts: segment.maxTimestamp, offset: segment.offsetOfMaxTimestamp };
   const offsetIndex = segment.offsetIndex;
@@ -126,11 +139,11 @@ async function checkCleanTail(segment: Segment, checkpoint: PartitionCheckpoint 
   segment.offsetOfMaxTimestamp = savedMax.offset;
   segment.sizeBytes = from.position;
   segment.nextOffset = from.offset;
-  const result = await segment.scan(from.position, from.offset, file.size, true, (b) => {
+  const result = await segment.scan(from.position, from.offset, fileBytes, true, (b) => {
     recordHeader(segment, b.position, b.header);
     return true;
   });
-  const isClean = result.problem === null && result.endPosition === file.size && result.nextOffset === checkpoint?.recoveryPoint;
+  const isClean = result.problem === null && result.endPosition === fileBytes && result.nextOffset === checkpoint?.recoveryPoint;
   segment.isVerified = false;
   return isClean;
 }
@@ -140,21 +153,20 @@ function recordHeader(segment: Segment, position: number, h: BatchHeader): void 
 }
 
 /** Full CRC validation from position 0, rebuilding indexes; truncates a torn or corrupt tail. */
-async function validateSegment(segment: Segment, config: LoaderConfig, report: RecoveryReport): Promise<boolean> {
-  const file = segment.requireFile();
+async function validateSegment(segment: Segment, fileBytes: number, report: RecoveryReport): Promise<boolean> {
   segment.resetIndexes();
   segment.isVerified = true;
-  const result = await segment.scan(0, segment.baseOffset, file.size, true, (b) => {
+  const result = await segment.scan(0, segment.baseOffset, fileBytes, true, (b) => {
     recordHeader(segment, b.position, b.header);
     return true;
   });
   report.validatedSegments++;
   report.validatedBytes += result.endPosition;
-  if (result.problem === null && result.endPosition === file.size) return false;
+  if (result.problem === null && result.endPosition === fileBytes) return false;
   const problem = result.problem ?? { reason: 'torn-body' as const, position: result.endPosition, message: 'file ends inside a batch' };
   report.problem = { ...problem, segment: segment.logFileName };
-  report.truncatedBytes += file.size - result.endPosition;
-  await file.truncate(result.endPosition);
+  report.truncatedBytes += fileBytes - result.endPosition;
+  await segment.withFile((file) => file.truncate(result.endPosition));
   return true;
 }
 

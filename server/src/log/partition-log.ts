@@ -20,9 +20,11 @@ import { RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, ass
 import { defaultLimits, type Limits } from '../limits.ts';
 import { AppendQueue } from './append-queue.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint } from './checkpoint.ts';
+import { processFileHandleCache, type FileHandleCache } from './file-handle-cache.ts';
 import { FsLogDirectory } from './fs-segment-file.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadLog, reloadProducerState, type RecoveryReport } from './log-loader.ts';
+import { offsetForTimestamp, readLog, segmentIndexOf, type ReadableLog, type ReadResult } from './log-reader.ts';
 import { ProducerStateTable } from './producer-state.ts';
 import { segmentsToDelete, shouldRoll } from './retention.ts';
 import { Segment, type SegmentConfig } from './segment.ts';
@@ -46,7 +48,11 @@ export interface LogOptions {
   nowMs: () => number;
   /** CRC-32C used to verify batches; default @node-rs/crc32 (native, SIMD). */
   crc: Crc32cFn;
+  /** Segment file handles, shared by every log of a broker (maxOpenFiles); default: the process-wide cache for `limits.maxOpenFiles`. */
+  files: FileHandleCache;
 }
+
+export type { ReadResult } from './log-reader.ts';
 
 /** Kafka's defaults: 7 days, no size limit, durable. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -67,7 +73,7 @@ export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
     maxBatchBytes: limits.maxBatchBytes, maxSegmentBytes: limits.maxSegmentBytes, segmentMs: limits.segmentMs,
     indexIntervalBytes: limits.indexIntervalBytes, retentionBytes: -1, retentionMs: DEFAULT_RETENTION_MS, flushIntervalMs: 0,
     maxPendingAppends: limits.maxPendingAppends, maxProducersPerPartition: limits.maxProducersPerPartition,
-    nowMs: Date.now, crc: nativeCrc, ...stripUndefined(rest),
+    nowMs: Date.now, crc: nativeCrc, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
   };
   assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes < 2 ** 32, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
   assert(o.flushIntervalMs >= 0 && o.indexIntervalBytes > 0 && o.maxPendingAppends > 0, 'flushIntervalMs >= 0, indexIntervalBytes > 0 and maxPendingAppends > 0 are required');
@@ -94,16 +100,6 @@ export interface AppendEvent {
   highWatermark: number;
 }
 
-export interface ReadResult {
-  /** Whole stored batches, concatenated, verbatim. Empty at the end of the visible log. */
-  batches: Uint8Array;
-  firstOffset: number;
-  /** Offset to read next. */
-  nextOffset: number;
-  highWatermark: number;
-  logStartOffset: number;
-}
-
 interface PendingAppend {
   batch: Uint8Array;
   segment: Segment;
@@ -120,8 +116,6 @@ interface Waiter {
 }
 
 type LogState = 'open' | 'closing' | 'closed' | 'failed';
-
-const EMPTY = new Uint8Array(0);
 
 export class PartitionLog {
   readonly #dir: LogDirectory;
@@ -153,6 +147,8 @@ export class PartitionLog {
   /** Producer snapshot bytes taken when a roll was decided, written by the writer with the new segment. */
   readonly #rollSnapshots = new Map<Segment, Uint8Array>();
   readonly recoveryReport: RecoveryReport;
+  /** What log-reader.ts sees: live values, read at each call. */
+  readonly #readable: ReadableLog;
 
   private constructor(dir: LogDirectory, options: LogOptions, loaded: Awaited<ReturnType<typeof loadLog>>, segmentConfig: SegmentConfig) {
     this.#dir = dir;
@@ -168,6 +164,16 @@ export class PartitionLog {
     this.#highWatermark = end;
     this.#recoveryPoint = this.#writeSegment.baseOffset;
     this.recoveryReport = loaded.report;
+    const segments = this.#segments;
+    const commit = (): GroupCommit => this.#commit;
+    const log = this;
+    this.#readable = {
+      segments,
+      get logStartOffset() { return log.logStartOffset; },
+      get logEndOffset() { return log.logEndOffset; },
+      get highWatermark() { return log.highWatermark; },
+      get writtenEndOffset() { return commit().writtenEnd; },
+    };
   }
 
   /**
@@ -181,7 +187,7 @@ export class PartitionLog {
   /** Same as `open` on any `LogDirectory` (tests use the in-memory one with fault injection). */
   static async openDirectory(dir: LogDirectory, options: LogOpenOptions = {}): Promise<PartitionLog> {
     const o = resolveLogOptions(options);
-    const segmentConfig: SegmentConfig = { indexIntervalBytes: o.indexIntervalBytes, maxBatchBytes: o.maxBatchBytes, crc: o.crc };
+    const segmentConfig: SegmentConfig = { indexIntervalBytes: o.indexIntervalBytes, maxBatchBytes: o.maxBatchBytes, crc: o.crc, dir, files: o.files };
     const loaded = await loadLog(dir, { segment: segmentConfig, maxProducersPerPartition: o.maxProducersPerPartition, nowMs: o.nowMs() });
     const log = new PartitionLog(dir, o, loaded, segmentConfig);
     await log.#snapshots.load();
@@ -341,10 +347,10 @@ export class PartitionLog {
     try {
       for (let target = this.#commit.startSync(); target !== null; target = this.#commit.startSync()) {
         // NB: a roll fdatasyncs the old segment before writing the new one, so offsets < target live in this file or are durable.
-        const file = this.#writeSegment.requireFile();
         const startedMs = performance.now();
         try {
-          await file.datasync();
+          // Pinned: a roll may seal this segment while its fdatasync runs; the LRU must not close it meanwhile.
+          await this.#writeSegment.withFile((file) => file.datasync());
           for (const listener of this.#flushListeners) listener(performance.now() - startedMs);
         } catch (err) {
           this.#commit.onSyncFailed();
@@ -367,11 +373,12 @@ export class PartitionLog {
     this.#commit.markDurable(this.#commit.writtenEnd);
     this.#acknowledge();
     await old.writeIndexes(this.#dir);
-    next.file = await this.#dir.openFile(next.logFileName, { create: true });
+    await next.becomeActive();
     const snapshot = this.#rollSnapshots.get(next);
     this.#rollSnapshots.delete(next);
     if (snapshot) await this.#snapshots.write(next.baseOffset, snapshot);
     this.#writeSegment = next;
+    old.seal();
     this.#recoveryPoint = next.baseOffset;
     await this.#writeCheckpoint(false);
   }
@@ -438,62 +445,22 @@ export class PartitionLog {
   }
 
   /**
-   * Batches from the one containing `offset`, at most `maxBytes` (at least one whole batch if any).
-   * OFFSET_OUT_OF_RANGE below logStartOffset or above logEndOffset.
+   * Batches from the one containing `offset`, at most `maxBytes` (at least one whole batch if any),
+   * none at or above `maxOffset` (default the high watermark). OFFSET_OUT_OF_RANGE below
+   * logStartOffset or above logEndOffset. See log-reader.ts.
    */
-  async read(offset: number, maxBytes: number, opts: { maxOffset?: number } = {}): Promise<ReadResult> {
-    if (!(offset >= this.#logStartOffset && offset <= this.logEndOffset)) {
-      throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} outside [${this.#logStartOffset}, ${this.logEndOffset}]`, { details: { logStartOffset: this.#logStartOffset, logEndOffset: this.logEndOffset } });
-    }
-    const maxOffset = Math.min(opts.maxOffset ?? this.#highWatermark, this.#commit.writtenEnd);
-    const empty = (): ReadResult => ({ batches: EMPTY, firstOffset: offset, nextOffset: offset, highWatermark: this.#highWatermark, logStartOffset: this.#logStartOffset });
-    if (offset >= maxOffset) return empty();
-    for (let i = this.#segmentIndexOf(offset); i < this.#segments.length; i++) {
-      const segment = this.#segments[i];
-      if (segment.baseOffset >= maxOffset) break;
-      segment.acquire();
-      try {
-        const slice = await segment.read(offset, maxBytes, maxOffset, segment.requireFile().size);
-        if (slice) return { batches: slice.bytes, firstOffset: slice.firstOffset, nextOffset: slice.nextOffset, highWatermark: this.#highWatermark, logStartOffset: this.#logStartOffset };
-      } finally {
-        await segment.release(this.#dir);
-      }
-    }
-    return empty();
+  read(offset: number, maxBytes: number, opts: { maxOffset?: number } = {}): Promise<ReadResult> {
+    return readLog(this.#readable, offset, maxBytes, opts);
   }
 
   /** First offset whose batch has maxTimestamp >= `timestampMs`, below the high watermark; null if none. */
-  async offsetForTimestamp(timestampMs: number): Promise<number | null> {
-    const hw = this.#highWatermark;
-    for (const segment of [...this.#segments]) {
-      if (segment.baseOffset >= hw) break;
-      if (segment.maxTimestamp < timestampMs) continue;
-      const hint = segment.offsetIndex.lookup(segment.timeIndex.lookup(timestampMs));
-      let found: number | null = null;
-      segment.acquire();
-      try {
-        await segment.scan(hint.position, hint.offset, segment.requireFile().size, false, (b) => {
-          if (b.header.baseOffset >= hw) return false;
-          if (b.header.maxTimestamp >= timestampMs) found = b.header.baseOffset;
-          return found === null;
-        });
-      } finally {
-        await segment.release(this.#dir);
-      }
-      if (found !== null) return Math.max(found, this.#logStartOffset);
-    }
-    return null;
+  offsetForTimestamp(timestampMs: number): Promise<number | null> {
+    return offsetForTimestamp(this.#readable, timestampMs);
   }
 
-  #segmentIndexOf(offset: number): number {
-    let lo = 0;
-    let hi = this.#segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.#segments[mid].baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  /** Segment file handles of this log's cache (maxOpenFiles), e.g. for an openFiles metric. */
+  get files(): FileHandleCache {
+    return this.#options.files;
   }
 
   /**
@@ -513,7 +480,7 @@ export class PartitionLog {
     // Persist the new start before deleting files: a crash in between only leaves files the loader drops.
     await this.#writeCheckpoint(false);
     this.#producers.removeBefore(this.#logStartOffset);
-    for (const s of removed) await s.delete(this.#dir);
+    for (const s of removed) await s.delete();
     return n;
   }
 
@@ -522,9 +489,10 @@ export class PartitionLog {
     await this.flush();
     if (offset >= this.logEndOffset) return;
     const target = Math.max(offset, this.#logStartOffset);
-    const k = this.#segmentIndexOf(target);
-    for (const s of this.#segments.splice(k + 1)) await s.delete(this.#dir);
+    const k = segmentIndexOf(this.#segments, target);
+    for (const s of this.#segments.splice(k + 1)) await s.delete();
     const segment = this.#segments[k];
+    await segment.becomeActive();
     const file = segment.requireFile();
     const hint = segment.offsetIndex.lookup(target);
     let cut = { position: file.size, offset: segment.nextOffset };
@@ -563,8 +531,7 @@ export class PartitionLog {
       this.#recoveryPoint = this.logEndOffset;
       await this.#writeCheckpoint(true);
     }
-    for (const s of this.#segments) await s.file?.close();
-    for (const s of this.#segments) s.file = null;
+    for (const s of this.#segments) await s.close();
     this.#state = 'closed';
   }
 }

@@ -8,8 +8,13 @@
  * segment (possibly not yet written); index entries are added by one rule
  * (`recordBatch`) whether appending or rebuilding, so a rebuilt index equals
  * the one written live.
+ * File handles come from the broker's FileHandleCache (maxOpenFiles): the
+ * active segment pins its write handle; every read or scan pins the handle
+ * for its I/O (`withFile`), so sealed segments' handles are opened lazily
+ * and may be closed between reads.
  */
-import { BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, RunnelError, verifyBatchCrc, readBatchHeader, type Crc32cFn } from '@runnel/client/codec';
+import { BATCH_OVERHEAD_BYTES, RunnelError, type Crc32cFn } from '@runnel/client/codec';
+import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { scanChunk, type ChunkScan, type ScannedBatch, type TailProblem } from './recovery.ts';
 import { segmentFileName, type LogDirectory, type SegmentFile } from './segment-file.ts';
@@ -22,6 +27,10 @@ export interface SegmentConfig {
   indexIntervalBytes: number;
   maxBatchBytes: number;
   crc: Crc32cFn;
+  /** The partition directory holding the segment files. */
+  dir: LogDirectory;
+  /** Where the segment's file handle lives (bounded by maxOpenFiles). */
+  files: FileHandleCache;
 }
 
 export interface ScanResult {
@@ -32,15 +41,7 @@ export interface ScanResult {
   problem: { reason: TailProblem; position: number; message: string } | null;
 }
 
-/** A contiguous run of stored batches, sliced out of one read. */
-export interface SegmentSlice {
-  bytes: Uint8Array;
-  firstOffset: number;
-  nextOffset: number;
-}
-
 export class Segment {
-  file: SegmentFile | null = null;
   sizeBytes = 0;
   nextOffset: number;
   offsetIndex: OffsetIndex;
@@ -52,12 +53,15 @@ export class Segment {
   #bytesSinceIndexEntry = 0;
   #readers = 0;
   #isDeleted = false;
+  readonly #handle: CachedFile;
+  #isActive = false;
 
-  constructor(readonly baseOffset: number, private readonly config: SegmentConfig, public createdMs: number, public lastModifiedMs: number) {
+  constructor(readonly baseOffset: number, readonly config: SegmentConfig, public createdMs: number, public lastModifiedMs: number) {
     this.nextOffset = baseOffset;
     this.offsetOfMaxTimestamp = baseOffset;
     this.offsetIndex = new OffsetIndex(baseOffset);
     this.timeIndex = new TimeIndex(baseOffset);
+    this.#handle = config.files.file(config.dir, this.logFileName);
   }
 
   get logFileName(): string {
@@ -116,11 +120,14 @@ export class Segment {
   }
 
   /**
-   * Walks batches from (`position`, `offset`) to `endPosition` in large reads.
+   * Walks batches from (`position`, `offset`) to `endPosition` (at most the written end: pass Infinity for it) in large reads.
    * `visit` returns false to stop early. Stops at the first torn/corrupt batch (reported, not thrown).
    */
-  async scan(position: number, offset: number, endPosition: number, verifyCrc: boolean, visit: (b: ScannedBatch, chunk: Uint8Array, at: number) => boolean): Promise<ScanResult> {
-    const file = this.requireFile();
+  scan(position: number, offset: number, endPosition: number, verifyCrc: boolean, visit: (b: ScannedBatch, chunk: Uint8Array, at: number) => boolean): Promise<ScanResult> {
+    return this.withFile((file) => this.#scan(file, position, offset, Math.min(endPosition, file.size), verifyCrc, visit));
+  }
+
+  async #scan(file: SegmentFile, position: number, offset: number, endPosition: number, verifyCrc: boolean, visit: (b: ScannedBatch, chunk: Uint8Array, at: number) => boolean): Promise<ScanResult> {
     let pos = position;
     let next = offset;
     let chunkBytes = Math.max(SCAN_CHUNK_BYTES, this.config.maxBatchBytes);
@@ -142,88 +149,66 @@ export class Segment {
   }
 
   /**
-   * Whole batches starting with the one that contains `offset`, at most
-   * `maxBytes` (but always one whole batch when any), all with lastOffset < `maxOffset`.
-   * Null when `offset` is at or past this segment's end. Stored bytes, verbatim.
-   * NB: `writtenBytes` bounds the read so unwritten positions are never touched.
+   * Runs `fn` with the segment's file pinned open; retention deletes the
+   * segment only after the last such call returns.
    */
-  async read(offset: number, maxBytes: number, maxOffset: number, writtenBytes: number): Promise<SegmentSlice | null> {
-    if (offset >= this.nextOffset || offset >= maxOffset) return null;
-    const file = this.requireFile();
-    const hint = this.offsetIndex.lookup(offset);
-    let pos = hint.position;
-    // One read usually covers the index gap plus the answer.
-    let want = maxBytes + this.config.indexIntervalBytes;
-    for (;;) {
-      const chunk = await file.read(pos, Math.min(want, writtenBytes - pos));
-      const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      let at = 0;
-      let start = -1;
-      let firstOffset = 0;
-      let nextOffset = 0;
-      let hitMaxOffset = false;
-      while (at + BATCH_HEADER_BYTES <= chunk.length) {
-        const total = BATCH_OVERHEAD_BYTES + view.getInt32(at + 8);
-        if (at + total > chunk.length) break;
-        const base = view.getUint32(at) * 0x1_0000_0000 + view.getUint32(at + 4);
-        const last = base + view.getInt32(at + 23);
-        if (last >= maxOffset) {
-          hitMaxOffset = true;
-          break;
-        }
-        if (last >= offset) {
-          if (start < 0) {
-            start = at;
-            firstOffset = base;
-          } else if (at + total - start > maxBytes) break;
-          if (!this.isVerified) this.verify(chunk, at, base);
-          nextOffset = last + 1;
-        }
-        at += total;
-        if (start >= 0 && at - start >= maxBytes) break;
-      }
-      if (start >= 0) return { bytes: chunk.subarray(start, at), firstOffset, nextOffset };
-      if (hitMaxOffset || pos + at >= writtenBytes) return null;
-      // The wanted batch starts past this chunk or is larger than it: read on from the last whole batch.
-      if (at === 0) want = Math.max(want * 2, (chunk.length >= 12 ? view.getInt32(8) : 0) + BATCH_OVERHEAD_BYTES);
-      pos += at;
-    }
-  }
-
-  private verify(chunk: Uint8Array, at: number, baseOffset: number): void {
-    const header = readBatchHeader(chunk, at, { maxBatchBytes: this.config.maxBatchBytes });
-    if (!header.ok || !verifyBatchCrc(chunk, at, header.value, this.config.crc)) {
-      throw new RunnelError('KAFKA_STORAGE_ERROR', `stored batch at offset ${baseOffset} in ${this.logFileName} failed its CRC check; it is not served`, { details: { baseOffset, segment: this.logFileName } });
-    }
-  }
-
-  /** Keeps the file open while a read runs, so retention deletes it only afterwards. */
-  acquire(): void {
+  async withFile<T>(fn: (file: SegmentFile) => Promise<T>): Promise<T> {
     this.#readers++;
+    try {
+      const file = await this.#handle.acquire();
+      try {
+        return await fn(file);
+      } finally {
+        this.#handle.release();
+      }
+    } finally {
+      this.#readers--;
+      if (this.#readers === 0 && this.#isDeleted) await this.removeFiles();
+    }
   }
 
-  async release(dir: LogDirectory): Promise<void> {
-    this.#readers--;
-    if (this.#readers === 0 && this.#isDeleted) await this.removeFiles(dir);
+  /** Opens (creating) the file and pins its write handle until `seal`. Idempotent. */
+  async becomeActive(): Promise<void> {
+    if (this.#isActive) return;
+    await this.#handle.acquire({ create: true });
+    this.#isActive = true;
+  }
+
+  /** Unpins the write handle: the file may now be closed by the LRU between reads. */
+  seal(): void {
+    if (!this.#isActive) return;
+    this.#isActive = false;
+    this.#handle.release();
+  }
+
+  get isActive(): boolean {
+    return this.#isActive;
   }
 
   /** Deletes the segment's files now, or after the last reader releases it. */
-  async delete(dir: LogDirectory): Promise<void> {
+  async delete(): Promise<void> {
     this.#isDeleted = true;
-    if (this.#readers === 0) await this.removeFiles(dir);
+    if (this.#readers === 0) await this.removeFiles();
   }
 
-  private async removeFiles(dir: LogDirectory): Promise<void> {
-    const file = this.file;
-    this.file = null;
-    await file?.close();
+  /** Closes the handle (log close). */
+  async close(): Promise<void> {
+    this.#isActive = false;
+    await this.#handle.close();
+  }
+
+  private async removeFiles(): Promise<void> {
+    const dir = this.config.dir;
+    await this.close();
     await dir.remove(this.logFileName);
     await dir.remove(segmentFileName(this.baseOffset, '.index'));
     await dir.remove(segmentFileName(this.baseOffset, '.timeindex'));
   }
 
+  /** The active segment's write handle (append, fdatasync, truncate). */
   requireFile(): SegmentFile {
-    if (!this.file) throw new RunnelError('KAFKA_STORAGE_ERROR', `segment ${this.logFileName} is not open (deleted or closed)`);
-    return this.file;
+    const file = this.#isActive ? this.#handle.openHandle : null;
+    if (!file) throw new RunnelError('KAFKA_STORAGE_ERROR', `segment ${this.logFileName} is not the open active segment (sealed, deleted or closed)`);
+    return file;
   }
 }
