@@ -15,14 +15,13 @@
  * - `read` never returns a batch at or above `maxOffset` (default: the high watermark).
  * Invariant: logStartOffset <= highWatermark <= durable-or-written end <= logEndOffset.
  */
-import { crc32c as nativeCrc32c } from '@node-rs/crc32';
-import { RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, assert, type BatchHeader, type Crc32cFn } from '@runnel/client/codec';
-import { defaultLimits, type Limits } from '../limits.ts';
+import { RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, assert, type BatchHeader } from '@runnel/client/codec';
 import { AppendQueue } from './append-queue.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint } from './checkpoint.ts';
-import { processFileHandleCache, type FileHandleCache } from './file-handle-cache.ts';
+import type { FileHandleCache } from './file-handle-cache.ts';
 import { FsLogDirectory } from './fs-segment-file.ts';
 import { GroupCommit } from './group-commit.ts';
+import { resolveLogOptions, type LogOpenOptions, type LogOptions } from './log-options.ts';
 import { loadLog, reloadProducerState, type RecoveryReport } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexOf, type ReadableLog, type ReadResult } from './log-reader.ts';
 import { ProducerStateTable } from './producer-state.ts';
@@ -31,58 +30,12 @@ import { Segment, type SegmentConfig } from './segment.ts';
 import type { LogDirectory } from './segment-file.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 
-export interface LogOptions {
-  maxBatchBytes: number;
-  maxSegmentBytes: number;
-  segmentMs: number;
-  indexIntervalBytes: number;
-  /** Delete old segments beyond this many bytes; -1 = no size limit. */
-  retentionBytes: number;
-  /** Delete segments whose last write is older; -1 = keep forever. */
-  retentionMs: number;
-  /** 0 = durable (ack after fdatasync). > 0 = ack after write, fdatasync every flushIntervalMs. */
-  flushIntervalMs: number;
-  /** Unacknowledged appends; more are refused with LIMIT_EXCEEDED. */
-  maxPendingAppends: number;
-  maxProducersPerPartition: number;
-  nowMs: () => number;
-  /** CRC-32C used to verify batches; default @node-rs/crc32 (native, SIMD). */
-  crc: Crc32cFn;
-  /** Segment file handles, shared by every log of a broker (maxOpenFiles); default: the process-wide cache for `limits.maxOpenFiles`. */
-  files: FileHandleCache;
-}
-
 export type { ReadResult } from './log-reader.ts';
-
-/** Kafka's defaults: 7 days, no size limit, durable. */
-export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
-
-export const nativeCrc: Crc32cFn = (bytes, start, end) => nativeCrc32c(bytes.subarray(start, end));
+export { DEFAULT_RETENTION_MS, nativeCrc, resolveLogOptions, type LogOptions, type LogOpenOptions } from './log-options.ts';
 
 /** Largest number of batches (and bytes) in one vectored write. */
 const MAX_WRITE_BATCHES = 4096;
 const MAX_WRITE_BYTES = 64 * 1024 * 1024;
-
-/** `open` options: any LogOptions field, or `limits` (the broker's validated limits) to take the limit fields from. */
-export type LogOpenOptions = Partial<LogOptions> & { limits?: Partial<Limits> };
-
-export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
-  const { limits: given, ...rest } = options;
-  const limits = { ...defaultLimits, ...given };
-  const o: LogOptions = {
-    maxBatchBytes: limits.maxBatchBytes, maxSegmentBytes: limits.maxSegmentBytes, segmentMs: limits.segmentMs,
-    indexIntervalBytes: limits.indexIntervalBytes, retentionBytes: -1, retentionMs: DEFAULT_RETENTION_MS, flushIntervalMs: 0,
-    maxPendingAppends: limits.maxPendingAppends, maxProducersPerPartition: limits.maxProducersPerPartition,
-    nowMs: Date.now, crc: nativeCrc, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
-  };
-  assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes < 2 ** 32, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
-  assert(o.flushIntervalMs >= 0 && o.indexIntervalBytes > 0 && o.maxPendingAppends > 0, 'flushIntervalMs >= 0, indexIntervalBytes > 0 and maxPendingAppends > 0 are required');
-  return o;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 export interface AppendResult {
   baseOffset: number;
