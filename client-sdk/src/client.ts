@@ -37,6 +37,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   pingIntervalMs?: number;
   /**
+   * Consumers verify each received batch's CRC-32C (default true, like
+   * Kafka's `check.crcs`). The broker checks CRCs on produce; turning this off
+   * trusts the broker and the transport for faster catch-up.
+   */
+  checkCrcs?: boolean;
+  /**
    * Page-exit flush, opt-in: `beacon: pageExitBeacon` from `@runnel/client/beacon`
    * freezes pending records when the page is hidden and posts them with sendBeacon
    * on `pagehide`. Default: off (`false`).
@@ -78,6 +84,7 @@ export class RunnelClient extends Emitter<ClientEvents> {
   readonly #subscriptions = new Set<Subscription<any>>();
   readonly #partitionCounts = new Map<string, number>();
   readonly #removeBeacon: () => void;
+  readonly #checkCrcs: boolean;
 
   constructor(options: ClientOptions) {
     super();
@@ -86,6 +93,7 @@ export class RunnelClient extends Emitter<ClientEvents> {
     if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', 'no WebSocket: pass { WebSocket } (in Node: import { WebSocket } from "ws")');
     const limits = validateClientLimits(options.limits);
     const random = options.random ?? Math.random;
+    this.#checkCrcs = options.checkCrcs !== false;
     this.#storage = options.storage instanceof Promise ? lazyStorage(options.storage) : options.storage ?? memoryStorage();
     this.#conn = new Connection({
       urls, transport: options.transport ?? webSocketTransport(WebSocketImpl!), clientId: options.clientId ?? 'runnel-js',
@@ -93,7 +101,8 @@ export class RunnelClient extends Emitter<ClientEvents> {
     });
     this.#conn.on('statechange', (e) => this.emit('statechange', e));
     this.#conn.on('error', (e) => this.emit('error', e));
-    const windowBytes = (): number => Math.max(limits.creditWindowBytes, this.#conn.helloOk?.maxBatchBytes ?? 0);
+    // NB: at least two of the broker's largest frames outstanding, so it can send the next frame while one is handled.
+    const windowBytes = (): number => Math.max(limits.creditWindowBytes, 2 * (this.#conn.helloOk?.maxBatchBytes ?? 0));
     this.#streams = new StreamRegistry(this.#conn, windowBytes);
     this.producer = new Producer(this.#conn, this.#storage.outbox, limits, random, (e) => this.emit('error', e));
     this.#removeBeacon = options.beacon ? options.beacon(this.producer, () => this.#conn.url, limits.maxBeaconBytes) : () => {};
@@ -134,7 +143,7 @@ export class RunnelClient extends Emitter<ClientEvents> {
 
   #consumerDeps(): ConsumerDeps {
     if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', 'client is closed');
-    return { streams: this.#streams, offsets: this.#storage.offsets, partitionCount: (t) => this.#partitionCount(t), reportError: (e) => this.emit('error', e) };
+    return { streams: this.#streams, offsets: this.#storage.offsets, partitionCount: (t) => this.#partitionCount(t), reportError: (e) => this.emit('error', e), checkCrcs: this.#checkCrcs };
   }
 
   #track<T>(sub: Subscription<T>): Subscription<T> {

@@ -154,7 +154,8 @@ test('credit: a slow handler never has more than the window outstanding', async 
   }, { from: 'earliest' });
   await until(() => handled === 2000, 'all handled');
   const credit = [...broker.sessions][0].subs.get('t/0')!.credit;
-  assert.ok(credit <= 4096, `broker-side credit ${credit} stays within the window`);
+  const window = Math.max(4096, 2 * broker.maxBatchBytes); // two of the broker's largest frames at least
+  assert.ok(credit <= window, `broker-side credit ${credit} stays within the window ${window}`);
   assert.ok(broker.recordsFramesSent > 3, 'delivery was split by credit');
   await c.close();
 });
@@ -205,5 +206,37 @@ test('transactional: handler writes and the offset commit in one IndexedDB trans
   const check = await indexedDbStorage({ name: 'tx-test', version: 2 });
   assert.equal((await check.offsets.getOffsets('tx', 't')).get(0)!.offset, 40);
   check.close();
+  await c.close();
+});
+
+test('checkCrcs: a batch whose CRC does not match stops the subscription (CORRUPT_MESSAGE) unless checkCrcs is false', async () => {
+  const broker = new FakeBroker(1);
+  await produce(broker, 't', 20);
+  const stored = broker.batches('t', 0)[0].bytes;
+  stored[42] ^= 1; // maxTimestamp's low byte: covered by the CRC, harmless to the records
+  const checked = client(broker);
+  const seen: number[] = [];
+  const sub = checked.subscribe('t', (r) => { seen.push(r.offset); }, { from: 'earliest' });
+  await assert.rejects(sub.closed, (e: { errorName?: string }) => e.errorName === 'CORRUPT_MESSAGE');
+  assert.equal(seen.length, 0, 'nothing of the corrupt batch reached the handler');
+  await checked.close();
+  const trusting = client(broker, { checkCrcs: false });
+  const all: number[] = [];
+  trusting.subscribe('t', (r) => { all.push(r.offset); }, { from: 'earliest' });
+  await until(() => all.length === 20, '20 records without CRC checks');
+  assert.deepEqual(all, Array.from({ length: 20 }, (_, i) => i));
+  await trusting.close();
+});
+
+test('values: ASCII, non-ASCII, long and invalid UTF-8 JSON decode like TextDecoder + JSON.parse', async () => {
+  const broker = new FakeBroker(1);
+  const values = [{ s: 'plain' }, { s: 'é€😀' }, { s: 'x'.repeat(5000) }, 'not json', 17, null];
+  const c = client(broker);
+  for (const v of values) await c.producer.send('t', v, { key: 'ключ', headers: { h: 'ü' } });
+  const seen: ConsumerRecord[] = [];
+  c.subscribe('t', (r) => { seen.push(r); }, { from: 'earliest' });
+  await until(() => seen.length === values.length, 'all values');
+  assert.deepEqual(seen.map((r) => r.value), values);
+  assert.deepEqual(seen.map((r) => [r.key, r.headers.h]), values.map(() => ['ключ', 'ü']));
   await c.close();
 });

@@ -64,6 +64,8 @@ export interface ConsumerDeps {
   offsets: OffsetStore;
   partitionCount(topic: string): Promise<number>;
   reportError(error: RunnelError): void;
+  /** Verify received batches' CRC-32C (default true). */
+  checkCrcs?: boolean;
 }
 
 const FATAL: ErrorName[] = ['UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'INVALID_REQUEST'];
@@ -229,7 +231,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   async #handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> {
     const p = reader.partition;
     const position = this.tracker.position(p) ?? Infinity;
-    const { entries, error } = decodeAccepted(this.topic, p, frame.batches, position, (o) => this.tracker.accept(p, o));
+    const { entries, error } = decodeAccepted(this.topic, p, frame.batches, position, (o) => this.tracker.accept(p, o), this.deps.checkCrcs !== false);
     if (error) throw error;
     const tx = this.options.transactional;
     if (tx && this.deps.offsets.transact) {

@@ -6,6 +6,7 @@
  * records. zod is a peer dependency the core never imports.
  */
 import { RunnelError } from './codec/error-codes.ts';
+import { readUtf8Lenient } from './codec/utf8.ts';
 
 /** The validation the SDK needs from a schema; zod schemas fit. */
 export interface Schema<In = unknown, Out = In> {
@@ -45,7 +46,6 @@ export function toTopic<In, Out>(ref: TopicRef<In, Out>): Topic<In, Out> {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Validates then serializes a value to UTF-8 JSON; SCHEMA_VALIDATION_FAILED before anything is sent. */
 export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Array {
@@ -61,11 +61,14 @@ export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Arra
   return encoder.encode(json);
 }
 
-/** Parses UTF-8 JSON bytes (a non-JSON payload is returned as its string, like the HTTP API) and validates. */
-export function decodeValue<Out>(topic: Topic<unknown, Out>, bytes: Uint8Array | null): Out {
+/**
+ * Parses the UTF-8 JSON in `bytes[start, end)` (`bytes` null = a null value; a
+ * non-JSON payload is returned as its string, like the HTTP API) and validates.
+ */
+export function decodeValue<Out>(topic: Topic<unknown, Out>, bytes: Uint8Array | null, start = 0, end = bytes?.length ?? 0): Out {
   let value: unknown = null;
   if (bytes !== null) {
-    const text = decoder.decode(bytes);
+    const text = readUtf8Lenient(bytes, start, end);
     try {
       value = JSON.parse(text);
     } catch {
@@ -84,6 +87,6 @@ export function encodeText(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
-export function decodeText(b: Uint8Array): string {
-  return decoder.decode(b);
+export function decodeText(b: Uint8Array, start = 0, end = b.length): string {
+  return readUtf8Lenient(b, start, end);
 }
