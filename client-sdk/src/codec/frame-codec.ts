@@ -14,8 +14,8 @@
  * before the callback returns (STYLE.md rule 11).
  */
 import { readInt16, readInt32, readInt64, readUint16, readUint32, writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
-import { assert, assertNever, type Decoded, type ErrorName } from './error-codes.ts';
-import { FrameSchema, StartPositionTag, type FieldType, type Fields } from './frame-schema.ts';
+import { assert, type Decoded, type ErrorName } from './error-codes.ts';
+import { FrameSchema, StartPositionTag, type FieldType, type Fields, type ScalarType } from './frame-schema.ts';
 import { FrameKind, type Frame, type FrameType, type RecordsFrame, type StartPosition } from './protocol.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 
@@ -41,45 +41,42 @@ export function peekFrameKind(bytes: Uint8Array): FrameType | null {
 
 // ---------------------------------------------------------------- encoding
 
+type IntType = Exclude<ScalarType, 'string' | 'bytes' | 'startPosition'>;
+/** Integer wire types: [bytes, min, max, unsigned]. One table drives sizing, range checks, writing and reading. */
+const INT: Record<IntType, readonly [bytes: 1 | 2 | 4 | 8, min: number, max: number, unsigned?: true]> = {
+  i8: [1, -128, 127], acks: [1, -1, 1], i16: [2, -32768, 32767], u16: [2, 0, MAX_U16, true],
+  i32: [4, -(2 ** 31), 2 ** 31 - 1], u32: [4, 0, 2 ** 32 - 1, true], i64: [8, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+const isInt = (type: ScalarType): type is IntType => type in INT;
+
+function assertInt(value: unknown, type: IntType, name: string): void {
+  const [, min, max] = INT[type];
+  assert(Number.isInteger(value) && (value as number) >= min && (value as number) <= max, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+}
+
 /** Encoded size of `value` as `type`; asserts that the value fits its wire type. */
 function sizeOf(value: unknown, type: FieldType, name: string): number {
   if (typeof type === 'object') {
-    if ('array' in type) {
-      assert(Array.isArray(value), `${name} must be an array`);
-      let size = 4;
-      for (const element of value) size += sizeOf(element, type.array, name);
-      return size;
-    }
-    return sizeOfFields(value as Record<string, unknown>, type.struct);
+    if (!('array' in type)) return sizeOfFields(value as Record<string, unknown>, type.struct);
+    assert(Array.isArray(value), `${name} must be an array`);
+    let size = 4;
+    for (const element of value) size += sizeOf(element, type.array, name);
+    return size;
   }
-  switch (type) {
-    case 'i8': case 'acks': return assertInt(value, -128, 127, name), 1;
-    case 'i16': return assertInt(value, -32768, 32767, name), 2;
-    case 'u16': return assertInt(value, 0, MAX_U16, name), 2;
-    case 'i32': return assertInt(value, -(2 ** 31), 2 ** 31 - 1, name), 4;
-    case 'u32': return assertInt(value, 0, 2 ** 32 - 1, name), 4;
-    case 'i64': return assertInt(value, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, name), 8;
-    case 'string': {
-      assert(typeof value === 'string', `${name} must be a string`);
-      const length = utf8Length(value);
-      assert(length <= MAX_U16, `${name} is ${length} UTF-8 bytes; strings are limited to 65535`);
-      return 2 + length;
-    }
-    case 'bytes': return assert(value instanceof Uint8Array, `${name} must be a Uint8Array`), 4 + value.length;
-    case 'startPosition': {
-      assert(typeof value === 'object' && value !== null, `${name} must be a StartPosition object`);
-      const kind = (value as StartPosition).kind;
-      assert(kind in StartPositionTag, `${name}.kind must be earliest|latest|offset|timestamp`);
-      if (kind === 'offset') assertInt((value as { offset: number }).offset, 0, Number.MAX_SAFE_INTEGER, `${name}.offset`);
-      if (kind === 'timestamp') assertInt((value as { timestampMs: number }).timestampMs, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, `${name}.timestampMs`);
-      return kind === 'offset' || kind === 'timestamp' ? 9 : 1;
-    }
-    default: return assertNever(type, 'wire type');
+  if (isInt(type)) return assertInt(value, type, name), INT[type][0];
+  if (type === 'string') {
+    assert(typeof value === 'string', `${name} must be a string`);
+    const length = utf8Length(value);
+    assert(length <= MAX_U16, `${name} is ${length} UTF-8 bytes; strings are limited to 65535`);
+    return 2 + length;
   }
-}
-
-function assertInt(value: unknown, min: number, max: number, name: string): void {
-  assert(Number.isInteger(value) && (value as number) >= min && (value as number) <= max, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  if (type === 'bytes') return assert(value instanceof Uint8Array, `${name} must be a Uint8Array`), 4 + value.length;
+  const from = value as StartPosition;
+  assert(typeof from === 'object' && from !== null && from.kind in StartPositionTag, `${name} must be a StartPosition (earliest|latest|offset|timestamp)`);
+  if (from.kind === 'earliest' || from.kind === 'latest') return 1;
+  if (from.kind === 'offset') assertInt(from.offset, 'i64', `${name}.offset`), assert(from.offset >= 0, `${name}.offset must be >= 0`);
+  else assertInt(from.timestampMs, 'i64', `${name}.timestampMs`);
+  return 9;
 }
 
 function sizeOfFields(value: Record<string, unknown>, fields: Fields): number {
@@ -89,46 +86,36 @@ function sizeOfFields(value: Record<string, unknown>, fields: Fields): number {
   return size;
 }
 
-function write(out: Uint8Array, pos: number, value: unknown, type: FieldType): number {
-  if (typeof type === 'object') {
-    if ('array' in type) {
-      const array = value as unknown[];
-      writeInt32(out, pos, array.length);
-      pos += 4;
-      for (const element of array) pos = write(out, pos, element, type.array);
-      return pos;
-    }
-    return writeFields(out, pos, value as Record<string, unknown>, type.struct);
-  }
-  switch (type) {
-    case 'i8': case 'acks': out[pos] = value as number; return pos + 1;
-    case 'i16': case 'u16': writeInt16(out, pos, value as number); return pos + 2;
-    case 'i32': case 'u32': writeInt32(out, pos, value as number); return pos + 4;
-    case 'i64': writeInt64(out, pos, value as number); return pos + 8;
-    case 'string': {
-      const end = writeUtf8(out, pos + 2, value as string);
-      writeInt16(out, pos, end - pos - 2);
-      return end;
-    }
-    case 'bytes': {
-      const b = value as Uint8Array;
-      writeInt32(out, pos, b.length);
-      out.set(b, pos + 4);
-      return pos + 4 + b.length;
-    }
-    case 'startPosition': return writeStartPosition(out, pos, value as StartPosition);
-    default: return assertNever(type, 'wire type');
-  }
+function writeInt(out: Uint8Array, pos: number, value: number, bytes: 1 | 2 | 4 | 8): number {
+  if (bytes === 1) out[pos] = value;
+  else if (bytes === 2) writeInt16(out, pos, value);
+  else if (bytes === 4) writeInt32(out, pos, value);
+  else writeInt64(out, pos, value);
+  return pos + bytes;
 }
 
-function writeStartPosition(out: Uint8Array, pos: number, from: StartPosition): number {
-  out[pos] = StartPositionTag[from.kind];
-  switch (from.kind) {
-    case 'earliest': case 'latest': return pos + 1;
-    case 'offset': writeInt64(out, pos + 1, from.offset); return pos + 9;
-    case 'timestamp': writeInt64(out, pos + 1, from.timestampMs); return pos + 9;
-    default: return assertNever(from, 'start position');
+function write(out: Uint8Array, pos: number, value: unknown, type: FieldType): number {
+  if (typeof type === 'object') {
+    if (!('array' in type)) return writeFields(out, pos, value as Record<string, unknown>, type.struct);
+    pos = writeInt(out, pos, (value as unknown[]).length, 4);
+    for (const element of value as unknown[]) pos = write(out, pos, element, type.array);
+    return pos;
   }
+  if (isInt(type)) return writeInt(out, pos, value as number, INT[type][0]);
+  if (type === 'string') {
+    const end = writeUtf8(out, pos + 2, value as string);
+    writeInt16(out, pos, end - pos - 2);
+    return end;
+  }
+  if (type === 'bytes') {
+    const b = value as Uint8Array;
+    out.set(b, writeInt(out, pos, b.length, 4));
+    return pos + 4 + b.length;
+  }
+  const from = value as StartPosition;
+  out[pos] = StartPositionTag[from.kind];
+  if (from.kind === 'earliest' || from.kind === 'latest') return pos + 1;
+  return writeInt(out, pos + 1, from.kind === 'offset' ? from.offset : from.timestampMs, 8);
 }
 
 function writeFields(out: Uint8Array, pos: number, value: Record<string, unknown>, fields: Fields): number {
@@ -185,13 +172,7 @@ function minSize(type: FieldType): number {
     for (const [, field] of type.struct) size += minSize(field);
     return size;
   }
-  switch (type) {
-    case 'i8': case 'acks': case 'startPosition': return 1;
-    case 'i16': case 'u16': case 'string': return 2;
-    case 'i32': case 'u32': case 'bytes': return 4;
-    case 'i64': return 8;
-    default: return assertNever(type, 'wire type');
-  }
+  return isInt(type) ? INT[type][0] : type === 'string' ? 2 : type === 'bytes' ? 4 : 1;
 }
 
 class FrameReader {
@@ -202,8 +183,12 @@ class FrameReader {
     private readonly maxArrayLength: number,
   ) {}
 
-  private need(n: number, name: string): void {
-    if (this.b.length - this.pos < n) throw new FrameDecodeError('INVALID_FRAME', `frame truncated in ${name}`);
+  /** Position of the next `n` bytes (then skipped); throws INVALID_FRAME when the frame ends first. */
+  private take(n: number, name: string): number {
+    const at = this.pos;
+    if (this.b.length - at < n) throw new FrameDecodeError('INVALID_FRAME', `frame truncated in ${name}`);
+    this.pos = at + n;
+    return at;
   }
 
   readFields(fields: Fields, into: Record<string, unknown>): Record<string, unknown> {
@@ -213,60 +198,38 @@ class FrameReader {
 
   read(type: FieldType, name: string): unknown {
     if (typeof type === 'object') return 'array' in type ? this.readArray(type.array, name) : this.readFields(type.struct, {});
-    const b = this.b;
-    const at = this.pos;
-    switch (type) {
-      case 'i8': this.need(1, name); this.pos += 1; return (b[at] << 24) >> 24;
-      case 'acks': {
-        this.need(1, name);
-        const acks = (b[at] << 24) >> 24;
-        if (acks < -1 || acks > 1) throw new FrameDecodeError('INVALID_FRAME', `${name} must be -1, 0 or 1, got ${acks}`);
-        this.pos += 1;
-        return acks;
-      }
-      case 'i16': this.need(2, name); this.pos += 2; return readInt16(b, at);
-      case 'u16': this.need(2, name); this.pos += 2; return readUint16(b, at);
-      case 'i32': this.need(4, name); this.pos += 4; return readInt32(b, at);
-      case 'u32': this.need(4, name); this.pos += 4; return readUint32(b, at);
-      case 'i64': return this.readInt64(name);
-      case 'string': return this.readString(name);
-      case 'bytes': {
-        this.need(4, name);
-        const length = readUint32(b, at);
-        this.pos += 4;
-        this.need(length, name);
-        this.pos += length;
-        return b.subarray(at + 4, at + 4 + length);
-      }
-      case 'startPosition': return this.readStartPosition(name);
-      default: return assertNever(type, 'wire type');
+    if (isInt(type)) return this.readInt(type, name);
+    if (type === 'string') return this.readString(name);
+    if (type === 'bytes') {
+      const length = readUint32(this.b, this.take(4, name));
+      const at = this.take(length, name);
+      return this.b.subarray(at, at + length);
     }
+    return this.readStartPosition(name);
   }
 
-  private readInt64(name: string): number {
-    this.need(8, name);
-    const value = readInt64(this.b, this.pos);
-    if (Number.isNaN(value)) throw new FrameDecodeError('INVALID_FRAME', `${name} is outside ±(2^53-1)`);
-    this.pos += 8;
+  private readInt(type: IntType, name: string): number {
+    const [bytes, min, max, unsigned] = INT[type];
+    const at = this.take(bytes, name);
+    const b = this.b;
+    const value = bytes === 1 ? (b[at] << 24) >> 24 : bytes === 2 ? (unsigned ? readUint16(b, at) : readInt16(b, at))
+      : bytes === 4 ? (unsigned ? readUint32(b, at) : readInt32(b, at)) : readInt64(b, at);
+    // NB: readInt64 returns NaN outside ±(2^53−1); NaN fails both comparisons.
+    if (!(value >= min && value <= max)) throw new FrameDecodeError('INVALID_FRAME', `${name} is outside [${min}, ${max}]`);
     return value;
   }
 
   private readString(name: string): string {
-    this.need(2, name);
-    const length = readUint16(this.b, this.pos);
+    const length = readUint16(this.b, this.take(2, name));
     if (length > this.maxStringBytes) throw new FrameDecodeError('MESSAGE_TOO_LARGE', `${name} is ${length} bytes, limit ${this.maxStringBytes}`);
-    this.pos += 2;
-    this.need(length, name);
-    const s = readUtf8(this.b, this.pos, this.pos + length);
+    const at = this.take(length, name);
+    const s = readUtf8(this.b, at, at + length);
     if (s === null) throw new FrameDecodeError('INVALID_FRAME', `${name} is not valid UTF-8`);
-    this.pos += length;
     return s;
   }
 
   private readArray(type: FieldType, name: string): unknown[] {
-    this.need(4, name);
-    const count = readUint32(this.b, this.pos);
-    this.pos += 4;
+    const count = readUint32(this.b, this.take(4, name));
     if (count > this.maxArrayLength) throw new FrameDecodeError('MESSAGE_TOO_LARGE', `${name} has ${count} elements, limit ${this.maxArrayLength}`);
     // NB: checked before allocating, so a forged count cannot make us build a huge array.
     if (count * minSize(type) > this.b.length - this.pos) throw new FrameDecodeError('INVALID_FRAME', `${name} count ${count} cannot fit the frame`);
@@ -276,19 +239,16 @@ class FrameReader {
   }
 
   private readStartPosition(name: string): StartPosition {
-    this.need(1, name);
-    const tag = this.b[this.pos++];
-    switch (tag) {
-      case StartPositionTag.earliest: return { kind: 'earliest' };
-      case StartPositionTag.latest: return { kind: 'latest' };
-      case StartPositionTag.offset: {
-        const offset = this.readInt64(`${name}.offset`);
-        if (offset < 0) throw new FrameDecodeError('INVALID_FRAME', `${name}.offset is negative`);
-        return { kind: 'offset', offset };
-      }
-      case StartPositionTag.timestamp: return { kind: 'timestamp', timestampMs: this.readInt64(`${name}.timestampMs`) };
-      default: throw new FrameDecodeError('INVALID_FRAME', `${name} has unknown tag ${tag}`);
+    const tag = this.b[this.take(1, name)];
+    if (tag === StartPositionTag.earliest) return { kind: 'earliest' };
+    if (tag === StartPositionTag.latest) return { kind: 'latest' };
+    if (tag === StartPositionTag.offset) {
+      const offset = this.readInt('i64', `${name}.offset`);
+      if (offset < 0) throw new FrameDecodeError('INVALID_FRAME', `${name}.offset is negative`);
+      return { kind: 'offset', offset };
     }
+    if (tag === StartPositionTag.timestamp) return { kind: 'timestamp', timestampMs: this.readInt('i64', `${name}.timestampMs`) };
+    throw new FrameDecodeError('INVALID_FRAME', `${name} has unknown tag ${tag}`);
   }
 }
 
