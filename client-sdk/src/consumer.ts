@@ -68,6 +68,9 @@ export interface ConsumerDeps {
   checkCrcs?: boolean;
 }
 
+/** The context of a non-transactional handler call: shared and frozen (no allocation per record). */
+const NO_CONTEXT: HandlerContext = Object.freeze({});
+
 const FATAL: ErrorName[] = ['UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'INVALID_REQUEST'];
 
 function startPosition(from: StartFrom, reset: 'earliest' | 'latest'): StartPosition {
@@ -244,9 +247,11 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
       return;
     }
     if (this.batchHandler) return this.#handleBatch(p, entries);
-    for (const entry of entries) {
+    // Hot path: a synchronous handler runs back to back (no microtask per record); a promise is awaited.
+    for (let i = 0; i < entries.length; i++) {
       if (this.#stopped) return;
-      await this.#handleEntry(p, entry, undefined);
+      const pending = this.#handleEntry(p, entries[i], undefined);
+      if (pending !== undefined) await pending;
     }
   }
 
@@ -261,17 +266,19 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     this.tracker.markHandled(p, entries[entries.length - 1].offset);
   }
 
-  #handleEntry(p: number, entry: { offset: number; record: ConsumerRecord<T> | null; error: RunnelError | null }, tx: unknown): void | Promise<void> {
-    const markHandled = (): void => this.tracker.markHandled(p, entry.offset);
+  /** Runs the handler for one entry; returns a promise only when the handler returned one (the offset is marked after it). */
+  #handleEntry(p: number, entry: DecodedEntry<T>, tx: unknown): Promise<void> | undefined {
     if (entry.error) {
       const policy = this.options.onInvalid ?? this.topic.onInvalid;
       if (policy === 'throw') throw entry.error;
       if (policy === 'error') this.emit('error', entry.error);
-      return markHandled();
+      this.tracker.markHandled(p, entry.offset);
+      return undefined;
     }
-    const result = this.handler(entry.record!, tx === undefined ? {} : { tx });
-    if (result && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(markHandled);
-    markHandled();
+    const result = this.handler(entry.record!, tx === undefined ? NO_CONTEXT : { tx });
+    if (result && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(() => this.tracker.markHandled(p, entry.offset));
+    this.tracker.markHandled(p, entry.offset);
+    return undefined;
   }
 
   /** Stores handled offsets: one write in flight, the next carries everything newer. */
