@@ -7,15 +7,18 @@
  * not be used after `close` (Session.state guards it); nothing may throw out
  * of a callback (every handler is wrapped). uWS's own backpressure cap is
  * set above the broker's 2× close threshold so uWS never silently drops a
- * published frame for a subscriber the broker still counts as live.
+ * published frame for a subscriber the broker still counts as live, and
+ * every socket keeps its uWS subscriber alive (uws-session-socket.ts) so
+ * leaving a channel never drops frames published just before.
  */
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { TemplatedApp } from 'uWebSockets.js';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import type { Broker } from './broker.ts';
 import { GOING_AWAY, closeCodeFor } from './close-codes.ts';
 import { Fanout } from './fanout.ts';
 import { Session } from './session.ts';
+import { uwsSessionSocket } from './uws-session-socket.ts';
 import uws from './uws.ts';
 
 interface UserData { session: Session | null }
@@ -68,7 +71,7 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
       res.upgrade<UserData>({ session: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => guard('open', () => {
-      const session = new Session(socketOf(ws), sessionDeps);
+      const session = new Session(uwsSessionSocket(ws), sessionDeps);
       ws.getUserData().session = session;
       sessions.add(session);
       metrics?.connections.inc();
@@ -116,17 +119,6 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
       clearInterval(sweep);
       fanout.close();
     },
-  };
-}
-
-/** Adapts a uWS WebSocket to the Session's socket interface. */
-function socketOf(ws: WebSocket<UserData>) {
-  return {
-    send: (bytes: Uint8Array) => ws.send(bytes, true, false),
-    getBufferedAmount: () => ws.getBufferedAmount(),
-    subscribe: (channel: string) => void ws.subscribe(channel),
-    unsubscribe: (channel: string) => void ws.unsubscribe(channel),
-    end: (code: number, reason: string) => ws.end(code, reason),
   };
 }
 
