@@ -2,7 +2,7 @@
  * Typed topics. A topic pairs a name with a schema (zod or anything with
  * `parse`): produce accepts the schema's input type, consume hands out its
  * output type. Values travel as UTF-8 JSON, exactly like the HTTP API
- * (docs/BROKER-CONTRACT.md), so HTTP, CLI and SDK clients read each other's
+ * (docs/http.md), so HTTP, CLI and SDK clients read each other's
  * records. zod is a peer dependency the core never imports.
  */
 import { RunnelError } from './codec/error-codes.ts';

@@ -1,7 +1,7 @@
 /**
  * The broker service (single node): topics, produce, fetch, producer ids and
  * consumer groups over the partition logs. Transport-free: the WebSocket
- * endpoint and the HTTP app both call it (docs/BROKER-CONTRACT.md).
+ * endpoint and the HTTP app both call it (docs/http.md).
  *
  * Invariants: a produce resolves only after the log made the batch durable
  * (fdatasync, group-committed); reads never return offsets at or above the

@@ -2,7 +2,7 @@
  * The part of the `Broker` (server/src/broker/broker.ts) the HTTP API uses,
  * declared structurally so routes depend on the contract, not the class:
  * the real `Broker` satisfies it, and route unit tests use a small in-memory
- * implementation of it. Shapes follow docs/BROKER-CONTRACT.md.
+ * implementation of it. Shapes follow docs/http.md.
  */
 import type { TopicInfo, TopicSpec } from '../broker/topic-registry.ts';
 import type { GroupCoordinator } from '../groups/coordinator.ts';

@@ -1,5 +1,5 @@
 /**
- * The broker's HTTP API (`/v1`, docs/BROKER-CONTRACT.md) as the tests use
+ * The broker's HTTP API (`/v1`, docs/http.md) as the tests use
  * it: create and describe topics, produce JSON records, read a partition's
  * whole log (the ground truth a test compares deliveries against) and read
  * one Prometheus gauge from `/metrics`.
