@@ -67,6 +67,10 @@ export const LimitsSchema = z.object({
   maxRecordsPerBatch: z.number().int().min(1).default(100_000),
   maxGroupNameLength: z.number().int().min(1).default(255),
   maxGroupMembers: z.number().int().min(1).default(10_000),
+  /** Groups the broker holds (live or with committed offsets); joining or committing to one more answers LIMIT_EXCEEDED. */
+  maxGroups: z.number().int().min(1).default(10_000),
+  /** Group memberships one connection may hold at once. */
+  maxGroupMembershipsPerConnection: z.number().int().min(1).default(64),
 
   // ---- HTTP ----
   /** Largest HTTP request body (bytes). */

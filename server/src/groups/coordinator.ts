@@ -45,6 +45,8 @@ export interface GroupDescription {
 export class GroupCoordinator {
   private readonly groups = new Map<string, Group>();
   private readonly sinks = new Map<string, GroupMemberSink>(); // "group\0member" → sink
+  /** sink → its "group\0member" keys (bounds memberships per connection, and makes leaveAll O(own)). */
+  private readonly memberships = new Map<GroupMemberSink, Set<string>>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly strategy: AssignmentStrategy;
@@ -62,13 +64,23 @@ export class GroupCoordinator {
     if (bad) return this.errorAssignment(req.requestId, req.group, req.memberId, bad);
     const { minGroupSessionTimeoutMs: lo, maxGroupSessionTimeoutMs: hi } = this.deps.limits;
     const sessionTimeoutMs = Math.min(hi, Math.max(lo, req.sessionTimeoutMs));
-    let group = this.groups.get(req.group);
-    if (!group) this.groups.set(req.group, (group = new Group(req.group, this.strategy, this.deps.limits.maxGroupMembers)));
     const isNew = req.memberId === '';
+    const own = this.memberships.get(sink);
+    if (!own?.has(`${req.group}\0${req.memberId}`) && (own?.size ?? 0) >= this.deps.limits.maxGroupMembershipsPerConnection) {
+      return this.errorAssignment(req.requestId, req.group, req.memberId, 'LIMIT_EXCEEDED');
+    }
+    let group = this.groups.get(req.group);
+    if (!group) {
+      if (this.isNewGroupOverLimit(req.group)) return this.errorAssignment(req.requestId, req.group, req.memberId, 'LIMIT_EXCEEDED');
+      this.groups.set(req.group, (group = new Group(req.group, this.strategy, this.deps.limits.maxGroupMembers)));
+    }
     const memberId = isNew ? `${req.clientId.slice(0, 64) || 'member'}-${randomBytes(8).toString('hex')}` : req.memberId;
     const result = group.join({ memberId, isNew, clientId: req.clientId, topics: req.topics, sessionTimeoutMs }, this.deps.partitionCounts(), this.now());
-    if (!result.ok) return this.errorAssignment(req.requestId, req.group, req.memberId, result.code);
-    this.sinks.set(`${req.group}\0${memberId}`, sink);
+    if (!result.ok) {
+      if (group.members.size === 0 && this.deps.store.fetch(req.group).length === 0) this.groups.delete(req.group);
+      return this.errorAssignment(req.requestId, req.group, req.memberId, result.code);
+    }
+    this.bind(`${req.group}\0${memberId}`, sink);
     this.pushAssignments(group, result.change, memberId);
     return this.assignmentFrame(group, memberId, req.requestId);
   }
@@ -90,11 +102,11 @@ export class GroupCoordinator {
 
   /** The session closed: all its memberships end now. */
   leaveAll(sink: GroupMemberSink): void {
-    for (const [key, s] of [...this.sinks]) {
-      if (s !== sink) continue;
+    for (const key of [...(this.memberships.get(sink) ?? [])]) {
       const [groupId, memberId] = key.split('\0');
       this.leave(groupId, memberId);
     }
+    this.memberships.delete(sink);
   }
 
   /** Validates generation/ownership, then durably stores the offsets. Throws RunnelError. */
@@ -110,6 +122,7 @@ export class GroupCoordinator {
       }
     }
     const group = this.groups.get(groupId);
+    if (!group && this.isNewGroupOverLimit(groupId)) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxGroups (${this.deps.limits.maxGroups}) groups`);
     const code = group ? group.validateCommit(generationId, memberId, offsets) : generationId === -1 && memberId === '' ? null : 'UNKNOWN_MEMBER_ID';
     if (code) throw new RunnelError(code, code === 'ILLEGAL_GENERATION' ? `generation ${generationId} is stale or the partition is not assigned to ${memberId}; rejoin the group` : undefined);
     await this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
@@ -179,10 +192,29 @@ export class GroupCoordinator {
     await this.deps.store.close();
   }
 
+  /** A group name neither live nor holding offsets, when the broker already holds `maxGroups` groups. */
+  private isNewGroupOverLimit(groupId: string): boolean {
+    if (this.groups.has(groupId) || this.deps.store.fetch(groupId).length > 0) return false;
+    return new Set([...this.groups.keys(), ...this.deps.store.groups()]).size >= this.deps.limits.maxGroups;
+  }
+
+  private bind(key: string, sink: GroupMemberSink): void {
+    this.sinks.set(key, sink);
+    let own = this.memberships.get(sink);
+    if (!own) this.memberships.set(sink, (own = new Set()));
+    own.add(key);
+  }
+
+  private unbind(key: string): GroupMemberSink | undefined {
+    const sink = this.sinks.get(key);
+    this.sinks.delete(key);
+    if (sink) this.memberships.get(sink)?.delete(key);
+    return sink;
+  }
+
   private pushAssignments(group: Group, change: GroupChange, except?: string): void {
     for (const id of change.removed) {
-      const sink = this.sinks.get(`${group.groupId}\0${id}`);
-      this.sinks.delete(`${group.groupId}\0${id}`);
+      const sink = this.unbind(`${group.groupId}\0${id}`);
       sink?.sendAssignment(this.errorAssignment(0, group.groupId, id, 'UNKNOWN_MEMBER_ID'));
     }
     if (!change.rebalanced) return;
