@@ -72,7 +72,10 @@ function lazyStorage(p: Promise<Storage>): Storage {
     return (s.offsets.transact as (...a: unknown[]) => Promise<void>)(...args);
   });
   for (const n of ['load', 'addRecords', 'freeze', 'deleteBatches', 'deleteRecords', 'saveProducer']) outbox[n] = call('outbox', n);
-  return { offsets: offsets as unknown as OffsetStore, outbox: outbox as unknown as OutboxStore, close: () => p.then((s) => s.close()) };
+  return {
+    offsets: offsets as unknown as OffsetStore, outbox: outbox as unknown as OutboxStore,
+    orphans: () => p.then((s) => s.orphans?.() ?? []), close: () => p.then((s) => s.close()),
+  };
 }
 
 export class RunnelClient extends Emitter<ClientEvents> {
@@ -85,6 +88,9 @@ export class RunnelClient extends Emitter<ClientEvents> {
   readonly #partitionCounts = new Map<string, number>();
   readonly #removeBeacon: () => void;
   readonly #checkCrcs: boolean;
+  /** Producers draining outboxes adopted from clients that are gone (see Storage.orphans). */
+  readonly #drains = new Set<Producer>();
+  #orphanTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ClientOptions) {
     super();
@@ -107,6 +113,20 @@ export class RunnelClient extends Emitter<ClientEvents> {
     this.producer = new Producer(this.#conn, this.#storage.outbox, limits, random, (e) => this.emit('error', e));
     this.#removeBeacon = options.beacon ? options.beacon(this.producer, () => this.#conn.url, limits.maxBeaconBytes) : () => {};
     this.#conn.open();
+    if (this.#storage.orphans) void this.producer.ready.then(() => this.#adoptOrphans(limits, random), () => {});
+  }
+
+  /** Drains every orphaned outbox with its own producer id (so resends stay de-duplicated), then checks again later. */
+  async #adoptOrphans(limits: ClientLimits, random: RandomSource): Promise<void> {
+    for (const orphan of await this.#storage.orphans!().catch(() => [])) {
+      if (this.state === 'closed') { orphan.release(); continue; }
+      const drain = new Producer(this.#conn, orphan.outbox, limits, random, (e) => this.emit('error', e));
+      this.#drains.add(drain);
+      void drain.drained().then(() => {
+        if (this.#drains.delete(drain)) { drain.close(); orphan.release(); }
+      });
+    }
+    if (this.state !== 'closed') this.#orphanTimer = setTimeout(() => void this.#adoptOrphans(limits, random), limits.orphanCheckMs);
   }
 
   /** Connection state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed'. */
@@ -217,6 +237,9 @@ export class RunnelClient extends Emitter<ClientEvents> {
     this.#removeBeacon();
     await Promise.all([...this.#subscriptions].map((s) => s.unsubscribe()));
     this.producer.close();
+    clearTimeout(this.#orphanTimer);
+    for (const drain of this.#drains) drain.close();
+    this.#drains.clear();
     this.#conn.close();
     await this.#storage.close();
   }

@@ -5,9 +5,19 @@
  * ('producer'). Apps that want exactly-once handling add their own stores
  * through `version` + `upgrade`, so one transaction can span their writes
  * and the offset (IndexedDB transactions cannot span databases).
+ *
+ * One outbox, one owner: every client on a database (a tab without a
+ * SharedWorker, a second SharedWorker after a deploy) takes the first free
+ * outbox slot, held with a Web Lock for its lifetime — slot 0 in the main
+ * database, slot k in `<name>~outbox<k>` — so no two clients ever share
+ * records, producer id or sequences. Slots whose owner is gone are handed to
+ * a live client through `orphans()` and drained with their own producer id.
+ * Without Web Locks (Node, old browsers) there is only slot 0: give each
+ * client its own database name.
  */
-import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
-import type { OffsetStore, OutboxStore, Storage, StoredOffset } from './storage.ts';
+import { deleteDB, openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
+import { RunnelError } from './codec/error-codes.ts';
+import type { AdoptedOutbox, OffsetStore, OutboxStore, Storage, StoredOffset } from './storage.ts';
 
 export interface IndexedDbStorageOptions {
   /** Database name; use one per clientId. Default 'runnel'. */
@@ -16,7 +26,20 @@ export interface IndexedDbStorageOptions {
   version?: number;
   /** Creates the app's own stores; runs after Runnel's stores exist. */
   upgrade?: (db: IDBDatabase, oldVersion: number) => void;
+  /** Clients that may use this database at once, each with its own outbox slot. Default 16. */
+  maxOutboxes?: number;
 }
+
+/** Takes the Web Lock `name` if it is free; resolves with its release, or null when another context holds it. */
+function tryLock(locks: LockManager, name: string): Promise<(() => void) | null> {
+  return new Promise((resolve) => {
+    void locks.request(name, { ifAvailable: true }, (lock) => (lock ? new Promise<void>((release) => resolve(release)) : resolve(null)));
+  });
+}
+
+const openOutboxDb = (name: string): Promise<IDBPDatabase> => openDB(name, 1, {
+  upgrade(raw) { for (const store of [RECORDS, BATCHES, META]) raw.createObjectStore(store, store === META ? undefined : { keyPath: 'id' }); },
+});
 
 const OFFSETS = 'offsets', RECORDS = 'outboxRecords', BATCHES = 'outboxBatches', META = 'meta';
 
@@ -37,7 +60,56 @@ export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): P
       options.upgrade?.(raw as unknown as IDBDatabase, oldVersion);
     },
   });
-  return { offsets: offsetStore(db), outbox: outboxStore(db), close: () => db.close() };
+  const name = options.name ?? 'runnel';
+  const slots = options.maxOutboxes ?? 16;
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  const lockName = (slot: number): string => `runnel-outbox:${name}:${slot}`;
+  const slotDb = (slot: number): Promise<IDBPDatabase> => (slot === 0 ? Promise.resolve(db) : openOutboxDb(`${name}~outbox${slot}`));
+  let own = 0, releaseOwn = (): void => {};
+  if (locks) {
+    for (own = 0; own < slots; own++) {
+      const release = await tryLock(locks, lockName(own));
+      if (release) { releaseOwn = release; break; }
+    }
+    if (own === slots) { db.close(); throw new RunnelError('LIMIT_EXCEEDED', `all ${slots} outbox slots of IndexedDB database "${name}" are in use (maxOutboxes)`); }
+  }
+  const ownDb = await slotDb(own);
+  const adopted = new Set<(drop: boolean) => Promise<void>>();
+  return {
+    offsets: offsetStore(db), outbox: outboxStore(ownDb),
+    async orphans() {
+      const out: AdoptedOutbox[] = [];
+      // NB: without indexedDB.databases() every slot is tried (an empty one is created, then deleted).
+      const listed = indexedDB.databases ? new Set((await indexedDB.databases()).map((d) => d.name)) : null;
+      for (let slot = 0; locks && slot < slots; slot++) {
+        const slotName = `${name}~outbox${slot}`;
+        if (slot === own || (slot > 0 && listed && !listed.has(slotName))) continue;
+        const release = await tryLock(locks, lockName(slot));
+        if (!release) continue;
+        const orphanDb = await slotDb(slot);
+        const outbox = outboxStore(orphanDb);
+        const { records, batches } = await outbox.load();
+        // Emptied: a slot database is deleted while still locked, so no new owner opens it meanwhile.
+        const done = async (drop: boolean): Promise<void> => {
+          adopted.delete(done);
+          const empty = drop && slot > 0 && (await outbox.load().then((x) => x.records.length + x.batches.length === 0, () => false));
+          if (slot > 0) orphanDb.close();
+          if (empty) await deleteDB(slotName).catch(() => {});
+          release();
+        };
+        adopted.add(done);
+        if (records.length + batches.length === 0) await done(true);
+        else out.push({ outbox, release: () => void done(true) });
+      }
+      return out;
+    },
+    close() {
+      for (const done of [...adopted]) void done(false);
+      if (ownDb !== db) ownDb.close();
+      db.close();
+      releaseOwn();
+    },
+  };
 }
 
 function offsetStore(db: IDBPDatabase): OffsetStore {

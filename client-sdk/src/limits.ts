@@ -24,6 +24,8 @@ export interface ClientLimits {
   creditWindowBytes: number;
   /** A beacon flush sends at most this many bytes (browsers cap keepalive/beacon bodies at 64 KiB). */
   maxBeaconBytes: number;
+  /** How often the client looks for outboxes left by clients that are gone (closed tabs without a SharedWorker) to drain them. */
+  orphanCheckMs: number;
 }
 
 export const defaultClientLimits: ClientLimits = {
@@ -36,6 +38,7 @@ export const defaultClientLimits: ClientLimits = {
   retryBackoffMs: 250,
   creditWindowBytes: 1024 * 1024,
   maxBeaconBytes: 64 * 1024,
+  orphanCheckMs: 10_000,
 };
 
 /** Merges user limits over the defaults and rejects combinations that cannot work. */

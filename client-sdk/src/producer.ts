@@ -71,6 +71,7 @@ export class Producer {
     this.#partitioner = new Partitioner(random);
     this.ready = this.#restore();
     conn.on('connected', () => void this.ready.then(() => this.#handleConnected()));
+    if (conn.state === 'connected') void this.ready.then(() => this.#handleConnected());
   }
 
   /** Records accepted and not yet acknowledged (pending + frozen). */
@@ -320,6 +321,12 @@ export class Producer {
       };
       check();
     });
+  }
+
+  /** Resolves once the outbox is empty: every record acknowledged or failed (or the producer closed). */
+  async drained(): Promise<void> {
+    await this.ready;
+    while (this.#outbox.recordCount > 0 && !this.#closed) await new Promise((r) => setTimeout(r, 50));
   }
 
   /** Freezes pending records now (called when the page is hidden, before a beacon). */

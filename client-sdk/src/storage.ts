@@ -71,9 +71,15 @@ export interface OutboxStore {
   saveProducer(producer: ProducerState): Promise<void>;
 }
 
+/** An outbox whose client is gone (e.g. a closed tab), owned by this client until `release()`. */
+export interface AdoptedOutbox { outbox: OutboxStore; release(): void }
+
 /** Offsets and outbox of one client. Create one per clientId. */
 export interface Storage {
   offsets: OffsetStore;
+  /** This client's own outbox: no other live client writes it. */
   outbox: OutboxStore;
+  /** Outboxes left with unsent records by clients that are gone; the client drains each, then releases it. */
+  orphans?(): Promise<AdoptedOutbox[]>;
   close(): void | Promise<void>;
 }

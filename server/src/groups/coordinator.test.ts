@@ -46,10 +46,10 @@ test('the broker holds at most maxGroups groups (live or with offsets); empty gr
   await withCoordinator({ maxGroups: 2 }, async (c) => {
     const s1 = sink();
     const m = join1(c, 'a', s1);
-    await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 0, offset: 5 }]);
+    await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
     assert.equal(join1(c, 'c', sink()).errorCode, LIMIT_EXCEEDED);
-    await assert.rejects(c.commitOffsets('c', -1, '', [{ topic: 't', partition: 0, offset: 1 }]), { errorName: 'LIMIT_EXCEEDED' });
-    await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 1, offset: 7 }]); // existing group: fine
+    await assert.rejects(c.commitOffsets('c', -1, '', [{ topic: 't', partition: 0, offset: 1, metadata: '' }]), { errorName: 'LIMIT_EXCEEDED' });
+    await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 1, offset: 7, metadata: '' }]); // existing group: fine
     assert.equal(join1(c, 'b', sink()).errorCode, 0, 'joining a group that has offsets is not a new group');
     c.leave('a', m.memberId);
     assert.equal(join1(c, 'c', sink()).errorCode, 0, 'group a left with no offsets, so c fits');

@@ -10,10 +10,13 @@ import { connectShared, type SharedClient } from '@runnel/worker';
 
 export interface SharedPageApi {
   /** Connects this tab through the worker bundle served at /runnel-worker.js; resolves with the mode used. */
-  connect(options: { urls: string[]; db: string }): Promise<string>;
+  connect(options: { urls: string[]; db: string; mode?: 'shared' | 'dedicated' | 'page'; orphanCheckMs?: number }): Promise<string>;
   subscribe(options: { topic: string; consumerId: string }): Promise<void>;
   /** Sends `count` values `{ id: idPrefix + n }` through the shared client; resolves once all are acknowledged. */
   produce(options: { topic: string; count: number; idPrefix: string }): Promise<number>;
+  /** Sends like `produce` but resolves once all are queued in the outbox (not waiting for acks). */
+  queue(options: { topic: string; count: number; idPrefix: string }): Promise<number>;
+  outboxRecords(): Promise<number>;
   state(): Promise<string>;
 }
 
@@ -40,8 +43,8 @@ function report(row: [string, number, number]): void {
 }
 
 window.sharedPage = {
-  async connect({ urls, db }) {
-    runnel = await connectShared({ workerUrl: '/runnel-worker.js', mode: 'shared', urls, databaseName: db });
+  async connect({ urls, db, mode = 'shared', orphanCheckMs }) {
+    runnel = await connectShared({ workerUrl: '/runnel-worker.js', mode, urls, databaseName: db, limits: orphanCheckMs === undefined ? undefined : { orphanCheckMs } });
     return runnel.mode;
   },
   async subscribe({ topic, consumerId }) {
@@ -51,5 +54,11 @@ window.sharedPage = {
     const sends = Array.from({ length: count }, (_, n) => runnel!.send(topic, { id: `${idPrefix}${n}` }));
     return (await Promise.all(sends)).length;
   },
+  async queue({ topic, count, idPrefix }) {
+    const sends = Array.from({ length: count }, (_, n) => runnel!.send(topic, { id: `${idPrefix}${n}` }));
+    for (const s of sends) s.catch(() => {});
+    return (await Promise.all(sends.map((s) => s.queued))).length;
+  },
+  outboxRecords: async () => (await runnel!.outboxSize()).records,
   state: () => runnel!.state(),
 };
