@@ -6,9 +6,14 @@
  * coalesced: one in flight, the next carries every change made meanwhile;
  * a method resolves once a write covering its change is durable.
  * NB: suited to outboxes of thousands of records, not millions.
+ * One owner: `<dir>/runnel.lock` holds the owning process id while the
+ * storage is open; a second open (this or another live process) is refused,
+ * because two clients on one outbox would reuse each other's record ids and
+ * sequence numbers. A lock left by a dead process is taken over.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RunnelError } from './codec/error-codes.ts';
 import type { FrozenBatch, OutboxRecord, ProducerState, Storage, StoredOffset } from './storage.ts';
 
 interface FileState {
@@ -42,10 +47,38 @@ async function readState(path: string): Promise<FileState> {
 /**
  * @example const storage = await fileStorage('./runnel-client'); createClient({ urls, WebSocket, storage })
  */
+/** Takes `<dir>/runnel.lock` for this process; refuses when a live process (this one included) holds it. */
+async function lockDir(dir: string): Promise<() => Promise<void>> {
+  const lockPath = join(dir, 'runnel.lock');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lockPath, String(process.pid), { flag: 'wx' });
+      return () => unlink(lockPath).catch(() => {});
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+    }
+    const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new RunnelError('INVALID_REQUEST', `client storage ${dir} is in use by process ${pid}; give each client its own directory`);
+    }
+    await unlink(lockPath).catch(() => {}); // stale: its process is gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function fileStorage(dir: string): Promise<Storage> {
   await mkdir(dir, { recursive: true });
+  const unlock = await lockDir(dir);
   const path = join(dir, 'runnel-state.json');
-  const state = await readState(path);
+  const state = await readState(path).catch(async (error) => { await unlock(); throw error; });
   let writing: Promise<void> | null = null;
   let next: Promise<void> | null = null;
 
@@ -120,6 +153,7 @@ export async function fileStorage(dir: string): Promise<Storage> {
     },
     async close() {
       while (writing || next) await (next ?? writing);
+      await unlock();
     },
   };
 }
