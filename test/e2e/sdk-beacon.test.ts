@@ -19,16 +19,14 @@
  *      the beaconed ones as duplicates and appends the rest in order (each id
  *      exactly once in the log), the outbox drains.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
+import type { Page } from 'playwright-core';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { exactlyOnceProblems } from './harness/delivery-ledger.ts';
 import { PageServer } from './harness/page-server.ts';
-import { TcpProxy } from './harness/tcp-proxy.ts';
 import { waitFor } from './harness/wait-for.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 
 const TOPIC = 'beacon-exit';
 const PARTITIONS = 2;
@@ -37,32 +35,11 @@ const BATCHES_PER_PARTITION = 4;
 const RECORDS_PER_BATCH = 3;
 const WAIT_MS = 20_000;
 
-let broker: BrokerProcess | undefined;
-let proxy: TcpProxy | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  // allSettled: when one fails, the others are still assigned, so `after` stops them (else the process hangs).
-  const started = await Promise.allSettled([
-    BrokerProcess.start().then((b) => (broker = b)),
-    PageServer.start({ bundles: { beacon: 'test/e2e/pages/beacon-page.ts' }, pages: { beacon: 'beacon' } }).then((p) => (pages = p)),
-    launchChromium().then((b) => (browser = b)),
-  ]);
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
-  proxy = await TcpProxy.start(broker!.port);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await proxy?.close();
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: () => PageServer.start({ bundles: { beacon: 'test/e2e/pages/beacon-page.ts' }, pages: { beacon: 'beacon' } }), proxy: true });
 
 /** Successful `POST /v1/topics/:topic/records` requests so far (from `/metrics`). */
 async function produceRequests(): Promise<number> {
-  const text = await (await fetch(`${broker!.url}/metrics`)).text();
+  const text = await (await fetch(`${e2e.broker.url}/metrics`)).text();
   return text.split('\n')
     .filter((l) => l.startsWith('runnel_http_requests_total{') && l.includes('route="/v1/topics/:topic/records"') && l.includes('status="200"'))
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
@@ -75,27 +52,27 @@ async function logIds(http: BrokerHttp): Promise<string[]> {
 
 /** Loads the page and opens a client on `db` (resolves once the stored outbox is loaded). */
 async function openPage(page: Page, db: string): Promise<void> {
-  await page.goto(`${pages!.url}/beacon.html`);
+  await page.goto(`${e2e.pages.url}/beacon.html`);
   await page.waitForFunction(() => window.runnelBeaconPage !== undefined);
-  await page.evaluate((o) => window.runnelBeaconPage.open(o), { urls: [`ws://127.0.0.1:${proxy!.port}/v1/ws`], db });
+  await page.evaluate((o) => window.runnelBeaconPage.open(o), { urls: [`ws://127.0.0.1:${e2e.proxy.port}/v1/ws`], db });
 }
 
 test('page exit: the beacon writes the held outbox batches; the resend after reopening is de-duplicated and drains the outbox', { timeout: 60_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   await http.createTopic(TOPIC, PARTITIONS);
-  const context = await browser!.newContext();
+  const context = await e2e.browser.newContext();
   const page = await context.newPage();
   const log: string[] = [];
   page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
   page.on('console', (m) => { if (m.type() === 'warning' || m.type() === 'error') log.push(`[${m.type()}] ${m.text()}`); });
-  const context_ = () => `${broker!.log()}\n--- page log ---\n${log.slice(-20).join('\n')}`;
+  const context_ = () => `${e2e.broker.log()}\n--- page log ---\n${log.slice(-20).join('\n')}`;
   try {
     await openPage(page, 'beacon-db');
     // One acknowledged record per partition over the WebSocket: the producer has its id and epoch.
     const warm = Array.from({ length: PARTITIONS }, (_, p) => `warm-${p}`);
     for (const [p, id] of warm.entries()) await page.evaluate((o) => window.runnelBeaconPage.sendAcked(o), { topic: TOPIC, partition: p, id });
 
-    proxy!.holdWebSockets();
+    e2e.proxy.holdWebSockets();
     const ids: string[] = [];
     const oldestBatchIds: string[] = [];
     for (let b = 0; b < BATCHES_PER_PARTITION; b++) {
@@ -127,7 +104,7 @@ test('page exit: the beacon writes the held outbox batches; the resend after reo
     assert.equal(reopened.records, ids.length, 'the reopened page loads the unacknowledged batches from IndexedDB');
     assert.deepEqual(reopened.frozen, held.frozen, 'the same batches (partition, base sequence, size) as were beaconed');
     // ... and resends them over a working WebSocket: answered as duplicates, the outbox drains.
-    proxy!.releaseWebSockets();
+    e2e.proxy.releaseWebSockets();
     await waitFor('the outbox to drain', async () => (await page.evaluate(() => window.runnelBeaconPage.outbox())).records === 0, { timeoutMs: WAIT_MS, context: context_ });
     assert.equal(await page.evaluate(() => window.runnelBeaconPage.state()), 'connected');
     const final = await logIds(http);

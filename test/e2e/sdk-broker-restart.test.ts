@@ -7,15 +7,12 @@
  * producer state) and the consumer's journal holds every offset exactly
  * once, in order.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { exactlyOnceProblems } from './harness/delivery-ledger.ts';
 import { pause, waitFor } from './harness/wait-for.ts';
-import type { PageServer } from './harness/page-server.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 import { ledgerOf, openSdkPage, serveSdkPage } from './pages/sdk-page-driver.ts';
 
 const TOPIC = 'restart-stream';
@@ -25,38 +22,26 @@ const KILLS = 2;
 /** How long the broker stays down (pacing: the pages keep producing meanwhile). */
 const DOWN_MS = 1500;
 
-let broker: BrokerProcess | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  [broker, pages, browser] = await Promise.all([BrokerProcess.start(), serveSdkPage(), launchChromium()]);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: serveSdkPage });
 
 test('SIGKILL + restart of the broker mid-stream: no loss or duplicate in the log, none at the handler', { timeout: 120_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   await http.createTopic(TOPIC, PARTITIONS);
-  const context = await browser!.newContext();
-  const producer = await openSdkPage(context, pages!.url, broker!.wsUrl, 'restart-producer');
-  const consumer = await openSdkPage(context, pages!.url, broker!.wsUrl, 'restart-consumer');
-  const context_ = () => `${broker!.log()}\n--- producer page ---\n${producer.log.slice(-10).join('\n')}\n--- consumer page ---\n${consumer.log.slice(-10).join('\n')}`;
+  const context = await e2e.browser.newContext();
+  const producer = await openSdkPage(context, e2e.pages.url, e2e.broker.wsUrl, 'restart-producer');
+  const consumer = await openSdkPage(context, e2e.pages.url, e2e.broker.wsUrl, 'restart-consumer');
+  const context_ = () => `${e2e.broker.log()}\n--- producer page ---\n${producer.log.slice(-10).join('\n')}\n--- consumer page ---\n${consumer.log.slice(-10).join('\n')}`;
   try {
     await consumer.consume(TOPIC, 'restart-consumer');
     await producer.startProducing(TOPIC, RECORDS_PER_SECOND, 'r-');
     for (let i = 0; i < KILLS; i++) {
       const before = consumer.progress.count;
       await waitFor(`the consumer to receive records (round ${i})`, () => consumer.progress.count > before + 100, { context: context_ });
-      await broker!.kill();
+      await e2e.broker.kill();
       await waitFor('both pages to notice the broker is gone', async () => (await producer.state()) !== 'connected' && (await consumer.state()) !== 'connected', { context: context_ });
       await pause(DOWN_MS);
       assert.ok((await producer.produceStats()).outboxRecords > 0, 'records produced while the broker is down wait in the outbox');
-      await broker!.restart();
+      await e2e.broker.restart();
       await waitFor('both pages to reconnect', async () => (await producer.state()) === 'connected' && (await consumer.state()) === 'connected', { context: context_ });
     }
     const before = consumer.progress.count;

@@ -14,16 +14,12 @@
  *     link dead by ping timeout while offline, then reconnect;
  *  3. every connection cut (then setOffline), as a real network loss does.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { exactlyOnceProblems } from './harness/delivery-ledger.ts';
-import { TcpProxy } from './harness/tcp-proxy.ts';
 import { pause, waitFor } from './harness/wait-for.ts';
-import type { PageServer } from './harness/page-server.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 import { ledgerOf, openSdkPage, serveSdkPage } from './pages/sdk-page-driver.ts';
 
 const PARTITIONS = 3;
@@ -31,22 +27,7 @@ const RECORDS_PER_SECOND = 200;
 /** How long the page stays offline while it keeps producing (pacing, not correctness). */
 const OFFLINE_MS = 4000;
 
-let broker: BrokerProcess | undefined;
-let proxy: TcpProxy | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  [broker, pages, browser] = await Promise.all([BrokerProcess.start(), serveSdkPage(), launchChromium()]);
-  proxy = await TcpProxy.start(broker.port);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await proxy?.close();
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: serveSdkPage, proxy: true });
 
 interface OfflineCase {
   /** Cut every proxied connection (the page sees its socket close) before going offline. */
@@ -56,11 +37,11 @@ interface OfflineCase {
 }
 
 async function offlineRun(topic: string, { cutConnections, pingIntervalMs }: OfflineCase): Promise<void> {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   await http.createTopic(topic, PARTITIONS);
-  const context = await browser!.newContext();
-  const sdk = await openSdkPage(context, pages!.url, `ws://127.0.0.1:${proxy!.port}/v1/ws`, `offline-${topic}`, { pingIntervalMs });
-  const context_ = () => `${broker!.log()}\n--- page log ---\n${sdk.log.slice(-20).join('\n')}`;
+  const context = await e2e.browser.newContext();
+  const sdk = await openSdkPage(context, e2e.pages.url, `ws://127.0.0.1:${e2e.proxy.port}/v1/ws`, `offline-${topic}`, { pingIntervalMs });
+  const context_ = () => `${e2e.broker.log()}\n--- page log ---\n${sdk.log.slice(-20).join('\n')}`;
   try {
     await sdk.consume(topic, 'offline-consumer');
     await sdk.startProducing(topic, RECORDS_PER_SECOND, `${topic}-`);
@@ -69,8 +50,8 @@ async function offlineRun(topic: string, { cutConnections, pingIntervalMs }: Off
     const noticed = async (): Promise<boolean> => (await sdk.state()) !== 'connected';
     if (cutConnections) {
       // NB: cut before going offline: while offline Chromium may hold the close as well.
-      proxy!.setAccepting(false);
-      proxy!.cut();
+      e2e.proxy.setAccepting(false);
+      e2e.proxy.cut();
       await waitFor('the page to notice the cut', noticed, { context: context_ });
     }
     await context.setOffline(true);
@@ -82,7 +63,7 @@ async function offlineRun(topic: string, { cutConnections, pingIntervalMs }: Off
     // Once the page has dropped the link no ack can arrive (with a held link one may still be in flight).
     if (cutConnections || pingIntervalMs !== undefined) assert.equal(offline.acked, ackedBefore, 'nothing is acknowledged while offline');
 
-    proxy!.setAccepting(true);
+    e2e.proxy.setAccepting(true);
     await context.setOffline(false);
     await waitFor('the page to reconnect', async () => (await sdk.state()) === 'connected', { context: context_ });
     await pause(500); // keep producing a little after reconnecting

@@ -12,44 +12,27 @@
  *    the tab still open adopts the orphaned outbox and delivers its records,
  *    each exactly once, without a reload.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { exactlyOnceProblems } from './harness/delivery-ledger.ts';
 import { PageServer } from './harness/page-server.ts';
 import { waitFor } from './harness/wait-for.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 
 const PARTITIONS = 3;
 /** Nothing listens here: a tab pointed at it keeps its records in the outbox. */
 const DEAD_URL = 'ws://127.0.0.1:9/v1/ws';
 
-let broker: BrokerProcess | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  [broker, pages, browser] = await Promise.all([
-    BrokerProcess.start(),
-    PageServer.start({ bundles: { shared: 'test/e2e/pages/shared-page.ts', 'runnel-worker': 'worker/src/shared-worker.ts' }, pages: { shared: 'shared' } }),
-    launchChromium(),
-  ]);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: () => PageServer.start({ bundles: { shared: 'test/e2e/pages/shared-page.ts', 'runnel-worker': 'worker/src/shared-worker.ts' }, pages: { shared: 'shared' } }) });
 
 async function openTab(context: BrowserContext, options: { urls: string[]; db: string; mode: 'dedicated' | 'page'; orphanCheckMs?: number }): Promise<{ page: Page; log: string[] }> {
   const page = await context.newPage();
   const log: string[] = [];
   page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
   page.on('console', (message) => { if (message.type() === 'warning' || message.type() === 'error') log.push(`[${message.type()}] ${message.text()}`); });
-  await page.goto(`${pages!.url}/shared.html`);
+  await page.goto(`${e2e.pages.url}/shared.html`);
   await page.waitForFunction(() => window.sharedPage !== undefined);
   assert.equal(await page.evaluate((o) => window.sharedPage.connect(o), options), options.mode);
   return { page, log };
@@ -63,12 +46,12 @@ async function logIds(http: BrokerHttp, topic: string): Promise<string[]> {
 const ids = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, n) => `${prefix}${n}`);
 
 test('two dedicated-worker tabs on one database: every record of both is acknowledged and in the log exactly once', { timeout: 90_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   const topic = 'owner-concurrent';
   await http.createTopic(topic, PARTITIONS);
-  const context = await browser!.newContext();
+  const context = await e2e.browser.newContext();
   try {
-    const options = { urls: [broker!.wsUrl], db: 'owner-concurrent', mode: 'dedicated' as const };
+    const options = { urls: [e2e.broker.wsUrl], db: 'owner-concurrent', mode: 'dedicated' as const };
     const a = await openTab(context, options);
     const b = await openTab(context, options);
     const COUNT = 1500;
@@ -85,12 +68,12 @@ test('two dedicated-worker tabs on one database: every record of both is acknowl
 });
 
 test('a closed tab\'s queued records are adopted and delivered by a tab still open, each exactly once', { timeout: 90_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   const topic = 'owner-orphan';
   await http.createTopic(topic, PARTITIONS);
-  const context = await browser!.newContext();
+  const context = await e2e.browser.newContext();
   try {
-    const a = await openTab(context, { urls: [broker!.wsUrl], db: 'owner-orphan', mode: 'dedicated', orphanCheckMs: 300 });
+    const a = await openTab(context, { urls: [e2e.broker.wsUrl], db: 'owner-orphan', mode: 'dedicated', orphanCheckMs: 300 });
     assert.equal(await a.page.evaluate((o) => window.sharedPage.produce(o), { topic, count: 200, idPrefix: 'a-' }), 200);
     const b = await openTab(context, { urls: [DEAD_URL], db: 'owner-orphan', mode: 'page' });
     assert.equal(await b.page.evaluate((o) => window.sharedPage.queue(o), { topic, count: 700, idPrefix: 'b-' }), 700);
@@ -101,7 +84,7 @@ test('a closed tab\'s queued records are adopted and delivered by a tab still op
 
     const expected = [...ids('a-', 200), ...ids('b-', 700)];
     await waitFor('tab A to deliver the closed tab\'s records', async () => (await http.recordCount(topic)) >= expected.length, {
-      timeoutMs: 30_000, context: () => `${broker!.log()}\n--- tab A ---\n${a.log.join('\n')}`,
+      timeoutMs: 30_000, context: () => `${e2e.broker.log()}\n--- tab A ---\n${a.log.join('\n')}`,
     });
     const problems = exactlyOnceProblems(expected, await logIds(http, topic));
     assert.deepEqual(problems.slice(0, 20), [], `${problems.length} ids not exactly once in the log`);

@@ -6,15 +6,12 @@
  * of the log exactly once, in order per partition: no gap, no duplicate.
  * Real broker process, real Chromium, real IndexedDB.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { RateProducer } from './harness/rate-producer.ts';
 import { pause, waitFor } from './harness/wait-for.ts';
-import type { PageServer } from './harness/page-server.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 import { ledgerOf, openSdkPage, serveSdkPage } from './pages/sdk-page-driver.ts';
 
 const TOPIC = 'reload-stream';
@@ -24,27 +21,15 @@ const RELOADS = 10;
 /** A reload lands 0.2–1.5 s after the page delivers again: mid-stream, never at a fixed phase. */
 const RELOAD_DELAY_MS = [200, 1500] as const;
 
-let broker: BrokerProcess | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  [broker, pages, browser] = await Promise.all([BrokerProcess.start(), serveSdkPage(), launchChromium()]);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: serveSdkPage });
 
 test('a consuming page reloaded 10 times mid-stream saw every offset exactly once, in order', { timeout: 120_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   await http.createTopic(TOPIC, PARTITIONS);
-  const context = await browser!.newContext();
+  const context = await e2e.browser.newContext();
   const producer = new RateProducer(http, TOPIC, RECORDS_PER_SECOND);
-  const sdk = await openSdkPage(context, pages!.url, broker!.wsUrl, 'reload-test');
-  const context_ = () => `${broker!.log()}\n--- page log ---\n${sdk.log.slice(-20).join('\n')}`;
+  const sdk = await openSdkPage(context, e2e.pages.url, e2e.broker.wsUrl, 'reload-test');
+  const context_ = () => `${e2e.broker.log()}\n--- page log ---\n${sdk.log.slice(-20).join('\n')}`;
   try {
     await sdk.consume(TOPIC, 'reload-consumer');
     for (let i = 0; i < RELOADS; i++) {

@@ -8,15 +8,14 @@
  * Y by tab A through the shared client. Then tab A closes and tab B keeps
  * receiving over the same connection.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from './harness/chromium.ts';
-import { BrokerProcess } from './harness/broker-process.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { BrokerHttp } from './harness/broker-http.ts';
 import { DeliveryLedger } from './harness/delivery-ledger.ts';
 import { PageServer } from './harness/page-server.ts';
 import { waitFor } from './harness/wait-for.ts';
+import { useE2e } from './harness/e2e-setup.ts';
 
 const X = 'shared-x';
 const Y = 'shared-y';
@@ -24,23 +23,7 @@ const PARTITIONS = 2;
 const X_RECORDS = 3000;
 const Y_RECORDS = 500;
 
-let broker: BrokerProcess | undefined;
-let pages: PageServer | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  [broker, pages, browser] = await Promise.all([
-    BrokerProcess.start(),
-    PageServer.start({ bundles: { shared: 'test/e2e/pages/shared-page.ts', 'runnel-worker': 'worker/src/shared-worker.ts' }, pages: { shared: 'shared' } }),
-    launchChromium(),
-  ]);
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await pages?.close();
-  await broker?.stop();
-});
+const e2e = useE2e({ pages: () => PageServer.start({ bundles: { shared: 'test/e2e/pages/shared-page.ts', 'runnel-worker': 'worker/src/shared-worker.ts' }, pages: { shared: 'shared' } }) });
 
 interface Tab { page: Page; ledgers: Map<string, DeliveryLedger>; log: string[] }
 
@@ -53,22 +36,22 @@ async function openTab(context: BrowserContext): Promise<Tab> {
   await page.exposeFunction('runnelSharedDelivered', (rows: [string, number, number][]) => {
     for (const [topic, partition, offset] of rows) ledgers.get(topic)!.record([{ partition, offset }]);
   });
-  await page.goto(`${pages!.url}/shared.html`);
+  await page.goto(`${e2e.pages.url}/shared.html`);
   await page.waitForFunction(() => window.sharedPage !== undefined);
-  const mode = await page.evaluate((o) => window.sharedPage.connect(o), { urls: [broker!.wsUrl], db: 'shared-test' });
+  const mode = await page.evaluate((o) => window.sharedPage.connect(o), { urls: [e2e.broker.wsUrl], db: 'shared-test' });
   assert.equal(mode, 'shared', 'this Chromium has SharedWorker');
   return { page, ledgers, log };
 }
 
 test('two tabs share one WebSocket through the SharedWorker and each receives all it subscribed to', { timeout: 90_000 }, async () => {
-  const http = new BrokerHttp(broker!.url);
+  const http = new BrokerHttp(e2e.broker.url);
   await Promise.all([http.createTopic(X, PARTITIONS), http.createTopic(Y, PARTITIONS)]);
   assert.equal(await http.metric('runnel_connections'), 0, 'no connection before the tabs open');
-  const context = await browser!.newContext();
+  const context = await e2e.browser.newContext();
   try {
     const a = await openTab(context);
     const b = await openTab(context);
-    const context_ = () => `${broker!.log()}\n--- tab A ---\n${a.log.slice(-10).join('\n')}\n--- tab B ---\n${b.log.slice(-10).join('\n')}`;
+    const context_ = () => `${e2e.broker.log()}\n--- tab A ---\n${a.log.slice(-10).join('\n')}\n--- tab B ---\n${b.log.slice(-10).join('\n')}`;
     await a.page.evaluate((o) => window.sharedPage.subscribe(o), { topic: X, consumerId: 'tab-a' });
     await b.page.evaluate((o) => window.sharedPage.subscribe(o), { topic: X, consumerId: 'tab-b' });
     await b.page.evaluate((o) => window.sharedPage.subscribe(o), { topic: Y, consumerId: 'tab-b' });
