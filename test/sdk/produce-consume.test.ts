@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { createClient, type ConsumerRecord, type WebSocketConstructor } from '@runnel/client';
+import { createClient, type ConsumerRecord, type RunnelClient, type WebSocketConstructor } from '@runnel/client';
 import { fileStorage } from '@runnel/client/node';
 import { BrokerProcess } from '../e2e/harness/broker-process.ts';
 
@@ -23,6 +23,28 @@ const until = async (cond: () => boolean, what: string, ms = 60_000): Promise<vo
 };
 const WS = WebSocket as unknown as WebSocketConstructor;
 
+/** Runs `body` with a broker child process and two clients made by `clients`; prints the broker log on failure, always closes all three. */
+async function withBrokerAndClients(
+  clients: (broker: BrokerProcess) => [RunnelClient, RunnelClient],
+  body: (broker: BrokerProcess, producer: RunnelClient, consumer: RunnelClient) => Promise<void>,
+): Promise<void> {
+  const broker = await BrokerProcess.start();
+  const [producer, consumer] = clients(broker);
+  try {
+    await body(broker, producer, consumer);
+  } catch (error) {
+    console.error(broker.log());
+    throw error;
+  } finally {
+    await producer.close();
+    await consumer.close();
+    await broker.stop();
+  }
+}
+
+const createTopic = (broker: BrokerProcess, name: string, partitions: number): Promise<Response> =>
+  fetch(`${broker.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, partitions, replicationFactor: 1 }) });
+
 function assertExactlyOnceInOrder(seen: ConsumerRecord[], partitions: number): number {
   let total = 0;
   for (let p = 0; p < partitions; p++) {
@@ -34,11 +56,8 @@ function assertExactlyOnceInOrder(seen: ConsumerRecord[], partitions: number): n
 }
 
 test('10k records produced and consumed from earliest: every offset once, in order', { timeout: 120_000 }, async () => {
-  const broker = await BrokerProcess.start();
-  const producer = createClient({ urls: broker.wsUrl, WebSocket: WS });
-  const consumer = createClient({ urls: broker.wsUrl, WebSocket: WS });
-  try {
-    await fetch(`${broker.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'sdk-10k', partitions: 4, replicationFactor: 1 }) });
+  await withBrokerAndClients((broker) => [createClient({ urls: broker.wsUrl, WebSocket: WS }), createClient({ urls: broker.wsUrl, WebSocket: WS })], async (broker, producer, consumer) => {
+    await createTopic(broker, 'sdk-10k', 4);
     const acks = await Promise.all(Array.from({ length: 10_000 }, (_, n) => producer.producer.send('sdk-10k', { n }, { key: `user-${n % 101}` })));
     assert.equal(new Set(acks.map((a) => `${a.partition}/${a.offset}`)).size, 10_000);
     const seen: ConsumerRecord[] = [];
@@ -53,25 +72,18 @@ test('10k records produced and consumed from earliest: every offset once, in ord
       if (p !== undefined) assert.equal(r.partition, p);
       byKey.set(r.key!, r.partition);
     }
-  } catch (error) {
-    console.error(broker.log());
-    throw error;
-  } finally {
-    await producer.close();
-    await consumer.close();
-    await broker.stop();
-  }
+  });
 });
 
 test('SIGKILL + restart mid-stream: no record lost or written twice, consumer resumes exactly', { timeout: 180_000 }, async () => {
-  const broker = await BrokerProcess.start();
   const dir = await mkdtemp(join(tmpdir(), 'runnel-sdk-'));
-  const opts = { urls: broker.wsUrl, WebSocket: WS, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, requestTimeoutMs: 5_000 };
-  const producer = createClient({ ...opts, storage: fileStorage(join(dir, 'producer')) });
-  const consumer = createClient({ ...opts, storage: fileStorage(join(dir, 'consumer')) });
   const TOTAL = 3_000;
-  try {
-    await fetch(`${broker.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'sdk-crash', partitions: 2, replicationFactor: 1 }) });
+  const clients = (broker: BrokerProcess): [RunnelClient, RunnelClient] => {
+    const opts = { urls: broker.wsUrl, WebSocket: WS, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, requestTimeoutMs: 5_000 };
+    return [createClient({ ...opts, storage: fileStorage(join(dir, 'producer')) }), createClient({ ...opts, storage: fileStorage(join(dir, 'consumer')) })];
+  };
+  await withBrokerAndClients(clients, async (broker, producer, consumer) => {
+    await createTopic(broker, 'sdk-crash', 2);
     const seen: ConsumerRecord[] = [];
     consumer.subscribe('sdk-crash', (r) => { seen.push(r); }, { consumerId: 'c', reset: 'earliest' });
     const acked: Promise<unknown>[] = [];
@@ -90,13 +102,5 @@ test('SIGKILL + restart mid-stream: no record lost or written twice, consumer re
     assert.equal(assertExactlyOnceInOrder(seen, 2), TOTAL);
     const values = seen.map((r) => (r.value as { n: number }).n).sort((a, b) => a - b);
     assert.deepEqual(values, Array.from({ length: TOTAL }, (_, i) => i), 'each produced value is in the log exactly once');
-  } catch (error) {
-    console.error(broker.log());
-    throw error;
-  } finally {
-    await producer.close();
-    await consumer.close();
-    await broker.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  }).finally(() => rm(dir, { recursive: true, force: true }));
 });

@@ -6,6 +6,7 @@
 import { ACTIVITY_TYPES } from '../activity.ts';
 import { aggregateLimits, type ActivityAggregates } from './aggregates.ts';
 import type { RateChart } from './rate-chart.ts';
+import { byId } from './dom.ts';
 
 /** Seconds shown on the chart when the counting window is shorter. */
 const MIN_CHART_SECONDS = 60;
@@ -22,12 +23,6 @@ const TYPE_LABELS: Record<(typeof ACTIVITY_TYPES)[number], string> = {
 };
 
 export const formatCount = (n: number): string => n.toLocaleString('en-US');
-
-function byId(id: string): HTMLElement {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`dashboard: #${id} missing from index.html`);
-  return element;
-}
 
 function barItem(label: string, count: number, max: number, title?: string): HTMLLIElement {
   const item = document.createElement('li');

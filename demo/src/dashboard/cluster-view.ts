@@ -7,6 +7,7 @@
 import type { PartitionMetadata } from '@runnel/client/codec';
 import type { ActivityAggregates } from './aggregates.ts';
 import { formatCount } from './activity-view.ts';
+import { byId } from './dom.ts';
 
 /** What the dashboard needs from `client.metadata()`. */
 export interface ClusterMetadata {
@@ -19,12 +20,6 @@ function cell(text: string, className = ''): HTMLTableCellElement {
   td.textContent = text;
   if (className) td.className = className;
   return td;
-}
-
-function byId(id: string): HTMLElement {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`dashboard: #${id} missing from index.html`);
-  return element;
 }
 
 export class ClusterView {

@@ -2,11 +2,7 @@
  * The dashboard's "Replay" card: picks a start time (a preset or a chosen
  * date and time) and asks the consumer to re-read the stream from it.
  */
-function byId<T extends HTMLElement>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`dashboard: #${id} missing from index.html`);
-  return element as T;
-}
+import { byId } from './dom.ts';
 
 export class ReplayControl {
   private readonly select = byId<HTMLSelectElement>('replay-from');

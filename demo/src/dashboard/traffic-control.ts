@@ -7,6 +7,7 @@ import type { ActivityEvent } from '../activity.ts';
 import { TrafficSimulation } from '../traffic/simulation.ts';
 import { runTraffic, type TrafficProgress } from '../traffic/traffic-run.ts';
 import { formatCount } from './activity-view.ts';
+import { byId } from './dom.ts';
 
 function input(id: string): HTMLInputElement {
   const element = document.getElementById(id);
@@ -15,9 +16,9 @@ function input(id: string): HTMLInputElement {
 }
 
 export class TrafficControl {
-  private readonly status = document.getElementById('traffic-status')!;
-  private readonly bar = document.getElementById('traffic-bar')!;
-  private readonly button = document.getElementById('traffic-button') as HTMLButtonElement;
+  private readonly status = byId('traffic-status');
+  private readonly bar = byId('traffic-bar');
+  private readonly button = byId<HTMLButtonElement>('traffic-button');
   private runs = 0;
 
   constructor(private readonly send: (event: ActivityEvent) => Promise<unknown>) {
