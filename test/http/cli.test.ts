@@ -9,13 +9,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'server/src/cli.ts');
+/** The `runnel` bin as `npm ci` links it at the root (`npx runnel ...`). */
+const bin = join(root, 'node_modules/.bin/runnel');
 let broker: ChildProcess | undefined;
 let dataDir = '';
 let url = '';
 
 function runnel(args: string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env: { ...process.env, RUNNEL_URL: url, ...env } });
+    const child = spawn(bin, args, { cwd: root, env: { ...process.env, RUNNEL_URL: url, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
