@@ -6,7 +6,8 @@
  *   2. fan-out deliveries/s to 1,000 and 10,000 live subscribers (subscriber
  *      processes hold many connections; records counted from batch headers);
  *   3. end-to-end latency p50/p99 at a fixed 10,000 records/s (10-record
- *      batches every ms), produce → durable append → publish → subscriber.
+ *      batches every ms), produce → durable append → publish → subscriber;
+ *      the first second is warm-up and not counted.
  * Last line: `{"bench":"broker",...}`. All on the same 2 cores.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
