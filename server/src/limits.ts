@@ -34,6 +34,13 @@ export const LimitsSchema = z.object({
   maxSubscriptionsPerConnection: z.number().int().min(1).default(1024),
   /** Produce requests awaiting their ack per connection. */
   maxInflightProducePerConnection: z.number().int().min(1).default(256),
+  /**
+   * Batch bytes accepted for produce and not yet durable, over all connections and HTTP: the
+   * broker-wide bound on produce memory (per-connection limits times maxConnections is no bound).
+   * Over it a produce is refused LIMIT_EXCEEDED (retryable; the SDK backs off and resends). Too low
+   * throttles ingest while the disk syncs; too high lets a disk stall fill memory.
+   */
+  maxPendingProduceBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
   /** Bytes uWS may buffer for a slow socket before it is paused from the live channel. */
   maxBackpressureBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
   /** Credit a client may grant at once (bytes). */
@@ -106,6 +113,9 @@ export function validateLimits(input: Partial<Limits> = {}): Limits {
   }
   if (limits.maxReadBytes < limits.maxBatchBytes) {
     problems.push(`maxReadBytes (${limits.maxReadBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes}) so any stored batch can be read`);
+  }
+  if (limits.maxPendingProduceBytes < limits.maxBatchBytes) {
+    problems.push(`maxPendingProduceBytes (${limits.maxPendingProduceBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes}) so any batch can be accepted`);
   }
   if (limits.maxBackpressureBytes < limits.maxFrameBytes) {
     problems.push(`maxBackpressureBytes (${limits.maxBackpressureBytes}) must be >= maxFrameBytes (${limits.maxFrameBytes})`);

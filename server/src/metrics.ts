@@ -28,6 +28,8 @@ export interface RunnelMetrics {
   /** highWatermark − committed offset per group partition; filled by `onCollect` callbacks at scrape time. */
   readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   readonly fsyncLatency: Histogram;
+  /** Produce batch bytes accepted and not yet durable (bounded by maxPendingProduceBytes); set at scrape time. */
+  readonly pendingProduceBytes: Gauge;
   /** Deliveries dropped or clients paused/closed because of backpressure, by `reason`. */
   readonly backpressureDrops: Counter<'reason'>;
   /** HTTP requests by matched route pattern and status code. */
@@ -83,6 +85,7 @@ export function createMetrics(): RunnelMetrics {
     subscriptions: new Gauge({ name: 'runnel_subscriptions', help: 'Live partition subscriptions (WebSocket and SSE)', registers }),
     consumerLag,
     fsyncLatency: new Histogram({ name: 'runnel_fsync_latency_seconds', help: 'fdatasync duration of group commits', buckets: LATENCY_BUCKETS_SEC, registers }),
+    pendingProduceBytes: new Gauge({ name: 'runnel_pending_produce_bytes', help: 'Produce batch bytes accepted and not yet durable, all connections and HTTP', registers }),
     backpressureDrops: counter('runnel_backpressure_drops_total', 'Deliveries dropped or clients cut because of backpressure, by reason', ['reason']),
     httpRequests: counter('runnel_http_requests_total', 'HTTP requests by route pattern and status', ['route', 'status']),
     onCollect(fn) {

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { BATCH_HEADER_BYTES, ErrorTable, crc32c, encodeFrame, type BrokerFrame } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, ErrorTable, RunnelError, crc32c, encodeFrame, type BrokerFrame } from '@runnel/client/codec';
 import { TestClient, makeBatch, startTestServer, type TestServer } from './harness.ts';
 
 let server: TestServer;
@@ -129,4 +129,31 @@ test('broker-to-client frames sent by a client are refused', async () => {
   const err = await c.waitFor((f) => f.type === 'error');
   assert.equal(err.type === 'error' && err.errorCode, ErrorTable.INVALID_REQUEST.code);
   c.close();
+});
+
+test('the broker-wide produce budget: over it LIMIT_EXCEEDED (retryable), freed when appends complete, too large stays final', async () => {
+  const kib = 1024;
+  const small = await startTestServer({ limits: { maxBatchBytes: 256 * kib, maxFrameBytes: 320 * kib, maxPendingProduceBytes: 300 * kib } });
+  try {
+    const batch = (): Uint8Array => makeBatch(['x'.repeat(200 * kib)]);
+    const first = small.broker.produce('budget', 0, batch(), -1);
+    // Called while the first is pending (its reservation is taken before any await): 400 KiB > 300 KiB.
+    await assert.rejects(small.broker.produce('budget', 0, batch(), -1), (e: unknown) => {
+      assert.ok(e instanceof RunnelError);
+      assert.equal(e.errorName, 'LIMIT_EXCEEDED');
+      assert.equal(e.retryable, true);
+      return true;
+    });
+    assert.equal((await first).baseOffset, 0);
+    assert.equal((await small.broker.produce('budget', 0, batch(), -1)).baseOffset, 1, 'the budget is free again');
+    await assert.rejects(small.broker.produce('budget', 0, makeBatch(['x'.repeat(300 * kib)]), -1), { errorName: 'MESSAGE_TOO_LARGE' } as object);
+    const metrics = await small.metrics.registry.metrics();
+    assert.match(metrics, /^runnel_pending_produce_bytes 0$/m);
+    assert.match(metrics, /^runnel_backpressure_drops_total\{reason="produce_budget"\} 1$/m);
+    const c = await TestClient.connect(small.wsUrl);
+    assert.equal((await c.produce('budget', 0, batch())).errorCode, 0, 'WebSocket produces pass again');
+    c.close();
+  } finally {
+    await small.stop();
+  }
 });

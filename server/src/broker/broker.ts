@@ -47,6 +47,8 @@ export class Broker {
   private readonly retentionTimer: NodeJS.Timeout;
   private readonly creating = new Map<string, Promise<TopicInfo>>();
   private closed = false;
+  /** Batch bytes inside `produce` (accepted, not yet durable): bounded by maxPendingProduceBytes. */
+  private pendingProduceBytes = 0;
 
   private constructor(
     readonly config: BrokerConfig,
@@ -63,6 +65,7 @@ export class Broker {
     this.retentionTimer = setInterval(() => void this.registry.enforceRetention(Date.now()), config.limits.retentionCheckIntervalMs);
     this.retentionTimer.unref();
     metrics?.onCollect(() => {
+      metrics.pendingProduceBytes.set(this.pendingProduceBytes);
       for (const l of this.groups.lag()) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
     });
   }
@@ -151,6 +154,23 @@ export class Broker {
   async produce(topic: string, partition: number, batch: Uint8Array, acks: -1 | 0 | 1): Promise<ProduceResult> {
     void acks; // single node: leader durable == all in-sync replicas
     if (this.closed) throw new RunnelError('SHUTTING_DOWN');
+    const { maxBatchBytes, maxPendingProduceBytes: budget } = this.config.limits;
+    // Too large is final, over budget is retryable: tell them apart before reserving.
+    if (batch.length > maxBatchBytes) throw new RunnelError('MESSAGE_TOO_LARGE', `batch of ${batch.length} bytes exceeds maxBatchBytes ${maxBatchBytes}`);
+    // Reserved before the first await, so concurrent produces can never overshoot the budget.
+    if (this.pendingProduceBytes + batch.length > budget) {
+      this.metrics?.backpressureDrops.inc({ reason: 'produce_budget' });
+      throw new RunnelError('LIMIT_EXCEEDED', `broker has ${this.pendingProduceBytes} produce bytes pending (maxPendingProduceBytes ${budget}); retry after a backoff`);
+    }
+    this.pendingProduceBytes += batch.length;
+    try {
+      return await this.appendValidated(topic, partition, batch);
+    } finally {
+      this.pendingProduceBytes -= batch.length;
+    }
+  }
+
+  private async appendValidated(topic: string, partition: number, batch: Uint8Array): Promise<ProduceResult> {
     await this.ensureTopic(topic);
     const log = this.partitionLog(topic, partition);
     const { limits } = this.config;
