@@ -11,7 +11,7 @@
  * fresh id instead (the client then restarts its sequences at 0).
  */
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from './atomic-file.ts';
+import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.ts';
 
 /** Ids reserved per durable write. */
 const BLOCK_SIZE = 1000;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { RunnelError } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import { PartitionLog } from '../log/partition-log.ts';
-import { readFileIfExists, writeFileAtomic } from './atomic-file.ts';
+import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.ts';
 import { assertTopicName } from './topic-name.ts';
 
 export interface TopicSpec { name: string; partitions: number; replicationFactor: number; retentionMs?: number; retentionBytes?: number }

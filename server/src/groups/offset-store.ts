@@ -12,8 +12,9 @@
  * Invariant: `commit()` resolves only after its line is on disk.
  */
 import { crc32c } from '@node-rs/crc32';
-import { mkdir, open, rename, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../log/atomic-file.ts';
 import type { CommittedOffset } from '@runnel/client/codec';
 
 /** One line of the file: a commit (`o`) or a topic deletion tombstone (`deleteTopic`). */
@@ -135,8 +136,6 @@ export class OffsetStore {
     let live = 0;
     for (const byKey of this.offsets.values()) live += byKey.size;
     if (this.lines < live + COMPACT_SLACK_LINES) return;
-    const tmp = join(this.dir, 'offsets.log.tmp');
-    const out = await open(tmp, 'w');
     let text = '';
     let lines = 0;
     for (const [g, byKey] of this.offsets) {
@@ -145,12 +144,7 @@ export class OffsetStore {
       text += `${(crc32c(json) >>> 0).toString(16).padStart(8, '0')} ${json}\n`;
       lines++;
     }
-    await out.write(text);
-    await out.datasync();
-    await out.close();
-    await rename(tmp, join(this.dir, 'offsets.log'));
-    const dirHandle = await open(this.dir, 'r');
-    await dirHandle.sync().finally(() => dirHandle.close());
+    await writeFileAtomic(join(this.dir, 'offsets.log'), text);
     await this.file.close();
     this.file = await open(join(this.dir, 'offsets.log'), 'a+');
     this.lines = lines;

@@ -4,8 +4,9 @@
  * short writes); `datasync` is a real fdatasync(2). New, renamed and removed
  * directory entries are made durable by fsyncing the directory.
  */
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory, writeFileAtomic } from './atomic-file.ts';
 import type { LogDirectory, SegmentFile } from './segment-file.ts';
 
 class FsSegmentFile implements SegmentFile {
@@ -93,17 +94,8 @@ export class FsLogDirectory implements LogDirectory {
     }
   }
 
-  async writeAtomic(name: string, bytes: Uint8Array): Promise<void> {
-    const tmp = join(this.path, `${name}.tmp`);
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, join(this.path, name));
-    await this.syncDirectory();
+  writeAtomic(name: string, bytes: Uint8Array): Promise<void> {
+    return writeFileAtomic(join(this.path, name), bytes);
   }
 
   async remove(name: string): Promise<void> {
@@ -120,12 +112,7 @@ export class FsLogDirectory implements LogDirectory {
     }
   }
 
-  private async syncDirectory(): Promise<void> {
-    const dir = await open(this.path, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+  private syncDirectory(): Promise<void> {
+    return syncDirectory(this.path);
   }
 }
