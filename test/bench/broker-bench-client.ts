@@ -6,11 +6,14 @@
  *   latency-subscribe <wsUrl> <topic>
  * Protocol with the parent: prints `{"ready":true}` once connected; reads
  * `start` and `stop` lines on stdin; prints one JSON result line on stop.
- * Counting is per batch (recordCount from the batch header), never per record.
+ * Counting is per batch (recordCount from the batch header), never per record;
+ * fan-out subscribers read raw sockets (raw-ws-reader.ts), not `ws`.
  */
 import { createInterface } from 'node:readline';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { FrameKind, decodeFrame, decodeRecordBatch, encodeFrame, encodeRecordBatch, readBatchHeader } from '@runnel/client/codec';
+import { FrameKind, decodeFrame, decodeRecordBatch, encodeFrame, encodeRecordBatch } from '@runnel/client/codec';
+import { RecordsCounter, connectRaw, maskedFrame } from './raw-ws-reader.ts';
 
 const [role, wsUrl, topic, ...rest] = process.argv.slice(2);
 const enc = new TextEncoder();
@@ -32,20 +35,6 @@ async function connect(): Promise<WebSocket> {
 
 function emit(o: object): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
-}
-
-/** Records per RecordsFrame payload, from batch headers. */
-function countRecords(frame: Buffer): number {
-  const topicLen = frame.readUInt16BE(1);
-  let at = 3 + topicLen + 16;
-  let n = 0;
-  while (at < frame.length) {
-    const h = readBatchHeader(frame, at);
-    if (!h.ok) throw new Error(h.message);
-    n += h.value.recordCount;
-    at += h.value.totalBytes;
-  }
-  return n;
 }
 
 async function produce(): Promise<void> {
@@ -84,23 +73,29 @@ async function subscribe(): Promise<void> {
   let records = 0;
   let counting = false;
   const grantEvery = 16 * 1024 * 1024;
-  const sockets: WebSocket[] = [];
-  for (let i = 0; i < connections; i += 200) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(200, connections - i) }, () => connect()))));
-  }
-  for (const ws of sockets) {
+  // Raw sockets (raw-ws-reader.ts): the subscribers count from headers and leave the CPU to the broker.
+  const open = async (): Promise<void> => {
     let sinceGrant = 0;
-    ws.on('message', (data: Buffer) => {
-      if (data[0] !== FrameKind.records) return;
-      if (counting) records += countRecords(data);
-      sinceGrant += data.length;
-      if (sinceGrant >= grantEvery) {
-        ws.send(encodeFrame({ type: 'credit', topic, partition: 0, bytes: sinceGrant }));
-        sinceGrant = 0;
-      }
+    let socket: Socket | null = null;
+    const counter = new RecordsCounter({
+      records(count, payloadBytes) {
+        if (counting) records += count;
+        sinceGrant += payloadBytes;
+        if (sinceGrant >= grantEvery && socket) {
+          socket.write(maskedFrame(encodeFrame({ type: 'credit', topic, partition: 0, bytes: sinceGrant })));
+          sinceGrant = 0;
+        }
+      },
+      other(opcode, payload) {
+        if (opcode === 9) socket?.write(maskedFrame(payload, 10));
+        if (opcode === 2 && payload[0] === FrameKind.error) throw new Error(`broker error: ${JSON.stringify(decodeFrame(payload))}`);
+      },
     });
-    ws.send(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 }));
-  }
+    socket = await connectRaw(wsUrl, counter);
+    socket.write(maskedFrame(encodeFrame({ type: 'hello', minVersion: 1, maxVersion: 1, clientId: role, token: '' })));
+    socket.write(maskedFrame(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 })));
+  };
+  for (let i = 0; i < connections; i += 200) await Promise.all(Array.from({ length: Math.min(200, connections - i) }, open));
   emit({ ready: true });
   await new Promise<void>((r) => { const t = setInterval(() => { if (running) { clearInterval(t); r(); } }, 5); });
   counting = true;

@@ -11,7 +11,8 @@
  *      the first second is warm-up and not counted.
  * Last line: `{"bench":"broker",...}`. All on the same 2 cores.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,24 @@ async function spawnClient(args: (string | number)[]): Promise<Client> {
   const first = await lines.next();
   if (first.done || !(JSON.parse(first.value) as { ready?: boolean }).ready) throw new Error(`client ${args[0]} did not get ready`);
   return { child, lines };
+}
+
+/**
+ * Phases are measured apart: write back the previous phase's log data, then
+ * drop the page cache (best effort; needs root, as on CI). On this Firecracker
+ * VM, guest memory never touched before is slow to hand out; with the 2.4 GB
+ * that ingest leaves in the page cache, the 10k fan-out's socket buffers land
+ * on such memory and measured 7.0 M deliveries/s, against 14–19 M with the
+ * cache dropped or the phase run alone (BENCH_ONLY=fanout10k).
+ */
+async function settle(): Promise<void> {
+  execFileSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    console.log('bench: could not drop the page cache (not root); phases after ingest may measure lower');
+  }
+  await new Promise((r) => setTimeout(r, 1000));
 }
 
 async function runPhase<T>(clients: Client[], durationSec: number): Promise<T[]> {
@@ -94,13 +113,17 @@ try {
   // ~1.4 GB of dirty pages, which stretches fdatasync and put p99 at ~30 ms instead of ~5–7 ms.
   const lat = only.has('latency') ? await latency(server, wsUrl) : null;
   if (lat) console.log(`end-to-end latency at 10,000 records/s: p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)`);
+  await settle();
   const ingestResult = only.has('ingest') ? await ingest(server, wsUrl) : null;
   if (ingestResult) console.log(`durable ingest: ${ingestResult.recordsPerSec.toLocaleString()} records/s (${ingestResult.mbPerSec} MB/s, 8 connections in 2 processes, 1,000-record batches), errors ${ingestResult.errors}`);
+  await settle();
   const f1k = only.has('fanout1k') ? await fanout(server, wsUrl, 1000) : null;
   if (f1k) console.log(`fan-out to 1,000 subscribers: ${f1k.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f1k.producedPerSec.toLocaleString()} records/s)`);
+  await settle();
   const f10k = only.has('fanout10k') ? await fanout(server, wsUrl, 10_000) : null;
   if (f10k) console.log(`fan-out to 10,000 subscribers: ${f10k.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f10k.producedPerSec.toLocaleString()} records/s)`);
   const pacedRate = Number(process.env.FANOUT10K_RATE ?? 1000);
+  await settle();
   const f10kPaced = only.has('fanout10kPaced') ? await fanout(server, wsUrl, 10_000, pacedRate) : null;
   if (f10kPaced) console.log(`fan-out to 10,000 subscribers, producer paced at ${pacedRate.toLocaleString()} records/s: ${f10kPaced.deliveriesPerSec.toLocaleString()} deliveries/s (produced ${f10kPaced.producedPerSec.toLocaleString()} records/s)`);
   console.log(JSON.stringify({
