@@ -48,6 +48,13 @@ export const LimitsSchema = z.object({
   /** Idle seconds before a silent connection is closed (uWS idleTimeout). */
   idleTimeoutSec: z.number().int().min(8).max(960).default(120),
 
+  /**
+   * Bytes that paused sockets (over maxBackpressureBytes) may hold together, broker-wide. Over it the
+   * most-buffered paused sockets are closed with SLOW_CONSUMER at the next sweep (250 ms) instead of after
+   * slowConsumerTimeoutMs. Too low cuts consumers that would have caught up after a short stall; too high
+   * lets many stalled clients fill memory.
+   */
+  maxPausedBufferedBytes: z.number().int().min(64 * 1024).default(256 * 1024 * 1024),
   /** A paused (over maxBackpressureBytes) socket that has not drained within this time is closed with SLOW_CONSUMER. */
   slowConsumerTimeoutMs: z.number().int().min(100).default(10_000),
   /** Catch-up log reads in flight over the whole broker (each up to catchUpReadBytes): bounds read memory. */
@@ -116,6 +123,9 @@ export function validateLimits(input: Partial<Limits> = {}): Limits {
   }
   if (limits.maxPendingProduceBytes < limits.maxBatchBytes) {
     problems.push(`maxPendingProduceBytes (${limits.maxPendingProduceBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes}) so any batch can be accepted`);
+  }
+  if (limits.maxPausedBufferedBytes < limits.maxBackpressureBytes) {
+    problems.push(`maxPausedBufferedBytes (${limits.maxPausedBufferedBytes}) must be >= maxBackpressureBytes (${limits.maxBackpressureBytes}), or one paused socket is over budget alone`);
   }
   if (limits.maxBackpressureBytes < limits.maxFrameBytes) {
     problems.push(`maxBackpressureBytes (${limits.maxBackpressureBytes}) must be >= maxFrameBytes (${limits.maxFrameBytes})`);

@@ -112,3 +112,56 @@ test('one stalled subscriber does not slow 100 others, is cut off, and does not 
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('many stalled subscribers: over maxPausedBufferedBytes the most-buffered are cut at once, the rest spared, healthy ones unaffected', { timeout: 120_000 }, async () => {
+  const STALLED = 4;
+  const dataDir = await mkdtemp(join(tmpdir(), 'runnel-paused-'));
+  // The per-socket clock (slowConsumerTimeoutMs) is set far out: only the broker-wide budget can cut anyone here.
+  const child = await spawnBroker(dataDir, { ...LIMITS, slowConsumerTimeoutMs: 120_000, maxPausedBufferedBytes: 1024 * 1024 });
+  const clients: TestClient[] = [];
+  const socketOf = (c: TestClient): import('node:net').Socket => (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
+  try {
+    const healthy = await TestClient.connect(child.wsUrl);
+    clients.push(healthy);
+    healthy.decodeRecords = false;
+    healthy.autoCredit = true;
+    assert.equal((await healthy.subscribe('many', 0, { kind: 'latest' }, 8 * 1024 * 1024)).errorCode, 0);
+    const stalled = await Promise.all(Array.from({ length: STALLED }, async () => {
+      const c = await TestClient.connect(child.wsUrl);
+      clients.push(c);
+      c.decodeRecords = false;
+      assert.equal((await c.subscribe('many', 0, { kind: 'latest' }, 64 * 1024 * 1024)).errorCode, 0);
+      socketOf(c).pause();
+      return c;
+    }));
+    const producer = await TestClient.connect(child.wsUrl);
+    clients.push(producer);
+    const batch = makeBatch(Array.from({ length: RECORDS_PER_BATCH }, (_, i) => `r${i}`.padEnd(100, '.')));
+    const batches = 300; // ~18 MB: past the loopback socket buffers and maxBackpressureBytes of every stalled socket
+    for (let i = 0; i < batches; i++) assert.equal((await producer.produce('many', 0, batch.slice())).errorCode, 0);
+
+    let cut = 0;
+    for (let waited = 0; waited < 20_000 && cut === 0; waited += 250) {
+      await new Promise((r) => setTimeout(r, 250));
+      cut = await metric(child.port, 'runnel_backpressure_drops_total{reason="paused_budget"}');
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // a few more sweeps: the set of cut sockets is final
+    cut = await metric(child.port, 'runnel_backpressure_drops_total{reason="paused_budget"}');
+    console.log(`# ${cut} of ${STALLED} stalled subscribers cut by the paused budget`);
+    assert.ok(cut >= 1 && cut < STALLED, `the budget cuts some stalled sockets, not all (${cut})`);
+    assert.equal(await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}'), 0, 'nobody was cut by the per-socket clock');
+    for (let waited = 0; waited < 30_000 && healthy.recordCount < batches * RECORDS_PER_BATCH; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(healthy.recordCount, batches * RECORDS_PER_BATCH, 'the healthy subscriber got every record');
+
+    for (const c of stalled) socketOf(c).resume();
+    await new Promise((r) => setTimeout(r, 3000));
+    const closed = stalled.filter((c) => c.closeCode !== null);
+    assert.equal(closed.length, cut, 'exactly the cut ones are closed');
+    for (const c of closed) assert.equal(c.closeCode, 4902);
+  } finally {
+    for (const c of clients) c.close();
+    child.process.kill('SIGKILL');
+    await child.exited;
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

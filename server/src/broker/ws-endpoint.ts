@@ -17,6 +17,7 @@ import type { RunnelMetrics } from '../metrics.ts';
 import type { Broker } from './broker.ts';
 import { GOING_AWAY, closeCodeFor } from './close-codes.ts';
 import { Fanout } from './fanout.ts';
+import { overPausedBudget, type PausedSocket } from './paused-budget.ts';
 import { Session } from './session.ts';
 import { uwsSessionSocket } from './uws-session-socket.ts';
 import uws from './uws.ts';
@@ -94,7 +95,16 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
 
   const sweep = setInterval(() => guard('sweep', () => {
     const now = Date.now();
-    for (const s of sessions) if (s.pausedSinceMs !== null) s.checkBackpressure(now);
+    const paused: PausedSocket<Session>[] = [];
+    for (const s of sessions) {
+      if (s.pausedSinceMs === null) continue;
+      s.checkBackpressure(now);
+      if (s.pausedSinceMs !== null && !s.isClosed) paused.push({ socket: s, bufferedBytes: s.bufferedAmount() });
+    }
+    for (const s of overPausedBudget(paused, limits.maxPausedBufferedBytes)) {
+      metrics?.backpressureDrops.inc({ reason: 'paused_budget' });
+      s.closeWith('SLOW_CONSUMER', `paused sockets hold more than maxPausedBufferedBytes (${limits.maxPausedBufferedBytes}); this one held ${s.bufferedAmount()} bytes`);
+    }
   }), SWEEP_INTERVAL_MS);
   sweep.unref();
 
