@@ -109,7 +109,7 @@ test('committed offsets survive a restart', async () => {
   c.close();
   await server.close();
   server = await startTestServer({ dataDir });
-  assert.deepEqual(server.broker.groups.fetchOffsets('durable'), [{ topic: 'orders', partition: 2, offset: 1234, metadata: 'x' }]);
+  assert.deepEqual(await server.broker.groups.fetchOffsets('durable'), [{ topic: 'orders', partition: 2, offset: 1234, metadata: 'x' }]);
   const described = server.broker.groups.describeGroup('durable');
   assert.equal(described.state, 'Empty');
   assert.equal(described.offsets[0].lag, 0);

@@ -33,7 +33,7 @@ export class SessionRequests {
   constructor(private readonly session: Session) {}
 
   handle(frame: ClientFrame): void {
-    const isAsync = frame.type === 'metadataRequest' || frame.type === 'initProducer' || frame.type === 'subscribe' || frame.type === 'offsetCommit';
+    const isAsync = frame.type === 'metadataRequest' || frame.type === 'initProducer' || frame.type === 'subscribe' || frame.type === 'offsetCommit' || frame.type === 'offsetFetch';
     if (isAsync && this.inflight.size >= 2 * this.session.deps.limits.maxInflightProducePerConnection) {
       return this.session.sendError(frame.requestId, 'LIMIT_EXCEEDED', `too many requests pending on this connection; wait for answers`);
     }
@@ -45,10 +45,7 @@ export class SessionRequests {
       case 'unsubscribe': return this.unsubscribe(frame.topic, frame.partition);
       case 'credit': return this.credit(frame.topic, frame.partition, frame.bytes);
       case 'offsetCommit': return this.track(this.offsetCommit(frame));
-      case 'offsetFetch': {
-        const offsets = this.session.deps.broker.groups.fetchOffsets(frame.group, frame.topics);
-        return this.session.sendFrame({ type: 'offsetFetchResult', requestId: frame.requestId, errorCode: 0, offsets });
-      }
+      case 'offsetFetch': return this.track(this.offsetFetch(frame.requestId, frame.group, frame.topics));
       case 'groupJoin': {
         const { requestId, group, memberId, topics, sessionTimeoutMs } = frame;
         const answer = this.session.deps.broker.groups.join({ requestId, group, memberId, clientId: this.session.clientId, topics, sessionTimeoutMs }, this.session);
@@ -92,6 +89,11 @@ export class SessionRequests {
     }
     if (this.session.isClosed) return;
     this.session.sendFrame({ type: 'metadata', requestId: frame.requestId, brokers: [{ id: broker.config.brokerId, url: this.session.deps.brokerUrl }], topics });
+  }
+
+  private async offsetFetch(requestId: number, group: string, topics: string[]): Promise<void> {
+    const offsets = await this.session.deps.broker.groups.fetchOffsets(group, topics);
+    if (!this.session.isClosed) this.session.sendFrame({ type: 'offsetFetchResult', requestId, errorCode: 0, offsets });
   }
 
   private async initProducer(requestId: number, producerId: number, producerEpoch: number): Promise<void> {

@@ -55,3 +55,21 @@ test('the broker holds at most maxGroups groups (live or with offsets); empty gr
     assert.equal(join1(c, 'c', sink()).errorCode, 0, 'group a left with no offsets, so c fits');
   });
 });
+
+test('a fetch waits for commits validated before it: the new owner after a rebalance never reads an older offset', async () => {
+  await withCoordinator({}, async (c) => {
+    const a = join1(c, 'g', sink());
+    assert.equal(a.errorCode, 0);
+    // Validated now (a owns every partition in this generation); durable only after its fdatasync.
+    const committing = c.commitOffsets('g', a.generationId, a.memberId, [{ topic: 't', partition: 0, offset: 10, metadata: '' }]);
+    const b = join1(c, 'g', sink()); // rebalance: partition 0 may change owner
+    assert.equal(b.errorCode, 0);
+    assert.ok(b.generationId > a.generationId);
+    const fetched = await c.fetchOffsets('g', ['t']);
+    assert.deepEqual(fetched, [{ topic: 't', partition: 0, offset: 10, metadata: '' }]);
+    await committing;
+    // A commit from the old generation, after the rebalance, is fenced.
+    await assert.rejects(c.commitOffsets('g', a.generationId, a.memberId, [{ topic: 't', partition: 0, offset: 11, metadata: '' }]), { errorName: 'ILLEGAL_GENERATION' });
+    assert.deepEqual(await c.fetchOffsets('g', ['t']), [{ topic: 't', partition: 0, offset: 10, metadata: '' }]);
+  });
+});

@@ -43,6 +43,8 @@ export interface GroupDescription {
 }
 
 export class GroupCoordinator {
+  /** Commits validated and not yet durable, per group (entries leave when stored): fetches wait for them. */
+  private readonly pendingCommits = new Map<string, Set<Promise<void>>>();
   private readonly groups = new Map<string, Group>();
   private readonly sinks = new Map<string, GroupMemberSink>(); // "group\0member" → sink
   /** sink → its "group\0member" keys (bounds memberships per connection, and makes leaveAll O(own)). */
@@ -125,10 +127,28 @@ export class GroupCoordinator {
     if (!group && this.isNewGroupOverLimit(groupId)) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxGroups (${this.deps.limits.maxGroups}) groups`);
     const code = group ? group.validateCommit(generationId, memberId, offsets) : generationId === -1 && memberId === '' ? null : 'UNKNOWN_MEMBER_ID';
     if (code) throw new RunnelError(code, code === 'ILLEGAL_GENERATION' ? `generation ${generationId} is stale or the partition is not assigned to ${memberId}; rejoin the group` : undefined);
-    await this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
+    const stored = this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
+    let pending = this.pendingCommits.get(groupId);
+    if (!pending) this.pendingCommits.set(groupId, (pending = new Set()));
+    pending.add(stored);
+    try {
+      await stored;
+    } finally {
+      pending.delete(stored);
+      if (pending.size === 0) this.pendingCommits.delete(groupId);
+    }
   }
 
-  fetchOffsets(groupId: string, topics?: string[]): CommittedOffset[] {
+  /**
+   * Committed offsets, once every commit of the group validated before this
+   * call is stored. A commit is validated (owner, generation) before its
+   * fdatasync; without the wait, a member handed the partition by a rebalance
+   * in between would read the older offset and reprocess what the previous
+   * owner had committed.
+   */
+  async fetchOffsets(groupId: string, topics?: string[]): Promise<CommittedOffset[]> {
+    const pending = this.pendingCommits.get(groupId);
+    if (pending) await Promise.allSettled([...pending]);
     return this.deps.store.fetch(groupId, topics);
   }
 

@@ -49,9 +49,9 @@ const commitOffsets = createRoute({
 export function registerGroupRoutes({ app, broker }: RouteContext): void {
   app.openapi(listGroups, (c) => c.json({ groups: broker.groups.listGroups() }, 200));
   app.openapi(describeGroup, (c) => c.json(broker.groups.describeGroup(c.req.valid('param').group) as unknown as Record<string, never>, 200));
-  app.openapi(fetchOffsets, (c) => {
+  app.openapi(fetchOffsets, async (c) => {
     const { topic } = c.req.valid('query');
-    return c.json({ offsets: broker.groups.fetchOffsets(c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);
+    return c.json({ offsets: await broker.groups.fetchOffsets(c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);
   });
   app.openapi(commitOffsets, async (c) => {
     const body = c.req.valid('json');

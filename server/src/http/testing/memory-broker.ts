@@ -122,6 +122,10 @@ export class MemoryBroker implements BrokerApi {
     return this.waiters.size;
   }
 
+  private offsetsOf(group: string, topics?: string[]): CommittedOffset[] {
+    return [...(this.committed.get(group)?.values() ?? [])].filter((o) => topics === undefined || topics.includes(o.topic));
+  }
+
   readonly groups: BrokerApi['groups'] = {
     commitOffsets: async (group, generationId, memberId, offsets) => {
       if (generationId !== -1 || memberId !== '') throw new RunnelError('UNKNOWN_MEMBER_ID');
@@ -130,9 +134,9 @@ export class MemoryBroker implements BrokerApi {
       for (const o of offsets) map.set(`${o.topic}\0${o.partition}`, { ...o, metadata: o.metadata ?? '' });
       this.committed.set(group, map);
     },
-    fetchOffsets: (group, topics) => [...(this.committed.get(group)?.values() ?? [])].filter((o) => topics === undefined || topics.includes(o.topic)),
+    fetchOffsets: async (group, topics) => this.offsetsOf(group, topics),
     describeGroup: (group) => {
-      const offsets = this.groups.fetchOffsets(group);
+      const offsets = this.offsetsOf(group);
       if (offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${group} has no members and no committed offsets`);
       return {
         group, state: 'Empty', generationId: 0, protocol: 'range', members: [],
