@@ -30,6 +30,8 @@ export interface RunnelMetrics {
   readonly fsyncLatency: Histogram;
   /** Produce batch bytes accepted and not yet durable (bounded by maxPendingProduceBytes); set at scrape time. */
   readonly pendingProduceBytes: Gauge;
+  /** Bytes buffered by paused (slow) sockets together (bounded by maxPausedBufferedBytes); set by the 250 ms sweep. */
+  readonly pausedBufferedBytes: Gauge;
   /** Deliveries dropped or clients paused/closed because of backpressure, by `reason`. */
   readonly backpressureDrops: Counter<'reason'>;
   /** HTTP requests by matched route pattern and status code. */
@@ -86,6 +88,7 @@ export function createMetrics(): RunnelMetrics {
     consumerLag,
     fsyncLatency: new Histogram({ name: 'runnel_fsync_latency_seconds', help: 'fdatasync duration of group commits', buckets: LATENCY_BUCKETS_SEC, registers }),
     pendingProduceBytes: new Gauge({ name: 'runnel_pending_produce_bytes', help: 'Produce batch bytes accepted and not yet durable, all connections and HTTP', registers }),
+    pausedBufferedBytes: new Gauge({ name: 'runnel_paused_buffered_bytes', help: 'Bytes buffered by paused (slow) sockets together', registers }),
     backpressureDrops: counter('runnel_backpressure_drops_total', 'Deliveries dropped or clients cut because of backpressure, by reason', ['reason']),
     httpRequests: counter('runnel_http_requests_total', 'HTTP requests by route pattern and status', ['route', 'status']),
     onCollect(fn) {

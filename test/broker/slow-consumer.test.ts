@@ -3,7 +3,9 @@
  * one more subscriber whose socket stops reading (its net.Socket is
  * paused). The 100 must receive at least 90 % of the records they received
  * without the stalled one (counted, not timed), the broker's memory must
- * stay bounded (after a warm-up run, its RSS grows by less than half the stream while the stalled one's backlog builds), and the
+ * stay bounded (the bytes it reports for paused sockets stay within the
+ * per-socket bound, and after a warm-up run its RSS grows by less than half
+ * the stream while the stalled one's backlog builds), and the
  * stalled one must be cut off with SLOW_CONSUMER.
  */
 import { test } from 'node:test';
@@ -15,8 +17,8 @@ import { TestClient, makeBatch } from './harness.ts';
 import { spawnBroker, type BrokerChild } from './child.ts';
 
 const SUBSCRIBERS = 100;
-const BATCHES = 800;
-const RECORDS_PER_BATCH = 600; // ~60 KB batches: 48 MB per run
+const BATCHES = 1600;
+const RECORDS_PER_BATCH = 600; // ~60 KB batches: 96 MB per run (large against the 0–25 MiB of heap noise in a run's RSS)
 const LIMITS = {
   maxBatchBytes: 256 * 1024, maxFrameBytes: 256 * 1024 + 1024, maxBackpressureBytes: 512 * 1024,
   slowConsumerTimeoutMs: 1000, catchUpReadBytes: 256 * 1024,
@@ -38,12 +40,14 @@ async function metric(port: number, name: string): Promise<number> {
  * and how far the broker's RSS rose above its value at the start of the run (connections already open), so heap
  * left over from an earlier run does not count against this one.
  */
-async function run(child: BrokerChild, topic: string, stalled: TestClient | null, subscribers: TestClient[]): Promise<{ delivered: number; rssGrowth: number }> {
+async function run(child: BrokerChild, topic: string, stalled: TestClient | null, subscribers: TestClient[]): Promise<{ delivered: number; rssGrowth: number; pausedPeak: number }> {
   const producer = await TestClient.connect(child.wsUrl);
   const batch = makeBatch(Array.from({ length: RECORDS_PER_BATCH }, (_, i) => `r${i}`.padEnd(100, '.')));
   const rssStart = await rssBytes(child.process.pid!);
   let rssPeak = rssStart;
   const sampler = setInterval(() => void rssBytes(child.process.pid!).then((r) => { rssPeak = Math.max(rssPeak, r); }), 25);
+  let pausedPeak = 0;
+  const pausedSampler = setInterval(() => void metric(child.port, 'runnel_paused_buffered_bytes').then((b) => { pausedPeak = Math.max(pausedPeak, b); }, () => {}), 100);
   const before = subscribers.reduce((n, s) => n + s.recordCount, 0);
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
@@ -55,9 +59,10 @@ async function run(child: BrokerChild, topic: string, stalled: TestClient | null
   }));
   await new Promise((r) => setTimeout(r, 1000));
   clearInterval(sampler);
+  clearInterval(pausedSampler);
   producer.close();
   void stalled;
-  return { delivered: subscribers.reduce((n, s) => n + s.recordCount, 0) - before, rssGrowth: rssPeak - rssStart };
+  return { delivered: subscribers.reduce((n, s) => n + s.recordCount, 0) - before, rssGrowth: rssPeak - rssStart, pausedPeak };
 }
 
 async function subscribeAll(wsUrl: string, topic: string): Promise<TestClient[]> {
@@ -94,8 +99,13 @@ test('one stalled subscriber does not slow 100 others, is cut off, and does not 
     console.log(`# delivered to ${SUBSCRIBERS}: baseline ${baseline.delivered}/${expected}, with a stalled subscriber ${withStalled.delivered}/${expected}`);
     console.log(`# broker RSS growth during the run: baseline ${(baseline.rssGrowth / 2 ** 20).toFixed(0)} MiB, with stalled ${(withStalled.rssGrowth / 2 ** 20).toFixed(0)} MiB; stream ${(BATCHES * 60_000 / 2 ** 20).toFixed(0)} MiB`);
     assert.ok(withStalled.delivered >= 0.9 * baseline.delivered, 'the 100 get at least 90 % of the baseline deliveries');
-    // The baseline run warms the heap (its growth is about the stream size); afterwards a stalled subscriber whose
-    // backlog were kept would add the whole stream again, a bounded one at most maxBackpressureBytes + a frame.
+    // What the broker holds for slow sockets, as it measures it: seen (the stalled one was paused) and within the
+    // per-socket bound (2 × maxBackpressureBytes + 2 frames: beyond, uWS cuts the socket).
+    const perSocketBound = 2 * LIMITS.maxBackpressureBytes + 2 * LIMITS.maxFrameBytes;
+    console.log(`# paused sockets held at most ${withStalled.pausedPeak} bytes (bound ${perSocketBound})`);
+    assert.ok(withStalled.pausedPeak > 0 && withStalled.pausedPeak <= perSocketBound, `paused bytes ${withStalled.pausedPeak} within (0, ${perSocketBound}]`);
+    // RSS, from outside: after the baseline run warmed the heap, a run grows it by 0–25 MiB; a broker that kept
+    // the stalled subscriber's backlog would grow by about the whole stream (92 MiB).
     assert.ok(withStalled.rssGrowth < (BATCHES * 60_000) / 2, 'broker memory does not grow with the stalled subscriber\'s backlog');
     const drops = await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}');
     assert.ok(drops >= 1, `slow_consumer drop counted (${drops})`);

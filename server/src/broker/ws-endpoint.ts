@@ -101,6 +101,7 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
       s.checkBackpressure(now);
       if (s.pausedSinceMs !== null && !s.isClosed) paused.push({ socket: s, bufferedBytes: s.bufferedAmount() });
     }
+    metrics?.pausedBufferedBytes.set(paused.reduce((n, p) => n + p.bufferedBytes, 0));
     for (const s of overPausedBudget(paused, limits.maxPausedBufferedBytes)) {
       metrics?.backpressureDrops.inc({ reason: 'paused_budget' });
       s.closeWith('SLOW_CONSUMER', `paused sockets hold more than maxPausedBufferedBytes (${limits.maxPausedBufferedBytes}); this one held ${s.bufferedAmount()} bytes`);
