@@ -92,8 +92,18 @@ test('one stalled subscriber does not slow 100 others, is cut off, and does not 
     stalled.decodeRecords = false;
     assert.equal((await stalled.subscribe('stall', 0, { kind: 'latest' }, 64 * 1024 * 1024)).errorCode, 0);
     // Stop reading: the kernel buffers fill, then uWS backpressure builds up on the broker.
-    (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const stalledSocket = (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    stalledSocket.pause();
+    // Once the broker has cut it, read again: its buffered records and then the 4902 close arrive. (Left unread
+    // for longer, uWS drops the closing connection after its close timeout and the client sees only 1006.)
+    let running = true;
+    const resumeWhenCut = (async () => {
+      while (running && await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}') < 1) await new Promise((r) => setTimeout(r, 100));
+      stalledSocket.resume();
+    })();
     const withStalled = await run(child, 'stall', stalled, subs);
+    running = false;
+    await resumeWhenCut;
 
     const expected = SUBSCRIBERS * BATCHES * RECORDS_PER_BATCH;
     console.log(`# delivered to ${SUBSCRIBERS}: baseline ${baseline.delivered}/${expected}, with a stalled subscriber ${withStalled.delivered}/${expected}`);
@@ -109,8 +119,6 @@ test('one stalled subscriber does not slow 100 others, is cut off, and does not 
     assert.ok(withStalled.rssGrowth < (BATCHES * 60_000) / 2, 'broker memory does not grow with the stalled subscriber\'s backlog');
     const drops = await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}');
     assert.ok(drops >= 1, `slow_consumer drop counted (${drops})`);
-    // Resume reading: the stalled client finds its SLOW_CONSUMER close at the end of its buffer.
-    (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
     await stalled.waitClosed(30_000);
     assert.equal(stalled.closeCode, 4902);
     assert.equal(stalled.closeReason, 'SLOW_CONSUMER');
@@ -160,10 +168,10 @@ test('many stalled subscribers: over maxPausedBufferedBytes the most-buffered ar
     console.log(`# ${cut} of ${STALLED} stalled subscribers cut by the paused budget`);
     assert.ok(cut >= 1 && cut < STALLED, `the budget cuts some stalled sockets, not all (${cut})`);
     assert.equal(await metric(child.port, 'runnel_backpressure_drops_total{reason="slow_consumer"}'), 0, 'nobody was cut by the per-socket clock');
+    // Read again right away: the cut ones find their 4902 close (left unread, uWS would drop them with 1006).
+    for (const c of stalled) socketOf(c).resume();
     for (let waited = 0; waited < 30_000 && healthy.recordCount < batches * RECORDS_PER_BATCH; waited += 100) await new Promise((r) => setTimeout(r, 100));
     assert.equal(healthy.recordCount, batches * RECORDS_PER_BATCH, 'the healthy subscriber got every record');
-
-    for (const c of stalled) socketOf(c).resume();
     await new Promise((r) => setTimeout(r, 3000));
     const closed = stalled.filter((c) => c.closeCode !== null);
     assert.equal(closed.length, cut, 'exactly the cut ones are closed');
