@@ -137,7 +137,7 @@ test('the broker-wide produce budget: over it LIMIT_EXCEEDED (retryable), freed 
   try {
     const batch = (): Uint8Array => makeBatch(['x'.repeat(200 * kib)]);
     const first = small.broker.produce('budget', 0, batch(), -1);
-    // Called while the first is pending (its reservation is taken before any await): 400 KiB > 300 KiB.
+    // Called while the first is pending (its reservation holds until its append is durable): 400 KiB > 300 KiB.
     await assert.rejects(small.broker.produce('budget', 0, batch(), -1), (e: unknown) => {
       assert.ok(e instanceof RunnelError);
       assert.equal(e.errorName, 'LIMIT_EXCEEDED');

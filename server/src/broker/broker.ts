@@ -154,23 +154,6 @@ export class Broker {
   async produce(topic: string, partition: number, batch: Uint8Array, acks: -1 | 0 | 1): Promise<ProduceResult> {
     void acks; // single node: leader durable == all in-sync replicas
     if (this.closed) throw new RunnelError('SHUTTING_DOWN');
-    const { maxBatchBytes, maxPendingProduceBytes: budget } = this.config.limits;
-    // Too large is final, over budget is retryable: tell them apart before reserving.
-    if (batch.length > maxBatchBytes) throw new RunnelError('MESSAGE_TOO_LARGE', `batch of ${batch.length} bytes exceeds maxBatchBytes ${maxBatchBytes}`);
-    // Reserved before the first await, so concurrent produces can never overshoot the budget.
-    if (this.pendingProduceBytes + batch.length > budget) {
-      this.metrics?.backpressureDrops.inc({ reason: 'produce_budget' });
-      throw new RunnelError('LIMIT_EXCEEDED', `broker has ${this.pendingProduceBytes} produce bytes pending (maxPendingProduceBytes ${budget}); retry after a backoff`);
-    }
-    this.pendingProduceBytes += batch.length;
-    try {
-      return await this.appendValidated(topic, partition, batch);
-    } finally {
-      this.pendingProduceBytes -= batch.length;
-    }
-  }
-
-  private async appendValidated(topic: string, partition: number, batch: Uint8Array): Promise<ProduceResult> {
     await this.ensureTopic(topic);
     const log = this.partitionLog(topic, partition);
     const { limits } = this.config;
@@ -180,7 +163,19 @@ export class Broker {
     if (!header.ok) throw new RunnelError(header.code, header.message);
     if (header.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `produce carries ${batch.length} bytes but the batch is ${header.value.totalBytes}: send exactly one batch`);
     if (header.value.recordCount > limits.maxRecordsPerBatch) throw new RunnelError('MESSAGE_TOO_LARGE', `batch has ${header.value.recordCount} records, limit ${limits.maxRecordsPerBatch}`);
-    const result = await log.append(batch, { leaderEpoch: 0 });
+    // Over budget is retryable, so it comes after the final refusals above. No await between the
+    // check and the reservation: concurrent produces can never overshoot the budget.
+    if (this.pendingProduceBytes + batch.length > limits.maxPendingProduceBytes) {
+      this.metrics?.backpressureDrops.inc({ reason: 'produce_budget' });
+      throw new RunnelError('LIMIT_EXCEEDED', `broker has ${this.pendingProduceBytes} produce bytes pending (maxPendingProduceBytes ${limits.maxPendingProduceBytes}); retry after a backoff`);
+    }
+    this.pendingProduceBytes += batch.length;
+    let result: ProduceResult;
+    try {
+      result = await log.append(batch, { leaderEpoch: 0 });
+    } finally {
+      this.pendingProduceBytes -= batch.length;
+    }
     if (!result.duplicate) {
       this.metrics?.recordsIn.inc({ topic }, header.value.recordCount);
       this.metrics?.bytesIn.inc({ topic }, batch.length);
