@@ -151,7 +151,6 @@ async function latencySubscribe(): Promise<void> {
     if (warmUntilMs === Infinity) warmUntilMs = sentMs + WARM_UP_MS;
     if (sentMs < warmUntilMs) return;
     for (let i = 0; i < count; i++) latencies.push(received - sentMs); // per record: every record of the batch shares it
-    if (process.env.LAT_DEBUG && received - sentMs > 5) process.stderr.write(`slow ${(sentMs % 100000).toFixed(1)} ${(received - sentMs).toFixed(1)}\n`);
   });
   ws.send(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 64 * 1024 * 1024 }));
   emit({ ready: true });

@@ -1,14 +1,13 @@
 /**
  * `npm run bench -- broker`: end to end over real WebSockets, broker in
  * this process, clients in separate processes (broker-bench-client.ts).
- *   0. end-to-end latency (first, on a quiet broker; see 3.);
- *   1. durable ingest: 100-byte records in batches of 1,000, several
- *      producer connections pipelining produce frames (acks after fdatasync);
- *   2. fan-out deliveries/s to 1,000 and 10,000 live subscribers (subscriber
- *      processes hold many connections; records counted from batch headers);
- *   3. end-to-end latency p50/p99 at a fixed 10,000 records/s (10-record
+ *   1. end-to-end latency p50/p99 at a fixed 10,000 records/s (10-record
  *      batches every ms), produce → durable append → publish → subscriber;
- *      the first second is warm-up and not counted.
+ *      first, on a quiet broker; the first second is warm-up and not counted;
+ *   2. durable ingest: 100-byte records in batches of 1,000, several
+ *      producer connections pipelining produce frames (acks after fdatasync);
+ *   3. fan-out deliveries/s to 1,000 and 10,000 live subscribers (subscriber
+ *      processes hold many connections; records counted from batch headers).
  * Last line: `{"bench":"broker",...}`. All on the same 2 cores.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

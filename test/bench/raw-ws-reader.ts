@@ -13,14 +13,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { FrameKind } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, BatchField, FrameKind } from '@runnel/client/codec';
 
 /** RecordsFrame: kind u8, topic (u16 length + bytes), partition i32, highWatermark i64, batches length u32. */
 const RECORDS_FIXED_BYTES = 1 + 2 + 4 + 8 + 4;
-/** RecordBatch v2: `batchLength` (i32) at 8, `recordCount` (i32) at 57; a batch spans 12 + batchLength bytes. */
-const BATCH_LENGTH_AT = 8;
-const RECORD_COUNT_AT = 57;
-const BATCH_WINDOW = RECORD_COUNT_AT + 4;
 
 export interface CounterEvents {
   /** A RecordsFrame ended: its record count (from batch headers) and its payload size. */
@@ -39,7 +35,7 @@ export class RecordsCounter {
   #isRecords = false;
   #small: Buffer[] = []; // whole payload of a non-records message
   // Records frame walk: bytes of the window [#windowAt, #windowAt + #window.length) as they pass.
-  #window = Buffer.alloc(BATCH_WINDOW);
+  #window = Buffer.alloc(BATCH_HEADER_BYTES);
   #windowAt = 0;
   #windowHave = 0;
   #count = 0;
@@ -99,7 +95,7 @@ export class RecordsCounter {
     let at = this.#pos;
     const end = this.#pos + take;
     while (at < end) {
-      const windowSize = this.#windowAt === 0 ? 3 : BATCH_WINDOW; // first window: kind + topic length
+      const windowSize = this.#windowAt === 0 ? 3 : BATCH_HEADER_BYTES; // first window: kind + topic length
       const want = this.#windowAt + this.#windowHave;
       if (want >= end) return;
       if (want < at) throw new Error('records walk fell behind');
@@ -111,8 +107,8 @@ export class RecordsCounter {
       if (this.#windowAt === 0) {
         this.#windowAt = RECORDS_FIXED_BYTES + this.#window.readUInt16BE(1);
       } else {
-        this.#count += this.#window.readInt32BE(RECORD_COUNT_AT);
-        this.#windowAt += 12 + this.#window.readInt32BE(BATCH_LENGTH_AT);
+        this.#count += this.#window.readInt32BE(BatchField.recordCount);
+        this.#windowAt += BATCH_OVERHEAD_BYTES + this.#window.readInt32BE(BatchField.batchLength);
       }
       this.#windowHave = 0;
       at = Math.max(at, this.#windowAt);

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { TestClient, makeBatch } from './harness.ts';
 import { spawnBroker, type BrokerChild } from './child.ts';
@@ -65,6 +66,11 @@ async function run(child: BrokerChild, topic: string, stalled: TestClient | null
   return { delivered: subscribers.reduce((n, s) => n + s.recordCount, 0) - before, rssGrowth: rssPeak - rssStart, pausedPeak };
 }
 
+/** The client's TCP socket: pausing it stalls the subscriber below the WebSocket layer. */
+function socketOf(c: TestClient): Socket {
+  return (c.ws as unknown as { _socket: Socket })._socket;
+}
+
 async function subscribeAll(wsUrl: string, topic: string): Promise<TestClient[]> {
   return Promise.all(Array.from({ length: SUBSCRIBERS }, async () => {
     const c = await TestClient.connect(wsUrl);
@@ -92,7 +98,7 @@ test('one stalled subscriber does not slow 100 others, is cut off, and does not 
     stalled.decodeRecords = false;
     assert.equal((await stalled.subscribe('stall', 0, { kind: 'latest' }, 64 * 1024 * 1024)).errorCode, 0);
     // Stop reading: the kernel buffers fill, then uWS backpressure builds up on the broker.
-    const stalledSocket = (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    const stalledSocket = socketOf(stalled);
     stalledSocket.pause();
     // Once the broker has cut it, read again: its buffered records and then the 4902 close arrive. (Left unread
     // for longer, uWS drops the closing connection after its close timeout and the client sees only 1006.)
@@ -137,7 +143,6 @@ test('many stalled subscribers: over maxPausedBufferedBytes the most-buffered ar
   // The per-socket clock (slowConsumerTimeoutMs) is set far out: only the broker-wide budget can cut anyone here.
   const child = await spawnBroker(dataDir, { ...LIMITS, slowConsumerTimeoutMs: 120_000, maxPausedBufferedBytes: 1024 * 1024 });
   const clients: TestClient[] = [];
-  const socketOf = (c: TestClient): import('node:net').Socket => (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
   try {
     const healthy = await TestClient.connect(child.wsUrl);
     clients.push(healthy);
