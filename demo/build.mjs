@@ -53,6 +53,7 @@ const result = await build({
   bundle: true,
   format: 'esm',
   platform: 'browser',
+  conditions: ['runnel-source'], // bundle the workspace packages' TypeScript sources, not a possibly stale dist/
   target: 'es2022',
   minify: true,
   sourcemap: true,

@@ -4,6 +4,12 @@
 // workspaces with `node --test` + tsx, keeping node's default reporter so CI
 // can read the closing summary. Extra args filter files by substring:
 // `npm test -- log` runs only test files whose path contains "log".
+// Tests run the TypeScript sources, not dist/: NODE_OPTIONS carries the
+// `runnel-source` export condition (each package's `exports` map it to
+// src/*.ts), so the test files and every node process they spawn (brokers,
+// crash children, the `runnel` bin) resolve @runnel/* to the sources with no
+// build step. test/project/compiled-start.test.ts builds dist/ and runs it
+// without the condition.
 import { execSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -41,10 +47,11 @@ if (files.some((f) => f.includes('browser') || f.startsWith('test/e2e') || f.sta
 
 // Watchdog: a test file whose process never exits would hang CI silently; fail loudly instead.
 const WATCHDOG_MS = Number(process.env.RUNNEL_TEST_WATCHDOG_MS ?? 45 * 60 * 1000);
+const nodeOptions = [process.env.NODE_OPTIONS, '--conditions=runnel-source'].filter(Boolean).join(' ');
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, RUNNEL_TEST: '1' },
+  env: { ...process.env, NODE_OPTIONS: nodeOptions, RUNNEL_TEST: '1' },
 });
 const watchdog = setTimeout(() => {
   console.error(`\n# test run exceeded ${WATCHDOG_MS} ms: a test process did not exit; killing it`);

@@ -10,6 +10,7 @@ const result = await build({
   entryPoints: [`${root}src/shared-worker.ts`],
   outfile: `${root}dist/runnel-worker.js`,
   bundle: true, minify: true, sourcemap: true, format: 'esm', platform: 'browser', target: 'es2022',
+  conditions: ['runnel-source'], // @runnel/client from its TypeScript sources, not a possibly stale dist/
   external: ['zod'], metafile: true, logLevel: 'warning',
 });
 const bytes = Object.entries(result.metafile.outputs).find(([name]) => name.endsWith('.js'))?.[1].bytes;

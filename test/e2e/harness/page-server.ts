@@ -78,6 +78,7 @@ async function bundle(bundles: Record<string, string>, outdir: string, minify: b
     bundle: true,
     format: 'esm',
     platform: 'browser',
+    conditions: ['runnel-source'], // the workspace packages' TypeScript sources, as in the tests' Node processes
     target: 'es2022',
     minify,
     sourcemap: minify ? false : 'inline',
