@@ -35,6 +35,14 @@ export const LimitsSchema = z.object({
   /** Produce requests awaiting their ack per connection. */
   maxInflightProducePerConnection: z.number().int().min(1).default(256),
   /**
+   * Other requests awaiting their answer per connection (metadata, producer ids, subscribe, group
+   * offsets): over it LIMIT_EXCEEDED. Bounds what one client can make the broker hold; too low
+   * refuses a client that resubscribes many partitions at once after a reconnect.
+   */
+  maxPendingRequestsPerConnection: z.number().int().min(1).default(512),
+  /** How often paused sockets are checked for drain, slow-consumer timeout and the paused budget. Too high delays resume after a drain uWS did not report. */
+  backpressureSweepMs: z.number().int().min(10).max(10_000).default(250),
+  /**
    * Batch bytes accepted for produce and not yet durable, over all connections and HTTP: the
    * broker-wide bound on produce memory (per-connection limits times maxConnections is no bound).
    * Over it a produce is refused LIMIT_EXCEEDED (retryable; the SDK backs off and resends). Too low
@@ -50,7 +58,7 @@ export const LimitsSchema = z.object({
 
   /**
    * Bytes that paused sockets (over maxBackpressureBytes) may hold together, broker-wide. Over it the
-   * most-buffered paused sockets are closed with SLOW_CONSUMER at the next sweep (250 ms) instead of after
+   * most-buffered paused sockets are closed with SLOW_CONSUMER at the next sweep (backpressureSweepMs) instead of after
    * slowConsumerTimeoutMs. Too low cuts consumers that would have caught up after a short stall; too high
    * lets many stalled clients fill memory.
    */
@@ -105,6 +113,28 @@ export type Limits = z.infer<typeof LimitsSchema>;
 
 /** Frame header overhead budget (kind, topic name, partition, ids). */
 export const FRAME_HEADER_BYTES = 1024;
+
+/**
+ * Frames up to this many times maxFrameBytes are still read and answered MESSAGE_TOO_LARGE (a clear
+ * error); beyond it uWS cuts the connection unread, so a client cannot make the broker buffer more.
+ */
+export const OVERSIZE_FRAME_READ_FACTOR = 2;
+
+/**
+ * A socket whose uWS buffer reaches this many times maxBackpressureBytes is closed SLOW_CONSUMER at
+ * once (a send past the pause point: publishes already in flight, pings); paused sockets are closed
+ * by the sweep after slowConsumerTimeoutMs.
+ */
+export const SLOW_CONSUMER_CLOSE_FACTOR = 2;
+
+export const oversizeFrameReadBytes = (l: Limits): number => OVERSIZE_FRAME_READ_FACTOR * l.maxFrameBytes;
+export const slowConsumerCloseBytes = (l: Limits): number => SLOW_CONSUMER_CLOSE_FACTOR * l.maxBackpressureBytes;
+
+/**
+ * uWS's own per-socket cap, above the broker's close threshold plus a whole oversize frame, so uWS
+ * never silently drops a published frame for a subscriber the broker still counts as live.
+ */
+export const uwsMaxBackpressureBytes = (l: Limits): number => slowConsumerCloseBytes(l) + oversizeFrameReadBytes(l);
 
 export const defaultLimits: Limits = LimitsSchema.parse({});
 

@@ -30,7 +30,7 @@ export interface RunnelMetrics {
   readonly fsyncLatency: Histogram;
   /** Produce batch bytes accepted and not yet durable (bounded by maxPendingProduceBytes); set at scrape time. */
   readonly pendingProduceBytes: Gauge;
-  /** Bytes buffered by paused (slow) sockets together (bounded by maxPausedBufferedBytes); set by the 250 ms sweep. */
+  /** Bytes buffered by paused (slow) sockets together (bounded by maxPausedBufferedBytes); set by the backpressure sweep (backpressureSweepMs). */
   readonly pausedBufferedBytes: Gauge;
   /** Deliveries dropped or clients paused/closed because of backpressure, by `reason`. */
   readonly backpressureDrops: Counter<'reason'>;

@@ -14,8 +14,9 @@ import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveFetch } from './http/uws-bridge.ts';
 import { Broker, type BrokerConfig } from './broker/broker.ts';
-import { GOING_AWAY } from './broker/close-codes.ts';
-import { mountWebSocket } from './broker/ws-endpoint.ts';
+import { RequestLayer } from './request/request-layer.ts';
+import { GOING_AWAY } from './session/close-codes.ts';
+import { mountWebSocket } from './session/ws-endpoint.ts';
 import uws, { assertNativeUws, uwsIsNative } from './broker/uws.ts';
 
 export interface RunningServer {
@@ -55,9 +56,11 @@ export async function startServer(config: BrokerConfig & { corsOrigins?: string[
   let port = 0;
   const app = uws.App();
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
-  const endpoint = mountWebSocket(app, { broker, limits, metrics, brokerUrl: () => `ws://${host}:${port}/v1/ws` });
-  const http = createHttpApp({ broker, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins });
-  serveFetch(app, (req) => http.fetch(req), { maxBodyBytes: limits.maxHttpBodyBytes });
+  // Every WebSocket frame and HTTP route reaches the broker through this one request layer.
+  const api = new RequestLayer(broker);
+  const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, brokerUrl: () => `ws://${host}:${port}/v1/ws` });
+  const http = createHttpApp({ broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins });
+  serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(cfg.host, cfg.port, (socket) => (socket ? resolve(socket) : reject(new Error(`could not listen on ${cfg.host}:${cfg.port}`))));

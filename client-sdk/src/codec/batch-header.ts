@@ -155,6 +155,12 @@ export function readBaseOffset(bytes: Uint8Array, at: number): number {
   return readInt64(bytes, at + BatchField.baseOffset);
 }
 
+/** recordCount of the batch at `at`, read from its header alone (fan-out metrics; no decoding). Callers bounds-check. */
+export function batchRecordCount(bytes: Uint8Array, at = 0): number {
+  const i = at + BatchField.recordCount;
+  return ((bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3]) >>> 0;
+}
+
 /**
  * Walks concatenated batches (a segment slice, a RecordsFrame payload). Yields
  * each batch's position and header; on the first bad batch yields its error

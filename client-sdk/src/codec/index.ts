@@ -11,7 +11,7 @@ export type { Crc32cFn } from './crc32c.ts';
 export {
   BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, BATCH_CRC_START, RECORD_BATCH_MAGIC, MIN_RECORD_BYTES, BatchField, BatchAttributes,
   readBatchHeader, verifyBatchCrc, validateBatch, validateRecords, batchLastOffset, setBaseOffset, setPartitionLeaderEpoch,
-  readBaseOffset, iterateBatches, encodeRecordBatch, decodeRecordBatch, forEachRecord, readRecordHeaders,
+  readBaseOffset, batchRecordCount, iterateBatches, encodeRecordBatch, decodeRecordBatch, forEachRecord, readRecordHeaders,
 } from './record-batch.ts';
 export type { BatchHeader, BatchReadOptions, RecordBatchInput, RecordInput, RecordHeader, DecodedRecord, RecordView } from './record-batch.ts';
 export { readVarint, readVarlong, writeVarint, writeVarlong, varintSize, varlongSize, VARINT_ERROR, MAX_VARINT_BYTES, MAX_VARLONG_BYTES } from './varint.ts';

@@ -1,12 +1,12 @@
 /**
- * Topic registry: durable topic metadata and the open PartitionLog of every
- * partition (single node: this broker leads every partition).
+ * Topic registry: the topics of the `MetadataStore` and the open
+ * `LocalPartition` of each of their partitions (single node: this broker
+ * leads every partition).
  *
- * Layout: `<data>/meta/topics.json` (replaced atomically) lists the topics;
- * partition `p` of a topic lives in `<data>/topics/<topicId>/<p>/`. Keying the
- * directory by the topic id (minted at creation, KIP-516) means a deleted
- * and re-created topic can never see its predecessor's data, and deletion is
- * a metadata write followed by removing one directory.
+ * Layout: partition `p` of a topic lives in `<data>/topics/<topicId>/<p>/`.
+ * Keying the directory by the topic id (minted at creation, KIP-516) means a
+ * deleted and re-created topic can never see its predecessor's data, and
+ * deletion is a metadata write followed by removing one directory.
  * Invariants: metadata is durable before a topic is visible or reported
  * created; a deleted topic's metadata is gone before its files are removed;
  * mutations are serialised (one at a time).
@@ -17,21 +17,18 @@ import { join } from 'node:path';
 import { RunnelError } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import { PartitionLog } from '../log/partition-log.ts';
-import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.ts';
-import { assertTopicName } from './topic-name.ts';
+import { FileMetadataStore } from '../metadata/file-metadata-store.ts';
+import type { MetadataStore } from '../metadata/metadata-store.ts';
+import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_MS, type TopicInfo, type TopicSpec } from '../metadata/topic-info.ts';
+import { assertTopicName } from '../metadata/topic-name.ts';
+import { LocalPartition } from '../partition/local-partition.ts';
 
-export interface TopicSpec { name: string; partitions: number; replicationFactor: number; retentionMs?: number; retentionBytes?: number }
-export interface TopicInfo {
-  name: string; topicId: string; partitions: number; replicationFactor: number;
-  retentionMs: number; retentionBytes: number; createdAtMs: number;
-}
-
-/** Kafka's defaults: keep 7 days, unbounded bytes (−1). */
-export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
-export const DEFAULT_RETENTION_BYTES = -1;
+export { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_MS, type TopicInfo, type TopicSpec };
 
 export interface OpenTopic {
   info: TopicInfo;
+  partitions: LocalPartition[];
+  /** The log behind each partition (admin, tests). */
   logs: PartitionLog[];
 }
 
@@ -39,9 +36,12 @@ export interface TopicRegistryOptions {
   dataDir: string;
   limits: Limits;
   flushIntervalMs: number;
-  /** Called for each partition log right after it opens (fan-out attaches here). */
-  onPartitionOpen?: (topic: TopicInfo, partition: number, log: PartitionLog) => void;
-  /** Called before a topic's logs close on deletion (fan-out detaches here). */
+  brokerId?: number;
+  /** Default: the file store under `<dataDir>/meta`. */
+  metadata?: MetadataStore;
+  /** Called for each partition right after it opens (fan-out attaches here). */
+  onPartitionOpen?: (topic: TopicInfo, partition: LocalPartition) => void;
+  /** Called before a topic's partitions close on deletion (fan-out detaches here). */
   onTopicClose?: (topic: OpenTopic) => void;
 }
 
@@ -49,19 +49,13 @@ export class TopicRegistry {
   private readonly topics = new Map<string, OpenTopic>();
   private mutation: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly options: TopicRegistryOptions) {}
+  private constructor(private readonly options: TopicRegistryOptions, private readonly metadata: MetadataStore) {}
 
   static async open(options: TopicRegistryOptions): Promise<TopicRegistry> {
-    const registry = new TopicRegistry(options);
-    const text = await readFileIfExists(registry.metaPath);
-    const infos = text ? (JSON.parse(text) as { topics: TopicInfo[] }).topics : [];
-    for (const info of infos) registry.topics.set(info.name, { info, logs: await registry.openLogs(info) });
+    const registry = new TopicRegistry(options, options.metadata ?? (await FileMetadataStore.open(options.dataDir)));
+    for (const info of await registry.metadata.load()) registry.topics.set(info.name, await registry.openTopic(info));
     await registry.removeOrphanDirs();
     return registry;
-  }
-
-  private get metaPath(): string {
-    return join(this.options.dataDir, 'meta', 'topics.json');
   }
 
   private topicDir(topicId: string): string {
@@ -76,6 +70,11 @@ export class TopicRegistry {
     return [...this.topics.values()].map((t) => t.info).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  /** Every open topic (attach watchers, retention). */
+  openTopics(): OpenTopic[] {
+    return [...this.topics.values()];
+  }
+
   /** Creates a topic; TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, LIMIT_EXCEEDED. */
   create(spec: TopicSpec): Promise<TopicInfo> {
     return this.serialise(async () => {
@@ -86,16 +85,16 @@ export class TopicRegistry {
         replicationFactor: spec.replicationFactor, retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS,
         retentionBytes: spec.retentionBytes ?? DEFAULT_RETENTION_BYTES, createdAtMs: Date.now(),
       };
-      const logs = await this.openLogs(info);
-      const topic = { info, logs };
-      this.topics.set(info.name, topic);
+      const topic = await this.openTopic(info, false);
       try {
-        await this.persist();
+        await this.metadata.createTopic(info);
       } catch (e) {
-        this.topics.delete(info.name);
-        await Promise.allSettled(logs.map((l) => l.close()));
-        throw new RunnelError('KAFKA_STORAGE_ERROR', `could not persist topic metadata: ${(e as Error).message}`, { cause: e });
+        await Promise.allSettled(topic.partitions.map((p) => p.close()));
+        await rm(this.topicDir(info.topicId), { recursive: true, force: true });
+        throw e;
       }
+      this.topics.set(info.name, topic);
+      this.announce(topic);
       return info;
     });
   }
@@ -105,10 +104,10 @@ export class TopicRegistry {
     return this.serialise(async () => {
       const topic = this.topics.get(name);
       if (!topic) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+      await this.metadata.deleteTopic(name, topic.info.topicId);
       this.topics.delete(name);
-      await this.persist();
       this.options.onTopicClose?.(topic);
-      await Promise.allSettled(topic.logs.map((l) => l.close()));
+      await Promise.allSettled(topic.partitions.map((p) => p.close()));
       await rm(this.topicDir(topic.info.topicId), { recursive: true, force: true });
       return topic.info;
     });
@@ -123,11 +122,17 @@ export class TopicRegistry {
     }
   }
 
-  /** Flushes and closes every log. */
+  /** Ends every long poll now (shutdown, before the logs flush). */
+  endWaits(): void {
+    for (const topic of this.topics.values()) for (const p of topic.partitions) p.endWaits();
+  }
+
+  /** Flushes and closes every partition, then the metadata store. */
   async close(): Promise<void> {
     await this.mutation.catch(() => undefined);
-    for (const topic of this.topics.values()) await Promise.allSettled(topic.logs.map((l) => l.close()));
+    for (const topic of this.topics.values()) await Promise.allSettled(topic.partitions.map((p) => p.close()));
     this.topics.clear();
+    await this.metadata.close();
   }
 
   private validate(spec: TopicSpec): void {
@@ -145,7 +150,8 @@ export class TopicRegistry {
     }
   }
 
-  private async openLogs(info: TopicInfo): Promise<PartitionLog[]> {
+  /** Opens the partitions of `info`; `announce` false defers onPartitionOpen until the topic is stored. */
+  private async openTopic(info: TopicInfo, announce = true): Promise<OpenTopic> {
     const logs: PartitionLog[] = [];
     try {
       for (let p = 0; p < info.partitions; p++) {
@@ -159,12 +165,14 @@ export class TopicRegistry {
       await Promise.allSettled(logs.map((l) => l.close()));
       throw new RunnelError('KAFKA_STORAGE_ERROR', `could not open logs of topic ${info.name}: ${(e as Error).message}`, { cause: e });
     }
-    logs.forEach((log, p) => this.options.onPartitionOpen?.(info, p, log));
-    return logs;
+    const brokerId = this.options.brokerId ?? 0;
+    const topic: OpenTopic = { info, logs, partitions: logs.map((log, p) => new LocalPartition(info, p, log, brokerId)) };
+    if (announce) this.announce(topic);
+    return topic;
   }
 
-  private persist(): Promise<void> {
-    return writeFileAtomic(this.metaPath, `${JSON.stringify({ version: 1, topics: this.list() }, null, 1)}\n`);
+  private announce(topic: OpenTopic): void {
+    for (const p of topic.partitions) this.options.onPartitionOpen?.(topic.info, p);
   }
 
   /** Topic directories not in the metadata (a crash during delete/create) are removed. */

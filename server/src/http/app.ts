@@ -11,10 +11,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { routePath } from 'hono/route';
-import type { Limits } from '../limits.ts';
-import type { RunnelMetrics } from '../metrics.ts';
-import type { BrokerApi } from './broker-api.ts';
 import { describeZodError, errorResponse, handleError } from './error-response.ts';
+import type { HttpAppDeps, RouteContext } from './route-context.ts';
 import { registerGroupRoutes } from './routes/groups.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerRecordRoutes } from './routes/records.ts';
@@ -22,28 +20,9 @@ import { registerStreamRoutes } from './routes/stream.ts';
 import { registerTopicRoutes } from './routes/topics.ts';
 import { registerStaticFiles } from './static.ts';
 
-export type { BrokerApi } from './broker-api.ts';
-
-export interface HttpAppDeps {
-  broker: BrokerApi;
-  metrics: RunnelMetrics;
-  limits: Limits;
-  /** Directory served at `/` (the demo build); none when undefined. */
-  staticDir?: string;
-  /** `/readyz` answers 503 until this returns true. */
-  isReady: () => boolean;
-  /** Origins allowed to call `/v1/*` from a browser; default any (`['*']`). */
-  corsOrigins?: string[];
-  /** Where unexpected errors go; default console.error. */
-  logError?: (error: unknown) => void;
-}
+export type { HttpAppDeps } from './route-context.ts';
 
 export type HttpApp = OpenAPIHono;
-
-/** What each route module receives. */
-export interface RouteContext extends HttpAppDeps {
-  app: OpenAPIHono;
-}
 
 function corsMiddleware(origins: string[]) {
   const any = origins.includes('*');

@@ -18,7 +18,10 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { RunnelError } from '@runnel/client/codec';
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** What the bridge knows of the peer, handed to the app as its env (Hono `c.env`). */
+export interface ConnectionInfo { remoteAddress: string }
+
+export type FetchHandler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
 
 export interface ServeFetchOptions {
   /** Largest request body accepted; larger ones get 413 before being buffered. */
@@ -173,7 +176,7 @@ function tooLarge(maxBodyBytes: number): RunnelError {
   return new RunnelError('MESSAGE_TOO_LARGE', `request body exceeds maxHttpBodyBytes (${maxBodyBytes})`);
 }
 
-function dispatch(ex: Exchange, fetch: FetchHandler, method: string, url: string, headers: Headers, body: Uint8Array<ArrayBuffer> | null): void {
+function dispatch(ex: Exchange, fetch: FetchHandler, info: ConnectionInfo, method: string, url: string, headers: Headers, body: Uint8Array<ArrayBuffer> | null): void {
   ex.state = 'dispatched';
   let request: Request;
   try {
@@ -183,7 +186,7 @@ function dispatch(ex: Exchange, fetch: FetchHandler, method: string, url: string
     return;
   }
   Promise.resolve()
-    .then(() => fetch(request))
+    .then(() => fetch(request, info))
     .then((response) => ex.respond(response, method))
     .catch((error: unknown) => {
       (ex.opts.onError ?? defaultOnError)(error, request);
@@ -202,6 +205,7 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
   const headerList: [string, string][] = [];
   req.forEach((key, value) => headerList.push([key, value]));
   const url = requestUrl(req.getHeader('host'), req.getUrl(), req.getQuery() ?? '');
+  const info: ConnectionInfo = { remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
   const ex = new Exchange(res, opts);
   res.onAborted(() => ex.handleAborted());
 
@@ -221,7 +225,7 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
     return;
   }
   if (!hasBody) {
-    dispatch(ex, fetch, method, url, headers, null);
+    dispatch(ex, fetch, info, method, url, headers, null);
     return;
   }
   const chunks: Uint8Array<ArrayBuffer>[] = [];
@@ -235,7 +239,7 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
     }
     // NB: uWS neuters `chunk` when this callback returns: copy it.
     chunks.push(new Uint8Array(chunk.slice(0)));
-    if (isLast) dispatch(ex, fetch, method, url, headers, BODYLESS_METHODS.has(method) ? null : concat(chunks, total));
+    if (isLast) dispatch(ex, fetch, info, method, url, headers, BODYLESS_METHODS.has(method) ? null : concat(chunks, total));
   });
 }
 

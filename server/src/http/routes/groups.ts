@@ -6,7 +6,7 @@
  * Invariant: a commit answers only after the offsets are durable.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import type { RouteContext } from '../app.ts';
+import { contextOf, type RouteContext } from '../route-context.ts';
 import { errorResponses } from './schemas.ts';
 
 const GroupParam = z.object({ group: z.string().min(1).openapi({ param: { name: 'group', in: 'path' }, example: 'dashboard' }) });
@@ -47,16 +47,16 @@ const commitOffsets = createRoute({
 });
 
 export function registerGroupRoutes({ app, broker }: RouteContext): void {
-  app.openapi(listGroups, (c) => c.json({ groups: broker.groups.listGroups() }, 200));
-  app.openapi(describeGroup, (c) => c.json(broker.groups.describeGroup(c.req.valid('param').group) as unknown as Record<string, never>, 200));
+  app.openapi(listGroups, (c) => c.json({ groups: broker.listGroups(contextOf(c)) }, 200));
+  app.openapi(describeGroup, (c) => c.json(broker.describeGroup(contextOf(c), c.req.valid('param').group) as unknown as Record<string, never>, 200));
   app.openapi(fetchOffsets, async (c) => {
     const { topic } = c.req.valid('query');
-    return c.json({ offsets: await broker.groups.fetchOffsets(c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);
+    return c.json({ offsets: await broker.fetchOffsets(contextOf(c), c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);
   });
   app.openapi(commitOffsets, async (c) => {
     const body = c.req.valid('json');
     const offsets = body.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' }));
-    await broker.groups.commitOffsets(c.req.valid('param').group, body.generationId ?? -1, body.memberId ?? '', offsets);
+    await broker.commitOffsets(contextOf(c), c.req.valid('param').group, body.generationId ?? -1, body.memberId ?? '', offsets);
     return c.json({ committed: offsets.length }, 200);
   });
 }

@@ -5,7 +5,7 @@
  * lag is computed at scrape time, never on the produce path.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import type { RouteContext } from '../app.ts';
+import type { RouteContext } from '../route-context.ts';
 import { errorResponse } from '../error-response.ts';
 
 const healthz = createRoute({
@@ -28,7 +28,7 @@ const metricsRoute = createRoute({
 
 export function registerHealthRoutes({ app, broker, metrics, isReady }: RouteContext): void {
   metrics.onCollect(() => {
-    for (const l of broker.groups.lag()) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
+    for (const l of broker.consumerLag()) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
   });
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, (c) => (isReady() ? c.json({ status: 'ready' as const }, 200) : (errorResponse('SHUTTING_DOWN', 'broker is not ready (starting or shutting down)', 503) as never)));

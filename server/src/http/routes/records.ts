@@ -8,9 +8,10 @@
  * returns offsets at or above the high watermark.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { RunnelError, validateRecords } from '@runnel/client/codec';
-import type { RouteContext } from '../app.ts';
-import type { BrokerApi } from '../broker-api.ts';
+import { RunnelError } from '@runnel/client/codec';
+import { contextOf, type RouteContext } from '../route-context.ts';
+import type { HttpBrokerApi } from '../../request/broker-api.ts';
+import type { RequestContext } from '../../request/request-context.ts';
 import { bodyFormatOf, parseProduceBody, planBatches, ProduceBodySchema, recordsFromBatches, type JsonRecord } from '../record-json.ts';
 import { errorResponses, intString, JsonRecordSchema, OffsetQuery, PartitionParams, TopicParam } from './schemas.ts';
 
@@ -60,8 +61,8 @@ const fetchRoute = createRoute({
 });
 
 /** Resolves `earliest`/`latest` and checks that the partition exists. */
-export function resolveOffset(broker: BrokerApi, topic: string, partition: number, offset: 'earliest' | 'latest' | number): number {
-  const described = broker.describeTopic(topic);
+export function resolveOffset(broker: HttpBrokerApi, ctx: RequestContext, topic: string, partition: number, offset: 'earliest' | 'latest' | number): number {
+  const described = broker.describeTopic(ctx, topic);
   const info = described.partitions.find((p) => p.partition === partition);
   if (!info) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} has no partition ${partition} (it has ${described.partitions.length})`);
   if (offset === 'earliest') return info.logStartOffset;
@@ -72,8 +73,8 @@ export function resolveOffset(broker: BrokerApi, topic: string, partition: numbe
 export interface ReadResult { records: JsonRecord[]; nextOffset: number; highWatermark: number; logStartOffset: number; batchBytes: number }
 
 /** One fetch + decode from `offset`; `nextOffset` is where the next read starts. */
-export async function readRecords(broker: BrokerApi, topic: string, partition: number, offset: number, maxRecords: number, maxReadBytes: number): Promise<ReadResult> {
-  const fetched = await broker.fetch(topic, partition, offset, maxReadBytes);
+export async function readRecords(broker: HttpBrokerApi, ctx: RequestContext, topic: string, partition: number, offset: number, maxRecords: number, maxReadBytes: number): Promise<ReadResult> {
+  const fetched = await broker.fetch(ctx, topic, partition, offset, maxReadBytes);
   const decoded = recordsFromBatches(fetched.batches, offset, maxRecords, fetched.highWatermark);
   if (!decoded.ok) throw new RunnelError('KAFKA_STORAGE_ERROR', `stored batch failed to decode: ${decoded.message}`);
   const { records, lastOffset } = decoded.value;
@@ -87,22 +88,20 @@ let keylessCounter = 0;
 export function registerRecordRoutes({ app, broker, limits, metrics }: RouteContext): void {
   app.openapi(produceRoute, async (c) => {
     const started = performance.now();
+    const ctx = contextOf(c);
     const { topic } = c.req.valid('param');
     const { partition } = c.req.valid('query');
     const format = bodyFormatOf(c.req.header('content-type'));
     if (format === null) throw new RunnelError('INVALID_REQUEST', `unsupported Content-Type '${c.req.header('content-type')}'; use application/json, application/x-ndjson, text/plain or application/vnd.runnel.recordbatch`);
     const body = new Uint8Array(await c.req.arrayBuffer());
     if (body.byteLength > limits.maxHttpBodyBytes) throw new RunnelError('MESSAGE_TOO_LARGE', `request body exceeds maxHttpBodyBytes (${limits.maxHttpBodyBytes})`);
-    const info = await broker.ensureTopic(topic);
+    const info = await broker.ensureTopic(ctx, topic);
     if (partition !== undefined && partition >= info.partitions) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} has no partition ${partition} (it has ${info.partitions})`);
 
     if (format === 'batch') {
       if (partition === undefined) throw new RunnelError('INVALID_REQUEST', 'a binary RecordBatch body needs ?partition=N');
-      // Full structural check (not only the CRC): no reader may ever get a batch it cannot decode.
-      const header = validateRecords(body, 0, { maxBatchBytes: limits.maxBatchBytes, maxHeadersPerRecord: limits.maxHeadersPerRecord });
-      if (!header.ok) throw new RunnelError(header.code, header.message);
-      if (header.value.totalBytes !== body.byteLength) throw new RunnelError('CORRUPT_MESSAGE', `body holds ${body.byteLength} bytes but the batch is ${header.value.totalBytes}; send exactly one RecordBatch`);
-      const result = await broker.produce(topic, partition, body, -1);
+      // The request layer validates the batch (every record, CRC, exactly one batch) once for every transport.
+      const result = await broker.produce(ctx, topic, partition, body, -1);
       metrics.produceLatency.observe({ transport: 'http' }, (performance.now() - started) / 1000);
       return c.json({ offsets: [{ partition, offset: result.baseOffset }], duplicate: result.duplicate }, 200);
     }
@@ -111,7 +110,7 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
     if (partition !== undefined) for (const r of records.value) r.partition ??= partition;
     const planned = planBatches(records.value, info.partitions, keylessCounter++ % info.partitions, Date.now(), limits);
     if (!planned.ok) throw new RunnelError(planned.code, planned.message);
-    const results = await Promise.all(planned.value.map((b) => broker.produce(topic, b.partition, b.batch, -1)));
+    const results = await Promise.all(planned.value.map((b) => broker.produce(ctx, topic, b.partition, b.batch, -1)));
     const offsets: { partition: number; offset: number }[] = new Array(records.value.length);
     planned.value.forEach((b, i) => b.indexes.forEach((recordIndex, j) => (offsets[recordIndex] = { partition: b.partition, offset: results[i].baseOffset + j })));
     metrics.produceLatency.observe({ transport: 'http' }, (performance.now() - started) / 1000);
@@ -119,16 +118,17 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
   });
 
   app.openapi(fetchRoute, async (c) => {
+    const ctx = contextOf(c);
     const { topic, p } = c.req.valid('param');
     const q = c.req.valid('query');
     const maxRecords = Math.min(q.maxRecords ?? limits.httpFetchRecords, limits.maxHttpRecords);
     if (maxRecords < 1) throw new RunnelError('INVALID_REQUEST', 'maxRecords must be >= 1');
     const waitMs = Math.min(q.maxWaitMs ?? 0, limits.maxLongPollMs);
     const deadline = performance.now() + waitMs;
-    let offset = resolveOffset(broker, topic, p, q.offset ?? 'earliest');
+    let offset = resolveOffset(broker, ctx, topic, p, q.offset ?? 'earliest');
     const signal = c.req.raw.signal;
     for (;;) {
-      const read = await readRecords(broker, topic, p, offset, maxRecords, limits.maxReadBytes);
+      const read = await readRecords(broker, ctx, topic, p, offset, maxRecords, limits.maxReadBytes);
       const remainingMs = deadline - performance.now();
       if (read.records.length > 0 || remainingMs <= 0 || signal.aborted) {
         if (read.records.length > 0) {
@@ -138,7 +138,7 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
         return c.json({ records: read.records, nextOffset: read.nextOffset, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }, 200);
       }
       offset = read.nextOffset;
-      await broker.waitForRecords(topic, p, offset, Math.ceil(remainingMs), signal);
+      await broker.waitForRecords(ctx, topic, p, offset, Math.ceil(remainingMs), signal);
     }
   });
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { requestContext } from '../../request/request-context.ts';
 import { appFixture, errorCode } from '../testing/app-fixture.ts';
 
 /** Reads SSE text until `until` matches everything read so far. */
@@ -91,7 +92,7 @@ test('SSE: a deleted topic ends the stream with an error event', async () => {
   const res = await app.request('/v1/topics/t/partitions/0/stream?offset=latest');
   const reader = res.body!.getReader();
   await readUntil(reader, (t) => t.includes('retry:'));
-  await broker.deleteTopic('t');
+  await broker.deleteTopic(requestContext('http', '127.0.0.1'), 't');
   const text = await readUntil(reader, (t) => t.includes('event: error'));
   assert.match(text, /event: error\ndata: \{"code":"UNKNOWN_TOPIC_OR_PARTITION"/);
   assert.equal((await reader.read()).done, true);

@@ -12,7 +12,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { RunnelError } from '@runnel/client/codec';
-import type { RouteContext } from '../app.ts';
+import { contextOf, type RouteContext } from '../route-context.ts';
 import { errorResponse } from '../error-response.ts';
 import type { JsonRecord } from '../record-json.ts';
 import { readRecords, resolveOffset } from './records.ts';
@@ -51,6 +51,7 @@ export function registerStreamRoutes({ app, broker, limits, metrics, logError }:
   let openStreams = 0;
 
   app.openapi(streamRoute, (c) => {
+    const ctx = contextOf(c);
     const { topic, p } = c.req.valid('param');
     const lastEventId = c.req.header('last-event-id');
     if (lastEventId !== undefined && !/^\d{1,16}$/.test(lastEventId.trim())) {
@@ -60,7 +61,7 @@ export function registerStreamRoutes({ app, broker, limits, metrics, logError }:
       return errorResponse('LIMIT_EXCEEDED', `maxSseStreams (${limits.maxSseStreams}) streams are open; retry later`);
     }
     const requested = lastEventId !== undefined ? Number(lastEventId) + 1 : c.req.valid('query').offset ?? 'latest';
-    let offset = resolveOffset(broker, topic, p, requested);
+    let offset = resolveOffset(broker, ctx, topic, p, requested);
 
     const stop = new AbortController();
     const requestSignal = c.req.raw.signal;
@@ -84,10 +85,10 @@ export function registerStreamRoutes({ app, broker, limits, metrics, logError }:
       },
       async pull(controller) {
         try {
-          let read = await readRecords(broker, topic, p, offset, limits.httpFetchRecords, limits.maxReadBytes);
+          let read = await readRecords(broker, ctx, topic, p, offset, limits.httpFetchRecords, limits.maxReadBytes);
           if (read.records.length === 0 && !stop.signal.aborted) {
-            await broker.waitForRecords(topic, p, read.nextOffset, limits.sseKeepAliveMs, stop.signal);
-            if (!stop.signal.aborted) read = await readRecords(broker, topic, p, read.nextOffset, limits.httpFetchRecords, limits.maxReadBytes);
+            await broker.waitForRecords(ctx, topic, p, read.nextOffset, limits.sseKeepAliveMs, stop.signal);
+            if (!stop.signal.aborted) read = await readRecords(broker, ctx, topic, p, read.nextOffset, limits.httpFetchRecords, limits.maxReadBytes);
           }
           if (stop.signal.aborted) {
             release();

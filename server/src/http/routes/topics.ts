@@ -3,7 +3,7 @@
  * replicas, ISR, logStartOffset, highWatermark), delete.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import type { RouteContext } from '../app.ts';
+import { contextOf, type RouteContext } from '../route-context.ts';
 import { errorResponses, PartitionInfoSchema, TopicInfoSchema, TopicParam } from './schemas.ts';
 
 const CreateTopicBody = z.strictObject({
@@ -42,7 +42,7 @@ const deleteTopic = createRoute({
 export function registerTopicRoutes({ app, broker }: RouteContext): void {
   app.openapi(createTopic, async (c) => {
     const body = c.req.valid('json');
-    const info = await broker.createTopic({
+    const info = await broker.createTopic(contextOf(c), {
       name: body.name,
       partitions: body.partitions ?? broker.config.defaultPartitions,
       replicationFactor: body.replicationFactor ?? 1,
@@ -51,11 +51,11 @@ export function registerTopicRoutes({ app, broker }: RouteContext): void {
     });
     return c.json(info, 201);
   });
-  app.openapi(listTopics, (c) => c.json({ topics: broker.listTopics() }, 200));
-  app.openapi(describeTopic, (c) => c.json(broker.describeTopic(c.req.valid('param').topic), 200));
+  app.openapi(listTopics, (c) => c.json({ topics: broker.listTopics(contextOf(c)) }, 200));
+  app.openapi(describeTopic, (c) => c.json(broker.describeTopic(contextOf(c), c.req.valid('param').topic), 200));
   app.openapi(deleteTopic, async (c) => {
     const { topic } = c.req.valid('param');
-    await broker.deleteTopic(topic);
+    await broker.deleteTopic(contextOf(c), topic);
     return c.json({ deleted: topic }, 200);
   });
 }

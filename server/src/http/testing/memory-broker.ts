@@ -1,27 +1,33 @@
 /**
- * Test double: an in-memory `BrokerApi` for the HTTP route unit tests
- * (single-module tests; integration tests use the real Broker over sockets).
- * It keeps the contract's observable rules: topic name/partition errors,
- * CRC-checked batches, contiguous offsets assigned at append, fetch from the
- * batch containing the offset, waitForRecords resolving on new data.
+ * Test double: an in-memory `HttpBrokerApi` for the HTTP route unit tests
+ * (single-module tests; integration tests use the real broker over sockets).
+ * It runs the same contract suite as the real request layer
+ * (request/http-broker-api.contract.ts), so the two cannot drift: topic
+ * name rules (the one `topicNameProblem`), partition errors, CRC-checked
+ * batches, contiguous offsets assigned at append, fetch from the batch
+ * containing the offset, waitForRecords resolving on new data.
  */
 import { batchLastOffset, RunnelError, setBaseOffset, validateRecords, type CommittedOffset } from '@runnel/client/codec';
-import type { BrokerApi, FetchResult, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../broker-api.ts';
+import { defaultLimits } from '../../limits.ts';
+import { assertTopicName } from '../../metadata/topic-name.ts';
+import { topicPartitionKey } from '../../metadata/topic-info.ts';
+import type { ConsumerLag, FetchResult, GroupDescription, GroupSummary, HttpBrokerApi, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../../request/broker-api.ts';
+import type { RequestContext } from '../../request/request-context.ts';
 
 interface MemoryPartition { batches: Uint8Array[]; baseOffsets: number[]; logEndOffset: number }
 interface Waiter { topic: string; partition: number; offset: number; wake: () => void }
 
-export class MemoryBroker implements BrokerApi {
+export class MemoryBroker implements HttpBrokerApi {
   readonly config = { defaultPartitions: 3, autoCreateTopics: true };
   private readonly topics = new Map<string, { info: TopicInfo; partitions: MemoryPartition[] }>();
   private readonly waiters = new Set<Waiter>();
   private readonly committed = new Map<string, Map<string, CommittedOffset>>();
   private nextTopicId = 1;
 
-  async createTopic(spec: TopicSpec): Promise<TopicInfo> {
-    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(spec.name) || spec.name === '.' || spec.name === '..') throw new RunnelError('INVALID_TOPIC_EXCEPTION');
+  async createTopic(_ctx: RequestContext, spec: TopicSpec): Promise<TopicInfo> {
+    assertTopicName(spec.name, defaultLimits.maxTopicNameLength);
+    if (!Number.isInteger(spec.partitions) || spec.partitions < 1 || spec.partitions > defaultLimits.maxPartitionsPerTopic) throw new RunnelError('INVALID_PARTITIONS');
     if (this.topics.has(spec.name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
-    if (spec.partitions < 1 || spec.partitions > 1024) throw new RunnelError('INVALID_PARTITIONS');
     if (spec.replicationFactor !== 1) throw new RunnelError('INVALID_REPLICATION_FACTOR', 'single node: replicationFactor must be 1');
     const info: TopicInfo = {
       name: spec.name, topicId: `topic-${this.nextTopicId++}`, partitions: spec.partitions, replicationFactor: spec.replicationFactor,
@@ -31,7 +37,7 @@ export class MemoryBroker implements BrokerApi {
     return info;
   }
 
-  listTopics(): TopicInfo[] {
+  listTopics(_ctx: RequestContext): TopicInfo[] {
     return [...this.topics.values()].map((t) => t.info);
   }
 
@@ -47,7 +53,7 @@ export class MemoryBroker implements BrokerApi {
     return p;
   }
 
-  describeTopic(name: string): { topic: TopicInfo; partitions: PartitionInfo[] } {
+  describeTopic(_ctx: RequestContext, name: string): { topic: TopicInfo; partitions: PartitionInfo[] } {
     const t = this.topic(name);
     return {
       topic: t.info,
@@ -55,29 +61,30 @@ export class MemoryBroker implements BrokerApi {
     };
   }
 
-  async deleteTopic(name: string): Promise<void> {
+  async deleteTopic(_ctx: RequestContext, name: string): Promise<void> {
     this.topic(name);
     this.topics.delete(name);
   }
 
-  async ensureTopic(name: string): Promise<TopicInfo> {
-    return this.topics.get(name)?.info ?? this.createTopic({ name, partitions: this.config.defaultPartitions, replicationFactor: 1 });
+  async ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo> {
+    return this.topics.get(name)?.info ?? this.createTopic(ctx, { name, partitions: this.config.defaultPartitions, replicationFactor: 1 });
   }
 
-  async produce(topic: string, partition: number, batch: Uint8Array, _acks: -1 | 0 | 1): Promise<ProduceResult> {
+  async produce(_ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, _acks: -1 | 0 | 1): Promise<ProduceResult> {
     const p = this.partition(topic, partition);
-    const checked = validateRecords(batch, 0, { maxBatchBytes: 1024 * 1024 });
+    const checked = validateRecords(batch, 0, { maxBatchBytes: defaultLimits.maxBatchBytes, maxHeadersPerRecord: defaultLimits.maxHeadersPerRecord });
     if (!checked.ok) throw new RunnelError(checked.code, checked.message);
+    if (checked.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `${batch.length} bytes but the batch is ${checked.value.totalBytes}: send exactly one batch`);
     const baseOffset = p.logEndOffset;
     setBaseOffset(batch, 0, baseOffset);
     p.batches.push(batch);
     p.baseOffsets.push(baseOffset);
     p.logEndOffset = baseOffset + checked.value.lastOffsetDelta + 1;
     for (const w of [...this.waiters]) if (w.topic === topic && w.partition === partition && p.logEndOffset > w.offset) w.wake();
-    return { baseOffset, lastOffset: batchLastOffset({ ...checked.value, baseOffset }), logAppendTimeMs: -1, duplicate: false };
+    return { baseOffset, lastOffset: batchLastOffset({ ...checked.value, baseOffset }), logAppendTimeMs: -1, duplicate: false, logStartOffset: 0 };
   }
 
-  async fetch(topic: string, partition: number, offset: number, maxBytes: number): Promise<FetchResult> {
+  async fetch(_ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<FetchResult> {
     const p = this.partition(topic, partition);
     if (offset < 0 || offset > p.logEndOffset) throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [0, ${p.logEndOffset}]`);
     const picked: Uint8Array[] = [];
@@ -100,7 +107,7 @@ export class MemoryBroker implements BrokerApi {
     return { batches, firstOffset: picked.length > 0 ? p.baseOffsets[p.batches.indexOf(picked[0])] : offset, nextOffset, highWatermark: p.logEndOffset, logStartOffset: 0 };
   }
 
-  waitForRecords(topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  waitForRecords(_ctx: RequestContext, topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const p = this.partition(topic, partition);
     if (p.logEndOffset > offset || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
@@ -126,30 +133,38 @@ export class MemoryBroker implements BrokerApi {
     return [...(this.committed.get(group)?.values() ?? [])].filter((o) => topics === undefined || topics.includes(o.topic));
   }
 
-  readonly groups: BrokerApi['groups'] = {
-    commitOffsets: async (group, generationId, memberId, offsets) => {
-      if (generationId !== -1 || memberId !== '') throw new RunnelError('UNKNOWN_MEMBER_ID');
-      for (const o of offsets) this.partition(o.topic, o.partition);
-      const map = this.committed.get(group) ?? new Map<string, CommittedOffset>();
-      for (const o of offsets) map.set(`${o.topic}\0${o.partition}`, { ...o, metadata: o.metadata ?? '' });
-      this.committed.set(group, map);
-    },
-    fetchOffsets: async (group, topics) => this.offsetsOf(group, topics),
-    describeGroup: (group) => {
-      const offsets = this.offsetsOf(group);
-      if (offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${group} has no members and no committed offsets`);
-      return {
-        group, state: 'Empty', generationId: 0, protocol: 'range', members: [],
-        offsets: offsets.map((o) => {
-          const hw = this.topics.get(o.topic)?.partitions[o.partition]?.logEndOffset;
-          return { ...o, highWatermark: hw ?? null, lag: hw === undefined ? null : Math.max(0, hw - o.offset) };
-        }),
-      };
-    },
-    listGroups: () => [...this.committed.keys()].sort().map((group) => ({ group, state: 'Empty' as const, members: 0, generationId: 0 })),
-    lag: () => [...this.committed].flatMap(([group, map]) => [...map.values()].map((o) => ({
+  async commitOffsets(_ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
+    if (generationId !== -1 || memberId !== '') throw new RunnelError('UNKNOWN_MEMBER_ID');
+    for (const o of offsets) this.partition(o.topic, o.partition);
+    const map = this.committed.get(group) ?? new Map<string, CommittedOffset>();
+    for (const o of offsets) map.set(topicPartitionKey(o.topic, o.partition), { ...o, metadata: o.metadata ?? '' });
+    this.committed.set(group, map);
+  }
+
+  async fetchOffsets(_ctx: RequestContext, group: string, topics?: string[]): Promise<CommittedOffset[]> {
+    return this.offsetsOf(group, topics);
+  }
+
+  describeGroup(_ctx: RequestContext, group: string): GroupDescription {
+    const offsets = this.offsetsOf(group);
+    if (offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${group} has no members and no committed offsets`);
+    return {
+      group, state: 'Empty', generationId: 0, protocol: 'range', members: [],
+      offsets: offsets.map((o) => {
+        const hw = this.topics.get(o.topic)?.partitions[o.partition]?.logEndOffset;
+        return { ...o, highWatermark: hw ?? null, lag: hw === undefined ? null : Math.max(0, hw - o.offset) };
+      }),
+    };
+  }
+
+  listGroups(_ctx: RequestContext): GroupSummary[] {
+    return [...this.committed.keys()].sort().map((group) => ({ group, state: 'Empty' as const, members: 0, generationId: 0 }));
+  }
+
+  consumerLag(): ConsumerLag[] {
+    return [...this.committed].flatMap(([group, map]) => [...map.values()].map((o) => ({
       group, topic: o.topic, partition: o.partition,
       lag: Math.max(0, (this.topics.get(o.topic)?.partitions[o.partition]?.logEndOffset ?? o.offset) - o.offset),
-    }))),
-  };
+    })));
+  }
 }

@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import type { us_listen_socket } from 'uWebSockets.js';
-import uws from './uws.ts';
+import uws from '../broker/uws.ts';
 import { uwsSessionSocket } from './uws-session-socket.ts';
-import type { SessionSocket } from './session.ts';
+import type { SessionSocket } from './session-socket.ts';
 
 /** One uWS app on a free port; `onOpen` runs the scenario synchronously on the server side. */
 async function withServer(onMessage: (socket: SessionSocket, publish: (channel: string, text: string) => void) => void, expected: number): Promise<string[]> {

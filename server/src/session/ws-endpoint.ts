@@ -6,26 +6,23 @@
  * callback (Session copies or decodes it synchronously); a WebSocket must
  * not be used after `close` (Session.state guards it); nothing may throw out
  * of a callback (every handler is wrapped). uWS's own backpressure cap is
- * set above the broker's 2× close threshold so uWS never silently drops a
+ * set above the broker's close threshold (limits.ts) so uWS never silently drops a
  * published frame for a subscriber the broker still counts as live, and
  * every socket keeps its uWS subscriber alive (uws-session-socket.ts) so
  * leaving a channel never drops frames published just before.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
-import type { Limits } from '../limits.ts';
+import uws from '../broker/uws.ts';
+import { Fanout, type PartitionSource } from '../fanout/fanout.ts';
+import { oversizeFrameReadBytes, uwsMaxBackpressureBytes, type Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
-import type { Broker } from './broker.ts';
+import type { BrokerApi } from '../request/broker-api.ts';
 import { GOING_AWAY, closeCodeFor } from './close-codes.ts';
-import { Fanout } from './fanout.ts';
 import { overPausedBudget, type PausedSocket } from './paused-budget.ts';
 import { Session } from './session.ts';
 import { uwsSessionSocket } from './uws-session-socket.ts';
-import uws from './uws.ts';
 
 interface UserData { session: Session | null }
-
-/** How often paused sockets are checked for drain / slow-consumer timeout. */
-const SWEEP_INTERVAL_MS = 250;
 
 export interface WsEndpoint {
   readonly fanout: Fanout;
@@ -39,14 +36,24 @@ export interface WsEndpoint {
   close(): void;
 }
 
-export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits: Limits; metrics?: RunnelMetrics; brokerUrl: () => string }): WsEndpoint {
-  const { broker, limits, metrics } = deps;
+export interface WsEndpointDeps {
+  /** The request layer every frame goes through. */
+  api: BrokerApi;
+  /** Where the fan-out learns of partitions (the broker). */
+  partitions: PartitionSource;
+  limits: Limits;
+  metrics?: RunnelMetrics;
+  brokerUrl: () => string;
+}
+
+export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpoint {
+  const { api, limits, metrics } = deps;
   const sessions = new Set<Session>();
   let accepting = true;
-  const fanout = new Fanout(broker, limits, (channel, frame) => {
+  const fanout = new Fanout(deps.partitions, limits, (channel, frame) => {
     app.publish(channel, frame, true, false);
   }, metrics);
-  const sessionDeps = { broker, fanout, limits, metrics, get brokerUrl() { return deps.brokerUrl(); }, nowMs: () => Date.now() };
+  const sessionDeps = { api, fanout, limits, metrics, get brokerUrl() { return deps.brokerUrl(); }, nowMs: () => Date.now() };
 
   const guard = (what: string, fn: () => void): void => {
     try {
@@ -57,10 +64,10 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
   };
 
   app.ws<UserData>('/v1/ws', {
-    // Frames up to 2× the limit are read and answered MESSAGE_TOO_LARGE; beyond, uWS cuts the connection unread.
-    maxPayloadLength: 2 * limits.maxFrameBytes,
+    // Frames up to OVERSIZE_FRAME_READ_FACTOR × the limit are read and answered MESSAGE_TOO_LARGE; beyond, uWS cuts the connection unread.
+    maxPayloadLength: oversizeFrameReadBytes(limits),
     idleTimeout: limits.idleTimeoutSec,
-    maxBackpressure: 2 * limits.maxBackpressureBytes + 2 * limits.maxFrameBytes,
+    maxBackpressure: uwsMaxBackpressureBytes(limits),
     closeOnBackpressureLimit: 0 as unknown as number,
     sendPingsAutomatically: true,
     compression: uws.DISABLED,
@@ -72,7 +79,7 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
       res.upgrade<UserData>({ session: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => guard('open', () => {
-      const session = new Session(uwsSessionSocket(ws), sessionDeps);
+      const session = new Session(uwsSessionSocket(ws), sessionDeps, Buffer.from(ws.getRemoteAddressAsText()).toString());
       ws.getUserData().session = session;
       sessions.add(session);
       metrics?.connections.inc();
@@ -106,7 +113,7 @@ export function mountWebSocket(app: TemplatedApp, deps: { broker: Broker; limits
       metrics?.backpressureDrops.inc({ reason: 'paused_budget' });
       s.closeWith('SLOW_CONSUMER', `paused sockets hold more than maxPausedBufferedBytes (${limits.maxPausedBufferedBytes}); this one held ${s.bufferedAmount()} bytes`);
     }
-  }), SWEEP_INTERVAL_MS);
+  }), limits.backpressureSweepMs);
   sweep.unref();
 
   return {

@@ -1,16 +1,20 @@
 /**
- * One connection's subscription to one topic-partition, and the narrow view
- * of a connection that fan-out and catch-up need (`SubscriberConnection`).
+ * One connection's subscription to one topic-partition, the narrow view of
+ * a connection that fan-out and catch-up need (`SubscriberConnection`), and
+ * the narrow view of the partition's fan-out a subscription is attached to
+ * (`SubscriptionTarget`, implemented by PartitionFanout).
  *
- * States: `catchUp` (served from the log: queued, reading, or parked until
- * credit or socket room arrives), `live` (on the partition's uWS channel;
- * its credit is held by the LiveChannel), `closed`.
+ * States: `catchUp` (served from the partition: queued, reading, or parked
+ * until credit or socket room arrives), `live` (on the partition's uWS
+ * channel; its credit is held by the LiveChannel), `closed`.
  * Invariant: in `catchUp`, `nextOffset` is the next offset to send and
  * `credit` the payload bytes the client still allows; records reach the
  * client in offset order with no gap: catch-up frames are sent before the
  * subscription joins the channel, and it joins only at the channel's end.
  */
-import type { PartitionFanout } from './partition-fanout.ts';
+import type { TopicInfo } from '../metadata/topic-info.ts';
+import { topicPartitionKey } from '../metadata/topic-info.ts';
+import type { Partition } from '../partition/partition.ts';
 
 export interface SubscriberConnection {
   readonly id: number;
@@ -30,6 +34,20 @@ export interface SubscriberConnection {
   subscriptionFailed(sub: Subscription, errorCode: number): void;
 }
 
+/** The fan-out of one partition as a subscription sees it. */
+export interface SubscriptionTarget {
+  readonly topic: TopicInfo;
+  readonly partition: number;
+  /** The partition catch-up reads from. */
+  readonly source: Partition;
+  /** Offset after the last batch published on the live channel: where catch-up hands over. */
+  readonly liveEnd: number;
+  advance(sub: Subscription): void;
+  addCredit(sub: Subscription, bytes: number): void;
+  remove(sub: Subscription): void;
+  fail(sub: Subscription, errorCode: number): void;
+}
+
 export type SubscriptionState = 'catchUp' | 'live' | 'closed';
 
 export class Subscription {
@@ -43,7 +61,7 @@ export class Subscription {
 
   constructor(
     readonly connection: SubscriberConnection,
-    readonly fanout: PartitionFanout,
+    readonly fanout: SubscriptionTarget,
     /** catchUp: next offset to send. */
     public nextOffset: number,
     /** catchUp: remaining payload credit (bytes). */
@@ -51,6 +69,6 @@ export class Subscription {
   ) {}
 
   get key(): string {
-    return `${this.fanout.topic.name}\0${this.fanout.partition}`;
+    return topicPartitionKey(this.fanout.topic.name, this.fanout.partition);
   }
 }

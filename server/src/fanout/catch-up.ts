@@ -1,6 +1,6 @@
 /**
  * Catch-up reads: subscriptions behind the live channel are served from the
- * log by one broker-wide loop that pulls work at its own pace (STYLE.md #8):
+ * partition by one broker-wide loop that pulls work at its own pace (STYLE.md #8):
  * at most `maxConcurrentCatchUpReads` reads in flight, each bounded by
  * `catchUpReadBytes` and by the subscription's credit, and a socket over its
  * backpressure limit is not read for at all. Broker memory for catch-up is
@@ -63,12 +63,12 @@ export class CatchUpScheduler {
   /** One bounded read + send for one subscription. Never throws. */
   private async step(sub: Subscription): Promise<void> {
     const fanout = sub.fanout;
-    const end = fanout.live.lastPublishedEnd;
+    const end = fanout.liveEnd;
     if (sub.nextOffset >= end || sub.credit <= 0 || sub.connection.roomBytes() <= 0) return;
     const maxBytes = Math.min(sub.credit, this.limits.catchUpReadBytes);
     let read: { batches: Uint8Array; nextOffset: number; highWatermark: number };
     try {
-      read = await fanout.log.read(sub.nextOffset, maxBytes, { maxOffset: end });
+      read = await fanout.source.read(sub.nextOffset, maxBytes, { maxOffset: end });
     } catch (e) {
       if (sub.state !== 'catchUp') return;
       const code = e instanceof RunnelError ? e.code : ErrorTable.KAFKA_STORAGE_ERROR.code;

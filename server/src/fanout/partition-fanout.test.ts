@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeRecordsFrame, encodeRecordBatch, iterateBatches, setBaseOffset } from '@runnel/client/codec';
 import { defaultLimits } from '../limits.ts';
-import type { PartitionLog } from '../log/partition-log.ts';
+import type { TopicInfo } from '../metadata/topic-info.ts';
+import type { Partition, VisibleBatch as AppendEvent } from '../partition/partition.ts';
 import { CatchUpScheduler } from './catch-up.ts';
-import { PartitionFanout, type AppendEvent } from './partition-fanout.ts';
+import { PartitionFanout } from './partition-fanout.ts';
 import { Subscription, type SubscriberConnection } from './subscription.ts';
 
 class MemoryLog {
@@ -56,6 +57,20 @@ class MemoryLog {
     for (const p of parts) { out.set(p, at); at += p.length; }
     return { batches: out, firstOffset: offset, nextOffset: next, highWatermark: this.highWatermark, logStartOffset: 0 };
   }
+}
+
+/** The `Partition` seam over a MemoryLog (only what fan-out uses is live; the rest refuses). */
+function memoryPartition(topic: TopicInfo, log: MemoryLog): Partition {
+  const unused = (): never => assert.fail('fan-out must not call this');
+  return {
+    topic, partition: 0, leaderEpoch: 0,
+    get logStartOffset() { return log.logStartOffset; },
+    get logEndOffset() { return log.highWatermark; },
+    get highWatermark() { return log.highWatermark; },
+    read: (offset, maxBytes, opts) => log.read(offset, maxBytes, opts ?? {}),
+    onVisible: (listener) => log.onAppend(listener),
+    append: unused, offsetForTimestamp: unused, waitForVisible: unused, state: unused, close: unused,
+  };
 }
 
 class MemoryConnection implements SubscriberConnection {
@@ -102,7 +117,7 @@ function setup(limits = { ...defaultLimits, maxConcurrentCatchUpReads: 2, catchU
   const conns: MemoryConnection[] = [];
   const scheduler = new CatchUpScheduler(limits);
   const info = { name: 't', topicId: 'id', partitions: 1, replicationFactor: 1, retentionMs: -1, retentionBytes: -1, createdAtMs: 0 };
-  const fanout = new PartitionFanout(info, 0, log as unknown as PartitionLog, {
+  const fanout = new PartitionFanout(memoryPartition(info, log), {
     limits,
     publish: (channel, frame) => {
       for (const c of conns) {

@@ -18,7 +18,7 @@
  * direct `send`).
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { SessionSocket } from './session.ts';
+import type { SessionSocket } from './session-socket.ts';
 
 /** Held by every open socket; nothing is ever published to it. Cannot collide with `<topicId>/<partition>` channels. */
 export const SESSION_TOPIC = 'runnel:session';

@@ -1,42 +1,38 @@
 /**
  * One WebSocket connection's protocol session: hello/version negotiation,
- * then request frames dispatched to the broker, its subscriptions, its
- * in-flight produce budget and its backpressure state.
+ * then request frames dispatched to the request layer (requests.ts,
+ * session-subscriptions.ts), its in-flight produce budget and its
+ * backpressure state.
  *
  * State: `awaitingHello` → `ready` → `closed` (one checked transition each).
  * Invariants: no request but hello/ping is served before `ready`; bytes of
  * a uWS message are copied (produce batch) or decoded to fresh values before
  * `handleMessage` returns; a bad frame is answered with a coded error and
  * dropped, and `maxInvalidFramesPerConnection` of them close the connection;
- * nothing thrown by a handler escapes to uWS.
+ * nothing thrown by a handler escapes to uWS; every request carries this
+ * session's RequestContext.
  */
 import {
   ErrorTable, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, RunnelError, assertNever, decodeFrame, encodeFrame,
-  type BrokerFrame, type ClientFrame, type ErrorName, type Frame, type GroupAssignmentFrame, type HelloFrame,
+  type BrokerFrame, type ErrorName, type Frame, type GroupAssignmentFrame, type HelloFrame, type ProduceFrame,
 } from '@runnel/client/codec';
 import { randomBytes } from 'node:crypto';
-import type { Limits } from '../limits.ts';
+import { slowConsumerCloseBytes, type Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import type { GroupMemberSink } from '../groups/coordinator.ts';
-import type { Broker } from './broker.ts';
+import type { Fanout } from '../fanout/fanout.ts';
+import type { Subscription, SubscriberConnection } from '../fanout/subscription.ts';
+import type { BrokerApi } from '../request/broker-api.ts';
+import { requestContext, type RequestContext } from '../request/request-context.ts';
 import { closeCodeFor } from './close-codes.ts';
-import type { Fanout } from './fanout.ts';
-import { SessionRequests } from './session-requests.ts';
-import { Subscription, type SubscriberConnection } from './subscription.ts';
+import { answerInitProducer, answerMetadata, answerOffsetCommit, answerOffsetFetch, answerProduce, errorOf, produceAck } from './requests.ts';
+import { SessionSubscriptions } from './session-subscriptions.ts';
+import type { SessionSocket } from './session-socket.ts';
 
-/** What a session needs from its socket (a uWS WebSocket in production). */
-export interface SessionSocket {
-  /** uWS semantics: 1 sent, 0 buffered (backpressure), 2 dropped. */
-  send(bytes: Uint8Array): number;
-  getBufferedAmount(): number;
-  subscribe(channel: string): void;
-  unsubscribe(channel: string): void;
-  /** Graceful close; calls `handleClose` synchronously. */
-  end(code: number, reason: string): void;
-}
+export type { SessionSocket } from './session-socket.ts';
 
 export interface SessionDeps {
-  broker: Broker;
+  api: BrokerApi;
   fanout: Fanout;
   limits: Limits;
   metrics?: RunnelMetrics;
@@ -53,27 +49,29 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   readonly id = nextSessionId++;
   readonly sessionId = randomBytes(8).toString('hex');
   state: SessionState = 'awaitingHello';
-  clientId = '';
   liveCount = 0;
   /** Since when the socket has been over maxBackpressureBytes (slow-consumer clock), null = not paused. */
   pausedSinceMs: number | null = null;
   /** New produce is refused with SHUTTING_DOWN. */
   isShuttingDown = false;
-  readonly subscriptions = new Map<string, Subscription>();
+  /** Requests whose answer is pending (graceful shutdown waits for them). */
+  readonly inflight = new Set<Promise<void>>();
+  readonly subscriptions: SessionSubscriptions;
+  private ctx: RequestContext;
   private invalidFrames = 0;
-  private readonly requests: SessionRequests;
+  private inflightProduce = 0;
 
-  constructor(private readonly socket: SessionSocket, readonly deps: SessionDeps) {
-    this.requests = new SessionRequests(this);
+  constructor(private readonly socket: SessionSocket, readonly deps: SessionDeps, remoteAddress = '') {
+    this.ctx = requestContext('ws', remoteAddress);
+    this.subscriptions = new SessionSubscriptions(this, deps);
   }
 
   get isClosed(): boolean {
     return this.state === 'closed';
   }
 
-  /** Produce requests whose ack is pending (graceful shutdown waits for them). */
-  get inflight(): Set<Promise<void>> {
-    return this.requests.inflight;
+  get clientId(): string {
+    return this.ctx.clientId;
   }
 
   private transition(to: SessionState): void {
@@ -92,17 +90,43 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     if (this.state === 'awaitingHello' && frame.type !== 'hello' && frame.type !== 'ping') {
       return this.rejectFrame('INVALID_REQUEST', `first frame must be hello, got ${frame.type}`, requestIdOf(frame));
     }
-    this.dispatch(frame);
+    try {
+      this.dispatch(frame);
+    } catch (e) {
+      const { name, message } = errorOf(e);
+      this.sendError(requestIdOf(frame), name, message);
+    }
   }
 
   private dispatch(frame: Frame): void {
+    const { api } = this.deps;
+    const ctx = this.ctx;
     switch (frame.type) {
       case 'hello': return this.handleHello(frame);
       case 'ping': return this.sendFrame({ type: 'pong', nonce: frame.nonce });
       case 'pong': return;
-      case 'metadataRequest': case 'initProducer': case 'produce': case 'subscribe': case 'unsubscribe': case 'credit':
-      case 'offsetCommit': case 'offsetFetch': case 'groupJoin': case 'groupHeartbeat': case 'groupLeave':
-        return this.requests.handle(frame as ClientFrame);
+      case 'metadataRequest': return this.track(frame.requestId, () => answerMetadata(api, ctx, frame, this.deps.brokerUrl));
+      case 'initProducer': return this.track(frame.requestId, () => answerInitProducer(api, ctx, frame.requestId, frame.producerId, frame.producerEpoch));
+      case 'produce': return this.handleProduce(frame);
+      case 'subscribe': return this.track(frame.requestId, () => this.subscriptions.subscribe(ctx, frame));
+      case 'unsubscribe': return this.subscriptions.unsubscribe(frame.topic, frame.partition);
+      case 'credit': {
+        const refused = this.subscriptions.credit(ctx, frame.topic, frame.partition, frame.bytes);
+        if (!refused) return;
+        return refused.isInvalidFrame ? this.rejectFrame(refused.name, refused.message) : this.sendError(0, refused.name, refused.message);
+      }
+      case 'offsetCommit': return this.track(frame.requestId, () => answerOffsetCommit(api, ctx, frame));
+      case 'offsetFetch': return this.track(frame.requestId, () => answerOffsetFetch(api, ctx, frame));
+      case 'groupJoin': {
+        const { requestId, group, memberId, topics, sessionTimeoutMs } = frame;
+        return this.sendFrame(api.joinGroup(ctx, { requestId, group, memberId, topics, sessionTimeoutMs }, this));
+      }
+      case 'groupHeartbeat': {
+        const code = api.heartbeat(ctx, frame.group, frame.memberId, frame.generationId);
+        if (code === 'UNKNOWN_MEMBER_ID') this.sendError(0, code, `member ${frame.memberId} is not in group ${frame.group}; join again`);
+        return;
+      }
+      case 'groupLeave': return api.leaveGroup(ctx, frame.group, frame.memberId);
       case 'helloOk': case 'metadata': case 'initProducerOk': case 'produceAck': case 'subscribed': case 'records':
       case 'offsetCommitAck': case 'offsetFetchResult': case 'groupAssignment': case 'error':
         return this.rejectFrame('INVALID_REQUEST', `${frame.type} is a broker-to-client frame`, requestIdOf(frame));
@@ -117,12 +141,46 @@ export class Session implements SubscriberConnection, GroupMemberSink {
       return this.closeWith('UNSUPPORTED_VERSION', `client speaks versions ${frame.minVersion}-${frame.maxVersion}, broker ${MIN_PROTOCOL_VERSION}-${PROTOCOL_VERSION}`);
     }
     this.transition('ready');
-    this.clientId = frame.clientId;
+    this.ctx = requestContext('ws', this.ctx.remoteAddress, frame.clientId, this.ctx.principal);
     const { limits } = this.deps;
     this.sendFrame({
-      type: 'helloOk', version, brokerId: this.deps.broker.config.brokerId, sessionId: this.sessionId,
+      type: 'helloOk', version, brokerId: this.deps.api.brokerId, sessionId: this.sessionId,
       maxFrameBytes: limits.maxFrameBytes, maxBatchBytes: limits.maxBatchBytes, maxInflightProduce: limits.maxInflightProducePerConnection,
     });
+  }
+
+  private handleProduce(frame: ProduceFrame): void {
+    const { api, limits, metrics } = this.deps;
+    if (this.isShuttingDown) return this.sendFrame(produceAck(frame, ErrorTable.SHUTTING_DOWN.code));
+    if (this.inflightProduce >= limits.maxInflightProducePerConnection) return this.sendFrame(produceAck(frame, ErrorTable.LIMIT_EXCEEDED.code));
+    const batch = frame.batch.slice(); // copy out of uWS's message buffer before any await
+    this.inflightProduce++;
+    this.trackAnswer(answerProduce(api, this.ctx, frame, batch, metrics).finally(() => this.inflightProduce--));
+  }
+
+  /**
+   * Runs a request whose answer is async, within maxPendingRequestsPerConnection
+   * (produce has its own bound, maxInflightProducePerConnection).
+   */
+  private track(requestId: number, work: () => Promise<BrokerFrame | null | void>): void {
+    if (this.inflight.size - this.inflightProduce >= this.deps.limits.maxPendingRequestsPerConnection) {
+      return this.sendError(requestId, 'LIMIT_EXCEEDED', 'too many requests pending on this connection; wait for answers');
+    }
+    this.trackAnswer(work());
+  }
+
+  private trackAnswer(work: Promise<BrokerFrame | null | void>): void {
+    const p = work.then(
+      (answer) => {
+        if (answer && !this.isClosed) this.sendFrame(answer);
+      },
+      (e: unknown) => {
+        const { name, message } = errorOf(e);
+        if (!this.isClosed) this.sendError(0, name, message);
+      },
+    );
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
   }
 
   /** Coded error for a dropped frame; too many close the connection. */
@@ -159,8 +217,7 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   send(frame: Uint8Array): boolean {
     if (this.state === 'closed') return false;
     const result = this.socket.send(frame);
-    const limit = this.deps.limits.maxBackpressureBytes;
-    if (result === 2 || this.socket.getBufferedAmount() >= 2 * limit) {
+    if (result === 2 || this.socket.getBufferedAmount() >= slowConsumerCloseBytes(this.deps.limits)) {
       this.deps.metrics?.backpressureDrops.inc({ reason: 'slow_consumer' });
       this.socket.end(closeCodeFor('SLOW_CONSUMER'), 'SLOW_CONSUMER');
       return false;
@@ -189,14 +246,11 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   }
 
   subscriptionFailed(sub: Subscription, errorCode: number): void {
-    if (this.subscriptions.get(sub.key) === sub) {
-      this.subscriptions.delete(sub.key);
-      this.deps.metrics?.subscriptions.dec();
-    }
-    const log = sub.fanout.log;
+    this.subscriptions.forget(sub);
+    const target = sub.fanout;
     this.sendFrame({
-      type: 'subscribed', requestId: 0, topic: sub.fanout.topic.name, partition: sub.fanout.partition, errorCode,
-      topicId: sub.fanout.topic.topicId, startOffset: -1, logStartOffset: log.logStartOffset, highWatermark: sub.fanout.live.lastPublishedEnd,
+      type: 'subscribed', requestId: 0, topic: target.topic.name, partition: target.partition, errorCode,
+      topicId: target.topic.topicId, startOffset: -1, logStartOffset: target.source.logStartOffset, highWatermark: target.liveEnd,
     });
   }
 
@@ -228,10 +282,8 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   handleClose(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    for (const sub of this.subscriptions.values()) sub.fanout.remove(sub);
-    this.deps.metrics?.subscriptions.dec(this.subscriptions.size);
-    this.subscriptions.clear();
-    this.deps.broker.groups.leaveAll(this);
+    this.subscriptions.closeAll();
+    this.deps.api.leaveAll(this);
   }
 }
 

@@ -3,24 +3,23 @@
  * as a RecordsFrame and published with uWS to the partition's channel, so
  * every live subscriber gets the same bytes (no per-subscriber or
  * per-record work). Subscribers that are behind, out of credit or whose
- * socket is full are served from the log by the CatchUpScheduler and
+ * socket is full are served from the partition by the CatchUpScheduler and
  * re-join the channel exactly at its end.
  *
- * Ordering contract of `handleAppend` (runs synchronously in the log's
- * onAppend, in offset order): (1) subscribers that cannot take the frame
+ * Ordering contract of `handleAppend` (runs synchronously in the partition's
+ * onVisible, in offset order): (1) subscribers that cannot take the frame
  * leave the channel, (2) the frame is published, (3) the channel end moves
  * to lastOffset + 1. A catch-up reader joins only when its next offset
  * equals that end, checked and done in the same synchronous block: no gap,
  * no duplicate.
  */
-import { ErrorTable, assert, encodeRecordsFrame } from '@runnel/client/codec';
+import { ErrorTable, assert, batchRecordCount, encodeRecordsFrame } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
-import type { PartitionLog } from '../log/partition-log.ts';
-import { batchRecordCount } from './broker.ts';
-import type { TopicInfo } from './topic-registry.ts';
+import type { TopicInfo } from '../metadata/topic-info.ts';
+import type { Partition, VisibleBatch } from '../partition/partition.ts';
 import { LiveChannel } from './live-channel.ts';
-import type { Subscription } from './subscription.ts';
+import type { Subscription, SubscriptionTarget } from './subscription.ts';
 
 export interface FanoutDeps {
   limits: Limits;
@@ -31,17 +30,24 @@ export interface FanoutDeps {
   enqueueCatchUp(sub: Subscription): void;
 }
 
-export interface AppendEvent { batch: Uint8Array; baseOffset: number; lastOffset: number; highWatermark: number }
-
-export class PartitionFanout {
+export class PartitionFanout implements SubscriptionTarget {
   readonly channel: string;
   readonly live: LiveChannel<Subscription>;
   private readonly subs = new Set<Subscription>();
   private closed = false;
 
-  constructor(readonly topic: TopicInfo, readonly partition: number, readonly log: PartitionLog, private readonly deps: FanoutDeps) {
-    this.channel = `${topic.topicId}/${partition}`;
-    this.live = new LiveChannel(log.highWatermark);
+  readonly topic: TopicInfo;
+  readonly partition: number;
+
+  constructor(readonly source: Partition, private readonly deps: FanoutDeps) {
+    this.topic = source.topic;
+    this.partition = source.partition;
+    this.channel = `${this.topic.topicId}/${this.partition}`;
+    this.live = new LiveChannel(source.highWatermark);
+  }
+
+  get liveEnd(): number {
+    return this.live.lastPublishedEnd;
   }
 
   get subscriptionCount(): number {
@@ -49,7 +55,7 @@ export class PartitionFanout {
   }
 
   /** Hot path: one encode, one publish per visible batch. */
-  handleAppend(event: AppendEvent): void {
+  handleAppend(event: VisibleBatch): void {
     if (this.closed) return;
     const endOffset = event.lastOffset + 1;
     if (this.live.size === 0) {
@@ -107,7 +113,7 @@ export class PartitionFanout {
 
   /**
    * Moves a catch-up subscription forward: joins the channel when it is at
-   * its end with credit and room, else queues a log read, else leaves it
+   * its end with credit and room, else queues a catch-up read, else leaves it
    * parked until credit (`addCredit`) or room (`resume`) arrives.
    */
   advance(sub: Subscription): void {

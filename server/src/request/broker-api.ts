@@ -1,0 +1,67 @@
+/**
+ * The request layer's contract: every operation a client can ask for, over
+ * WebSocket frames or HTTP routes, takes the `RequestContext` of who asks.
+ * `RequestLayer` (request-layer.ts) is the implementation over the broker
+ * and the one place that authorizes and applies quotas; the HTTP routes see
+ * the `HttpBrokerApi` part, which the route tests' in-memory broker also
+ * implements (both run broker-api.contract.ts). Result types are declared
+ * once, by the partition and metadata modules, and only re-exported here.
+ */
+import type { CommittedOffset, ErrorName, GroupAssignmentFrame } from '@runnel/client/codec';
+import type { GroupDescription, GroupMemberSink } from '../groups/coordinator.ts';
+import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { Acks, AppendResult, PartitionReadResult, PartitionState } from '../partition/partition.ts';
+import type { RequestContext } from './request-context.ts';
+
+export type { Acks, AppendResult as ProduceResult, PartitionReadResult as FetchResult, PartitionState as PartitionInfo, TopicInfo, TopicSpec };
+export type { GroupDescription, GroupMemberSink };
+
+export interface TopicDescription { topic: TopicInfo; partitions: PartitionState[] }
+export interface GroupSummary { group: string; state: 'Empty' | 'Stable'; members: number; generationId: number }
+export interface ConsumerLag { group: string; topic: string; partition: number; lag: number }
+export interface GroupJoinRequest { requestId: number; group: string; memberId: string; topics: string[]; sessionTimeoutMs: number }
+
+/** What the HTTP routes use. */
+export interface HttpBrokerApi {
+  readonly config: { readonly defaultPartitions: number };
+  /** INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, LIMIT_EXCEEDED. */
+  createTopic(ctx: RequestContext, spec: TopicSpec): Promise<TopicInfo>;
+  listTopics(ctx: RequestContext): TopicInfo[];
+  /** UNKNOWN_TOPIC_OR_PARTITION. */
+  describeTopic(ctx: RequestContext, name: string): TopicDescription;
+  deleteTopic(ctx: RequestContext, name: string): Promise<void>;
+  /** The topic a produce goes to: auto-created when the broker allows it, else UNKNOWN_TOPIC_OR_PARTITION. */
+  ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo>;
+  /** Resolves once the batch is durable (acks −1); takes ownership of `batch`; validates it once. */
+  produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks): Promise<AppendResult>;
+  /** Stored batches from the one containing `offset`, below the high watermark. OFFSET_OUT_OF_RANGE. */
+  fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
+  /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */
+  waitForRecords(ctx: RequestContext, topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /** Standalone commits: generationId −1 and memberId ''. Durable before it resolves. */
+  commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void>;
+  fetchOffsets(ctx: RequestContext, group: string, topics?: string[]): Promise<CommittedOffset[]>;
+  /** UNKNOWN_GROUP. */
+  describeGroup(ctx: RequestContext, group: string): GroupDescription;
+  listGroups(ctx: RequestContext): GroupSummary[];
+  /** Lag of every committed offset (scrape time, for /metrics; not a client operation). */
+  consumerLag(): ConsumerLag[];
+}
+
+/** Everything, including what only WebSocket sessions ask. */
+export interface BrokerApi extends HttpBrokerApi {
+  readonly brokerId: number;
+  /** `(-1, -1)` allocates a producer id. */
+  initProducer(ctx: RequestContext, producerId: number, producerEpoch: number): Promise<{ producerId: number; producerEpoch: number }>;
+  /** The topic a subscription reads (auto-created like a produce's, when allowed); INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION. */
+  subscribe(ctx: RequestContext, topic: string, partition: number): Promise<TopicInfo>;
+  offsetForTimestamp(ctx: RequestContext, topic: string, partition: number, timestampMs: number): Promise<number | null>;
+  /** Credit a subscriber grants; returns the bytes the broker accepts now (the quota point of reads). */
+  grantCredit(ctx: RequestContext, topic: string, partition: number, bytes: number): number;
+  joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): GroupAssignmentFrame;
+  /** null, or the error a member must act on (UNKNOWN_MEMBER_ID: join again). */
+  heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number): ErrorName | null;
+  leaveGroup(ctx: RequestContext, group: string, memberId: string): void;
+  /** The connection closed: its members leave at once. */
+  leaveAll(sink: GroupMemberSink): void;
+}

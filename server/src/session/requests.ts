@@ -1,0 +1,84 @@
+/**
+ * Answers of a ready session's request frames that do not touch its
+ * subscriptions: metadata, producer ids, produce, group offsets. Each takes
+ * the request layer and the session's RequestContext and resolves to the
+ * answer frame (an error is an answer with its code); the session sends it
+ * if it is still open. No handler holds a reference to the session.
+ *
+ * Invariant: a produce ack exists only after the request layer's produce
+ * resolved, i.e. after the batch is durable.
+ */
+import {
+  ErrorTable, RunnelError, type ErrorName, type InitProducerOkFrame, type MetadataFrame, type MetadataRequestFrame,
+  type OffsetCommitAckFrame, type OffsetCommitFrame, type OffsetFetchFrame, type OffsetFetchResultFrame, type ProduceAckFrame,
+  type ProduceFrame, type TopicMetadata,
+} from '@runnel/client/codec';
+import { performance } from 'node:perf_hooks';
+import type { RunnelMetrics } from '../metrics.ts';
+import type { BrokerApi } from '../request/broker-api.ts';
+import type { RequestContext } from '../request/request-context.ts';
+
+export function errorOf(error: unknown): { name: ErrorName; message: string } {
+  if (error instanceof RunnelError) return { name: error.errorName, message: error.message };
+  return { name: 'UNKNOWN_SERVER_ERROR', message: error instanceof Error ? error.message : String(error) };
+}
+
+const codeOf = (error: unknown): number => ErrorTable[errorOf(error).name].code;
+
+export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame: MetadataRequestFrame, brokerUrl: string): Promise<MetadataFrame> {
+  const names = frame.topics.length > 0 ? [...new Set(frame.topics)] : api.listTopics(ctx).map((t) => t.name);
+  const topics: TopicMetadata[] = [];
+  for (const name of names) {
+    try {
+      const info = await api.ensureTopic(ctx, name);
+      const { partitions } = api.describeTopic(ctx, info.name);
+      topics.push({
+        name, topicId: info.topicId, errorCode: 0,
+        partitions: partitions.map((p) => ({ partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr, logStartOffset: p.logStartOffset, highWatermark: p.highWatermark })),
+      });
+    } catch (e) {
+      topics.push({ name, topicId: '', errorCode: codeOf(e), partitions: [] });
+    }
+  }
+  return { type: 'metadata', requestId: frame.requestId, brokers: [{ id: api.brokerId, url: brokerUrl }], topics };
+}
+
+export async function answerInitProducer(api: BrokerApi, ctx: RequestContext, requestId: number, producerId: number, producerEpoch: number): Promise<InitProducerOkFrame> {
+  try {
+    const r = await api.initProducer(ctx, producerId, producerEpoch);
+    return { type: 'initProducerOk', requestId, producerId: r.producerId, producerEpoch: r.producerEpoch, errorCode: 0 };
+  } catch (e) {
+    return { type: 'initProducerOk', requestId, producerId: -1, producerEpoch: -1, errorCode: codeOf(e) };
+  }
+}
+
+export function produceAck(frame: ProduceFrame, errorCode: number, baseOffset = -1, logAppendTimeMs = -1, logStartOffset = -1): ProduceAckFrame {
+  return { type: 'produceAck', requestId: frame.requestId, topic: frame.topic, partition: frame.partition, errorCode, baseOffset, logAppendTimeMs, logStartOffset };
+}
+
+/** null: acks 0 and written, nothing to answer. `batch` is the session's own copy of the frame's bytes. */
+export async function answerProduce(api: BrokerApi, ctx: RequestContext, frame: ProduceFrame, batch: Uint8Array, metrics?: RunnelMetrics): Promise<ProduceAckFrame | null> {
+  const startedMs = performance.now();
+  try {
+    const r = await api.produce(ctx, frame.topic, frame.partition, batch, frame.acks);
+    metrics?.produceLatency.observe({ transport: 'ws' }, (performance.now() - startedMs) / 1000);
+    return frame.acks === 0 ? null : produceAck(frame, 0, r.baseOffset, r.logAppendTimeMs, r.logStartOffset);
+  } catch (e) {
+    return produceAck(frame, codeOf(e));
+  }
+}
+
+export async function answerOffsetCommit(api: BrokerApi, ctx: RequestContext, frame: OffsetCommitFrame): Promise<OffsetCommitAckFrame> {
+  let errorCode = 0;
+  try {
+    await api.commitOffsets(ctx, frame.group, frame.generationId, frame.memberId, frame.offsets);
+  } catch (e) {
+    errorCode = codeOf(e);
+  }
+  return { type: 'offsetCommitAck', requestId: frame.requestId, errorCode };
+}
+
+export async function answerOffsetFetch(api: BrokerApi, ctx: RequestContext, frame: OffsetFetchFrame): Promise<OffsetFetchResultFrame> {
+  const offsets = await api.fetchOffsets(ctx, frame.group, frame.topics);
+  return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: 0, offsets };
+}
