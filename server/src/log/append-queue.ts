@@ -5,6 +5,13 @@
  * Invariant: entries are trimmed only once written, acknowledged and
  * delivered to `onAppend` listeners.
  */
+/**
+ * Trim once this many leading entries are done (or half the array is): bounds
+ * the dead entries kept alive between trims while keeping the copy amortized
+ * O(1) per entry. Too small copies often; too large holds more batch bytes.
+ */
+const MIN_TRIM_ENTRIES = 1024;
+
 export class AppendQueue<T> {
   #items: T[] = [];
   #base = 0;
@@ -34,7 +41,7 @@ export class AppendQueue<T> {
     const n = index - this.#base;
     if (n <= 0) return;
     if (n === this.#items.length) this.#items = [];
-    else if (n >= 1024 || n * 2 >= this.#items.length) this.#items = this.#items.slice(n);
+    else if (n >= MIN_TRIM_ENTRIES || n * 2 >= this.#items.length) this.#items = this.#items.slice(n);
     else return;
     this.#base = index;
   }

@@ -8,6 +8,7 @@ import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { assert, type Crc32cFn } from '@runnel/client/codec';
 import { defaultLimits, type Limits } from '../limits.ts';
 import { processFileHandleCache, type FileHandleCache } from './file-handle-cache.ts';
+import { MAX_RELATIVE_VALUE } from './offset-index.ts';
 
 export interface LogOptions {
   maxBatchBytes: number;
@@ -47,7 +48,7 @@ export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
     maxPendingAppends: limits.maxPendingAppends, maxProducersPerPartition: limits.maxProducersPerPartition,
     nowMs: Date.now, crc: nativeCrc, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
   };
-  assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes < 2 ** 32, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
+  assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes <= MAX_RELATIVE_VALUE, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
   assert(o.flushIntervalMs >= 0 && o.indexIntervalBytes > 0 && o.maxPendingAppends > 0, 'flushIntervalMs >= 0, indexIntervalBytes > 0 and maxPendingAppends > 0 are required');
   return o;
 }

@@ -9,7 +9,7 @@
  * after their CRC-32C passed (else KAFKA_STORAGE_ERROR, never the bytes).
  * Per batch header, never per record.
  */
-import { BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, RunnelError, readBatchHeader, verifyBatchCrc } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, BatchField, RunnelError, readBatchHeader, verifyBatchCrc } from '@runnel/client/codec';
 import type { Segment } from './segment.ts';
 import type { SegmentFile } from './segment-file.ts';
 
@@ -42,6 +42,8 @@ interface SegmentSlice {
 }
 
 const EMPTY = new Uint8Array(0);
+/** baseOffset is an int64 read as two uint32 halves (offsets stay below 2^53). */
+const TWO_32 = 0x1_0000_0000;
 
 /**
  * Batches from the one containing `offset`, at most `maxBytes` (at least one whole batch if any).
@@ -118,11 +120,13 @@ async function readSlice(segment: Segment, file: SegmentFile, offset: number, ma
     let firstOffset = 0;
     let nextOffset = 0;
     let hitMaxOffset = false;
+    // Hot: header fields straight from the DataView at the codec's BatchField positions (stored
+    // batches passed readBatchHeader's checks when written or recovered; CRC-on-read below).
     while (at + BATCH_HEADER_BYTES <= chunk.length) {
-      const total = BATCH_OVERHEAD_BYTES + view.getInt32(at + 8);
+      const total = BATCH_OVERHEAD_BYTES + view.getInt32(at + BatchField.batchLength);
       if (at + total > chunk.length) break;
-      const base = view.getUint32(at) * 0x1_0000_0000 + view.getUint32(at + 4);
-      const last = base + view.getInt32(at + 23);
+      const base = view.getUint32(at + BatchField.baseOffset) * TWO_32 + view.getUint32(at + BatchField.baseOffset + 4);
+      const last = base + view.getInt32(at + BatchField.lastOffsetDelta);
       if (last >= maxOffset) {
         hitMaxOffset = true;
         break;
@@ -141,7 +145,7 @@ async function readSlice(segment: Segment, file: SegmentFile, offset: number, ma
     if (start >= 0) return { bytes: chunk.subarray(start, at), firstOffset, nextOffset };
     if (hitMaxOffset || pos + at >= writtenBytes) return null;
     // The wanted batch starts past this chunk or is larger than it: read on from the last whole batch.
-    if (at === 0) want = Math.max(want * 2, (chunk.length >= 12 ? view.getInt32(8) : 0) + BATCH_OVERHEAD_BYTES);
+    if (at === 0) want = Math.max(want * 2, (chunk.length >= BATCH_OVERHEAD_BYTES ? view.getInt32(BatchField.batchLength) : 0) + BATCH_OVERHEAD_BYTES);
     pos += at;
   }
 }

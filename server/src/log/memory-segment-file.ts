@@ -90,9 +90,12 @@ class MemorySegmentFile implements SegmentFile {
   }
 }
 
+/** Smallest buffer of a growing in-memory file (it doubles from there): few regrowths for tiny test files. */
+const MIN_FILE_CAPACITY_BYTES = 4096;
+
 function ensureCapacity(file: MemoryFile, needed: number): void {
   if (needed <= file.data.length) return;
-  const grown = new Uint8Array(Math.max(needed, file.data.length * 2, 4096));
+  const grown = new Uint8Array(Math.max(needed, file.data.length * 2, MIN_FILE_CAPACITY_BYTES));
   grown.set(file.data.subarray(0, file.length));
   file.data = grown;
 }

@@ -11,8 +11,12 @@
 import type { Decoded } from '@runnel/client/codec';
 
 export const OFFSET_INDEX_ENTRY_BYTES = 8;
+/** Byte position of `position` inside an entry (`relativeOffset` is at 0). */
+const POSITION_FIELD = 4;
 /** Relative offsets and positions are uint32 on disk; segments roll before passing this. */
 export const MAX_RELATIVE_VALUE = 0xffff_ffff;
+/** Entries allocated up front per index (doubles when full): a segment's first 64 × indexIntervalBytes need no growth. */
+export const INITIAL_INDEX_ENTRIES = 64;
 
 export interface IndexPosition {
   offset: number;
@@ -24,7 +28,7 @@ export class OffsetIndex {
   #positions: Uint32Array;
   #count = 0;
 
-  constructor(readonly baseOffset: number, capacity = 64) {
+  constructor(readonly baseOffset: number, capacity = INITIAL_INDEX_ENTRIES) {
     this.#relOffsets = new Uint32Array(capacity);
     this.#positions = new Uint32Array(capacity);
   }
@@ -78,8 +82,8 @@ export class OffsetIndex {
     const out = new Uint8Array(this.#count * OFFSET_INDEX_ENTRY_BYTES);
     const view = new DataView(out.buffer);
     for (let i = 0; i < this.#count; i++) {
-      view.setUint32(i * 8, this.#relOffsets[i]);
-      view.setUint32(i * 8 + 4, this.#positions[i]);
+      view.setUint32(i * OFFSET_INDEX_ENTRY_BYTES, this.#relOffsets[i]);
+      view.setUint32(i * OFFSET_INDEX_ENTRY_BYTES + POSITION_FIELD, this.#positions[i]);
     }
     return out;
   }
@@ -87,14 +91,14 @@ export class OffsetIndex {
   /** Parses an index file; rejects one that is torn, unordered or points past `segmentBytes` (rebuild instead). */
   static decode(bytes: Uint8Array, baseOffset: number, segmentBytes: number): Decoded<OffsetIndex> {
     if (bytes.length % OFFSET_INDEX_ENTRY_BYTES !== 0) {
-      return { ok: false, code: 'CORRUPT_MESSAGE', message: `offset index of ${bytes.length} bytes is not a multiple of 8` };
+      return { ok: false, code: 'CORRUPT_MESSAGE', message: `offset index of ${bytes.length} bytes is not a multiple of ${OFFSET_INDEX_ENTRY_BYTES}` };
     }
     const n = bytes.length / OFFSET_INDEX_ENTRY_BYTES;
-    const index = new OffsetIndex(baseOffset, Math.max(n, 64));
+    const index = new OffsetIndex(baseOffset, Math.max(n, INITIAL_INDEX_ENTRIES));
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < n; i++) {
-      const rel = view.getUint32(i * 8);
-      const position = view.getUint32(i * 8 + 4);
+      const rel = view.getUint32(i * OFFSET_INDEX_ENTRY_BYTES);
+      const position = view.getUint32(i * OFFSET_INDEX_ENTRY_BYTES + POSITION_FIELD);
       const last = index.#count - 1;
       if (position >= segmentBytes || (last >= 0 && (rel <= index.#relOffsets[last] || position <= index.#positions[last]))) {
         return { ok: false, code: 'CORRUPT_MESSAGE', message: `offset index entry ${i} (${rel}, ${position}) is out of order or past the segment end` };

@@ -62,6 +62,16 @@ function isNextSequence(lastSequence: number, nextSequence: number): boolean {
 
 const ACCEPT: ProducerCheck = { kind: 'append' };
 
+/** "RPS1": first 4 bytes of a producer snapshot (a foreign or older file is replayed from the log instead). */
+const SNAPSHOT_MAGIC = 0x52505331;
+
+/** Byte layout of a snapshot: header, `producerCount` × (SnapshotProducer, batchCount × SnapshotBatch), CRC-32C trailer. */
+const SnapshotLayout = { magic: 0, producerCount: 4, headerBytes: 8, trailerBytes: 4 } as const;
+/** One producer, relative to its start (producerId is a float64: ids are safe integers, not int64 bit patterns). */
+const SnapshotProducer = { producerId: 0, producerEpoch: 8, batchCount: 10, bytes: 11 } as const;
+/** One remembered batch, relative to its start. */
+const SnapshotBatch = { baseSequence: 0, lastSequence: 4, baseOffset: 8, lastOffset: 16, bytes: 24 } as const;
+
 export class ProducerStateTable {
   /** Insertion order = least recently written first (for eviction). */
   readonly #entries = new Map<number, ProducerEntry>();
@@ -130,26 +140,26 @@ export class ProducerStateTable {
     }
   }
 
-  /** Binary snapshot: "RPS1", count, per producer id/epoch/batches, then CRC-32C of all before it. */
+  /** Binary snapshot (layout: `SnapshotLayout`, `SnapshotProducer`, `SnapshotBatch`), then CRC-32C of all before it. */
   encodeSnapshot(): Uint8Array {
-    let bytes = 8 + 4;
-    for (const e of this.#entries.values()) bytes += 11 + e.batches.length * 24;
+    let bytes = SnapshotLayout.headerBytes + SnapshotLayout.trailerBytes;
+    for (const e of this.#entries.values()) bytes += SnapshotProducer.bytes + e.batches.length * SnapshotBatch.bytes;
     const out = new Uint8Array(bytes);
     const view = new DataView(out.buffer);
-    out.set([0x52, 0x50, 0x53, 0x31]);
-    view.setUint32(4, this.#entries.size);
-    let at = 8;
+    view.setUint32(SnapshotLayout.magic, SNAPSHOT_MAGIC);
+    view.setUint32(SnapshotLayout.producerCount, this.#entries.size);
+    let at = SnapshotLayout.headerBytes;
     for (const e of this.#entries.values()) {
-      view.setFloat64(at, e.producerId);
-      view.setInt16(at + 8, e.producerEpoch);
-      view.setUint8(at + 10, e.batches.length);
-      at += 11;
+      view.setFloat64(at + SnapshotProducer.producerId, e.producerId);
+      view.setInt16(at + SnapshotProducer.producerEpoch, e.producerEpoch);
+      view.setUint8(at + SnapshotProducer.batchCount, e.batches.length);
+      at += SnapshotProducer.bytes;
       for (const b of e.batches) {
-        view.setInt32(at, b.baseSequence);
-        view.setInt32(at + 4, b.lastSequence);
-        view.setFloat64(at + 8, b.baseOffset);
-        view.setFloat64(at + 16, b.lastOffset);
-        at += 24;
+        view.setInt32(at + SnapshotBatch.baseSequence, b.baseSequence);
+        view.setInt32(at + SnapshotBatch.lastSequence, b.lastSequence);
+        view.setFloat64(at + SnapshotBatch.baseOffset, b.baseOffset);
+        view.setFloat64(at + SnapshotBatch.lastOffset, b.lastOffset);
+        at += SnapshotBatch.bytes;
       }
     }
     view.setUint32(at, crc32c(out, 0, at));
@@ -158,23 +168,27 @@ export class ProducerStateTable {
 
   /** Restores a snapshot; null when it is torn or corrupt (the caller replays the log instead). */
   static decodeSnapshot(bytes: Uint8Array, maxProducers: number): ProducerStateTable | null {
-    if (bytes.length < 12) return null;
+    if (bytes.length < SnapshotLayout.headerBytes + SnapshotLayout.trailerBytes) return null;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint32(0) !== 0x52505331 || view.getUint32(bytes.length - 4) !== crc32c(bytes, 0, bytes.length - 4)) return null;
+    const end = bytes.length - SnapshotLayout.trailerBytes;
+    if (view.getUint32(SnapshotLayout.magic) !== SNAPSHOT_MAGIC || view.getUint32(end) !== crc32c(bytes, 0, end)) return null;
     const table = new ProducerStateTable(maxProducers);
-    const count = view.getUint32(4);
-    let at = 8;
+    const count = view.getUint32(SnapshotLayout.producerCount);
+    let at = SnapshotLayout.headerBytes;
     for (let i = 0; i < count; i++) {
-      if (at + 11 > bytes.length - 4) return null;
-      const entry: ProducerEntry = { producerId: view.getFloat64(at), producerEpoch: view.getInt16(at + 8), batches: [] };
-      const n = view.getUint8(at + 10);
-      at += 11;
-      if (n === 0 || n > PRODUCER_BATCHES_RETAINED || at + n * 24 > bytes.length - 4) return null;
-      for (let j = 0; j < n; j++, at += 24) {
-        entry.batches.push({ baseSequence: view.getInt32(at), lastSequence: view.getInt32(at + 4), baseOffset: view.getFloat64(at + 8), lastOffset: view.getFloat64(at + 16) });
+      if (at + SnapshotProducer.bytes > end) return null;
+      const entry: ProducerEntry = { producerId: view.getFloat64(at + SnapshotProducer.producerId), producerEpoch: view.getInt16(at + SnapshotProducer.producerEpoch), batches: [] };
+      const n = view.getUint8(at + SnapshotProducer.batchCount);
+      at += SnapshotProducer.bytes;
+      if (n === 0 || n > PRODUCER_BATCHES_RETAINED || at + n * SnapshotBatch.bytes > end) return null;
+      for (let j = 0; j < n; j++, at += SnapshotBatch.bytes) {
+        entry.batches.push({
+          baseSequence: view.getInt32(at + SnapshotBatch.baseSequence), lastSequence: view.getInt32(at + SnapshotBatch.lastSequence),
+          baseOffset: view.getFloat64(at + SnapshotBatch.baseOffset), lastOffset: view.getFloat64(at + SnapshotBatch.lastOffset),
+        });
       }
       table.#entries.set(entry.producerId, entry);
     }
-    return at === bytes.length - 4 ? table : null;
+    return at === end ? table : null;
   }
 }

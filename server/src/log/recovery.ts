@@ -12,7 +12,7 @@
  * from the segment holding the recovery point after a crash, all of them
  * when no checkpoint survives.
  */
-import { readBatchHeader, verifyBatchCrc, BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, type BatchHeader, type Crc32cFn } from '@runnel/client/codec';
+import { readBatchHeader, verifyBatchCrc, BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, BatchField, type BatchHeader, type Crc32cFn } from '@runnel/client/codec';
 
 export type TailProblem = 'torn-header' | 'torn-body' | 'bad-structure' | 'corrupt-crc' | 'offset-gap';
 
@@ -57,7 +57,8 @@ export function scanChunk(chunk: Uint8Array, chunkPosition: number, expectedOffs
       if (isEndOfFile) return cut('torn-header', `${remaining} bytes left, a batch needs ${BATCH_HEADER_BYTES}`);
       break;
     }
-    const totalBytes = BATCH_OVERHEAD_BYTES + view.getInt32(at + 8);
+    // The length field alone first: a torn or foreign length must be told apart from a short chunk.
+    const totalBytes = BATCH_OVERHEAD_BYTES + view.getInt32(at + BatchField.batchLength);
     if (totalBytes < BATCH_HEADER_BYTES || totalBytes > options.maxBatchBytes) {
       return cut('bad-structure', `batch length field gives ${totalBytes} bytes (allowed ${BATCH_HEADER_BYTES}..${options.maxBatchBytes})`);
     }

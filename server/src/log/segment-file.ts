@@ -43,16 +43,20 @@ export interface LogDirectory {
   modifiedTimeMs(name: string): Promise<number | null>;
 }
 
-/** Segment and index file names: 20-digit zero-padded base offset, as Kafka. */
+/** Digits of the zero-padded offset in a file name, as Kafka: enough for any int64 offset. */
+export const FILE_NAME_OFFSET_DIGITS = 20;
+const FILE_NAME_OFFSET = new RegExp(`^\\d{${FILE_NAME_OFFSET_DIGITS}}$`);
+
+/** Segment and index file names: zero-padded base offset, as Kafka. */
 export function segmentFileName(baseOffset: number, suffix: '.log' | '.index' | '.timeindex' | '.snapshot'): string {
-  return `${String(baseOffset).padStart(20, '0')}${suffix}`;
+  return `${String(baseOffset).padStart(FILE_NAME_OFFSET_DIGITS, '0')}${suffix}`;
 }
 
 /** Base offset encoded in a file name like `00000000000000000042.log`, or null for other names. */
 export function parseSegmentFileName(name: string, suffix: '.log' | '.index' | '.timeindex' | '.snapshot'): number | null {
   if (!name.endsWith(suffix)) return null;
   const digits = name.slice(0, -suffix.length);
-  if (!/^\d{20}$/.test(digits)) return null;
+  if (!FILE_NAME_OFFSET.test(digits)) return null;
   const n = Number(digits);
   return Number.isSafeInteger(n) ? n : null;
 }

@@ -11,15 +11,18 @@
  * File format: 12 bytes per entry, big-endian int64 timestamp, uint32 relativeOffset.
  */
 import type { Decoded } from '@runnel/client/codec';
+import { INITIAL_INDEX_ENTRIES } from './offset-index.ts';
 
 export const TIME_INDEX_ENTRY_BYTES = 12;
+/** Byte position of `relativeOffset` inside an entry (the timestamp is at 0). */
+const RELATIVE_OFFSET_FIELD = 8;
 
 export class TimeIndex {
   #timestamps: Float64Array;
   #relOffsets: Uint32Array;
   #count = 0;
 
-  constructor(readonly baseOffset: number, capacity = 64) {
+  constructor(readonly baseOffset: number, capacity = INITIAL_INDEX_ENTRIES) {
     this.#timestamps = new Float64Array(capacity);
     this.#relOffsets = new Uint32Array(capacity);
   }
@@ -71,8 +74,8 @@ export class TimeIndex {
     const out = new Uint8Array(this.#count * TIME_INDEX_ENTRY_BYTES);
     const view = new DataView(out.buffer);
     for (let i = 0; i < this.#count; i++) {
-      view.setBigInt64(i * 12, BigInt(this.#timestamps[i]));
-      view.setUint32(i * 12 + 8, this.#relOffsets[i]);
+      view.setBigInt64(i * TIME_INDEX_ENTRY_BYTES, BigInt(this.#timestamps[i]));
+      view.setUint32(i * TIME_INDEX_ENTRY_BYTES + RELATIVE_OFFSET_FIELD, this.#relOffsets[i]);
     }
     return out;
   }
@@ -80,14 +83,14 @@ export class TimeIndex {
   /** Parses a time index file; rejects a torn or unordered one (rebuild instead). */
   static decode(bytes: Uint8Array, baseOffset: number, maxRelativeOffset: number): Decoded<TimeIndex> {
     if (bytes.length % TIME_INDEX_ENTRY_BYTES !== 0) {
-      return { ok: false, code: 'CORRUPT_MESSAGE', message: `time index of ${bytes.length} bytes is not a multiple of 12` };
+      return { ok: false, code: 'CORRUPT_MESSAGE', message: `time index of ${bytes.length} bytes is not a multiple of ${TIME_INDEX_ENTRY_BYTES}` };
     }
     const n = bytes.length / TIME_INDEX_ENTRY_BYTES;
-    const index = new TimeIndex(baseOffset, Math.max(n, 64));
+    const index = new TimeIndex(baseOffset, Math.max(n, INITIAL_INDEX_ENTRIES));
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < n; i++) {
-      const ts = Number(view.getBigInt64(i * 12));
-      const rel = view.getUint32(i * 12 + 8);
+      const ts = Number(view.getBigInt64(i * TIME_INDEX_ENTRY_BYTES));
+      const rel = view.getUint32(i * TIME_INDEX_ENTRY_BYTES + RELATIVE_OFFSET_FIELD);
       const before = index.#count;
       index.maybeAppend(ts, baseOffset + rel);
       if (index.#count === before || rel > maxRelativeOffset) {
