@@ -64,6 +64,8 @@ export class MemoryBroker implements HttpBrokerApi {
   async deleteTopic(_ctx: RequestContext, name: string): Promise<void> {
     this.topic(name);
     this.topics.delete(name);
+    // As the real broker: long polls on a deleted topic end now.
+    for (const w of [...this.waiters]) if (w.topic === name) w.wake();
   }
 
   async ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo> {
