@@ -32,6 +32,14 @@ export const LimitsSchema = z.object({
   maxConnections: z.number().int().min(1).default(100_000),
   /** Topic-partition subscriptions per connection. */
   maxSubscriptionsPerConnection: z.number().int().min(1).default(1024),
+  /**
+   * Produced batches whose base or max timestamp is further than this before the broker's clock are
+   * refused INVALID_TIMESTAMP (Kafka's message.timestamp.before.max.ms). Generous by default: a browser
+   * outbox may hold records for days offline and send them with their original timestamps.
+   */
+  maxTimestampBeforeMs: z.number().int().min(1000).default(30 * 24 * 3600 * 1000),
+  /** Same, after the broker's clock (Kafka's message.timestamp.after.max.ms, 1 h by default there too). */
+  maxTimestampAfterMs: z.number().int().min(1000).default(3600 * 1000),
   /** Produce requests awaiting their ack per connection. */
   maxInflightProducePerConnection: z.number().int().min(1).default(256),
   /**

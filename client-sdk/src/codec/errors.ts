@@ -25,6 +25,9 @@ const details = {
   UNKNOWN_MEMBER_ID: { status: 409, message: 'Unknown group member; rejoin the group' },
   REBALANCE_IN_PROGRESS: { status: 409, message: 'Group is rebalancing' },
   TOPIC_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this topic' },
+  GROUP_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this consumer group' },
+  CLUSTER_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this cluster operation' },
+  INVALID_TIMESTAMP: { status: 400, message: 'Record timestamp is outside maxTimestampSkewMs of the broker clock' },
   UNSUPPORTED_VERSION: { status: 400, message: 'Protocol version not supported' },
   TOPIC_ALREADY_EXISTS: { status: 409, message: 'Topic already exists' },
   INVALID_PARTITIONS: { status: 400, message: 'Invalid partition count' },
@@ -34,9 +37,11 @@ const details = {
   DUPLICATE_SEQUENCE_NUMBER: { status: 409, message: 'Batch sequence was already written' },
   INVALID_PRODUCER_EPOCH: { status: 409, message: 'Producer epoch is older than the current one (fenced)' },
   KAFKA_STORAGE_ERROR: { status: 503, message: 'Storage error on the broker' },
+  SASL_AUTHENTICATION_FAILED: { status: 401, message: 'Authentication failed: missing, malformed, forged or expired token' },
   UNKNOWN_PRODUCER_ID: { status: 409, message: 'Producer id is unknown to this partition' },
   UNSUPPORTED_COMPRESSION_TYPE: { status: 400, message: 'Record batch is compressed; Runnel stores uncompressed batches only' },
   INVALID_RECORD: { status: 400, message: 'A record failed validation' },
+  THROTTLING_QUOTA_EXCEEDED: { status: 429, message: 'Over quota; retry after retryAfterMs' },
   INCONSISTENT_TOPIC_ID: { status: 409, message: 'Topic id differs: the topic was deleted and recreated' },
   INVALID_FRAME: { status: 400, message: 'WebSocket frame could not be decoded' },
   LIMIT_EXCEEDED: { status: 429, message: 'A connection, subscription or queue limit was reached' },
@@ -47,6 +52,8 @@ const details = {
   NOT_CONNECTED: { status: 503, message: 'Client is not connected' },
   ABORTED: { status: 499, message: 'Operation aborted by the caller' },
   UNKNOWN_GROUP: { status: 404, message: 'Consumer group does not exist' },
+  TOKEN_EXPIRED: { status: 401, message: 'The connection token expired; refresh it before expiry' },
+  ORIGIN_NOT_ALLOWED: { status: 403, message: 'Origin is not in the allowed origins' },
 } as const satisfies Record<ErrorName, { status: number; message: string }>;
 
 type Entry<N extends ErrorName> = { readonly code: (typeof ErrorCode)[N]; readonly retryable: boolean; readonly status: (typeof details)[N]['status']; readonly message: (typeof details)[N]['message'] };

@@ -10,7 +10,7 @@
  * return offsets at or above the highWatermark; errors are RunnelErrors from
  * the shared error table.
  */
-import { RunnelError, validateRecords } from '@runnel/client/codec';
+import { BatchAttributes, RunnelError, validateRecords, type BatchHeader } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import { nativeCrc } from '../log/partition-log.ts';
@@ -147,6 +147,7 @@ export class Broker {
     if (!header.ok) throw new RunnelError(header.code, header.message);
     if (header.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `produce carries ${batch.length} bytes but the batch is ${header.value.totalBytes}: send exactly one batch`);
     if (header.value.recordCount > limits.maxRecordsPerBatch) throw new RunnelError('MESSAGE_TOO_LARGE', `batch has ${header.value.recordCount} records, limit ${limits.maxRecordsPerBatch}`);
+    checkProducedHeader(header.value, limits, Date.now());
     // Over budget is retryable, so it comes after the final refusals above. No await between the
     // check and the reservation: concurrent produces can never overshoot the budget.
     if (this.pendingProduceBytes + batch.length > limits.maxPendingProduceBytes) {
@@ -217,5 +218,27 @@ export class Broker {
     // Long polls on a deleted topic end now; their handler sees the topic gone.
     for (const p of topic.partitions) p.endWaits();
     for (const w of this.watchers) w.topicClosed(topic.info);
+  }
+}
+
+/**
+ * What a client may not set in a produced batch, beyond its structure: an
+ * offset span that differs from its record count (it would reserve offsets
+ * no record holds: one 70-byte batch could move the log end by 2^31),
+ * transactional or control bits (Runnel has no transactions; control
+ * batches are the broker's own), and timestamps outside the skew window.
+ */
+export function checkProducedHeader(h: BatchHeader, limits: Limits, nowMs: number): void {
+  if (h.recordCount !== h.lastOffsetDelta + 1) {
+    throw new RunnelError('INVALID_RECORD', `batch has ${h.recordCount} records but lastOffsetDelta ${h.lastOffsetDelta}: a produced batch spans exactly its records (lastOffsetDelta = records - 1)`);
+  }
+  if ((h.attributes & (BatchAttributes.transactional | BatchAttributes.control)) !== 0) {
+    throw new RunnelError('INVALID_RECORD', 'transactional and control batches cannot be produced (attributes bits 4 and 5 must be 0)');
+  }
+  for (const [field, ts] of [['baseTimestamp', h.baseTimestamp], ['maxTimestamp', h.maxTimestamp]] as const) {
+    if (ts === -1) continue; // Kafka's NO_TIMESTAMP
+    if (ts < nowMs - limits.maxTimestampBeforeMs || ts > nowMs + limits.maxTimestampAfterMs) {
+      throw new RunnelError('INVALID_TIMESTAMP', `${field} ${ts} is outside [now - ${limits.maxTimestampBeforeMs} ms, now + ${limits.maxTimestampAfterMs} ms] (maxTimestampBeforeMs/maxTimestampAfterMs)`);
+    }
   }
 }
