@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'produce': return runProduceCommand(rest, client, out);
     case 'consume': return runConsumeCommand(rest, client, out);
     case 'bench': return runBench(rest);
+    case 'token': return (await import('./cli/token.ts')).runTokenCommand(rest, out);
     default: throw new CliError('INVALID_REQUEST', `unknown command '${command}'\n${USAGE}`);
   }
 }
