@@ -1,5 +1,5 @@
 /**
- * `npm start` runs compiled JavaScript: the build (tsc -b tsconfig.build.json)
+ * `npm start` runs compiled JavaScript: the build (`npm run build`'s tsc -b)
  * emits each package's dist/, and the broker `npm start` runs, plus the
  * `runnel` bin against it, work in plain Node with no TypeScript loader and
  * without the `runnel-source` export condition the tests run under. Every
@@ -42,10 +42,17 @@ function loadedModules(logFile: string): string[] {
   return readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
 }
 
+/** `npm run build` starts with `tsc <args> && ...`: returns `<args>` (the packages' build; the demo is not needed here). */
+function tscBuildArgs(): string[] {
+  const match = /^tsc (-b [^&]+?) && /.exec(scripts.build);
+  assert.ok(match, `npm run build starts with tsc -b: ${scripts.build}`);
+  return match[1].split(' ');
+}
+
 before(async () => {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  const build = spawnSync(process.execPath, [tsc, '-b', 'tsconfig.build.json', '--pretty', 'false'], { cwd: root, encoding: 'utf8' });
-  assert.equal(build.status, 0, `tsc -b tsconfig.build.json failed:\n${build.stdout}${build.stderr}`);
+  const build = spawnSync(process.execPath, [tsc, ...tscBuildArgs(), '--pretty', 'false'], { cwd: root, encoding: 'utf8' });
+  assert.equal(build.status, 0, `tsc ${tscBuildArgs().join(' ')} failed:\n${build.stdout}${build.stderr}`);
   const args = ['--import', moduleLog, startEntry(), 'start', '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'data'), '--static-dir', ''];
   const child = spawn(process.execPath, args, { cwd: root, env: plainNodeEnv(brokerLog) });
   broker = child;
