@@ -12,9 +12,17 @@
  *    and delete every later segment. Nothing after it is ever served.
  * 4. Producer state: newest snapshot at or below the log end, then replay
  *    batch headers after it.
+ * 5. Leader epochs: the `leader-epoch-checkpoint` file cut to
+ *    [logStartOffset, logEndOffset), then completed with the epochs the
+ *    partitionLeaderEpoch fields of the batches scanned above start (the file
+ *    may lag or lead the log past the recovery point, never before it).
+ *    Without a readable file (a log written before the file existed) it is
+ *    rebuilt by one header-only pass over every segment: a one-time cost.
  */
 import type { BatchHeader } from '@runnel/client/codec';
 import { decodeCheckpoint, CHECKPOINT_FILE, type PartitionCheckpoint } from './checkpoint.ts';
+import { LeaderEpochCache } from './leader-epoch-cache.ts';
+import { readLeaderEpochs } from './leader-epoch-checkpoint.ts';
 import { ProducerStateTable } from './producer-state.ts';
 import { decideRecovery, type RecoveryPlan, type TailProblem } from './recovery.ts';
 import { Segment, type SegmentConfig } from './segment.ts';
@@ -36,6 +44,8 @@ export interface RecoveryReport {
   truncatedBytes: number;
   deletedSegments: number;
   problem: { reason: TailProblem; segment: string; position: number; message: string } | null;
+  /** Leader epochs: read from their file (and completed by the scans), or rebuilt from every batch header (file missing or unreadable). */
+  leaderEpochs: 'loaded' | 'rebuilt';
 }
 
 export interface LoadedLog {
@@ -44,6 +54,19 @@ export interface LoadedLog {
   producers: ProducerStateTable;
   checkpoint: PartitionCheckpoint | null;
   report: RecoveryReport;
+  leaderEpochs: LeaderEpochCache;
+  /** The recovered epochs differ from the file (or there was none): write it before serving. */
+  isLeaderEpochFileStale: boolean;
+}
+
+/** What the recovery of every segment shares. */
+interface LoadContext {
+  dir: LogDirectory;
+  config: LoaderConfig;
+  checkpoint: PartitionCheckpoint | null;
+  report: RecoveryReport;
+  /** Epochs started in the scanned batches, in offset order; null when the cache is rebuilt from every batch instead. */
+  scannedEpochs: LeaderEpochCache | null;
 }
 
 export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<LoadedLog> {
@@ -51,7 +74,11 @@ export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<
   for (const name of names) if (name.endsWith('.tmp')) await dir.remove(name);
   const checkpoint = decodeCheckpoint(await dir.readWhole(CHECKPOINT_FILE));
   let bases = names.map((n) => parseSegmentFileName(n, '.log')).filter((b): b is number => b !== null).sort((a, b) => a - b);
-  const report: RecoveryReport = { plan: 'validate', validatedSegments: 0, validatedBytes: 0, rebuiltIndexes: 0, truncatedBytes: 0, deletedSegments: 0, problem: null };
+  const persistedEpochs = await readLeaderEpochs(dir);
+  const report: RecoveryReport = {
+    plan: 'validate', validatedSegments: 0, validatedBytes: 0, rebuiltIndexes: 0, truncatedBytes: 0, deletedSegments: 0, problem: null,
+    leaderEpochs: persistedEpochs ? 'loaded' : 'rebuilt',
+  };
   const logStartOffset = Math.max(checkpoint?.logStartOffset ?? 0, bases[0] ?? 0);
   // Retention advanced logStartOffset but crashed before deleting these files.
   while (bases.length > 1 && bases[1] <= logStartOffset) {
@@ -63,11 +90,14 @@ export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<
   const plan = decideRecovery(bases, checkpoint);
   report.plan = plan.kind;
   const segments: Segment[] = [];
+  const ctx: LoadContext = { dir, config, checkpoint, report, scannedEpochs: persistedEpochs ? new LeaderEpochCache() : null };
   try {
-    await recoverSegments(dir, bases, segments, plan, checkpoint, config, report);
+    await recoverSegments(ctx, bases, segments, plan);
     await segments[segments.length - 1].becomeActive();
     const producers = await reloadProducerState(dir, segments, config.maxProducersPerPartition);
-    return { segments, logStartOffset, producers, checkpoint, report };
+    const leaderEpochs = persistedEpochs ?? await rebuildLeaderEpochs(segments);
+    const isStale = recoverLeaderEpochs(leaderEpochs, ctx.scannedEpochs, logStartOffset, segments[segments.length - 1].nextOffset);
+    return { segments, logStartOffset, producers, checkpoint, report, leaderEpochs, isLeaderEpochFileStale: !persistedEpochs || isStale };
   } catch (err) {
     for (const s of segments) await s.close();
     throw err;
@@ -75,17 +105,15 @@ export async function loadLog(dir: LogDirectory, config: LoaderConfig): Promise<
 }
 
 /** Opens and recovers `bases` in order into `segments`; at a cut, deletes every later segment. */
-async function recoverSegments(
-  dir: LogDirectory, bases: number[], segments: Segment[], plan: RecoveryPlan,
-  checkpoint: PartitionCheckpoint | null, config: LoaderConfig, report: RecoveryReport,
-): Promise<void> {
+async function recoverSegments(ctx: LoadContext, bases: number[], segments: Segment[], plan: RecoveryPlan): Promise<void> {
+  const { config, report } = ctx;
   for (let i = 0; i < bases.length; i++) {
-    const segment = await openSegment(dir, bases[i], config);
+    const segment = await openSegment(ctx.dir, bases[i], config);
     segments.push(segment);
     const isLast = i === bases.length - 1;
     // The last segment (created when the directory is empty) becomes the active one; the others open lazily.
     if (isLast) await segment.becomeActive();
-    const isCut = await recoverSegment(dir, segment, isLast ? null : bases[i + 1], plan, i, checkpoint, report);
+    const isCut = await recoverSegment(ctx, segment, isLast ? null : bases[i + 1], plan, i);
     if (isCut) {
       for (const later of bases.slice(i + 1)) {
         await new Segment(later, config.segment, 0, 0).delete();
@@ -103,13 +131,10 @@ async function openSegment(dir: LogDirectory, baseOffset: number, config: Loader
 }
 
 /** Brings one segment to a trusted state. Returns true when the log was cut inside it (later segments must go). */
-async function recoverSegment(
-  dir: LogDirectory, segment: Segment, nextBase: number | null, plan: RecoveryPlan, index: number,
-  checkpoint: PartitionCheckpoint | null, report: RecoveryReport,
-): Promise<boolean> {
+async function recoverSegment(ctx: LoadContext, segment: Segment, nextBase: number | null, plan: RecoveryPlan, index: number): Promise<boolean> {
   const fileBytes = await segment.withFile(async (file) => file.size);
   const mustValidate = plan.kind === 'validate' && index >= plan.firstSegment;
-  if (!mustValidate && (await segment.loadIndexes(dir, fileBytes))) {
+  if (!mustValidate && (await segment.loadIndexes(ctx.dir, fileBytes))) {
     if (nextBase !== null) {
       const lastIndexed = segment.offsetIndex.lookup(Infinity).offset;
       if (lastIndexed < nextBase || segment.offsetIndex.entryCount === 0) {
@@ -118,16 +143,16 @@ async function recoverSegment(
         segment.isVerified = false;
         return false;
       }
-    } else if (await checkCleanTail(segment, fileBytes, checkpoint)) {
+    } else if (await checkCleanTail(ctx, segment, fileBytes)) {
       return false;
     }
   }
-  if (!mustValidate) report.rebuiltIndexes++;
-  return validateSegment(segment, fileBytes, report);
+  if (!mustValidate) ctx.report.rebuiltIndexes++;
+  return validateSegment(ctx, segment, fileBytes);
 }
 
 /** Clean shutdown: the bytes after the last index entry must end exactly at the checkpointed log end. */
-async function checkCleanTail(segment: Segment, fileBytes: number, checkpoint: PartitionCheckpoint | null): Promise<boolean> {
+async function checkCleanTail(ctx: LoadContext, segment: Segment, fileBytes: number): Promise<boolean> {
   const from = segment.offsetIndex.lookup(Infinity);
   const savedMax = { ts: segment.maxTimestamp, offset: segment.offsetOfMaxTimestamp };
   const offsetIndex = segment.offsetIndex;
@@ -140,24 +165,29 @@ async function checkCleanTail(segment: Segment, fileBytes: number, checkpoint: P
   segment.sizeBytes = from.position;
   segment.nextOffset = from.offset;
   const result = await segment.scan(from.position, from.offset, fileBytes, true, (b) => {
-    recordHeader(segment, b.position, b.header);
+    recordHeader(ctx, segment, b.position, b.header);
     return true;
   });
-  const isClean = result.problem === null && result.endPosition === fileBytes && result.nextOffset === checkpoint?.recoveryPoint;
+  const isClean = result.problem === null && result.endPosition === fileBytes && result.nextOffset === ctx.checkpoint?.recoveryPoint;
   segment.isVerified = false;
   return isClean;
 }
 
-function recordHeader(segment: Segment, position: number, h: BatchHeader): void {
+/** One scanned valid batch: indexes, and the leader epoch it was written in (the same rule as `PartitionLog.append`). */
+function recordHeader(ctx: LoadContext, segment: Segment, position: number, h: BatchHeader): void {
   segment.recordBatch(position, h.totalBytes, h.baseOffset, h.baseOffset + h.lastOffsetDelta, h.maxTimestamp);
+  ctx.scannedEpochs?.maybeAssign(h.partitionLeaderEpoch, h.baseOffset);
 }
 
 /** Full CRC validation from position 0, rebuilding indexes; truncates a torn or corrupt tail. */
-async function validateSegment(segment: Segment, fileBytes: number, report: RecoveryReport): Promise<boolean> {
+async function validateSegment(ctx: LoadContext, segment: Segment, fileBytes: number): Promise<boolean> {
+  const { report } = ctx;
   segment.resetIndexes();
+  // A failed clean-tail check may have scanned part of this segment already: observe it again, in offset order.
+  ctx.scannedEpochs?.truncateFromEnd(segment.baseOffset);
   segment.isVerified = true;
   const result = await segment.scan(0, segment.baseOffset, fileBytes, true, (b) => {
-    recordHeader(segment, b.position, b.header);
+    recordHeader(ctx, segment, b.position, b.header);
     return true;
   });
   report.validatedSegments++;
@@ -205,4 +235,30 @@ export async function replayProducers(table: ProducerStateTable, segments: Segme
       return true;
     });
   }
+}
+
+/**
+ * Makes `epochs` agree with the recovered log [logStartOffset, logEndOffset):
+ * entries outside it go (the file led a log cut by recovery or truncation),
+ * then the epochs the scanned batches start are added (the file lagged).
+ * Returns whether anything changed (the file must be rewritten).
+ */
+function recoverLeaderEpochs(epochs: LeaderEpochCache, scanned: LeaderEpochCache | null, logStartOffset: number, logEndOffset: number): boolean {
+  let isChanged = epochs.truncateFromStart(logStartOffset);
+  if (epochs.truncateFromEnd(logEndOffset)) isChanged = true;
+  for (const e of scanned?.entries ?? []) if (e.startOffset < logEndOffset && epochs.maybeAssign(e.epoch, e.startOffset)) isChanged = true;
+  return isChanged;
+}
+
+/** The leader epochs of every stored batch, oldest first (headers only, no CRC): the missing-file fallback. */
+export async function rebuildLeaderEpochs(segments: Segment[]): Promise<LeaderEpochCache> {
+  const epochs = new LeaderEpochCache();
+  for (const segment of segments) {
+    if (segment.sizeBytes === 0) continue;
+    await segment.scan(0, segment.baseOffset, segment.sizeBytes, false, (b) => {
+      epochs.maybeAssign(b.header.partitionLeaderEpoch, b.header.baseOffset);
+      return true;
+    });
+  }
+  return epochs;
 }

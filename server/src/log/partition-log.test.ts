@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecordBatch, encodeRecordBatch, iterateBatches, RunnelError } from '@runnel/client/codec';
+import { crc32c, decodeRecordBatch, encodeRecordBatch, iterateBatches, RunnelError, validateBatch, validateRecords } from '@runnel/client/codec';
+import { decodeLeaderEpochs, encodeLeaderEpochs, LEADER_EPOCH_FILE } from './leader-epoch-checkpoint.ts';
 import { MemoryLogDirectory } from './memory-segment-file.ts';
 import { PartitionLog, type AppendEvent, type LogOpenOptions } from './partition-log.ts';
 
@@ -223,4 +224,119 @@ test('setHighWatermark holds visibility below the replicated offset', async () =
   assert.deepEqual(seen, [0]);
   assert.equal(offsetsIn((await log.read(0, 1000, { maxOffset: 2 })).batches).length, 2, 'followers may read past the HW');
   await log.close();
+});
+
+test('append with the caller\'s validated header does not re-check the CRC; without it the log validates; the cheap checks stay on', async () => {
+  let crcCalls = 0;
+  const crc = (bytes: Uint8Array, start: number, end: number) => (crcCalls++, crc32c(bytes, start, end));
+  const { log } = await openMemory({ crc });
+  const b = batch(3);
+  const checked = validateRecords(b, 0, { crc });
+  assert.ok(checked.ok);
+  crcCalls = 0;
+  assert.equal((await log.append(b, { header: checked.value, leaderEpoch: 0 })).baseOffset, 0);
+  assert.equal(crcCalls, 0, 'validated once, by the caller');
+  await log.append(batch(1));
+  assert.equal(crcCalls, 1, 'no header: the log checks the CRC itself');
+  const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: RunnelError) => e.errorName);
+  const other = validateBatch(batch(1, { valueBytes: 11 }));
+  assert.ok(other.ok);
+  assert.equal(await code(log.append(batch(3), { header: other.value })), 'CORRUPT_MESSAGE', 'a header of other bytes (CRC field differs)');
+  const two = new Uint8Array([...batch(), ...batch()]);
+  const first = validateBatch(two);
+  assert.ok(first.ok);
+  assert.equal(await code(log.append(two, { header: first.value })), 'CORRUPT_MESSAGE', 'length check always on: exactly one batch');
+  const big = batch(1, { valueBytes: 5000 });
+  const bigHeader = validateBatch(big);
+  assert.ok(bigHeader.ok);
+  const small = await openMemory({ limits: { maxBatchBytes: 4096, maxSegmentBytes: 1 << 20 } });
+  assert.equal(await code(small.log.append(big, { header: bigHeader.value })), 'MESSAGE_TOO_LARGE', 'maxBatchBytes always on');
+  assert.deepEqual([log.logEndOffset, small.log.logEndOffset], [4, 0]);
+  await small.log.close();
+  await log.close();
+});
+
+const epochPairs = (log: PartitionLog) => log.leaderEpochEntries().map((e) => [e.epoch, e.startOffset]);
+
+test('leader epochs: appends with epochs 0,0,1,3, then truncateTo and reopen (clean and crash): the cache agrees', async () => {
+  const { log, dir } = await openMemory();
+  assert.equal(log.leaderEpoch, -1, 'no epoch yet');
+  assert.deepEqual(log.endOffsetForEpoch(0), { epoch: -1, endOffset: -1 });
+  for (const leaderEpoch of [0, 0, 1, 3]) await log.append(batch(2), { leaderEpoch });
+  await log.append(batch(1)); // unstamped (-1): no entry
+  assert.deepEqual(epochPairs(log), [[0, 0], [1, 4], [3, 6]]);
+  assert.equal(log.leaderEpoch, 3);
+  assert.deepEqual(log.endOffsetForEpoch(3), { epoch: 3, endOffset: 9 }, 'latest epoch: the log end');
+  assert.deepEqual(log.endOffsetForEpoch(2), { epoch: 1, endOffset: 6 }, 'unknown epoch: the largest below it, ending where 3 starts');
+  assert.deepEqual(log.endOffsetForEpoch(0), { epoch: 0, endOffset: 4 });
+  const read = await log.read(0, 1 << 20);
+  assert.deepEqual([...iterateBatches(read.batches)].map((b) => b.ok && b.value.header.partitionLeaderEpoch), [0, 0, 1, 3, -1], 'stamped in place');
+  await log.truncateTo(5);
+  assert.deepEqual([log.logEndOffset, log.leaderEpoch], [4, 0], 'the epoch 1 batch (4..5) contained offset 5');
+  assert.deepEqual(epochPairs(log), [[0, 0]]);
+  assert.deepEqual(decodeLeaderEpochs((await dir.readWhole(LEADER_EPOCH_FILE))!)?.entries, [{ epoch: 0, startOffset: 0 }], 'persisted');
+  await log.append(batch(2), { leaderEpoch: 4 });
+  assert.deepEqual(epochPairs(log), [[0, 0], [4, 4]]);
+  await log.close();
+  const clean = await PartitionLog.openDirectory(dir);
+  assert.deepEqual([epochPairs(clean), clean.recoveryReport.leaderEpochs], [[[0, 0], [4, 4]], 'loaded']);
+  await clean.append(batch(1), { leaderEpoch: 7 });
+  const crashed = await PartitionLog.openDirectory(dir.crash());
+  assert.deepEqual(epochPairs(crashed), [[0, 0], [4, 4], [7, 6]]);
+  assert.deepEqual(crashed.endOffsetForEpoch(4), { epoch: 4, endOffset: 6 });
+  await crashed.close();
+  await clean.close();
+});
+
+test('leader epochs recover: a missing file is rebuilt, a lagging one completed from the scanned batches, one ahead of the log cut', async () => {
+  const opts: LogOpenOptions = { limits: { maxBatchBytes: 2048, maxSegmentBytes: 4096 } };
+  const { log, dir } = await openMemory(opts);
+  for (let i = 0; i < 60; i++) await log.append(batch(2, { valueBytes: 100 }), { leaderEpoch: Math.floor(i / 20) * 2 });
+  assert.ok(log.segmentInfo().length > 3, 'several segments');
+  const want = [[0, 0], [2, 40], [4, 80]];
+  assert.deepEqual(epochPairs(log), want);
+  await log.close();
+  await dir.remove(LEADER_EPOCH_FILE);
+  const rebuilt = await PartitionLog.openDirectory(dir, opts);
+  assert.deepEqual([epochPairs(rebuilt), rebuilt.recoveryReport.leaderEpochs], [want, 'rebuilt']);
+  assert.ok(await dir.readWhole(LEADER_EPOCH_FILE), 'written at open');
+  await rebuilt.append(batch(2, { valueBytes: 100 }), { leaderEpoch: 5 });
+  // The file lags (a crash before the epoch-5 entry reached it): the crash recovery scan completes it.
+  await dir.writeAtomic(LEADER_EPOCH_FILE, encodeLeaderEpochs([{ epoch: 0, startOffset: 0 }, { epoch: 2, startOffset: 40 }, { epoch: 4, startOffset: 80 }]));
+  const completed = await PartitionLog.openDirectory(dir.crash(), opts);
+  assert.deepEqual(epochPairs(completed), [...want, [5, 120]]);
+  await completed.close();
+  await rebuilt.close();
+  // The file is ahead (the batch of epoch 9 never became durable): entries past the recovered end are dropped.
+  const lazy = await PartitionLog.openDirectory(dir, { ...opts, flushIntervalMs: 60_000 });
+  await lazy.append(batch(2, { valueBytes: 100 }), { leaderEpoch: 9 });
+  assert.equal(lazy.leaderEpoch, 9);
+  const crashed = dir.crash();
+  const cut = await PartitionLog.openDirectory(crashed, opts);
+  assert.deepEqual([cut.logEndOffset, epochPairs(cut)], [122, [...want, [5, 120]]]);
+  await cut.close();
+  await lazy.close();
+  // Ahead and lagging at once: the lost epoch-9 entry goes first, then epoch 5 (seen in the scanned batches) comes back.
+  await crashed.writeAtomic(LEADER_EPOCH_FILE, encodeLeaderEpochs([{ epoch: 0, startOffset: 0 }, { epoch: 2, startOffset: 40 }, { epoch: 4, startOffset: 80 }, { epoch: 9, startOffset: 122 }]));
+  const both = await PartitionLog.openDirectory(crashed.crash(), opts);
+  assert.deepEqual(epochPairs(both), [...want, [5, 120]]);
+  await both.close();
+});
+
+test('leader epochs follow retention: the epoch covering the new log start starts there, also after reopen', async () => {
+  let now = 1_000_000;
+  const opts: LogOpenOptions = { nowMs: () => now, limits: { maxBatchBytes: 2048, maxSegmentBytes: 64 * 1024, segmentMs: 60_000 } };
+  const { log, dir } = await openMemory(opts, new MemoryLogDirectory('memory:', () => now));
+  for (const leaderEpoch of [1, 1, 2, 2]) {
+    await log.append(batch(1), { leaderEpoch });
+    now += 61_000;
+  }
+  assert.deepEqual(log.segmentInfo().map((s) => s.baseOffset), [0, 1, 2, 3]);
+  assert.equal(await log.enforceRetention({ retentionBytes: 0 }), 3);
+  assert.deepEqual([log.logStartOffset, epochPairs(log)], [3, [[2, 3]]]);
+  await log.close();
+  const reopened = await PartitionLog.openDirectory(dir, opts);
+  assert.deepEqual(epochPairs(reopened), [[2, 3]]);
+  assert.deepEqual(reopened.endOffsetForEpoch(1), { epoch: -1, endOffset: -1 }, 'an epoch wholly deleted by retention is unknown');
+  await reopened.close();
 });

@@ -1,11 +1,13 @@
 /**
  * The durable log of one topic partition: the public API the broker and
- * replication code against. See docs/storage.md.
+ * replication code against, and the log's lifecycle (open and recovery,
+ * segment roll, retention, truncation, close). See docs/storage.md.
  *
- * Append path (hot): validate header + CRC → idempotence check → assign
- * offsets in place → queue → the writer issues one vectored write for every
- * queued batch → the syncer fdatasyncs; appends arriving meanwhile share the
- * next fdatasync (group commit, group-commit.ts). Per batch, never per record.
+ * Append path (hot): validate header + CRC (or take the caller's validated
+ * header) → idempotence check → assign offsets in place → the write path
+ * (log-writer.ts over the pure append-pipeline.ts): one vectored write for
+ * every queued batch, then a shared fdatasync (group commit). Per batch,
+ * never per record.
  *
  * Ordering contract:
  * - `append` resolves only after fdatasync covers the batch (flushIntervalMs 0),
@@ -13,62 +15,49 @@
  * - `onAppend` listeners see each batch once, in offset order, when it falls
  *   below the high watermark, before its `append` promise resolves.
  * - `read` never returns a batch at or above `maxOffset` (default: the high watermark).
+ * - Small metadata files (checkpoint, leader epochs) are written in call order
+ *   through one chain, so an epoch entry is durable before a checkpoint moves
+ *   the recovery point past it.
  * Invariant: logStartOffset <= highWatermark <= durable-or-written end <= logEndOffset.
  */
-import { RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, assert, type BatchHeader } from '@runnel/client/codec';
-import { AppendQueue } from './append-queue.ts';
+import { BatchField, RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, type BatchHeader } from '@runnel/client/codec';
+import { AppendPipeline, type AppendResult } from './append-pipeline.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint } from './checkpoint.ts';
 import type { FileHandleCache } from './file-handle-cache.ts';
 import { FsLogDirectory } from './fs-segment-file.ts';
-import { GroupCommit } from './group-commit.ts';
+import type { EpochEndOffset, EpochEntry, LeaderEpochCache } from './leader-epoch-cache.ts';
+import { writeLeaderEpochs } from './leader-epoch-checkpoint.ts';
 import { resolveLogOptions, type LogOpenOptions, type LogOptions } from './log-options.ts';
-import { loadLog, reloadProducerState, type RecoveryReport } from './log-loader.ts';
+import { loadLog, reloadProducerState, type LoadedLog, type RecoveryReport } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexOf, type ReadableLog, type ReadResult } from './log-reader.ts';
-import { ProducerStateTable } from './producer-state.ts';
+import { LogWriter, type AppendEvent } from './log-writer.ts';
+import type { ProducerStateTable } from './producer-state.ts';
 import { segmentsToDelete, shouldRoll } from './retention.ts';
 import { Segment, type SegmentConfig } from './segment.ts';
 import type { LogDirectory } from './segment-file.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 
 export type { ReadResult } from './log-reader.ts';
+export type { AppendResult } from './append-pipeline.ts';
+export type { AppendEvent } from './log-writer.ts';
+export type { EpochEndOffset, EpochEntry } from './leader-epoch-cache.ts';
 export { DEFAULT_RETENTION_MS, nativeCrc, resolveLogOptions, type LogOptions, type LogOpenOptions } from './log-options.ts';
 
-/** Largest number of batches (and bytes) in one vectored write. */
-const MAX_WRITE_BATCHES = 4096;
-const MAX_WRITE_BYTES = 64 * 1024 * 1024;
-
-export interface AppendResult {
-  baseOffset: number;
-  lastOffset: number;
-  logAppendTimeMs: number;
-  /** A retry of an already stored idempotent batch: nothing was appended, these are its original offsets. */
-  duplicate: boolean;
+export interface LogAppendOptions {
+  /** Stamped into the batch's partitionLeaderEpoch (outside the CRC). Omitted: the batch keeps its own (a follower appends the leader's batches as they are). */
+  leaderEpoch?: number;
+  /**
+   * Validate once: the header YOUR `validateRecords` (or `validateBatch` with
+   * its CRC check on) returned for exactly these bytes, unmodified since. The
+   * log then neither re-reads the header nor re-checks the CRC. Still always
+   * checked, cheaply: one batch of `header.totalBytes` = `batch.length` bytes,
+   * within maxBatchBytes, whose CRC field is `header.crc`. A header of other
+   * bytes breaks the log's CRC-on-write guarantee: never pass one.
+   */
+  header?: BatchHeader;
 }
 
-export interface AppendEvent {
-  /** The stored bytes (offsets assigned). Shared: never mutate. */
-  batch: Uint8Array;
-  baseOffset: number;
-  lastOffset: number;
-  highWatermark: number;
-}
-
-interface PendingAppend {
-  batch: Uint8Array;
-  segment: Segment;
-  result: AppendResult;
-  resolve: (r: AppendResult) => void;
-  reject: (e: unknown) => void;
-}
-
-interface Waiter {
-  end: number;
-  isDurable: boolean;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
-type LogState = 'open' | 'closing' | 'closed' | 'failed';
+type LogState = 'open' | 'closing' | 'closed';
 
 export class PartitionLog {
   readonly #dir: LogDirectory;
@@ -77,55 +66,44 @@ export class PartitionLog {
   readonly #segments: Segment[];
   #producers: ProducerStateTable;
   readonly #snapshots: SnapshotStore;
-  #commit: GroupCommit;
+  readonly #epochs: LeaderEpochCache;
+  readonly #writer: LogWriter;
+  readonly #pipeline: AppendPipeline<Segment>;
   #logStartOffset: number;
   #recoveryPoint: number;
-  #highWatermark: number;
-  #highWatermarkLimit: number | null = null;
-  readonly #queue = new AppendQueue<PendingAppend>();
-  #writeHead = 0;
-  #ackHead = 0;
-  #visibleHead = 0;
   #writeSegment: Segment;
-  #isWriterRunning = false;
-  #isSyncerRunning = false;
-  #flushTarget = 0;
-  readonly #listeners = new Set<(e: AppendEvent) => void>();
-  readonly #flushListeners = new Set<(durationMs: number) => void>();
-  #waiters: Waiter[] = [];
   #state: LogState = 'open';
-  #failure: RunnelError | null = null;
   #flushTimer: ReturnType<typeof setInterval> | null = null;
-  #checkpointChain: Promise<void> = Promise.resolve();
+  #metadataChain: Promise<void> = Promise.resolve();
   /** Producer snapshot bytes taken when a roll was decided, written by the writer with the new segment. */
   readonly #rollSnapshots = new Map<Segment, Uint8Array>();
   readonly recoveryReport: RecoveryReport;
   /** What log-reader.ts sees: live values, read at each call. */
   readonly #readable: ReadableLog;
 
-  private constructor(dir: LogDirectory, options: LogOptions, loaded: Awaited<ReturnType<typeof loadLog>>, segmentConfig: SegmentConfig) {
+  private constructor(dir: LogDirectory, options: LogOptions, loaded: LoadedLog, segmentConfig: SegmentConfig) {
     this.#dir = dir;
     this.#options = options;
     this.#segmentConfig = segmentConfig;
     this.#segments = loaded.segments;
     this.#producers = loaded.producers;
     this.#snapshots = new SnapshotStore(dir);
+    this.#epochs = loaded.leaderEpochs;
     this.#logStartOffset = loaded.logStartOffset;
     this.#writeSegment = this.#segments[this.#segments.length - 1];
-    const end = this.#writeSegment.nextOffset;
-    this.#commit = new GroupCommit(end);
-    this.#highWatermark = end;
+    this.#pipeline = new AppendPipeline<Segment>(this.#writeSegment.nextOffset, options.flushIntervalMs === 0);
+    const log = this;
+    this.#writer = new LogWriter(this.#pipeline, { get writeSegment() { return log.#writeSegment; }, roll: (next) => this.#roll(next) }, dir.path);
     this.#recoveryPoint = this.#writeSegment.baseOffset;
     this.recoveryReport = loaded.report;
     const segments = this.#segments;
-    const commit = (): GroupCommit => this.#commit;
-    const log = this;
+    const pipeline = this.#pipeline;
     this.#readable = {
       segments,
       get logStartOffset() { return log.logStartOffset; },
       get logEndOffset() { return log.logEndOffset; },
       get highWatermark() { return log.highWatermark; },
-      get writtenEndOffset() { return commit().writtenEnd; },
+      get writtenEndOffset() { return pipeline.writtenEnd; },
     };
   }
 
@@ -146,9 +124,10 @@ export class PartitionLog {
     await log.#snapshots.load();
     // Recovered bytes may sit in the page cache only (process crash): make them durable before serving them.
     await log.#writeSegment.requireFile().datasync();
+    if (loaded.isLeaderEpochFileStale) await log.#writeLeaderEpochs();
     await log.#writeCheckpoint(false);
     if (o.flushIntervalMs > 0) {
-      log.#flushTimer = setInterval(() => log.#requestSync(log.#commit.writtenEnd), o.flushIntervalMs);
+      log.#flushTimer = setInterval(() => log.#writer.requestSync(log.#pipeline.writtenEnd), o.flushIntervalMs);
       log.#flushTimer.unref?.();
     }
     return log;
@@ -156,32 +135,47 @@ export class PartitionLog {
 
   get logStartOffset(): number { return this.#logStartOffset; }
   /** Next offset to assign. */
-  get logEndOffset(): number { return this.#commit.assignedEnd; }
+  get logEndOffset(): number { return this.#pipeline.assignedEnd; }
   /** Offsets below it are covered by a completed fdatasync. */
-  get durableEndOffset(): number { return this.#commit.durableEnd; }
+  get durableEndOffset(): number { return this.#pipeline.durableEnd; }
   /** Consumers see only offsets below it. Single replica: the durable (or, with flushIntervalMs > 0, written) end. */
-  get highWatermark(): number { return this.#highWatermark; }
+  get highWatermark(): number { return this.#pipeline.highWatermark; }
   get isDurable(): boolean { return this.#options.flushIntervalMs === 0; }
+
+  /** Latest leader epoch that appended to this log (KIP-101); -1 (Kafka's UNDEFINED_EPOCH) when no batch carries one. */
+  get leaderEpoch(): number { return this.#epochs.latestEpoch; }
+
+  /**
+   * OffsetsForLeaderEpoch (KIP-101/279): for the latest epoch `{ epoch, endOffset: logEndOffset }`;
+   * for an older one the largest known epoch <= it and the start offset of the next higher one;
+   * `{ epoch: -1, endOffset: -1 }` when this log cannot answer (see leader-epoch-cache.ts).
+   * @example const { endOffset } = log.endOffsetForEpoch(followerEpoch); if (endOffset >= 0) await follower.truncateTo(endOffset);
+   */
+  endOffsetForEpoch(epoch: number): EpochEndOffset {
+    return this.#epochs.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  /** Leader epoch → first offset, oldest first (admin, tests). */
+  leaderEpochEntries(): EpochEntry[] {
+    return this.#epochs.entries;
+  }
 
   /**
    * Replication hook: from now on the high watermark is min(`offset`, local
    * durable end) instead of the local durable end alone. Monotonic.
    */
   setHighWatermark(offset: number): void {
-    this.#highWatermarkLimit = Math.max(this.#highWatermarkLimit ?? 0, offset);
-    this.#acknowledge();
+    this.#writer.setHighWatermark(offset);
   }
 
   /** Listener for batches becoming visible (below the high watermark), in offset order. Returns the unsubscribe. */
   onAppend(listener: (e: AppendEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#writer.onAppend(listener);
   }
 
   /** Listener for each group-commit fdatasync of the syncer, with its duration (fsyncLatency metric). Returns the unsubscribe. */
   onFlush(listener: (durationMs: number) => void): () => void {
-    this.#flushListeners.add(listener);
-    return () => this.#flushListeners.delete(listener);
+    return this.#writer.onFlush(listener);
   }
 
   /** Producer state of one producer id (tests, admin). */
@@ -196,14 +190,21 @@ export class PartitionLog {
 
   /**
    * Appends one RecordBatch v2. Takes ownership of `batch`: its baseOffset
-   * (and partitionLeaderEpoch) are written in place.
+   * (and partitionLeaderEpoch) are written in place. A batch whose stored
+   * partitionLeaderEpoch is above `leaderEpoch` (the latest) starts that
+   * epoch at its base offset. See `LogAppendOptions` for `header` (validate once).
    */
-  append(batch: Uint8Array, opts: { leaderEpoch?: number } = {}): Promise<AppendResult> {
+  append(batch: Uint8Array, opts: LogAppendOptions = {}): Promise<AppendResult> {
     const refused = this.#checkAppendable(batch);
     if (refused) return Promise.reject(refused);
-    const validated = validateBatch(batch, 0, { maxBatchBytes: this.#options.maxBatchBytes }, this.#options.crc);
-    if (!validated.ok) return Promise.reject(new RunnelError(validated.code, validated.message));
-    const header = validated.value;
+    let header = opts.header;
+    if (header === undefined) {
+      const validated = validateBatch(batch, 0, { maxBatchBytes: this.#options.maxBatchBytes }, this.#options.crc);
+      if (!validated.ok) return Promise.reject(new RunnelError(validated.code, validated.message));
+      header = validated.value;
+    } else if (header.crc !== crcFieldOf(batch)) {
+      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `the header passed with the batch has CRC ${header.crc}, the batch ${crcFieldOf(batch)}: pass the header validated for exactly these bytes`));
+    }
     if (header.totalBytes !== batch.length) {
       return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
     }
@@ -212,25 +213,26 @@ export class PartitionLog {
     if (check.kind === 'reject') return Promise.reject(new RunnelError(check.code, check.message));
     if (check.kind === 'duplicate') {
       const result: AppendResult = { baseOffset: check.baseOffset, lastOffset: check.lastOffset, logAppendTimeMs: now, duplicate: true };
-      return this.#whenOffset(check.lastOffset + 1, false).then(() => result);
+      return this.#writer.whenOffset(check.lastOffset + 1, false).then(() => result);
     }
     return this.#enqueue(batch, header, now, opts.leaderEpoch);
   }
 
   #checkAppendable(batch: Uint8Array): RunnelError | null {
-    if (this.#state === 'failed') return this.#failure;
+    if (this.#state === 'closed') return new RunnelError('SHUTTING_DOWN', 'the log is closed');
+    if (this.#writer.failure) return this.#writer.failure;
     if (this.#state !== 'open') return new RunnelError('SHUTTING_DOWN', 'the log is closing');
     if (batch.length > this.#options.maxBatchBytes) {
       return new RunnelError('MESSAGE_TOO_LARGE', `batch of ${batch.length} bytes exceeds maxBatchBytes ${this.#options.maxBatchBytes}`);
     }
-    if (this.#queue.end - this.#ackHead >= this.#options.maxPendingAppends) {
+    if (this.#pipeline.pendingCount >= this.#options.maxPendingAppends) {
       return new RunnelError('LIMIT_EXCEEDED', `${this.#options.maxPendingAppends} appends already wait for their fdatasync (maxPendingAppends)`);
     }
     return null;
   }
 
   #enqueue(batch: Uint8Array, header: BatchHeader, now: number, leaderEpoch: number | undefined): Promise<AppendResult> {
-    const baseOffset = this.#commit.assignedEnd;
+    const baseOffset = this.#pipeline.assignedEnd;
     const lastOffset = baseOffset + header.lastOffsetDelta;
     let segment = this.#segments[this.#segments.length - 1];
     if (shouldRoll(segment, batch.length, lastOffset, this.#options, now)) {
@@ -243,88 +245,21 @@ export class PartitionLog {
     segment.lastModifiedMs = now;
     setBaseOffset(batch, 0, baseOffset);
     if (leaderEpoch !== undefined) setPartitionLeaderEpoch(batch, 0, leaderEpoch);
+    // Same rule as recovery (log-loader.ts): the stored epoch, if above the latest, starts at this batch.
+    if (this.#epochs.maybeAssign(leaderEpoch ?? header.partitionLeaderEpoch, baseOffset)) {
+      this.#writeLeaderEpochs().catch((err) => this.#writer.fail(err));
+    }
     segment.recordBatch(segment.sizeBytes, batch.length, baseOffset, lastOffset, header.maxTimestamp);
     this.#producers.record(header, baseOffset);
-    this.#commit.onAssigned(lastOffset + 1);
     return new Promise<AppendResult>((resolve, reject) => {
       const result: AppendResult = { baseOffset, lastOffset, logAppendTimeMs: now, duplicate: false };
-      this.#queue.push({ batch, segment, result, resolve, reject });
-      void this.#runWriter();
+      this.#writer.enqueue({ batch, segment, result, resolve, reject });
     });
   }
 
-  /** Writer loop: one vectored write per run of queued batches of the same segment; rolls segments in order. */
-  async #runWriter(): Promise<void> {
-    if (this.#isWriterRunning) return;
-    this.#isWriterRunning = true;
-    try {
-      while (this.#writeHead < this.#queue.end && this.#state !== 'failed') {
-        const first = this.#queue.at(this.#writeHead);
-        if (first.segment !== this.#writeSegment) {
-          await this.#roll(first.segment);
-          continue;
-        }
-        const chunks: Uint8Array[] = [];
-        let end = this.#writeHead;
-        let bytes = 0;
-        while (end < this.#queue.end && chunks.length < MAX_WRITE_BATCHES && bytes < MAX_WRITE_BYTES) {
-          const p = this.#queue.at(end);
-          if (p.segment !== first.segment) break;
-          chunks.push(p.batch);
-          bytes += p.batch.length;
-          end++;
-        }
-        assert(this.#commit.startWrite(), 'writer started while a write is in flight');
-        try {
-          await first.segment.requireFile().append(chunks);
-        } catch (err) {
-          this.#commit.onWriteFailed();
-          throw err;
-        }
-        this.#writeHead = end;
-        this.#commit.onWritten(this.#queue.at(end - 1).result.lastOffset + 1);
-        if (this.isDurable || this.#flushTarget > this.#commit.durableEnd) void this.#runSyncer();
-        else this.#acknowledge();
-      }
-    } catch (err) {
-      this.#fail(err);
-    } finally {
-      this.#isWriterRunning = false;
-    }
-  }
-
-  /** Syncer loop: fdatasync whatever is written; appends written meanwhile share the next one. */
-  async #runSyncer(): Promise<void> {
-    if (this.#isSyncerRunning) return;
-    this.#isSyncerRunning = true;
-    try {
-      for (let target = this.#commit.startSync(); target !== null; target = this.#commit.startSync()) {
-        // NB: a roll fdatasyncs the old segment before writing the new one, so offsets < target live in this file or are durable.
-        const startedMs = performance.now();
-        try {
-          // Pinned: a roll may seal this segment while its fdatasync runs; the LRU must not close it meanwhile.
-          await this.#writeSegment.withFile((file) => file.datasync());
-          for (const listener of this.#flushListeners) listener(performance.now() - startedMs);
-        } catch (err) {
-          this.#commit.onSyncFailed();
-          throw err;
-        }
-        this.#commit.onSynced();
-        this.#acknowledge();
-      }
-    } catch (err) {
-      this.#fail(err);
-    } finally {
-      this.#isSyncerRunning = false;
-    }
-  }
-
-  /** Seals the write segment (fdatasync, index files) and starts `next` with its producer snapshot. */
+  /** Called by the writer once the write segment is fdatasync'ed: seals it (index files) and starts `next` with its producer snapshot. */
   async #roll(next: Segment): Promise<void> {
     const old = this.#writeSegment;
-    await old.requireFile().datasync();
-    this.#commit.markDurable(this.#commit.writtenEnd);
-    this.#acknowledge();
     await old.writeIndexes(this.#dir);
     await next.becomeActive();
     const snapshot = this.#rollSnapshots.get(next);
@@ -336,65 +271,25 @@ export class PartitionLog {
     await this.#writeCheckpoint(false);
   }
 
-  #requestSync(end: number): void {
-    this.#flushTarget = Math.max(this.#flushTarget, end);
-    void this.#runSyncer();
-  }
-
-  /** Moves the high watermark, fires listeners, resolves appends and waiters, in offset order. */
-  #acknowledge(): void {
-    const ackEnd = this.isDurable ? this.#commit.durableEnd : this.#commit.writtenEnd;
-    const hw = this.#highWatermarkLimit === null ? ackEnd : Math.min(ackEnd, this.#highWatermarkLimit);
-    if (hw > this.#highWatermark) this.#highWatermark = hw;
-    while (this.#visibleHead < this.#writeHead && this.#queue.at(this.#visibleHead).result.lastOffset < this.#highWatermark) {
-      const p = this.#queue.at(this.#visibleHead++);
-      const event: AppendEvent = { batch: p.batch, baseOffset: p.result.baseOffset, lastOffset: p.result.lastOffset, highWatermark: this.#highWatermark };
-      for (const listener of this.#listeners) listener(event);
-    }
-    while (this.#ackHead < this.#writeHead && this.#queue.at(this.#ackHead).result.lastOffset < ackEnd) {
-      const p = this.#queue.at(this.#ackHead++);
-      p.resolve(p.result);
-    }
-    this.#queue.trimBefore(Math.min(this.#ackHead, this.#visibleHead));
-    if (this.#waiters.length > 0) {
-      this.#waiters = this.#waiters.filter((w) => {
-        const isDone = w.end <= (w.isDurable ? this.#commit.durableEnd : ackEnd);
-        if (isDone) w.resolve();
-        return !isDone;
-      });
-    }
-  }
-
-  /** Resolves once offsets below `end` are acknowledged (`isDurable`: fdatasync'ed, whatever the mode). */
-  #whenOffset(end: number, isDurable: boolean): Promise<void> {
-    const reached = isDurable ? this.#commit.durableEnd : (this.isDurable ? this.#commit.durableEnd : this.#commit.writtenEnd);
-    if (end <= reached) return Promise.resolve();
-    if (this.#state === 'failed') return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => this.#waiters.push({ end, isDurable, resolve, reject }));
-  }
-
-  #fail(err: unknown): void {
-    if (this.#state === 'failed') return;
-    this.#state = 'failed';
-    this.#failure = new RunnelError('KAFKA_STORAGE_ERROR', `log ${this.#dir.path} failed: ${(err as Error)?.message ?? err}`, { cause: err });
-    for (let i = this.#ackHead; i < this.#queue.end; i++) this.#queue.at(i).reject(this.#failure);
-    this.#ackHead = this.#queue.end;
-    for (const w of this.#waiters) w.reject(this.#failure);
-    this.#waiters = [];
+  /** Runs `write` (an atomic file replacement) after every earlier metadata write: the files change in call order. */
+  #writeMetadata(write: () => Promise<void>): Promise<void> {
+    this.#metadataChain = this.#metadataChain.then(write);
+    return this.#metadataChain;
   }
 
   #writeCheckpoint(isCleanShutdown: boolean): Promise<void> {
     const bytes = encodeCheckpoint({ version: 1, logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, isCleanShutdown });
-    this.#checkpointChain = this.#checkpointChain.then(() => this.#dir.writeAtomic(CHECKPOINT_FILE, bytes));
-    return this.#checkpointChain;
+    return this.#writeMetadata(() => this.#dir.writeAtomic(CHECKPOINT_FILE, bytes));
+  }
+
+  /** NB: the entries are taken when the write runs, so a queued write never persists an older cache than an earlier one. */
+  #writeLeaderEpochs(): Promise<void> {
+    return this.#writeMetadata(() => writeLeaderEpochs(this.#dir, this.#epochs));
   }
 
   /** Makes every append issued so far durable (whatever flushIntervalMs says). */
-  async flush(): Promise<void> {
-    const end = this.#commit.assignedEnd;
-    this.#flushTarget = Math.max(this.#flushTarget, end);
-    if (!this.#isWriterRunning) void this.#runSyncer();
-    await this.#whenOffset(end, true);
+  flush(): Promise<void> {
+    return this.#writer.flush();
   }
 
   /**
@@ -418,8 +313,9 @@ export class PartitionLog {
 
   /**
    * Deletes whole old segments past retentionBytes / retentionMs and advances
-   * logStartOffset. Returns the number of segments deleted. Either a clock
-   * reading, or overrides of the retention settings (topic config changes).
+   * logStartOffset (and the first leader epoch's start with it). Returns the
+   * number of segments deleted. Either a clock reading, or overrides of the
+   * retention settings (topic config changes).
    */
   async enforceRetention(at: number | { nowMs?: number; retentionMs?: number; retentionBytes?: number } = {}): Promise<number> {
     const o = typeof at === 'number' ? { nowMs: at } : at;
@@ -433,11 +329,16 @@ export class PartitionLog {
     // Persist the new start before deleting files: a crash in between only leaves files the loader drops.
     await this.#writeCheckpoint(false);
     this.#producers.removeBefore(this.#logStartOffset);
+    // NB: a stale epoch file is cut to logStartOffset again on open, so its write may lag the deletion.
+    if (this.#epochs.truncateFromStart(this.#logStartOffset)) await this.#writeLeaderEpochs();
     for (const s of removed) await s.delete();
     return n;
   }
 
-  /** Removes every batch at or after the one containing `offset` (replication divergence). Waits for in-flight appends. */
+  /**
+   * Removes every batch at or after the one containing `offset` (replication
+   * divergence, KIP-101/279), with their leader epochs. Waits for in-flight appends.
+   */
   async truncateTo(offset: number): Promise<void> {
     await this.flush();
     if (offset >= this.logEndOffset) return;
@@ -445,25 +346,11 @@ export class PartitionLog {
     const k = segmentIndexOf(this.#segments, target);
     for (const s of this.#segments.splice(k + 1)) await s.delete();
     const segment = this.#segments[k];
-    await segment.becomeActive();
-    const file = segment.requireFile();
-    const hint = segment.offsetIndex.lookup(target);
-    let cut = { position: file.size, offset: segment.nextOffset };
-    await segment.scan(hint.position, hint.offset, file.size, false, (b) => {
-      if (b.header.baseOffset + b.header.lastOffsetDelta < target) return true;
-      cut = { position: b.position, offset: b.header.baseOffset };
-      return false;
-    });
-    await file.truncate(cut.position);
-    segment.resetIndexes();
-    await segment.scan(0, segment.baseOffset, cut.position, false, (b) => {
-      segment.recordBatch(b.position, b.header.totalBytes, b.header.baseOffset, b.header.baseOffset + b.header.lastOffsetDelta, b.header.maxTimestamp);
-      return true;
-    });
+    const end = await segment.truncateTo(target);
     this.#writeSegment = segment;
-    this.#commit.reset(cut.offset);
-    this.#highWatermark = Math.min(this.#highWatermark, cut.offset);
-    if (this.#highWatermarkLimit !== null) this.#highWatermarkLimit = Math.min(this.#highWatermarkLimit, cut.offset);
+    this.#pipeline.reset(end);
+    // NB: entries past the new end left in the file are dropped again on open (log-loader.ts).
+    if (this.#epochs.truncateFromEnd(end)) await this.#writeLeaderEpochs();
     this.#producers = await reloadProducerState(this.#dir, this.#segments, this.#options.maxProducersPerPartition);
     await this.#snapshots.load();
     this.#recoveryPoint = segment.baseOffset;
@@ -472,13 +359,15 @@ export class PartitionLog {
 
   /** Finishes in-flight appends, fdatasyncs, writes indexes, a producer snapshot and the clean-shutdown checkpoint. */
   async close(): Promise<void> {
-    if (this.#state === 'closed' || this.#state === 'closing') return;
-    const wasOpen = this.#state === 'open';
-    this.#state = wasOpen ? 'closing' : this.#state;
+    const isFailed = this.#writer.failure !== null;
+    // A log that failed (even while closing) closes its files without flushing.
+    if (this.#state === 'closed' || (this.#state === 'closing' && !isFailed)) return;
+    const wasOpen = this.#state === 'open' && !isFailed;
+    this.#state = 'closing';
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     if (wasOpen) {
       await this.flush();
-      while (this.#isWriterRunning || this.#isSyncerRunning) await new Promise((r) => setImmediate(r));
+      await this.#writer.whenIdle();
       await this.#writeSegment.writeIndexes(this.#dir);
       await this.#snapshots.write(this.logEndOffset, this.#producers.encodeSnapshot());
       this.#recoveryPoint = this.logEndOffset;
@@ -487,4 +376,10 @@ export class PartitionLog {
     for (const s of this.#segments) await s.close();
     this.#state = 'closed';
   }
+}
+
+/** The batch's stored CRC field (uint32 at BatchField.crc): a 4-byte read, no allocation. Callers checked the length. */
+function crcFieldOf(batch: Uint8Array): number {
+  const i = BatchField.crc;
+  return ((batch[i] << 24) | (batch[i + 1] << 16) | (batch[i + 2] << 8) | batch[i + 3]) >>> 0;
 }

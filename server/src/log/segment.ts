@@ -15,7 +15,7 @@
  */
 import { BATCH_OVERHEAD_BYTES, RunnelError, type Crc32cFn } from '@runnel/client/codec';
 import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
-import { OffsetIndex } from './offset-index.ts';
+import { MAX_RELATIVE_VALUE, OffsetIndex } from './offset-index.ts';
 import { scanChunk, type ChunkScan, type ScannedBatch, type TailProblem } from './recovery.ts';
 import { segmentFileName, type LogDirectory, type SegmentFile } from './segment-file.ts';
 import { TimeIndex } from './time-index.ts';
@@ -103,7 +103,7 @@ export class Segment {
     ]);
     if (!offsetBytes || !timeBytes) return false;
     const offsets = OffsetIndex.decode(offsetBytes, this.baseOffset, Math.max(fileBytes, 1));
-    const times = TimeIndex.decode(timeBytes, this.baseOffset, 0xffff_ffff);
+    const times = TimeIndex.decode(timeBytes, this.baseOffset, MAX_RELATIVE_VALUE);
     if (!offsets.ok || !times.ok) return false;
     this.offsetIndex = offsets.value;
     this.timeIndex = times.value;
@@ -146,6 +146,30 @@ export class Segment {
       if (step.needsMore && step.consumedBytes === 0) chunkBytes = Math.max(chunkBytes, this.config.maxBatchBytes + BATCH_OVERHEAD_BYTES);
     }
     return { endPosition: pos, nextOffset: next, problem: null };
+  }
+
+  /**
+   * Cuts the file before the batch containing `offset` (durably) and rebuilds
+   * the indexes from what is left; the segment becomes the active one.
+   * Returns the new next offset (the base offset of the first removed batch).
+   */
+  async truncateTo(offset: number): Promise<number> {
+    await this.becomeActive();
+    const file = this.requireFile();
+    const hint = this.offsetIndex.lookup(offset);
+    let cut = { position: file.size, offset: this.nextOffset };
+    await this.scan(hint.position, hint.offset, file.size, false, (b) => {
+      if (b.header.baseOffset + b.header.lastOffsetDelta < offset) return true;
+      cut = { position: b.position, offset: b.header.baseOffset };
+      return false;
+    });
+    await file.truncate(cut.position);
+    this.resetIndexes();
+    await this.scan(0, this.baseOffset, cut.position, false, (b) => {
+      this.recordBatch(b.position, b.header.totalBytes, b.header.baseOffset, b.header.baseOffset + b.header.lastOffsetDelta, b.header.maxTimestamp);
+      return true;
+    });
+    return cut.offset;
   }
 
   /**
