@@ -30,10 +30,9 @@
  * server/src/request/request-layer.ts does).
  *
  * NB: codes as in Kafka (OffsetCommit answers TOPIC_AUTHORIZATION_FAILED per
- * partition once the group is allowed). GROUP_ and CLUSTER_AUTHORIZATION_FAILED
- * are not in the shared error table yet (docs/security.md, "Error codes").
+ * partition once the group is allowed).
  */
-import { assert, assertNever } from '@runnel/client/codec';
+import { assert, assertNever, type ErrorName } from '@runnel/client/codec';
 import type { Principal } from './principal.ts';
 
 export const Operations = [
@@ -63,8 +62,7 @@ export interface ResourceOf {
   admin: ClusterResource;
 }
 
-/** Proposed names; only TOPIC_AUTHORIZATION_FAILED is in the shared table today. */
-export type AuthorizationErrorName = 'TOPIC_AUTHORIZATION_FAILED' | 'GROUP_AUTHORIZATION_FAILED' | 'CLUSTER_AUTHORIZATION_FAILED';
+export type AuthorizationErrorName = Extract<ErrorName, 'TOPIC_AUTHORIZATION_FAILED' | 'GROUP_AUTHORIZATION_FAILED' | 'CLUSTER_AUTHORIZATION_FAILED'>;
 
 export type AuthorizeResult = { ok: true } | { ok: false; code: AuthorizationErrorName; message: string };
 

@@ -15,6 +15,7 @@
  * Invariant: verify() never throws on bad input and no reason text holds
  * the token or a claim value taken from it. Time comes in as `nowMs`.
  */
+import type { ErrorName } from '@runnel/client/codec';
 import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { parseTokenClaims } from './claims.ts';
 import { ACCEPTED_ALGORITHMS, ASYMMETRIC_ALGORITHMS, type JwsAlgorithm, type LocalJwks, type VerificationKey } from './keys.ts';
@@ -26,8 +27,11 @@ export type AuthenticationFailure =
   | 'missing' | 'malformed' | 'algorithm' | 'unknown_key' | 'signature'
   | 'expired' | 'not_yet_valid' | 'claim_invalid' | 'grants_invalid';
 
-/** Proposed name (Kafka 58); not in the shared error table yet (docs/security.md, "Error codes"). */
-export type AuthenticationErrorName = 'SASL_AUTHENTICATION_FAILED';
+/**
+ * Every refusal is SASL_AUTHENTICATION_FAILED (Kafka 58), `failure` says why. NB: TOKEN_EXPIRED is for
+ * an open connection whose principal expires later (the session's job), not for a token refused here.
+ */
+export type AuthenticationErrorName = Extract<ErrorName, 'SASL_AUTHENTICATION_FAILED'>;
 
 export type VerifyResult =
   | { ok: true; principal: Principal }

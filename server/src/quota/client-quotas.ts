@@ -20,7 +20,7 @@
  * sweep() drops refilled ones; counters refuse past it). snapshot() gives
  * the figures for Prometheus.
  */
-import { assert } from '@runnel/client/codec';
+import { assert, type ErrorName } from '@runnel/client/codec';
 import { BucketTable } from './bucket-table.ts';
 import { parseQuotaConfig, type QuotaConfig, type QuotaConfigInput } from './config.ts';
 import type { TokenBucket, TokenBucketRate } from './token-bucket.ts';
@@ -38,14 +38,11 @@ export interface QuotaClient {
   readonly ip: string;
 }
 
-/**
- * THROTTLING_QUOTA_EXCEEDED is proposed (Kafka 89, retryable); not in the shared error table yet
- * (docs/security.md, "Error codes"). LIMIT_EXCEEDED is in it.
- */
+/** Rates refuse THROTTLING_QUOTA_EXCEEDED (Kafka 89, retryable after `retryAfterMs`); counts LIMIT_EXCEEDED (retryable). */
 export type QuotaDecision =
   | { ok: true }
-  | { ok: false; code: 'THROTTLING_QUOTA_EXCEEDED'; kind: RateQuotaKind; scope: 'subject' | 'ip'; retryAfterMs: number; message: string }
-  | { ok: false; code: 'LIMIT_EXCEEDED'; kind: CountQuotaKind; message: string };
+  | { ok: false; code: Extract<ErrorName, 'THROTTLING_QUOTA_EXCEEDED'>; kind: RateQuotaKind; scope: 'subject' | 'ip'; retryAfterMs: number; message: string }
+  | { ok: false; code: Extract<ErrorName, 'LIMIT_EXCEEDED'>; kind: CountQuotaKind; message: string };
 
 export interface QuotaSnapshot {
   /** Refusals per quota kind since start (a counter each). */
