@@ -33,7 +33,8 @@ function drive(isDurable: boolean, startOffset: number, steps: Step[]) {
     assert.ok(ack.highWatermark >= lastHighWatermark, 'high watermark is monotonic');
     assert.ok(ack.highWatermark <= ack.ackEnd && ack.ackEnd <= pipeline.writtenEnd && pipeline.writtenEnd <= pipeline.assignedEnd, 'hw <= ackEnd <= written <= assigned');
     if (isDurable) assert.equal(ack.ackEnd, ack.durableEnd, 'durable mode acknowledges only fdatasync-covered offsets');
-    if (limit !== null) assert.ok(ack.highWatermark <= Math.max(limit, startOffset), 'never above the replicated limit');
+    // The high watermark never moves back: a limit below it only bounds later moves.
+    if (limit !== null && ack.highWatermark > lastHighWatermark) assert.ok(ack.highWatermark <= limit, 'never moved above the replicated limit');
     lastHighWatermark = ack.highWatermark;
     assert.equal(ack.visibleFrom, visible.length, 'visible batches continue where the last Ready stopped');
     for (let i = ack.visibleFrom; i < ack.visibleTo; i++) {
@@ -122,4 +123,8 @@ test('failPending hands back every unacknowledged append once; advance of a stal
   assert.deepEqual(pipeline.failPending(), { from: 3, to: 4 });
   assert.equal(pipeline.pendingCount, 0);
   assert.throws(() => pipeline.assign({ batch: new Uint8Array(1), segment: 0, result, resolve: () => {}, reject: () => {} }), /contiguous/);
+});
+
+test('regression: a replicated limit below the current high watermark does not move it back', () => {
+  assert.doesNotThrow(() => drive(false, 0, [{ kind: 'assign', records: 1, isNewSegment: false }, { kind: 'write' }, { kind: 'ack' }, { kind: 'limit', offset: 0 }, { kind: 'ack' }]));
 });
