@@ -107,6 +107,21 @@ export const LimitsSchema = z.object({
   maxHttpBodyBytes: z.number().int().min(1024).default(1024 * 1024),
   /** Records per HTTP produce request. */
   maxHttpRecords: z.number().int().min(1).default(10_000),
+  /**
+   * Deepest array/object nesting of one record value over HTTP: a deeper value in a JSON, NDJSON or
+   * beacon produce body is 400 INVALID_RECORD (checked on the bytes before parsing); a deeper stored
+   * value (WebSocket, binary producers) is read back as text (`valueEncoding: "text"`). Bounds the
+   * recursion of JSON.stringify, which overflows the stack a few thousand levels down (hence max 1000).
+   * Too low refuses real documents.
+   */
+  maxJsonDepth: z.number().int().min(1).max(1000).default(64),
+  /**
+   * Longest JSON string in an HTTP produce body, in bytes as written (escapes included): record keys,
+   * header names and values, strings and member names inside values; longer is 400 INVALID_RECORD. A
+   * stored value holding a longer string is read back as text. Too low refuses large text values; too
+   * high lets one string take a whole batch.
+   */
+  maxJsonStringBytes: z.number().int().min(64).default(256 * 1024),
   /** Longest long-poll wait. */
   maxLongPollMs: z.number().int().min(0).default(30_000),
   /** Open Server-Sent Events streams. */

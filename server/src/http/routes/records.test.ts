@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeRecordBatch, partitionForKey } from '@runnel/client/codec';
 import { appFixture, errorCode } from '../testing/app-fixture.ts';
+import { JsonRecordSchema } from './schemas.ts';
 
 const enc = new TextEncoder();
 
@@ -159,4 +160,151 @@ test('long poll wait is capped by maxLongPollMs', async () => {
   const { app } = await setup(1, { maxLongPollMs: 0 });
   const res = await (await app.request('/v1/topics/t/partitions/0/records?maxWaitMs=60000')).json();
   assert.deepEqual(res.records, []);
+});
+
+// ---- issue 11: poison values, JSON depth and string limits, `__proto__` headers, one-line beacons ----
+
+const deepArray = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+const post = (app: ReturnType<typeof appFixture>['app'], type: string, body: string | Uint8Array<ArrayBuffer>, query = '') =>
+  app.request(`/v1/topics/t/records${query}`, { method: 'POST', headers: { 'content-type': type }, body });
+
+test('poison record (issue 11): a stored value nested 10,000 deep, invalid UTF-8 or not JSON comes back degraded; the records around it come back normally', async () => {
+  const { app, errors } = await setup(1);
+  const poison = deepArray(10_000);
+  const invalidUtf8 = new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]);
+  const batch = encodeRecordBatch({ records: [
+    { value: enc.encode('{"good":1}'), timestampMs: 1 },
+    { value: enc.encode(poison), timestampMs: 2 },
+    { value: invalidUtf8, timestampMs: 3 },
+    { value: enc.encode('not json'), timestampMs: 4 },
+    { value: enc.encode('"a JSON string"'), timestampMs: 5 },
+    { value: enc.encode('{"good":2}'), timestampMs: 6 },
+  ] }) as Uint8Array<ArrayBuffer>;
+  assert.equal((await post(app, 'application/vnd.runnel.recordbatch', batch, '?partition=0')).status, 200);
+  const res = await app.request('/v1/topics/t/partitions/0/records?offset=earliest');
+  assert.equal(res.status, 200, await res.clone().text().then((t) => t.slice(0, 200)));
+  const read = await res.json();
+  assert.deepEqual(read.records.map((r: { offset: number; value: unknown; valueEncoding?: string }) => [r.offset, r.valueEncoding ?? 'json', r.value]), [
+    [0, 'json', { good: 1 }],
+    [1, 'text', poison],
+    [2, 'base64', btoa(String.fromCharCode(...invalidUtf8))],
+    [3, 'text', 'not json'],
+    [4, 'json', 'a JSON string'],
+    [5, 'json', { good: 2 }],
+  ]);
+  assert.equal(read.nextOffset, 6);
+  for (const r of read.records) assert.ok(JsonRecordSchema.safeParse(r).success, `offset ${r.offset} matches the documented Record schema`);
+  assert.deepEqual(errors, []);
+});
+
+test('HTTP produce (issue 11): JSON nested 5,000 deep is 400 INVALID_RECORD on JSON, NDJSON and beacon bodies, and nothing is written', async () => {
+  const { app, errors } = await setup(1);
+  const deep = deepArray(5000);
+  const bodies: [string, string][] = [
+    ['application/json', `{"records":[{"value":${deep}}]}`],
+    ['application/x-ndjson', `{"value":1}\n{"value":${deep}}\n`],
+    ['text/plain;charset=UTF-8', `{"records":[{"value":${deep}}]}`],
+    ['text/plain;charset=UTF-8', `{"value":${deep}}`],
+    ['text/plain;charset=UTF-8', `{"value":1}\n{"value":${deep}}`],
+    ['application/json', deep],
+  ];
+  for (const [type, body] of bodies) {
+    const res = await post(app, type, body);
+    assert.equal(res.status, 400, `${type} ${body.slice(0, 40)}`);
+    const error = (await res.json()).error;
+    assert.equal(error.code, 'INVALID_RECORD', `${type} ${body.slice(0, 40)}`);
+    assert.match(error.message, /maxJsonDepth/);
+  }
+  assert.deepEqual(errors, []);
+  assert.equal((await (await app.request('/v1/topics/t')).json()).partitions[0].highWatermark, 0);
+});
+
+test('HTTP produce: values up to maxJsonDepth levels are accepted and read back as JSON, one more is refused; strings over maxJsonStringBytes are refused', async () => {
+  const { app, json } = await setup(1, { maxJsonDepth: 4, maxJsonStringBytes: 1024 });
+  const atLimit = [[[{ a: 'x' }]]];
+  assert.equal((await json('/v1/topics/t/records', { records: [{ value: atLimit, headers: { h: 'v' } }] })).status, 200);
+  assert.equal((await post(app, 'application/x-ndjson', JSON.stringify({ value: atLimit }))).status, 200);
+  assert.equal((await post(app, 'text/plain', JSON.stringify({ value: atLimit }))).status, 200);
+  const read = await (await app.request('/v1/topics/t/partitions/0/records')).json();
+  assert.deepEqual(read.records.map((r: { value: unknown; valueEncoding?: string }) => [r.valueEncoding, r.value]), [[undefined, atLimit], [undefined, atLimit], [undefined, atLimit]]);
+
+  const over = [atLimit];
+  const long = 'y'.repeat(1025);
+  const refused: [string, string, RegExp][] = [
+    ['application/json', JSON.stringify({ records: [{ value: over }] }), /maxJsonDepth \(4\)/],
+    ['application/x-ndjson', JSON.stringify({ value: over }), /line 1.*maxJsonDepth \(4\)/],
+    ['text/plain', JSON.stringify({ value: over }), /maxJsonDepth \(4\)/],
+    ['application/json', JSON.stringify({ records: [{ value: long }] }), /maxJsonStringBytes \(1024\)/],
+    ['application/json', JSON.stringify({ records: [{ value: 1, key: long }] }), /maxJsonStringBytes/],
+    ['application/json', JSON.stringify({ records: [{ value: 1, headers: { h: long } }] }), /maxJsonStringBytes/],
+    ['application/json', JSON.stringify({ records: [{ value: { [long]: 1 } }] }), /maxJsonStringBytes/],
+    ['application/x-ndjson', `{"value":1}\n${JSON.stringify({ value: long })}`, /line 2.*maxJsonStringBytes/],
+    ['text/plain', JSON.stringify({ value: long }), /maxJsonStringBytes/],
+  ];
+  for (const [type, body, message] of refused) {
+    const res = await post(app, type, body);
+    assert.equal(res.status, 400, `${type} ${body.slice(0, 60)}`);
+    const error = (await res.json()).error;
+    assert.deepEqual([error.code, message.test(error.message)], ['INVALID_RECORD', true], `${type} ${body.slice(0, 60)}: ${error.message}`);
+  }
+  // Escaped quotes and backslashes do not end a string early or hide brackets.
+  const tricky = { records: [{ value: ['\\"[[[[[[', '\\', '"]]]]', '{{{{{{'] }] };
+  assert.equal((await json('/v1/topics/t/records', tricky)).status, 200);
+});
+
+test('a header named __proto__ (issue 11) is kept on produce and returned on read', async () => {
+  const { app } = await setup(1);
+  const body = '{"records":[{"value":1,"headers":{"__proto__":"x","constructor":"y","a":"b"}}]}';
+  for (const [type, text] of [['application/json', body], ['application/x-ndjson', '{"value":1,"headers":{"__proto__":"x","constructor":"y","a":"b"}}']]) {
+    assert.equal((await post(app, type, text)).status, 200, type);
+  }
+  const badValue = await post(app, 'application/json', '{"records":[{"value":1,"headers":{"__proto__":5}}]}');
+  assert.equal(await errorCode(badValue), 'INVALID_REQUEST');
+  const tooMany = appFixture({ limits: { maxHeadersPerRecord: 1 } });
+  await tooMany.json('/v1/topics', { name: 't', partitions: 1 });
+  assert.equal(await errorCode(await post(tooMany.app, 'application/json', '{"records":[{"value":1,"headers":{"__proto__":"x","a":"b"}}]}')), 'MESSAGE_TOO_LARGE');
+
+  const text = await (await app.request('/v1/topics/t/partitions/0/records')).text();
+  const read = JSON.parse(text);
+  assert.equal(read.records.length, 2);
+  for (const r of read.records) assert.deepEqual(Object.entries(r.headers), [['__proto__', 'x'], ['constructor', 'y'], ['a', 'b']]);
+  assert.ok(text.includes('"headers":{"__proto__":"x","constructor":"y","a":"b"}'));
+});
+
+test('a one-line NDJSON beacon (issue 11) is accepted with or without a trailing newline; the {records:[...]} form stays unambiguous', async () => {
+  const { app } = await setup(1);
+  const accepted: [string, string, number][] = [
+    ['text/plain;charset=UTF-8', '{"value":"one"}', 1],
+    ['text/plain;charset=UTF-8', '{"value":"two","key":"k"}\n', 1],
+    ['', '{"value":"three"}\r\n', 1],
+    ['application/x-ndjson', '{"value":"four"}', 1],
+    ['application/x-ndjson', '{"value":"five"}\n', 1],
+    ['text/plain', '{"records":[{"value":"six"},{"value":"seven"}]}', 2],
+    ['text/plain', JSON.stringify({ records: [{ value: 'eight' }] }, null, 2), 1],
+    ['text/plain', '{"value":"nine"}\n{"value":"ten"}\n', 2],
+  ];
+  for (const [type, body, count] of accepted) {
+    const res = await app.request('/v1/topics/t/records', { method: 'POST', headers: type === '' ? {} : { 'content-type': type }, body });
+    assert.equal(res.status, 200, `${type} ${JSON.stringify(body)}: ${await res.clone().text()}`);
+    assert.equal((await res.json()).offsets.length, count);
+  }
+  const read = await (await app.request('/v1/topics/t/partitions/0/records')).json();
+  assert.deepEqual(read.records.map((r: { value: unknown }) => r.value), ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten']);
+  assert.equal(read.records[1].key, 'k');
+  // A records envelope with a stray field is an error, not a record; so is a record with a `records` field.
+  for (const body of ['{"records":[{"value":1}],"value":2}', '{"value":1,"records":[]}', '[{"value":1}]', '{"key":"k"}']) {
+    assert.equal(await errorCode(await post(app, 'text/plain', body)), 'INVALID_REQUEST', body);
+  }
+  // application/json keeps the {records:[...]} form only.
+  assert.equal(await errorCode(await post(app, 'application/json', '{"value":1}')), 'INVALID_REQUEST');
+});
+
+test('at the largest maxJsonDepth (1000) a value that deep is produced and read back as JSON: JSON.stringify stays within the stack', async () => {
+  const { app, errors } = await setup(1, { maxJsonDepth: 1000 });
+  const deep = deepArray(1000);
+  assert.equal((await post(app, 'application/json', `{"records":[{"value":${deep}}]}`)).status, 200);
+  const text = await (await app.request('/v1/topics/t/partitions/0/records')).text();
+  assert.ok(text.includes(`"value":${deep}`));
+  assert.ok(!text.includes('valueEncoding'));
+  assert.deepEqual(errors, []);
 });

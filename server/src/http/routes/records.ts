@@ -10,6 +10,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { RunnelError } from '@runnel/client/codec';
 import { contextOf, type RouteContext } from '../route-context.ts';
+import type { Limits } from '../../limits.ts';
 import type { HttpBrokerApi } from '../../request/broker-api.ts';
 import type { RequestContext } from '../../request/request-context.ts';
 import { bodyFormatOf, parseProduceBody, planBatches, ProduceBodySchema, recordsFromBatches, type JsonRecord } from '../record-json.ts';
@@ -72,10 +73,14 @@ export function resolveOffset(broker: HttpBrokerApi, ctx: RequestContext, topic:
 
 export interface ReadResult { records: JsonRecord[]; nextOffset: number; highWatermark: number; logStartOffset: number; batchBytes: number }
 
-/** One fetch + decode from `offset`; `nextOffset` is where the next read starts. */
-export async function readRecords(broker: HttpBrokerApi, ctx: RequestContext, topic: string, partition: number, offset: number, maxRecords: number, maxReadBytes: number): Promise<ReadResult> {
-  const fetched = await broker.fetch(ctx, topic, partition, offset, maxReadBytes);
-  const decoded = recordsFromBatches(fetched.batches, offset, maxRecords, fetched.highWatermark);
+/**
+ * One fetch + decode from `offset`; `nextOffset` is where the next read starts. A value that is not
+ * JSON within maxJsonDepth/maxJsonStringBytes comes back degraded (`valueEncoding`), so one poison
+ * record never fails the read of the records around it.
+ */
+export async function readRecords(broker: HttpBrokerApi, ctx: RequestContext, topic: string, partition: number, offset: number, maxRecords: number, limits: Limits): Promise<ReadResult> {
+  const fetched = await broker.fetch(ctx, topic, partition, offset, limits.maxReadBytes);
+  const decoded = recordsFromBatches(fetched.batches, offset, maxRecords, fetched.highWatermark, limits);
   if (!decoded.ok) throw new RunnelError('KAFKA_STORAGE_ERROR', `stored batch failed to decode: ${decoded.message}`);
   const { records, lastOffset } = decoded.value;
   // With nothing visible, skip past batches wholly below `offset` (never past the high watermark).
@@ -128,7 +133,7 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
     let offset = resolveOffset(broker, ctx, topic, p, q.offset ?? 'earliest');
     const signal = c.req.raw.signal;
     for (;;) {
-      const read = await readRecords(broker, ctx, topic, p, offset, maxRecords, limits.maxReadBytes);
+      const read = await readRecords(broker, ctx, topic, p, offset, maxRecords, limits);
       const remainingMs = deadline - performance.now();
       if (read.records.length > 0 || remainingMs <= 0 || signal.aborted) {
         if (read.records.length > 0) {

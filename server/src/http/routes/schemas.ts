@@ -40,6 +40,11 @@ export const PartitionInfoSchema = z.object({
 }).openapi('PartitionInfo');
 
 export const JsonRecordSchema = z.object({
-  offset: z.number().int(), timestamp: z.number(), key: z.string().nullable(), value: z.any(),
+  offset: z.number().int(), timestamp: z.number(), key: z.string().nullable(),
+  value: z.any().openapi({ description: 'The stored JSON value; without valueEncoding any JSON, with it a string' }),
   headers: z.record(z.string(), z.string().nullable()),
+  valueEncoding: z.enum(['text', 'base64']).optional().openapi({
+    description: 'Only on a value that is not JSON within maxJsonDepth/maxJsonStringBytes: text = value is the stored UTF-8 text '
+      + '(not JSON, too deep, or a string too long), base64 = the stored bytes are not UTF-8 and value is their base64',
+  }),
 }).openapi('Record');

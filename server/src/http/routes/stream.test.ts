@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { encodeRecordBatch } from '@runnel/client/codec';
 import { requestContext } from '../../request/request-context.ts';
 import { appFixture, errorCode } from '../testing/app-fixture.ts';
 
@@ -96,4 +97,21 @@ test('SSE: a deleted topic ends the stream with an error event', async () => {
   const text = await readUntil(reader, (t) => t.includes('event: error'));
   assert.match(text, /event: error\ndata: \{"code":"UNKNOWN_TOPIC_OR_PARTITION"/);
   assert.equal((await reader.read()).done, true);
+});
+
+test('SSE: a poison record (issue 11, nested 10,000 deep) is sent degraded and the stream goes on to the records after it', async () => {
+  const { app, errors } = await setup();
+  const enc = new TextEncoder();
+  const poison = '['.repeat(10_000) + ']'.repeat(10_000);
+  const batch = encodeRecordBatch({ records: [{ value: enc.encode(poison), timestampMs: 1 }, { value: enc.encode('"after"'), timestampMs: 2 }] }) as Uint8Array<ArrayBuffer>;
+  const produced = await app.request('/v1/topics/t/records?partition=0', { method: 'POST', headers: { 'content-type': 'application/vnd.runnel.recordbatch' }, body: batch });
+  assert.equal(produced.status, 200);
+  const res = await app.request('/v1/topics/t/partitions/0/stream?offset=earliest');
+  const reader = res.body!.getReader();
+  const text = await readUntil(reader, (t) => t.includes('id: 4\n') || t.includes('event: error'));
+  await reader.cancel();
+  assert.doesNotMatch(text, /event: error/);
+  const got = events(text) as { id: number; data: { value: unknown; valueEncoding?: string } }[];
+  assert.deepEqual(got.map((e) => [e.id, e.data.valueEncoding ?? 'json', e.data.value]), [[0, 'json', 'a'], [1, 'json', 'b'], [2, 'json', 'c'], [3, 'text', poison], [4, 'json', 'after']]);
+  assert.deepEqual(errors, []);
 });

@@ -85,10 +85,10 @@ export function registerStreamRoutes({ app, broker, limits, metrics, logError }:
       },
       async pull(controller) {
         try {
-          let read = await readRecords(broker, ctx, topic, p, offset, limits.httpFetchRecords, limits.maxReadBytes);
+          let read = await readRecords(broker, ctx, topic, p, offset, limits.httpFetchRecords, limits);
           if (read.records.length === 0 && !stop.signal.aborted) {
             await broker.waitForRecords(ctx, topic, p, read.nextOffset, limits.sseKeepAliveMs, stop.signal);
-            if (!stop.signal.aborted) read = await readRecords(broker, ctx, topic, p, read.nextOffset, limits.httpFetchRecords, limits.maxReadBytes);
+            if (!stop.signal.aborted) read = await readRecords(broker, ctx, topic, p, read.nextOffset, limits.httpFetchRecords, limits);
           }
           if (stop.signal.aborted) {
             release();
