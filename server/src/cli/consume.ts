@@ -30,8 +30,15 @@ function positiveInt(name: string, raw: string | undefined): number | undefined 
   return Number(raw);
 }
 
-function humanLine(r: JsonRecord): string {
-  const value = typeof r.value === 'string' ? r.value : JSON.stringify(r.value);
+/**
+ * A record as read over HTTP: a value that is not JSON within the broker's limits (too deep, not
+ * JSON, not UTF-8) comes as a string with `valueEncoding` (docs/http.md); it is printed like any other.
+ */
+type ReadRecord = JsonRecord & { valueEncoding?: 'text' | 'base64' };
+
+function humanLine(r: ReadRecord): string {
+  // NB: base64 is marked so it is not mistaken for the record's text.
+  const value = r.valueEncoding === 'base64' ? `base64:${r.value as string}` : typeof r.value === 'string' ? r.value : JSON.stringify(r.value);
   return r.key === null ? value : `${r.key}\t${value}`;
 }
 
