@@ -20,14 +20,25 @@ function withConfigFile(content: string, fn: (path: string) => void): void {
 test('defaults need no configuration', () => {
   const c = loadConfig([], {});
   assert.equal(c.port, 8080);
-  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.host, '127.0.0.1', 'secure by default: loopback only (issue 11 finding 4)');
   assert.equal(c.dataDir, resolve('./data'));
   assert.equal(c.brokerId, 0);
   assert.equal(c.autoCreateTopics, true);
   assert.equal(c.defaultPartitions, 3);
   assert.equal(c.flushIntervalMs, 0);
-  assert.deepEqual(c.corsOrigins, ['*']);
+  assert.deepEqual(c.corsOrigins, [], 'loopback origins and same-origin only');
+  assert.equal(c.insecure, false);
+  assert.equal(c.auth.mode, 'anonymous');
   assert.deepEqual(c.limits, defaultLimits);
+});
+
+test('auth flags switch to token mode; a key configured in anonymous mode is refused', () => {
+  const c = loadConfig(['--auth-secret', 'x'.repeat(32), '--auth-issuer', 'https://issuer.example'], {});
+  assert.equal(c.auth.mode, 'token');
+  assert.deepEqual(c.auth.hs256Secrets, ['x'.repeat(32)]);
+  assert.equal(c.auth.issuer, 'https://issuer.example');
+  assert.equal(loadConfig([], { RUNNEL_AUTH_SECRET: 'y'.repeat(32) }).auth.mode, 'token');
+  assert.equal(loadConfig(['--insecure'], {}).insecure, true);
 });
 
 test('precedence: flags > env > config file > defaults', () => {

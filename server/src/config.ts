@@ -13,6 +13,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseAuthConfig, type AuthConfig } from './auth/config.ts';
+import { ConfigError } from './config-error.ts';
 import { LimitsSchema, validateLimits, type Limits } from './limits.ts';
 
 /** Structurally the broker's `BrokerConfig` (server/src/broker/broker.ts) plus the HTTP-only settings. */
@@ -27,8 +29,15 @@ export interface RunnelConfig {
   limits: Limits;
   /** Demo build served at `/`; undefined = no static files. */
   staticDir?: string;
-  /** Origins allowed by CORS on `/v1/*`; `['*']` = any. */
+  /** Browser origins allowed besides same-origin, for CORS and WebSocket upgrades; `[]` = loopback origins only, `['*']` = any. */
   corsOrigins: string[];
+  /** Accept anonymous clients on a non-loopback address (a warning at start and in /readyz). */
+  insecure: boolean;
+  /** Token authentication (docs/security.md); mode `anonymous` without keys. */
+  auth: AuthConfig;
+  /** TLS certificate and key files (PEM); both or neither. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
 }
 
 /** The demo build, served by default when it exists (repo checkout). */
@@ -36,8 +45,10 @@ const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../demo/dist', import.meta.
 
 type Kind = 'int' | 'bool' | 'string' | 'list';
 
+type ScalarKey = Exclude<keyof RunnelConfig, 'limits' | 'auth'> | 'authSecrets' | 'authPublicKeyFiles' | 'authJwksFile' | 'authIssuer' | 'authAudience';
+
 interface Field {
-  key: Exclude<keyof RunnelConfig, 'limits'>;
+  key: ScalarKey;
   flag: string;
   env: string;
   kind: Kind;
@@ -58,18 +69,24 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'defaultPartitions', flag: '--default-partitions', env: 'RUNNEL_DEFAULT_PARTITIONS', kind: 'int', schema: int(1, 1_000_000), expect: 'an integer >= 1' },
   { key: 'flushIntervalMs', flag: '--flush-interval-ms', env: 'RUNNEL_FLUSH_INTERVAL_MS', kind: 'int', schema: int(0, 3_600_000), expect: 'an integer 0-3600000 (0 = fsync before every ack)' },
   { key: 'staticDir', flag: '--static-dir', env: 'RUNNEL_STATIC_DIR', kind: 'string', schema: z.string(), expect: 'a directory path (empty = none)' },
-  { key: 'corsOrigins', flag: '--cors-origins', env: 'RUNNEL_CORS_ORIGINS', kind: 'list', schema: z.array(z.string().min(1)).min(1), expect: "a comma-separated list of origins or '*'" },
+  { key: 'corsOrigins', flag: '--cors-origins', env: 'RUNNEL_CORS_ORIGINS', kind: 'list', schema: z.array(z.string().min(1)), expect: "a comma-separated list of origins or '*'" },
+  { key: 'insecure', flag: '--insecure', env: 'RUNNEL_INSECURE', kind: 'bool', schema: z.boolean(), expect: 'true or false' },
+  { key: 'authSecrets', flag: '--auth-secret', env: 'RUNNEL_AUTH_SECRET', kind: 'list', schema: z.array(z.string().min(1)), expect: 'HS256 secrets, comma-separated' },
+  { key: 'authPublicKeyFiles', flag: '--auth-public-key', env: 'RUNNEL_AUTH_PUBLIC_KEY', kind: 'list', schema: z.array(z.string().min(1)), expect: 'public key files (PEM or JWK), comma-separated' },
+  { key: 'authJwksFile', flag: '--auth-jwks', env: 'RUNNEL_AUTH_JWKS', kind: 'string', schema: z.string().min(1), expect: 'a JWKS file path' },
+  { key: 'authIssuer', flag: '--auth-issuer', env: 'RUNNEL_AUTH_ISSUER', kind: 'string', schema: z.string().min(1), expect: 'the required iss claim' },
+  { key: 'authAudience', flag: '--auth-audience', env: 'RUNNEL_AUTH_AUDIENCE', kind: 'string', schema: z.string().min(1), expect: 'the required aud claim' },
+  { key: 'tlsCertFile', flag: '--tls-cert', env: 'RUNNEL_TLS_CERT', kind: 'string', schema: z.string().min(1), expect: 'a PEM certificate file' },
+  { key: 'tlsKeyFile', flag: '--tls-key', env: 'RUNNEL_TLS_KEY', kind: 'string', schema: z.string().min(1), expect: 'a PEM private key file' },
 ];
 
+/** Secure by default: loopback only, anonymous only there (docs/security.md). */
 const DEFAULTS = {
-  port: 8080, host: '0.0.0.0', dataDir: './data', brokerId: 0, autoCreateTopics: true,
-  defaultPartitions: 3, flushIntervalMs: 0, corsOrigins: ['*'],
+  port: 8080, host: '127.0.0.1', dataDir: './data', brokerId: 0, autoCreateTopics: true,
+  defaultPartitions: 3, flushIntervalMs: 0, corsOrigins: [] as string[], insecure: false,
 } as const;
 
-/** A bad flag, variable or file; `message` is meant for the operator as is. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 interface RawSources {
   flags: Map<string, string>;
@@ -137,7 +154,7 @@ function checked(field: Field, value: unknown, source: string, raw: unknown): un
   return value;
 }
 
-const FileSchema = z.object({ limits: z.record(z.string(), z.unknown()).optional() }).catchall(z.unknown());
+const FileSchema = z.object({ limits: z.record(z.string(), z.unknown()).optional(), auth: z.record(z.string(), z.unknown()).optional() }).catchall(z.unknown());
 
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
@@ -154,7 +171,7 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
   const parsed = FileSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(`config file ${path} must hold a JSON object (limits: an object), got ${JSON.stringify(json)}`);
-  const known = new Set<string>([...CONFIG_FIELDS.map((f) => f.key), 'limits']);
+  const known = new Set<string>([...CONFIG_FIELDS.map((f) => f.key), 'limits', 'auth']);
   for (const key of Object.keys(parsed.data)) {
     if (!known.has(key)) throw new ConfigError(`config file ${path}: unknown key '${key}'; known keys: ${[...known].join(', ')}`);
   }
@@ -202,6 +219,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     else if (field.key in file) values[field.key] = checked(field, file[field.key], `config file ${configPath}: ${field.key}`, file[field.key]);
   }
   const limits = loadLimits((file.limits ?? {}) as Record<string, unknown>, raw.limitFlags, configPath);
+  const auth = loadAuth(values, (file.auth ?? undefined) as Record<string, unknown> | undefined, configPath);
   const staticDir = values.staticDir === '' || values.staticDir === undefined ? undefined : resolve(values.staticDir as string);
   return {
     brokerId: values.brokerId as number,
@@ -214,5 +232,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     limits,
     ...(staticDir === undefined ? {} : { staticDir }),
     corsOrigins: values.corsOrigins as string[],
+    insecure: values.insecure as boolean,
+    auth,
+    ...(values.tlsCertFile === undefined ? {} : { tlsCertFile: resolve(values.tlsCertFile as string) }),
+    ...(values.tlsKeyFile === undefined ? {} : { tlsKeyFile: resolve(values.tlsKeyFile as string) }),
   };
+}
+
+/** The `auth` object of the config file, with the `--auth-*` flags (or variables) on top; any key configured = mode token. */
+function loadAuth(values: Record<string, unknown>, fromFile: Record<string, unknown> | undefined, path: string | undefined): AuthConfig {
+  const raw: Record<string, unknown> = { ...(fromFile ?? {}) };
+  if (values.authSecrets !== undefined) raw.hs256Secrets = values.authSecrets;
+  if (values.authPublicKeyFiles !== undefined) raw.publicKeyFiles = values.authPublicKeyFiles;
+  if (values.authJwksFile !== undefined) raw.jwksFile = values.authJwksFile;
+  if (values.authIssuer !== undefined) raw.issuer = values.authIssuer;
+  if (values.authAudience !== undefined) raw.audience = values.authAudience;
+  const hasKeys = ['hs256Secrets', 'publicKeyFiles', 'jwksFile'].some((k) => raw[k] !== undefined && !(Array.isArray(raw[k]) && (raw[k] as unknown[]).length === 0));
+  if (raw.mode === undefined && hasKeys) raw.mode = 'token';
+  return parseAuthConfig(raw, path === undefined ? 'auth' : `config file ${path}: auth`);
 }

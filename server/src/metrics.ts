@@ -25,7 +25,10 @@ export interface RunnelMetrics {
   readonly connections: Gauge;
   /** Live topic-partition subscriptions over all connections (SSE streams included). */
   readonly subscriptions: Gauge;
-  /** highWatermark − committed offset per group partition; filled by `onCollect` callbacks at scrape time. */
+  /**
+   * highWatermark − committed offset per group partition; reset and filled at each scrape by one
+   * `onCollect` callback (http/routes/health.ts), with at most `maxLagSeries` series (the largest lags).
+   */
   readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   readonly fsyncLatency: Histogram;
   /** Produce batch bytes accepted and not yet durable (bounded by maxPendingProduceBytes); set at scrape time. */
@@ -36,6 +39,10 @@ export interface RunnelMetrics {
   readonly backpressureDrops: Counter<'reason'>;
   /** HTTP requests by matched route pattern and status code. */
   readonly httpRequests: Counter<'route' | 'status'>;
+  /** Refused authentications and authorizations (`reason`: authentication, authorization, expired, origin, producer). */
+  readonly authFailures: Counter<'reason'>;
+  /** Requests throttled or refused by a quota, by quota `kind`. */
+  readonly quotaThrottled: Counter<'kind'>;
   /**
    * Registers `fn` to run at each scrape, before `consumerLag` is read; the
    * gauge is reset first so groups and partitions that vanished disappear.
@@ -91,6 +98,8 @@ export function createMetrics(): RunnelMetrics {
     pausedBufferedBytes: new Gauge({ name: 'runnel_paused_buffered_bytes', help: 'Bytes buffered by paused (slow) sockets together', registers }),
     backpressureDrops: counter('runnel_backpressure_drops_total', 'Deliveries dropped or clients cut because of backpressure, by reason', ['reason']),
     httpRequests: counter('runnel_http_requests_total', 'HTTP requests by route pattern and status', ['route', 'status']),
+    authFailures: counter('runnel_auth_failures_total', 'Refused authentications and authorizations, by reason', ['reason']),
+    quotaThrottled: counter('runnel_quota_throttled_total', 'Requests throttled or refused by a quota, by kind', ['kind']),
     onCollect(fn) {
       collectors.add(fn);
       return () => collectors.delete(fn);

@@ -14,6 +14,11 @@ import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveFetch } from './http/uws-bridge.ts';
 import { Broker, type BrokerConfig } from './broker/broker.ts';
+import { isLoopbackHost, listenPolicyProblem } from './auth/listen-policy.ts';
+import { loadTokenVerifier, parseAuthConfig, type AuthConfigInput } from './auth/config.ts';
+import { ConfigError } from './config-error.ts';
+import { AccessControl } from './request/access-control.ts';
+import { OriginPolicy } from './request/origin-policy.ts';
 import { RequestLayer } from './request/request-layer.ts';
 import { GOING_AWAY } from './session/close-codes.ts';
 import { mountWebSocket } from './session/ws-endpoint.ts';
@@ -40,7 +45,18 @@ export interface StartOptions {
  * const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/ws`);
  * await server.close();
  */
-export async function startServer(config: BrokerConfig & { corsOrigins?: string[] }, options: StartOptions = {}): Promise<RunningServer> {
+/** Security settings of `startServer` beyond the broker's own config (config.ts RunnelConfig has them all). */
+export interface SecurityConfig {
+  /** Browser origins allowed besides same-origin; default loopback origins only. */
+  corsOrigins?: string[];
+  /** Accept anonymous clients on a non-loopback address. */
+  insecure?: boolean;
+  auth?: AuthConfigInput;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+}
+
+export async function startServer(config: BrokerConfig & SecurityConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.log(line));
   const warn = options.warn ?? ((line: string) => console.warn(line));
   if (uwsIsNative) log('runnel: uWebSockets.js: native');
@@ -50,16 +66,26 @@ export async function startServer(config: BrokerConfig & { corsOrigins?: string[
   }
   const limits = validateLimits(config.limits);
   const cfg: BrokerConfig = { ...config, limits };
+  const auth = parseAuthConfig(config.auth ?? {});
+  const insecure = config.insecure ?? false;
+  const refusal = listenPolicyProblem({ host: cfg.host, authMode: auth.mode, insecure });
+  if (refusal) throw new ConfigError(refusal);
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) throw new ConfigError('TLS needs both --tls-cert and --tls-key');
+  const verifier = await loadTokenVerifier(auth);
+  const warnings = securityWarnings(cfg.host, auth.mode, insecure, config.corsOrigins ?? []);
   const metrics = createMetrics();
   const broker = await Broker.open(cfg, metrics);
   let ready = false;
   let port = 0;
-  const app = uws.App();
+  const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined;
+  const app = tls ? uws.SSLApp({ cert_file_name: config.tlsCertFile, key_file_name: config.tlsKeyFile }) : uws.App();
+  const scheme = tls ? 'https' : 'http';
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   // Every WebSocket frame and HTTP route reaches the broker through this one request layer.
-  const api = new RequestLayer(broker);
-  const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, brokerUrl: () => `ws://${host}:${port}/v1/ws` });
-  const http = createHttpApp({ broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins });
+  const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }));
+  const origins = new OriginPolicy(config.corsOrigins ?? []);
+  const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
+  const http = createHttpApp({ broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins ?? [], warnings });
   serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -71,7 +97,11 @@ export async function startServer(config: BrokerConfig & { corsOrigins?: string[
   });
   port = uws.us_socket_local_port(listenSocket);
   ready = true;
-  log(`runnel: broker ${cfg.brokerId} listening on http://${host}:${port} (WebSocket /v1/ws), data in ${cfg.dataDir}`);
+  const bound = cfg.host === '0.0.0.0' || cfg.host === '::' ? `${cfg.host} (all interfaces)` : cfg.host;
+  log(`runnel: broker ${cfg.brokerId} listening on ${scheme}://${bound.includes(':') && !bound.includes(' ') ? `[${bound}]` : bound}:${port} (WebSocket /v1/ws), data in ${cfg.dataDir}`);
+  if (auth.mode === 'anonymous' && !insecure) log('runnel: SECURITY: no auth configured: anonymous clients are allowed, on loopback only (configure --auth-secret, --auth-public-key or --auth-jwks to require tokens; docs/security.md)');
+  else if (auth.mode === 'token') log(`runnel: SECURITY: tokens required (${[auth.hs256Secrets.length > 0 ? `${auth.hs256Secrets.length} HS256 secret(s)` : '', auth.publicKeyFiles.length > 0 ? `${auth.publicKeyFiles.length} public key(s)` : '', auth.jwksFile ? 'a JWKS file' : ''].filter(Boolean).join(', ')})`);
+  for (const w of warnings) warn(`runnel: WARNING: ${w}`);
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -86,5 +116,15 @@ export async function startServer(config: BrokerConfig & { corsOrigins?: string[
     })();
     return closing;
   };
-  return { port, url: `http://${host}:${port}`, broker, metrics, close };
+  return { port, url: `${scheme}://${host}:${port}`, broker, metrics, close };
+}
+
+/** What an operator must know about this configuration (start-up lines and /readyz). */
+export function securityWarnings(host: string, authMode: 'anonymous' | 'token', insecure: boolean, corsOrigins: readonly string[]): string[] {
+  const out: string[] = [];
+  if (authMode === 'anonymous' && insecure && !isLoopbackHost(host)) {
+    out.push(`--insecure: anonymous clients on ${host} can read, write and delete every topic`);
+  }
+  if (corsOrigins.includes('*')) out.push("--cors-origins '*': pages of any origin may call this broker");
+  return out;
 }

@@ -113,7 +113,9 @@ test('groups over HTTP and /metrics after traffic', async () => {
 test('readyz, openapi and CORS preflight over the bridge', async () => {
   assert.deepEqual(await (await fetch(`${base}/readyz`)).json(), { status: 'ready' });
   assert.ok((await (await fetch(`${base}/v1/openapi.json`)).json()).paths['/v1/topics/{topic}/partitions/{p}/stream']);
-  const pre = await fetch(`${base}/v1/topics`, { method: 'OPTIONS', headers: { origin: 'https://other.example', 'access-control-request-method': 'POST' } });
+  const pre = await fetch(`${base}/v1/topics`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' } });
   assert.equal(pre.status, 204);
-  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'http://localhost:5173', 'a loopback origin is allowed by default');
+  const foreign = await fetch(`${base}/v1/topics`, { method: 'OPTIONS', headers: { origin: 'https://other.example', 'access-control-request-method': 'DELETE' } });
+  assert.equal(foreign.headers.get('access-control-allow-origin'), null, 'issue 11 finding 4: no grant to a foreign origin by default');
 });

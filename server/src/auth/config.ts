@@ -10,7 +10,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../config-error.ts';
 import { AuthConfigError, hs256Key, importLocalJwks, importPublicKey, type LocalJwks, type VerificationKey } from './keys.ts';
 import { AuthLimits } from './limits.ts';
 import { createAnonymousVerifier, createTokenVerifier, type TokenVerifier } from './verifier.ts';

@@ -11,8 +11,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { routePath } from 'hono/route';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { OriginPolicy } from '../request/origin-policy.ts';
 import { describeZodError, errorResponse, handleError } from './error-response.ts';
-import type { HttpAppDeps, RouteContext } from './route-context.ts';
+import { contextOf, PRINCIPAL_KEY, type HttpAppDeps, type RouteContext } from './route-context.ts';
 import { registerGroupRoutes } from './routes/groups.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerRecordRoutes } from './routes/records.ts';
@@ -24,14 +27,58 @@ export type { HttpAppDeps } from './route-context.ts';
 
 export type HttpApp = OpenAPIHono;
 
-function corsMiddleware(origins: string[]) {
-  const any = origins.includes('*');
+/** Methods that change state: refused from a disallowed origin whatever the content type (no preflight protects a text/plain POST). */
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function corsMiddleware(policy: OriginPolicy) {
   return cors({
-    origin: any ? '*' : (origin) => (origins.includes(origin) ? origin : null),
+    origin: (origin, c) => (policy.isAllowed(origin, c.req.header('host')) ? (policy.allowsAny ? '*' : origin) : null),
     allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowHeaders: ['content-type', 'last-event-id'],
+    allowHeaders: ['content-type', 'last-event-id', 'authorization'],
     maxAge: 600,
   });
+}
+
+/** Routes any client may call without a token (liveness, readiness, the API description, the demo's static files). */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
+
+/**
+ * Where an HTTP client's token comes from: `Authorization: Bearer`, else the `access_token` query
+ * parameter (EventSource and sendBeacon cannot set headers), else the `runnel_token` cookie.
+ */
+export function tokenOf(c: Context): string | undefined {
+  const header = c.req.header('authorization');
+  if (header !== undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
+    return m ? m[1] : header;
+  }
+  const query = c.req.query('access_token');
+  if (query !== undefined) return query;
+  return getCookie(c, 'runnel_token');
+}
+
+/** With auth configured, every non-public request carries a valid token; its principal becomes the request's. */
+function authentication(api: RouteContext['broker']): MiddlewareHandler {
+  return async (c, next) => {
+    if (!api.requiresToken) return next();
+    const path = new URL(c.req.url).pathname;
+    const isApi = path.startsWith('/v1/') || path === '/metrics';
+    if (!isApi || PUBLIC_PATHS.has(path) || c.req.method === 'OPTIONS') return next();
+    const result = await api.authenticate(tokenOf(c), contextOf(c).remoteAddress);
+    if (!result.ok) return errorResponse(result.error.errorName, result.error.message);
+    c.set(PRINCIPAL_KEY as never, result.principal as never);
+    return next();
+  };
+}
+
+function originGuard(policy: OriginPolicy): MiddlewareHandler {
+  return async (c, next) => {
+    const origin = c.req.header('origin');
+    if (STATE_CHANGING.has(c.req.method) && !policy.isAllowed(origin, c.req.header('host'))) {
+      return errorResponse('ORIGIN_NOT_ALLOWED', `origin ${origin?.slice(0, 200)} may not change state on this broker; add it to --cors-origins`);
+    }
+    await next();
+  };
 }
 
 /**
@@ -53,7 +100,10 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     const route = routePath(c, -1);
     deps.metrics.httpRequests.inc({ route: route === '*' || route === '/*' ? 'other' : route, status: String(c.res.status) });
   });
-  app.use('/v1/*', corsMiddleware(deps.corsOrigins ?? ['*']));
+  const origins = new OriginPolicy(deps.corsOrigins ?? []);
+  app.use('/v1/*', corsMiddleware(origins));
+  app.use('*', originGuard(origins));
+  app.use('*', authentication(deps.broker));
   app.onError((error, c) => handleError(error, c, logError));
 
   const ctx: RouteContext = { ...deps, app };

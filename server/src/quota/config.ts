@@ -9,7 +9,7 @@
  * are always on. docs/security.md ("Quotas") gives production values.
  */
 import { z } from 'zod';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../config-error.ts';
 
 /** A rate: `perSecond` sustained, up to `burst` at once (default: one second's worth). */
 const RateSchema = z.strictObject({

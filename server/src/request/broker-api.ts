@@ -11,10 +11,11 @@ import type { CommittedOffset, ErrorName, GroupAssignmentFrame } from '@runnel/c
 import type { GroupDescription, GroupMemberSink } from '../groups/coordinator.ts';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import type { Acks, AppendResult, PartitionReadResult, PartitionState } from '../partition/partition.ts';
+import type { Authentication } from './access-control.ts';
 import type { RequestContext } from './request-context.ts';
 
 export type { Acks, AppendResult as ProduceResult, PartitionReadResult as FetchResult, PartitionState as PartitionInfo, TopicInfo, TopicSpec };
-export type { GroupDescription, GroupMemberSink };
+export type { GroupDescription, GroupMemberSink, Authentication };
 
 export interface TopicDescription { topic: TopicInfo; partitions: PartitionState[] }
 export interface GroupSummary { group: string; state: 'Empty' | 'Stable'; members: number; generationId: number }
@@ -24,6 +25,10 @@ export interface GroupJoinRequest { requestId: number; group: string; memberId: 
 /** What the HTTP routes use. */
 export interface HttpBrokerApi {
   readonly config: { readonly defaultPartitions: number };
+  /** True when clients must present a valid token (auth configured). */
+  readonly requiresToken: boolean;
+  /** Verifies a presented token (undefined/'' = none); refusals are audited. Anonymous when no auth is configured. */
+  authenticate(token: string | undefined, remoteAddress: string): Promise<Authentication>;
   /** INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, LIMIT_EXCEEDED. */
   createTopic(ctx: RequestContext, spec: TopicSpec): Promise<TopicInfo>;
   listTopics(ctx: RequestContext): TopicInfo[];

@@ -1,14 +1,12 @@
 /**
  * Who asks: every WebSocket frame and HTTP request reaches the request
- * layer with a `RequestContext`. The principal is anonymous until
- * authentication is configured (docs/security.md).
+ * layer with a `RequestContext`. The principal comes from the verified
+ * token, or is anonymous when no authentication is configured
+ * (docs/security.md).
  */
+import { anonymousPrincipal, type Principal } from '../auth/principal.ts';
 
-export interface Principal {
-  /** Token subject; `anonymous` without authentication. */
-  readonly subject: string;
-  readonly isAnonymous: boolean;
-}
+export type { Principal };
 
 export type Transport = 'ws' | 'http';
 
@@ -21,7 +19,7 @@ export interface RequestContext {
   readonly transport: Transport;
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ subject: 'anonymous', isAnonymous: true });
+export const ANONYMOUS: Principal = anonymousPrincipal();
 
 export function requestContext(transport: Transport, remoteAddress: string, clientId = '', principal: Principal = ANONYMOUS): RequestContext {
   return { principal, clientId, remoteAddress, transport };

@@ -4,8 +4,11 @@
  * session-subscriptions.ts), its in-flight produce budget and its
  * backpressure state.
  *
- * State: `awaitingHello` → `ready` → `closed` (one checked transition each).
- * Invariants: no request but hello/ping is served before `ready`; bytes of
+ * State: `awaitingHello` → `authenticating` → `ready` → `closed` (one checked
+ * transition each; every state may close).
+ * Invariants: no request but hello/ping is served before `ready`, and `ready`
+ * is reached only with a verified principal (or anonymous without auth); a
+ * principal whose token expires is closed TOKEN_EXPIRED unless refreshed; bytes of
  * a uWS message are copied (produce batch) or decoded to fresh values before
  * `handleMessage` returns; a bad frame is answered with a coded error and
  * dropped, and `maxInvalidFramesPerConnection` of them close the connection;
@@ -23,7 +26,7 @@ import type { GroupMemberSink } from '../groups/coordinator.ts';
 import type { Fanout } from '../fanout/fanout.ts';
 import type { Subscription, SubscriberConnection } from '../fanout/subscription.ts';
 import type { BrokerApi } from '../request/broker-api.ts';
-import { requestContext, type RequestContext } from '../request/request-context.ts';
+import { ANONYMOUS, requestContext, type RequestContext } from '../request/request-context.ts';
 import { closeCodeFor } from './close-codes.ts';
 import { answerInitProducer, answerMetadata, answerOffsetCommit, answerOffsetFetch, answerProduce, errorOf, produceAck } from './requests.ts';
 import { SessionSubscriptions } from './session-subscriptions.ts';
@@ -41,7 +44,8 @@ export interface SessionDeps {
   nowMs(): number;
 }
 
-export type SessionState = 'awaitingHello' | 'ready' | 'closed';
+/** `authenticating`: hello received, its token being verified (no other frame is served meanwhile). */
+export type SessionState = 'awaitingHello' | 'authenticating' | 'ready' | 'closed';
 
 let nextSessionId = 1;
 
@@ -75,7 +79,9 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   }
 
   private transition(to: SessionState): void {
-    const legal = (this.state === 'awaitingHello' && to !== 'awaitingHello') || (this.state === 'ready' && to === 'closed');
+    const legal = (this.state === 'awaitingHello' && to !== 'awaitingHello')
+      || (this.state === 'authenticating' && (to === 'ready' || to === 'closed'))
+      || (this.state === 'ready' && to === 'closed');
     if (!legal) throw new RunnelError('UNKNOWN_SERVER_ERROR', `illegal session transition ${this.state} → ${to}`);
     this.state = to;
   }
@@ -87,8 +93,8 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     const decoded = decodeFrame(bytes, { maxFrameBytes: this.deps.limits.maxFrameBytes });
     if (!decoded.ok) return this.rejectFrame(decoded.code, decoded.message);
     const frame = decoded.value;
-    if (this.state === 'awaitingHello' && frame.type !== 'hello' && frame.type !== 'ping') {
-      return this.rejectFrame('INVALID_REQUEST', `first frame must be hello, got ${frame.type}`, requestIdOf(frame));
+    if (this.state !== 'ready' && frame.type !== 'hello' && frame.type !== 'ping') {
+      return this.rejectFrame('INVALID_REQUEST', `${this.state === 'authenticating' ? 'wait for helloOk before sending' : 'first frame must be hello, got'} ${frame.type}`, requestIdOf(frame));
     }
     try {
       this.dispatch(frame);
@@ -140,8 +146,34 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     if (version < Math.max(frame.minVersion, MIN_PROTOCOL_VERSION)) {
       return this.closeWith('UNSUPPORTED_VERSION', `client speaks versions ${frame.minVersion}-${frame.maxVersion}, broker ${MIN_PROTOCOL_VERSION}-${PROTOCOL_VERSION}`);
     }
-    this.transition('ready');
-    this.ctx = requestContext('ws', this.ctx.remoteAddress, frame.clientId, this.ctx.principal);
+    this.transition('authenticating');
+    const { api } = this.deps;
+    const remoteAddress = this.ctx.remoteAddress;
+    if (!api.requiresToken) {
+      // No auth configured (loopback or --insecure): anonymous, and ready at once.
+      this.ctx = requestContext('ws', remoteAddress, frame.clientId, ANONYMOUS);
+      this.transition('ready');
+      return this.sendHelloOk(version);
+    }
+    const verifying = api.authenticate(frame.token, remoteAddress).then((result) => {
+      if (this.state !== 'authenticating') return;
+      if (!result.ok) return this.closeWith(result.error.errorName, result.error.message);
+      this.ctx = requestContext('ws', remoteAddress, frame.clientId, result.principal);
+      this.transition('ready');
+      this.sendHelloOk(version);
+    });
+    this.trackAnswer(verifying);
+  }
+
+  /** Closes a connection whose principal's token expired and was not refreshed (the sweep calls this). */
+  checkExpiry(nowMs: number): void {
+    if (this.state === 'ready' && nowMs >= this.ctx.principal.expiresAtMs) {
+      this.deps.metrics?.authFailures.inc({ reason: 'expired' });
+      this.closeWith('TOKEN_EXPIRED', `the token of ${this.ctx.principal.subject} expired at ${new Date(this.ctx.principal.expiresAtMs).toISOString()}; refresh it over the open connection before it expires`);
+    }
+  }
+
+  private sendHelloOk(version: number): void {
     const { limits } = this.deps;
     this.sendFrame({
       type: 'helloOk', version, brokerId: this.deps.api.brokerId, sessionId: this.sessionId,

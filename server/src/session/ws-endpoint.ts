@@ -17,6 +17,7 @@ import { Fanout, type PartitionSource } from '../fanout/fanout.ts';
 import { oversizeFrameReadBytes, uwsMaxBackpressureBytes, type Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import type { BrokerApi } from '../request/broker-api.ts';
+import type { OriginPolicy } from '../request/origin-policy.ts';
 import { GOING_AWAY, closeCodeFor } from './close-codes.ts';
 import { overPausedBudget, type PausedSocket } from './paused-budget.ts';
 import { Session } from './session.ts';
@@ -44,6 +45,8 @@ export interface WsEndpointDeps {
   limits: Limits;
   metrics?: RunnelMetrics;
   brokerUrl: () => string;
+  /** Browser origins allowed to open a socket (the same list as CORS). */
+  origins: OriginPolicy;
 }
 
 export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpoint {
@@ -76,6 +79,11 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
         res.writeStatus('503 Service Unavailable').end('{"error":{"code":"SHUTTING_DOWN","message":"Broker is shutting down"}}');
         return;
       }
+      if (!deps.origins.isAllowed(req.getHeader('origin'), req.getHeader('host'))) {
+        metrics?.authFailures.inc({ reason: 'origin' });
+        res.writeStatus('403 Forbidden').end('{"error":{"code":"ORIGIN_NOT_ALLOWED","message":"Origin is not in the allowed origins (--cors-origins)"}}');
+        return;
+      }
       res.upgrade<UserData>({ session: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => guard('open', () => {
@@ -103,7 +111,9 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
   const sweep = setInterval(() => guard('sweep', () => {
     const now = Date.now();
     const paused: PausedSocket<Session>[] = [];
+    const checksExpiry = api.requiresToken;
     for (const s of sessions) {
+      if (checksExpiry) s.checkExpiry(now);
       if (s.pausedSinceMs === null) continue;
       s.checkBackpressure(now);
       if (s.pausedSinceMs !== null && !s.isClosed) paused.push({ socket: s, bufferedBytes: s.bufferedAmount() });

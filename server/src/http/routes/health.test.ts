@@ -40,14 +40,28 @@ test('OpenAPI document lists every public route', async () => {
   assert.ok(doc.paths['/v1/topics/{topic}/records'].post.requestBody.content['application/vnd.runnel.recordbatch']);
 });
 
-test('CORS: any origin by default, preflight answered; restricted when configured', async () => {
+test('CORS: loopback origins by default, preflight answered; a foreign origin gets no grant; restricted when configured', async () => {
   const open = appFixture().app;
-  const res = await open.request('/v1/topics', { headers: { origin: 'https://shop.example' } });
-  assert.equal(res.headers.get('access-control-allow-origin'), '*');
-  const pre = await open.request('/v1/topics/t/records', { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+  const res = await open.request('/v1/topics', { headers: { origin: 'http://localhost:5173' } });
+  assert.equal(res.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+  const pre = await open.request('/v1/topics/t/records', { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
   assert.equal(pre.status, 204);
   assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
+  const foreign = await open.request('/v1/topics/x', { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'DELETE' } });
+  assert.equal(foreign.headers.get('access-control-allow-origin'), null, 'finding 4: no * grant to a DELETE preflight from any origin');
+  assert.equal((await appFixture({ deps: { corsOrigins: ['*'] } }).app.request('/v1/topics', { headers: { origin: 'https://shop.example' } })).headers.get('access-control-allow-origin'), '*');
   const closed = appFixture({ deps: { corsOrigins: ['https://a.example'] } }).app;
   assert.equal((await closed.request('/v1/topics', { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), 'https://a.example');
   assert.equal((await closed.request('/v1/topics', { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'), null);
+});
+
+test('a state-changing request from a disallowed origin is refused whatever its content type (finding 4)', async () => {
+  const { app } = appFixture({ deps: { corsOrigins: ['https://a.example'] } });
+  const post = (origin: string) => app.request('/v1/topics/t/records', { method: 'POST', headers: { origin, 'content-type': 'text/plain' }, body: '{"records":[{"value":1}]}' });
+  const refused = await post('https://evil.example');
+  assert.equal(refused.status, 403);
+  assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ORIGIN_NOT_ALLOWED');
+  assert.equal((await app.request('/v1/topics/t', { method: 'DELETE', headers: { origin: 'https://evil.example' } })).status, 403);
+  assert.equal((await post('https://a.example')).status, 200, 'the configured origin may write');
+  assert.equal((await app.request('/v1/topics/t/records', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"records":[{"value":2}]}' })).status, 200, 'no Origin: not a browser page');
 });

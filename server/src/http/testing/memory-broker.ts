@@ -11,14 +11,20 @@ import { batchLastOffset, RunnelError, setBaseOffset, validateRecords, type Comm
 import { defaultLimits } from '../../limits.ts';
 import { assertTopicName } from '../../metadata/topic-name.ts';
 import { topicPartitionKey } from '../../metadata/topic-info.ts';
-import type { ConsumerLag, FetchResult, GroupDescription, GroupSummary, HttpBrokerApi, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../../request/broker-api.ts';
-import type { RequestContext } from '../../request/request-context.ts';
+import type { Authentication, ConsumerLag, FetchResult, GroupDescription, GroupSummary, HttpBrokerApi, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../../request/broker-api.ts';
+import { ANONYMOUS, type RequestContext } from '../../request/request-context.ts';
 
 interface MemoryPartition { batches: Uint8Array[]; baseOffsets: number[]; logEndOffset: number }
 interface Waiter { topic: string; partition: number; offset: number; wake: () => void }
 
 export class MemoryBroker implements HttpBrokerApi {
   readonly config = { defaultPartitions: 3, autoCreateTopics: true };
+  readonly requiresToken = false;
+
+  /** No auth in the double: every client is anonymous. */
+  async authenticate(): Promise<Authentication> {
+    return { ok: true, principal: ANONYMOUS };
+  }
   private readonly topics = new Map<string, { info: TopicInfo; partitions: MemoryPartition[] }>();
   private readonly waiters = new Set<Waiter>();
   private readonly committed = new Map<string, Map<string, CommittedOffset>>();
