@@ -9,7 +9,7 @@ import { Connection, type ConnectionState, type TokenProvider } from './connecti
 import type { ConsumerRecord } from './consumer-record.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type NotRecoveredEvent, type SubscribeOptions } from './consumer.ts';
 import { Emitter } from './events.ts';
-import { validateClientLimits, type ClientLimits } from './limits.ts';
+import { validateClientSettings, type ClientLimits } from './limits.ts';
 import { memoryStorage } from './memory-storage.ts';
 import { StreamRegistry } from './partition-stream.ts';
 import { Producer } from './producer.ts';
@@ -34,7 +34,9 @@ export interface ClientOptions {
   reconnect?: Partial<ReconnectOptions>;
   /** Random source for jitter and sticky partitions (seed it in tests). */
   random?: RandomSource;
+  /** A request without an answer after this long rejects REQUEST_TIMED_OUT (default 30 s; see limits.ts). */
   requestTimeoutMs?: number;
+  /** Ping after this much silence; the link is dropped after twice this (default 15 s; see limits.ts). */
   pingIntervalMs?: number;
   /**
    * Consumers verify each received batch's CRC-32C (default true, like
@@ -97,13 +99,15 @@ export class RunnelClient extends Emitter<ClientEvents> {
     const urls = typeof options.urls === 'string' ? [options.urls] : options.urls;
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', 'no WebSocket: pass { WebSocket } (in Node: import { WebSocket } from "ws")');
-    const limits = validateClientLimits(options.limits);
+    const { limits, timeouts, reconnect } = validateClientSettings({
+      limits: options.limits, reconnect: options.reconnect, timeouts: { requestTimeoutMs: options.requestTimeoutMs, pingIntervalMs: options.pingIntervalMs },
+    });
     const random = options.random ?? Math.random;
     this.#checkCrcs = options.checkCrcs !== false;
     this.#storage = options.storage instanceof Promise ? lazyStorage(options.storage) : options.storage ?? memoryStorage();
     this.#conn = new Connection({
       urls, transport: options.transport ?? webSocketTransport(WebSocketImpl!), clientId: options.clientId ?? 'runnel-js',
-      token: options.token, reconnect: options.reconnect, random, requestTimeoutMs: options.requestTimeoutMs, pingIntervalMs: options.pingIntervalMs,
+      token: options.token, reconnect, random, ...timeouts,
     });
     this.#conn.on('statechange', (e) => this.emit('statechange', e));
     this.#conn.on('error', (e) => this.emit('error', e));

@@ -16,7 +16,8 @@ import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
 import { RunnelError, assert, errorNameOf } from './codec/error-codes.ts';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
 import { Emitter } from './events.ts';
-import { ReconnectPolicy, defaultReconnect, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';
+import { defaultConnectionTimeouts, defaultReconnect, type ConnectionTimeouts } from './limits.ts';
+import { ReconnectPolicy, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -39,11 +40,9 @@ export interface ConnectionOptions {
   token?: TokenProvider;
   reconnect?: Partial<ReconnectOptions>;
   random?: RandomSource;
-  /** A request without an answer after this long rejects with REQUEST_TIMED_OUT. */
+  /** Timeouts (limits.ts ConnectionTimeouts; createClient validates them); unset = the defaults there. */
   requestTimeoutMs?: number;
-  /** Dial + hello must finish within this long. */
   connectTimeoutMs?: number;
-  /** Ping after this much silence; the link is dropped after twice this without any frame. */
   pingIntervalMs?: number;
 }
 
@@ -77,8 +76,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   #pingNonce = 0;
   readonly #listeners = new Set<Unsolicited>();
 
+  readonly #timeouts: ConnectionTimeouts;
+
   constructor(private readonly options: ConnectionOptions) {
     super();
+    this.#timeouts = { ...defaultConnectionTimeouts, ...options }; // NB: omit a timeout, never pass undefined (createClient passes validated ones)
     assert(options.urls.length > 0, 'createClient: `urls` needs at least one ws:// or wss:// URL');
     this.#policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
   }
@@ -112,7 +114,7 @@ export class Connection extends Emitter<ConnectionEvents> {
    * `onAnswer` runs synchronously when the answer arrives, before any later frame
    * is handled (a subscription must be active before its first records frame).
    */
-  request<A extends Answer = Answer>(frame: WithoutRequestId<RequestFrame>, timeoutMs = this.options.requestTimeoutMs ?? 30_000, onAnswer?: (answer: A) => void): Promise<A> {
+  request<A extends Answer = Answer>(frame: WithoutRequestId<RequestFrame>, timeoutMs = this.#timeouts.requestTimeoutMs, onAnswer?: (answer: A) => void): Promise<A> {
     if (this.#current !== 'connected') return Promise.reject(new RunnelError('NOT_CONNECTED'));
     const requestId = this.#nextRequestId;
     this.#nextRequestId = this.#nextRequestId >= 0x7fffffff ? 1 : this.#nextRequestId + 1;
@@ -173,7 +175,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       if (this.#transport === transport && this.#current === 'connecting') transport.close(4000, 'connect timeout');
-    }, this.options.connectTimeoutMs ?? 10_000);
+    }, this.#timeouts.connectTimeoutMs);
   }
 
   async #sayHello(transport: Transport): Promise<void> {
@@ -267,7 +269,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   #keepAlive(): void {
-    const interval = this.options.pingIntervalMs ?? 15_000;
+    const interval = this.#timeouts.pingIntervalMs;
     const transport = this.#transport;
     this.#lastFrameAt = Date.now();
     const tick = (): void => {

@@ -23,6 +23,7 @@ import type { Connection } from './connection.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler } from './consumer.ts';
 import { Emitter } from './events.ts';
 import { planAssignment, type TopicPartition } from './group-assignment.ts';
+import { GROUP_JOIN_RETRY_MS, validateGroupTimeouts } from './limits.ts';
 import type { OffsetStore, StoredOffset } from './storage.ts';
 import { toTopic, type TopicRef } from './topic.ts';
 
@@ -37,7 +38,7 @@ export interface GroupConsumerOptions<T> {
   eachBatch?: BatchHandler<T>;
   /** No heartbeat for this long and the broker removes the member (clamped by the broker). Default 10 s. */
   sessionTimeoutMs?: number;
-  /** Heartbeat period. Default sessionTimeoutMs / 3. */
+  /** Heartbeat period, < sessionTimeoutMs. Default sessionTimeoutMs / 3 (at least 10 ms; limits.ts). */
   heartbeatIntervalMs?: number;
   /** Where a partition starts without a committed offset (Kafka's auto.offset.reset). Default 'latest'. */
   reset?: 'earliest' | 'latest';
@@ -79,6 +80,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
   #conn: Connection;
   #deps: ConsumerDeps;
   #options: GroupConsumerOptions<T>;
+  #timeouts: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
   #topics: string[];
   #memberId = '';
   #generationId = -1;
@@ -97,6 +99,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     super();
     if (!options.handler === !options.eachBatch) throw new RunnelError('INVALID_REQUEST', 'createGroupConsumer: pass exactly one of `handler` or `eachBatch`');
     if (options.topics.length === 0) throw new RunnelError('INVALID_REQUEST', 'createGroupConsumer: `topics` is empty');
+    this.#timeouts = validateGroupTimeouts(options.sessionTimeoutMs, options.heartbeatIntervalMs);
     const { conn, deps } = client.internals();
     this.#conn = conn;
     this.#deps = { ...deps, reportError: (e) => this.emit('error', e) };
@@ -136,18 +139,18 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     if (this.#stopped || this.#joining || this.#conn.state !== 'connected') return;
     this.#joining = true;
     try {
-      const sessionTimeoutMs = this.#options.sessionTimeoutMs ?? 10_000;
+      const { sessionTimeoutMs, heartbeatIntervalMs } = this.#timeouts;
       const answer = await this.#conn.request<GroupAssignmentFrame>({ type: 'groupJoin', group: this.group, memberId: '', topics: this.#topics, sessionTimeoutMs });
       this.#joining = false;
       if (answer.errorCode !== 0) throw new RunnelError(errorNameOf(answer.errorCode), `cannot join group ${this.group}`);
-      this.#startHeartbeat(this.#options.heartbeatIntervalMs ?? Math.max(10, Math.floor(sessionTimeoutMs / 3)));
+      this.#startHeartbeat(heartbeatIntervalMs);
       await this.#handleAssignment(answer, true);
     } catch (error) {
       this.#joining = false;
       const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'group join failed', { cause: error });
       if (e.errorName === 'NOT_CONNECTED') return; // rejoins on the next `connected`
       this.emit('error', e);
-      if (e.retryable) setTimeout(() => void this.#join(), 1000);
+      if (e.retryable) setTimeout(() => void this.#join(), GROUP_JOIN_RETRY_MS);
       else void this.#stop(e);
     }
   }

@@ -1,14 +1,21 @@
 /**
- * Every client-side limit, named, with its default and what it bounds
- * (the broker's own limits live in server/src/limits.ts; the broker's
- * helloOk limits cap these at runtime).
+ * Every client-side limit and timeout, named, with its default and what it
+ * bounds (the broker's own limits live in server/src/limits.ts). The user
+ * sets `ClientLimits`, `requestTimeoutMs`, `pingIntervalMs` and `reconnect`;
+ * `validateClientSettings()` runs in createClient and rejects values and
+ * combinations that cannot work, naming the fix. The constants below it are
+ * fixed retry delays and fallbacks.
  */
-import { assert } from './codec/error-codes.ts';
+import { RunnelError } from './codec/error-codes.ts';
+import type { ReconnectOptions } from './reconnect-policy.ts';
 
 export interface ClientLimits {
   /** Records wait this long for more to join their batch. 0 = send at once; larger = bigger batches, more latency. */
   lingerMs: number;
-  /** A batch is frozen at this size (bytes). Must stay under the broker's maxBatchBytes (helloOk caps it). */
+  /**
+   * A batch is frozen at this size (bytes). Must stay <= the broker's maxBatchBytes (announced in helloOk, not
+   * applied here): a larger batch is refused MESSAGE_TOO_LARGE and its records fail.
+   */
   maxBatchBytes: number;
   /** A batch is frozen at this many records. */
   maxBatchRecords: number;
@@ -41,12 +48,116 @@ export const defaultClientLimits: ClientLimits = {
   orphanCheckMs: 10_000,
 };
 
-/** Merges user limits over the defaults and rejects combinations that cannot work. */
+/** The connection's timeouts: `requestTimeoutMs` and `pingIntervalMs` are ClientOptions of the same names. */
+export interface ConnectionTimeouts {
+  /**
+   * A request without an answer after this long rejects with REQUEST_TIMED_OUT (retryable: produces are resent,
+   * subscribes retried). Too low fails slow produces (fsync, replication) only to resend them; too high leaves a
+   * partition waiting this long behind a lost answer.
+   */
+  requestTimeoutMs: number;
+  /** Dial + hello must finish within this long, else the next URL is tried. Too low never connects over slow links. */
+  connectTimeoutMs: number;
+  /**
+   * Ping after this much silence; the link is dropped after twice this without any frame. Too low flaps on slow
+   * links and keeps mobile radios awake; too high notices a dead link (network gone, NAT expiry) late.
+   */
+  pingIntervalMs: number;
+}
+
+export const defaultConnectionTimeouts: ConnectionTimeouts = { requestTimeoutMs: 30_000, connectTimeoutMs: 10_000, pingIntervalMs: 15_000 };
+
+/** Reconnect backoff (full jitter): the first retry within 100 ms, so a quick broker restart costs little; the 10 s ceiling spreads thousands of tabs out. */
+export const defaultReconnect: ReconnectOptions = { initialDelayMs: 100, maxDelayMs: 10_000, multiplier: 2 };
+
+/** Largest delay timers honour: browsers and Node fire a longer setTimeout at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A subscribe that got no answer (REQUEST_TIMED_OUT) is sent again after this long. */
+export const SUBSCRIBE_RETRY_MS = 1000;
+
+/**
+ * A subscribe the broker refused for now (SLOW_CONSUMER, LIMIT_EXCEEDED, NOT_LEADER_OR_FOLLOWER) is sent again
+ * after this long: the cause (a leader election, a freed slot) is usually gone by then, and a loaded broker is
+ * not asked again at once.
+ */
+export const SUBSCRIBE_REFUSED_RETRY_MS = 500;
+
+/** Produce requests in flight per connection until helloOk announces the broker's maxInflightProducePerConnection (its default). */
+export const DEFAULT_MAX_INFLIGHT_PRODUCE = 256;
+
+/** Group join that failed retryably (e.g. REBALANCE_IN_PROGRESS) is tried again after this long. */
+export const GROUP_JOIN_RETRY_MS = 1000;
+
+/** Default group session timeout (the broker clamps it to its [minGroupSessionTimeoutMs, maxGroupSessionTimeoutMs]). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
+/** Default heartbeats per session timeout (Kafka: heartbeat.interval.ms = session.timeout.ms / 3), so two may be lost. */
+export const HEARTBEATS_PER_SESSION = 3;
+
+/** Shortest heartbeat interval: below it a member spends its connection on heartbeats. */
+export const MIN_HEARTBEAT_INTERVAL_MS = 10;
+
+/** What createClient runs on: limits, connection timeouts and reconnect backoff, all checked. */
+export interface ClientSettings { limits: ClientLimits; timeouts: ConnectionTimeouts; reconnect: ReconnectOptions }
+
+/** `defaults` overridden by the values `input` defines (an undefined value keeps the default). */
+function withDefaults<T extends object>(defaults: T, input: Partial<T> = {}): T {
+  const out = { ...defaults };
+  for (const name in input) if (input[name] !== undefined) out[name] = input[name]!;
+  return out;
+}
+
+/**
+ * Smallest value of each setting that can work (unlisted: 0): a number, or the setting it may not be below.
+ * Every `…Ms` is also at most MAX_TIMER_MS.
+ */
+const MIN_SETTING: Partial<Record<string, number | string>> = {
+  maxBatchRecords: 1, maxOutboxRecords: 1, maxInflightPerPartition: 1, creditWindowBytes: 1024,
+  // NB: an outbox smaller than one batch never holds a full batch.
+  maxOutboxBytes: 'maxBatchBytes',
+  requestTimeoutMs: 1, pingIntervalMs: 1,
+  // NB: a zero first delay or a multiplier below 1 never backs off: every tab redials at once after a restart.
+  initialDelayMs: 1, multiplier: 1, maxDelayMs: 'initialDelayMs',
+};
+
+/**
+ * Merges user settings over the defaults and rejects values and combinations that cannot work
+ * (INVALID_REQUEST; the message names every problem and the bound that fixes it).
+ */
+export function validateClientSettings(input: { limits?: Partial<ClientLimits>; timeouts?: Partial<ConnectionTimeouts>; reconnect?: Partial<ReconnectOptions> } = {}): ClientSettings {
+  const limits = withDefaults(defaultClientLimits, input.limits);
+  const timeouts = withDefaults(defaultConnectionTimeouts, input.timeouts);
+  const reconnect = withDefaults(defaultReconnect, input.reconnect);
+  const settings: Record<string, number> = { ...limits, ...timeouts, ...reconnect };
+  const problems: string[] = [];
+  for (const name in settings) {
+    const value = settings[name], bound = MIN_SETTING[name] ?? 0, min = settings[bound] ?? bound;
+    const isTimer = name.endsWith('Ms');
+    if (!(value >= min && value <= (isTimer ? MAX_TIMER_MS : Number.MAX_VALUE))) {
+      problems.push(`${name} must be >= ${bound === min ? min : `${bound} (${min})`}${isTimer ? ` and <= ${MAX_TIMER_MS}` : ''}, got ${value}`);
+    }
+  }
+  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', `createClient: ${problems.join('; ')}`);
+  return { limits, timeouts, reconnect };
+}
+
+/** validateClientSettings for the limits alone. */
 export function validateClientLimits(input: Partial<ClientLimits> = {}): ClientLimits {
-  const limits = { ...defaultClientLimits, ...input };
-  for (const [name, value] of Object.entries(limits)) assert(Number.isFinite(value) && value >= 0, `limit ${name} must be a finite number >= 0`);
-  assert(limits.maxBatchRecords >= 1 && limits.maxInflightPerPartition >= 1, 'maxBatchRecords and maxInflightPerPartition must be >= 1');
-  assert(limits.maxOutboxBytes >= limits.maxBatchBytes, 'maxOutboxBytes must be >= maxBatchBytes');
-  assert(limits.creditWindowBytes >= 1024, 'creditWindowBytes must be >= 1024');
-  return limits;
+  return validateClientSettings({ limits: input }).limits;
+}
+
+/**
+ * A group member's session timeout and heartbeat interval (createGroupConsumer options), defaults filled in.
+ * Rejects (INVALID_REQUEST) a heartbeat that does not come within the session, or too often.
+ */
+export function validateGroupTimeouts(sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalMs?: number): { sessionTimeoutMs: number; heartbeatIntervalMs: number } {
+  const problems: string[] = [];
+  if (!(Number.isInteger(sessionTimeoutMs) && sessionTimeoutMs > 0 && sessionTimeoutMs <= MAX_TIMER_MS)) problems.push(`sessionTimeoutMs must be an integer in 1..${MAX_TIMER_MS}, got ${sessionTimeoutMs}`);
+  if (heartbeatIntervalMs !== undefined) {
+    if (!(heartbeatIntervalMs >= MIN_HEARTBEAT_INTERVAL_MS && heartbeatIntervalMs <= MAX_TIMER_MS)) problems.push(`heartbeatIntervalMs must be in ${MIN_HEARTBEAT_INTERVAL_MS}..${MAX_TIMER_MS}, got ${heartbeatIntervalMs}`);
+    if (!(heartbeatIntervalMs < sessionTimeoutMs)) problems.push(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be < sessionTimeoutMs (${sessionTimeoutMs}), or the broker expires the member between heartbeats; leave it out for sessionTimeoutMs / ${HEARTBEATS_PER_SESSION}`);
+  }
+  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', `createGroupConsumer: ${problems.join('; ')}`);
+  return { sessionTimeoutMs, heartbeatIntervalMs: heartbeatIntervalMs ?? Math.max(MIN_HEARTBEAT_INTERVAL_MS, Math.floor(sessionTimeoutMs / HEARTBEATS_PER_SESSION)) };
 }

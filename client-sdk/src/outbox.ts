@@ -30,9 +30,12 @@ interface Accumulator { topic: string; partition: number; records: OutboxRecord[
 
 export const tpKey = (topic: string, partition: number): string => `${topic}/${partition}`;
 
+/** Per-record bytes counted besides key, value and headers (length, attributes, deltas, varints: ~Kafka's record overhead). */
+export const RECORD_OVERHEAD_BYTES = 16;
+
 /** Approximate wire size of a record (for batch and outbox bounds). */
 export function recordSize(r: OutboxRecord): number {
-  let size = 16 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  let size = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
   for (const h of r.headers) size += h.key.length + (h.value?.length ?? 0) + 4;
   return size;
 }
@@ -71,10 +74,6 @@ export class Outbox {
     acc.records.push(record);
     acc.bytes += this.#sizes.get(record.id) ?? recordSize(record);
     return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes ? acc : null;
-  }
-
-  get hasPending(): boolean {
-    return this.#accumulators.size > 0;
   }
 
   /**

@@ -17,6 +17,7 @@ import { ErrorCode } from './codec/error-codes.ts';
 import { readBatchHeader } from './codec/record-batch.ts';
 import type { BrokerFrame, RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
+import { SUBSCRIBE_REFUSED_RETRY_MS, SUBSCRIBE_RETRY_MS } from './limits.ts';
 import { tpKey } from './outbox.ts';
 
 /** A local consumer of one partition. */
@@ -92,7 +93,7 @@ export class PartitionStream {
       .then(undefined, (error) => {
         if (generation !== this.#generation) return;
         this.#pending = false;
-        if (error?.errorName !== 'NOT_CONNECTED') setTimeout(() => this.resubscribe(), 1000); // timed out: try again
+        if (error?.errorName !== 'NOT_CONNECTED') setTimeout(() => this.resubscribe(), SUBSCRIBE_RETRY_MS); // timed out: try again
       });
   }
 
@@ -113,7 +114,7 @@ export class PartitionStream {
     const after = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
     const retryable = answer.errorCode === ErrorCode.SLOW_CONSUMER || answer.errorCode === ErrorCode.LIMIT_EXCEEDED || answer.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER;
     if (before !== after || this.#again) this.resubscribe();
-    else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), 500);
+    else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), SUBSCRIBE_REFUSED_RETRY_MS);
   }
 
   /** Unsolicited frames for this partition (records; `subscribed` with requestId 0 = the broker ended it). */

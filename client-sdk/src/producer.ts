@@ -13,8 +13,8 @@
 import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
-import type { ClientLimits } from './limits.ts';
-import { Outbox, tpKey, type BatchState } from './outbox.ts';
+import { DEFAULT_MAX_INFLIGHT_PRODUCE, type ClientLimits } from './limits.ts';
+import { Outbox, RECORD_OVERHEAD_BYTES, tpKey, type BatchState } from './outbox.ts';
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
@@ -38,7 +38,7 @@ export interface RecordMetadata { topic: string; partition: number; offset: numb
 /** Resolves when the broker acknowledged the record; `queued` when it is safely in the outbox. */
 export type SendResult = Promise<RecordMetadata> & { queued: Promise<void> };
 
-interface Waiter { resolve(m: RecordMetadata): void; reject(e: unknown): void; index: number }
+interface Waiter { resolve(m: RecordMetadata): void; reject(e: unknown): void }
 
 const RESEQUENCE: ErrorName[] = ['UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'];
 
@@ -87,7 +87,7 @@ export class Producer {
   send<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions = {}): SendResult {
     let queued!: Promise<void>;
     const result = new Promise<RecordMetadata>((resolve, reject) => {
-      queued = this.#accept(topicRef, value, options, { resolve, reject, index: 0 });
+      queued = this.#accept(topicRef, value, options, { resolve, reject });
     }) as SendResult;
     queued.catch(() => {});
     result.queued = queued;
@@ -108,7 +108,7 @@ export class Producer {
       return this.#refuse(waiter, error);
     }
     return this.ready.then(() => {
-      if (this.#outbox.isFull(16 + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox holds ${this.#outbox.recordCount} records / ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes}); retry after acks`);
+      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox holds ${this.#outbox.recordCount} records / ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes}); retry after acks`);
       record.id = this.#nextRecordId++;
       this.#outbox.track(record);
       this.#waiters.set(record.id, waiter);
@@ -182,7 +182,7 @@ export class Producer {
     for (const b of snapshot.batches) {
       this.#outbox.enqueue(b, true);
       const size = Math.ceil(b.bytes.length / b.recordIds.length);
-      for (const id of b.recordIds) this.#outbox.track({ id, topic: '', partition: 0, key: null, value: new Uint8Array(size - 16), headers: [], timestampMs: 0 });
+      for (const id of b.recordIds) this.#outbox.track({ id, topic: '', partition: 0, key: null, value: new Uint8Array(size - RECORD_OVERHEAD_BYTES), headers: [], timestampMs: 0 });
       this.#nextBatchId = Math.max(this.#nextBatchId, b.id + 1);
       this.#nextRecordId = Math.max(this.#nextRecordId, ...b.recordIds.map((id) => id + 1));
     }
@@ -246,7 +246,7 @@ export class Producer {
   #maybeSend(): void {
     if (this.conn.state !== 'connected' || this.#initializing || this.#outbox.producer === null) return;
     const now = Date.now();
-    const max = this.conn.helloOk?.maxInflightProduce ?? 256;
+    const max = this.conn.helloOk?.maxInflightProduce ?? DEFAULT_MAX_INFLIGHT_PRODUCE;
     let inflight = 0;
     for (const q of this.#outbox.queues.values()) for (const s of q) if (s.inflight) inflight++;
     for (const s of this.#outbox.sendable((key) => (this.#pausedUntil.get(key) ?? 0) > now)) {

@@ -5,7 +5,7 @@
  * base * 2^attempt)), so thousands of tabs reconnecting after a broker
  * restart spread out instead of stampeding. A broker hint (`retryAfterMs`
  * of an error frame) is a floor. Randomness comes in as a function so tests
- * use a seeded generator.
+ * use a seeded generator. Defaults: `defaultReconnect` in limits.ts.
  */
 
 export interface ReconnectOptions {
@@ -16,8 +16,6 @@ export interface ReconnectOptions {
   /** Growth of the ceiling per failed attempt. */
   multiplier: number;
 }
-
-export const defaultReconnect: ReconnectOptions = { initialDelayMs: 100, maxDelayMs: 10_000, multiplier: 2 };
 
 /** What the driver must do next: wait `delayMs`, then dial `urls[urlIndex]`. */
 export interface ReconnectStep { delayMs: number; urlIndex: number; attempt: number }
