@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, type ClientOptions } from './client.ts';
 import { FakeBroker } from './fake-broker.ts';
@@ -239,4 +239,34 @@ test('values: ASCII, non-ASCII, long and invalid UTF-8 JSON decode like TextDeco
   assert.deepEqual(seen.map((r) => r.value), values);
   assert.deepEqual(seen.map((r) => [r.key, r.headers.h]), values.map(() => ['ключ', 'ü']));
   await c.close();
+});
+
+test('unsubscribe() waits for the handler in flight and resolves as soon as it returns: no timer has to fire (timers frozen)', { timeout: 10_000 }, async () => {
+  const broker = new FakeBroker(1);
+  await produce(broker, 't', 5);
+  const storage = memoryStorage();
+  const c = client(broker, { storage });
+  let entered!: () => void, release!: () => void;
+  const inHandler = new Promise<void>((r) => (entered = r));
+  const gate = new Promise<void>((r) => (release = r));
+  const handled: number[] = [];
+  const sub = c.subscribe('t', async (r) => {
+    if (r.offset === 2) { entered(); await gate; }
+    handled.push(r.offset);
+  }, { from: 'earliest', consumerId: 'stop' });
+  await inHandler;
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  try {
+    let stopped = false;
+    const stopping = sub.unsubscribe().then(() => { stopped = true; });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(stopped, false, 'the handler of offset 2 is still running');
+    release();
+    await stopping;
+    assert.deepEqual(handled, [0, 1, 2], 'the record in flight finishes; nothing after it starts');
+    assert.equal((await storage.offsets.getOffsets('stop', 't')).get(0)!.offset, 3);
+  } finally {
+    mock.timers.reset();
+    await c.close();
+  }
 });

@@ -160,6 +160,8 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   #readers: PartitionReader[] = [];
   readonly #runQueue: PartitionReader[] = [];
   #running = false;
+  /** The current (or last) run of `#run`; `#stop` awaits it instead of polling `#running`. */
+  #loop: Promise<void> = Promise.resolve();
   #stopped = false;
   #commitInFlight: Promise<void> | null = null;
   readonly #unready = new Set<number>();
@@ -209,7 +211,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
 
   wake(reader: PartitionReader): void {
     if (!this.#runQueue.includes(reader)) this.#runQueue.push(reader);
-    if (!this.#running) void this.#run();
+    if (!this.#running) this.#loop = this.#run();
   }
 
   /** Handles queued frames one at a time, readers in arrival order. */
@@ -311,7 +313,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (this.#stopped) return this.closed.catch(() => {});
     this.#stopped = true;
     for (const r of this.#readers) this.deps.streams.detach(this.topic.name, r.partition, r);
-    while (this.#running) await new Promise((r) => setTimeout(r, 1));
+    await this.#loop; // the frame being handled finishes; the loop sees #stopped and ends
     await this.#maybeCommit();
     this.#resolveReady();
     this.#settle(error);

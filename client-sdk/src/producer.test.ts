@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection } from './connection.ts';
 import { FakeBroker } from './fake-broker.ts';
@@ -119,4 +119,39 @@ test('outbox bound: sends past maxOutboxRecords reject with OUTBOX_FULL; schema-
   } finally {
     c.close();
   }
+});
+
+test('flush() and drained() resolve on the acks themselves: no timer has to fire (timers frozen)', { timeout: 20_000 }, async () => {
+  const broker = new FakeBroker(2);
+  const c = start(broker, memoryStorage(), { lingerMs: 60_000 });
+  try {
+    await c.producer.send('t', { n: -1 }); // connected, producer id and metadata known
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }); // the fake broker delivers with setImmediate
+    const sends = Array.from({ length: 200 }, (_, n) => c.producer.send('t', { n }, { key: `k${n % 5}` }));
+    await c.producer.flush();
+    const results = await Promise.all(sends);
+    assert.equal(results.length, 200, 'everything sent before flush() is acknowledged when it resolves');
+    assert.equal(c.producer.outboxSize.records, 0);
+    const more = Array.from({ length: 20 }, (_, n) => c.producer.send('t', { n }));
+    await Promise.all(more.map((s) => s.queued));
+    await c.producer.freezeNow(); // lingerMs is a minute and timers are frozen: freeze by hand
+    await c.producer.drained();
+    assert.equal(c.producer.outboxSize.records, 0, 'drained() resolves once the outbox is empty');
+  } finally {
+    mock.timers.reset();
+    c.close();
+  }
+});
+
+test('drained() resolves when the producer closes with records left', { timeout: 20_000 }, async () => {
+  const broker = new FakeBroker(1);
+  broker.holdAcks = true;
+  const c = start(broker, memoryStorage());
+  const pending = c.producer.send('t', { n: 1 });
+  pending.catch(() => {});
+  await pending.queued;
+  const drained = c.producer.drained();
+  c.close();
+  await drained;
+  await assert.rejects(pending, (e: any) => e.errorName === 'NOT_CONNECTED');
 });

@@ -12,6 +12,7 @@
  */
 import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
+import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
 import { DEFAULT_MAX_INFLIGHT_PRODUCE, type ClientLimits } from './limits.ts';
 import { Outbox, RECORD_OVERHEAD_BYTES, tpKey, type BatchState } from './outbox.ts';
@@ -46,6 +47,8 @@ export class Producer {
   readonly #outbox: Outbox;
   readonly #partitioner: Partitioner;
   readonly #waiters = new Map<number, Waiter>();
+  /** Notified whenever records settle or leave the outbox (flush, drained). */
+  readonly #settled = new Condition();
   readonly #partitionCounts = new Map<string, number>();
   #unrouted: OutboxRecord[] = [];
   #toPersist: OutboxRecord[] = [];
@@ -235,6 +238,7 @@ export class Producer {
     }
     const dropped = waiting.filter((r) => !this.#partitionCounts.has(r.topic)).map((r) => r.id);
     if (dropped.length) void this.store.deleteRecords(dropped);
+    this.#settled.notify();
   }
 
   #reject(recordId: number, error: unknown): void {
@@ -272,6 +276,7 @@ export class Producer {
       this.#waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
       this.#waiters.delete(id);
     });
+    this.#settled.notify();
     this.#maybeSend();
   }
 
@@ -294,6 +299,7 @@ export class Producer {
     this.#outbox.remove(sent);
     void this.store.deleteBatches([sent.id]);
     for (const id of sent.recordIds) this.#reject(id, error);
+    this.#settled.notify();
     this.onError(error);
     const changed = this.#outbox.resequence(key, index, sent.baseSequence);
     if (changed.length > 0) void this.#persistBatches(changed);
@@ -314,19 +320,17 @@ export class Producer {
     await this.ready;
     await this.#freeze();
     const pending = [...this.#waiters.keys()];
-    await new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (pending.every((id) => !this.#waiters.has(id))) return resolve();
-        setTimeout(check, 5);
-      };
-      check();
+    let settled = 0; // NB: pending[0..settled) are known settled; each id is checked until it is, so all checks cost O(pending)
+    await this.#settled.until(() => {
+      while (settled < pending.length && !this.#waiters.has(pending[settled])) settled++;
+      return settled === pending.length;
     });
   }
 
   /** Resolves once the outbox is empty: every record acknowledged or failed (or the producer closed). */
   async drained(): Promise<void> {
     await this.ready;
-    while (this.#outbox.recordCount > 0 && !this.#closed) await new Promise((r) => setTimeout(r, 50));
+    await this.#settled.until(() => this.#outbox.recordCount === 0 || this.#closed);
   }
 
   /** Freezes pending records now (called when the page is hidden, before a beacon). */
@@ -347,6 +351,7 @@ export class Producer {
     clearTimeout(this.#retryTimer);
     void this.#flushRecordWrites();
     for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
+    this.#settled.notify();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Condition } from './condition.ts';
 import type { TransportFactory, TransportListener } from './transport.ts';
 
 /** An echo peer: echoes every frame; can close from its side. */
@@ -14,22 +15,23 @@ export interface TransportPeer {
   stop(): Promise<void>;
 }
 
-interface Recorded { events: string[]; messages: Uint8Array[]; closed: Promise<{ code: number; reason: string }>; opened: Promise<void> }
+interface Recorded { events: string[]; messages: Uint8Array[]; closed: Promise<{ code: number; reason: string }>; opened: Promise<void>; received(count: number): Promise<void> }
 
 function record(): Recorded & { listener: TransportListener } {
   const events: string[] = [];
   const messages: Uint8Array[] = [];
+  const arrived = new Condition();
   let onClose!: (v: { code: number; reason: string }) => void;
   let onOpen!: () => void;
   const closed = new Promise<{ code: number; reason: string }>((r) => (onClose = r));
   const opened = new Promise<void>((r) => (onOpen = r));
   const listener: TransportListener = {
     open: () => { events.push('open'); onOpen(); },
-    message: (d) => { events.push('message'); messages.push(d.slice()); },
+    message: (d) => { events.push('message'); messages.push(d.slice()); arrived.notify(); },
     close: (code, reason) => { events.push('close'); onClose({ code, reason }); },
     error: () => events.push('error'),
   };
-  return { events, messages, closed, opened, listener };
+  return { events, messages, closed, opened, listener, received: (count) => arrived.until(() => messages.length >= count) };
 }
 
 export function transportContract(name: string, startPeer: () => Promise<TransportPeer>): void {
@@ -41,7 +43,7 @@ export function transportContract(name: string, startPeer: () => Promise<Transpo
       await r.opened;
       const frames = Array.from({ length: 50 }, (_, i) => new Uint8Array(i * 37 + 1).fill(i));
       for (const f of frames) t.send(f);
-      while (r.messages.length < frames.length) await new Promise((res) => setTimeout(res, 5));
+      await r.received(frames.length);
       assert.deepEqual(r.messages, frames);
       assert.equal(typeof t.bufferedAmount, 'number');
       t.close(1000, 'done');
@@ -61,7 +63,7 @@ export function transportContract(name: string, startPeer: () => Promise<Transpo
       const t = peer.factory(peer.url, r.listener);
       await r.opened;
       t.send(new Uint8Array([1]));
-      while (r.messages.length < 1) await new Promise((res) => setTimeout(res, 5));
+      await r.received(1);
       peer.closeFromPeer(4001, 'bye');
       assert.deepEqual(await r.closed, { code: 4001, reason: 'bye' });
       t.send(new Uint8Array([2])); // dropped, no throw
