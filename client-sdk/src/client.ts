@@ -182,23 +182,30 @@ export class RunnelClient extends Emitter<ClientEvents> {
    * @example for await (const rec of client.consume('orders', { signal })) console.log(rec.offset, rec.value);
    */
   async *consume<T>(topic: TopicRef<any, T>, options: SubscribeOptions = {}): AsyncGenerator<ConsumerRecord<T>> {
-    let slot: { record: ConsumerRecord<T>; done: () => void } | null = null;
+    type Held = { record: ConsumerRecord<T>; done: () => void; drop: (reason: unknown) => void };
+    let slot: Held | null = null;
+    let held: Held | null = null;
     let wake: (() => void) | null = null;
-    const sub = this.subscribe<T>(topic, (record) => new Promise<void>((done) => { slot = { record, done }; wake?.(); }), options);
+    const sub = this.subscribe<T>(topic, (record) => new Promise<void>((done, drop) => { slot = { record, done, drop }; wake?.(); }), options);
     let ended = false;
     void sub.closed.catch(() => {}).finally(() => { ended = true; wake?.(); });
     try {
       while (true) {
         while (!slot && !ended) await new Promise<void>((r) => (wake = r));
         if (!slot) break;
-        const current: { record: ConsumerRecord<T>; done: () => void } = slot;
+        held = slot as Held;
         slot = null;
-        yield current.record;
-        current.done();
+        yield held.record;
+        held.done();
+        held = null;
       }
       await sub.closed; // rethrows a handler/subscription error
     } finally {
-      await sub.unsubscribe();
+      const stopping = sub.unsubscribe();
+      // NB: the loop left (break, return, throw) holding a record: it is not handled (its offset is not stored),
+      // and its handler call must end or unsubscribe would wait for it forever.
+      (held as Held | null)?.drop(new RunnelError('ABORTED'));
+      await stopping;
     }
   }
 

@@ -270,3 +270,24 @@ test('unsubscribe() waits for the handler in flight and resolves as soon as it r
     await c.close();
   }
 });
+
+test('consume(): leaving the loop with break ends the subscription; the record it broke on is not stored as handled', { timeout: 10_000 }, async () => {
+  const broker = new FakeBroker(1);
+  await produce(broker, 't', 10);
+  const storage = memoryStorage();
+  const c = client(broker, { storage });
+  const got: number[] = [];
+  for await (const r of c.consume('t', { from: 'earliest', consumerId: 'brk' })) {
+    got.push(r.offset);
+    if (got.length === 3) break;
+  }
+  assert.deepEqual(got, [0, 1, 2]);
+  assert.equal((await storage.offsets.getOffsets('brk', 't')).get(0)!.offset, 2, 'offsets 0 and 1 were moved past; 2 was not');
+  const again: number[] = [];
+  for await (const r of c.consume('t', { consumerId: 'brk' })) {
+    again.push(r.offset);
+    if (again.length === 2) break;
+  }
+  assert.deepEqual(again, [2, 3], 'the next loop resumes at the record the last one broke on');
+  await c.close();
+});
