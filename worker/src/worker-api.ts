@@ -5,10 +5,15 @@
  * stored offsets) and are released when the tab goes away. Calls cross
  * threads with comlink, so values are structured-cloneable and errors travel
  * as `{ runnelError }` payloads rebuilt into RunnelError by the page.
+ * Acknowledgments wait in a bounded book of tickets with deadlines
+ * (tickets.ts, limits in limits.ts); a port's view releases its tickets when
+ * the tab releases the port.
  */
-import { releaseProxy } from 'comlink';
+import { finalizer, releaseProxy } from 'comlink';
 import { createClient, RunnelError, type ClientOptions, type ConnectionState, type ConsumerRecord, type RecordMetadata, type SendOptions, type SubscribeOptions, type Subscription } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
+import { validateHostLimits, type HostLimits } from './limits.ts';
+import { Tickets } from './tickets.ts';
 
 /** Cloneable client options (no constructors, no functions except a comlink-proxied token provider). */
 export interface SharedClientOptions {
@@ -32,7 +37,7 @@ export interface WorkerApi {
   unregister(tabId: string): Promise<void>;
   /** Resolves with a ticket once the record is queued (durable: stored). */
   send(topic: string, value: unknown, options: SendOptions): Promise<Result<number>>;
-  /** Resolves when the ticket's record is acknowledged. */
+  /** Resolves when the ticket's record is acknowledged; REQUEST_TIMED_OUT (retryable) past the host's ticketTimeoutMs. */
   ack(ticket: number): Promise<Result<RecordMetadata>>;
   subscribe(tabId: string, topic: string, deliver: (records: ConsumerRecord[]) => Promise<void>, options: SubscribeOptionsShared): Promise<Result<number>>;
   unsubscribe(subscriptionId: number): Promise<void>;
@@ -55,10 +60,22 @@ function releaseCallback(callback: unknown): void {
   if (typeof release === 'function') release.call(callback);
 }
 
+/** A host, and a view of it per connected port (a view's tickets are released with its port: comlink's finalizer). */
+export interface PortHost {
+  readonly api: WorkerApi;
+  forPort(): WorkerApi & { [finalizer](): void };
+}
+
 /** Creates the host: lazily one client on the first `init` (later inits reuse it). */
 export function createHost(): WorkerApi {
+  return createPortHost().api;
+}
+
+/** The host behind createHost, with its limits (validated here) and per-port views (shared-worker.ts). */
+export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
+  const limits = validateHostLimits(hostLimits);
   let client: ReturnType<typeof createClient> | null = null;
-  const tickets = new Map<number, Promise<RecordMetadata>>();
+  const tickets = new Tickets<RecordMetadata>(limits);
   const subscriptions = new Map<number, { tabId: string; sub: Subscription<unknown>; deliver: unknown }>();
   const stateListeners = new Map<string, (state: ConnectionState) => void>();
   let nextId = 1;
@@ -74,7 +91,24 @@ export function createHost(): WorkerApi {
     await Promise.all(mine.map(([, s]) => s.sub.unsubscribe()));
     for (const [, s] of mine) releaseCallback(s.deliver);
   };
-  return {
+  const send = async (owner: object | undefined, topic: string, value: unknown, options: SendOptions): Promise<Result<number>> => {
+    try {
+      const producer = need().producer;
+      tickets.ensureRoom(); // refuse before the record is queued
+      const result = producer.send(topic, value, options);
+      const ticket = tickets.issue(result, owner);
+      try {
+        await result.queued;
+      } catch (e) {
+        tickets.cancel(ticket);
+        throw e;
+      }
+      return { ok: ticket };
+    } catch (e) {
+      return toRemoteError(e);
+    }
+  };
+  const api: WorkerApi = {
     async init(options) {
       if (client) return;
       client = createClient({ ...options, storage: indexedDbStorage({ name: options.databaseName ?? 'runnel' }), beacon: false });
@@ -87,24 +121,10 @@ export function createHost(): WorkerApi {
       (globalThis.navigator as Navigator | undefined)?.locks?.request(lockName, () => releaseTab(tabId));
     },
     unregister: releaseTab,
-    async send(topic, value, options) {
-      try {
-        const ticket = nextId++;
-        const result = need().producer.send(topic, value, options);
-        result.catch(() => {});
-        tickets.set(ticket, result);
-        await result.queued;
-        return { ok: ticket };
-      } catch (e) {
-        return toRemoteError(e);
-      }
-    },
+    send: (topic, value, options) => send(undefined, topic, value, options),
     async ack(ticket) {
-      const pending = tickets.get(ticket);
-      tickets.delete(ticket);
       try {
-        if (!pending) throw new RunnelError('INVALID_REQUEST', `unknown ticket ${ticket}`);
-        return { ok: await pending };
+        return { ok: await tickets.claim(ticket) };
       } catch (e) {
         return toRemoteError(e);
       }
@@ -136,7 +156,20 @@ export function createHost(): WorkerApi {
       const closing = client;
       client = null;
       for (const tabId of [...stateListeners.keys()]) await releaseTab(tabId);
+      tickets.release(undefined, new RunnelError('NOT_CONNECTED', 'the worker host shut down; the records stay in the outbox'));
       await closing?.close();
+    },
+  };
+  return {
+    api,
+    forPort() {
+      const owner = {};
+      return {
+        ...api,
+        send: (topic, value, options) => send(owner, topic, value, options),
+        // The tab released its proxy (connectShared's close): nobody is left to collect its acknowledgments.
+        [finalizer]: () => tickets.release(owner, new RunnelError('ABORTED', 'the tab closed its port')),
+      };
     },
   };
 }
