@@ -138,15 +138,16 @@ export function batchLastOffset(header: BatchHeader): number {
 
 /** Writes baseOffset in place (not covered by the CRC). */
 export function setBaseOffset(bytes: Uint8Array, at: number, baseOffset: number): void {
-  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0, `baseOffset must be a safe non-negative integer, got ${baseOffset}`);
-  assert(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length, `no batch header at ${at}`);
+  // NB: the messages are built only on failure: this runs once per appended batch (hot path).
+  if (!(Number.isSafeInteger(baseOffset) && baseOffset >= 0)) assert(false, `baseOffset must be a safe non-negative integer, got ${baseOffset}`);
+  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, `no batch header at ${at}`);
   writeInt64(bytes, at + BatchField.baseOffset, baseOffset);
 }
 
 /** Writes partitionLeaderEpoch in place (not covered by the CRC). */
 export function setPartitionLeaderEpoch(bytes: Uint8Array, at: number, epoch: number): void {
-  assert((epoch | 0) === epoch, `partitionLeaderEpoch must be an int32, got ${epoch}`);
-  assert(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length, `no batch header at ${at}`);
+  if ((epoch | 0) !== epoch) assert(false, `partitionLeaderEpoch must be an int32, got ${epoch}`);
+  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, `no batch header at ${at}`);
   writeInt32(bytes, at + BatchField.partitionLeaderEpoch, epoch);
 }
 
