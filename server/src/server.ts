@@ -21,6 +21,7 @@ import { AccessControl } from './request/access-control.ts';
 import { OriginPolicy } from './request/origin-policy.ts';
 import { RequestLayer } from './request/request-layer.ts';
 import { GOING_AWAY } from './session/close-codes.ts';
+import { TlsServer, describeTlsIdentity, reloadAndLog, tlsWarnings, type TlsReloadResult } from './tls.ts';
 import { mountWebSocket } from './session/ws-endpoint.ts';
 import uws, { assertNativeUws, uwsIsNative } from './broker/uws.ts';
 
@@ -31,6 +32,8 @@ export interface RunningServer {
   broker: Broker;
   metrics: RunnelMetrics;
   close(): Promise<void>;
+  /** With TLS: re-validates and reloads the certificate files (SIGHUP in `runnel start`; server/src/tls.ts), logging the outcome. */
+  reloadTls?: () => TlsReloadResult;
 }
 
 export interface StartOptions {
@@ -71,14 +74,16 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const refusal = listenPolicyProblem({ host: cfg.host, authMode: auth.mode, insecure });
   if (refusal) throw new ConfigError(refusal);
   if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) throw new ConfigError('TLS needs both --tls-cert and --tls-key');
+  // TLS files are validated before anything is opened; a bad pair is a ConfigError (server/src/tls.ts).
+  const tlsServer = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined ? TlsServer.create({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }) : undefined;
   const verifier = await loadTokenVerifier(auth);
   const warnings = securityWarnings(cfg.host, auth.mode, insecure, config.corsOrigins ?? []);
   const metrics = createMetrics();
   const broker = await Broker.open(cfg, metrics);
   let ready = false;
   let port = 0;
-  const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined;
-  const app = tls ? uws.SSLApp({ cert_file_name: config.tlsCertFile, key_file_name: config.tlsKeyFile }) : uws.App();
+  const tls = tlsServer !== undefined;
+  const app = tlsServer?.app ?? uws.App();
   const scheme = tls ? 'https' : 'http';
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   // Every WebSocket frame and HTTP route reaches the broker through this one request layer.
@@ -102,6 +107,8 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   if (auth.mode === 'anonymous' && !insecure) log('runnel: SECURITY: no auth configured: anonymous clients are allowed, on loopback only (configure --auth-secret, --auth-public-key or --auth-jwks to require tokens; docs/security.md)');
   else if (auth.mode === 'token') log(`runnel: SECURITY: tokens required (${[auth.hs256Secrets.length > 0 ? `${auth.hs256Secrets.length} HS256 secret(s)` : '', auth.publicKeyFiles.length > 0 ? `${auth.publicKeyFiles.length} public key(s)` : '', auth.jwksFile ? 'a JWKS file' : ''].filter(Boolean).join(', ')})`);
   for (const w of warnings) warn(`runnel: WARNING: ${w}`);
+  if (tlsServer) log(`runnel: TLS: ${describeTlsIdentity(tlsServer.identity)}; SIGHUP reloads it`);
+  for (const w of tlsServer ? tlsWarnings(tlsServer.identity) : []) warn(`runnel: WARNING: ${w}`);
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -116,7 +123,8 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
     })();
     return closing;
   };
-  return { port, url: `${scheme}://${host}:${port}`, broker, metrics, close };
+  const reloadTls = tlsServer ? () => reloadAndLog(tlsServer, log, warn) : undefined;
+  return { port, url: `${scheme}://${host}:${port}`, broker, metrics, close, ...(reloadTls ? { reloadTls } : {}) };
 }
 
 /** What an operator must know about this configuration (start-up lines and /readyz). */

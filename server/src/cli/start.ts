@@ -2,7 +2,8 @@
  * `runnel start [config flags]`: loads the configuration (config.ts), starts
  * the broker (server.ts) and shuts it down gracefully on SIGTERM/SIGINT:
  * stop accepting, finish in-flight appends, fsync, close sockets with 1001;
- * then exit 0. A second signal exits at once with status 1.
+ * then exit 0. A second signal exits at once with status 1. With TLS, SIGHUP
+ * reloads the certificate and key files (server/src/tls.ts).
  */
 import { loadConfig } from '../config.ts';
 import { startServer } from '../server.ts';
@@ -33,4 +34,6 @@ export async function runStartCommand(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // With TLS, SIGHUP re-validates and reloads the certificate files (server/src/tls.ts); the listen socket stays open.
+  if (server.reloadTls) process.on('SIGHUP', () => server.reloadTls?.());
 }
