@@ -1,7 +1,8 @@
 /**
- * `runnel` command line: `start` runs a broker; the other commands are
- * clients of a running broker's HTTP API (`--url`, default RUNNEL_URL or
- * http://localhost:8080). Human output by default, `--json` for scripts.
+ * `runnel` command line: `start` runs a broker; `token create` mints a
+ * token offline; the other commands are clients of a running broker's HTTP
+ * API (`--url`, default RUNNEL_URL or http://localhost:8080). Human output
+ * by default, `--json` for scripts.
  * Errors print `error: CODE: message` on stderr and exit 1. Reference: docs/cli.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,17 +15,22 @@ import { runProduceCommand } from './cli/produce.ts';
 import { runStartCommand } from './cli/start.ts';
 import { runTopicCommand } from './cli/topic.ts';
 
-const USAGE = `usage: runnel <command> [options]
+export const USAGE = `usage: runnel <command> [options]
 
   start [--port N] [--host H] [--data DIR] [--config FILE] [--limit name=value] ...   run a broker
+        default: 127.0.0.1, anonymous clients (loopback only); another --host needs auth or --insecure
+        auth:    [--auth-secret S,...] [--auth-public-key FILE,...] [--auth-jwks FILE] [--auth-issuer ISS] [--auth-audience AUD]
+        origins: [--cors-origins ORIGIN,...|'*']   tls: [--tls-cert FILE --tls-key FILE]   [--insecure]
   topic create <name> [--partitions N] [--replication-factor R] [--retention-ms MS] [--retention-bytes B]
   topic list | topic describe <name> | topic delete <name>
   produce <topic> [--key-field F] [--partition P]       one record per stdin line
   consume <topic> [--from earliest|latest|<offset>] [--partition P] [--group G] [--max N] [--timeout-ms MS]
+  token create --sub SUBJECT [--publish P]... [--subscribe P]... [--group P]... [--admin] [--ttl 1h]
+        [--issuer ISS] [--audience AUD]                 mint an HS256 token (secret: $RUNNEL_AUTH_SECRET or --secret S)
   bench [names...]                                      run benchmarks (test/bench)
 
 global: --url URL (default $RUNNEL_URL or http://localhost:8080), --json (machine output), --help
-docs: docs/cli.md, docs/configuration.md, docs/http.md`;
+docs: docs/cli.md, docs/configuration.md, docs/security.md, docs/http.md`;
 
 /** Pulls the global flags out of argv wherever they appear (never for `start`, whose flags are config). */
 export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url: string; json: boolean; help: boolean; rest: string[] } {
@@ -50,14 +56,34 @@ export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url:
   return { url, json, help, rest };
 }
 
-function runBench(names: string[]): void {
+/** The export condition that maps each @runnel package to its TypeScript sources (src/*.ts). */
+const SOURCE_CONDITION = '--conditions=runnel-source';
+
+/**
+ * How `runnel bench` runs test/bench/run.ts: as `npm run bench` does, on the TypeScript sources
+ * through tsx, from the repository root, with the runnel-source condition in NODE_OPTIONS too, so
+ * the broker and client processes the benchmarks spawn resolve @runnel/* to src/ as well. Without
+ * it, `@runnel/client/codec` resolved to dist/ while the benchmarks import server sources directly:
+ * a mix of compiled and source modules, measuring stale code after an edit without a build.
+ */
+export function benchCommand(names: readonly string[], env: NodeJS.ProcessEnv): { args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  const cwd = fileURLToPath(new URL('../..', import.meta.url));
   const runner = fileURLToPath(new URL('../../test/bench/run.ts', import.meta.url));
-  const result = spawnSync(process.execPath, ['--import', 'tsx', runner, ...names], { stdio: 'inherit' });
+  const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/).includes(SOURCE_CONDITION) ? env.NODE_OPTIONS! : [SOURCE_CONDITION, env.NODE_OPTIONS].filter(Boolean).join(' ');
+  return { args: [SOURCE_CONDITION, '--import', 'tsx', runner, ...names], cwd, env: { ...env, NODE_OPTIONS: nodeOptions } };
+}
+
+function runBench(names: string[]): void {
+  const { args, cwd, env } = benchCommand(names, process.env);
+  const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd, env });
   process.exitCode = result.status ?? 1;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  if (argv[0] === 'start') return runStartCommand(argv.slice(1));
+  if (argv[0] === 'start') {
+    if (argv.includes('--help') || argv.includes('-h')) return void console.log(USAGE);
+    return runStartCommand(argv.slice(1));
+  }
   const { url, json, help, rest: [command, ...rest] } = splitGlobalFlags(argv, process.env);
   if (command === undefined || help || command === 'help') {
     console.log(USAGE);

@@ -6,6 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCommand, USAGE } from '../../server/src/cli.ts';
+import { CONFIG_FIELDS } from '../../server/src/config.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'server/src/cli.ts');
@@ -121,4 +123,102 @@ test('usage errors and an unreachable broker exit 1 with a message', async () =>
   const cfg = await runnel(['start', '--port', 'abc']);
   assert.equal(cfg.code, 1);
   assert.match(cfg.stderr, /--port must be an integer 0-65535, got 'abc'/);
+});
+
+test('--help and start --help list token create and the security flags of start', async () => {
+  for (const args of [['--help'], ['start', '--help']]) {
+    const help = await runnel(args);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stdout.trim(), USAGE);
+  }
+  for (const flag of ['token create', '--sub', '--ttl', ...CONFIG_FIELDS.filter((f) => ['host', 'corsOrigins', 'insecure', 'tlsCertFile', 'tlsKeyFile'].includes(f.key) || f.key.startsWith('auth')).map((f) => f.flag)]) {
+    assert.ok(USAGE.includes(flag), `usage lacks ${flag}`);
+  }
+});
+
+test('runnel bench runs the benchmarks on the sources: the runnel-source condition in its arguments and in NODE_OPTIONS for the processes they spawn', () => {
+  const plain = benchCommand(['log'], { NODE_OPTIONS: '--max-old-space-size=4096' });
+  assert.deepEqual(plain.args.slice(0, 3), ['--conditions=runnel-source', '--import', 'tsx']);
+  assert.equal(plain.args[3], join(root, 'test/bench/run.ts'));
+  assert.deepEqual(plain.args.slice(4), ['log']);
+  assert.equal(plain.cwd.replace(/\/$/, ''), root.replace(/\/$/, ''));
+  assert.equal(plain.env.NODE_OPTIONS, '--conditions=runnel-source --max-old-space-size=4096');
+  assert.equal(benchCommand([], { NODE_OPTIONS: '--conditions=runnel-source' }).env.NODE_OPTIONS, '--conditions=runnel-source');
+  assert.equal(benchCommand([], {}).env.NODE_OPTIONS, '--conditions=runnel-source');
+});
+
+/** `runnel start` with extra flags, as a user runs it; resolves once it is ready, with its start-up output. */
+async function startRunnel(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; url: string; out: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'runnel-cli-auth-'));
+  const child = spawn(bin, ['start', '--port', '0', '--data', dir, '--static-dir', '', ...args], { cwd: root, env: { ...process.env, ...env } });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  let out = '';
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 30_000);
+      const onData = (d: Buffer) => {
+        out += d;
+        const m = /ready at (https?:\/\/\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(Object.assign(new Error(`broker exited with ${code}: ${out}`), { code, out }));
+      });
+    });
+    return { child, url, out, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+test('secure defaults: another host needs auth; --auth-secret requires tokens that runnel token create mints; other origins may not write', async () => {
+  const refused = await runnel(['start', '--port', '0', '--host', '0.0.0.0', '--data', join(dataDir, 'refused')]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /configuration error: refusing to listen on 0\.0\.0\.0 without auth/);
+
+  const secret = 'cli-test-secret-0123456789abcdef-0123456789abcdef';
+  const broker = await startRunnel(['--host', '0.0.0.0'], { RUNNEL_AUTH_SECRET: secret });
+  try {
+    assert.match(broker.out, /runnel: SECURITY: tokens required \(1 HS256 secret\(s\)\)/);
+    assert.match(broker.out, /listening on http:\/\/0\.0\.0\.0 \(all interfaces\):\d+/);
+    const anonymous = await fetch(`${broker.url}/v1/topics`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'SASL_AUTHENTICATION_FAILED');
+
+    const minted = await runnel(['token', 'create', '--sub', 'ops', '--admin', '--ttl', '5m', '--json'], '', { RUNNEL_AUTH_SECRET: secret });
+    assert.equal(minted.code, 0, minted.stderr);
+    const { token, sub, runnel: grants } = JSON.parse(minted.stdout) as { token: string; sub: string; runnel: { admin: boolean } };
+    assert.equal(sub, 'ops');
+    assert.equal(grants.admin, true);
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await fetch(`${broker.url}/v1/topics`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'cli-auth', partitions: 1 }) });
+    assert.equal(created.status, 201, await created.clone().text());
+    const listed = (await (await fetch(`${broker.url}/v1/topics`, { headers: auth })).json()) as { topics: { name: string }[] };
+    assert.deepEqual(listed.topics.map((t) => t.name), ['cli-auth']);
+
+    const foreign = await fetch(`${broker.url}/v1/topics/cli-auth/records`, { method: 'POST', headers: { ...auth, origin: 'https://evil.example', 'content-type': 'text/plain' }, body: '{"value":1}' });
+    assert.equal(foreign.status, 403);
+    assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'ORIGIN_NOT_ALLOWED');
+
+    const noSecret = await runnel(['token', 'create', '--sub', 'u1'], '', { RUNNEL_AUTH_SECRET: '' });
+    assert.equal(noSecret.code, 1);
+    assert.match(noSecret.stderr, /^error: INVALID_REQUEST: no signing secret/);
+  } finally {
+    await broker.stop();
+  }
 });
