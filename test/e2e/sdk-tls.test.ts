@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { createClient, type ConsumerRecord, type RunnelClient, type WebSocketConstructor } from '@runnel/client';
 import { startServer, type RunningServer } from '../../server/src/server.ts';
 import { validateLimits } from '../../server/src/limits.ts';
@@ -62,18 +62,24 @@ after(async () => {
   files.remove();
 });
 
-/** `ws` with these TLS options (`ca` replaces the system roots; SNI `localhost` while dialling 127.0.0.1). */
+/** `ws` options: `ca` replaces the system roots; SNI `localhost` while dialling 127.0.0.1 (ws passes both to tls.connect). */
+const tlsOptions = (tls: { ca?: string }): ClientOptions => {
+  const options: ClientOptions & { servername: string } = { ...tls, servername: 'localhost' };
+  return options;
+};
+
+/** `ws` with these TLS options. */
 function wsWith(tls: { ca?: string }): WebSocketConstructor {
   return class extends WebSocket {
     constructor(url: string) {
-      super(url, { ...tls, servername: 'localhost' });
+      super(url, tlsOptions(tls));
     }
   } as unknown as WebSocketConstructor;
 }
 
 function bareSocket(tls: { ca?: string }): Promise<string> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(wssUrl(), { ...tls, servername: 'localhost' });
+    const ws = new WebSocket(wssUrl(), tlsOptions(tls));
     ws.once('open', () => { ws.close(); resolve('open'); });
     ws.once('error', (e: Error & { code?: string }) => resolve(`error ${e.code ?? ''} ${e.message}`));
   });

@@ -11,13 +11,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { createClient, type ConsumerRecord, type RunnelClient, type WebSocketConstructor } from '@runnel/client';
 import { SecureBroker } from './secure-broker.ts';
 import { selfSignedCert, writeCertFiles } from './self-signed-cert.ts';
-import { writeFileSync } from 'node:fs';
 
 const certA = selfSignedCert({ commonName: 'runnel-reload-a' });
 const certB = selfSignedCert({ commonName: 'runnel-reload-b' });
@@ -38,7 +38,8 @@ after(async () => {
 function wsTrusting(ca: string): WebSocketConstructor {
   return class extends WebSocket {
     constructor(url: string) {
-      super(url, { ca, servername: 'localhost' });
+      const options: ClientOptions & { servername: string } = { ca, servername: 'localhost' };
+      super(url, options);
     }
   } as unknown as WebSocketConstructor;
 }
