@@ -168,6 +168,34 @@ export function validateLimits(input: Partial<Limits> = {}): Limits {
   if (limits.maxFrameBytes < limits.maxBatchBytes + FRAME_HEADER_BYTES) {
     problems.push(`maxFrameBytes (${limits.maxFrameBytes}) must be >= maxBatchBytes + ${FRAME_HEADER_BYTES} (${limits.maxBatchBytes + FRAME_HEADER_BYTES})`);
   }
+/**
+ * File-descriptor budget (fd-budget.ts): at start-up maxConnections + maxOpenFiles + the reserve
+ * must fit the process's soft RLIMIT_NOFILE, else they are lowered to fit (and the line says so).
+ * The reserve is what neither limit counts: stdio and libuv's own descriptors (epoll, eventfd,
+ * signal pipes: ~26 at idle), the listen socket, metadata and group-offset files, atomic writes and
+ * directory fsyncs in flight, etcd clients, HTTP connections (health checks, scrapes, long polls,
+ * SSE), handshakes being refused, and reads pinned past maxOpenFiles. At least FD_RESERVE_MIN, and
+ * 1/FD_RESERVE_DIVISOR of the limit (HTTP grows with the deployment). Too small: EMFILE under HTTP
+ * load (an accept that fails with EMFILE spins uWS's loop); too large: fewer WebSocket connections.
+ */
+export const FD_RESERVE_MIN = 64;
+export const FD_RESERVE_DIVISOR = 16;
+/** A derived maxOpenFiles takes at most 1/FD_OPEN_FILES_DIVISOR of the descriptors left after the reserve; connections get the rest. */
+export const FD_OPEN_FILES_DIVISOR = 4;
+/** The soft RLIMIT_NOFILE assumed where /proc/self/limits cannot be read (not Linux): the usual Linux default (Node raises macOS's 256 to the hard limit at start). */
+export const FALLBACK_FD_LIMIT = 1024;
+/** At most one "out of file descriptors" line per this interval; the refusals in between are counted in the next one (the metric counts each). */
+export const FD_EXHAUSTED_LOG_INTERVAL_MS = 10_000;
+/**
+ * A segment roll, or a write whose handle must be reopened, that gets EMFILE/ENFILE after the idle
+ * handles were closed retries after ROLL_OPEN_RETRY_MS, doubling up to ROLL_OPEN_RETRY_MAX_MS, for at
+ * most ROLL_OPEN_RETRY_LIMIT_MS, then fails the log (its appends have offsets: they cannot be refused).
+ * Too short fails a partition in a passing descriptor shortage; too long delays close() by as much.
+ */
+export const ROLL_OPEN_RETRY_MS = 10;
+export const ROLL_OPEN_RETRY_MAX_MS = 1000;
+export const ROLL_OPEN_RETRY_LIMIT_MS = 30_000;
+
   if (limits.maxSegmentBytes < limits.maxBatchBytes) {
     problems.push(`maxSegmentBytes (${limits.maxSegmentBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes})`);
   }

@@ -2,14 +2,21 @@
  * Broker-wide bound on open segment files (`maxOpenFiles`): the I/O driver of
  * handle-lru.ts. Every segment owns one `CachedFile`; its handle is opened on
  * first use and closed, least recently used first, when the cache would hold
- * more than `maxOpenFiles`. Active segments pin their write handle for as long
- * as they are active; a read pins the handle for the duration of its I/O.
+ * more than `maxOpenFiles`. Nothing holds a handle for its life: a log's
+ * writer pins its write segment's handle while it has appends to write or
+ * fdatasync (log-writer.ts), a read pins the handle for the duration of its
+ * I/O; an idle partition's handles are ordinary LRU entries, closed when
+ * others need the room and reopened by the next append or read.
  *
  * Invariants:
  * - a pinned handle is never closed by the cache (only by its owner's `close`);
  * - evicted handles are closed before the handle that evicted them is opened,
  *   so the number of segment fds never exceeds `maxOpenFiles` unless every
- *   open one is pinned (then by the pinned excess, until the pins drop).
+ *   open one is pinned (then by the pinned excess, until the pins drop);
+ * - an open that fails for lack of descriptors (EMFILE: this process, ENFILE:
+ *   the system) closes every idle handle and tries once more; failing again it
+ *   is refused with a retryable LIMIT_EXCEEDED (`isDescriptorShortage`), never
+ *   retried in a loop here, and reported to the observers.
  * NB: short-lived handles (index/checkpoint/snapshot atomic writes, directory
  * fsyncs) are opened and closed within one call and are not counted here.
  */
@@ -32,11 +39,38 @@ export interface FileHandleCacheStats {
   /** Closes of evicted handles that failed (the fd is gone either way); the last error is kept. */
   closeErrors: number;
   lastCloseError: unknown;
+  /** Opens refused for lack of descriptors after closing the idle handles (the caller got LIMIT_EXCEEDED). */
+  openRefusals: number;
+  /** Idle handles closed to make descriptors free after an EMFILE/ENFILE. */
+  shedFiles: number;
+}
+
+/** What the operator must see (metrics, log lines; fd-budget.ts wires it). Observers must not throw. */
+export interface FileHandleObserver {
+  /** `openFiles` changed: a handle is being opened, or one was closed. Called on open and close only, never per pin. */
+  openFilesChanged?(openFiles: number): void;
+  /** An open failed for lack of descriptors even after the idle handles were closed. */
+  openRefused?(refusal: { errno: DescriptorErrno; path: string }): void;
+}
+
+export type DescriptorErrno = 'EMFILE' | 'ENFILE';
+
+/** The OS error of an open that found no free descriptor, or null. */
+export function descriptorErrnoOf(err: unknown): DescriptorErrno | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE' ? code : null;
+}
+
+/** True for the LIMIT_EXCEEDED this cache throws when no descriptor is free (retryable: nothing was written). */
+export function isDescriptorShortage(err: unknown): err is RunnelError {
+  const errno = err instanceof RunnelError && err.errorName === 'LIMIT_EXCEEDED' ? err.details?.errno : undefined;
+  return errno === 'EMFILE' || errno === 'ENFILE';
 }
 
 export class FileHandleCache {
   readonly #lru: HandleLru<CachedFile>;
-  readonly #stats = { peakOpenFiles: 0, opens: 0, evictions: 0, closeErrors: 0, lastCloseError: undefined as unknown };
+  readonly #stats = { peakOpenFiles: 0, opens: 0, evictions: 0, closeErrors: 0, lastCloseError: undefined as unknown, openRefusals: 0, shedFiles: 0 };
+  readonly #observers = new Set<FileHandleObserver>();
 
   /** @example const files = new FileHandleCache(limits.maxOpenFiles); await PartitionLog.open(dir, { limits, files }); */
   constructor(readonly maxOpenFiles: number) {
@@ -51,6 +85,12 @@ export class FileHandleCache {
     return { openFiles: this.#lru.openCount, pinnedFiles: this.#lru.pinnedCount, ...this.#stats };
   }
 
+  /** Registers `observer`; returns the function that removes it. */
+  observe(observer: FileHandleObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
   /** A lazily opened handle on `name` in `dir`; nothing is opened until `acquire`. */
   file(dir: LogDirectory, name: string): CachedFile {
     return new CachedFile(this, dir, name);
@@ -61,22 +101,51 @@ export class FileHandleCache {
     const { mustOpen, evict } = this.#lru.pin(file);
     const closes = evict.map((f) => f.closeEvicted());
     this.#stats.evictions += evict.length;
-    if (!mustOpen) return null;
+    if (!mustOpen) {
+      if (evict.length > 0) this.#openFilesChanged();
+      return null;
+    }
     this.#stats.opens++;
     this.#stats.peakOpenFiles = Math.max(this.#stats.peakOpenFiles, this.#lru.openCount);
+    this.#openFilesChanged();
     return closes;
   }
 
   /** @internal */
   unpin(file: CachedFile): void {
     const evict = this.#lru.unpin(file);
+    if (evict.length === 0) return;
     this.#stats.evictions += evict.length;
     for (const f of evict) void f.closeEvicted();
+    this.#openFilesChanged();
   }
 
   /** @internal */
   forget(file: CachedFile): void {
-    this.#lru.remove(file);
+    if (this.#lru.remove(file)) this.#openFilesChanged();
+  }
+
+  /** @internal (CachedFile) Out of descriptors: closes every idle handle; resolves when they are closed. Returns how many. */
+  async shedIdle(): Promise<number> {
+    const idle = this.#lru.shedIdle();
+    if (idle.length === 0) return 0;
+    this.#stats.shedFiles += idle.length;
+    const closes = idle.map((f) => f.closeEvicted());
+    this.#openFilesChanged();
+    await Promise.all(closes);
+    return idle.length;
+  }
+
+  /** @internal (CachedFile) */
+  reportOpenRefused(errno: DescriptorErrno, path: string): void {
+    this.#stats.openRefusals++;
+    for (const o of this.#observers) o.openRefused?.({ errno, path });
+  }
+
+  #openFilesChanged(): void {
+    if (this.#observers.size === 0) return;
+    const n = this.#lru.openCount;
+    for (const o of this.#observers) o.openFilesChanged?.(n);
   }
 
   /** @internal */
@@ -111,7 +180,7 @@ export class CachedFile {
     if (!this.#isClosed) this.cache.unpin(this);
   }
 
-  /** The open handle while pinned (the active segment's write handle), or null. */
+  /** The open handle (always non-null while someone holds a pin: the writer's write pin, a read), or null. */
   get openHandle(): SegmentFile | null {
     return this.#file;
   }
@@ -141,7 +210,7 @@ export class CachedFile {
     try {
       await Promise.all(closes);
       await this.#closing;
-      const file = await this.dir.openFile(this.name, { create });
+      const file = await this.#openRelieving(create);
       if (this.#isClosed) {
         await file.close();
         throw new RunnelError('KAFKA_STORAGE_ERROR', `segment ${this.name} was closed while opening`);
@@ -153,6 +222,26 @@ export class CachedFile {
       this.cache.forget(this);
       this.#opening = null;
       throw err;
+    }
+  }
+
+  /** One open; on EMFILE/ENFILE the idle handles are closed and it is tried once more, then refused LIMIT_EXCEEDED. */
+  async #openRelieving(create: boolean): Promise<SegmentFile> {
+    try {
+      return await this.dir.openFile(this.name, { create });
+    } catch (err) {
+      if (descriptorErrnoOf(err) === null) throw err;
+    }
+    // NB: our own idle handles are descriptors too (maxOpenFiles may be set above what the process can hold).
+    await this.cache.shedIdle();
+    try {
+      return await this.dir.openFile(this.name, { create });
+    } catch (err) {
+      const errno = descriptorErrnoOf(err);
+      if (errno === null) throw err;
+      const path = `${this.dir.path}/${this.name}`;
+      this.cache.reportOpenRefused(errno, path);
+      throw new RunnelError('LIMIT_EXCEEDED', `out of file descriptors (${errno}) opening ${path}: retry after a backoff (operators: raise the open-file limit, ulimit -n, or lower maxConnections/maxOpenFiles)`, { cause: err, details: { errno } });
     }
   }
 }

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HandleLru } from './handle-lru.ts';
 
-type Op = { kind: 'pin' | 'unpin' | 'remove'; key: number };
+type Op = { kind: 'pin' | 'unpin' | 'remove' | 'shed'; key: number };
 
-const ops = fc.array(fc.record({ kind: fc.constantFrom('pin', 'pin', 'unpin', 'remove'), key: fc.integer({ min: 0, max: 11 }) }), { maxLength: 300 });
+const ops = fc.array(fc.record({ kind: fc.constantFrom('pin', 'pin', 'pin', 'unpin', 'unpin', 'remove', 'shed'), key: fc.integer({ min: 0, max: 11 }) }), { maxLength: 300 });
 
-test('property: never more than maxOpen open unless all are pinned; pinned keys are never evicted; opens only what is closed', () => {
+test('property: never more than maxOpen open unless all are pinned; pinned keys are never evicted (nor shed); opens only what is closed', () => {
   fc.assert(fc.property(fc.integer({ min: 1, max: 6 }), ops, (maxOpen, sequence: Op[]) => {
     const lru = new HandleLru<number>(maxOpen);
     const pins = new Map<number, number>(); // model: pins held by callers
@@ -30,6 +30,11 @@ test('property: never more than maxOpen open unless all are pinned; pinned keys 
         if (held === 0) continue;
         pins.set(op.key, held - 1);
         evict(lru.unpin(op.key));
+      } else if (op.kind === 'shed') {
+        const idle = [...open].filter((k) => !pins.get(k));
+        const shed = lru.shedIdle();
+        assert.deepEqual([...shed].sort(), idle.sort(), 'shedIdle returns exactly the unpinned open keys');
+        evict(shed);
       } else {
         assert.equal(lru.remove(op.key), open.has(op.key));
         open.delete(op.key);

@@ -77,6 +77,13 @@ export class HandleLru<K> {
     return this.#pinned.delete(key) || this.#idle.delete(key);
   }
 
+  /** Takes every unpinned key out (the driver closes them): the process ran out of descriptors and these are the ones it can give back. */
+  shedIdle(): K[] {
+    const idle = [...this.#idle.keys()];
+    this.#idle.clear();
+    return idle;
+  }
+
   #trim(): K[] {
     const evict: K[] = [];
     for (const key of this.#idle.keys()) {

@@ -15,10 +15,25 @@
  *   watermark below the acknowledged end: `setHighWatermark`);
  * - after a failed write or fdatasync nothing more is written, made visible
  *   by it or acknowledged: every pending append and wait is rejected.
+ *
+ * File handle (maxOpenFiles): the writer pins the write segment's handle from
+ * the first append of a burst until neither loop runs, moving the pin at each
+ * roll, so a partition being written keeps its fd and an idle one gives it
+ * back to the LRU. An append to an idle log is admitted by `whenWritable`
+ * (the handle reopened) BEFORE its offsets are assigned, so a descriptor
+ * shortage refuses it (retryable) instead of failing the log. Opens that come
+ * after assignment (a roll's new segment) retry a shortage with backoff
+ * (ROLL_OPEN_RETRY_*), then fail the log.
+ * NB (flushIntervalMs > 0): the pin drops once the writes are done, before the
+ * interval's fdatasync, which may reopen the file: fdatasync covers the
+ * inode's dirty pages whichever descriptor wrote them (Linux fsync(2)).
  */
 import { RunnelError } from '@runnel/client/codec';
+import { ROLL_OPEN_RETRY_LIMIT_MS, ROLL_OPEN_RETRY_MAX_MS, ROLL_OPEN_RETRY_MS } from '../limits.ts';
 import type { AckReady, AppendPipeline, PendingAppend, WriteReady } from './append-pipeline.ts';
+import { isDescriptorShortage } from './file-handle-cache.ts';
 import type { Segment } from './segment.ts';
+import type { SegmentFile } from './segment-file.ts';
 
 export interface AppendEvent {
   /** The stored bytes (offsets assigned). Shared: never mutate. */
@@ -62,6 +77,10 @@ export class LogWriter {
   #failure: RunnelError | null = null;
   #isAcknowledging = false;
   #mustAcknowledgeAgain = false;
+  /** The segment whose handle the writer holds pinned (one `acquireWrite`), or null while the log is idle. */
+  #pinned: Segment | null = null;
+  /** The pin being taken for appends to an idle log: they wait on it in arrival order. */
+  #pinning: Promise<void> | null = null;
 
   /** `name`: the log's directory, for error messages. */
   constructor(pipeline: AppendPipeline<Segment>, host: WriterHost, name: string) {
@@ -85,7 +104,55 @@ export class LogWriter {
     return () => this.#flushListeners.delete(listener);
   }
 
-  /** Queues an assigned append (offsets written into `p.batch`) and starts the writer. */
+  /**
+   * Admission, BEFORE offsets are assigned: null when the writer holds its pin
+   * (assign and `enqueue` now, synchronously: the hot path); else resolves once
+   * it does (the write segment's handle reopened if the LRU closed it while the
+   * log was idle). Rejects with LIMIT_EXCEEDED when no descriptor is free:
+   * nothing was assigned, so the append is refused and the log keeps working.
+   * NB: call again after it resolves (the pin may have been dropped meanwhile),
+   * and `releaseIfIdle()` when the append enqueued nothing.
+   */
+  whenWritable(): Promise<void> | null {
+    if (this.#pinned !== null) return null;
+    if (this.#pinning !== null) return this.#pinning;
+    const segment = this.#host.writeSegment;
+    const pinning = segment.acquireWrite().then(() => {
+      this.#pinning = null;
+      this.#hold(segment);
+    }, (err: unknown) => {
+      this.#pinning = null;
+      throw err;
+    });
+    this.#pinning = pinning;
+    return pinning;
+  }
+
+  /** Drops the write pin when neither loop runs (the handle becomes an ordinary LRU entry). */
+  releaseIfIdle(): void {
+    if (this.#isWriterRunning || this.#isSyncerRunning || this.#pinned === null) return;
+    const segment = this.#pinned;
+    this.#pinned = null;
+    segment.releaseWrite();
+  }
+
+  /** Makes one acquired pin of `segment` the writer's, releasing the one it held. */
+  #hold(segment: Segment): void {
+    const previous = this.#pinned;
+    this.#pinned = segment;
+    previous?.releaseWrite();
+  }
+
+  /** The handle of `segment` under the writer's pin; moves the pin there first when it is elsewhere (a roll). */
+  async #pinnedFile(segment: Segment): Promise<SegmentFile> {
+    if (this.#pinned !== segment) {
+      await retryDescriptorShortage(() => segment.acquireWrite());
+      this.#hold(segment);
+    }
+    return segment.requireFile();
+  }
+
+  /** Queues an assigned append (offsets written into `p.batch`) and starts the writer. Only after `whenWritable` said null. */
   enqueue(p: PendingAppend<Segment>): void {
     this.#pipeline.assign(p);
     if (this.#isWriterRunning) return;
@@ -142,14 +209,18 @@ export class LogWriter {
     try {
       for (let step = this.#nextWrite(); step; step = this.#nextWrite()) {
         if (step.kind === 'roll') {
-          await this.#host.writeSegment.requireFile().datasync();
+          await (await this.#pinnedFile(this.#host.writeSegment)).datasync();
           this.#pipeline.markWrittenDurable();
           this.#acknowledge();
+          // The new segment's file is created and pinned before the roll makes it the write segment.
+          await this.#pinnedFile(step.segment);
           await this.#host.roll(step.segment);
           continue;
         }
+        // Hot path: the writer holds the write segment's pin (taken at admission or at the roll).
+        const file = this.#pinned === step.segment ? step.segment.requireFile() : await this.#pinnedFile(step.segment);
         try {
-          await step.segment.requireFile().append(step.chunks);
+          await file.append(step.chunks);
         } catch (err) {
           this.#pipeline.onWriteFailed();
           throw err;
@@ -162,6 +233,7 @@ export class LogWriter {
       this.fail(err);
     } finally {
       this.#isWriterRunning = false;
+      this.releaseIfIdle();
     }
   }
 
@@ -183,7 +255,9 @@ export class LogWriter {
         const startedMs = performance.now();
         try {
           // Pinned: a roll may seal this segment while its fdatasync runs; the LRU must not close it meanwhile.
-          await this.#host.writeSegment.withFile((file) => file.datasync());
+          // (Reopened only with flushIntervalMs > 0, after the writer let go of it: see the header.)
+          const segment = this.#host.writeSegment;
+          await retryDescriptorShortage(() => segment.withFile((file) => file.datasync()));
           for (const listener of this.#flushListeners) listener(performance.now() - startedMs);
         } catch (err) {
           this.#pipeline.onSyncFailed();
@@ -196,6 +270,7 @@ export class LogWriter {
       this.fail(err);
     } finally {
       this.#isSyncerRunning = false;
+      this.releaseIfIdle();
     }
   }
 
@@ -239,5 +314,23 @@ export class LogWriter {
         return !isDone;
       });
     }
+  }
+}
+
+/**
+ * Runs `open` (an acquire of a handle), retrying while no descriptor is free
+ * (the cache already closed its idle handles): ROLL_OPEN_RETRY_MS doubling to
+ * ROLL_OPEN_RETRY_MAX_MS, for at most ROLL_OPEN_RETRY_LIMIT_MS. For opens the
+ * writer cannot refuse (their appends have offsets); other errors at once.
+ */
+async function retryDescriptorShortage<T>(open: () => Promise<T>): Promise<T> {
+  const startedMs = performance.now();
+  for (let delayMs = ROLL_OPEN_RETRY_MS; ; delayMs = Math.min(2 * delayMs, ROLL_OPEN_RETRY_MAX_MS)) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!isDescriptorShortage(err) || performance.now() - startedMs + delayMs > ROLL_OPEN_RETRY_LIMIT_MS) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
 }

@@ -4,7 +4,9 @@
  * segment roll, retention, truncation, close). See docs/storage.md.
  *
  * Append path (hot): validate header + CRC (or take the caller's validated
- * header) → idempotence check → assign offsets in place → the write path
+ * header) → the writer holds the write segment's handle (an idle log's is
+ * reopened first: `LogWriter.whenWritable`) → idempotence check → assign
+ * offsets in place → the write path
  * (log-writer.ts over the pure append-pipeline.ts): one vectored write for
  * every queued batch, then a shared fdatasync (group commit). Per batch,
  * never per record.
@@ -123,7 +125,7 @@ export class PartitionLog {
     const log = new PartitionLog(dir, o, loaded, segmentConfig);
     await log.#snapshots.load();
     // Recovered bytes may sit in the page cache only (process crash): make them durable before serving them.
-    await log.#writeSegment.requireFile().datasync();
+    await log.#writeSegment.withFile((file) => file.datasync());
     if (loaded.isLeaderEpochFileStale) await log.#writeLeaderEpochs();
     await log.#writeCheckpoint(false);
     if (o.flushIntervalMs > 0) {
@@ -207,6 +209,18 @@ export class PartitionLog {
     }
     if (header.totalBytes !== batch.length) {
       return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
+    }
+    // An idle log may have had its write handle closed (maxOpenFiles): reopen it before assigning offsets.
+    const writable = this.#writer.whenWritable();
+    if (writable !== null) {
+      const validated = { ...opts, header };
+      return writable.then(() => {
+        try {
+          return this.append(batch, validated);
+        } finally {
+          this.#writer.releaseIfIdle();
+        }
+      });
     }
     const now = this.#options.nowMs();
     const check = this.#producers.check(header);
@@ -341,6 +355,8 @@ export class PartitionLog {
    */
   async truncateTo(offset: number): Promise<void> {
     await this.flush();
+    // The writer lets go of its pin (the segment it holds may be deleted below).
+    await this.#writer.whenIdle();
     if (offset >= this.logEndOffset) return;
     const target = Math.max(offset, this.#logStartOffset);
     const k = segmentIndexOf(this.#segments, target);

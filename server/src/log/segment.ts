@@ -9,9 +9,10 @@
  * (`recordBatch`) whether appending or rebuilding, so a rebuilt index equals
  * the one written live.
  * File handles come from the broker's FileHandleCache (maxOpenFiles): the
- * active segment pins its write handle; every read or scan pins the handle
- * for its I/O (`withFile`), so sealed segments' handles are opened lazily
- * and may be closed between reads.
+ * log's writer pins the active segment's handle while it has appends to
+ * write or fdatasync (`acquireWrite`/`releaseWrite`); every read or scan pins
+ * the handle for its I/O (`withFile`). No segment holds a handle for its
+ * life: an idle partition's may be closed and is reopened on demand.
  */
 import { BATCH_OVERHEAD_BYTES, RunnelError, type Crc32cFn } from '@runnel/client/codec';
 import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
@@ -155,7 +156,10 @@ export class Segment {
    */
   async truncateTo(offset: number): Promise<number> {
     await this.becomeActive();
-    const file = this.requireFile();
+    return this.withFile((file) => this.#truncateTo(file, offset));
+  }
+
+  async #truncateTo(file: SegmentFile, offset: number): Promise<number> {
     const hint = this.offsetIndex.lookup(offset);
     let cut = { position: file.size, offset: this.nextOffset };
     await this.scan(hint.position, hint.offset, file.size, false, (b) => {
@@ -191,17 +195,32 @@ export class Segment {
     }
   }
 
-  /** Opens (creating) the file and pins its write handle until `seal`. Idempotent. */
+  /**
+   * Makes this the segment appends go to, creating its file if missing. Idempotent.
+   * Pins nothing: the writer pins the handle while it writes (`acquireWrite`).
+   */
   async becomeActive(): Promise<void> {
     if (this.#isActive) return;
     await this.#handle.acquire({ create: true });
+    this.#handle.release();
     this.#isActive = true;
   }
 
-  /** Unpins the write handle: the file may now be closed by the LRU between reads. */
+  /** No more appends go here (a later segment became active). */
   seal(): void {
-    if (!this.#isActive) return;
     this.#isActive = false;
+  }
+
+  /**
+   * Pins the handle for the writer (reopening it, creating the file, if the
+   * LRU closed it) until `releaseWrite`. A failed acquire needs no release:
+   * LIMIT_EXCEEDED (`isDescriptorShortage`) when no descriptor is free.
+   */
+  acquireWrite(): Promise<SegmentFile> {
+    return this.#handle.acquire({ create: true });
+  }
+
+  releaseWrite(): void {
     this.#handle.release();
   }
 
@@ -229,10 +248,10 @@ export class Segment {
     await dir.remove(segmentFileName(this.baseOffset, '.timeindex'));
   }
 
-  /** The active segment's write handle (append, fdatasync, truncate). */
+  /** The handle while the caller holds a pin on it (`acquireWrite`, inside `withFile`). */
   requireFile(): SegmentFile {
-    const file = this.#isActive ? this.#handle.openHandle : null;
-    if (!file) throw new RunnelError('KAFKA_STORAGE_ERROR', `segment ${this.logFileName} is not the open active segment (sealed, deleted or closed)`);
+    const file = this.#handle.openHandle;
+    if (!file) throw new RunnelError('KAFKA_STORAGE_ERROR', `segment ${this.logFileName} has no open handle (not pinned, deleted or closed)`);
     return file;
   }
 }
