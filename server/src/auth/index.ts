@@ -1,7 +1,8 @@
 /**
  * Authentication and authorization for the broker's request layer: token
  * verification (jose), principals with compiled grants, authorize(), the
- * listen policy, audit lines. Not wired into the broker yet (docs/security.md).
+ * listen policy, audit lines. Wired into the broker by
+ * server/src/request/access-control.ts and server.ts (docs/security.md).
  */
 export { AuthLimits } from './limits.ts';
 export { NamePatternSet, matchesPattern } from './name-pattern.ts';
