@@ -150,24 +150,6 @@ export const OVERSIZE_FRAME_READ_FACTOR = 2;
  */
 export const SLOW_CONSUMER_CLOSE_FACTOR = 2;
 
-export const oversizeFrameReadBytes = (l: Limits): number => OVERSIZE_FRAME_READ_FACTOR * l.maxFrameBytes;
-export const slowConsumerCloseBytes = (l: Limits): number => SLOW_CONSUMER_CLOSE_FACTOR * l.maxBackpressureBytes;
-
-/**
- * uWS's own per-socket cap, above the broker's close threshold plus a whole oversize frame, so uWS
- * never silently drops a published frame for a subscriber the broker still counts as live.
- */
-export const uwsMaxBackpressureBytes = (l: Limits): number => slowConsumerCloseBytes(l) + oversizeFrameReadBytes(l);
-
-export const defaultLimits: Limits = LimitsSchema.parse({});
-
-/** Reject limit combinations that cannot work; returns the parsed limits. */
-export function validateLimits(input: Partial<Limits> = {}): Limits {
-  const limits = LimitsSchema.parse(input);
-  const problems: string[] = [];
-  if (limits.maxFrameBytes < limits.maxBatchBytes + FRAME_HEADER_BYTES) {
-    problems.push(`maxFrameBytes (${limits.maxFrameBytes}) must be >= maxBatchBytes + ${FRAME_HEADER_BYTES} (${limits.maxBatchBytes + FRAME_HEADER_BYTES})`);
-  }
 /**
  * File-descriptor budget (fd-budget.ts): at start-up maxConnections + maxOpenFiles + the reserve
  * must fit the process's soft RLIMIT_NOFILE, else they are lowered to fit (and the line says so).
@@ -196,6 +178,24 @@ export const ROLL_OPEN_RETRY_MS = 10;
 export const ROLL_OPEN_RETRY_MAX_MS = 1000;
 export const ROLL_OPEN_RETRY_LIMIT_MS = 30_000;
 
+export const oversizeFrameReadBytes = (l: Limits): number => OVERSIZE_FRAME_READ_FACTOR * l.maxFrameBytes;
+export const slowConsumerCloseBytes = (l: Limits): number => SLOW_CONSUMER_CLOSE_FACTOR * l.maxBackpressureBytes;
+
+/**
+ * uWS's own per-socket cap, above the broker's close threshold plus a whole oversize frame, so uWS
+ * never silently drops a published frame for a subscriber the broker still counts as live.
+ */
+export const uwsMaxBackpressureBytes = (l: Limits): number => slowConsumerCloseBytes(l) + oversizeFrameReadBytes(l);
+
+export const defaultLimits: Limits = LimitsSchema.parse({});
+
+/** Reject limit combinations that cannot work; returns the parsed limits. */
+export function validateLimits(input: Partial<Limits> = {}): Limits {
+  const limits = LimitsSchema.parse(input);
+  const problems: string[] = [];
+  if (limits.maxFrameBytes < limits.maxBatchBytes + FRAME_HEADER_BYTES) {
+    problems.push(`maxFrameBytes (${limits.maxFrameBytes}) must be >= maxBatchBytes + ${FRAME_HEADER_BYTES} (${limits.maxBatchBytes + FRAME_HEADER_BYTES})`);
+  }
   if (limits.maxSegmentBytes < limits.maxBatchBytes) {
     problems.push(`maxSegmentBytes (${limits.maxSegmentBytes}) must be >= maxBatchBytes (${limits.maxBatchBytes})`);
   }
