@@ -43,6 +43,10 @@ export interface RunnelMetrics {
   readonly authFailures: Counter<'reason'>;
   /** Requests throttled or refused by a quota, by quota `kind`. */
   readonly quotaThrottled: Counter<'kind'>;
+  /** Segment file handles open now (bounded by maxOpenFiles, pinned excess aside); set by the file-handle cache's events (fd-budget.ts). */
+  readonly openSegmentFiles: Gauge;
+  /** Segment opens refused for lack of descriptors after the idle handles were closed (`errno`: EMFILE process, ENFILE system); each refused request got LIMIT_EXCEEDED. */
+  readonly fileOpenFailures: Counter<'errno'>;
   /**
    * Registers `fn` to run at each scrape, before `consumerLag` is read; the
    * gauge is reset first so groups and partitions that vanished disappear.
@@ -100,6 +104,8 @@ export function createMetrics(): RunnelMetrics {
     httpRequests: counter('runnel_http_requests_total', 'HTTP requests by route pattern and status', ['route', 'status']),
     authFailures: counter('runnel_auth_failures_total', 'Refused authentications and authorizations, by reason', ['reason']),
     quotaThrottled: counter('runnel_quota_throttled_total', 'Requests throttled or refused by a quota, by kind', ['kind']),
+    openSegmentFiles: new Gauge({ name: 'runnel_open_segment_files', help: 'Segment file handles open (bounded by maxOpenFiles)', registers }),
+    fileOpenFailures: counter('runnel_file_open_failures_total', 'Segment opens refused for lack of file descriptors, by errno', ['errno']),
     onCollect(fn) {
       collectors.add(fn);
       return () => collectors.delete(fn);
