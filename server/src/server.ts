@@ -9,7 +9,9 @@
  * close sockets with 1001 going away → flush and close groups and logs.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
+import { fitLimitsToFdBudget, readFdLimit, reportFileHandles } from './fd-budget.ts';
 import { validateLimits } from './limits.ts';
+import { processFileHandleCache } from './log/file-handle-cache.ts';
 import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveFetch } from './http/uws-bridge.ts';
@@ -67,7 +69,10 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
     warn('runnel: WARNING: uWebSockets.js is NOT native: running on its slow JavaScript fallback; performance and backpressure behaviour are degraded');
     if (process.env.RUNNEL_REQUIRE_NATIVE_UWS === '1') assertNativeUws();
   }
-  const limits = validateLimits(config.limits);
+  // maxConnections + maxOpenFiles + a reserve must fit `ulimit -n` (lowered to fit, said in one line).
+  const fds = fitLimitsToFdBudget(validateLimits(config.limits), readFdLimit());
+  const limits = fds.limits;
+  (fds.isWarning ? warn : log)(fds.line);
   const cfg: BrokerConfig = { ...config, limits };
   const auth = parseAuthConfig(config.auth ?? {});
   const insecure = config.insecure ?? false;
@@ -79,7 +84,12 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const verifier = await loadTokenVerifier(auth);
   const warnings = securityWarnings(cfg.host, auth.mode, insecure, config.corsOrigins ?? []);
   const metrics = createMetrics();
-  const broker = await Broker.open(cfg, metrics);
+  // The logs share the process-wide cache for maxOpenFiles (log-options.ts).
+  const stopReportingFiles = reportFileHandles(processFileHandleCache(limits.maxOpenFiles), { metrics, warn });
+  const broker = await Broker.open(cfg, metrics).catch((e: unknown) => {
+    stopReportingFiles();
+    throw e;
+  });
   let ready = false;
   let port = 0;
   const tls = tlsServer !== undefined;
@@ -98,6 +108,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   }).catch(async (e: unknown) => {
     endpoint.close();
     await broker.close();
+    stopReportingFiles();
     throw e;
   });
   port = uws.us_socket_local_port(listenSocket);
@@ -120,6 +131,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
       endpoint.closeAll(GOING_AWAY, 'going away');
       endpoint.close();
       await broker.close();
+      stopReportingFiles();
     })();
     return closing;
   };
