@@ -174,6 +174,33 @@ test('offsetForTimestamp finds the first batch whose maxTimestamp reaches the ta
   await log.close();
 });
 
+test('a resend older than the 5 remembered batches is DUPLICATE_SEQUENCE_NUMBER (46: nothing appended, not a loss); a gap stays OUT_OF_ORDER; the same after a clean reopen and a crash', async () => {
+  for (const reopen of ['clean', 'crash'] as const) {
+    const { log, dir } = await openMemory();
+    const p = (seq: number) => batch(2, { producerId: 42, producerEpoch: 0, baseSequence: seq });
+    for (let seq = 0; seq < 16; seq += 2) await log.append(p(seq)); // 8 batches: sequences 0..15, the last 5 from 6
+    const refusal = async (seq: number) => log.append(p(seq)).then(() => null, (e: unknown) => e as RunnelError);
+    const written = await refusal(0);
+    assert.ok(written instanceof RunnelError, `got ${written}`);
+    assert.deepEqual([written.errorName, written.code, written.retryable], ['DUPLICATE_SEQUENCE_NUMBER', 46, false]);
+    assert.match(written.message, /already written/);
+    assert.equal(log.logEndOffset, 16, 'not appended');
+    assert.deepEqual(await log.append(p(6)).then((r) => [r.baseOffset, r.duplicate]), [6, true], 'the oldest remembered: its offsets');
+    assert.equal((await refusal(20))?.errorName, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'a gap');
+    assert.equal((await log.append(p(16))).baseOffset, 16);
+    if (reopen === 'clean') await log.close();
+    const next = await PartitionLog.openDirectory(reopen === 'clean' ? dir : dir.crash());
+    for (const seq of [0, 2, 6]) {
+      const again = await next.append(p(seq)).then(() => null, (e: unknown) => e as RunnelError);
+      assert.equal(again?.errorName, 'DUPLICATE_SEQUENCE_NUMBER', `${reopen}: sequence ${seq} below the window rebuilt on open`);
+    }
+    assert.deepEqual(await next.append(p(8)).then((r) => [r.baseOffset, r.duplicate]), [8, true]);
+    assert.equal(await next.append(p(30)).then(() => '', (e: RunnelError) => e.errorName), 'OUT_OF_ORDER_SEQUENCE_NUMBER');
+    assert.equal(next.logEndOffset, 18, `${reopen}: nothing appended by the refusals`);
+    await next.close();
+  }
+});
+
 test('truncateTo removes the batch containing the offset and everything after, including producer state', async () => {
   const { log, dir } = await openMemory({ limits: { maxBatchBytes: 2048, maxSegmentBytes: 64 * 1024 } });
   for (let i = 0; i < 100; i++) await log.append(batch(10, { valueBytes: 50, producerId: 9, producerEpoch: 0, baseSequence: i * 10 }));

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { lastSequenceOf, PRODUCER_BATCHES_RETAINED, ProducerStateTable, type ProducerBatchHeader } from './producer-state.ts';
+import { lastSequenceOf, PRODUCER_BATCHES_RETAINED, ProducerStateTable, sequencePrecedes, type ProducerBatchHeader, type ProducerCheck } from './producer-state.ts';
 
 const INT32_MAX = 0x7fff_ffff;
 const h = (producerId: number, producerEpoch: number, baseSequence: number, lastOffsetDelta = 0): ProducerBatchHeader => ({ producerId, producerEpoch, baseSequence, lastOffsetDelta });
 
-test('in-order batches append; the last five retried come back as duplicates; older ones and gaps are rejected (property)', () => {
+test('in-order batches append; the last five retried come back as duplicates; older ones are DUPLICATE_SEQUENCE_NUMBER, gaps OUT_OF_ORDER (property)', () => {
   const startSeq = fc.oneof(fc.constant(0), fc.integer({ min: INT32_MAX - 300, max: INT32_MAX }), fc.nat(INT32_MAX));
   fc.assert(fc.property(startSeq, fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }), fc.nat(), (seq0, deltas, pick) => {
     const table = new ProducerStateTable(10);
@@ -26,7 +26,7 @@ test('in-order batches append; the last five retried come back as duplicates; ol
     if (i >= sent.length - PRODUCER_BATCHES_RETAINED) {
       assert.deepEqual(retry, { kind: 'duplicate', baseOffset: sent[i].baseOffset, lastOffset: sent[i].baseOffset + sent[i].header.lastOffsetDelta });
     } else {
-      assert.equal(retry.kind === 'reject' && retry.code, 'OUT_OF_ORDER_SEQUENCE_NUMBER');
+      assert.equal(retry.kind === 'reject' && retry.code, 'DUPLICATE_SEQUENCE_NUMBER', 'older than the remembered five: already written');
     }
     const gap = table.check(h(7, 3, lastSequenceOf(seq, 1)));
     assert.equal(gap.kind === 'reject' && gap.code, 'OUT_OF_ORDER_SEQUENCE_NUMBER');
@@ -94,4 +94,94 @@ test('snapshot round trip; corrupt snapshots are refused (property)', () => {
     assert.equal(ProducerStateTable.decodeSnapshot(flipped, 1000), null);
     assert.equal(ProducerStateTable.decodeSnapshot(bytes.subarray(0, bytes.length - 1), 1000), null);
   }));
+});
+
+// ---- issue 11, finding 6: "already written, below what I remember" vs "a gap" ----
+
+const answer = (c: ProducerCheck): string => (c.kind === 'reject' ? c.code : c.kind);
+
+/** A table remembering producer 1 (epoch 0) with batches of 10 records from `firstSequence` (wrapping), `count` of them. */
+function history(firstSequence: number, count: number): { table: ProducerStateTable; bases: number[]; next: number } {
+  const table = new ProducerStateTable(10);
+  const bases: number[] = [];
+  let seq = firstSequence;
+  for (let i = 0; i < count; i++) {
+    table.record(h(1, 0, seq, 9), i * 10);
+    bases.push(seq);
+    seq = lastSequenceOf(seq, 10);
+  }
+  return { table, bases, next: seq };
+}
+
+test('outside the remembered window (table): entirely below it DUPLICATE_SEQUENCE_NUMBER; a gap, or an overlap with other bounds, OUT_OF_ORDER', () => {
+  const { table, bases, next } = history(0, 8); // remembers 30..79, next 80
+  assert.deepEqual([bases[3], next], [30, 80]);
+  const cases: [ProducerBatchHeader, string, string][] = [
+    [h(1, 0, 0, 9), 'DUPLICATE_SEQUENCE_NUMBER', 'a whole batch older than the five remembered'],
+    [h(1, 0, 20, 9), 'DUPLICATE_SEQUENCE_NUMBER', 'the batch just below the oldest remembered'],
+    [h(1, 0, 25, 4), 'DUPLICATE_SEQUENCE_NUMBER', 'ends at 29, just below 30 (other bounds: still all written)'],
+    [h(1, 0, 25, 5), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'ends at 30: overlaps the window with other bounds'],
+    [h(1, 0, 42, 3), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'inside the window, matching no batch'],
+    [h(1, 0, 30, 9), 'duplicate', 'the oldest remembered: original offsets'],
+    [h(1, 0, 70, 9), 'duplicate', 'the latest'],
+    [h(1, 0, 80, 9), 'append', 'the next'],
+    [h(1, 0, 81, 0), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'a gap of one'],
+    [h(1, 0, 1_000_000, 0), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'a large gap'],
+    [h(1, 1, 0, 0), 'append', 'a new epoch from 0'],
+    [h(1, 1, 5, 0), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'a new epoch not from 0'],
+  ];
+  for (const [header, want, why] of cases) assert.equal(answer(table.check(header)), want, `${why}: ${JSON.stringify(header)}`);
+  const refused = table.check(h(1, 0, 0, 9));
+  assert.ok(refused.kind === 'reject' && /sequences 0\.\.9 are below the oldest of the last 5 batches remembered \(sequence 30\): already written/.test(refused.message), JSON.stringify(refused));
+  const gap = table.check(h(1, 0, 90, 0));
+  assert.ok(gap.kind === 'reject' && /expected sequence 80, got 90: sequences 80\.\.89 are missing/.test(gap.message), JSON.stringify(gap));
+});
+
+test('across the int32 wrap: "below" and "gap" are serial-number comparisons, not numeric ones', () => {
+  // Batches of 10 from INT32_MAX - 44: remembered INT32_MAX - 14 .. 34 (wrapped), next 35.
+  const across = history(INT32_MAX - 44, 8);
+  assert.deepEqual([across.bases[3], across.next], [INT32_MAX - 14, 35]);
+  assert.equal(answer(across.table.check(h(1, 0, INT32_MAX - 44, 9))), 'DUPLICATE_SEQUENCE_NUMBER', 'written before the wrap, below the window');
+  assert.equal(answer(across.table.check(h(1, 0, INT32_MAX - 24, 9))), 'DUPLICATE_SEQUENCE_NUMBER', 'the batch just below the oldest');
+  assert.equal(answer(across.table.check(h(1, 0, 40, 0))), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'numerically below the oldest, but a gap after the wrapped next');
+  assert.equal(answer(across.table.check(h(1, 0, 35, 0))), 'append');
+  // Remembered 5..54 after the wrap: a resend from before the wrap is numerically huge but below.
+  const after = history(INT32_MAX - 24, 8);
+  assert.equal(after.bases[3], 5);
+  assert.equal(answer(after.table.check(h(1, 0, INT32_MAX - 4, 9))), 'DUPLICATE_SEQUENCE_NUMBER', 'the batch that wrapped (INT32_MAX - 4 .. 4) is below 5');
+  assert.equal(answer(after.table.check(h(1, 0, INT32_MAX - 3, 0))), 'DUPLICATE_SEQUENCE_NUMBER', 'numerically above the next, yet written before the wrap');
+  // Serial order itself: half the space ahead precedes, the other half follows.
+  assert.ok(sequencePrecedes(INT32_MAX, 0) && sequencePrecedes(INT32_MAX - 5, 3) && !sequencePrecedes(3, INT32_MAX - 5) && !sequencePrecedes(7, 7));
+  assert.ok(sequencePrecedes(0, 2 ** 30 - 1) && !sequencePrecedes(0, 2 ** 30));
+});
+
+test('property: after any history (wrapping or not), every batch sent before the last five is DUPLICATE_SEQUENCE_NUMBER and every gap OUT_OF_ORDER', () => {
+  const start = fc.oneof(fc.constant(0), fc.integer({ min: INT32_MAX - 2000, max: INT32_MAX }), fc.nat(INT32_MAX));
+  fc.assert(fc.property(start, fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 6, maxLength: 40 }), fc.nat(), fc.integer({ min: 1, max: 2 ** 30 - 1 }), (seq0, deltas, pick, gapBy) => {
+    const table = new ProducerStateTable(10);
+    const sent: ProducerBatchHeader[] = [];
+    let seq = seq0;
+    for (const [i, delta] of deltas.entries()) {
+      const header = h(3, 0, seq, delta);
+      table.record(header, i * 1000);
+      sent.push(header);
+      seq = lastSequenceOf(seq, delta + 1);
+    }
+    const old = sent[pick % (sent.length - PRODUCER_BATCHES_RETAINED)];
+    assert.equal(answer(table.check(old)), 'DUPLICATE_SEQUENCE_NUMBER', `resend of ${old.baseSequence}+${old.lastOffsetDelta}`);
+    assert.equal(answer(table.check(h(3, 0, lastSequenceOf(seq, gapBy), 0))), 'OUT_OF_ORDER_SEQUENCE_NUMBER', `gap of ${gapBy} after ${seq}`);
+  }), { numRuns: 500 });
+});
+
+test('the window rebuilt from a snapshot gives the same answers (a restart does not turn written into lost)', () => {
+  const { table, next } = history(INT32_MAX - 44, 8);
+  const restored = ProducerStateTable.decodeSnapshot(table.encodeSnapshot(), 10)!;
+  for (const header of [h(1, 0, INT32_MAX - 44, 9), h(1, 0, INT32_MAX - 14, 9), h(1, 0, 40, 0), h(1, 0, next, 0)]) {
+    assert.deepEqual(restored.check(header), table.check(header), JSON.stringify(header));
+  }
+  // A window of fewer batches (a replay after retention deleted older ones): below it is still written.
+  const replayed = new ProducerStateTable(10);
+  replayed.record(h(1, 0, 70, 9), 70);
+  assert.equal(answer(replayed.check(h(1, 0, 30, 9))), 'DUPLICATE_SEQUENCE_NUMBER');
+  assert.equal(answer(replayed.check(h(1, 0, 81, 0))), 'OUT_OF_ORDER_SEQUENCE_NUMBER');
 });

@@ -9,8 +9,26 @@
  * - older epoch: INVALID_PRODUCER_EPOCH (the producer was fenced).
  * - newer epoch: must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER.
  * - same epoch: a batch equal (base and last sequence) to one of the last
- *   five is a duplicate and gets its original offsets back; otherwise its
- *   base sequence must follow the last one (int32 wraps to 0).
+ *   five is a duplicate and gets its original offsets back; a batch whose base
+ *   sequence follows the last one (int32 wraps to 0) is appended; else:
+ *   - its sequences all lie below the oldest remembered batch's base sequence:
+ *     DUPLICATE_SEQUENCE_NUMBER (Kafka's 46, "already written; offsets no
+ *     longer known"). A producer's sequences are contiguous from 0 within an
+ *     epoch, so a sequence below one remembered was written (or is below the
+ *     log start). The producer must not resend it and must not take it for
+ *     lost broker state (as it takes OUT_OF_ORDER_SEQUENCE_NUMBER);
+ *   - its base sequence is past the next expected one (a gap: batches were
+ *     lost in between), or it overlaps the remembered batches without equal
+ *     bounds (a retry must resend the same batch): OUT_OF_ORDER_SEQUENCE_NUMBER.
+ *   "Below" and "past" are serial-number comparisons (RFC 1982) in the 2^31
+ *   sequence space, so they hold across the int32 wrap: x precedes y when y is
+ *   less than 2^30 ahead of x. A gap is checked first: when unsure, the answer
+ *   that makes the producer resend (duplicates) beats the one that makes it
+ *   drop the batch (loss).
+ *   NB: the remembered window is the one the log rebuilds (snapshot + replay,
+ *   log-loader.ts): after a restart it holds the same batches, or fewer when
+ *   a snapshot was lost and retention deleted the older batches; fewer only
+ *   moves "oldest" up, and anything below it was written all the same.
  * - unknown producer id (new, evicted or retention-deleted): any sequence is
  *   accepted, as Kafka does once a producer's history is gone.
  * Invariant: at most `maxProducers` entries (least recently written evicted).
@@ -60,6 +78,20 @@ function isNextSequence(lastSequence: number, nextSequence: number): boolean {
   return nextSequence === lastSequence + 1 || (lastSequence === INT32_MAX && nextSequence === 0);
 }
 
+function previousSequence(sequence: number): number {
+  return sequence === 0 ? INT32_MAX : sequence - 1;
+}
+
+/** Sequences 0..INT32_MAX: arithmetic modulo 2^31. */
+const SEQUENCE_SPACE = INT32_MAX + 1;
+const HALF_SEQUENCE_SPACE = SEQUENCE_SPACE / 2;
+
+/** Serial-number order (RFC 1982 §3.2) in the wrapping sequence space: `a` precedes `b` when `b` is 1 to 2^30 − 1 ahead of it. */
+export function sequencePrecedes(a: number, b: number): boolean {
+  const ahead = (b - a + SEQUENCE_SPACE) % SEQUENCE_SPACE;
+  return ahead > 0 && ahead < HALF_SEQUENCE_SPACE;
+}
+
 const ACCEPT: ProducerCheck = { kind: 'append' };
 
 /** "RPS1": first 4 bytes of a producer snapshot (a foreign or older file is replayed from the log instead). */
@@ -71,6 +103,28 @@ const SnapshotLayout = { magic: 0, producerCount: 4, headerBytes: 8, trailerByte
 const SnapshotProducer = { producerId: 0, producerEpoch: 8, batchCount: 10, bytes: 11 } as const;
 /** One remembered batch, relative to its start. */
 const SnapshotBatch = { baseSequence: 0, lastSequence: 4, baseOffset: 8, lastOffset: 16, bytes: 24 } as const;
+
+/** A batch of the current epoch that is neither remembered nor next: already written (below the window), a gap, or a mismatched overlap. */
+function checkOutOfWindow(entry: ProducerEntry, h: ProducerBatchHeader, lastSequence: number): ProducerCheck {
+  const oldest = entry.batches[0];
+  const latest = entry.batches[entry.batches.length - 1];
+  const expected = lastSequenceOf(latest.lastSequence, 1);
+  const who = `producer ${h.producerId} epoch ${h.producerEpoch}`;
+  const range = `sequences ${h.baseSequence}..${lastSequence}`;
+  if (sequencePrecedes(expected, h.baseSequence)) {
+    return { kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', message: `${who}: expected sequence ${expected}, got ${h.baseSequence}: sequences ${expected}..${previousSequence(h.baseSequence)} are missing (a gap)` };
+  }
+  if (sequencePrecedes(lastSequence, oldest.baseSequence)) {
+    return {
+      kind: 'reject', code: 'DUPLICATE_SEQUENCE_NUMBER',
+      message: `${who}: ${range} are below the oldest of the last ${entry.batches.length} batches remembered (sequence ${oldest.baseSequence}): already written, their offsets are no longer known; do not resend them`,
+    };
+  }
+  return {
+    kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+    message: `${who}: ${range} overlap the batches remembered (sequences ${oldest.baseSequence}..${latest.lastSequence}) but equal none of them: a retry must resend the same batch; expected sequence ${expected}`,
+  };
+}
 
 export class ProducerStateTable {
   /** Insertion order = least recently written first (for eviction). */
@@ -108,10 +162,7 @@ export class ProducerStateTable {
     }
     const latest = entry.batches[entry.batches.length - 1];
     if (!latest || isNextSequence(latest.lastSequence, h.baseSequence)) return ACCEPT;
-    return {
-      kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
-      message: `producer ${h.producerId} epoch ${h.producerEpoch}: expected sequence ${lastSequenceOf(latest.lastSequence, 1)}, got ${h.baseSequence} (a retry older than the last ${PRODUCER_BATCHES_RETAINED} batches is not recognised)`,
-    };
+    return checkOutOfWindow(entry, h, lastSequence);
   }
 
   /** Remembers an appended batch (after `check` said append, or while replaying the log). */
