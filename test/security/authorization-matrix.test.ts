@@ -187,14 +187,15 @@ async function audited(before: number, seen: { kind: TokenKind; refusedAs: Error
     assert.equal(auditLines().length, before, `${what}: served, so no audit line`);
     return;
   }
-  refusalTimes.push(Date.now());
   const isAuthentication = refusedAs === 'SASL_AUTHENTICATION_FAILED';
+  assert.ok(isAuthentication || Object.values(REFUSAL).includes(refusedAs), `${what}: answered ${refusedAs}, which is neither an authentication nor an authorization refusal`);
+  refusalTimes.push(Date.now());
   if (isAuthentication) refusals[kind === 'expired' ? 'expired' : 'authentication']++;
   else refusals.authorization++;
   const deadline = Date.now() + 5000;
   while (auditLines().length < before + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   const lines = auditLines().slice(before);
-  assert.equal(lines.length, 1, `${what}: exactly one audit line for the refusal, got ${JSON.stringify(lines)}\n${broker.log()}`);
+  assert.equal(lines.length, 1, `${what}: exactly one audit line for the refusal (${refusedAs}), got ${JSON.stringify(lines)}\n${broker.log()}`);
   const [line] = lines;
   assert.equal(line.code, refusedAs, `${what}: audit code`);
   assert.match(line.ip, /127\.0\.0\.1/, `${what}: audit ip`);
