@@ -88,6 +88,21 @@ export const LimitsSchema = z.object({
   maxGroupSessionTimeoutMs: z.number().int().min(10).default(300_000),
   /** How often member session timeouts are checked. */
   groupTickMs: z.number().int().min(10).default(250),
+  /**
+   * A group's membership change is pushed to the other members at once unless the group had a push
+   * within this time; then it waits in a window that later changes extend by this much, and the
+   * window is one push (Kafka's group.initial.rebalance.delay.ms, for every rebalance): a burst of N
+   * joins costs O(N) assignment frames, not N²/2. Members not yet pushed are fenced (ILLEGAL_GENERATION).
+   * Too low brings back a push per join in a burst; too high keeps old owners fenced and consuming longer.
+   */
+  groupRebalanceDelayMs: z.number().int().min(0).max(60_000).default(100),
+  /** A window that changes keep extending is still pushed this long after the change that opened it. Too high, as above. */
+  groupRebalanceMaxDelayMs: z.number().int().min(0).max(300_000).default(1000),
+  /**
+   * runnel_consumer_lag series in one /metrics scrape (the largest lags kept): bounds the label
+   * cardinality that throwaway groups add. Too low hides small lags; too high lets a client bloat scrapes.
+   */
+  maxLagSeries: z.number().int().min(0).default(1000),
 
   // ---- names and records ----
   maxTopicNameLength: z.number().int().min(1).max(249).default(249),
@@ -210,6 +225,9 @@ export function validateLimits(input: Partial<Limits> = {}): Limits {
   }
   if (limits.maxBackpressureBytes < limits.maxFrameBytes) {
     problems.push(`maxBackpressureBytes (${limits.maxBackpressureBytes}) must be >= maxFrameBytes (${limits.maxFrameBytes})`);
+  }
+  if (limits.groupRebalanceMaxDelayMs < limits.groupRebalanceDelayMs) {
+    problems.push(`groupRebalanceMaxDelayMs (${limits.groupRebalanceMaxDelayMs}) must be >= groupRebalanceDelayMs (${limits.groupRebalanceDelayMs})`);
   }
   if (problems.length > 0) throw new Error(`invalid limits:\n  - ${problems.join('\n  - ')}`);
   return limits;

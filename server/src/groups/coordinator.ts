@@ -1,39 +1,57 @@
 /**
  * Group coordinator driver: owns the `Group` cores, runs the session-timeout
- * timer, pushes GroupAssignmentFrames to members on every rebalance and
+ * timer, pushes GroupAssignmentFrames to members after rebalances and
  * persists committed offsets in the `OffsetStore`.
  *
  * Members are bound to a `GroupMemberSink` (a WebSocket session); when the
  * session closes, `leaveAll(sink)` removes its members at once instead of
  * waiting for their session timeout.
- * Invariant: a rebalance's assignments are sent to every member before any
- * later commit is validated (both happen on the one JS thread, in order).
+ *
+ * Pushes are coalesced (docs/groups.md): a joiner gets its assignment in the
+ * join answer at once; the other members get it pushed at once after an
+ * isolated change, or once per rebalance window when changes come within
+ * groupRebalanceDelayMs of a push (rebalance-window.ts), and only when the
+ * generation they were last sent is stale: a burst of N joins costs O(N)
+ * frames, not N²/2.
+ * Invariant: a commit is validated against the current generation; a member
+ * not yet pushed the current one is fenced (ILLEGAL_GENERATION) until its
+ * push arrives, so two members never commit the same partition in one
+ * generation. Member ids are secrets (16 random bytes): describe shows a
+ * one-way `displayId` instead.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ErrorTable, RunnelError, type CommittedOffset, type ErrorName, type GroupAssignmentFrame } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
+import type { PartitionLag } from './consumer-lag.ts';
 import { Group, type GroupChange } from './group.ts';
 import type { AssignmentStrategy } from './assignor.ts';
+import { assertGroupName, groupNameProblem } from './group-name.ts';
+import { MemberBindings, type GroupMemberSink } from './member-bindings.ts';
 import type { OffsetStore } from './offset-store.ts';
+import { decidePush, type PushState } from './rebalance-window.ts';
 
-/** Where a member's assignment frames go (the WebSocket session). */
-export interface GroupMemberSink {
-  sendAssignment(frame: GroupAssignmentFrame): void;
-}
+export type { GroupMemberSink } from './member-bindings.ts';
+
+/** Random bytes of a member id: the id is the member's only credential for commits, heartbeats and leaves. */
+const MEMBER_ID_BYTES = 16;
+/** Bytes of sha256(memberId) shown as `displayId` (enough to tell members apart, nothing to act as one). */
+const DISPLAY_ID_BYTES = 6;
 
 export interface GroupCoordinatorDeps {
   store: OffsetStore;
   limits: Limits;
   /** Current partition count per existing topic. */
   partitionCounts(): ReadonlyMap<string, number>;
-  /** highWatermark of a partition, undefined if unknown (for lag). */
+  /** highWatermark of a partition, undefined if unknown (bounds commits; lag). */
   highWatermark(topic: string, partition: number): number | undefined;
   strategy?: AssignmentStrategy;
   nowMs?: () => number;
 }
 
 export interface GroupMemberDescription {
-  memberId: string; clientId: string; topics: string[];
+  /** One-way digest of the member id, for telling members apart; it cannot be used to commit or heartbeat as the member. */
+  displayId: string;
+  clientId: string; topics: string[];
   assignment: { topic: string; partitions: number[] }[];
 }
 export interface GroupDescription {
@@ -42,13 +60,18 @@ export interface GroupDescription {
   offsets: (CommittedOffset & { highWatermark: number | null; lag: number | null })[];
 }
 
+/** The non-secret display id of a member id. */
+export function memberDisplayId(memberId: string): string {
+  return createHash('sha256').update(memberId).digest().subarray(0, DISPLAY_ID_BYTES).toString('base64url');
+}
+
 export class GroupCoordinator {
   /** Commits validated and not yet durable, per group (entries leave when stored): fetches wait for them. */
   private readonly pendingCommits = new Map<string, Set<Promise<void>>>();
   private readonly groups = new Map<string, Group>();
-  private readonly sinks = new Map<string, GroupMemberSink>(); // "group\0member" → sink
-  /** sink → its "group\0member" keys (bounds memberships per connection, and makes leaveAll O(own)). */
-  private readonly memberships = new Map<GroupMemberSink, Set<string>>();
+  private readonly bindings = new MemberBindings();
+  /** Push state of groups with members: last push, armed window and its timer (at most one per group). */
+  private readonly pushes = new Map<string, PushState & { timer?: NodeJS.Timeout }>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly strategy: AssignmentStrategy;
@@ -60,15 +83,18 @@ export class GroupCoordinator {
     this.timer.unref();
   }
 
-  /** Joins (memberId '' = new member) and returns the joiner's assignment; other members get theirs pushed. */
+  /**
+   * Joins (memberId '' = new member) and returns the joiner's assignment in
+   * the new generation; the other members get theirs in the group's next push.
+   */
   join(req: { requestId: number; group: string; memberId: string; clientId: string; topics: string[]; sessionTimeoutMs: number }, sink: GroupMemberSink): GroupAssignmentFrame {
-    const bad = this.checkGroupName(req.group) ?? (req.topics.length === 0 ? 'INVALID_REQUEST' : null);
-    if (bad) return this.errorAssignment(req.requestId, req.group, req.memberId, bad);
+    const bad = groupNameProblem(req.group, this.deps.limits.maxGroupNameLength) !== null || req.topics.length === 0;
+    if (bad) return this.errorAssignment(req.requestId, req.group, req.memberId, 'INVALID_REQUEST');
     const { minGroupSessionTimeoutMs: lo, maxGroupSessionTimeoutMs: hi } = this.deps.limits;
     const sessionTimeoutMs = Math.min(hi, Math.max(lo, req.sessionTimeoutMs));
     const isNew = req.memberId === '';
-    const own = this.memberships.get(sink);
-    if (!own?.has(`${req.group}\0${req.memberId}`) && (own?.size ?? 0) >= this.deps.limits.maxGroupMembershipsPerConnection) {
+    const isHeldHere = !isNew && this.bindings.get(req.group, req.memberId)?.sink === sink;
+    if (!isHeldHere && this.bindings.countOf(sink) >= this.deps.limits.maxGroupMembershipsPerConnection) {
       return this.errorAssignment(req.requestId, req.group, req.memberId, 'LIMIT_EXCEEDED');
     }
     let group = this.groups.get(req.group);
@@ -76,57 +102,51 @@ export class GroupCoordinator {
       if (this.isNewGroupOverLimit(req.group)) return this.errorAssignment(req.requestId, req.group, req.memberId, 'LIMIT_EXCEEDED');
       this.groups.set(req.group, (group = new Group(req.group, this.strategy, this.deps.limits.maxGroupMembers)));
     }
-    const memberId = isNew ? `${req.clientId.slice(0, 64) || 'member'}-${randomBytes(8).toString('hex')}` : req.memberId;
+    const memberId = isNew ? randomBytes(MEMBER_ID_BYTES).toString('base64url') : req.memberId;
     const result = group.join({ memberId, isNew, clientId: req.clientId, topics: req.topics, sessionTimeoutMs }, this.deps.partitionCounts(), this.now());
     if (!result.ok) {
-      if (group.members.size === 0 && this.deps.store.fetch(req.group).length === 0) this.groups.delete(req.group);
+      this.maybeForget(group);
       return this.errorAssignment(req.requestId, req.group, req.memberId, result.code);
     }
-    this.bind(`${req.group}\0${memberId}`, sink);
-    this.pushAssignments(group, result.change, memberId);
+    this.bindings.bind(req.group, memberId, sink).sentGenerationId = group.generationId;
+    this.applyChange(group, result.change);
     return this.assignmentFrame(group, memberId, req.requestId);
   }
 
-  /** null = fine. On ILLEGAL_GENERATION the current assignment is re-sent to the member. */
+  /** null = fine. On ILLEGAL_GENERATION the current assignment is re-sent, unless a push is already scheduled. */
   heartbeat(groupId: string, memberId: string, generationId: number): ErrorName | null {
     const group = this.groups.get(groupId);
     if (!group) return 'UNKNOWN_MEMBER_ID';
     const code = group.heartbeat(memberId, generationId, this.now());
-    if (code === 'ILLEGAL_GENERATION') this.sinks.get(`${groupId}\0${memberId}`)?.sendAssignment(this.assignmentFrame(group, memberId, 0));
+    if (code === 'ILLEGAL_GENERATION' && !this.pushes.get(groupId)?.pending) {
+      const binding = this.bindings.get(groupId, memberId);
+      if (binding) this.send(binding, group);
+    }
     return code;
   }
 
   leave(groupId: string, memberId: string): void {
     const group = this.groups.get(groupId);
     if (!group) return;
-    this.pushAssignments(group, group.leave(memberId));
+    this.applyChange(group, group.leave(memberId));
   }
 
-  /** The session closed: all its memberships end now. */
+  /** The session closed: all its memberships end now (nothing more is sent to it). */
   leaveAll(sink: GroupMemberSink): void {
-    for (const key of [...(this.memberships.get(sink) ?? [])]) {
-      const [groupId, memberId] = key.split('\0');
+    for (const { groupId, memberId } of this.bindings.of(sink)) {
+      this.bindings.unbind(groupId, memberId);
       this.leave(groupId, memberId);
     }
-    this.memberships.delete(sink);
   }
 
-  /** Validates generation/ownership, then durably stores the offsets. Throws RunnelError. */
+  /** Validates the name, range, generation and ownership, then durably stores the offsets. Throws RunnelError. */
   async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
-    const bad = this.checkGroupName(groupId);
-    if (bad) throw new RunnelError(bad, `group name must be 1-${this.deps.limits.maxGroupNameLength} characters`);
-    const counts = this.deps.partitionCounts();
-    for (const o of offsets) {
-      if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new RunnelError('INVALID_REQUEST', `offset ${o.offset} must be a non-negative integer`);
-      const n = counts.get(o.topic);
-      if (n === undefined || !Number.isInteger(o.partition) || o.partition < 0 || o.partition >= n) {
-        throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `${o.topic}/${o.partition} does not exist`);
-      }
-    }
+    assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
+    this.checkOffsets(offsets);
     const group = this.groups.get(groupId);
     if (!group && this.isNewGroupOverLimit(groupId)) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxGroups (${this.deps.limits.maxGroups}) groups`);
     const code = group ? group.validateCommit(generationId, memberId, offsets) : generationId === -1 && memberId === '' ? null : 'UNKNOWN_MEMBER_ID';
-    if (code) throw new RunnelError(code, code === 'ILLEGAL_GENERATION' ? `generation ${generationId} is stale or the partition is not assigned to ${memberId}; rejoin the group` : undefined);
+    if (code) throw new RunnelError(code, code === 'ILLEGAL_GENERATION' ? `generation ${generationId} is stale or a partition is not assigned to this member; use the latest assignment or rejoin the group` : undefined);
     const stored = this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
     let pending = this.pendingCommits.get(groupId);
     if (!pending) this.pendingCommits.set(groupId, (pending = new Set()));
@@ -147,20 +167,22 @@ export class GroupCoordinator {
    * owner had committed.
    */
   async fetchOffsets(groupId: string, topics?: string[]): Promise<CommittedOffset[]> {
+    assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const pending = this.pendingCommits.get(groupId);
     if (pending) await Promise.allSettled([...pending]);
     return this.deps.store.fetch(groupId, topics);
   }
 
-  /** UNKNOWN_GROUP when the group has neither members nor offsets. */
+  /** UNKNOWN_GROUP when the group has neither members nor offsets. Member ids are not shown (they are credentials). */
   describeGroup(groupId: string): GroupDescription {
+    assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const group = this.groups.get(groupId);
     const offsets = this.deps.store.fetch(groupId);
     if ((!group || group.members.size === 0) && offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${groupId} has no members and no committed offsets`);
     return {
       group: groupId, state: group?.state ?? 'Empty', generationId: group?.generationId ?? 0, protocol: this.strategy,
       members: group ? [...group.members.values()].map((m) => ({
-        memberId: m.memberId, clientId: m.clientId, topics: m.topics,
+        displayId: memberDisplayId(m.memberId), clientId: m.clientId, topics: m.topics,
         assignment: [...group.assignmentOf(m.memberId)].map(([topic, partitions]) => ({ topic, partitions })),
       })) : [],
       offsets: offsets.map((o) => {
@@ -178,9 +200,9 @@ export class GroupCoordinator {
     });
   }
 
-  /** Lag of every committed offset (for the consumerLag gauge). */
-  lag(): { group: string; topic: string; partition: number; lag: number }[] {
-    const out: { group: string; topic: string; partition: number; lag: number }[] = [];
+  /** Lag of every committed offset (for the consumerLag gauge; a scrape keeps the largest maxLagSeries, consumer-lag.ts). */
+  lag(): PartitionLag[] {
+    const out: PartitionLag[] = [];
     for (const group of this.deps.store.groups()) {
       for (const o of this.deps.store.fetch(group)) {
         const hw = this.deps.highWatermark(o.topic, o.partition);
@@ -193,7 +215,7 @@ export class GroupCoordinator {
   /** Topics were created/deleted: groups whose subscribed partition counts changed rebalance. */
   topicsChanged(): void {
     const counts = this.deps.partitionCounts();
-    for (const group of this.groups.values()) this.pushAssignments(group, group.updatePartitionCounts(counts));
+    for (const group of [...this.groups.values()]) this.applyChange(group, group.updatePartitionCounts(counts));
   }
 
   /** Drops a deleted topic's committed offsets. */
@@ -204,45 +226,99 @@ export class GroupCoordinator {
 
   tick(): void {
     const now = this.now();
-    for (const group of this.groups.values()) this.pushAssignments(group, group.tick(now));
+    for (const group of [...this.groups.values()]) this.applyChange(group, group.tick(now));
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const { timer } of this.pushes.values()) clearTimeout(timer);
+    this.pushes.clear();
     await this.deps.store.close();
   }
 
-  /** A group name neither live nor holding offsets, when the broker already holds `maxGroups` groups. */
+  /**
+   * Offsets must be non-negative integers of existing partitions, at most the
+   * partition's highWatermark (the next offset to read; equal to it = caught
+   * up). A commit beyond it claims records that do not exist yet: once they
+   * are written the group would skip them, while lag reads 0.
+   */
+  private checkOffsets(offsets: readonly CommittedOffset[]): void {
+    const counts = this.deps.partitionCounts();
+    for (const o of offsets) {
+      if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new RunnelError('INVALID_REQUEST', `offset ${o.offset} must be a non-negative integer`);
+      const n = counts.get(o.topic);
+      const hw = n !== undefined && Number.isInteger(o.partition) && o.partition >= 0 && o.partition < n ? this.deps.highWatermark(o.topic, o.partition) : undefined;
+      if (hw === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `${o.topic}/${o.partition} does not exist`);
+      if (o.offset > hw) {
+        throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${o.offset} of ${o.topic}/${o.partition} is beyond its highWatermark ${hw}; commit the next offset to read (at most the highWatermark)`, {
+          details: { highWatermark: hw },
+        });
+      }
+    }
+  }
+
+  /**
+   * A group name neither live, holding offsets nor with a commit in flight,
+   * when the broker already holds `maxGroups` groups. Commits in flight count:
+   * a group's offsets reach the store only after the fdatasync, and concurrent
+   * standalone commits to fresh names must not all pass the check meanwhile.
+   */
   private isNewGroupOverLimit(groupId: string): boolean {
-    if (this.groups.has(groupId) || this.deps.store.fetch(groupId).length > 0) return false;
-    return new Set([...this.groups.keys(), ...this.deps.store.groups()]).size >= this.deps.limits.maxGroups;
+    if (this.groups.has(groupId) || this.pendingCommits.has(groupId) || this.deps.store.fetch(groupId).length > 0) return false;
+    return new Set([...this.groups.keys(), ...this.pendingCommits.keys(), ...this.deps.store.groups()]).size >= this.deps.limits.maxGroups;
   }
 
-  private bind(key: string, sink: GroupMemberSink): void {
-    this.sinks.set(key, sink);
-    let own = this.memberships.get(sink);
-    if (!own) this.memberships.set(sink, (own = new Set()));
-    own.add(key);
-  }
-
-  private unbind(key: string): GroupMemberSink | undefined {
-    const sink = this.sinks.get(key);
-    this.sinks.delete(key);
-    if (sink) this.memberships.get(sink)?.delete(key);
-    return sink;
-  }
-
-  private pushAssignments(group: Group, change: GroupChange, except?: string): void {
+  /** Tells removed members at once; schedules the coalesced push of a rebalance; forgets an empty group. */
+  private applyChange(group: Group, change: GroupChange): void {
     for (const id of change.removed) {
-      const sink = this.unbind(`${group.groupId}\0${id}`);
-      sink?.sendAssignment(this.errorAssignment(0, group.groupId, id, 'UNKNOWN_MEMBER_ID'));
+      const binding = this.bindings.unbind(group.groupId, id);
+      binding?.sink.sendAssignment(this.errorAssignment(0, group.groupId, id, 'UNKNOWN_MEMBER_ID'));
     }
-    if (!change.rebalanced) return;
+    if (change.rebalanced && group.members.size > 0) this.schedulePush(group.groupId);
+    this.maybeForget(group);
+  }
+
+  /** Pushes now, or (re)arms the group's window timer, for one more change (rebalance-window.ts). */
+  private schedulePush(groupId: string): void {
+    const { groupRebalanceDelayMs, groupRebalanceMaxDelayMs } = this.deps.limits;
+    const nowMs = this.now();
+    let state = this.pushes.get(groupId);
+    if (!state) this.pushes.set(groupId, (state = {}));
+    const decision = decidePush(state, nowMs, groupRebalanceDelayMs, groupRebalanceMaxDelayMs);
+    if (decision.kind === 'keep') return;
+    if (decision.kind === 'pushNow') return this.pushAssignments(groupId);
+    clearTimeout(state.timer);
+    state.pending = decision.window;
+    state.timer = setTimeout(() => this.pushAssignments(groupId), Math.max(0, decision.window.dueMs - nowMs));
+    state.timer.unref();
+  }
+
+  /** Every member whose last assignment is of an older generation gets the current one. */
+  private pushAssignments(groupId: string): void {
+    const state = this.pushes.get(groupId);
+    if (state) {
+      clearTimeout(state.timer);
+      this.pushes.set(groupId, { lastPushMs: this.now() });
+    }
+    const group = this.groups.get(groupId);
+    if (!group) return;
     for (const memberId of group.members.keys()) {
-      if (memberId === except) continue;
-      this.sinks.get(`${group.groupId}\0${memberId}`)?.sendAssignment(this.assignmentFrame(group, memberId, 0));
+      const binding = this.bindings.get(groupId, memberId);
+      if (binding && binding.sentGenerationId !== group.generationId) this.send(binding, group);
     }
-    if (group.members.size === 0 && this.deps.store.fetch(group.groupId).length === 0) this.groups.delete(group.groupId);
+  }
+
+  private send(binding: { memberId: string; sink: GroupMemberSink; sentGenerationId: number }, group: Group): void {
+    binding.sentGenerationId = group.generationId;
+    binding.sink.sendAssignment(this.assignmentFrame(group, binding.memberId, 0));
+  }
+
+  /** A group without members has nothing to push; without offsets too, it is dropped (freeing its maxGroups slot). */
+  private maybeForget(group: Group): void {
+    if (group.members.size > 0) return;
+    clearTimeout(this.pushes.get(group.groupId)?.timer);
+    this.pushes.delete(group.groupId);
+    if (this.deps.store.fetch(group.groupId).length === 0 && this.groups.get(group.groupId) === group) this.groups.delete(group.groupId);
   }
 
   private assignmentFrame(group: Group, memberId: string, requestId: number): GroupAssignmentFrame {
@@ -254,10 +330,6 @@ export class GroupCoordinator {
 
   private errorAssignment(requestId: number, group: string, memberId: string, code: ErrorName): GroupAssignmentFrame {
     return { type: 'groupAssignment', requestId, group, memberId, generationId: -1, errorCode: errorCodeOf(code), assignments: [] };
-  }
-
-  private checkGroupName(group: string): ErrorName | null {
-    return group.length === 0 || group.length > this.deps.limits.maxGroupNameLength ? 'INVALID_REQUEST' : null;
   }
 }
 
