@@ -44,3 +44,14 @@ test('group errors', async () => {
     assert.equal(await errorCode(res), code);
   }
 });
+
+test('OpenAPI: a described member has a displayId and no memberId (member ids are secrets); an out-of-range commit is 416', async () => {
+  const { app } = appFixture();
+  const doc = await (await app.request('/v1/openapi.json')).json();
+  const member = doc.components.schemas.GroupMember;
+  assert.ok(member, 'GroupMember schema');
+  assert.deepEqual(Object.keys(member.properties).sort(), ['assignment', 'clientId', 'displayId', 'topics']);
+  assert.equal(doc.components.schemas.GroupDescription.properties.members.items.$ref, '#/components/schemas/GroupMember');
+  assert.ok(doc.paths['/v1/groups/{group}/offsets'].post.responses['416']);
+  assert.ok(doc.paths['/v1/groups/{group}'].get.responses['400'], 'an illegal group name is 400');
+});

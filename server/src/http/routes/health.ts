@@ -5,6 +5,7 @@
  * lag is computed at scrape time, never on the produce path.
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { largestLags } from '../../groups/consumer-lag.ts';
 import type { RouteContext } from '../route-context.ts';
 import { errorResponse } from '../error-response.ts';
 
@@ -26,9 +27,10 @@ const metricsRoute = createRoute({
   responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
 });
 
-export function registerHealthRoutes({ app, broker, metrics, isReady }: RouteContext): void {
+export function registerHealthRoutes({ app, broker, metrics, limits, isReady }: RouteContext): void {
+  // The one filler of runnel_consumer_lag (reset before each scrape): the largest maxLagSeries lags only.
   metrics.onCollect(() => {
-    for (const l of broker.consumerLag()) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
+    for (const l of largestLags(broker.consumerLag(), limits.maxLagSeries)) metrics.consumerLag.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
   });
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, (c) => (isReady() ? c.json({ status: 'ready' as const }, 200) : (errorResponse('SHUTTING_DOWN', 'broker is not ready (starting or shutting down)', 503) as never)));
