@@ -3,13 +3,13 @@
  * number of subscriptions multiplexed over partition streams. Runs in
  * browsers, workers, edge runtimes and Node (inject `ws`'s WebSocket).
  */
-import { RunnelError } from './codec/error-codes.ts';
+import { RunnelError, errorNameOf } from './codec/error-codes.ts';
 import type { MetadataFrame } from './codec/protocol.ts';
 import { Connection, type ConnectionState, type TokenProvider } from './connection.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type NotRecoveredEvent, type SubscribeOptions } from './consumer.ts';
 import { Emitter } from './events.ts';
-import { validateClientSettings, type ClientLimits } from './limits.ts';
+import { UNKNOWN_TOPIC_RETRY_MS, validateClientSettings, type ClientLimits } from './limits.ts';
 import { memoryStorage } from './memory-storage.ts';
 import { StreamRegistry } from './partition-stream.ts';
 import { Producer } from './producer.ts';
@@ -212,11 +212,13 @@ export class RunnelClient extends Emitter<ClientEvents> {
   /** Topic and broker metadata (all topics when `topics` is empty). */
   async metadata(topics: string[] = []): Promise<Metadata> {
     await this.#whenConnected();
-    const answer = await this.#conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
+    // Never creates topics: consumers and admin calls must not (Kafka consumers wait for a topic to appear).
+    const answer = await this.#conn.request<MetadataFrame>({ type: 'metadataRequest', topics, allowAutoTopicCreation: 0 });
     for (const t of answer.topics) if (t.errorCode === 0) this.#partitionCounts.set(t.name, t.partitions.length);
     return { brokers: answer.brokers, topics: answer.topics };
   }
 
+  /** Partition count of `topic`; a topic that does not exist yet is waited for, as Kafka consumers do. */
   async #partitionCount(topic: string): Promise<number> {
     for (;;) {
       if (this.state === 'closed') throw new RunnelError('ABORTED', 'client is closed');
@@ -225,7 +227,11 @@ export class RunnelClient extends Emitter<ClientEvents> {
       try {
         const m = await this.metadata([topic]);
         const t = m.topics.find((x) => x.name === topic);
-        if (t && t.errorCode !== 0) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${topic}" is not available`);
+        if (t && t.errorCode !== 0) {
+          const name = errorNameOf(t.errorCode);
+          if (name !== 'UNKNOWN_TOPIC_OR_PARTITION') throw new RunnelError(name, `topic "${topic}" is not available`);
+          await new Promise((resolve) => setTimeout(resolve, UNKNOWN_TOPIC_RETRY_MS));
+        }
       } catch (e) {
         if (!(e instanceof RunnelError) || !e.retryable) throw e;
       }

@@ -142,7 +142,7 @@ export class FakeSession {
     switch (f.type) {
       case 'hello':
         this.helloDone = true;
-        return this.out({ type: 'helloOk', version: 1, brokerId: 0, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256 });
+        return this.out({ type: 'helloOk', version: 2, brokerId: 0, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256, tokenExpiresAtMs: -1 });
       case 'metadataRequest': {
         const names = f.topics.length ? f.topics : [...b.topics.keys()];
         const topics = names.map((name) => {
@@ -153,7 +153,7 @@ export class FakeSession {
       }
       case 'initProducer': {
         const producerId = f.producerId >= 0 ? f.producerId : b.allocateProducer();
-        return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId, producerEpoch: Math.max(0, f.producerEpoch), errorCode: 0 });
+        return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId, producerEpoch: Math.max(0, f.producerEpoch), errorCode: 0, producerSecret: `secret-${producerId}` });
       }
       case 'produce': {
         b.producesReceived++;

@@ -77,6 +77,12 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export const SUBSCRIBE_RETRY_MS = 1000;
 
 /**
+ * A consumer of a topic that does not exist yet asks again this often (metadata never creates topics
+ * for consumers, so it waits for a producer or an admin to create it, as Kafka consumers do).
+ */
+export const UNKNOWN_TOPIC_RETRY_MS = 1000;
+
+/**
  * A subscribe the broker refused for now (SLOW_CONSUMER, LIMIT_EXCEEDED, NOT_LEADER_OR_FOLLOWER) is sent again
  * after this long: the cause (a leader election, a freed slot) is usually gone by then, and a loaded broker is
  * not asked again at once.

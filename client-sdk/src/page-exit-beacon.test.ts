@@ -46,6 +46,6 @@ test('the beacon is opt-in: createClient installs the given plugin with the prod
   await client.close();
   assert.deepEqual(calls, ['install function fake://x 65536', 'remove']);
   assert.equal(typeof pageExitBeacon, 'function');
-  const off = pageExitBeacon({ freezeNow: async () => {}, frozenBatches: () => [] }, () => 'ws://b', 1); // no document in Node: a no-op
+  const off = pageExitBeacon({ freezeNow: async () => {}, frozenBatches: () => [], producerSecret: () => '' }, () => 'ws://b', 1); // no document in Node: a no-op
   off();
 });

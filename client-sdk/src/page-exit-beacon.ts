@@ -64,14 +64,17 @@ function post(url: string, bytes: Uint8Array, io: BeaconIo): boolean {
 export interface BeaconSource {
   freezeNow(): Promise<void>;
   frozenBatches(): FrozenBatch[];
+  /** The secret issued with the batches' producer id ('' when none): the broker accepts an idempotent beacon only with it. */
+  producerSecret(): string;
 }
 
 /** http(s) URL of the produce route for a batch, derived from a ws(s) bootstrap URL. */
-export function beaconUrl(wsUrl: string, batch: Pick<FrozenBatch, 'topic' | 'partition'>): string {
+export function beaconUrl(wsUrl: string, batch: Pick<FrozenBatch, 'topic' | 'partition'>, producerSecret = ''): string {
   const url = new URL(wsUrl);
   url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
   url.pathname = `/v1/topics/${encodeURIComponent(batch.topic)}/records`;
-  url.search = `?partition=${batch.partition}`;
+  // NB: sendBeacon cannot set headers, so the producer secret rides in the query (docs/security.md).
+  url.search = `?partition=${batch.partition}${producerSecret ? `&producerSecret=${encodeURIComponent(producerSecret)}` : ''}`;
   return url.toString();
 }
 
@@ -79,14 +82,14 @@ export function beaconUrl(wsUrl: string, batch: Pick<FrozenBatch, 'topic' | 'par
  * Sends what fits in `maxBytes`, in order, at most BEACON_BATCHES_PER_PARTITION
  * per partition (the oldest); a partition whose batch cannot go sends nothing.
  */
-export function flushByBeacon(batches: FrozenBatch[], wsUrl: string, maxBytes: number, io: BeaconIo = defaultIo()): number {
+export function flushByBeacon(batches: FrozenBatch[], wsUrl: string, maxBytes: number, io: BeaconIo = defaultIo(), producerSecret = ''): number {
   let sent = 0, budget = maxBytes;
   const blocked = new Set<string>();
   const perPartition = new Map<string, number>();
   for (const b of batches) {
     const key = `${b.topic}/${b.partition}`;
     const count = perPartition.get(key) ?? 0;
-    if (blocked.has(key) || b.bytes.length > budget || count >= BEACON_BATCHES_PER_PARTITION || !post(beaconUrl(wsUrl, b), b.bytes, io)) {
+    if (blocked.has(key) || b.bytes.length > budget || count >= BEACON_BATCHES_PER_PARTITION || !post(beaconUrl(wsUrl, b, producerSecret), b.bytes, io)) {
       blocked.add(key);
       continue;
     }
@@ -101,7 +104,7 @@ export function flushByBeacon(batches: FrozenBatch[], wsUrl: string, maxBytes: n
 export function installBeacon(source: BeaconSource, wsUrl: () => string, maxBytes: number): () => void {
   if (typeof document === 'undefined' || typeof addEventListener !== 'function') return () => {};
   const onVisibility = (): void => { if (document.visibilityState === 'hidden') void source.freezeNow(); };
-  const onPageHide = (): void => { flushByBeacon(source.frozenBatches(), wsUrl(), maxBytes); };
+  const onPageHide = (): void => { flushByBeacon(source.frozenBatches(), wsUrl(), maxBytes, undefined, source.producerSecret()); };
   document.addEventListener('visibilitychange', onVisibility);
   addEventListener('pagehide', onPageHide);
   return () => {

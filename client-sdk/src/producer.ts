@@ -213,22 +213,24 @@ export class Producer {
 
   async #initProducer(): Promise<void> {
     const known = this.#outbox.producer;
-    let ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: known?.producerId ?? -1, producerEpoch: known?.producerEpoch ?? -1 });
-    if (ok.errorCode !== 0 && known) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1 });
+    let ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: known?.producerId ?? -1, producerEpoch: known?.producerEpoch ?? -1, producerSecret: known?.producerSecret ?? '' });
+    if (ok.errorCode !== 0 && known) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' });
     if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), 'initProducer failed');
+    // NB: the broker returns the stored id only when its secret matched, so the secret is unchanged too.
     if (known && known.producerId === ok.producerId && known.producerEpoch === ok.producerEpoch) return;
-    await this.#becomeProducer(ok.producerId, ok.producerEpoch);
+    await this.#becomeProducer(ok.producerId, ok.producerEpoch, ok.producerSecret);
   }
 
   /** Adopts a (new) producer identity; re-stamps and re-persists every frozen batch. */
-  #becomeProducer(producerId: number, producerEpoch: number): Promise<void> {
-    const changed = this.#outbox.restamp({ producerId, producerEpoch, sequences: {} });
+  #becomeProducer(producerId: number, producerEpoch: number, producerSecret: string): Promise<void> {
+    const changed = this.#outbox.restamp({ producerId, producerEpoch, producerSecret, sequences: {} });
     const producer = this.#outbox.producer!;
     return changed.length > 0 ? this.#persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
   }
 
   async #refreshMetadata(topics: string[]): Promise<void> {
-    const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics });
+    // A producer about to send creates missing topics where the broker allows it (Kafka's allow_auto_topic_creation).
+    const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics, allowAutoTopicCreation: 1 });
     for (const t of answer.topics) if (t.errorCode === 0 && t.partitions.length > 0) this.#partitionCounts.set(t.name, t.partitions.length);
     const waiting = this.#unrouted;
     this.#unrouted = [];
@@ -289,8 +291,8 @@ export class Producer {
     if (name === 'NOT_CONNECTED') return; // resent on the next `connected`
     if (RESEQUENCE.includes(name) || (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && index === 0)) {
       this.onError(new RunnelError(name, `broker lost producer state for ${key}; re-initializing (batches may be written twice)`));
-      void this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1 })
-        .then((ok) => this.#becomeProducer(ok.producerId, ok.producerEpoch), () => {});
+      void this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' })
+        .then((ok) => this.#becomeProducer(ok.producerId, ok.producerEpoch, ok.producerSecret), () => {});
       return;
     }
     if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || errorRetryable(name)) return this.#pause(key);
@@ -339,6 +341,10 @@ export class Producer {
   }
 
   /** Persisted, unacknowledged batches in send order (for a beacon flush). */
+  producerSecret(): string {
+    return this.#outbox.producer?.producerSecret ?? '';
+  }
+
   frozenBatches(): FrozenBatch[] {
     const out: FrozenBatch[] = [];
     for (const q of this.#outbox.queues.values()) for (const s of q) if (s.persisted) out.push(s.batch);

@@ -54,7 +54,11 @@ export interface FrozenBatch {
 }
 
 /** Idempotent producer identity and the next sequence per `topic/partition`. */
-export interface ProducerState { producerId: number; producerEpoch: number; sequences: Record<string, number> }
+export interface ProducerState {
+  producerId: number; producerEpoch: number; sequences: Record<string, number>;
+  /** Issued by the broker with the id; proves ownership when the id is re-claimed (reload) or sent by beacon. */
+  producerSecret?: string;
+}
 
 export interface OutboxSnapshot { producer: ProducerState | null; records: OutboxRecord[]; batches: FrozenBatch[] }
 

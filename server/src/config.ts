@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseAuthConfig, type AuthConfig } from './auth/config.ts';
 import { ConfigError } from './config-error.ts';
+import { parseQuotaConfig, type QuotaConfig } from './quota/config.ts';
 import { LimitsSchema, validateLimits, type Limits } from './limits.ts';
 
 /** Structurally the broker's `BrokerConfig` (server/src/broker/broker.ts) plus the HTTP-only settings. */
@@ -35,6 +36,8 @@ export interface RunnelConfig {
   insecure: boolean;
   /** Token authentication (docs/security.md); mode `anonymous` without keys. */
   auth: AuthConfig;
+  /** Quotas per subject and IP, from the config file's `quotas` object (docs/security.md). */
+  quotas: QuotaConfig;
   /** TLS certificate and key files (PEM); both or neither. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
@@ -154,7 +157,9 @@ function checked(field: Field, value: unknown, source: string, raw: unknown): un
   return value;
 }
 
-const FileSchema = z.object({ limits: z.record(z.string(), z.unknown()).optional(), auth: z.record(z.string(), z.unknown()).optional() }).catchall(z.unknown());
+const FileSchema = z.object({
+  limits: z.record(z.string(), z.unknown()).optional(), auth: z.record(z.string(), z.unknown()).optional(), quotas: z.record(z.string(), z.unknown()).optional(),
+}).catchall(z.unknown());
 
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
@@ -171,7 +176,7 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
   const parsed = FileSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(`config file ${path} must hold a JSON object (limits: an object), got ${JSON.stringify(json)}`);
-  const known = new Set<string>([...CONFIG_FIELDS.map((f) => f.key), 'limits', 'auth']);
+  const known = new Set<string>([...CONFIG_FIELDS.map((f) => f.key), 'limits', 'auth', 'quotas']);
   for (const key of Object.keys(parsed.data)) {
     if (!known.has(key)) throw new ConfigError(`config file ${path}: unknown key '${key}'; known keys: ${[...known].join(', ')}`);
   }
@@ -234,6 +239,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     corsOrigins: values.corsOrigins as string[],
     insecure: values.insecure as boolean,
     auth,
+    quotas: parseQuotaConfig(file.quotas ?? {}, configPath === undefined ? 'quotas' : `config file ${configPath}: quotas`),
     ...(values.tlsCertFile === undefined ? {} : { tlsCertFile: resolve(values.tlsCertFile as string) }),
     ...(values.tlsKeyFile === undefined ? {} : { tlsKeyFile: resolve(values.tlsKeyFile as string) }),
   };

@@ -40,6 +40,18 @@ export const LimitsSchema = z.object({
   maxTimestampBeforeMs: z.number().int().min(1000).default(30 * 24 * 3600 * 1000),
   /** Same, after the broker's clock (Kafka's message.timestamp.after.max.ms, 1 h by default there too). */
   maxTimestampAfterMs: z.number().int().min(1000).default(3600 * 1000),
+  /**
+   * Longest a produce is held to bring its client back under its rate quota (Kafka's throttle); a
+   * longer wait is refused THROTTLING_QUOTA_EXCEEDED with retryAfterMs. Also the longest a WebSocket
+   * credit grant is withheld. Too high parks requests (and their memory) for long.
+   */
+  maxThrottleDelayMs: z.number().int().min(1).max(60_000).default(1000),
+  /** How often idle quota buckets are dropped (each sweep inspects at most the quota config's sweepBatch). */
+  quotaSweepIntervalMs: z.number().int().min(100).default(5000),
+  /** Topics one metadata request may auto-create (a producer names the few it sends to); the rest are answered UNKNOWN_TOPIC_OR_PARTITION. */
+  maxTopicsAutoCreatedPerRequest: z.number().int().min(0).default(16),
+  /** Producer ids one connection may claim with initProducer (a tab has one, plus the outbox slots it adopts). */
+  maxProducersPerConnection: z.number().int().min(1).default(64),
   /** Produce requests awaiting their ack per connection. */
   maxInflightProducePerConnection: z.number().int().min(1).default(256),
   /**

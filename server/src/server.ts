@@ -21,7 +21,9 @@ import { loadTokenVerifier, parseAuthConfig, type AuthConfigInput } from './auth
 import { ConfigError } from './config-error.ts';
 import { AccessControl } from './request/access-control.ts';
 import { OriginPolicy } from './request/origin-policy.ts';
+import { QuotaPoints } from './request/quota-points.ts';
 import { RequestLayer } from './request/request-layer.ts';
+import type { QuotaConfigInput } from './quota/index.ts';
 import { GOING_AWAY } from './session/close-codes.ts';
 import { TlsServer, describeTlsIdentity, reloadAndLog, tlsWarnings, type TlsReloadResult } from './tls.ts';
 import { mountWebSocket } from './session/ws-endpoint.ts';
@@ -57,6 +59,8 @@ export interface SecurityConfig {
   /** Accept anonymous clients on a non-loopback address. */
   insecure?: boolean;
   auth?: AuthConfigInput;
+  /** Rate and count quotas per subject and IP (docs/security.md); none by default. */
+  quotas?: QuotaConfigInput;
   tlsCertFile?: string;
   tlsKeyFile?: string;
 }
@@ -97,7 +101,8 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const scheme = tls ? 'https' : 'http';
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   // Every WebSocket frame and HTTP route reaches the broker through this one request layer.
-  const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }));
+  const quotas = new QuotaPoints(config.quotas, limits, metrics);
+  const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }), quotas);
   const origins = new OriginPolicy(config.corsOrigins ?? []);
   const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
   const http = createHttpApp({ broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins ?? [], warnings });

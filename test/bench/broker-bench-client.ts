@@ -12,7 +12,7 @@
 import { createInterface } from 'node:readline';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { FrameKind, decodeFrame, decodeRecordBatch, encodeFrame, encodeRecordBatch } from '@runnel/client/codec';
+import { FrameKind, PROTOCOL_VERSION, decodeFrame, decodeRecordBatch, encodeFrame, encodeRecordBatch } from '@runnel/client/codec';
 import { RecordsCounter, connectRaw, maskedFrame } from './raw-ws-reader.ts';
 
 const [role, wsUrl, topic, ...rest] = process.argv.slice(2);
@@ -29,7 +29,7 @@ async function connect(): Promise<WebSocket> {
   const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   ws.binaryType = 'nodebuffer';
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  ws.send(encodeFrame({ type: 'hello', minVersion: 1, maxVersion: 1, clientId: role, token: '' }));
+  ws.send(encodeFrame({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: role, token: '' }));
   return ws;
 }
 
@@ -92,7 +92,7 @@ async function subscribe(): Promise<void> {
       },
     });
     socket = await connectRaw(wsUrl, counter);
-    socket.write(maskedFrame(encodeFrame({ type: 'hello', minVersion: 1, maxVersion: 1, clientId: role, token: '' })));
+    socket.write(maskedFrame(encodeFrame({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: role, token: '' })));
     socket.write(maskedFrame(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 })));
   };
   for (let i = 0; i < connections; i += 200) await Promise.all(Array.from({ length: Math.min(200, connections - i) }, open));

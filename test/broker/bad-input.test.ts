@@ -118,7 +118,7 @@ test('connections above maxConnections are closed with LIMIT_EXCEEDED (4901)', a
   for (const ws of open) ws.close();
   await new Promise((r) => setTimeout(r, 100));
   const c = await TestClient.connect(url);
-  const md = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: [] });
+  const md = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: [], allowAutoTopicCreation: 0 });
   assert.ok(md.topics.length > 0);
   c.close();
 });

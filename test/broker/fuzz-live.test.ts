@@ -39,8 +39,9 @@ const start = fc.oneof(
 /** Structurally valid client frames with hostile field values. */
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('hello' as const), minVersion: fc.integer({ min: 0, max: 3 }), maxVersion: fc.integer({ min: 0, max: 3 }), clientId: fc.string({ maxLength: 20 }), token: fc.string({ maxLength: 5 }) }),
-  fc.record({ type: fc.constant('metadataRequest' as const), requestId: u32, topics: fc.array(topic, { maxLength: 3 }) }),
-  fc.record({ type: fc.constant('initProducer' as const), requestId: u32, producerId: fc.integer({ min: -1, max: 5000 }), producerEpoch: fc.integer({ min: -1, max: 5 }) }),
+  fc.record({ type: fc.constant('metadataRequest' as const), requestId: u32, topics: fc.array(topic, { maxLength: 3 }), allowAutoTopicCreation: fc.integer({ min: -1, max: 2 }) }),
+  fc.record({ type: fc.constant('initProducer' as const), requestId: u32, producerId: fc.integer({ min: -1, max: 5000 }), producerEpoch: fc.integer({ min: -1, max: 5 }), producerSecret: fc.string({ maxLength: 30 }) }),
+  fc.record({ type: fc.constant('authenticate' as const), requestId: u32, token: fc.string({ maxLength: 40 }) }),
   fc.record({ type: fc.constant('produce' as const), requestId: u32, topic, partition: fc.integer({ min: -1, max: 3 }), acks: fc.constantFrom(-1 as const, 0 as const, 1 as const), batch: fc.oneof(validBatch, fc.uint8Array({ maxLength: 200 })) }),
   fc.record({ type: fc.constant('subscribe' as const), requestId: u32, topic, partition: fc.integer({ min: -1, max: 3 }), topicId: fc.constantFrom('', 'AAAA'), from: start, creditBytes: u32 }),
   fc.record({ type: fc.constant('unsubscribe' as const), requestId: u32, topic, partition: fc.integer({ min: -1, max: 3 }) }),

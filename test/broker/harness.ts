@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import {
-  decodeFrame, decodeRecordsFrame, encodeFrame, encodeRecordBatch, iterateBatches, decodeRecordBatch, readBatchHeader, FrameKind,
+  decodeFrame, decodeRecordsFrame, encodeFrame, encodeRecordBatch, iterateBatches, decodeRecordBatch, readBatchHeader, FrameKind, PROTOCOL_VERSION,
   type BrokerFrame, type ClientFrame, type Frame, type RecordsFrame, type StartPosition,
 } from '@runnel/client/codec';
 import { startServer, type RunningServer } from '../../server/src/server.ts';
@@ -83,7 +83,7 @@ export class TestClient {
     });
     const client = new TestClient(ws);
     if (opts.hello !== false) {
-      client.send({ type: 'hello', minVersion: 1, maxVersion: 1, clientId: 'test', token: '' });
+      client.send({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: 'test', token: '' });
       await client.waitFor((f) => f.type === 'helloOk' || f.type === 'error');
     }
     return client;

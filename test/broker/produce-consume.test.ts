@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ErrorTable, type BrokerFrame } from '@runnel/client/codec';
+import { ErrorTable, PROTOCOL_VERSION, type BrokerFrame } from '@runnel/client/codec';
 import { TestClient, dedupe, makeBatch, startTestServer, type TestServer } from './harness.ts';
 
 let server: TestServer;
@@ -20,7 +20,7 @@ test('hello negotiates the version and advertises limits', async () => {
   const c = await TestClient.connect(server.wsUrl, { hello: false });
   c.send({ type: 'hello', minVersion: 1, maxVersion: 7, clientId: 't', token: '' });
   const ok = await c.waitFor((f) => f.type === 'helloOk');
-  assert.equal(ok.type === 'helloOk' && ok.version, 1);
+  assert.equal(ok.type === 'helloOk' && ok.version, PROTOCOL_VERSION);
   assert.equal(ok.type === 'helloOk' && ok.maxBatchBytes, server.broker.config.limits.maxBatchBytes);
   c.close();
 });
@@ -37,17 +37,18 @@ test('no common version → UNSUPPORTED_VERSION and close', async () => {
 
 test('produce is acked with offsets; an idempotent resend after reconnect is de-duplicated', async () => {
   const c1 = await TestClient.connect(server.wsUrl);
-  const init = await c1.request<Extract<BrokerFrame, { type: 'initProducerOk' }>>({ type: 'initProducer', requestId: 0, producerId: -1, producerEpoch: -1 });
+  const init = await c1.request<Extract<BrokerFrame, { type: 'initProducerOk' }>>({ type: 'initProducer', requestId: 0, producerId: -1, producerEpoch: -1, producerSecret: '' });
   assert.equal(init.errorCode, 0);
   assert.ok(init.producerId >= 0);
   const pid = { producerId: init.producerId, producerEpoch: init.producerEpoch };
+  const proof = { producerSecret: init.producerSecret };
   const a1 = await c1.produce('idem', 0, makeBatch(['a', 'b', 'c'], { ...pid, baseSequence: 0 }));
   assert.equal(a1.errorCode, 0);
   assert.equal(a1.baseOffset, 0);
   c1.close();
-  // A reloaded browser presents its persisted id and resends the same batch.
+  // A reloaded browser presents its persisted id with its secret and resends the same batch.
   const c2 = await TestClient.connect(server.wsUrl);
-  const again = await c2.request<Extract<BrokerFrame, { type: 'initProducerOk' }>>({ type: 'initProducer', requestId: 0, ...pid });
+  const again = await c2.request<Extract<BrokerFrame, { type: 'initProducerOk' }>>({ type: 'initProducer', requestId: 0, ...pid, ...proof });
   assert.deepEqual([again.producerId, again.producerEpoch], [pid.producerId, pid.producerEpoch]);
   const dup = await c2.produce('idem', 0, makeBatch(['a', 'b', 'c'], { ...pid, baseSequence: 0 }));
   assert.equal(dup.errorCode, 0);
@@ -111,13 +112,13 @@ test('out-of-range offset and a different topic id are answered with codes and b
 
 test('metadata lists topics with partitions and auto-creates requested ones', async () => {
   const c = await TestClient.connect(server.wsUrl);
-  const md = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: ['meta-new'] });
+  const md = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: ['meta-new'], allowAutoTopicCreation: 1 });
   assert.equal(md.topics.length, 1);
   assert.equal(md.topics[0].errorCode, 0);
   assert.equal(md.topics[0].partitions.length, 1);
   assert.deepEqual(md.topics[0].partitions[0].isr, [0]);
   assert.equal(md.brokers[0].id, 0);
-  const bad = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: ['bad name!'] });
+  const bad = await c.request<Extract<BrokerFrame, { type: 'metadata' }>>({ type: 'metadataRequest', requestId: 0, topics: ['bad name!'], allowAutoTopicCreation: 1 });
   assert.equal(bad.topics[0].errorCode, ErrorTable.INVALID_TOPIC_EXCEPTION.code);
   c.close();
 });

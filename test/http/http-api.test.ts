@@ -42,7 +42,7 @@ test('NDJSON, text/plain beacon and binary RecordBatch bodies; body limit', asyn
   await post('/v1/topics', { name: 'http-b', partitions: 1 });
   assert.equal((await post('/v1/topics/http-b/records', '{"value":1}\n{"value":2}\n', 'application/x-ndjson')).status, 200);
   assert.equal((await post('/v1/topics/http-b/records', JSON.stringify({ records: [{ value: 3 }] }), 'text/plain;charset=UTF-8')).status, 200);
-  const batch = encodeRecordBatch({ producerId: 42, producerEpoch: 0, baseSequence: 0, records: [{ value: new TextEncoder().encode('4'), timestampMs: Date.now() }] }) as Uint8Array<ArrayBuffer>;
+  const batch = encodeRecordBatch({ records: [{ value: new TextEncoder().encode('4'), timestampMs: Date.now() }] }) as Uint8Array<ArrayBuffer>;
   const bin = await post('/v1/topics/http-b/records?partition=0', batch, 'application/vnd.runnel.recordbatch');
   assert.equal(bin.status, 200);
   assert.deepEqual(await bin.json(), { offsets: [{ partition: 0, offset: 3 }], duplicate: false });

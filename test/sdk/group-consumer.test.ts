@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { createClient, type RunnelClient, type WebSocketConstructor } from '@runnel/client';
 import { createGroupConsumer, type GroupConsumer, type TopicPartition } from '@runnel/client/group';
-import { decodeFrame, encodeFrame, type BrokerFrame, type ClientFrame } from '@runnel/client/codec';
+import { PROTOCOL_VERSION, decodeFrame, encodeFrame, type BrokerFrame, type ClientFrame } from '@runnel/client/codec';
 import { BrokerProcess } from '../e2e/harness/broker-process.ts';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
@@ -127,7 +127,7 @@ async function rawSession(url: string): Promise<{ send(f: ClientFrame): void; ne
     await until(() => { const i = inbox.findIndex(match); if (i >= 0) found = inbox.splice(i, 1)[0] as F; return found !== undefined; }, 'a frame', 10_000);
     return found!;
   };
-  send({ type: 'hello', minVersion: 1, maxVersion: 1, clientId: 'raw', token: '' });
+  send({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: 'raw', token: '' });
   await next((f): f is BrokerFrame => f.type === 'helloOk');
   return { send, next, close: () => ws.close() };
 }

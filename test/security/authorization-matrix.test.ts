@@ -99,10 +99,7 @@ const HTTP_MATRIX: Record<string, Cell[]> = {
  * Cells that fail today because of the request layer / session / HTTP code (not the auth modules):
  * kept as `todo` tests so they run and show, and turn into failures to fix once someone removes them.
  */
-const TODO: Record<string, string> = {
-  'ws offsetFetch × otherGrants': 'session/requests.ts answerOffsetFetch does not catch: the refusal goes out as an error frame with requestId 0, so the request itself is never answered (a client waits for its timeout); answer offsetFetchResult { requestId, errorCode } as answerOffsetCommit does',
-  'http GET /metrics × otherGrants': 'any valid token reads /metrics, whose labels name every topic (records_out{topic}) and group (consumer_lag{group,topic}), so a client learns names it has no grant for; /metrics should need admin (CLUSTER_AUTHORIZATION_FAILED) or a separate scrape credential',
-};
+const TODO: Record<string, string> = {};
 
 let broker: SecureBroker;
 const issuer = new TestIssuer();
@@ -519,22 +516,18 @@ const EDGES: Edge[] = [
   },
   {
     id: 'ws groupJoin with a group grant but no subscribe grant on its topic', grants: GROUP_ONLY, expect: 'TOPIC',
-    todo: 'request-layer.ts joinGroup checks only groupJoin on the group; docs/security.md and auth/authorize.ts say a join also needs `subscribe` on each of its topics (as Kafka checks Read on topic and group): today the member is assigned partitions of a topic it may not read',
     run: (t) => wsEdge(t, (requestId) => ({ type: 'groupJoin', requestId, group: 'sec-edge-join', memberId: '', topics: [TOPIC], sessionTimeoutMs: 10_000 })),
   },
   {
     id: 'ws offsetFetch of all topics with a group grant only: offsets of topics it may not describe are hidden', grants: GROUP_ONLY, expect: 'filtered',
-    todo: 'request-layer.ts fetchOffsets checks groupFetch per topic only for the topics named; with `topics: []` (all) every committed offset of the group comes back, naming topics the principal has no grant for; filter them by describe',
     run: (t) => wsEdge(t, (requestId) => ({ type: 'offsetFetch', requestId, group: GROUP, topics: [] }), (f) => f.type === 'offsetFetchResult' && !f.offsets.some((o) => o.topic === TOPIC)),
   },
   {
     id: 'http GET /v1/groups/G/offsets (all topics) with a group grant only', grants: GROUP_ONLY, expect: 'filtered',
-    todo: 'same as the WebSocket offsetFetch: without ?topic= every committed offset of the group is returned, naming topics the principal may not describe',
     run: async (t) => httpEdge(await http('GET', `/v1/groups/${GROUP}/offsets`, { token: t }), (body) => !body.includes(TOPIC)),
   },
   {
     id: 'http GET /v1/groups/G with a group grant only', grants: GROUP_ONLY, expect: 'filtered',
-    todo: 'describeGroup returns the committed offsets and lag of every topic of the group (and members\' topics), naming topics the principal may not describe',
     run: async (t) => httpEdge(await http('GET', `/v1/groups/${GROUP}`, { token: t }), (body) => !body.includes(TOPIC)),
   },
   {
@@ -543,12 +536,10 @@ const EDGES: Edge[] = [
   },
   {
     id: 'http SSE with a publish-only token is refused before the stream starts', grants: PUBLISH_ONLY, expect: 'TOPIC',
-    todo: 'routes/stream.ts resolves the offset with describeTopic (publish suffices) and authorizes `fetch` only inside the stream\'s first pull, so the answer is 200 text/event-stream followed by `event: error` TOPIC_AUTHORIZATION_FAILED instead of 403; authorize fetch before answering',
     run: async (t) => httpEdge(await http('GET', `/v1/topics/${TOPIC}/partitions/0/stream?offset=earliest`, { token: t, tokenIn: 'query' })),
   },
   {
     id: 'http GET /metrics with a non-admin client token', grants: CLIENT, expect: 'CLUSTER',
-    todo: TODO['http GET /metrics × otherGrants'],
     run: async (t) => httpEdge(await http('GET', '/metrics', { token: t })),
   },
 ];
@@ -632,9 +623,7 @@ test('a token whose exp passes while its socket is open: closed TOKEN_EXPIRED (4
   assert.equal(ErrorTable.TOKEN_EXPIRED.code, 1009);
 });
 
-// The protocol's `authenticate` frame (v2) is being added by the protocol work; this runs against it and stays `todo`
-// until that work lands (then drop the todo).
-test('refresh over the open socket keeps the connection past the first token\'s exp', { todo: 'authenticate/authenticateOk (protocol v2, token refresh) is being added by the protocol work; remove this todo once it is committed' }, async () => {
+test('refresh over the open socket keeps the connection past the first token\'s exp', async () => {
   const expSec = nowSec() + 2;
   const c = await connect(await issuer.rs256('refresher', CLIENT, expSec));
   try {

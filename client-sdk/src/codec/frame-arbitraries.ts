@@ -27,14 +27,14 @@ const tag = <K extends FrameType>(type: K) => fc.constant(type);
 /** One arbitrary per frame type; the mapped type makes a missing one a compile error. */
 export const frameArbitraries: { [K in FrameType]: fc.Arbitrary<FrameOf<K>> } = {
   hello: fc.record({ type: tag('hello'), minVersion: u16, maxVersion: u16, clientId: str, token: str }),
-  helloOk: fc.record({ type: tag('helloOk'), version: u16, brokerId: i32, sessionId: str, maxFrameBytes: u32, maxBatchBytes: u32, maxInflightProduce: u32 }),
-  metadataRequest: fc.record({ type: tag('metadataRequest'), requestId: u32, topics: fc.array(str, { maxLength: 5 }) }),
+  helloOk: fc.record({ type: tag('helloOk'), version: u16, brokerId: i32, sessionId: str, maxFrameBytes: u32, maxBatchBytes: u32, maxInflightProduce: u32, tokenExpiresAtMs: i64 }),
+  metadataRequest: fc.record({ type: tag('metadataRequest'), requestId: u32, topics: fc.array(str, { maxLength: 5 }), allowAutoTopicCreation: fc.constantFrom(0, 1) }),
   metadata: fc.record({
     type: tag('metadata'), requestId: u32, brokers: fc.array(fc.record({ id: i32, url: str }), { maxLength: 3 }),
     topics: fc.array(fc.record({ name: str, topicId: str, errorCode: i16, partitions: fc.array(partitionMetadata, { maxLength: 4 }) }), { maxLength: 3 }),
   }),
-  initProducer: fc.record({ type: tag('initProducer'), requestId: u32, producerId: i64, producerEpoch: i16 }),
-  initProducerOk: fc.record({ type: tag('initProducerOk'), requestId: u32, producerId: i64, producerEpoch: i16, errorCode: i16 }),
+  initProducer: fc.record({ type: tag('initProducer'), requestId: u32, producerId: i64, producerEpoch: i16, producerSecret: str }),
+  initProducerOk: fc.record({ type: tag('initProducerOk'), requestId: u32, producerId: i64, producerEpoch: i16, errorCode: i16, producerSecret: str }),
   produce: fc.record({ type: tag('produce'), requestId: u32, topic: str, partition: i32, acks: fc.constantFrom(-1 as const, 0 as const, 1 as const), batch: bytes }),
   produceAck: fc.record({ type: tag('produceAck'), requestId: u32, topic: str, partition: i32, errorCode: i16, baseOffset: i64, logAppendTimeMs: i64, logStartOffset: i64 }),
   subscribe: fc.record({ type: tag('subscribe'), requestId: u32, topic: str, partition: i32, topicId: str, from: startPosition, creditBytes: u32 }),
@@ -56,5 +56,7 @@ export const frameArbitraries: { [K in FrameType]: fc.Arbitrary<FrameOf<K>> } = 
   error: fc.record({ type: tag('error'), requestId: u32, errorCode: i16, message: str, retryAfterMs: u32 }),
   ping: fc.record({ type: tag('ping'), nonce: u32 }),
   pong: fc.record({ type: tag('pong'), nonce: u32 }),
+  authenticate: fc.record({ type: tag('authenticate'), requestId: u32, token: str }),
+  authenticateOk: fc.record({ type: tag('authenticateOk'), requestId: u32, errorCode: i16, tokenExpiresAtMs: i64 }),
 };
 export const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...Object.values(frameArbitraries) as fc.Arbitrary<Frame>[]);

@@ -64,7 +64,7 @@ test('unknown kind, empty frame, truncation and trailing bytes → INVALID_FRAME
 });
 
 test('limits: frame, string and array sizes → MESSAGE_TOO_LARGE', () => {
-  const frame = encodeFrame({ type: 'metadataRequest', requestId: 1, topics: ['abc', 'de', 'f'] });
+  const frame = encodeFrame({ type: 'metadataRequest', requestId: 1, topics: ['abc', 'de', 'f'], allowAutoTopicCreation: 0 });
   expectError(decodeFrame(frame, { maxFrameBytes: frame.length - 1 }), 'MESSAGE_TOO_LARGE');
   expectError(decodeFrame(frame, { maxStringBytes: 2 }), 'MESSAGE_TOO_LARGE');
   expectError(decodeFrame(frame, { maxArrayLength: 2 }), 'MESSAGE_TOO_LARGE');
@@ -96,5 +96,5 @@ test('encoding values that do not fit the wire type is an assertion', () => {
   assert.throws(() => encodeFrame({ type: 'ping', nonce: -1 }), /nonce/);
   assert.throws(() => encodeFrame({ type: 'credit', topic: 't', partition: 2 ** 31, bytes: 1 }), /partition/);
   assert.throws(() => encodeFrame({ type: 'records', topic: 'x'.repeat(70_000), partition: 0, highWatermark: 0, batches: new Uint8Array(0) }), /65535/);
-  assert.throws(() => encodeFrame({ type: 'initProducer', requestId: 1, producerId: 2 ** 53, producerEpoch: 0 }), /producerId/);
+  assert.throws(() => encodeFrame({ type: 'initProducer', requestId: 1, producerId: 2 ** 53, producerEpoch: 0, producerSecret: '' }), /producerId/);
 });

@@ -1,5 +1,5 @@
 /**
- * The byte layout of every protocol v1 frame, as data: for each frame type,
+ * The byte layout of every protocol v2 frame, as data: for each frame type,
  * its fields in wire order and their wire types. frame-codec.ts interprets
  * this table to encode and decode; docs/protocol.md is written from it.
  * Stable: append fields only with a protocol version bump.
@@ -33,16 +33,16 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
   hello: [['minVersion', 'u16'], ['maxVersion', 'u16'], ['clientId', 'string'], ['token', 'string']],
   helloOk: [
     ['version', 'u16'], ['brokerId', 'i32'], ['sessionId', 'string'],
-    ['maxFrameBytes', 'u32'], ['maxBatchBytes', 'u32'], ['maxInflightProduce', 'u32'],
+    ['maxFrameBytes', 'u32'], ['maxBatchBytes', 'u32'], ['maxInflightProduce', 'u32'], ['tokenExpiresAtMs', 'i64'],
   ],
-  metadataRequest: [['requestId', 'u32'], ['topics', { array: 'string' }]],
+  metadataRequest: [['requestId', 'u32'], ['topics', { array: 'string' }], ['allowAutoTopicCreation', 'i8']],
   metadata: [
     ['requestId', 'u32'],
     ['brokers', { array: { struct: [['id', 'i32'], ['url', 'string']] } }],
     ['topics', { array: { struct: topicMetadata } }],
   ],
-  initProducer: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16']],
-  initProducerOk: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16'], ['errorCode', 'i16']],
+  initProducer: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16'], ['producerSecret', 'string']],
+  initProducerOk: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16'], ['errorCode', 'i16'], ['producerSecret', 'string']],
   produce: [['requestId', 'u32'], ['topic', 'string'], ['partition', 'i32'], ['acks', 'acks'], ['batch', 'bytes']],
   produceAck: [
     ['requestId', 'u32'], ['topic', 'string'], ['partition', 'i32'], ['errorCode', 'i16'],
@@ -79,4 +79,6 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
   error: [['requestId', 'u32'], ['errorCode', 'i16'], ['message', 'string'], ['retryAfterMs', 'u32']],
   ping: [['nonce', 'u32']],
   pong: [['nonce', 'u32']],
+  authenticate: [['requestId', 'u32'], ['token', 'string']],
+  authenticateOk: [['requestId', 'u32'], ['errorCode', 'i16'], ['tokenExpiresAtMs', 'i64']],
 };

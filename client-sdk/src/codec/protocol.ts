@@ -10,8 +10,13 @@
  */
 import type { ErrorName } from './error-codes.ts';
 
-export const PROTOCOL_VERSION = 1 as const;
-export const MIN_PROTOCOL_VERSION = 1 as const;
+/**
+ * v2 (issue 11): producer ids carry an issued secret, metadata asks for topic auto-creation
+ * explicitly, tokens are refreshed over the open connection (authenticate). v1 clients get
+ * UNSUPPORTED_VERSION: Runnel's SDK and broker ship together.
+ */
+export const PROTOCOL_VERSION = 2 as const;
+export const MIN_PROTOCOL_VERSION = 2 as const;
 
 /** Frame kind byte. Stable: never renumber, only add. */
 export const FrameKind = {
@@ -39,6 +44,8 @@ export const FrameKind = {
   error: 22,
   ping: 23,
   pong: 24,
+  authenticate: 25,
+  authenticateOk: 26,
 } as const;
 export type FrameType = keyof typeof FrameKind;
 
@@ -55,9 +62,20 @@ export interface HelloFrame { type: 'hello'; minVersion: number; maxVersion: num
 export interface HelloOkFrame {
   type: 'helloOk'; version: number; brokerId: number; sessionId: string;
   maxFrameBytes: number; maxBatchBytes: number; maxInflightProduce: number;
+  /** When the connection's token expires (ms since the epoch); −1 = never (no auth). Refresh with `authenticate` before it. */
+  tokenExpiresAtMs: number;
 }
 
-export interface MetadataRequestFrame { type: 'metadataRequest'; requestId: number; topics: string[] /* empty = all */ }
+/** Client → broker: a fresh token for the open connection (same subject), before the current one expires. */
+export interface AuthenticateFrame { type: 'authenticate'; requestId: number; token: string }
+/** Broker → client: the refreshed token's expiry; an error closes the connection. */
+export interface AuthenticateOkFrame { type: 'authenticateOk'; requestId: number; errorCode: number; tokenExpiresAtMs: number }
+
+export interface MetadataRequestFrame {
+  type: 'metadataRequest'; requestId: number; topics: string[] /* empty = all */;
+  /** 1: create missing topics when the broker allows it (a producer about to send); 0: never (consumers, admin). Kafka's allow_auto_topic_creation. */
+  allowAutoTopicCreation: number;
+}
 export interface PartitionMetadata {
   partition: number; leader: number; replicas: number[]; isr: number[];
   logStartOffset: number; highWatermark: number;
@@ -74,8 +92,10 @@ export interface MetadataFrame {
  * (persisted by the client) is returned with its current epoch so resends
  * stay de-duplicated across reloads.
  */
-export interface InitProducerFrame { type: 'initProducer'; requestId: number; producerId: number; producerEpoch: number }
-export interface InitProducerOkFrame { type: 'initProducerOk'; requestId: number; producerId: number; producerEpoch: number; errorCode: number }
+/** `producerId −1` allocates; a stored id is re-claimed with the `producerSecret` issued with it ('' when none). */
+export interface InitProducerFrame { type: 'initProducer'; requestId: number; producerId: number; producerEpoch: number; producerSecret: string }
+/** `producerSecret` proves ownership of `producerId`: store it with the id (and send it with beacons). */
+export interface InitProducerOkFrame { type: 'initProducerOk'; requestId: number; producerId: number; producerEpoch: number; errorCode: number; producerSecret: string }
 
 /**
  * One RecordBatch v2 for one partition. The batch carries producerId,
@@ -146,11 +166,11 @@ export interface PongFrame { type: 'pong'; nonce: number }
 export type ClientFrame =
   | HelloFrame | MetadataRequestFrame | InitProducerFrame | ProduceFrame | SubscribeFrame | UnsubscribeFrame
   | CreditFrame | OffsetCommitFrame | OffsetFetchFrame | GroupJoinFrame | GroupHeartbeatFrame | GroupLeaveFrame
-  | PingFrame | PongFrame;
+  | PingFrame | PongFrame | AuthenticateFrame;
 
 export type BrokerFrame =
   | HelloOkFrame | MetadataFrame | InitProducerOkFrame | ProduceAckFrame | SubscribedFrame | RecordsFrame
-  | OffsetCommitAckFrame | OffsetFetchResultFrame | GroupAssignmentFrame | ErrorFrame | PingFrame | PongFrame;
+  | OffsetCommitAckFrame | OffsetFetchResultFrame | GroupAssignmentFrame | ErrorFrame | PingFrame | PongFrame | AuthenticateOkFrame;
 
 export type Frame = ClientFrame | BrokerFrame;
 

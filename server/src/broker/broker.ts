@@ -20,7 +20,7 @@ import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import type { Acks, AppendResult, Partition, PartitionReadResult, PartitionState } from '../partition/partition.ts';
 import type { LocalPartition } from '../partition/local-partition.ts';
-import { ProducerIdAllocator } from './producer-ids.ts';
+import { ProducerIdAllocator, type IssuedProducer } from './producer-ids.ts';
 import { TopicRegistry, type OpenTopic } from './topic-registry.ts';
 
 export interface BrokerConfig {
@@ -28,6 +28,15 @@ export interface BrokerConfig {
   autoCreateTopics: boolean; defaultPartitions: number; flushIntervalMs: number; limits: Limits;
   /** Demo build served at `/`. */
   staticDir?: string;
+}
+
+export interface ProduceOptions {
+  /**
+   * Whether the client proved it owns a producer id (initProducer on this
+   * connection, or the id's secret over HTTP); the request layer always
+   * passes it. An idempotent batch of an id it does not own is refused.
+   */
+  ownsProducer?: (producerId: number) => boolean;
 }
 
 /** Observer of partitions opening and topics closing (the WebSocket fan-out attaches here). */
@@ -137,7 +146,7 @@ export class Broker {
    * record's structure and the CRC, once for every transport) and appends it
    * durably. Takes ownership of `batch`.
    */
-  async produce(topic: string, partition: number, batch: Uint8Array, acks: Acks): Promise<AppendResult> {
+  async produce(topic: string, partition: number, batch: Uint8Array, acks: Acks, options: ProduceOptions = {}): Promise<AppendResult> {
     if (this.closed) throw new RunnelError('SHUTTING_DOWN');
     await this.ensureTopic(topic);
     const target = this.partition(topic, partition);
@@ -148,6 +157,10 @@ export class Broker {
     if (header.value.totalBytes !== batch.length) throw new RunnelError('CORRUPT_MESSAGE', `produce carries ${batch.length} bytes but the batch is ${header.value.totalBytes}: send exactly one batch`);
     if (header.value.recordCount > limits.maxRecordsPerBatch) throw new RunnelError('MESSAGE_TOO_LARGE', `batch has ${header.value.recordCount} records, limit ${limits.maxRecordsPerBatch}`);
     checkProducedHeader(header.value, limits, Date.now());
+    const { producerId } = header.value;
+    if (producerId >= 0 && options.ownsProducer && !options.ownsProducer(producerId)) {
+      throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${producerId} was not issued to this client: call initProducer (with the stored id and its secret, or -1 for a new id) on this connection first`);
+    }
     // Over budget is retryable, so it comes after the final refusals above. No await between the
     // check and the reservation: concurrent produces can never overshoot the budget.
     if (this.pendingProduceBytes + batch.length > limits.maxPendingProduceBytes) {
@@ -188,8 +201,14 @@ export class Broker {
     return this.partition(topic, partition).offsetForTimestamp(timestampMs);
   }
 
-  initProducer(producerId: number, producerEpoch: number): Promise<{ producerId: number; producerEpoch: number }> {
-    return this.producerIds.initProducer(producerId, producerEpoch);
+  /** `(-1, …)` allocates; an issued id is re-claimed only with its secret by its subject (producer-ids.ts). */
+  initProducer(producerId: number, producerEpoch: number, producerSecret: string, subject: string): Promise<IssuedProducer> {
+    return this.producerIds.initProducer(producerId, producerEpoch, producerSecret, subject);
+  }
+
+  /** Whether `secret` proves `subject` owns `producerId` (HTTP binary produce carries it). */
+  ownsProducer(producerId: number, subject: string, secret: string): boolean {
+    return this.producerIds.owns(producerId, subject, secret);
   }
 
   /** Stops timers, ends long polls, then flushes and closes groups and partitions. Callers stop traffic first. */

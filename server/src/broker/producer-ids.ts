@@ -1,15 +1,22 @@
 /**
- * Idempotent producer id allocation, durable across restarts.
+ * Idempotent producer ids: allocation, durable across restarts, and proof
+ * of ownership.
  *
  * Ids are handed out from blocks: `<data>/meta/producer-ids.json` records the
  * first id of the next unallocated block and is rewritten atomically BEFORE
  * any id of the new block is returned, so no id is ever handed out twice,
  * even after a crash (a crash only skips the rest of a block).
- * A client that persisted its id (browser reload) presents it again and
- * keeps it with its epoch, so the log's (producerId, sequence) de-duplication
- * keeps working across reloads. An id this broker never allocated gets a
- * fresh id instead (the client then restarts its sequences at 0).
+ *
+ * Ownership (issue 11 finding 1): an id travels in every batch it stamps, so
+ * anyone who can read the topic can see it. With each id the broker issues a
+ * secret, HMAC-SHA256(broker key, id ‖ principal subject), and an id is
+ * re-claimed (a browser reload presents its stored id and secret) only with
+ * that secret and by the same subject; anything else gets a fresh id (the
+ * client then restarts its sequences at 0, nothing of the owner's is
+ * touched). The key is 32 random bytes in `<data>/meta/producer-id-key`,
+ * so no per-producer state is stored and a secret cannot be forged without it.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.ts';
 
@@ -17,30 +24,56 @@ import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.ts';
 const BLOCK_SIZE = 1000;
 /** Kafka's producerEpoch is an int16. */
 const MAX_PRODUCER_EPOCH = 32767;
+/** Secret bytes (base64url in the protocol): 128 bits are far beyond guessing. */
+const SECRET_BYTES = 16;
+const KEY_BYTES = 32;
+
+export interface IssuedProducer { producerId: number; producerEpoch: number; producerSecret: string }
 
 export class ProducerIdAllocator {
   private next: number;
   private blockEnd: number;
   private pending: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly path: string, nextBlock: number) {
+  private constructor(private readonly path: string, nextBlock: number, private readonly key: Buffer) {
     this.next = nextBlock;
     this.blockEnd = nextBlock;
   }
 
   static async open(dataDir: string): Promise<ProducerIdAllocator> {
     const path = join(dataDir, 'meta', 'producer-ids.json');
+    const keyPath = join(dataDir, 'meta', 'producer-id-key');
     const text = await readFileIfExists(path);
     const nextBlock = text ? (JSON.parse(text) as { nextBlock: number }).nextBlock : 0;
-    return new ProducerIdAllocator(path, nextBlock);
+    let keyText = await readFileIfExists(keyPath);
+    if (!keyText || Buffer.from(keyText.trim(), 'base64url').length !== KEY_BYTES) {
+      keyText = randomBytes(KEY_BYTES).toString('base64url');
+      await writeFileAtomic(keyPath, keyText);
+    }
+    return new ProducerIdAllocator(path, nextBlock, Buffer.from(keyText.trim(), 'base64url'));
   }
 
-  /** `(-1, -1)` allocates; a previously allocated id is returned with its epoch. */
-  initProducer(producerId: number, producerEpoch: number): Promise<{ producerId: number; producerEpoch: number }> {
-    const known = Number.isSafeInteger(producerId) && producerId >= 0 && producerId < this.next;
-    if (known) {
+  /** The secret of `producerId` for `subject`. */
+  secretOf(producerId: number, subject: string): string {
+    return createHmac('sha256', this.key).update(`${producerId}\0${subject}`).digest().subarray(0, SECRET_BYTES).toString('base64url');
+  }
+
+  /** Whether `secret` proves that `subject` owns `producerId` (constant time). */
+  owns(producerId: number, subject: string, secret: string): boolean {
+    if (!Number.isSafeInteger(producerId) || producerId < 0 || producerId >= this.next) return false;
+    const expected = Buffer.from(this.secretOf(producerId, subject));
+    const given = Buffer.from(secret);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /**
+   * `(-1, …)` allocates. A previously issued id presented with its secret by
+   * its subject is returned with its epoch; any other id gets a fresh one.
+   */
+  initProducer(producerId: number, producerEpoch: number, producerSecret: string, subject: string): Promise<IssuedProducer> {
+    if (this.owns(producerId, subject, producerSecret)) {
       const epoch = Number.isInteger(producerEpoch) && producerEpoch >= 0 && producerEpoch <= MAX_PRODUCER_EPOCH ? producerEpoch : 0;
-      return Promise.resolve({ producerId, producerEpoch: epoch });
+      return Promise.resolve({ producerId, producerEpoch: epoch, producerSecret });
     }
     // Serialised: block reservations must not interleave.
     const result = this.pending.then(async () => {
@@ -49,7 +82,8 @@ export class ProducerIdAllocator {
         await writeFileAtomic(this.path, JSON.stringify({ nextBlock: end }));
         this.blockEnd = end;
       }
-      return { producerId: this.next++, producerEpoch: 0 };
+      const id = this.next++;
+      return { producerId: id, producerEpoch: 0, producerSecret: this.secretOf(id, subject) };
     });
     this.pending = result.then(() => undefined, () => undefined);
     return result;

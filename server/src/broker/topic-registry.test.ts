@@ -46,19 +46,25 @@ test('create validates, persists, and delete + re-create gives a new id and empt
   }
 });
 
-test('producer ids: allocated ids are never reused after reopen; known ids keep their epoch', async () => {
+test('producer ids: allocated ids are never reused after reopen; an id is re-claimed only with its secret by its subject (issue 11 finding 1)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'runnel-pids-'));
   try {
     const a = await ProducerIdAllocator.open(dir);
-    const ids = await Promise.all([0, 1, 2].map(() => a.initProducer(-1, -1)));
+    const ids = await Promise.all([0, 1, 2].map(() => a.initProducer(-1, -1, '', 'anonymous')));
     assert.deepEqual(ids.map((i) => i.producerEpoch), [0, 0, 0]);
     assert.equal(new Set(ids.map((i) => i.producerId)).size, 3);
     const b = await ProducerIdAllocator.open(dir);
-    const fresh = await b.initProducer(-1, -1);
+    const fresh = await b.initProducer(-1, -1, '', 'anonymous');
     assert.ok(ids.every((i) => i.producerId < fresh.producerId), 'no reuse after restart');
-    assert.deepEqual(await b.initProducer(ids[1].producerId, 3), { producerId: ids[1].producerId, producerEpoch: 3 });
-    const unknown = await b.initProducer(10 ** 12, 0);
+    assert.deepEqual(await b.initProducer(ids[1].producerId, 3, ids[1].producerSecret, 'anonymous'), { producerId: ids[1].producerId, producerEpoch: 3, producerSecret: ids[1].producerSecret }, 'the key survives a restart');
+    const unknown = await b.initProducer(10 ** 12, 0, 'x', 'anonymous');
     assert.notEqual(unknown.producerId, 10 ** 12, 'an id never allocated gets a fresh one');
+    const takeover = await b.initProducer(ids[0].producerId, 7, '', 'anonymous');
+    assert.notEqual(takeover.producerId, ids[0].producerId, 'an id presented without its secret gets a fresh one');
+    const otherSubject = await b.initProducer(ids[0].producerId, 0, ids[0].producerSecret, 'mallory');
+    assert.notEqual(otherSubject.producerId, ids[0].producerId, 'the secret is bound to the subject it was issued to');
+    assert.equal(b.owns(ids[2].producerId, 'anonymous', ids[2].producerSecret), true);
+    assert.equal(b.owns(ids[2].producerId, 'anonymous', ids[1].producerSecret), false);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

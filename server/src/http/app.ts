@@ -67,6 +67,9 @@ function authentication(api: RouteContext['broker']): MiddlewareHandler {
     const result = await api.authenticate(tokenOf(c), contextOf(c).remoteAddress);
     if (!result.ok) return errorResponse(result.error.errorName, result.error.message);
     c.set(PRINCIPAL_KEY as never, result.principal as never);
+    // Its labels name every topic and group: metrics are for operators (the admin grant; audited).
+    if (path === '/metrics') api.checkAdmin(contextOf(c));
+    c.set(PRINCIPAL_KEY as never, result.principal as never);
     return next();
   };
 }

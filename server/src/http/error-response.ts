@@ -24,6 +24,9 @@ export function describeZodError(error: ZodError): string {
 /** Hono `onError`: maps thrown errors to the JSON error body. */
 export function handleError(error: unknown, c: Context, log: (error: unknown) => void): Response {
   if (error instanceof RunnelError) {
+    const retryAfterMs = Number(error.details?.retryAfterMs ?? 0);
+    // A throttled client is told when to come back (RFC 9110 Retry-After, whole seconds; retryAfterMs in the body is exact).
+    if (retryAfterMs > 0) c.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
     return c.json(error.toJSON(), ErrorTable[error.errorName].status as ContentfulStatusCode);
   }
   if (error instanceof HTTPException) {

@@ -22,6 +22,13 @@ export interface GroupSummary { group: string; state: 'Empty' | 'Stable'; member
 export interface ConsumerLag { group: string; topic: string; partition: number; lag: number }
 export interface GroupJoinRequest { requestId: number; group: string; memberId: string; topics: string[]; sessionTimeoutMs: number }
 
+/** How a client proves it owns the producer ids its batches carry. */
+export type ProducerProof =
+  /** WebSocket: the ids this connection claimed with initProducer. */
+  | { readonly claimed: ReadonlySet<number> }
+  /** HTTP: the secret issued with the id (`x-runnel-producer-secret` header or `producerSecret` query). */
+  | { readonly secret: string };
+
 /** What the HTTP routes use. */
 export interface HttpBrokerApi {
   readonly config: { readonly defaultPartitions: number };
@@ -29,6 +36,8 @@ export interface HttpBrokerApi {
   readonly requiresToken: boolean;
   /** Verifies a presented token (undefined/'' = none); refusals are audited. Anonymous when no auth is configured. */
   authenticate(token: string | undefined, remoteAddress: string): Promise<Authentication>;
+  /** Operator-only endpoints (/metrics): CLUSTER_AUTHORIZATION_FAILED without the admin grant (audited). */
+  checkAdmin(ctx: RequestContext): void;
   /** INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, LIMIT_EXCEEDED. */
   createTopic(ctx: RequestContext, spec: TopicSpec): Promise<TopicInfo>;
   listTopics(ctx: RequestContext): TopicInfo[];
@@ -37,8 +46,11 @@ export interface HttpBrokerApi {
   deleteTopic(ctx: RequestContext, name: string): Promise<void>;
   /** The topic a produce goes to: auto-created when the broker allows it, else UNKNOWN_TOPIC_OR_PARTITION. */
   ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo>;
-  /** Resolves once the batch is durable (acks −1); takes ownership of `batch`; validates it once. */
-  produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks): Promise<AppendResult>;
+  /**
+   * Resolves once the batch is durable (acks −1); takes ownership of `batch`; validates it once. An
+   * idempotent batch (producerId ≥ 0) needs `producer`'s proof: UNKNOWN_PRODUCER_ID otherwise.
+   */
+  produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks, producer?: ProducerProof): Promise<AppendResult>;
   /** Stored batches from the one containing `offset`, below the high watermark. OFFSET_OUT_OF_RANGE. */
   fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */
@@ -57,12 +69,16 @@ export interface HttpBrokerApi {
 export interface BrokerApi extends HttpBrokerApi {
   readonly brokerId: number;
   /** `(-1, -1)` allocates a producer id. */
-  initProducer(ctx: RequestContext, producerId: number, producerEpoch: number): Promise<{ producerId: number; producerEpoch: number }>;
+  /** `(-1, …)` allocates; an issued id is re-claimed only with its secret by the same subject, else a fresh id is issued. */
+  initProducer(ctx: RequestContext, producerId: number, producerEpoch: number, producerSecret: string): Promise<{ producerId: number; producerEpoch: number; producerSecret: string }>;
   /** The topic a subscription reads (auto-created like a produce's, when allowed); INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION. */
   subscribe(ctx: RequestContext, topic: string, partition: number): Promise<TopicInfo>;
   offsetForTimestamp(ctx: RequestContext, topic: string, partition: number, timestampMs: number): Promise<number | null>;
-  /** Credit a subscriber grants; returns the bytes the broker accepts now (the quota point of reads). */
-  grantCredit(ctx: RequestContext, topic: string, partition: number, bytes: number): number;
+  /** Credit a subscriber grants: the ms to withhold it (0 = now) while the client is over its fetch quota. */
+  creditDelayMs(ctx: RequestContext, topic: string, partition: number, bytes: number): number;
+  /** A WebSocket connection from `ip` may open (connections-per-IP quota); pair with releaseConnection. */
+  admitConnection(ip: string): boolean;
+  releaseConnection(ip: string): void;
   joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): GroupAssignmentFrame;
   /** null, or the error a member must act on (UNKNOWN_MEMBER_ID: join again). */
   heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number): ErrorName | null;

@@ -7,23 +7,42 @@
  * Invariant: no broker state is read or changed for a request before its
  * authorization passed, so a refused client learns nothing but the refusal.
  */
-import type { CommittedOffset, GroupAssignmentFrame } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, batchRecordCount, type CommittedOffset, type GroupAssignmentFrame } from '@runnel/client/codec';
 import type { Broker } from '../broker/broker.ts';
 import type { GroupMemberSink } from '../groups/coordinator.ts';
 import type { TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import type { Acks } from '../partition/partition.ts';
 import { AccessControl } from './access-control.ts';
-import type { BrokerApi, GroupJoinRequest } from './broker-api.ts';
+import type { QuotaPoints } from './quota-points.ts';
+import type { BrokerApi, GroupJoinRequest, ProducerProof } from './broker-api.ts';
 import type { RequestContext } from './request-context.ts';
 
 export class RequestLayer implements BrokerApi {
   readonly config: { readonly defaultPartitions: number };
   readonly brokerId: number;
 
-  constructor(private readonly broker: Broker, readonly access: AccessControl = new AccessControl()) {
+  /** Subject that created each topic (topics-per-subject quota; in memory: counts restart from zero with the broker). */
+  private readonly creators = new Map<string, string>();
+
+  constructor(private readonly broker: Broker, readonly access: AccessControl = new AccessControl(), private readonly quotas?: QuotaPoints) {
     this.config = { defaultPartitions: broker.config.defaultPartitions };
     this.brokerId = broker.config.brokerId;
+  }
+
+  /** Creates through `create` within the subject's topics quota. */
+  private async createCounted<T>(ctx: RequestContext, name: string, create: () => Promise<T>): Promise<T> {
+    if (!this.quotas) return create();
+    const subject = ctx.principal.subject;
+    this.quotas.acquire('topicsPerSubject', subject);
+    try {
+      const result = await create();
+      this.creators.set(name, subject);
+      return result;
+    } catch (e) {
+      this.quotas.release('topicsPerSubject', subject);
+      throw e;
+    }
   }
 
   get requiresToken(): boolean {
@@ -34,9 +53,13 @@ export class RequestLayer implements BrokerApi {
     return this.access.authenticate(token, remoteAddress);
   }
 
+  checkAdmin(ctx: RequestContext): void {
+    this.access.check(ctx, 'admin', { cluster: true });
+  }
+
   createTopic(ctx: RequestContext, spec: TopicSpec) {
     this.access.check(ctx, 'createTopic', { topic: spec.name });
-    return this.broker.createTopic(spec);
+    return this.createCounted(ctx, spec.name, () => this.broker.createTopic(spec));
   }
 
   listTopics(ctx: RequestContext) {
@@ -48,24 +71,39 @@ export class RequestLayer implements BrokerApi {
     return this.broker.describeTopic(name);
   }
 
-  deleteTopic(ctx: RequestContext, name: string) {
+  async deleteTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'deleteTopic', { topic: name });
-    return this.broker.deleteTopic(name);
+    await this.broker.deleteTopic(name);
+    const creator = this.creators.get(name);
+    this.creators.delete(name);
+    if (creator !== undefined) this.quotas?.release('topicsPerSubject', creator);
   }
 
+  /** The topic a produce goes to; creating a missing one also needs the createTopic grant (a publish grant alone does not re-create a deleted topic). */
   async ensureTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'produce', { topic: name });
-    return this.broker.ensureTopic(name);
+    if (this.broker.listTopics().some((t) => t.name === name)) return this.broker.ensureTopic(name);
+    this.access.check(ctx, 'createTopic', { topic: name });
+    return this.createCounted(ctx, name, () => this.broker.ensureTopic(name));
   }
 
-  async produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks) {
+  async produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks, producer?: ProducerProof) {
     this.access.check(ctx, 'produce', { topic });
-    return this.broker.produce(topic, partition, batch, acks);
+    if (this.quotas) await this.quotas.throttleProduce(ctx, batch.byteLength, batch.byteLength >= BATCH_HEADER_BYTES ? batchRecordCount(batch) : 1);
+    const subject = ctx.principal.subject;
+    const ownsProducer = (id: number): boolean => {
+      if (producer === undefined) return false;
+      return 'claimed' in producer ? producer.claimed.has(id) : this.broker.ownsProducer(id, subject, producer.secret);
+    };
+    return this.broker.produce(topic, partition, batch, acks, { ownsProducer });
   }
 
   async fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number) {
     this.access.check(ctx, 'fetch', { topic });
-    return this.broker.fetch(topic, partition, offset, maxBytes);
+    this.quotas?.checkFetch(ctx, 1);
+    const read = await this.broker.fetch(topic, partition, offset, maxBytes);
+    this.quotas?.chargeFetch(ctx, read.batches.byteLength);
+    return read;
   }
 
   async waitForRecords(ctx: RequestContext, topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal) {
@@ -79,15 +117,18 @@ export class RequestLayer implements BrokerApi {
     return this.broker.groups.commitOffsets(group, generationId, memberId, offsets);
   }
 
+  /** Offsets of topics the principal may not see are left out (a fetch of all topics is filtered, not refused). */
   async fetchOffsets(ctx: RequestContext, group: string, topics?: string[]) {
     this.access.check(ctx, 'groupFetch', { group });
     for (const topic of topics ?? []) this.access.check(ctx, 'groupFetch', { group, topic });
-    return this.broker.groups.fetchOffsets(group, topics);
+    const offsets = await this.broker.groups.fetchOffsets(group, topics);
+    return offsets.filter((o) => this.access.allows(ctx, 'groupFetch', { group, topic: o.topic }));
   }
 
   describeGroup(ctx: RequestContext, group: string) {
     this.access.check(ctx, 'groupDescribe', { group });
-    return this.broker.groups.describeGroup(group);
+    const described = this.broker.groups.describeGroup(group);
+    return { ...described, offsets: described.offsets.filter((o) => this.access.allows(ctx, 'groupFetch', { group, topic: o.topic })) };
   }
 
   listGroups(ctx: RequestContext) {
@@ -98,9 +139,9 @@ export class RequestLayer implements BrokerApi {
     return this.broker.groups.lag();
   }
 
-  async initProducer(ctx: RequestContext, producerId: number, producerEpoch: number) {
+  async initProducer(ctx: RequestContext, producerId: number, producerEpoch: number, producerSecret: string) {
     this.access.check(ctx, 'initProducer', { cluster: true });
-    return this.broker.initProducer(producerId, producerEpoch);
+    return this.broker.initProducer(producerId, producerEpoch, producerSecret, ctx.principal.subject);
   }
 
   async subscribe(ctx: RequestContext, topic: string, partition: number) {
@@ -116,13 +157,23 @@ export class RequestLayer implements BrokerApi {
     return this.broker.offsetForTimestamp(topic, partition, timestampMs);
   }
 
-  grantCredit(ctx: RequestContext, topic: string, _partition: number, bytes: number): number {
+  creditDelayMs(ctx: RequestContext, topic: string, _partition: number, bytes: number): number {
     this.access.check(ctx, 'fetch', { topic });
-    return bytes;
+    return this.quotas?.creditDelayMs(ctx, bytes) ?? 0;
   }
 
+  admitConnection(ip: string): boolean {
+    return this.quotas?.tryAcquire('connectionsPerIp', ip) ?? true;
+  }
+
+  releaseConnection(ip: string): void {
+    this.quotas?.release('connectionsPerIp', ip);
+  }
+
+  /** A member is assigned partitions of its topics: it needs subscribe on each, not only the group grant. */
   joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): GroupAssignmentFrame {
     this.access.check(ctx, 'groupJoin', { group: request.group });
+    for (const topic of new Set(request.topics)) this.access.check(ctx, 'subscribe', { topic });
     return this.broker.groups.join({ ...request, clientId: ctx.clientId }, sink);
   }
 

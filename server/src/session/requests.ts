@@ -14,8 +14,9 @@ import {
   type ProduceFrame, type TopicMetadata,
 } from '@runnel/client/codec';
 import { performance } from 'node:perf_hooks';
+import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
-import type { BrokerApi } from '../request/broker-api.ts';
+import type { BrokerApi, ProducerProof, TopicDescription } from '../request/broker-api.ts';
 import type { RequestContext } from '../request/request-context.ts';
 
 export function errorOf(error: unknown): { name: ErrorName; message: string } {
@@ -25,13 +26,28 @@ export function errorOf(error: unknown): { name: ErrorName; message: string } {
 
 const codeOf = (error: unknown): number => ErrorTable[errorOf(error).name].code;
 
-export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame: MetadataRequestFrame, brokerUrl: string): Promise<MetadataFrame> {
+/**
+ * Metadata of the named topics (all when none). A missing topic is created only when the request asks
+ * for it (a producer about to send) and the broker and the principal allow it, and at most
+ * `maxTopicsAutoCreatedPerRequest` of them: one request naming 2,000 unknown topics created 2,000 before.
+ */
+export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame: MetadataRequestFrame, brokerUrl: string, limits: Limits): Promise<MetadataFrame> {
   const names = frame.topics.length > 0 ? [...new Set(frame.topics)] : api.listTopics(ctx).map((t) => t.name);
   const topics: TopicMetadata[] = [];
+  let created = 0;
   for (const name of names) {
     try {
-      const info = await api.ensureTopic(ctx, name);
-      const { partitions } = api.describeTopic(ctx, info.name);
+      let described: TopicDescription;
+      try {
+        described = api.describeTopic(ctx, name);
+      } catch (e) {
+        const mayCreate = frame.allowAutoTopicCreation === 1 && created < limits.maxTopicsAutoCreatedPerRequest;
+        if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') || !mayCreate) throw e;
+        created++;
+        await api.ensureTopic(ctx, name);
+        described = api.describeTopic(ctx, name);
+      }
+      const { topic: info, partitions } = described;
       topics.push({
         name, topicId: info.topicId, errorCode: 0,
         partitions: partitions.map((p) => ({ partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr, logStartOffset: p.logStartOffset, highWatermark: p.highWatermark })),
@@ -43,12 +59,12 @@ export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame:
   return { type: 'metadata', requestId: frame.requestId, brokers: [{ id: api.brokerId, url: brokerUrl }], topics };
 }
 
-export async function answerInitProducer(api: BrokerApi, ctx: RequestContext, requestId: number, producerId: number, producerEpoch: number): Promise<InitProducerOkFrame> {
+export async function answerInitProducer(api: BrokerApi, ctx: RequestContext, requestId: number, producerId: number, producerEpoch: number, producerSecret: string): Promise<InitProducerOkFrame> {
   try {
-    const r = await api.initProducer(ctx, producerId, producerEpoch);
-    return { type: 'initProducerOk', requestId, producerId: r.producerId, producerEpoch: r.producerEpoch, errorCode: 0 };
+    const r = await api.initProducer(ctx, producerId, producerEpoch, producerSecret);
+    return { type: 'initProducerOk', requestId, producerId: r.producerId, producerEpoch: r.producerEpoch, errorCode: 0, producerSecret: r.producerSecret };
   } catch (e) {
-    return { type: 'initProducerOk', requestId, producerId: -1, producerEpoch: -1, errorCode: codeOf(e) };
+    return { type: 'initProducerOk', requestId, producerId: -1, producerEpoch: -1, errorCode: codeOf(e), producerSecret: '' };
   }
 }
 
@@ -57,10 +73,10 @@ export function produceAck(frame: ProduceFrame, errorCode: number, baseOffset = 
 }
 
 /** null: acks 0 and written, nothing to answer. `batch` is the session's own copy of the frame's bytes. */
-export async function answerProduce(api: BrokerApi, ctx: RequestContext, frame: ProduceFrame, batch: Uint8Array, metrics?: RunnelMetrics): Promise<ProduceAckFrame | null> {
+export async function answerProduce(api: BrokerApi, ctx: RequestContext, frame: ProduceFrame, batch: Uint8Array, producer: ProducerProof, metrics?: RunnelMetrics): Promise<ProduceAckFrame | null> {
   const startedMs = performance.now();
   try {
-    const r = await api.produce(ctx, frame.topic, frame.partition, batch, frame.acks);
+    const r = await api.produce(ctx, frame.topic, frame.partition, batch, frame.acks, producer);
     metrics?.produceLatency.observe({ transport: 'ws' }, (performance.now() - startedMs) / 1000);
     return frame.acks === 0 ? null : produceAck(frame, 0, r.baseOffset, r.logAppendTimeMs, r.logStartOffset);
   } catch (e) {
@@ -79,6 +95,10 @@ export async function answerOffsetCommit(api: BrokerApi, ctx: RequestContext, fr
 }
 
 export async function answerOffsetFetch(api: BrokerApi, ctx: RequestContext, frame: OffsetFetchFrame): Promise<OffsetFetchResultFrame> {
-  const offsets = await api.fetchOffsets(ctx, frame.group, frame.topics);
-  return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: 0, offsets };
+  try {
+    const offsets = await api.fetchOffsets(ctx, frame.group, frame.topics);
+    return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: 0, offsets };
+  } catch (e) {
+    return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: codeOf(e), offsets: [] };
+  }
 }

@@ -34,6 +34,8 @@ export class SessionSubscriptions {
   private readonly byKey = new Map<string, Subscription>();
   /** Latest subscribe/unsubscribe request per topic-partition: stale async subscribes are dropped. */
   private readonly latest = new Map<string, number>();
+  /** Credit grants withheld by the fetch quota, per topic-partition (one timer each). */
+  private readonly withheld = new Map<string, { bytes: number; timer: ReturnType<typeof setTimeout> }>();
   private seq = 0;
 
   constructor(private readonly connection: SubscriberConnection, private readonly deps: SubscriptionDeps) {}
@@ -94,10 +96,25 @@ export class SessionSubscriptions {
     const max = this.deps.limits.maxCreditBytes;
     if (!Number.isSafeInteger(bytes) || bytes <= 0) return { name: 'INVALID_REQUEST', message: `credit must be 1..${max} bytes`, isInvalidFrame: true };
     if (bytes > max) return { name: 'LIMIT_EXCEEDED', message: `credit grant ${bytes} is above maxCreditBytes ${max}`, isInvalidFrame: false };
-    const sub = this.byKey.get(topicPartitionKey(topic, partition));
+    const key = topicPartitionKey(topic, partition);
+    const sub = this.byKey.get(key);
     if (!sub) return null;
-    const granted = this.deps.api.grantCredit(ctx, topic, partition, bytes);
-    if (granted > 0) sub.fanout.addCredit(sub, granted);
+    const withheld = this.withheld.get(key);
+    if (withheld) {
+      withheld.bytes += bytes; // already throttled: joins the grant that is waiting
+      return null;
+    }
+    const delayMs = this.deps.api.creditDelayMs(ctx, topic, partition, bytes);
+    if (delayMs <= 0) {
+      sub.fanout.addCredit(sub, bytes);
+      return null;
+    }
+    // Over the fetch quota: the grant is withheld (the broker sends nothing more meanwhile), then applied.
+    const held = { bytes, timer: setTimeout(() => {
+      this.withheld.delete(key);
+      if (this.byKey.get(key) === sub && !this.connection.isClosed) sub.fanout.addCredit(sub, held.bytes);
+    }, delayMs) };
+    this.withheld.set(key, held);
     return null;
   }
 
@@ -110,6 +127,8 @@ export class SessionSubscriptions {
 
   /** The connection closed: every subscription ends. */
   closeAll(): void {
+    for (const w of this.withheld.values()) clearTimeout(w.timer);
+    this.withheld.clear();
     for (const sub of this.byKey.values()) sub.fanout.remove(sub);
     this.deps.metrics?.subscriptions.dec(this.byKey.size);
     this.byKey.clear();
@@ -135,6 +154,9 @@ export class SessionSubscriptions {
   }
 
   private remove(key: string): void {
+    const withheld = this.withheld.get(key);
+    if (withheld) clearTimeout(withheld.timer);
+    this.withheld.delete(key);
     const sub = this.byKey.get(key);
     if (!sub) return;
     this.byKey.delete(key);

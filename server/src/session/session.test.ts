@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorTable, decodeFrame, encodeFrame, encodeRecordBatch, type BrokerFrame, type Frame } from '@runnel/client/codec';
+import { ErrorTable, PROTOCOL_VERSION, decodeFrame, encodeFrame, encodeRecordBatch, type BrokerFrame, type Frame } from '@runnel/client/codec';
 import { Broker } from '../broker/broker.ts';
 import { Fanout } from '../fanout/fanout.ts';
 import { validateLimits, type Limits } from '../limits.ts';
@@ -65,7 +65,7 @@ async function setup(limits: Partial<Limits> = {}) {
   return { broker, open, close, limits: l };
 }
 
-const hello = { type: 'hello', minVersion: 1, maxVersion: 1, clientId: 'c1', token: '' } as const;
+const hello = { type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: 'c1', token: '' } as const;
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(cond(), 'condition reached');
@@ -75,7 +75,7 @@ test('awaitingHello: only hello and ping are served; hello once; then ready', as
   const t = await setup();
   try {
     const { socket, session, send } = t.open();
-    send({ type: 'metadataRequest', requestId: 1, topics: [] });
+    send({ type: 'metadataRequest', requestId: 1, topics: [], allowAutoTopicCreation: 1 });
     assert.equal(socket.of('error')[0].errorCode, ErrorTable.INVALID_REQUEST.code);
     assert.equal(socket.of('error')[0].requestId, 1);
     send({ type: 'ping', nonce: 5 });
@@ -132,7 +132,7 @@ test('produce is acked after it is durable; metadata reports the partition; subs
     const ack = socket.of('produceAck')[0];
     assert.deepEqual([ack.requestId, ack.errorCode, ack.baseOffset, ack.logStartOffset], [2, 0, 0, 0]);
     assert.equal(t.broker.describeTopic('orders').partitions[0].highWatermark, 2, 'durable and visible before the ack');
-    send({ type: 'metadataRequest', requestId: 3, topics: ['orders'] });
+    send({ type: 'metadataRequest', requestId: 3, topics: ['orders'], allowAutoTopicCreation: 1 });
     await until(() => socket.of('metadata').length === 1);
     assert.equal(socket.of('metadata')[0].topics[0].partitions[0].highWatermark, 2);
     send({ type: 'subscribe', requestId: 4, topic: 'orders', partition: 0, topicId: '', from: { kind: 'earliest' }, creditBytes: 1 << 20 });
@@ -151,8 +151,8 @@ test('requests over maxPendingRequestsPerConnection are refused LIMIT_EXCEEDED w
   try {
     const { socket, send } = t.open();
     send(hello);
-    send({ type: 'metadataRequest', requestId: 10, topics: ['a'] });
-    send({ type: 'metadataRequest', requestId: 11, topics: ['b'] });
+    send({ type: 'metadataRequest', requestId: 10, topics: ['a'], allowAutoTopicCreation: 1 });
+    send({ type: 'metadataRequest', requestId: 11, topics: ['b'], allowAutoTopicCreation: 1 });
     const refused = socket.of('error').find((e) => e.requestId === 11);
     assert.equal(refused?.errorCode, ErrorTable.LIMIT_EXCEEDED.code);
     await until(() => socket.of('metadata').length === 1);

@@ -17,7 +17,8 @@
  */
 import {
   ErrorTable, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, RunnelError, assertNever, decodeFrame, encodeFrame,
-  type BrokerFrame, type ErrorName, type Frame, type GroupAssignmentFrame, type HelloFrame, type ProduceFrame,
+  type AuthenticateFrame, type AuthenticateOkFrame, type BrokerFrame, type ErrorName, type Frame, type GroupAssignmentFrame, type HelloFrame, type InitProducerFrame,
+  type InitProducerOkFrame, type ProduceFrame,
 } from '@runnel/client/codec';
 import { randomBytes } from 'node:crypto';
 import { slowConsumerCloseBytes, type Limits } from '../limits.ts';
@@ -62,6 +63,9 @@ export class Session implements SubscriberConnection, GroupMemberSink {
   readonly inflight = new Set<Promise<void>>();
   readonly subscriptions: SessionSubscriptions;
   private ctx: RequestContext;
+  /** Producer ids this connection claimed with initProducer (bounded by maxProducersPerConnection). */
+  private readonly producers = new Set<number>();
+  private readonly producerProof = { claimed: this.producers as ReadonlySet<number> };
   private invalidFrames = 0;
   private inflightProduce = 0;
 
@@ -111,8 +115,9 @@ export class Session implements SubscriberConnection, GroupMemberSink {
       case 'hello': return this.handleHello(frame);
       case 'ping': return this.sendFrame({ type: 'pong', nonce: frame.nonce });
       case 'pong': return;
-      case 'metadataRequest': return this.track(frame.requestId, () => answerMetadata(api, ctx, frame, this.deps.brokerUrl));
-      case 'initProducer': return this.track(frame.requestId, () => answerInitProducer(api, ctx, frame.requestId, frame.producerId, frame.producerEpoch));
+      case 'metadataRequest': return this.track(frame.requestId, () => answerMetadata(api, ctx, frame, this.deps.brokerUrl, this.deps.limits));
+      case 'authenticate': return this.track(frame.requestId, () => this.reauthenticate(frame));
+      case 'initProducer': return this.track(frame.requestId, () => this.initProducer(frame));
       case 'produce': return this.handleProduce(frame);
       case 'subscribe': return this.track(frame.requestId, () => this.subscriptions.subscribe(ctx, frame));
       case 'unsubscribe': return this.subscriptions.unsubscribe(frame.topic, frame.partition);
@@ -134,7 +139,7 @@ export class Session implements SubscriberConnection, GroupMemberSink {
       }
       case 'groupLeave': return api.leaveGroup(ctx, frame.group, frame.memberId);
       case 'helloOk': case 'metadata': case 'initProducerOk': case 'produceAck': case 'subscribed': case 'records':
-      case 'offsetCommitAck': case 'offsetFetchResult': case 'groupAssignment': case 'error':
+      case 'offsetCommitAck': case 'offsetFetchResult': case 'groupAssignment': case 'error': case 'authenticateOk':
         return this.rejectFrame('INVALID_REQUEST', `${frame.type} is a broker-to-client frame`, requestIdOf(frame));
       default: assertNever(frame, 'frame');
     }
@@ -178,7 +183,40 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     this.sendFrame({
       type: 'helloOk', version, brokerId: this.deps.api.brokerId, sessionId: this.sessionId,
       maxFrameBytes: limits.maxFrameBytes, maxBatchBytes: limits.maxBatchBytes, maxInflightProduce: limits.maxInflightProducePerConnection,
+      tokenExpiresAtMs: expiresAtMsOf(this.ctx.principal),
     });
+  }
+
+  /**
+   * A fresh token over the open connection (KIP-368's re-authentication): it must verify and name the
+   * same subject (a connection never changes whose it is); then its grants and expiry replace the old
+   * ones. A refused refresh closes the connection, as a refused hello does.
+   */
+  private async reauthenticate(frame: AuthenticateFrame): Promise<AuthenticateOkFrame | null> {
+    const { api } = this.deps;
+    if (!api.requiresToken) return { type: 'authenticateOk', requestId: frame.requestId, errorCode: 0, tokenExpiresAtMs: -1 };
+    const result = await api.authenticate(frame.token, this.ctx.remoteAddress);
+    if (this.state !== 'ready') return null;
+    if (!result.ok) {
+      this.closeWith(result.error.errorName, result.error.message);
+      return null;
+    }
+    if (result.principal.subject !== this.ctx.principal.subject) {
+      this.closeWith('SASL_AUTHENTICATION_FAILED', `a refreshed token must name the connection's subject ${this.ctx.principal.subject}, not ${result.principal.subject}`);
+      return null;
+    }
+    this.ctx = requestContext('ws', this.ctx.remoteAddress, this.ctx.clientId, result.principal);
+    return { type: 'authenticateOk', requestId: frame.requestId, errorCode: 0, tokenExpiresAtMs: expiresAtMsOf(result.principal) };
+  }
+
+  /** initProducer, then the id counts as this connection's own (its batches may be produced here). */
+  private async initProducer(frame: InitProducerFrame): Promise<InitProducerOkFrame> {
+    if (!this.producers.has(frame.producerId) && this.producers.size >= this.deps.limits.maxProducersPerConnection) {
+      return { type: 'initProducerOk', requestId: frame.requestId, producerId: -1, producerEpoch: -1, errorCode: ErrorTable.LIMIT_EXCEEDED.code, producerSecret: '' };
+    }
+    const answer = await answerInitProducer(this.deps.api, this.ctx, frame.requestId, frame.producerId, frame.producerEpoch, frame.producerSecret);
+    if (answer.errorCode === 0 && this.producers.size < this.deps.limits.maxProducersPerConnection) this.producers.add(answer.producerId);
+    return answer;
   }
 
   private handleProduce(frame: ProduceFrame): void {
@@ -187,7 +225,7 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     if (this.inflightProduce >= limits.maxInflightProducePerConnection) return this.sendFrame(produceAck(frame, ErrorTable.LIMIT_EXCEEDED.code));
     const batch = frame.batch.slice(); // copy out of uWS's message buffer before any await
     this.inflightProduce++;
-    this.trackAnswer(answerProduce(api, this.ctx, frame, batch, metrics).finally(() => this.inflightProduce--));
+    this.trackAnswer(answerProduce(api, this.ctx, frame, batch, this.producerProof, metrics).finally(() => this.inflightProduce--));
   }
 
   /**
@@ -317,6 +355,11 @@ export class Session implements SubscriberConnection, GroupMemberSink {
     this.subscriptions.closeAll();
     this.deps.api.leaveAll(this);
   }
+}
+
+/** −1 for a principal that never expires (anonymous). */
+function expiresAtMsOf(principal: RequestContext['principal']): number {
+  return Number.isFinite(principal.expiresAtMs) ? principal.expiresAtMs : -1;
 }
 
 function requestIdOf(frame: Frame): number {

@@ -23,7 +23,8 @@ import { overPausedBudget, type PausedSocket } from './paused-budget.ts';
 import { Session } from './session.ts';
 import { uwsSessionSocket } from './uws-session-socket.ts';
 
-interface UserData { session: Session | null }
+/** `ip`: the connections-per-IP quota unit this socket holds until it closes. */
+interface UserData { session: Session | null; ip: string }
 
 export interface WsEndpoint {
   readonly fanout: Fanout;
@@ -79,15 +80,21 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
         res.writeStatus('503 Service Unavailable').end('{"error":{"code":"SHUTTING_DOWN","message":"Broker is shutting down"}}');
         return;
       }
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (!api.admitConnection(ip)) {
+        res.writeStatus('429 Too Many Requests').end('{"error":{"code":"LIMIT_EXCEEDED","message":"connections-per-IP quota reached"}}');
+        return;
+      }
       if (!deps.origins.isAllowed(req.getHeader('origin'), req.getHeader('host'))) {
+        api.releaseConnection(ip);
         metrics?.authFailures.inc({ reason: 'origin' });
         res.writeStatus('403 Forbidden').end('{"error":{"code":"ORIGIN_NOT_ALLOWED","message":"Origin is not in the allowed origins (--cors-origins)"}}');
         return;
       }
-      res.upgrade<UserData>({ session: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade<UserData>({ session: null, ip }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => guard('open', () => {
-      const session = new Session(uwsSessionSocket(ws), sessionDeps, Buffer.from(ws.getRemoteAddressAsText()).toString());
+      const session = new Session(uwsSessionSocket(ws), sessionDeps, ws.getUserData().ip);
       ws.getUserData().session = session;
       sessions.add(session);
       metrics?.connections.inc();
@@ -102,6 +109,7 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
       const session = data.session;
       data.session = null;
       if (!session) return;
+      api.releaseConnection(data.ip);
       sessions.delete(session);
       metrics?.connections.dec();
       session.handleClose();

@@ -26,7 +26,11 @@ const produceRoute = createRoute({
   summary: 'Append records (JSON, NDJSON, text/plain beacon, or one binary RecordBatch with ?partition=)',
   request: {
     params: TopicParam,
-    query: z.object({ partition: intString('partition').optional().openapi({ description: 'Required for a binary RecordBatch body' }) }),
+    query: z.object({
+      partition: intString('partition').optional().openapi({ description: 'Required for a binary RecordBatch body' }),
+      producerSecret: z.string().max(256).optional().openapi({ description: 'Binary body of an idempotent producer: the secret issued with its producer id (or the x-runnel-producer-secret header)' }),
+      access_token: z.string().optional().openapi({ description: 'Token, when the client cannot set Authorization (sendBeacon)' }),
+    }),
     body: {
       required: true,
       // Plain schema objects (not zod) so the route parses every content type itself.
@@ -106,7 +110,10 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
     if (format === 'batch') {
       if (partition === undefined) throw new RunnelError('INVALID_REQUEST', 'a binary RecordBatch body needs ?partition=N');
       // The request layer validates the batch (every record, CRC, exactly one batch) once for every transport.
-      const result = await broker.produce(ctx, topic, partition, body, -1);
+      // An idempotent batch (a frozen SDK beacon) proves its producer id with the secret issued with it;
+      // sendBeacon cannot set headers, so the query parameter is accepted too.
+      const producerSecret = c.req.header('x-runnel-producer-secret') ?? c.req.query('producerSecret') ?? '';
+      const result = await broker.produce(ctx, topic, partition, body, -1, { secret: producerSecret });
       metrics.produceLatency.observe({ transport: 'http' }, (performance.now() - started) / 1000);
       return c.json({ offsets: [{ partition, offset: result.baseOffset }], duplicate: result.duplicate }, 200);
     }

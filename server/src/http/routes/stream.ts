@@ -50,7 +50,7 @@ function errorEvent(error: unknown): Uint8Array {
 export function registerStreamRoutes({ app, broker, limits, metrics, logError }: RouteContext): void {
   let openStreams = 0;
 
-  app.openapi(streamRoute, (c) => {
+  app.openapi(streamRoute, async (c) => {
     const ctx = contextOf(c);
     const { topic, p } = c.req.valid('param');
     const lastEventId = c.req.header('last-event-id');
@@ -62,6 +62,8 @@ export function registerStreamRoutes({ app, broker, limits, metrics, logError }:
     }
     const requested = lastEventId !== undefined ? Number(lastEventId) + 1 : c.req.valid('query').offset ?? 'latest';
     let offset = resolveOffset(broker, ctx, topic, p, requested);
+    // Authorized before the stream opens (a refusal is a 403, not an error event inside a 200).
+    await broker.waitForRecords(ctx, topic, p, offset, 0);
 
     const stop = new AbortController();
     const requestSignal = c.req.raw.signal;

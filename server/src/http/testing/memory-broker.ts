@@ -11,7 +11,7 @@ import { batchLastOffset, RunnelError, setBaseOffset, validateRecords, type Comm
 import { defaultLimits } from '../../limits.ts';
 import { assertTopicName } from '../../metadata/topic-name.ts';
 import { topicPartitionKey } from '../../metadata/topic-info.ts';
-import type { Authentication, ConsumerLag, FetchResult, GroupDescription, GroupSummary, HttpBrokerApi, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../../request/broker-api.ts';
+import type { Authentication, ConsumerLag, ProducerProof, FetchResult, GroupDescription, GroupSummary, HttpBrokerApi, PartitionInfo, ProduceResult, TopicInfo, TopicSpec } from '../../request/broker-api.ts';
 import { ANONYMOUS, type RequestContext } from '../../request/request-context.ts';
 
 interface MemoryPartition { batches: Uint8Array[]; baseOffsets: number[]; logEndOffset: number }
@@ -20,6 +20,9 @@ interface Waiter { topic: string; partition: number; offset: number; wake: () =>
 export class MemoryBroker implements HttpBrokerApi {
   readonly config = { defaultPartitions: 3, autoCreateTopics: true };
   readonly requiresToken = false;
+
+  /** Every client is anonymous, so admin too. */
+  checkAdmin(): void {}
 
   /** No auth in the double: every client is anonymous. */
   async authenticate(): Promise<Authentication> {
@@ -78,7 +81,7 @@ export class MemoryBroker implements HttpBrokerApi {
     return this.topics.get(name)?.info ?? this.createTopic(ctx, { name, partitions: this.config.defaultPartitions, replicationFactor: 1 });
   }
 
-  async produce(_ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, _acks: -1 | 0 | 1): Promise<ProduceResult> {
+  async produce(_ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, _acks: -1 | 0 | 1, _producer?: ProducerProof): Promise<ProduceResult> {
     const p = this.partition(topic, partition);
     const checked = validateRecords(batch, 0, { maxBatchBytes: defaultLimits.maxBatchBytes, maxHeadersPerRecord: defaultLimits.maxHeadersPerRecord });
     if (!checked.ok) throw new RunnelError(checked.code, checked.message);
