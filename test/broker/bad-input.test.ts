@@ -69,6 +69,8 @@ test('a batch whose CRC is valid but whose records are malformed is refused, nev
 });
 
 test('too many subscriptions, in-flight produces and credit are LIMIT_EXCEEDED', async () => {
+  // Subscribing never creates a topic (issue 11 finding 5).
+  for (const name of ['subs', 'subs2', 'subs3']) await server.broker.createTopic({ name, partitions: 1, replicationFactor: 1 });
   const c = await TestClient.connect(server.wsUrl);
   assert.equal((await c.subscribe('subs', 0, { kind: 'latest' })).errorCode, 0);
   assert.equal((await c.subscribe('subs2', 0, { kind: 'latest' })).errorCode, 0);

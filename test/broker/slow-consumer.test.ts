@@ -71,7 +71,14 @@ function socketOf(c: TestClient): Socket {
   return (c.ws as unknown as { _socket: Socket })._socket;
 }
 
+/** Subscribing never creates a topic (issue 11): create it over HTTP first (201, or 409 when it exists). */
+async function createTopic(wsUrl: string, name: string): Promise<void> {
+  const res = await fetch(`${wsUrl.replace('ws:', 'http:').replace('/v1/ws', '')}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, partitions: 1 }) });
+  assert.ok(res.status === 201 || res.status === 409, `create topic ${name}: ${res.status}`);
+}
+
 async function subscribeAll(wsUrl: string, topic: string): Promise<TestClient[]> {
+  await createTopic(wsUrl, topic);
   return Promise.all(Array.from({ length: SUBSCRIBERS }, async () => {
     const c = await TestClient.connect(wsUrl);
     c.decodeRecords = false;
@@ -148,6 +155,7 @@ test('many stalled subscribers: over maxPausedBufferedBytes the most-buffered ar
     clients.push(healthy);
     healthy.decodeRecords = false;
     healthy.autoCredit = true;
+    await createTopic(child.wsUrl, 'many');
     assert.equal((await healthy.subscribe('many', 0, { kind: 'latest' }, 8 * 1024 * 1024)).errorCode, 0);
     const stalled = await Promise.all(Array.from({ length: STALLED }, async () => {
       const c = await TestClient.connect(child.wsUrl);

@@ -135,6 +135,10 @@ export class PartitionFanout implements SubscriptionTarget {
     this.deps.enqueueCatchUp(sub);
   }
 
+  outstandingCredit(sub: Subscription): number {
+    return sub.state === 'live' ? this.live.remainingCredit(sub) : sub.credit;
+  }
+
   addCredit(sub: Subscription, bytes: number): void {
     if (sub.state === 'live') {
       this.live.addCredit(sub, bytes);

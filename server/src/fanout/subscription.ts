@@ -44,6 +44,8 @@ export interface SubscriptionTarget {
   readonly liveEnd: number;
   advance(sub: Subscription): void;
   addCredit(sub: Subscription, bytes: number): void;
+  /** Credit `sub` was granted and has not used yet (payload bytes). */
+  outstandingCredit(sub: Subscription): number;
   remove(sub: Subscription): void;
   fail(sub: Subscription, errorCode: number): void;
 }

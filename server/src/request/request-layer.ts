@@ -144,12 +144,11 @@ export class RequestLayer implements BrokerApi {
     return this.broker.initProducer(producerId, producerEpoch, producerSecret, ctx.principal.subject);
   }
 
+  /** Never creates the topic (issue 11 finding 5): a subscriber of a missing topic gets UNKNOWN_TOPIC_OR_PARTITION and waits. */
   async subscribe(ctx: RequestContext, topic: string, partition: number) {
     assertTopicName(topic, this.broker.config.limits.maxTopicNameLength);
     this.access.check(ctx, 'subscribe', { topic });
-    const info = await this.broker.ensureTopic(topic);
-    this.broker.partition(topic, partition); // UNKNOWN_TOPIC_OR_PARTITION for a partition it does not have
-    return info;
+    return this.broker.partition(topic, partition).topic; // UNKNOWN_TOPIC_OR_PARTITION for a topic or partition it does not have
   }
 
   async offsetForTimestamp(ctx: RequestContext, topic: string, partition: number, timestampMs: number) {

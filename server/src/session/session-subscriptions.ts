@@ -100,6 +100,12 @@ export class SessionSubscriptions {
     const sub = this.byKey.get(key);
     if (!sub) return null;
     const withheld = this.withheld.get(key);
+    // Credit is permission to send: a subscription never holds more unused credit than maxCreditBytes
+    // (3,000 grants of 64 MiB were all accepted before: 192 GB the broker had agreed to send).
+    const outstanding = sub.fanout.outstandingCredit(sub) + (withheld?.bytes ?? 0);
+    if (outstanding + bytes > max) {
+      return { name: 'LIMIT_EXCEEDED', message: `credit grant ${bytes} would leave ${outstanding + bytes} bytes of credit unused on ${topic}/${partition}, above maxCreditBytes ${max}`, isInvalidFrame: false };
+    }
     if (withheld) {
       withheld.bytes += bytes; // already throttled: joins the grant that is waiting
       return null;
