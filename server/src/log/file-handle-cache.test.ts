@@ -212,6 +212,23 @@ test('appends to an idle partition whose handle must be reopened keep their arri
   for (const l of logs) await l.close();
 });
 
+test('appends arriving while an idle partition reopens its handle are never overtaken by later ones (idempotent sequences in arrival order)', async () => {
+  const files = new FileHandleCache(16);
+  const logs = await openLogs(20, files, new Descriptors(1000));
+  for (const [i, log] of logs.entries()) await log.append(small(i));
+  const log = logs[0]; // its handle was evicted: the first append below reopens it
+  // Append k is issued after k microtask hops: arrival order is k; some arrive while the reopen runs, some after.
+  const issued: number[] = [];
+  const results = await Promise.all(Array.from({ length: 200 }, async (_, k) => {
+    for (let hop = 0; hop < k; hop++) await null;
+    issued.push(k);
+    return log.append(small(k, { producerId: 9, producerEpoch: 0, baseSequence: k }));
+  }));
+  assert.deepEqual(issued, [...issued].sort((a, b) => a - b), 'issued in k order');
+  assert.deepEqual(results.map((r) => r.baseOffset), results.map((_, k) => 1 + k), 'assigned in arrival order, no OUT_OF_ORDER');
+  for (const l of logs) await l.close();
+});
+
 test('a partition being written keeps its handle: a burst of appends opens nothing and pins one handle until it is durable', async () => {
   const files = new FileHandleCache(16);
   const log = await PartitionLog.openDirectory(new MemoryLogDirectory(), { files });

@@ -79,7 +79,7 @@ export class LogWriter {
   #mustAcknowledgeAgain = false;
   /** The segment whose handle the writer holds pinned (one `acquireWrite`), or null while the log is idle. */
   #pinned: Segment | null = null;
-  /** The pin being taken for appends to an idle log: they wait on it in arrival order. */
+  /** The pin being taken for appends to an idle log (the log queues them in arrival order meanwhile). */
   #pinning: Promise<void> | null = null;
 
   /** `name`: the log's directory, for error messages. */

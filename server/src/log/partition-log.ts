@@ -5,7 +5,8 @@
  *
  * Append path (hot): validate header + CRC (or take the caller's validated
  * header) → the writer holds the write segment's handle (an idle log's is
- * reopened first: `LogWriter.whenWritable`) → idempotence check → assign
+ * reopened first, appends arriving meanwhile wait in line behind it:
+ * `LogWriter.whenWritable`, `#admitWaiting`) → idempotence check → assign
  * offsets in place → the write path
  * (log-writer.ts over the pure append-pipeline.ts): one vectored write for
  * every queued batch, then a shared fdatasync (group commit). Per batch,
@@ -61,6 +62,14 @@ export interface LogAppendOptions {
 
 type LogState = 'open' | 'closing' | 'closed';
 
+interface WaitingAppend {
+  batch: Uint8Array;
+  header: BatchHeader;
+  leaderEpoch: number | undefined;
+  resolve: (r: AppendResult | Promise<AppendResult>) => void;
+  reject: (e: unknown) => void;
+}
+
 export class PartitionLog {
   readonly #dir: LogDirectory;
   readonly #options: LogOptions;
@@ -77,6 +86,8 @@ export class PartitionLog {
   #state: LogState = 'open';
   #flushTimer: ReturnType<typeof setInterval> | null = null;
   #metadataChain: Promise<void> = Promise.resolve();
+  /** Appends waiting for the write handle of an idle log (`#admitWaiting`), in arrival order. */
+  readonly #waitingAppends: WaitingAppend[] = [];
   /** Producer snapshot bytes taken when a roll was decided, written by the writer with the new segment. */
   readonly #rollSnapshots = new Map<Segment, Uint8Array>();
   readonly recoveryReport: RecoveryReport;
@@ -210,18 +221,46 @@ export class PartitionLog {
     if (header.totalBytes !== batch.length) {
       return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
     }
-    // An idle log may have had its write handle closed (maxOpenFiles): reopen it before assigning offsets.
-    const writable = this.#writer.whenWritable();
-    if (writable !== null) {
-      const validated = { ...opts, header };
-      return writable.then(() => {
-        try {
-          return this.append(batch, validated);
-        } finally {
-          this.#writer.releaseIfIdle();
-        }
-      });
+    // Hot path: the writer holds the write handle and nothing waits for it. Else (an idle log whose
+    // handle the LRU may have closed) wait in line for it, behind every append that arrived earlier.
+    if (this.#waitingAppends.length === 0 && this.#writer.whenWritable() === null) return this.#admit(batch, header, opts.leaderEpoch);
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#waitingAppends.push({ batch, header, leaderEpoch: opts.leaderEpoch, resolve, reject });
+      if (this.#waitingAppends.length === 1) void this.#admitWaiting();
+    });
+  }
+
+  /**
+   * Admits the waiting appends in arrival order once the writer holds the write
+   * handle: all of them in one synchronous pass, so no later append can
+   * overtake them (idempotent sequences stay in order). No descriptor free:
+   * every waiting append is refused with the cache's LIMIT_EXCEEDED
+   * (retryable; no offset was assigned, the log keeps working).
+   */
+  async #admitWaiting(): Promise<void> {
+    const waiting = this.#waitingAppends;
+    while (waiting.length > 0) {
+      const writable = this.#writer.whenWritable();
+      if (writable === null) {
+        const w = waiting.shift()!;
+        const refused = this.#checkAppendable(w.batch);
+        if (refused) w.reject(refused);
+        else w.resolve(this.#admit(w.batch, w.header, w.leaderEpoch));
+        continue;
+      }
+      try {
+        await writable;
+      } catch (err) {
+        for (const w of waiting.splice(0)) w.reject(this.#checkAppendable(w.batch) ?? err);
+        return;
+      }
     }
+    // Every one was a duplicate or refused: nothing holds the handle.
+    this.#writer.releaseIfIdle();
+  }
+
+  /** The idempotence check, then offsets and the write path. Only while the writer holds the write handle. */
+  #admit(batch: Uint8Array, header: BatchHeader, leaderEpoch: number | undefined): Promise<AppendResult> {
     const now = this.#options.nowMs();
     const check = this.#producers.check(header);
     if (check.kind === 'reject') return Promise.reject(new RunnelError(check.code, check.message));
@@ -229,7 +268,7 @@ export class PartitionLog {
       const result: AppendResult = { baseOffset: check.baseOffset, lastOffset: check.lastOffset, logAppendTimeMs: now, duplicate: true };
       return this.#writer.whenOffset(check.lastOffset + 1, false).then(() => result);
     }
-    return this.#enqueue(batch, header, now, opts.leaderEpoch);
+    return this.#enqueue(batch, header, now, leaderEpoch);
   }
 
   #checkAppendable(batch: Uint8Array): RunnelError | null {
