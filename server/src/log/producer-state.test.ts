@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { crc32c } from '@runnel/client/codec';
 import { lastSequenceOf, PRODUCER_BATCHES_RETAINED, ProducerStateTable, sequencePrecedes, type ProducerBatchHeader, type ProducerCheck } from './producer-state.ts';
 
 const INT32_MAX = 0x7fff_ffff;
@@ -179,9 +180,45 @@ test('the window rebuilt from a snapshot gives the same answers (a restart does 
   for (const header of [h(1, 0, INT32_MAX - 44, 9), h(1, 0, INT32_MAX - 14, 9), h(1, 0, 40, 0), h(1, 0, next, 0)]) {
     assert.deepEqual(restored.check(header), table.check(header), JSON.stringify(header));
   }
-  // A window of fewer batches (a replay after retention deleted older ones): below it is still written.
+  assert.equal(restored.entry(1)!.historyLength, 80, 'the snapshot keeps the history length');
+  // Replayed from the log alone after retention deleted the producer's batches below 70: its history starts there.
   const replayed = new ProducerStateTable(10);
-  replayed.record(h(1, 0, 70, 9), 70);
-  assert.equal(answer(replayed.check(h(1, 0, 30, 9))), 'DUPLICATE_SEQUENCE_NUMBER');
-  assert.equal(answer(replayed.check(h(1, 0, 81, 0))), 'OUT_OF_ORDER_SEQUENCE_NUMBER');
+  for (let seq = 70; seq < 160; seq += 10) replayed.record(h(1, 0, seq, 9), seq);
+  assert.equal(answer(replayed.check(h(1, 0, 80, 9))), 'DUPLICATE_SEQUENCE_NUMBER', 'below the window, inside the replayed history');
+  const unknown = replayed.check(h(1, 0, 30, 9));
+  assert.equal(answer(unknown), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'below the replayed history: not known to be written');
+  assert.ok(unknown.kind === 'reject' && /history this partition has of the producer \(it starts at sequence 70/.test(unknown.message), JSON.stringify(unknown));
+});
+
+test('an entry that began mid-stream (state evicted, then a later batch accepted as unknown) never calls what is below it written', () => {
+  const table = new ProducerStateTable(1);
+  for (let seq = 0; seq < 990; seq += 10) table.record(h(1, 0, seq, 9), seq);
+  table.record(h(2, 0, 0, 0), 1000); // evicts producer 1
+  assert.equal(table.entry(1), undefined);
+  // Producer 1's 990..999 failed (say LIMIT_EXCEEDED) but its 1000..1009 was accepted: the broker no longer knew it.
+  assert.equal(answer(table.check(h(1, 0, 1000, 9))), 'append');
+  table.record(h(1, 0, 1000, 9), 1001);
+  for (let seq = 1010; seq < 1060; seq += 10) table.record(h(1, 0, seq, 9), seq);
+  assert.equal(answer(table.check(h(1, 0, 990, 9))), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'the retry of 990 is not dropped as written (it was lost)');
+  assert.equal(answer(table.check(h(1, 0, 1000, 9))), 'DUPLICATE_SEQUENCE_NUMBER', '1000 is below the window and inside what this table saw');
+});
+
+test('a snapshot of the earlier format (RPS1, no history) is read with the window as its only history', () => {
+  const { table } = history(0, 8);
+  const v2 = table.encodeSnapshot();
+  // RPS1 = RPS2 without the 8-byte historyLength after each producer's batchCount, magic "RPS1", its own CRC.
+  const producerAt = 8;
+  const v1Body = new Uint8Array(v2.length - 8 - 4);
+  v1Body.set(v2.subarray(0, producerAt + 11), 0);
+  v1Body.set(v2.subarray(producerAt + 19, v2.length - 4), producerAt + 11);
+  new DataView(v1Body.buffer).setUint32(0, 0x52505331);
+  const v1 = new Uint8Array(v1Body.length + 4);
+  v1.set(v1Body);
+  new DataView(v1.buffer).setUint32(v1Body.length, crc32c(v1Body, 0, v1Body.length));
+  const restored = ProducerStateTable.decodeSnapshot(v1, 10)!;
+  assert.ok(restored, 'RPS1 still decodes');
+  assert.deepEqual(restored.entry(1)!.batches, table.entry(1)!.batches);
+  assert.equal(restored.entry(1)!.historyLength, 50, 'the five remembered batches');
+  assert.equal(answer(restored.check(h(1, 0, 20, 9))), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'below the window: unknown, as before the upgrade');
+  assert.equal(answer(restored.check(h(1, 0, 30, 9))), 'duplicate');
 });

@@ -11,12 +11,17 @@
  * - same epoch: a batch equal (base and last sequence) to one of the last
  *   five is a duplicate and gets its original offsets back; a batch whose base
  *   sequence follows the last one (int32 wraps to 0) is appended; else:
- *   - its sequences all lie below the oldest remembered batch's base sequence:
- *     DUPLICATE_SEQUENCE_NUMBER (Kafka's 46, "already written; offsets no
- *     longer known"). A producer's sequences are contiguous from 0 within an
- *     epoch, so a sequence below one remembered was written (or is below the
- *     log start). The producer must not resend it and must not take it for
- *     lost broker state (as it takes OUT_OF_ORDER_SEQUENCE_NUMBER);
+ *   - its sequences all lie below the oldest remembered batch's base sequence,
+ *     inside the history this table saw appended without a break
+ *     (`historyLength`): DUPLICATE_SEQUENCE_NUMBER (Kafka's 46, "already
+ *     written; offsets no longer known"). The table saw those sequences
+ *     appended, so the producer must not resend the batch and must not take
+ *     the answer for lost broker state (as it takes OUT_OF_ORDER_SEQUENCE_NUMBER).
+ *     Below that history (the entry began mid-stream: the producer's state was
+ *     evicted, or its older batches deleted by retention, and a later batch
+ *     was accepted as from an unknown producer) nobody knows whether they were
+ *     written: OUT_OF_ORDER_SEQUENCE_NUMBER, as before (a resend, at worst a
+ *     duplicate, never a loss);
  *   - its base sequence is past the next expected one (a gap: batches were
  *     lost in between), or it overlaps the remembered batches without equal
  *     bounds (a retry must resend the same batch): OUT_OF_ORDER_SEQUENCE_NUMBER.
@@ -25,10 +30,11 @@
  *   less than 2^30 ahead of x. A gap is checked first: when unsure, the answer
  *   that makes the producer resend (duplicates) beats the one that makes it
  *   drop the batch (loss).
- *   NB: the remembered window is the one the log rebuilds (snapshot + replay,
- *   log-loader.ts): after a restart it holds the same batches, or fewer when
- *   a snapshot was lost and retention deleted the older batches; fewer only
- *   moves "oldest" up, and anything below it was written all the same.
+ *   NB: the window and its history are what the log rebuilds (snapshot +
+ *   replay, log-loader.ts): after a restart the same, from the snapshot
+ *   (which stores `historyLength`); replayed from the log alone, the history
+ *   starts at the producer's first surviving batch (shorter: more answers
+ *   fall back to OUT_OF_ORDER, none wrongly to DUPLICATE).
  * - unknown producer id (new, evicted or retention-deleted): any sequence is
  *   accepted, as Kafka does once a producer's history is gone.
  * Invariant: at most `maxProducers` entries (least recently written evicted).
@@ -52,6 +58,12 @@ export interface ProducerEntry {
   producerEpoch: number;
   /** Oldest first, at most PRODUCER_BATCHES_RETAINED. */
   batches: ProducerBatch[];
+  /**
+   * Sequences of this epoch this table saw appended without a break, ending
+   * at the latest batch's lastSequence (capped at 2^31): a resend below the
+   * window is "already written" only within it.
+   */
+  historyLength: number;
 }
 
 /** What to do with a batch. `append`: assign offsets, write, then `record`. */
@@ -94,15 +106,23 @@ export function sequencePrecedes(a: number, b: number): boolean {
 
 const ACCEPT: ProducerCheck = { kind: 'append' };
 
-/** "RPS1": first 4 bytes of a producer snapshot (a foreign or older file is replayed from the log instead). */
-const SNAPSHOT_MAGIC = 0x52505331;
+/** "RPS2": first 4 bytes of a producer snapshot (a foreign file is replayed from the log instead). */
+const SNAPSHOT_MAGIC = 0x52505332;
+/** "RPS1": snapshots written before `historyLength`; read with the history of their window only (conservative, no replay). */
+const SNAPSHOT_MAGIC_V1 = 0x52505331;
 
 /** Byte layout of a snapshot: header, `producerCount` × (SnapshotProducer, batchCount × SnapshotBatch), CRC-32C trailer. */
 const SnapshotLayout = { magic: 0, producerCount: 4, headerBytes: 8, trailerBytes: 4 } as const;
-/** One producer, relative to its start (producerId is a float64: ids are safe integers, not int64 bit patterns). */
-const SnapshotProducer = { producerId: 0, producerEpoch: 8, batchCount: 10, bytes: 11 } as const;
+/** One producer, relative to its start (producerId is a float64: ids are safe integers, not int64 bit patterns). RPS1 ends before historyLength (11 bytes). */
+const SnapshotProducer = { producerId: 0, producerEpoch: 8, batchCount: 10, historyLength: 11, bytes: 19, bytesV1: 11 } as const;
 /** One remembered batch, relative to its start. */
 const SnapshotBatch = { baseSequence: 0, lastSequence: 4, baseOffset: 8, lastOffset: 16, bytes: 24 } as const;
+
+/** `sequence` lies within the entry's unbroken history (ending at its latest lastSequence). */
+function isInHistory(entry: ProducerEntry, sequence: number): boolean {
+  const latest = entry.batches[entry.batches.length - 1];
+  return (latest.lastSequence - sequence + SEQUENCE_SPACE) % SEQUENCE_SPACE < entry.historyLength;
+}
 
 /** A batch of the current epoch that is neither remembered nor next: already written (below the window), a gap, or a mismatched overlap. */
 function checkOutOfWindow(entry: ProducerEntry, h: ProducerBatchHeader, lastSequence: number): ProducerCheck {
@@ -115,6 +135,10 @@ function checkOutOfWindow(entry: ProducerEntry, h: ProducerBatchHeader, lastSequ
     return { kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', message: `${who}: expected sequence ${expected}, got ${h.baseSequence}: sequences ${expected}..${previousSequence(h.baseSequence)} are missing (a gap)` };
   }
   if (sequencePrecedes(lastSequence, oldest.baseSequence)) {
+    if (!isInHistory(entry, h.baseSequence)) {
+      const start = lastSequenceOf(latest.lastSequence, SEQUENCE_SPACE - entry.historyLength + 1);
+      return { kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', message: `${who}: ${range} are older than the history this partition has of the producer (it starts at sequence ${start}: earlier state was evicted or deleted by retention): whether they were written is unknown; expected sequence ${expected}` };
+    }
     return {
       kind: 'reject', code: 'DUPLICATE_SEQUENCE_NUMBER',
       message: `${who}: ${range} are below the oldest of the last ${entry.batches.length} batches remembered (sequence ${oldest.baseSequence}): already written, their offsets are no longer known; do not resend them`,
@@ -171,10 +195,14 @@ export class ProducerStateTable {
     let entry = this.#entries.get(h.producerId);
     if (entry) {
       this.#entries.delete(h.producerId);
-      if (h.producerEpoch !== entry.producerEpoch) entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [] };
+      if (h.producerEpoch !== entry.producerEpoch) entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [], historyLength: 0 };
     } else {
-      entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [] };
+      entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [], historyLength: 0 };
     }
+    const latest = entry.batches[entry.batches.length - 1];
+    const sequences = h.lastOffsetDelta + 1;
+    // Unbroken only when this batch follows the latest (a replay may meet a batch accepted after an eviction it did not repeat).
+    entry.historyLength = latest && isNextSequence(latest.lastSequence, h.baseSequence) ? Math.min(entry.historyLength + sequences, SEQUENCE_SPACE) : sequences;
     entry.batches.push({ baseSequence: h.baseSequence, lastSequence: lastSequenceOf(h.baseSequence, h.lastOffsetDelta), baseOffset, lastOffset: baseOffset + h.lastOffsetDelta });
     if (entry.batches.length > PRODUCER_BATCHES_RETAINED) entry.batches.shift();
     this.#entries.set(h.producerId, entry);
@@ -204,6 +232,7 @@ export class ProducerStateTable {
       view.setFloat64(at + SnapshotProducer.producerId, e.producerId);
       view.setInt16(at + SnapshotProducer.producerEpoch, e.producerEpoch);
       view.setUint8(at + SnapshotProducer.batchCount, e.batches.length);
+      view.setFloat64(at + SnapshotProducer.historyLength, e.historyLength);
       at += SnapshotProducer.bytes;
       for (const b of e.batches) {
         view.setInt32(at + SnapshotBatch.baseSequence, b.baseSequence);
@@ -222,15 +251,21 @@ export class ProducerStateTable {
     if (bytes.length < SnapshotLayout.headerBytes + SnapshotLayout.trailerBytes) return null;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const end = bytes.length - SnapshotLayout.trailerBytes;
-    if (view.getUint32(SnapshotLayout.magic) !== SNAPSHOT_MAGIC || view.getUint32(end) !== crc32c(bytes, 0, end)) return null;
+    const magic = view.getUint32(SnapshotLayout.magic);
+    if ((magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) || view.getUint32(end) !== crc32c(bytes, 0, end)) return null;
+    const isV1 = magic === SNAPSHOT_MAGIC_V1;
+    const producerBytes = isV1 ? SnapshotProducer.bytesV1 : SnapshotProducer.bytes;
     const table = new ProducerStateTable(maxProducers);
     const count = view.getUint32(SnapshotLayout.producerCount);
     let at = SnapshotLayout.headerBytes;
     for (let i = 0; i < count; i++) {
-      if (at + SnapshotProducer.bytes > end) return null;
-      const entry: ProducerEntry = { producerId: view.getFloat64(at + SnapshotProducer.producerId), producerEpoch: view.getInt16(at + SnapshotProducer.producerEpoch), batches: [] };
+      if (at + producerBytes > end) return null;
+      const entry: ProducerEntry = {
+        producerId: view.getFloat64(at + SnapshotProducer.producerId), producerEpoch: view.getInt16(at + SnapshotProducer.producerEpoch), batches: [],
+        historyLength: isV1 ? 0 : view.getFloat64(at + SnapshotProducer.historyLength),
+      };
       const n = view.getUint8(at + SnapshotProducer.batchCount);
-      at += SnapshotProducer.bytes;
+      at += producerBytes;
       if (n === 0 || n > PRODUCER_BATCHES_RETAINED || at + n * SnapshotBatch.bytes > end) return null;
       for (let j = 0; j < n; j++, at += SnapshotBatch.bytes) {
         entry.batches.push({
@@ -238,6 +273,9 @@ export class ProducerStateTable {
           baseOffset: view.getFloat64(at + SnapshotBatch.baseOffset), lastOffset: view.getFloat64(at + SnapshotBatch.lastOffset),
         });
       }
+      // RPS1 has no history: only the window itself counts as seen (below it: OUT_OF_ORDER, as when it was written).
+      if (isV1) entry.historyLength = (entry.batches[n - 1].lastSequence - entry.batches[0].baseSequence + SEQUENCE_SPACE) % SEQUENCE_SPACE + 1;
+      if (!Number.isSafeInteger(entry.historyLength) || entry.historyLength < 1 || entry.historyLength > SEQUENCE_SPACE) return null;
       table.#entries.set(entry.producerId, entry);
     }
     return at === end ? table : null;
