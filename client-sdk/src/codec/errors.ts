@@ -27,7 +27,7 @@ const details = {
   TOPIC_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this topic' },
   GROUP_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this consumer group' },
   CLUSTER_AUTHORIZATION_FAILED: { status: 403, message: 'Not authorized for this cluster operation' },
-  INVALID_TIMESTAMP: { status: 400, message: 'Record timestamp is outside maxTimestampSkewMs of the broker clock' },
+  INVALID_TIMESTAMP: { status: 400, message: 'Record timestamp is outside maxTimestampBeforeMs/maxTimestampAfterMs of the broker clock' },
   UNSUPPORTED_VERSION: { status: 400, message: 'Protocol version not supported' },
   TOPIC_ALREADY_EXISTS: { status: 409, message: 'Topic already exists' },
   INVALID_PARTITIONS: { status: 400, message: 'Invalid partition count' },
