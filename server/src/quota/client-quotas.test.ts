@@ -124,3 +124,90 @@ test('property: per subject, produced bytes over any window ≤ max(burst, large
     }
   }));
 });
+
+test('reserveProduce: admitted now, charged and told to wait, or refused past maxWaitMs with nothing charged', () => {
+  const q = new QuotaManager({ perSubject: { produceRecords: { perSecond: 1000 } } });
+  assert.deepEqual(q.reserveProduce(alice, 10, 1000, 0, 1000), { ok: true, waitMs: 0 });
+  assert.deepEqual(q.reserveProduce(alice, 10, 400, 0, 1000), { ok: true, waitMs: 400, kind: 'produceRecords', scope: 'subject' });
+  assert.deepEqual(q.reserveProduce(alice, 10, 400, 0, 1000), { ok: true, waitMs: 800, kind: 'produceRecords', scope: 'subject' }, 'behind the first reservation');
+  const refused = q.reserveProduce(alice, 10, 400, 0, 1000);
+  assert.ok(!refused.ok && refused.code === 'THROTTLING_QUOTA_EXCEEDED' && refused.retryAfterMs === 1200);
+  assert.deepEqual(q.reserveProduce(alice, 10, 100, 0, 1000), { ok: true, waitMs: 900, kind: 'produceRecords', scope: 'subject' }, 'the refusal took nothing');
+  assert.deepEqual(q.reserveProduce(bob, 10, 1000, 0, 1000), { ok: true, waitMs: 0 }, 'other subjects have their own bucket');
+  assert.equal(q.snapshot().throttled.produceRecords, 4, 'delays and refusals are throttles');
+});
+
+test('property: reservations are admitted in request order, within the token-bucket bound (+ 1 ms of refill) over any window', () => {
+  const rate = fc.record({ perSecond: fc.integer({ min: 1, max: 5000 }), burst: fc.integer({ min: 1, max: 5000 }) });
+  const steps = fc.array(fc.record({ gapMs: fc.nat(300), cost: fc.integer({ min: 1, max: 6000 }) }), { minLength: 1, maxLength: 150 });
+  fc.assert(fc.property(rate, steps, fc.integer({ min: 0, max: 3000 }), (r, s, maxWaitMs) => {
+    const q = new QuotaManager({ perSubject: { produceRecords: r } });
+    let now = 0;
+    const admitted: { at: number; cost: number }[] = [];
+    for (const { gapMs, cost } of s) {
+      now += gapMs;
+      const reserved = q.reserveProduce(alice, 1, cost, now, maxWaitMs);
+      if (!reserved.ok) {
+        assert.ok(reserved.retryAfterMs > maxWaitMs);
+        continue;
+      }
+      assert.ok(reserved.waitMs <= maxWaitMs);
+      const at = now + reserved.waitMs;
+      if (admitted.length > 0) assert.ok(at >= admitted[admitted.length - 1].at, 'a later request is never admitted before an earlier one');
+      admitted.push({ at, cost });
+    }
+    for (let i = 0; i < admitted.length; i++) {
+      let sum = 0;
+      let largest = 0;
+      for (let j = i; j < admitted.length; j++) {
+        sum += admitted[j].cost;
+        largest = Math.max(largest, admitted[j].cost);
+        // NB: + one millisecond of refill: waits are whole milliseconds (rounded up), so a reservation may be admitted
+        // in the same millisecond as the one it queued behind, holding the fraction of a millisecond it overpaid.
+        assert.ok(sum <= Math.max(r.burst, largest) + (r.perSecond * (admitted[j].at - admitted[i].at + 1)) / 1000, `window ${i}..${j}: ${sum}`);
+      }
+    }
+  }), { numRuns: 500 });
+});
+
+test('withholdFetch: charged in full and withheld until every bucket has repaid it, whatever the size of the grant', () => {
+  const q = new QuotaManager({ perSubject: { fetchBytes: { perSecond: 1000, burst: 500 } }, perIp: { fetchBytes: { perSecond: 2000 } } });
+  assert.equal(q.withholdFetch(alice, 500, 0), 0, 'within the burst: granted now');
+  assert.equal(q.withholdFetch(alice, 500, 0), 500, 'the subject bucket is the slower one');
+  assert.equal(q.withholdFetch(alice, 300, 0), 800, 'behind the withheld one');
+  // Above the burst: paid first (not let through from a full bucket as a large produce is).
+  const carol: QuotaClient = { subject: 'carol', isAnonymous: false, ip: '10.0.0.9' };
+  assert.equal(q.withholdFetch(carol, 10_000, 0), 9500, "carol's own buckets: 9,500 bytes beyond the subject burst at 1000 B/s");
+  assert.equal(q.withholdFetch(alice, 100, 800), 100);
+  assert.equal(q.snapshot().throttled.fetchBytes, 4);
+});
+
+test('property: bytes granted by any time t ≤ burst + rate × t, whatever the grants (none is bought early); any window ≤ max(burst, largest) + rate × window', () => {
+  const rate = fc.record({ perSecond: fc.integer({ min: 1, max: 5000 }), burst: fc.integer({ min: 1, max: 5000 }) });
+  const steps = fc.array(fc.record({ gapMs: fc.nat(300), bytes: fc.integer({ min: 1, max: 20_000 }) }), { minLength: 1, maxLength: 150 });
+  fc.assert(fc.property(rate, steps, (r, s) => {
+    const q = new QuotaManager({ perSubject: { fetchBytes: r } });
+    let now = 0;
+    const applied: { at: number; bytes: number }[] = [];
+    for (const { gapMs, bytes } of s) {
+      now += gapMs;
+      applied.push({ at: now + q.withholdFetch(alice, bytes, now), bytes });
+    }
+    applied.sort((x, y) => x.at - y.at);
+    // NB: + 1 ms of refill, as for reservations (whole-millisecond waits).
+    let total = 0;
+    for (const { at, bytes } of applied) {
+      total += bytes;
+      assert.ok(total <= r.burst + (r.perSecond * (at + 1)) / 1000, `by ${at} ms: ${total} bytes`);
+    }
+    for (let i = 0; i < applied.length; i++) {
+      let sum = 0;
+      let largest = 0;
+      for (let j = i; j < applied.length; j++) {
+        sum += applied[j].bytes;
+        largest = Math.max(largest, applied[j].bytes);
+        assert.ok(sum <= Math.max(r.burst, largest) + (r.perSecond * (applied[j].at - applied[i].at + 1)) / 1000, `window ${i}..${j}: ${sum}`);
+      }
+    }
+  }), { numRuns: 500 });
+});

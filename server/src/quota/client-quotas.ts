@@ -8,8 +8,9 @@
  *   IP. A request passes only when every bucket that applies admits it;
  *   it then takes from all of them, else from none (no partial charge).
  *   A refusal carries `retryAfterMs`, the throttle hint (Kafka's
- *   `throttle_time_ms`): the request layer may delay the request that long
- *   or answer with it.
+ *   `throttle_time_ms`). reserveProduce charges a request that may wait and
+ *   says how long (the request layer holds it that long, in arrival order);
+ *   withholdFetch says how long to withhold a WebSocket credit grant.
  * - Counts: connections per IP, subscriptions per connection, topics per
  *   subject. `acquire` / `release` in pairs; every successful acquire
  *   needs exactly one release (when the connection closes, the
@@ -44,8 +45,18 @@ export type QuotaDecision =
   | { ok: false; code: Extract<ErrorName, 'THROTTLING_QUOTA_EXCEEDED'>; kind: RateQuotaKind; scope: 'subject' | 'ip'; retryAfterMs: number; message: string }
   | { ok: false; code: Extract<ErrorName, 'LIMIT_EXCEEDED'>; kind: CountQuotaKind; message: string };
 
+/**
+ * A rate reservation (reserveProduce): admitted now (`waitMs` 0), admitted after `waitMs` (charged now,
+ * so later requests of the same client queue behind it: Kafka's throttle), or refused when the wait
+ * would exceed the caller's bound (nothing charged; `retryAfterMs` is the wait it would have had).
+ */
+export type QuotaReservation =
+  | { ok: true; waitMs: 0 }
+  | { ok: true; waitMs: number; kind: RateQuotaKind; scope: 'subject' | 'ip' }
+  | Extract<QuotaDecision, { code: 'THROTTLING_QUOTA_EXCEEDED' }>;
+
 export interface QuotaSnapshot {
-  /** Refusals per quota kind since start (a counter each). */
+  /** Throttles per quota kind since start (a counter each): refusals, and for rates also requests delayed. */
   readonly throttled: Readonly<Record<QuotaKind, number>>;
   /** Rate buckets held now (≤ maxTrackedKeys). */
   readonly trackedBuckets: number;
@@ -92,6 +103,48 @@ export class QuotaManager {
    */
   tryProduce(client: QuotaClient, bytes: number, records: number, nowMs: number): QuotaDecision {
     return this.tryRates(client, [['produceBytes', bytes], ['produceRecords', records]], nowMs);
+  }
+
+  /**
+   * A produce that may wait up to `maxWaitMs` for its buckets: charged now and told how long to wait
+   * (the caller holds the request that long, then proceeds without asking again), or refused without
+   * a charge. Admission times never decrease for one client, so requests held in arrival order stay
+   * in order; over any window the admitted costs obey the token-bucket bound (property-tested).
+   *
+   * @example
+   * const r = quotas.reserveProduce(client, batch.byteLength, recordCount, performance.now(), limits.maxThrottleDelayMs);
+   * if (!r.ok) throw refusal(r); // THROTTLING_QUOTA_EXCEEDED, r.retryAfterMs
+   * if (r.waitMs > 0) await sleep(r.waitMs);
+   */
+  reserveProduce(client: QuotaClient, bytes: number, records: number, nowMs: number, maxWaitMs: number): QuotaReservation {
+    const charges = this.chargesFor(client, [['produceBytes', bytes], ['produceRecords', records]], nowMs);
+    const worst = worstWait(charges, nowMs);
+    if (worst === undefined) {
+      for (const { bucket, cost } of charges) assert(bucket.tryTake(cost, nowMs) === 0, 'an admitted quota charge was refused');
+      return OK_NOW;
+    }
+    this.throttled[worst.kind]++;
+    if (worst.waitMs > maxWaitMs) return rateRefusal(worst);
+    for (const { bucket, cost } of charges) bucket.charge(cost, nowMs);
+    return { ok: true, waitMs: worst.waitMs, kind: worst.kind, scope: worst.scope };
+  }
+
+  /**
+   * Credit a WebSocket subscriber grants (bytes the broker may then send): charged now, in full, and
+   * the ms to withhold the grant until every bucket has repaid it (pay first: unlike a produce, a grant
+   * larger than the burst is not let through from a full bucket, since a grant may be as large as
+   * maxCreditBytes). So the bytes a subscriber may receive over any window of T ms are at most what it
+   * was granted free + burst + perSecond × T / 1000, whatever the size of its grants. No upper bound on
+   * the wait: a withheld grant holds no memory but a number and a timer.
+   */
+  withholdFetch(client: QuotaClient, bytes: number, nowMs: number): number {
+    let withholdMs = 0;
+    for (const { bucket, cost } of this.chargesFor(client, [['fetchBytes', bytes]], nowMs)) {
+      bucket.charge(cost, nowMs);
+      withholdMs = Math.max(withholdMs, bucket.debtMs(nowMs));
+    }
+    if (withholdMs > 0) this.throttled.fetchBytes++;
+    return withholdMs;
   }
 
   /** A fetch expected to return up to `bytes` (e.g. min(credit, read size)); see chargeFetch for the actual size. */
@@ -159,17 +212,10 @@ export class QuotaManager {
 
   private tryRates(client: QuotaClient, costs: readonly (readonly [RateQuotaKind, number])[], nowMs: number): QuotaDecision {
     const charges = this.chargesFor(client, costs, nowMs);
-    let worst: (Charge & { waitMs: number }) | undefined;
-    for (const charge of charges) {
-      const waitMs = charge.bucket.waitMs(charge.cost, nowMs);
-      if (waitMs > 0 && (worst === undefined || waitMs > worst.waitMs)) worst = { ...charge, waitMs };
-    }
+    const worst = worstWait(charges, nowMs);
     if (worst !== undefined) {
       this.throttled[worst.kind]++;
-      return {
-        ok: false, code: 'THROTTLING_QUOTA_EXCEEDED', kind: worst.kind, scope: worst.scope, retryAfterMs: worst.waitMs,
-        message: `${worst.kind} quota per ${worst.scope} exceeded; retry after ${worst.waitMs} ms`,
-      };
+      return rateRefusal(worst);
     }
     // Invariant: every bucket admitted its cost at nowMs, so each tryTake succeeds.
     for (const { bucket, cost } of charges) assert(bucket.tryTake(cost, nowMs) === 0, 'an admitted quota charge was refused');
@@ -192,6 +238,25 @@ export class QuotaManager {
     this.throttled[kind]++;
     return { ok: false, code: 'LIMIT_EXCEEDED', kind, message };
   }
+}
+
+const OK_NOW = Object.freeze({ ok: true, waitMs: 0 } as const);
+
+/** The charge with the longest wait, undefined when every bucket admits its cost now. */
+function worstWait(charges: readonly Charge[], nowMs: number): (Charge & { waitMs: number }) | undefined {
+  let worst: (Charge & { waitMs: number }) | undefined;
+  for (const charge of charges) {
+    const waitMs = charge.bucket.waitMs(charge.cost, nowMs);
+    if (waitMs > 0 && (worst === undefined || waitMs > worst.waitMs)) worst = { ...charge, waitMs };
+  }
+  return worst;
+}
+
+function rateRefusal(worst: Charge & { waitMs: number }): Extract<QuotaDecision, { code: 'THROTTLING_QUOTA_EXCEEDED' }> {
+  return {
+    ok: false, code: 'THROTTLING_QUOTA_EXCEEDED', kind: worst.kind, scope: worst.scope, retryAfterMs: worst.waitMs,
+    message: `${worst.kind} quota per ${worst.scope} exceeded; retry after ${worst.waitMs} ms`,
+  };
 }
 
 function resolveRates(quotas: QuotaConfig['perIp']): Record<RateQuotaKind, TokenBucketRate | undefined> {

@@ -22,7 +22,7 @@ const RateQuotasSchema = z.strictObject({
   produceBytes: RateSchema.optional(),
   /** Records produced per second (a flood of tiny records costs per-record work even when bytes are few). */
   produceRecords: RateSchema.optional(),
-  /** Bytes fetched per second (catch-up reads, HTTP fetch, SSE); live fan-out is bounded by credits instead. */
+  /** Bytes fetched per second: WebSocket credit grants (withheld until repaid; catch-up and live alike) and HTTP reads (fetch, long poll, SSE). */
   fetchBytes: RateSchema.optional(),
 });
 
@@ -33,7 +33,7 @@ export const QuotaConfigSchema = z.strictObject({
   perIp: RateQuotasSchema.default({}),
   /** WebSocket connections per client IP; 0 = no quota (the broker-wide maxConnections still holds). */
   maxConnectionsPerIp: z.number().int().min(0).default(0),
-  /** Subscriptions per connection; 0 = no quota (the broker-wide maxSubscriptionsPerConnection limit still holds). */
+  /** Subscriptions per connection; 0 = no quota (the broker-wide maxSubscriptionsPerConnection limit still holds). NB: not applied by the broker yet (docs/security.md, Quotas). */
   maxSubscriptionsPerConnection: z.number().int().min(0).default(0),
   /** Topics a subject may create (counted while they exist); 0 = no quota (maxTopics still holds). */
   maxTopicsPerSubject: z.number().int().min(0).default(0),

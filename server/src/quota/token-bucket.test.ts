@@ -113,3 +113,14 @@ test('property: the throttle hint is exact: refused now, admitted after retryAft
     assert.equal(b.tryTake(cost, now + waitMs), 0, 'admitted at the hint');
   }));
 });
+
+test('debtMs: 0 unless in debt, then the whole milliseconds until tokens are back at zero', () => {
+  const b = new TokenBucket({ perSecond: 300, burst: 100 }, 0);
+  assert.equal(b.debtMs(0), 0);
+  b.charge(100, 0);
+  assert.equal(b.debtMs(0), 0, 'at zero is not in debt');
+  b.charge(100, 0);
+  assert.equal(b.debtMs(0), 334, '100 tokens at 0.3 per ms, rounded up');
+  assert.equal(b.debtMs(333), 1);
+  assert.equal(b.debtMs(334), 0);
+});

@@ -70,6 +70,12 @@ export class TokenBucket {
     return waitMs;
   }
 
+  /** Milliseconds until the bucket is out of debt (tokens ≥ 0); 0 = not in debt. */
+  debtMs(nowMs: number): number {
+    this.refill(nowMs);
+    return this.scaled >= 0 ? 0 : Math.ceil(-this.scaled / this.rate.perSecond);
+  }
+
   /** Debits `cost` unconditionally (may go into debt): for costs known only after the work was done. */
   charge(cost: number, nowMs: number): void {
     checkCost(cost);
