@@ -42,8 +42,8 @@ export const LimitsSchema = z.object({
   maxTimestampAfterMs: z.number().int().min(1000).default(3600 * 1000),
   /**
    * Longest a produce is held to bring its client back under its rate quota (Kafka's throttle); a
-   * longer wait is refused THROTTLING_QUOTA_EXCEEDED with retryAfterMs. Also the longest a WebSocket
-   * credit grant is withheld. Too high parks requests (and their memory) for long.
+   * longer wait is refused THROTTLING_QUOTA_EXCEEDED with retryAfterMs (WebSocket credit is withheld
+   * until the fetch quota allows it, without this cap). Too high parks requests (and their memory) for long.
    */
   maxThrottleDelayMs: z.number().int().min(1).max(60_000).default(1000),
   /** How often idle quota buckets are dropped (each sweep inspects at most the quota config's sweepBatch). */

@@ -98,6 +98,10 @@ export class Broker {
     });
   }
 
+  hasTopic(name: string): boolean {
+    return this.registry.get(name) !== undefined;
+  }
+
   listTopics(): TopicInfo[] {
     return this.registry.list();
   }

@@ -51,6 +51,12 @@ export interface HttpBrokerApi {
    * idempotent batch (producerId ≥ 0) needs `producer`'s proof: UNKNOWN_PRODUCER_ID otherwise.
    */
   produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks, producer?: ProducerProof): Promise<AppendResult>;
+  /**
+   * The batches of one request (an HTTP JSON body, one per partition), all or none past the quota:
+   * the produce quota is reserved for all their records at once before any is written, so a throttled
+   * request never answers 429 after writing part of itself. Non-idempotent batches only.
+   */
+  produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: Acks): Promise<AppendResult[]>;
   /** Stored batches from the one containing `offset`, below the high watermark. OFFSET_OUT_OF_RANGE. */
   fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */

@@ -82,13 +82,15 @@ export class RequestLayer implements BrokerApi {
   /** The topic a produce goes to; creating a missing one also needs the createTopic grant (a publish grant alone does not re-create a deleted topic). */
   async ensureTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'produce', { topic: name });
-    if (this.broker.listTopics().some((t) => t.name === name)) return this.broker.ensureTopic(name);
+    if (this.broker.hasTopic(name)) return this.broker.ensureTopic(name);
     this.access.check(ctx, 'createTopic', { topic: name });
     return this.createCounted(ctx, name, () => this.broker.ensureTopic(name));
   }
 
   async produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks, producer?: ProducerProof) {
     this.access.check(ctx, 'produce', { topic });
+    // A produce to a missing topic creates it only as ensureTopic allows (createTopic grant, topics quota).
+    if (!this.broker.hasTopic(topic)) await this.ensureTopic(ctx, topic);
     if (this.quotas) await this.quotas.throttleProduce(ctx, batch.byteLength, batch.byteLength >= BATCH_HEADER_BYTES ? batchRecordCount(batch) : 1);
     const subject = ctx.principal.subject;
     const ownsProducer = (id: number): boolean => {
@@ -96,6 +98,20 @@ export class RequestLayer implements BrokerApi {
       return 'claimed' in producer ? producer.claimed.has(id) : this.broker.ownsProducer(id, subject, producer.secret);
     };
     return this.broker.produce(topic, partition, batch, acks, { ownsProducer });
+  }
+
+  async produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: Acks) {
+    this.access.check(ctx, 'produce', { topic });
+    if (!this.broker.hasTopic(topic)) await this.ensureTopic(ctx, topic);
+    if (this.quotas) {
+      let bytes = 0, records = 0;
+      for (const { batch } of batches) {
+        bytes += batch.byteLength;
+        records += batch.byteLength >= BATCH_HEADER_BYTES ? batchRecordCount(batch) : 1;
+      }
+      await this.quotas.throttleProduce(ctx, bytes, records);
+    }
+    return Promise.all(batches.map(({ partition, batch }) => this.broker.produce(topic, partition, batch, acks, { ownsProducer: () => false })));
   }
 
   async fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number) {

@@ -35,7 +35,7 @@ export class SessionSubscriptions {
   /** Latest subscribe/unsubscribe request per topic-partition: stale async subscribes are dropped. */
   private readonly latest = new Map<string, number>();
   /** Credit grants withheld by the fetch quota, per topic-partition (one timer each). */
-  private readonly withheld = new Map<string, { bytes: number; timer: ReturnType<typeof setTimeout> }>();
+  private readonly withheld = new Map<string, { bytes: number; dueMs: number; timer: ReturnType<typeof setTimeout> | undefined }>();
   private seq = 0;
 
   constructor(private readonly connection: SubscriberConnection, private readonly deps: SubscriptionDeps) {}
@@ -79,10 +79,12 @@ export class SessionSubscriptions {
     if (this.isFull(key)) return answer(ErrorTable.LIMIT_EXCEEDED.code);
     this.remove(key);
     answer(0, topicId, offset, logStartOffset, end);
-    const sub = new Subscription(this.connection, target, offset, frame.creditBytes);
+    // The initial credit goes through the fetch quota like any grant: the subscription starts with none.
+    const sub = new Subscription(this.connection, target, offset, 0);
     this.byKey.set(key, sub);
     metrics?.subscriptions.inc();
     target.add(sub);
+    if (frame.creditBytes > 0) this.grant(ctx, key, sub, frame.creditBytes);
   }
 
   unsubscribe(topic: string, partition: number): void {
@@ -106,22 +108,33 @@ export class SessionSubscriptions {
     if (outstanding + bytes > max) {
       return { name: 'LIMIT_EXCEEDED', message: `credit grant ${bytes} would leave ${outstanding + bytes} bytes of credit unused on ${topic}/${partition}, above maxCreditBytes ${max}`, isInvalidFrame: false };
     }
-    if (withheld) {
-      withheld.bytes += bytes; // already throttled: joins the grant that is waiting
-      return null;
-    }
-    const delayMs = this.deps.api.creditDelayMs(ctx, topic, partition, bytes);
-    if (delayMs <= 0) {
+    this.grant(ctx, key, sub, bytes);
+    return null;
+  }
+
+  /**
+   * Applies a grant through the fetch quota: charged now, and over the quota withheld (the broker sends
+   * nothing more meanwhile) until the client's buckets allow it. A grant arriving while one is withheld is
+   * charged too and joins it, pushed out to the later of the two delays.
+   */
+  private grant(ctx: RequestContext, key: string, sub: Subscription, bytes: number): void {
+    const delayMs = this.deps.api.creditDelayMs(ctx, sub.fanout.topic.name, sub.fanout.partition, bytes);
+    const withheld = this.withheld.get(key);
+    if (delayMs <= 0 && !withheld) {
       sub.fanout.addCredit(sub, bytes);
-      return null;
+      return;
     }
-    // Over the fetch quota: the grant is withheld (the broker sends nothing more meanwhile), then applied.
-    const held = { bytes, timer: setTimeout(() => {
+    const dueMs = Date.now() + delayMs;
+    const held = withheld ?? { bytes: 0, dueMs, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+    held.bytes += bytes;
+    if (withheld && dueMs <= held.dueMs) return;
+    held.dueMs = dueMs;
+    if (held.timer) clearTimeout(held.timer);
+    held.timer = setTimeout(() => {
       this.withheld.delete(key);
       if (this.byKey.get(key) === sub && !this.connection.isClosed) sub.fanout.addCredit(sub, held.bytes);
-    }, delayMs) };
+    }, Math.max(0, delayMs));
     this.withheld.set(key, held);
-    return null;
   }
 
   /** The fan-out ended `sub` (topic deleted, offset gone): forget it if it is still the current one. */
@@ -133,7 +146,7 @@ export class SessionSubscriptions {
 
   /** The connection closed: every subscription ends. */
   closeAll(): void {
-    for (const w of this.withheld.values()) clearTimeout(w.timer);
+    for (const w of this.withheld.values()) if (w.timer) clearTimeout(w.timer);
     this.withheld.clear();
     for (const sub of this.byKey.values()) sub.fanout.remove(sub);
     this.deps.metrics?.subscriptions.dec(this.byKey.size);
@@ -161,7 +174,7 @@ export class SessionSubscriptions {
 
   private remove(key: string): void {
     const withheld = this.withheld.get(key);
-    if (withheld) clearTimeout(withheld.timer);
+    if (withheld?.timer) clearTimeout(withheld.timer);
     this.withheld.delete(key);
     const sub = this.byKey.get(key);
     if (!sub) return;

@@ -122,7 +122,7 @@ export function registerRecordRoutes({ app, broker, limits, metrics }: RouteCont
     if (partition !== undefined) for (const r of records.value) r.partition ??= partition;
     const planned = planBatches(records.value, info.partitions, keylessCounter++ % info.partitions, Date.now(), limits);
     if (!planned.ok) throw new RunnelError(planned.code, planned.message);
-    const results = await Promise.all(planned.value.map((b) => broker.produce(ctx, topic, b.partition, b.batch, -1)));
+    const results = await broker.produceAll(ctx, topic, planned.value, -1);
     const offsets: { partition: number; offset: number }[] = new Array(records.value.length);
     planned.value.forEach((b, i) => b.indexes.forEach((recordIndex, j) => (offsets[recordIndex] = { partition: b.partition, offset: results[i].baseOffset + j })));
     metrics.produceLatency.observe({ transport: 'http' }, (performance.now() - started) / 1000);

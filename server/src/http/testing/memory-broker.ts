@@ -95,6 +95,10 @@ export class MemoryBroker implements HttpBrokerApi {
     return { baseOffset, lastOffset: batchLastOffset({ ...checked.value, baseOffset }), logAppendTimeMs: -1, duplicate: false, logStartOffset: 0 };
   }
 
+  async produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: -1 | 0 | 1): Promise<ProduceResult[]> {
+    return Promise.all(batches.map((b) => this.produce(ctx, topic, b.partition, b.batch, acks)));
+  }
+
   async fetch(_ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<FetchResult> {
     const p = this.partition(topic, partition);
     if (offset < 0 || offset > p.logEndOffset) throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [0, ${p.logEndOffset}]`);
