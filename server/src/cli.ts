@@ -29,12 +29,13 @@ export const USAGE = `usage: runnel <command> [options]
         [--issuer ISS] [--audience AUD]                 mint an HS256 token (secret: $RUNNEL_AUTH_SECRET or --secret S)
   bench [names...]                                      run benchmarks (test/bench)
 
-global: --url URL (default $RUNNEL_URL or http://localhost:8080), --json (machine output), --help
+global: --url URL (default $RUNNEL_URL or http://localhost:8080), --token JWT (default $RUNNEL_TOKEN; brokers with auth), --json (machine output), --help
 docs: docs/cli.md, docs/configuration.md, docs/security.md, docs/http.md`;
 
 /** Pulls the global flags out of argv wherever they appear (never for `start`, whose flags are config). */
-export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url: string; json: boolean; help: boolean; rest: string[] } {
+export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url: string; token: string | undefined; json: boolean; help: boolean; rest: string[] } {
   let url = env.RUNNEL_URL || 'http://localhost:8080';
+  let token: string | undefined = env.RUNNEL_TOKEN || undefined;
   let json = false;
   let help = false;
   const rest: string[] = [];
@@ -46,6 +47,10 @@ export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url:
       if (argv[i + 1] === undefined) throw new CliError('INVALID_REQUEST', '--url needs a value');
       url = argv[++i];
     } else if (arg.startsWith('--url=')) url = arg.slice(6);
+    else if (arg === '--token') {
+      if (argv[i + 1] === undefined) throw new CliError('INVALID_REQUEST', '--token needs a value');
+      token = argv[++i];
+    } else if (arg.startsWith('--token=')) token = arg.slice(8);
     else rest.push(arg);
   }
   try {
@@ -53,7 +58,7 @@ export function splitGlobalFlags(argv: string[], env: NodeJS.ProcessEnv): { url:
   } catch {
     throw new CliError('INVALID_REQUEST', `--url must be an http(s) URL, got '${url}'`);
   }
-  return { url, json, help, rest };
+  return { url, token, json, help, rest };
 }
 
 /** The export condition that maps each @runnel package to its TypeScript sources (src/*.ts). */
@@ -84,12 +89,12 @@ export async function main(argv: string[]): Promise<void> {
     if (argv.includes('--help') || argv.includes('-h')) return void console.log(USAGE);
     return runStartCommand(argv.slice(1));
   }
-  const { url, json, help, rest: [command, ...rest] } = splitGlobalFlags(argv, process.env);
+  const { url, token, json, help, rest: [command, ...rest] } = splitGlobalFlags(argv, process.env);
   if (command === undefined || help || command === 'help') {
     console.log(USAGE);
     return;
   }
-  const client = new RunnelHttpClient(url);
+  const client = new RunnelHttpClient(url, token);
   const out = createOutput(json);
   switch (command) {
     case 'topic': return runTopicCommand(rest, client, out);

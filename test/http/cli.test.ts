@@ -211,6 +211,15 @@ test('secure defaults: another host needs auth; --auth-secret requires tokens th
     const listed = (await (await fetch(`${broker.url}/v1/topics`, { headers: auth })).json()) as { topics: { name: string }[] };
     assert.deepEqual(listed.topics.map((t) => t.name), ['cli-auth']);
 
+    // The CLI's own commands carry the token (--token or RUNNEL_TOKEN); without one they are refused.
+    const cliUrl = ['--url', broker.url];
+    assert.equal((await runnel(['topic', 'list', ...cliUrl])).code, 1, 'no token: refused');
+    const viaFlag = await runnel(['topic', 'list', ...cliUrl, '--token', token, '--json']);
+    assert.equal(viaFlag.code, 0, viaFlag.stderr);
+    assert.match(viaFlag.stdout, /cli-auth/);
+    const produced = await runnel(['produce', 'cli-auth', ...cliUrl], '{"n":1}\n', { RUNNEL_TOKEN: token });
+    assert.equal(produced.code, 0, produced.stderr);
+
     const foreign = await fetch(`${broker.url}/v1/topics/cli-auth/records`, { method: 'POST', headers: { ...auth, origin: 'https://evil.example', 'content-type': 'text/plain' }, body: '{"value":1}' });
     assert.equal(foreign.status, 403);
     assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'ORIGIN_NOT_ALLOWED');

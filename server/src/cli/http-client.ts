@@ -18,14 +18,19 @@ export interface CommittedOffset { topic: string; partition: number; offset: num
 export interface ProduceRecord { key?: string | null; value: unknown; headers?: Record<string, string>; partition?: number }
 
 export class RunnelHttpClient {
-  constructor(readonly baseUrl: string) {}
+  /** `token`: sent as `Authorization: Bearer` to brokers with auth (`runnel token create` mints one). */
+  constructor(readonly baseUrl: string, private readonly token?: string) {}
 
   private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(signal ? { signal } : {}),
       });
     } catch (cause) {
