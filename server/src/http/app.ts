@@ -74,10 +74,11 @@ function authentication(api: RouteContext['broker']): MiddlewareHandler {
   };
 }
 
-function originGuard(policy: OriginPolicy): MiddlewareHandler {
+function originGuard(policy: OriginPolicy, metrics: HttpAppDeps['metrics']): MiddlewareHandler {
   return async (c, next) => {
     const origin = c.req.header('origin');
     if (STATE_CHANGING.has(c.req.method) && !policy.isAllowed(origin, c.req.header('host'))) {
+      metrics.authFailures.inc({ reason: 'origin' });
       return errorResponse('ORIGIN_NOT_ALLOWED', `origin ${origin?.slice(0, 200)} may not change state on this broker; add it to --cors-origins`);
     }
     await next();
@@ -105,7 +106,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   });
   const origins = new OriginPolicy(deps.corsOrigins ?? []);
   app.use('/v1/*', corsMiddleware(origins));
-  app.use('*', originGuard(origins));
+  app.use('*', originGuard(origins, deps.metrics));
   app.use('*', authentication(deps.broker));
   app.onError((error, c) => handleError(error, c, logError));
 
