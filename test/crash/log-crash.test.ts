@@ -62,22 +62,26 @@ function runChild(dir: string, childSeed: number, killAfterMs: number): Promise<
   });
 }
 
-/** File position just after the last acknowledged batch in the last segment (0 if none). */
-async function ackedEndPosition(dir: string, acks: Map<number, Ack>): Promise<{ file: string; position: number; size: number }> {
+/**
+ * File position just after the last acknowledged batch in the last segment (0 if none). A duplicate
+ * answer acknowledges its original too (it resolves only once the original is durable), and the
+ * child may report it before the original's own ack line when the kill falls between the two.
+ */
+async function ackedEndPosition(dir: string, acks: Map<number, Ack>, dupBases: ReadonlySet<number>): Promise<{ file: string; position: number; size: number }> {
   const logs = (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
   const file = join(dir, logs[logs.length - 1]);
   const bytes = await readFile(file);
   let position = 0;
   for (const b of iterateBatches(bytes, { verifyCrc: false })) {
     if (!b.ok) break;
-    if (acks.has(b.value.header.baseOffset)) position = b.value.at + b.value.header.totalBytes;
+    if (acks.has(b.value.header.baseOffset) || dupBases.has(b.value.header.baseOffset)) position = b.value.at + b.value.header.totalBytes;
   }
   return { file, position, size: bytes.length };
 }
 
 /** Tears the unacknowledged tail: cut inside it, or append garbage. Never touches acknowledged bytes. */
-async function injectTornTail(dir: string, acks: Map<number, Ack>): Promise<string> {
-  const { file, position, size } = await ackedEndPosition(dir, acks);
+async function injectTornTail(dir: string, acks: Map<number, Ack>, dups: readonly [number, number][]): Promise<string> {
+  const { file, position, size } = await ackedEndPosition(dir, acks, new Set(dups.map(([base]) => base)));
   if (random() < 0.5 && size > position) {
     const cut = position + Math.floor(random() * (size - position));
     await truncate(file, cut);
@@ -129,7 +133,7 @@ test(`log survives ${CYCLES} SIGKILLs with torn tails (seed ${seed})`, { timeout
         if (kind === 'ack') acks.set(Number(a), { lastOffset: Number(b), hash });
         if (kind === 'dup') dups.push([Number(a), Number(b)]);
       }
-      const injected = random() < 0.5 ? await injectTornTail(dir, acks) : 'none';
+      const injected = random() < 0.5 ? await injectTornTail(dir, acks, dups) : 'none';
       const target = cycle % 2 === 1 ? join(base, `copy-${cycle}`) : dir;
       if (target !== dir) await cp(dir, target, { recursive: true });
       const end = await verify(target, acks, dups);
