@@ -5,6 +5,11 @@
  * provider each time), correlates requests and answers by requestId with
  * timeouts, keeps the link alive with ping/pong, and reconnects with the
  * backoff of reconnect-policy.ts, honouring the broker's `retryAfterMs`.
+ * A token that expires (helloOk/authenticateOk `tokenExpiresAtMs` > 0) is
+ * refreshed over the open socket before it does (`authenticate`, at
+ * TOKEN_REFRESH_MARGIN_MS): no reconnect. A connection the broker closed
+ * TOKEN_EXPIRED (4909) or SASL_AUTHENTICATION_FAILED (4058) reconnects with
+ * the provider's next token; the token that expired is never sent again.
  *
  * State machine (one checked `become()`):
  *   idle → connecting → connected → reconnecting → connecting → … ; any → closed
@@ -14,9 +19,9 @@
  */
 import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
 import { RunnelError, assert, errorNameOf } from './codec/error-codes.ts';
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type AuthenticateOkFrame, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
 import { Emitter } from './events.ts';
-import { defaultConnectionTimeouts, defaultReconnect, type ConnectionTimeouts } from './limits.ts';
+import { MAX_TIMER_MS, TOKEN_REFRESH_MARGIN_MS, defaultConnectionTimeouts, defaultReconnect, type ConnectionTimeouts } from './limits.ts';
 import { ReconnectPolicy, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 
@@ -30,7 +35,7 @@ const legal: Record<ConnectionState, ConnectionState[]> = {
   closed: [],
 };
 
-/** A token, or a provider called before every hello (refresh it there). */
+/** A token, or a provider called before every hello and before the current token expires (return a fresh one). */
 export type TokenProvider = string | (() => string | Promise<string>);
 
 export interface ConnectionOptions {
@@ -75,6 +80,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   #lastFrameAt = 0;
   #pingNonce = 0;
   readonly #listeners = new Set<Unsolicited>();
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The token the session runs on (sent in hello or accepted by authenticateOk). */
+  #token = '';
+  /** The token the broker closed TOKEN_EXPIRED: never sent again (a static token that expired). */
+  #expiredToken: string | undefined;
 
   readonly #timeouts: ConnectionTimeouts;
 
@@ -143,6 +153,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   close(): void {
     if (this.#current === 'closed') return;
     clearTimeout(this.#timer);
+    clearTimeout(this.#refreshTimer);
     this.#become('closed');
     const t = this.#transport;
     this.#transport = null;
@@ -178,17 +189,25 @@ export class Connection extends Emitter<ConnectionEvents> {
     }, this.#timeouts.connectTimeoutMs);
   }
 
+  /** The provider's current token ('' without one); a provider that throws rejects. */
+  async #newToken(): Promise<string> {
+    const provider = this.options.token;
+    return (typeof provider === 'function' ? await provider() : provider) ?? '';
+  }
+
   async #sayHello(transport: Transport): Promise<void> {
-    let token = '';
+    let token: string;
     try {
-      const provider = this.options.token;
-      token = typeof provider === 'function' ? await provider() : provider ?? '';
+      token = await this.#newToken();
+      // NB: the broker would take the token that expired within its clock tolerance and close it again at once.
+      if (token && token === this.#expiredToken) throw new RunnelError('TOKEN_EXPIRED');
     } catch (error) {
-      this.emit('error', new RunnelError('TOPIC_AUTHORIZATION_FAILED', 'token provider failed', { cause: error }));
+      this.emit('error', error instanceof RunnelError ? error : new RunnelError('SASL_AUTHENTICATION_FAILED', 'token provider failed', { cause: error }));
       transport.close(4001, 'no token');
       return;
     }
     if (this.#transport !== transport) return;
+    this.#token = token;
     transport.send(encodeFrame({ type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.options.clientId, token }));
   }
 
@@ -196,6 +215,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.#transport = null;
     this.#session = null;
     clearTimeout(this.#timer);
+    clearTimeout(this.#refreshTimer);
+    if (code === 4909) this.#expiredToken = this.#token; // TOKEN_EXPIRED's close code (4900 + 1009 − 1000, docs/protocol.md)
     this.#failPending(`connection lost (${code} ${reason})`);
     if (this.#current === 'closed') return;
     if (this.#current === 'connected') this.emit('disconnected', { code, reason });
@@ -251,7 +272,34 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.#policy.connected();
     this.#become('connected');
     this.#keepAlive();
+    this.#scheduleRefresh(frame.tokenExpiresAtMs);
     this.emit('connected', frame);
+  }
+
+  /**
+   * Refreshes the token before `expiresAtMs` (−1: never expires): TOKEN_REFRESH_MARGIN_MS or 10 % of the
+   * remaining lifetime before it, at the latest halfway through what is left; nothing once it is past.
+   * The provider's next token goes out in `authenticate` (one equal to the current token is asked for
+   * again later). A provider that throws or a refresh that fails is reported (SASL_AUTHENTICATION_FAILED)
+   * and the connection left to the broker, which closes it at expiry (4909) or at once when it refuses
+   * the token (4058); it then reconnects with the provider's next token.
+   */
+  #scheduleRefresh(expiresAtMs: number): void {
+    const left = expiresAtMs - Date.now(), transport = this.#transport;
+    clearTimeout(this.#refreshTimer);
+    if (left > 0) this.#refreshTimer = setTimeout(() => {
+      this.#newToken().then((token) => {
+        if (this.#transport !== transport) return;
+        if (token === this.#token) return this.#scheduleRefresh(expiresAtMs); // not renewed yet
+        return this.request<AuthenticateOkFrame>({ type: 'authenticate', token }).then((ok) => {
+          if (ok.errorCode) throw new RunnelError(errorNameOf(ok.errorCode));
+          this.#token = token;
+          this.#scheduleRefresh(ok.tokenExpiresAtMs);
+        });
+      }).catch((error) => {
+        if (this.#transport === transport) this.emit('error', new RunnelError('SASL_AUTHENTICATION_FAILED', 'token refresh failed', { cause: error }));
+      });
+    }, Math.min(Math.max(left - Math.max(left / 10, TOKEN_REFRESH_MARGIN_MS), left / 2), MAX_TIMER_MS));
   }
 
   #handleError(frame: Extract<BrokerFrame, { type: 'error' }>): void {

@@ -1,10 +1,15 @@
 /**
  * Test double of a broker for SDK unit tests (never shipped): speaks the
  * real frame codec over an in-memory Transport, keeps each partition as a
- * list of stored batches, de-duplicates idempotent produces by
- * (producerId, topic-partition, baseSequence), serves subscriptions with
- * credit, and exposes fault controls (drop connections, recreate a topic,
- * delete old records). Deliberately small; the real broker is tested in test/sdk.
+ * list of stored batches, de-duplicates idempotent produces as the real
+ * broker does (server/src/log/producer-state.ts: the last `retainedBatches`
+ * batches per producer and partition; a resend of one of them gets its
+ * offsets back, one below them DUPLICATE_SEQUENCE_NUMBER, a gap
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, an unknown producer any sequence), re-claims
+ * a producer id only with its secret, serves subscriptions with credit, and
+ * exposes fault controls (drop or refuse connections, write without
+ * answering, lose the log's tail, recreate a topic, delete old records).
+ * Deliberately small; the real broker is tested in test/sdk.
  */
 import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
 import { ErrorTable, type ErrorName } from './codec/errors.ts';
@@ -13,7 +18,9 @@ import type { BrokerFrame, ClientFrame, StartPosition } from './codec/protocol.t
 import type { Transport, TransportFactory } from './transport.ts';
 
 interface StoredBatch { baseOffset: number; lastOffset: number; bytes: Uint8Array; maxTimestamp: number }
-interface Partition { batches: StoredBatch[]; logStartOffset: number; logEndOffset: number; producers: Map<number, { nextSeq: number; seen: Map<number, number> }> }
+/** A batch the broker remembers for a producer: its sequences and base offset. */
+interface RememberedBatch { base: number; last: number; offset: number }
+interface Partition { batches: StoredBatch[]; logStartOffset: number; logEndOffset: number; producers: Map<number, RememberedBatch[]> }
 interface Topic { topicId: string; partitions: Partition[] }
 interface Sub { topic: string; partition: number; next: number; credit: number }
 
@@ -36,6 +43,14 @@ export class FakeBroker {
   holdAcks = false;
   /** Announced in helloOk. */
   maxBatchBytes = 2 ** 20;
+  /** Batches remembered per producer and partition (the real broker's PRODUCER_BATCHES_RETAINED). */
+  retainedBatches = 5;
+  /** When set, produces are written but never answered (the ack is lost). */
+  loseAcks = false;
+  /** When set, new connections are closed at once (the broker is down). */
+  refuseConnections = false;
+  /** Part of every producer secret; change it to make the broker refuse stored ids (its key was lost). */
+  secretKey = 'k';
 
   constructor(public defaultPartitions = 3) {}
 
@@ -44,6 +59,7 @@ export class FakeBroker {
     return (_url, listener) => {
       const session = new FakeSession(this, listener);
       this.sessions.add(session);
+      if (this.refuseConnections) session.kill(1006, 'refused');
       setImmediate(() => session.alive && listener.open());
       return session.clientSide;
     };
@@ -81,17 +97,34 @@ export class FakeBroker {
     return this.nextProducerId++;
   }
 
+  secretOf(producerId: number): string {
+    return `secret-${this.secretKey}-${producerId}`;
+  }
+
+  /** Loses every batch from `offset` on (and what the producers' windows remember of them): data loss. */
+  truncate(topic: string, partition: number, offset: number): void {
+    const p = this.topic(topic).partitions[partition];
+    p.batches = p.batches.filter((b) => b.baseOffset < offset);
+    p.logEndOffset = Math.min(p.logEndOffset, offset);
+    for (const [id, window] of p.producers) p.producers.set(id, window.filter((b) => b.offset < offset));
+  }
+
   append(name: string, partition: number, batch: Uint8Array, header: BatchHeader): { errorCode: number; baseOffset: number } {
     const p = this.topic(name).partitions[partition];
     if (p === undefined) return { errorCode: code('UNKNOWN_TOPIC_OR_PARTITION'), baseOffset: -1 };
     if (header.producerId >= 0) {
-      const state = p.producers.get(header.producerId) ?? { nextSeq: 0, seen: new Map<number, number>() };
-      p.producers.set(header.producerId, state);
-      const dup = state.seen.get(header.baseSequence);
-      if (dup !== undefined) return { errorCode: 0, baseOffset: dup };
-      if (header.baseSequence !== state.nextSeq) return { errorCode: code('OUT_OF_ORDER_SEQUENCE_NUMBER'), baseOffset: -1 };
-      state.nextSeq = header.baseSequence + header.recordCount;
-      state.seen.set(header.baseSequence, p.logEndOffset);
+      // NB: no sequence wrap and no epochs here; the real broker does both.
+      const window = p.producers.get(header.producerId) ?? [];
+      p.producers.set(header.producerId, window);
+      const last = header.baseSequence + header.lastOffsetDelta;
+      const dup = window.find((b) => b.base === header.baseSequence && b.last === last);
+      if (dup) return { errorCode: 0, baseOffset: dup.offset };
+      const latest = window[window.length - 1];
+      if (latest && header.baseSequence !== latest.last + 1) {
+        return { errorCode: code(last < window[0].base ? 'DUPLICATE_SEQUENCE_NUMBER' : 'OUT_OF_ORDER_SEQUENCE_NUMBER'), baseOffset: -1 };
+      }
+      window.push({ base: header.baseSequence, last, offset: p.logEndOffset });
+      if (window.length > this.retainedBatches) window.shift();
     }
     const bytes = batch.slice();
     const baseOffset = p.logEndOffset;
@@ -152,8 +185,9 @@ export class FakeSession {
         return this.out({ type: 'metadata', requestId: f.requestId, brokers: [{ id: 0, url: 'fake' }], topics });
       }
       case 'initProducer': {
-        const producerId = f.producerId >= 0 ? f.producerId : b.allocateProducer();
-        return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId, producerEpoch: Math.max(0, f.producerEpoch), errorCode: 0, producerSecret: `secret-${producerId}` });
+        const known = f.producerId >= 0 && f.producerSecret === b.secretOf(f.producerId);
+        const producerId = known ? f.producerId : b.allocateProducer();
+        return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId, producerEpoch: known ? Math.max(0, f.producerEpoch) : 0, errorCode: 0, producerSecret: b.secretOf(producerId) });
       }
       case 'produce': {
         b.producesReceived++;
@@ -162,6 +196,7 @@ export class FakeSession {
         if (b.holdAcks) return;
         const header = readBatchHeader(f.batch);
         const res = header.ok ? b.append(f.topic, f.partition, f.batch, header.value) : { errorCode: code('CORRUPT_MESSAGE'), baseOffset: -1 };
+        if (b.loseAcks) return;
         const p = b.topic(f.topic).partitions[f.partition];
         return this.out({ type: 'produceAck', requestId: f.requestId, topic: f.topic, partition: f.partition, errorCode: res.errorCode, baseOffset: res.baseOffset, logAppendTimeMs: -1, logStartOffset: p?.logStartOffset ?? 0 });
       }

@@ -23,7 +23,10 @@ export interface ClientLimits {
   maxOutboxRecords: number;
   /** Unacknowledged bytes the outbox holds; `send` beyond it rejects with OUTBOX_FULL. */
   maxOutboxBytes: number;
-  /** Produce requests in flight per partition (Kafka's max.in.flight for idempotence is 5). */
+  /**
+   * Produce requests in flight per partition (Kafka's max.in.flight for idempotence is 5). In effect at most
+   * PRODUCER_BATCHES_RETAINED minus the partition's acknowledged batches whose delete from storage is pending.
+   */
   maxInflightPerPartition: number;
   /** Wait before resending a partition's batches after a retryable error. */
   retryBackoffMs: number;
@@ -72,6 +75,27 @@ export const defaultReconnect: ReconnectOptions = { initialDelayMs: 100, maxDela
 
 /** Largest delay timers honour: browsers and Node fire a longer setTimeout at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Token refresh over the open connection: the provider is asked for a fresh token and `authenticate` is sent
+ * this long before the token expires (helloOk/authenticateOk `tokenExpiresAtMs`), or 10 % of the remaining
+ * lifetime if that is larger — time for a provider that fetches from an auth server, and a round trip. A token
+ * with less than twice this left is refreshed halfway through what is left (never in the past). The client's
+ * clock is compared with the broker's expiry: a clock ahead refreshes early (not at all when ahead by more than
+ * the remaining lifetime), one behind too late; the broker then closes TOKEN_EXPIRED (4909) and the client
+ * reconnects with the provider's next token.
+ */
+export const TOKEN_REFRESH_MARGIN_MS = 5_000;
+
+/**
+ * Batches per partition that may be in the broker's log while still in the outbox (sent and unanswered, or
+ * acknowledged with the delete from storage not yet committed): the broker remembers the last 5 batches of a
+ * producer per partition (Kafka's NUM_BATCHES_TO_RETAIN, the server's PRODUCER_BATCHES_RETAINED), so a resend
+ * after a reload or crash is always one it recognises and answers with the original offsets. The i-th stored
+ * batch of a partition is (re)sent only while i plus the pending deletes is below this (Outbox.sendable); it
+ * also caps maxInflightPerPartition.
+ */
+export const PRODUCER_BATCHES_RETAINED = 5;
 
 /** A subscribe that got no answer (REQUEST_TIMED_OUT) is sent again after this long. */
 export const SUBSCRIBE_RETRY_MS = 1000;

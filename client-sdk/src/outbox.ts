@@ -9,13 +9,20 @@
  * Invariants: per partition, baseSequences are contiguous in freeze order;
  * a frozen batch's bytes change only when the producer identity changes
  * (`restamp`, a new producer id or epoch) or a rejected predecessor is
- * dropped (`resequence`) — both only when the broker cannot have stored it.
+ * dropped (`resequence`) — both only when the broker cannot have stored it:
+ * a batch that was ever sent (`sent`; every batch loaded from storage counts
+ * as sent) is never re-stamped, except behind a sequence gap the broker
+ * reported (nothing at or past a gap can be in the log).
+ * Per partition at most PRODUCER_BATCHES_RETAINED batches may be in the log
+ * while still stored (in flight or sent before, plus acknowledged ones whose
+ * delete has not committed: `confirming`), so the broker recognises every
+ * resend (`sendable`).
  * Bounded: `isFull` refuses records past maxOutboxRecords/maxOutboxBytes.
  */
 import { crc32c } from './codec/crc32c.ts';
 import { writeInt16, writeInt32, writeInt64 } from './codec/big-endian.ts';
 import { BATCH_CRC_START, BatchField, encodeRecordBatch } from './codec/record-batch.ts';
-import type { ClientLimits } from './limits.ts';
+import { PRODUCER_BATCHES_RETAINED, type ClientLimits } from './limits.ts';
 import type { FrozenBatch, OutboxRecord, ProducerState } from './storage.ts';
 
 /** A frozen batch and its send state. */
@@ -24,6 +31,8 @@ export interface BatchState {
   /** Stored (with its sequence) — only then may it be sent. */
   persisted: boolean;
   inflight: boolean;
+  /** These bytes may be in the broker's log: sent at least once, or loaded from storage (whether sent is not known). */
+  sent: boolean;
 }
 
 interface Accumulator { topic: string; partition: number; records: OutboxRecord[]; bytes: number }
@@ -46,6 +55,8 @@ export class Outbox {
   readonly #accumulators = new Map<string, Accumulator>();
   /** Frozen, unacknowledged batches per topic-partition, in sequence order. */
   readonly queues = new Map<string, BatchState[]>();
+  /** Acknowledged batches per topic-partition whose delete from storage has not committed yet. */
+  readonly confirming: Record<string, number> = {};
   producer: ProducerState | null = null;
   recordCount = 0;
   byteCount = 0;
@@ -112,12 +123,12 @@ export class Outbox {
     return batch;
   }
 
-  /** Adds a frozen batch (from `freeze` or from storage after a reload). */
+  /** Adds a frozen batch (from `freeze`, or `persisted` from storage after a reload: then it may have been sent). */
   enqueue(batch: FrozenBatch, persisted: boolean): void {
     const key = tpKey(batch.topic, batch.partition);
     let q = this.queues.get(key);
     if (!q) this.queues.set(key, (q = []));
-    q.push({ batch, persisted, inflight: false });
+    q.push({ batch, persisted, inflight: false, sent: persisted });
   }
 
   /** Removes an acknowledged or rejected batch; returns it with its queue position. */
@@ -136,15 +147,21 @@ export class Outbox {
 
   /**
    * Batches that may be sent now: per partition, in order, persisted, not in
-   * flight, at most maxInflightPerPartition in flight.
+   * flight, at most maxInflightPerPartition in flight, and only the first
+   * PRODUCER_BATCHES_RETAINED − `confirming` of the queue. Sent (or resent:
+   * after a reload, which stored batches are in the log is not known) the
+   * i-th may be appended, and then so are the i before it (sequences are
+   * contiguous) and the confirming ones: at most PRODUCER_BATCHES_RETAINED
+   * stored batches are in the log, all within the broker's window.
    */
   sendable(isPaused: (key: string) => boolean): BatchState[] {
     const out: BatchState[] = [];
     for (const [key, q] of this.queues) {
       if (isPaused(key)) continue;
-      let inflight = q.filter((s) => s.inflight).length;
+      let inflight = 0, position = this.confirming[key] ?? 0;
+      for (const s of q) if (s.inflight) inflight++;
       for (const s of q) {
-        if (inflight >= this.limits.maxInflightPerPartition || !s.persisted) break;
+        if (inflight >= this.limits.maxInflightPerPartition || !s.persisted || position++ >= PRODUCER_BATCHES_RETAINED) break;
         if (s.inflight) continue;
         out.push(s);
         inflight++;
@@ -156,8 +173,9 @@ export class Outbox {
   /**
    * New producer identity (new id or epoch): every frozen batch gets the new
    * id/epoch and sequences from 0 per partition. Returns the batches to persist.
-   * NB: a batch the broker stored under the old identity may be written twice;
-   * this only happens when the broker lost or fenced that identity.
+   * NB: only batches that cannot be in the log (not `sent`: never sent, or
+   * behind a sequence gap the broker reported) may be re-stamped — one already
+   * written would be written twice: the caller removes the others first.
    */
   restamp(producer: ProducerState): FrozenBatch[] {
     producer.sequences = {};
@@ -177,7 +195,7 @@ export class Outbox {
       const old = q[i].batch;
       const bytes = stampBatch(old.bytes, producer.producerId, producer.producerEpoch, seq);
       q[i].batch = { ...old, baseSequence: seq, bytes };
-      q[i].persisted = false;
+      q[i].persisted = q[i].sent = false;
       changed.push(q[i].batch);
       seq = (seq + old.recordIds.length) % SEQUENCE_WRAP;
     }

@@ -8,7 +8,15 @@
  *
  * Ordering contract per record: durable mode persists the record before
  * `queued` resolves; a frozen batch is persisted (with the next sequence)
- * before its first send; it is deleted from the store only after its ack.
+ * before its first send; it is deleted from the store only after its ack,
+ * and per partition a batch is (re)sent only while it, the stored batches
+ * before it and the acknowledged ones whose delete has not committed are at
+ * most PRODUCER_BATCHES_RETAINED (Outbox.sendable), so every resend after a
+ * reload is one the broker recognises. A batch that may be in the log keeps
+ * its producer id, epoch and sequence for good: when the broker stops taking
+ * that identity its records fail (outcome unknown) instead of being written
+ * again under a new one. DUPLICATE_SEQUENCE_NUMBER (46: already written,
+ * below the broker's remembered window) acknowledges with offset −1.
  */
 import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
@@ -53,6 +61,8 @@ export class Producer {
   #unrouted: OutboxRecord[] = [];
   #toPersist: OutboxRecord[] = [];
   #persistScheduled: Promise<void> | null = null;
+  /** The last record write issued (store writes apply in call order: when it is done, every earlier one is). */
+  #recordWrite: Promise<void> = Promise.resolve();
   #nextRecordId = 1;
   #nextBatchId = 1;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -111,7 +121,7 @@ export class Producer {
       return this.#refuse(waiter, error);
     }
     return this.ready.then(() => {
-      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox holds ${this.#outbox.recordCount} records / ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes}); retry after acks`);
+      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox full: ${this.#outbox.recordCount} records, ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes})`);
       record.id = this.#nextRecordId++;
       this.#outbox.track(record);
       this.#waiters.set(record.id, waiter);
@@ -126,7 +136,10 @@ export class Producer {
     return Promise.reject(error);
   }
 
-  /** Coalesces record writes of one tick into one store call. */
+  /**
+   * Coalesces record writes of one tick into one store call; resolves once the write carrying `record`
+   * is done (NB: a freeze may have issued it before this tick's flush: then that write, or a later one).
+   */
   #persistRecord(record: OutboxRecord): Promise<void> {
     this.#toPersist.push(record);
     return (this.#persistScheduled ??= Promise.resolve().then(() => this.#flushRecordWrites()));
@@ -135,10 +148,9 @@ export class Producer {
   /** NB: must run before any freeze that may include these records (store writes apply in call order). */
   #flushRecordWrites(): Promise<void> {
     this.#persistScheduled = null;
-    if (this.#toPersist.length === 0) return Promise.resolve();
-    const list = this.#toPersist;
+    if (this.#toPersist.length > 0) this.#recordWrite = this.store.addRecords(this.#toPersist);
     this.#toPersist = [];
-    return this.store.addRecords(list);
+    return this.#recordWrite;
   }
 
   #route(record: OutboxRecord): void {
@@ -197,7 +209,19 @@ export class Producer {
   }
 
   #handleConnected(): Promise<void> {
-    return (this.#initializing ??= this.#initialize().finally(() => { this.#initializing = null; this.#maybeSend(); }));
+    return this.#initializeWith(() => this.#initialize());
+  }
+
+  /**
+   * Runs `work` (an initialization or a re-initialization) after the one in progress; nothing is sent until
+   * the last is done. NB: each connection claims its producer id, even while an earlier one's still runs.
+   */
+  #initializeWith(work: () => Promise<void>): Promise<void> {
+    const init: Promise<void> = (this.#initializing ?? this.ready).then(work).finally(() => {
+      if (this.#initializing === init) this.#initializing = null;
+      this.#maybeSend();
+    });
+    return (this.#initializing = init);
   }
 
   async #initialize(): Promise<void> {
@@ -218,12 +242,19 @@ export class Producer {
     if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), 'initProducer failed');
     // NB: the broker returns the stored id only when its secret matched, so the secret is unchanged too.
     if (known && known.producerId === ok.producerId && known.producerEpoch === ok.producerEpoch) return;
-    await this.#becomeProducer(ok.producerId, ok.producerEpoch, ok.producerSecret);
+    await this.#becomeProducer(ok, 'UNKNOWN_PRODUCER_ID');
   }
 
-  /** Adopts a (new) producer identity; re-stamps and re-persists every frozen batch. */
-  #becomeProducer(producerId: number, producerEpoch: number, producerSecret: string): Promise<void> {
-    const changed = this.#outbox.restamp({ producerId, producerEpoch, producerSecret, sequences: {} });
+  /**
+   * Adopts a (new) producer identity: re-stamps and re-persists the frozen batches that cannot be in the
+   * log (never sent, or behind a sequence gap); those that may be are never written again under another
+   * identity: their records fail with `cause` (outcome unknown) and they leave the outbox.
+   */
+  #becomeProducer(ok: InitProducerOkFrame, cause: ErrorName): Promise<void> {
+    const dropped: FrozenBatch[] = [];
+    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.sent) dropped.push(s.batch);
+    if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, 'outcome unknown: may be in the log; not resent under a new producer id'));
+    const changed = this.#outbox.restamp({ producerId: ok.producerId, producerEpoch: ok.producerEpoch, producerSecret: ok.producerSecret, sequences: {} });
     const producer = this.#outbox.producer!;
     return changed.length > 0 ? this.#persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
   }
@@ -234,11 +265,14 @@ export class Producer {
     for (const t of answer.topics) if (t.errorCode === 0 && t.partitions.length > 0) this.#partitionCounts.set(t.name, t.partitions.length);
     const waiting = this.#unrouted;
     this.#unrouted = [];
+    const dropped: number[] = [];
     for (const r of waiting) {
       if (this.#partitionCounts.has(r.topic)) this.#route(r);
-      else this.#reject(r.id, new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${r.topic}" does not exist`));
+      else {
+        dropped.push(r.id);
+        this.#reject(r.id, new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${r.topic}" does not exist`));
+      }
     }
-    const dropped = waiting.filter((r) => !this.#partitionCounts.has(r.topic)).map((r) => r.id);
     if (dropped.length) void this.store.deleteRecords(dropped);
     this.#settled.notify();
   }
@@ -263,17 +297,26 @@ export class Producer {
 
   #sendBatch(state: BatchState): void {
     const batch = state.batch;
-    state.inflight = true;
+    state.inflight = state.sent = true;
     this.conn.request<ProduceAckFrame>({ type: 'produce', topic: batch.topic, partition: batch.partition, acks: -1, batch: batch.bytes })
       .then((ack) => this.#handleAck(state, batch, ack), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName));
   }
 
   #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame): void {
     const name = ack.errorCode === 0 ? null : errorNameOf(ack.errorCode);
+    // DUPLICATE_SEQUENCE_NUMBER: written before, below the batches the broker remembers; offsets unknown (baseOffset −1).
     if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
     state.inflight = false;
-    if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped meanwhile: the new bytes will be sent
-    void this.store.deleteBatches([sent.id]);
+    if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped or dropped meanwhile
+    // Until its delete commits, the batch counts against PRODUCER_BATCHES_RETAINED (Outbox.sendable).
+    // NB: a failed delete leaves it stored; resent after a reload, it is answered as a duplicate (or 46).
+    const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
+    confirming[key] = (confirming[key] ?? 0) + 1;
+    const confirmed = (): void => {
+      confirming[key]--;
+      this.#maybeSend();
+    };
+    this.store.deleteBatches([sent.id]).then(confirmed, confirmed);
     sent.recordIds.forEach((id, i) => {
       this.#waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
       this.#waiters.delete(id);
@@ -289,23 +332,33 @@ export class Producer {
     const q = this.#outbox.queues.get(key) ?? [];
     const index = q.indexOf(state);
     if (name === 'NOT_CONNECTED') return; // resent on the next `connected`
-    if (RESEQUENCE.includes(name) || (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && index === 0)) {
-      this.onError(new RunnelError(name, `broker lost producer state for ${key}; re-initializing (batches may be written twice)`));
-      void this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' })
-        .then((ok) => this.#becomeProducer(ok.producerId, ok.producerEpoch, ok.producerSecret), () => {});
+    const gap = name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && index === 0;
+    if (RESEQUENCE.includes(name) || gap) {
+      // OUT_OF_ORDER at the head: a gap (the broker's next sequence is below it): nothing queued for `key` is in the log.
+      if (gap) for (const s of q) s.sent = false;
+      this.onError(new RunnelError(name, key)); // the partition; a new producer id follows
+      // NB: nothing is sent until the new identity is adopted.
+      if (!this.#initializing) void this.#initializeWith(() => this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' })
+        .then((ok) => { if (ok.errorCode === 0) return this.#becomeProducer(ok, name); }, () => {}));
       return;
     }
     if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || errorRetryable(name)) return this.#pause(key);
     // Not retryable: the records fail; later batches of the partition move down to close the sequence gap.
-    const error = new RunnelError(name, `produce to ${key} failed`);
-    this.#outbox.remove(sent);
-    void this.store.deleteBatches([sent.id]);
-    for (const id of sent.recordIds) this.#reject(id, error);
-    this.#settled.notify();
-    this.onError(error);
+    this.#fail([sent], new RunnelError(name, `produce to ${key} failed`));
     const changed = this.#outbox.resequence(key, index, sent.baseSequence);
     if (changed.length > 0) void this.#persistBatches(changed);
     this.#pause(key);
+  }
+
+  /** The records of `batches` fail with `error`; the batches leave the outbox and storage. */
+  #fail(batches: FrozenBatch[], error: RunnelError): void {
+    for (const b of batches) {
+      this.#outbox.remove(b);
+      for (const id of b.recordIds) this.#reject(id, error);
+    }
+    void this.store.deleteBatches(batches.map((b) => b.id));
+    this.#settled.notify();
+    this.onError(error);
   }
 
   #pause(key: string): void {
@@ -329,7 +382,7 @@ export class Producer {
     });
   }
 
-  /** Resolves once the outbox is empty: every record acknowledged or failed (or the producer closed). */
+  /** Resolves once the outbox is empty: every record acknowledged or failed (or the producer closed); deletes from storage may still be committing. */
   async drained(): Promise<void> {
     await this.ready;
     await this.#settled.until(() => this.#outbox.recordCount === 0 || this.#closed);
