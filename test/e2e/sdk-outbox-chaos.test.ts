@@ -29,6 +29,7 @@ import { BrokerHttp } from './harness/broker-http.ts';
 import { PageServer } from './harness/page-server.ts';
 import { pause, waitFor } from './harness/wait-for.ts';
 import { useE2e } from './harness/e2e-setup.ts';
+import { seededRandom } from '../../client-sdk/src/reconnect-policy.ts';
 import type { ChaosStats } from './pages/outbox-chaos-page.ts';
 
 const TOPIC = 'outbox-chaos';
@@ -46,17 +47,6 @@ const DOWN_MS = [200, 1200] as const;
 const DRAIN_MS = [0, 400] as const;
 const SEED = Number(process.env.RUNNEL_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const e2e = useE2e({ pages: () => PageServer.start({ bundles: { chaos: 'test/e2e/pages/outbox-chaos-page.ts' }, pages: { chaos: 'chaos' } }) });
 
@@ -64,7 +54,7 @@ interface ChaosTab { page: Page; incarnation: number }
 
 test(`outbox chaos: ${CYCLES} cycles of reloads, renderer crashes and broker SIGKILLs; every queued record in the log exactly once (seed ${SEED})`, { timeout: 300_000 }, async () => {
   console.log(`# outbox chaos seed ${SEED} (replay: RUNNEL_CHAOS_SEED=${SEED})`);
-  const random = seeded(SEED);
+  const random = seededRandom(SEED);
   const between = ([lo, hi]: readonly [number, number]): number => Math.round(lo + random() * (hi - lo));
   const http = new BrokerHttp(e2e.broker.url);
   await http.createTopic(TOPIC, PARTITIONS);
