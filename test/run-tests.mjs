@@ -44,6 +44,10 @@ if (files.length === 0) {
 if (files.some((f) => f.includes('browser') || f.startsWith('test/e2e') || f.startsWith('demo/'))) {
   ensureDebianPackage('/usr/bin/chromium', 'chromium');
 }
+// The cluster tests run a real etcd (server/src/cluster, server/src/replication, test/cluster).
+if (files.some((f) => f.includes('cluster') || f.includes('etcd'))) {
+  ensureDebianPackage('/usr/bin/etcd', 'etcd-server');
+}
 
 // Watchdog: a test file whose process never exits would hang CI silently; fail loudly instead.
 const WATCHDOG_MS = Number(process.env.RUNNEL_TEST_WATCHDOG_MS ?? 45 * 60 * 1000);

@@ -1,0 +1,66 @@
+/**
+ * The cluster's shared vocabulary (docs/cluster.md): what etcd stores about
+ * brokers and partitions, and the one write a partition leader makes to it
+ * (`IsrStore.alterIsr`). Types only: the etcd store, the controller, the
+ * replicas and the broker wiring all speak these.
+ *
+ * Safety rule every user of these types keeps: leadership and ISR change
+ * only by compare-and-swap on `revision` (an etcd mod revision), and a
+ * leader acts for one `leaderEpoch` only; a higher epoch fences it.
+ */
+
+/** A live broker, as registered under its etcd lease at `<prefix>/brokers/<id>`. */
+export interface BrokerEndpoint {
+  id: number;
+  /** Base URL clients use (http://host:port); the WebSocket is `<url>/v1/ws` with ws/wss. */
+  clientUrl: string;
+  /** Where other brokers reach its replication port (docs/cluster.md "Internal protocol"). */
+  replicationHost: string;
+  replicationPort: number;
+  startedAtMs: number;
+  /** etcd lease id (decimal string) holding the registration: the controller revokes it when it sees the broker die. */
+  leaseId: string;
+}
+
+/** One partition's leadership as stored at `<prefix>/partitions/<topicId>/<partition>`. */
+export interface PartitionLeadership {
+  /** Broker id of the leader; -1 = offline (no live in-sync replica; never an unclean election). */
+  leader: number;
+  /** Bumped by every leader change; a replica acting for a lower epoch is fenced. */
+  leaderEpoch: number;
+  /** In-sync replicas (includes the leader when it is online); only the current leader shrinks or expands it. */
+  isr: number[];
+  /** Assigned replicas, preferred leader first. */
+  replicas: number[];
+}
+
+/** Leadership as read from etcd, with the revision a compare-and-swap must name. */
+export interface VersionedLeadership extends PartitionLeadership {
+  topicId: string;
+  partition: number;
+  /** etcd mod revision of the key (decimal string). */
+  revision: string;
+}
+
+export type AlterIsrResult =
+  | { ok: true; leadership: VersionedLeadership }
+  /** The key changed since `expected` (new epoch or a concurrent change): the caller re-reads; it must not use the new ISR. */
+  | { ok: false; reason: 'fenced' }
+  /** etcd could not be reached: the ISR is unchanged; the caller keeps the old one (safe) and retries later. */
+  | { ok: false; reason: 'unavailable' };
+
+/**
+ * The leader's one write to the cluster metadata: replace the ISR of a
+ * partition it leads, only if the key is still at `expected.revision`.
+ * Ordering contract: a shrunk ISR may be used for the high watermark only
+ * after `ok: true`; an expanded one counts its new member at once (it can
+ * only lower the high watermark).
+ */
+export interface IsrStore {
+  alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult>;
+}
+
+/** Which brokers other brokers dial: the replication address of a broker id, as registered (tests map it through a fault proxy). */
+export interface PeerDirectory {
+  replicationAddress(brokerId: number): { host: string; port: number } | undefined;
+}
