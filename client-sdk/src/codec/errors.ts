@@ -16,11 +16,13 @@ const details = {
   OFFSET_OUT_OF_RANGE: { status: 416, message: 'Requested offset is outside the log (below logStartOffset or above logEndOffset)' },
   CORRUPT_MESSAGE: { status: 400, message: 'Record batch failed its CRC or structure check' },
   UNKNOWN_TOPIC_OR_PARTITION: { status: 404, message: 'Topic or partition does not exist' },
+  LEADER_NOT_AVAILABLE: { status: 503, message: 'The partition has no leader right now (an election is in progress or no in-sync replica is live)' },
   NOT_LEADER_OR_FOLLOWER: { status: 503, message: 'This broker is not the leader for the partition' },
   REQUEST_TIMED_OUT: { status: 504, message: 'Request timed out' },
   MESSAGE_TOO_LARGE: { status: 413, message: 'Frame, batch or record exceeds the configured limit' },
   INVALID_TOPIC_EXCEPTION: { status: 400, message: 'Topic name is invalid (1-249 chars of [a-zA-Z0-9._-])' },
   NOT_ENOUGH_REPLICAS: { status: 503, message: 'Fewer in-sync replicas than minInsyncReplicas' },
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: { status: 503, message: 'The batch was written but the in-sync replicas fell below minInsyncReplicas before it was replicated; retry (an idempotent retry is de-duplicated)' },
   ILLEGAL_GENERATION: { status: 409, message: 'Group generation is stale; rejoin the group' },
   UNKNOWN_MEMBER_ID: { status: 409, message: 'Unknown group member; rejoin the group' },
   REBALANCE_IN_PROGRESS: { status: 409, message: 'Group is rebalancing' },
@@ -39,6 +41,8 @@ const details = {
   KAFKA_STORAGE_ERROR: { status: 503, message: 'Storage error on the broker' },
   SASL_AUTHENTICATION_FAILED: { status: 401, message: 'Authentication failed: missing, malformed, forged or expired token' },
   UNKNOWN_PRODUCER_ID: { status: 409, message: 'Producer id is unknown to this partition' },
+  FENCED_LEADER_EPOCH: { status: 503, message: 'The request names an older leader epoch than the replica holds' },
+  UNKNOWN_LEADER_EPOCH: { status: 503, message: 'The request names a newer leader epoch than the replica has heard of yet' },
   UNSUPPORTED_COMPRESSION_TYPE: { status: 400, message: 'Record batch is compressed; Runnel stores uncompressed batches only' },
   INVALID_RECORD: { status: 400, message: 'A record failed validation' },
   THROTTLING_QUOTA_EXCEEDED: { status: 429, message: 'Over quota; retry after retryAfterMs' },
@@ -54,6 +58,8 @@ const details = {
   UNKNOWN_GROUP: { status: 404, message: 'Consumer group does not exist' },
   TOKEN_EXPIRED: { status: 401, message: 'The connection token expired; refresh it before expiry' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Origin is not in the allowed origins' },
+  BROKER_ID_IN_USE: { status: 409, message: 'Another live broker is registered with this node id' },
+  CLUSTER_UNAVAILABLE: { status: 503, message: 'The cluster metadata store (etcd) cannot be reached; retry' },
 } as const satisfies Record<ErrorName, { status: number; message: string }>;
 
 type Entry<N extends ErrorName> = { readonly code: (typeof ErrorCode)[N]; readonly retryable: boolean; readonly status: (typeof details)[N]['status']; readonly message: (typeof details)[N]['message'] };
