@@ -64,3 +64,30 @@ export interface IsrStore {
 export interface PeerDirectory {
   replicationAddress(brokerId: number): { host: string; port: number } | undefined;
 }
+
+/** One partition as this broker sees it (GET /v1/cluster, metrics, dashboard). */
+export interface ClusterPartitionView {
+  topic: string;
+  partition: number;
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  /** This broker's role for the partition ('none': it holds no replica and reads through the leader). */
+  role: 'leader' | 'follower' | 'none';
+  highWatermark: number;
+  logEndOffset: number;
+  /** Leader only: per follower, records behind the leader's log end and ms since it was last caught up. */
+  followers?: { brokerId: number; lagRecords: number; lagMs: number; inIsr: boolean }[];
+}
+
+/** The cluster as this broker sees it. */
+export interface ClusterView {
+  brokerId: number;
+  /** Broker id of the controller; null while none is elected or etcd is unreachable. */
+  controller: number | null;
+  /** Whether this broker reaches etcd now. */
+  etcdConnected: boolean;
+  brokers: BrokerEndpoint[];
+  partitions: ClusterPartitionView[];
+}

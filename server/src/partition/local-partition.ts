@@ -51,7 +51,7 @@ export class LocalPartition implements Partition {
   state(): PartitionState {
     const log = this.log;
     return {
-      partition: this.partition, leader: this.brokerId, replicas: [this.brokerId], isr: [this.brokerId],
+      partition: this.partition, leader: this.brokerId, leaderEpoch: this.leaderEpoch, replicas: [this.brokerId], isr: [this.brokerId],
       logStartOffset: log.logStartOffset, highWatermark: log.highWatermark, logEndOffset: log.logEndOffset,
     };
   }

@@ -61,7 +61,9 @@ export interface PartitionReadResult {
 /** What `describe` and metadata report per partition. */
 export interface PartitionState {
   partition: number;
+  /** Broker id of the leader; -1 while the partition has none (offline or electing). */
   leader: number;
+  leaderEpoch: number;
   replicas: number[];
   isr: number[];
   logStartOffset: number;

@@ -66,7 +66,7 @@ export class MemoryBroker implements HttpBrokerApi {
     const t = this.topic(name);
     return {
       topic: t.info,
-      partitions: t.partitions.map((p, i) => ({ partition: i, leader: 0, replicas: [0], isr: [0], logStartOffset: 0, highWatermark: p.logEndOffset, logEndOffset: p.logEndOffset })),
+      partitions: t.partitions.map((p, i) => ({ partition: i, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0], logStartOffset: 0, highWatermark: p.logEndOffset, logEndOffset: p.logEndOffset })),
     };
   }
 
