@@ -41,6 +41,26 @@ export interface RunnelConfig {
   /** TLS certificate and key files (PEM); both or neither. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** Cluster mode (`--cluster <etcd urls>`); undefined = single node (docs/cluster.md). */
+  cluster?: ClusterConfig;
+}
+
+/** How this broker joins a cluster (docs/cluster.md). */
+export interface ClusterConfig {
+  /** etcd client URLs. */
+  etcdEndpoints: string[];
+  /** Key prefix in etcd: several clusters can share one etcd. */
+  prefix: string;
+  /** Host and port other brokers dial for replication; port 0 = any free port (registered as bound). */
+  replicationHost: string;
+  replicationPort: number;
+  /** Base URL clients reach this broker at (http(s)://host:port), as reported in /v1/cluster. */
+  advertiseUrl?: string;
+  /** Dial overrides: broker id → host:port used instead of its registered replication address (fault proxies, NAT). */
+  peerAddresses: Map<number, { host: string; port: number }>;
+  /** Defaults for new topics; undefined = min(3, live brokers) and 2 when RF >= 3 else 1. */
+  defaultReplicationFactor?: number;
+  minInsyncReplicas?: number;
 }
 
 /** The demo build, served by default when it exists (repo checkout). */
@@ -48,7 +68,7 @@ const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../demo/dist', import.meta.
 
 type Kind = 'int' | 'bool' | 'string' | 'list';
 
-type ScalarKey = Exclude<keyof RunnelConfig, 'limits' | 'auth'> | 'authSecrets' | 'authPublicKeyFiles' | 'authJwksFile' | 'authIssuer' | 'authAudience';
+type ScalarKey = Exclude<keyof RunnelConfig, 'limits' | 'auth' | 'cluster'> | 'nodeId' | 'clusterEndpoints' | 'clusterPrefix' | 'replicationHost' | 'replicationPort' | 'advertiseUrl' | 'peerAddresses' | 'defaultReplicationFactor' | 'minInsyncReplicas' | 'authSecrets' | 'authPublicKeyFiles' | 'authJwksFile' | 'authIssuer' | 'authAudience';
 
 interface Field {
   key: ScalarKey;
@@ -81,6 +101,15 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'authAudience', flag: '--auth-audience', env: 'RUNNEL_AUTH_AUDIENCE', kind: 'string', schema: z.string().min(1), expect: 'the required aud claim' },
   { key: 'tlsCertFile', flag: '--tls-cert', env: 'RUNNEL_TLS_CERT', kind: 'string', schema: z.string().min(1), expect: 'a PEM certificate file' },
   { key: 'tlsKeyFile', flag: '--tls-key', env: 'RUNNEL_TLS_KEY', kind: 'string', schema: z.string().min(1), expect: 'a PEM private key file' },
+  { key: 'clusterEndpoints', flag: '--cluster', env: 'RUNNEL_CLUSTER', kind: 'list', schema: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/)).min(1), expect: 'comma-separated etcd client URLs (http://host:2379)' },
+  { key: 'nodeId', flag: '--node-id', env: 'RUNNEL_NODE_ID', kind: 'int', schema: int(0, 2 ** 31 - 1), expect: 'an integer 0-2147483647 (the same as --broker-id)' },
+  { key: 'clusterPrefix', flag: '--cluster-prefix', env: 'RUNNEL_CLUSTER_PREFIX', kind: 'string', schema: z.string().regex(/^\/[A-Za-z0-9._/-]*$/), expect: 'an etcd key prefix starting with / (default /runnel)' },
+  { key: 'replicationHost', flag: '--replication-host', env: 'RUNNEL_REPLICATION_HOST', kind: 'string', schema: z.string().min(1), expect: 'the host other brokers dial for replication' },
+  { key: 'replicationPort', flag: '--replication-port', env: 'RUNNEL_REPLICATION_PORT', kind: 'int', schema: int(0, 65535), expect: 'an integer 0-65535 (default: --port + 1)' },
+  { key: 'advertiseUrl', flag: '--advertise-url', env: 'RUNNEL_ADVERTISE_URL', kind: 'string', schema: z.string().regex(/^https?:\/\/[^/\s]+$/), expect: 'the base URL clients reach this broker at (http://host:port)' },
+  { key: 'peerAddresses', flag: '--peer-address', env: 'RUNNEL_PEER_ADDRESS', kind: 'list', schema: z.array(z.string().regex(/^\d+=[^=\s]+:\d+$/)), expect: 'comma-separated id=host:port dial overrides' },
+  { key: 'defaultReplicationFactor', flag: '--default-replication-factor', env: 'RUNNEL_DEFAULT_REPLICATION_FACTOR', kind: 'int', schema: int(1, 255), expect: 'an integer 1-255 (default min(3, brokers))' },
+  { key: 'minInsyncReplicas', flag: '--min-insync-replicas', env: 'RUNNEL_MIN_INSYNC_REPLICAS', kind: 'int', schema: int(1, 255), expect: 'an integer 1-255 (default 2 when the replication factor is >= 3, else 1)' },
 ];
 
 /** Secure by default: loopback only, anonymous only there (docs/security.md). */
@@ -226,8 +255,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
   const limits = loadLimits((file.limits ?? {}) as Record<string, unknown>, raw.limitFlags, configPath);
   const auth = loadAuth(values, (file.auth ?? undefined) as Record<string, unknown> | undefined, configPath);
   const staticDir = values.staticDir === '' || values.staticDir === undefined ? undefined : resolve(values.staticDir as string);
+  const brokerId = (values.nodeId ?? values.brokerId) as number;
+  const cluster = loadCluster(values);
   return {
-    brokerId: values.brokerId as number,
+    brokerId,
     dataDir: resolve(values.dataDir as string),
     host: values.host as string,
     port: values.port as number,
@@ -242,6 +273,40 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     quotas: parseQuotaConfig(file.quotas ?? {}, configPath === undefined ? 'quotas' : `config file ${configPath}: quotas`),
     ...(values.tlsCertFile === undefined ? {} : { tlsCertFile: resolve(values.tlsCertFile as string) }),
     ...(values.tlsKeyFile === undefined ? {} : { tlsKeyFile: resolve(values.tlsKeyFile as string) }),
+    ...(cluster === undefined ? {} : { cluster }),
+  };
+}
+
+/** The cluster settings; undefined without `--cluster`. Cluster-only flags without it are refused (they would silently do nothing). */
+function loadCluster(values: Record<string, unknown>): ClusterConfig | undefined {
+  const endpoints = values.clusterEndpoints as string[] | undefined;
+  if (endpoints === undefined || endpoints.length === 0) {
+    const stray = CONFIG_FIELDS.filter((f) => ['clusterPrefix', 'replicationHost', 'replicationPort', 'advertiseUrl', 'peerAddresses', 'defaultReplicationFactor', 'minInsyncReplicas'].includes(f.key) && values[f.key] !== undefined);
+    if (stray.length > 0) throw new ConfigError(`${stray.map((f) => f.flag).join(', ')} only apply with --cluster <etcd urls>`);
+    return undefined;
+  }
+  const peerAddresses = new Map<number, { host: string; port: number }>();
+  for (const entry of (values.peerAddresses as string[] | undefined) ?? []) {
+    const [id, address] = entry.split('=');
+    const colon = address.lastIndexOf(':');
+    const port = Number(address.slice(colon + 1));
+    if (port < 1 || port > 65535) throw new ConfigError(`--peer-address ${entry}: port must be 1-65535`);
+    peerAddresses.set(Number(id), { host: address.slice(0, colon), port });
+  }
+  const port = values.port as number;
+  const host = values.host as string;
+  const rf = values.defaultReplicationFactor as number | undefined;
+  const minIsr = values.minInsyncReplicas as number | undefined;
+  if (rf !== undefined && minIsr !== undefined && minIsr > rf) throw new ConfigError(`--min-insync-replicas ${minIsr} is above --default-replication-factor ${rf}: no write could ever be acknowledged`);
+  return {
+    etcdEndpoints: endpoints,
+    prefix: ((values.clusterPrefix as string | undefined) ?? '/runnel').replace(/\/+$/, '') || '/runnel',
+    replicationHost: (values.replicationHost as string | undefined) ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    replicationPort: (values.replicationPort as number | undefined) ?? (port === 0 ? 0 : port + 1),
+    ...(values.advertiseUrl === undefined ? {} : { advertiseUrl: values.advertiseUrl as string }),
+    peerAddresses,
+    ...(rf === undefined ? {} : { defaultReplicationFactor: rf }),
+    ...(minIsr === undefined ? {} : { minInsyncReplicas: minIsr }),
   };
 }
 

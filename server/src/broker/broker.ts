@@ -19,15 +19,21 @@ import { OffsetStore } from '../groups/offset-store.ts';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import type { Acks, AppendResult, Partition, PartitionReadResult, PartitionState } from '../partition/partition.ts';
-import type { LocalPartition } from '../partition/local-partition.ts';
 import { ProducerIdAllocator, type IssuedProducer } from './producer-ids.ts';
-import { TopicRegistry, type OpenTopic } from './topic-registry.ts';
+import { TopicRegistry } from './topic-registry.ts';
+import type { ServedPartition, ServedTopic, TopicSource, TopicSourceHooks } from './topic-source.ts';
 
 export interface BrokerConfig {
   brokerId: number; dataDir: string; host: string; port: number;
   autoCreateTopics: boolean; defaultPartitions: number; flushIntervalMs: number; limits: Limits;
   /** Demo build served at `/`. */
   staticDir?: string;
+}
+
+/** What a cluster broker plugs in instead of the single node's files (docs/cluster.md). */
+export interface BrokerSources {
+  topics?: (hooks: TopicSourceHooks) => Promise<TopicSource>;
+  producerIds?: Promise<ProducerIdAllocator>;
 }
 
 export interface ProduceOptions {
@@ -57,7 +63,7 @@ export class Broker {
   private constructor(
     readonly config: BrokerConfig,
     readonly metrics: RunnelMetrics | undefined,
-    private readonly registry: TopicRegistry,
+    private readonly registry: TopicSource,
     private readonly producerIds: ProducerIdAllocator,
     store: OffsetStore,
   ) {
@@ -71,14 +77,20 @@ export class Broker {
     metrics?.onCollect(() => metrics.pendingProduceBytes.set(this.pendingProduceBytes));
   }
 
-  static async open(config: BrokerConfig, metrics?: RunnelMetrics): Promise<Broker> {
+  /**
+   * Single node by default; a cluster broker passes its own `topics` (replicas driven by etcd)
+   * and `producerIds` (blocks and key shared through etcd).
+   */
+  static async open(config: BrokerConfig, metrics?: RunnelMetrics, sources: BrokerSources = {}): Promise<Broker> {
     let broker: Broker | undefined;
-    const registry = await TopicRegistry.open({
-      dataDir: config.dataDir, limits: config.limits, flushIntervalMs: config.flushIntervalMs, brokerId: config.brokerId,
+    const hooks: TopicSourceHooks = {
       onPartitionOpen: (topic, p) => broker?.attachPartition(topic, p),
       onTopicClose: (topic) => broker?.detachTopic(topic),
-    });
-    const [producerIds, store] = await Promise.all([ProducerIdAllocator.open(config.dataDir), OffsetStore.open(config.dataDir)]);
+    };
+    const registry = sources.topics
+      ? await sources.topics(hooks)
+      : await TopicRegistry.open({ dataDir: config.dataDir, limits: config.limits, flushIntervalMs: config.flushIntervalMs, brokerId: config.brokerId, ...hooks });
+    const [producerIds, store] = await Promise.all([sources.producerIds ?? ProducerIdAllocator.open(config.dataDir), OffsetStore.open(config.dataDir)]);
     broker = new Broker(config, metrics, registry, producerIds, store);
     for (const topic of registry.openTopics()) for (const p of topic.partitions) broker.attachPartition(topic.info, p);
     return broker;
@@ -125,7 +137,7 @@ export class Broker {
     if (!this.config.autoCreateTopics) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist and auto-creation is disabled`);
     let pending = this.creating.get(name);
     if (!pending) {
-      pending = this.createTopic({ name, partitions: this.config.defaultPartitions, replicationFactor: 1 })
+      pending = this.createTopic({ name, partitions: this.config.defaultPartitions })
         .catch((e: unknown) => {
           const now = this.registry.get(name);
           if (now) return now.info; // lost a race with an explicit create
@@ -225,19 +237,19 @@ export class Broker {
     await this.registry.close();
   }
 
-  private openTopic(name: string): OpenTopic {
+  private openTopic(name: string): ServedTopic {
     const topic = this.registry.get(name);
     if (!topic) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
     return topic;
   }
 
-  private attachPartition(topic: TopicInfo, partition: LocalPartition): void {
+  private attachPartition(topic: TopicInfo, partition: ServedPartition): void {
     const metrics = this.metrics;
-    if (metrics) partition.log.onFlush((durationMs) => metrics.fsyncLatency.observe(durationMs / 1000));
+    if (metrics) partition.onFlush?.((durationMs) => metrics.fsyncLatency.observe(durationMs / 1000));
     for (const w of this.watchers) w.partitionOpened(topic, partition);
   }
 
-  private detachTopic(topic: OpenTopic): void {
+  private detachTopic(topic: ServedTopic): void {
     // Long polls on a deleted topic end now; their handler sees the topic gone.
     for (const p of topic.partitions) p.endWaits();
     for (const w of this.watchers) w.topicClosed(topic.info);

@@ -30,15 +30,30 @@ const KEY_BYTES = 32;
 
 export interface IssuedProducer { producerId: number; producerEpoch: number; producerSecret: string }
 
+/** Where id blocks come from: a file on a single node, a compare-and-swap counter in etcd in a cluster. */
+export interface ProducerIdBlocks {
+  /** Durably reserves `size` ids and returns the first; no id is ever returned twice, even across crashes. */
+  reserve(size: number): Promise<number>;
+}
+
+/** Blocks recorded in `<data>/meta/producer-ids.json` (rewritten atomically before any id of a block is used). */
+class FileProducerIdBlocks implements ProducerIdBlocks {
+  constructor(private readonly path: string, private nextBlock: number) {}
+
+  async reserve(size: number): Promise<number> {
+    const start = this.nextBlock;
+    await writeFileAtomic(this.path, JSON.stringify({ nextBlock: start + size }));
+    this.nextBlock = start + size;
+    return start;
+  }
+}
+
 export class ProducerIdAllocator {
-  private next: number;
-  private blockEnd: number;
+  private next = 0;
+  private blockEnd = 0;
   private pending: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly path: string, nextBlock: number, private readonly key: Buffer) {
-    this.next = nextBlock;
-    this.blockEnd = nextBlock;
-  }
+  private constructor(private readonly blocks: ProducerIdBlocks, private readonly key: Buffer) {}
 
   static async open(dataDir: string): Promise<ProducerIdAllocator> {
     const path = join(dataDir, 'meta', 'producer-ids.json');
@@ -50,7 +65,13 @@ export class ProducerIdAllocator {
       keyText = randomBytes(KEY_BYTES).toString('base64url');
       await writeFileAtomic(keyPath, keyText);
     }
-    return new ProducerIdAllocator(path, nextBlock, Buffer.from(keyText.trim(), 'base64url'));
+    return new ProducerIdAllocator(new FileProducerIdBlocks(path, nextBlock), Buffer.from(keyText.trim(), 'base64url'));
+  }
+
+  /** A cluster broker: blocks and the HMAC key shared by every broker, so an id and its secret are valid on all of them. */
+  static shared(blocks: ProducerIdBlocks, key: Buffer): ProducerIdAllocator {
+    if (key.length !== KEY_BYTES) throw new Error(`producer id key must be ${KEY_BYTES} bytes, got ${key.length}`);
+    return new ProducerIdAllocator(blocks, key);
   }
 
   /** The secret of `producerId` for `subject`. */
@@ -60,7 +81,8 @@ export class ProducerIdAllocator {
 
   /** Whether `secret` proves that `subject` owns `producerId` (constant time). */
   owns(producerId: number, subject: string, secret: string): boolean {
-    if (!Number.isSafeInteger(producerId) || producerId < 0 || producerId >= this.next) return false;
+    // The HMAC is the proof: only a holder of the key could have computed it for this id and subject.
+    if (!Number.isSafeInteger(producerId) || producerId < 0) return false;
     const expected = Buffer.from(this.secretOf(producerId, subject));
     const given = Buffer.from(secret);
     return given.length === expected.length && timingSafeEqual(given, expected);
@@ -78,9 +100,8 @@ export class ProducerIdAllocator {
     // Serialised: block reservations must not interleave.
     const result = this.pending.then(async () => {
       if (this.next >= this.blockEnd) {
-        const end = this.next + BLOCK_SIZE;
-        await writeFileAtomic(this.path, JSON.stringify({ nextBlock: end }));
-        this.blockEnd = end;
+        this.next = await this.blocks.reserve(BLOCK_SIZE);
+        this.blockEnd = this.next + BLOCK_SIZE;
       }
       const id = this.next++;
       return { producerId: id, producerEpoch: 0, producerSecret: this.secretOf(id, subject) };

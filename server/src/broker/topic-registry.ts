@@ -22,11 +22,11 @@ import type { MetadataStore } from '../metadata/metadata-store.ts';
 import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_MS, type TopicInfo, type TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import { LocalPartition } from '../partition/local-partition.ts';
+import type { ServedTopic, TopicSource } from './topic-source.ts';
 
 export { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_MS, type TopicInfo, type TopicSpec };
 
-export interface OpenTopic {
-  info: TopicInfo;
+export interface OpenTopic extends ServedTopic {
   partitions: LocalPartition[];
   /** The log behind each partition (admin, tests). */
   logs: PartitionLog[];
@@ -45,7 +45,7 @@ export interface TopicRegistryOptions {
   onTopicClose?: (topic: OpenTopic) => void;
 }
 
-export class TopicRegistry {
+export class TopicRegistry implements TopicSource {
   private readonly topics = new Map<string, OpenTopic>();
   private mutation: Promise<unknown> = Promise.resolve();
 
@@ -82,7 +82,7 @@ export class TopicRegistry {
       if (this.topics.has(spec.name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
       const info: TopicInfo = {
         name: spec.name, topicId: randomBytes(16).toString('base64url'), partitions: spec.partitions,
-        replicationFactor: spec.replicationFactor, retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS,
+        replicationFactor: 1, retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS,
         retentionBytes: spec.retentionBytes ?? DEFAULT_RETENTION_BYTES, createdAtMs: Date.now(),
       };
       const topic = await this.openTopic(info, false);
@@ -141,8 +141,11 @@ export class TopicRegistry {
     if (!Number.isInteger(spec.partitions) || spec.partitions < 1 || spec.partitions > limits.maxPartitionsPerTopic) {
       throw new RunnelError('INVALID_PARTITIONS', `partitions must be an integer in 1..${limits.maxPartitionsPerTopic}, got ${spec.partitions}`);
     }
-    if (spec.replicationFactor !== 1) {
-      throw new RunnelError('INVALID_REPLICATION_FACTOR', `replicationFactor ${spec.replicationFactor} is not available: this broker runs in single-node mode (clustering is not available), use 1`);
+    if (spec.replicationFactor !== undefined && spec.replicationFactor !== -1 && spec.replicationFactor !== 1) {
+      throw new RunnelError('INVALID_REPLICATION_FACTOR', `replicationFactor ${spec.replicationFactor} is not available: this broker runs as a single node (start brokers with --cluster for replication, docs/cluster.md), use 1`);
+    }
+    if (spec.minInsyncReplicas !== undefined && spec.minInsyncReplicas !== -1 && spec.minInsyncReplicas !== 1) {
+      throw new RunnelError('INVALID_REPLICATION_FACTOR', `minInsyncReplicas ${spec.minInsyncReplicas} cannot be met by a single node, use 1`);
     }
     if (this.topics.size >= limits.maxTopics) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxTopics (${limits.maxTopics}) topics`);
     for (const [field, v] of [['retentionMs', spec.retentionMs], ['retentionBytes', spec.retentionBytes]] as const) {

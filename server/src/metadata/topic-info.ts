@@ -4,11 +4,14 @@
  * data or offsets), partition count, replication and retention.
  */
 
-export interface TopicSpec { name: string; partitions: number; replicationFactor: number; retentionMs?: number; retentionBytes?: number }
+/** `replicationFactor` and `minInsyncReplicas` omitted (or −1, Kafka's "broker default"): the broker's defaults (1 on a single node). */
+export interface TopicSpec { name: string; partitions: number; replicationFactor?: number; minInsyncReplicas?: number; retentionMs?: number; retentionBytes?: number }
 
 export interface TopicInfo {
   name: string; topicId: string; partitions: number; replicationFactor: number;
   retentionMs: number; retentionBytes: number; createdAtMs: number;
+  /** acks=all needs this many in-sync replicas (cluster; absent = 1). */
+  minInsyncReplicas?: number;
 }
 
 /** Kafka's defaults: keep 7 days, unbounded bytes (−1). */

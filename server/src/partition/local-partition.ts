@@ -63,6 +63,11 @@ export class LocalPartition implements Partition {
     await this.log.close();
   }
 
+  /** Each group-commit fdatasync of the log, with its duration. */
+  onFlush(listener: (durationMs: number) => void): () => void {
+    return this.log.onFlush(listener);
+  }
+
   /** Wakes waits without closing the log (broker shutdown ends long polls before the logs flush). */
   endWaits(): void {
     this.waiters.close();
