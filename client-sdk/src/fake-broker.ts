@@ -180,7 +180,7 @@ export class FakeSession {
         const names = f.topics.length ? f.topics : [...b.topics.keys()];
         const topics = names.map((name) => {
           const t = b.topic(name);
-          return { name, topicId: t.topicId, errorCode: 0, partitions: t.partitions.map((p, partition) => ({ partition, leader: 0, replicas: [0], isr: [0], logStartOffset: p.logStartOffset, highWatermark: p.logEndOffset })) };
+          return { name, topicId: t.topicId, errorCode: 0, partitions: t.partitions.map((p, partition) => ({ partition, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0], logStartOffset: p.logStartOffset, highWatermark: p.logEndOffset })) };
         });
         return this.out({ type: 'metadata', requestId: f.requestId, brokers: [{ id: 0, url: 'fake' }], topics });
       }

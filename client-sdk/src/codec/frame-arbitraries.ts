@@ -21,7 +21,7 @@ const startPosition = fc.oneof(
   fc.record({ kind: fc.constant('offset' as const), offset }), fc.record({ kind: fc.constant('timestamp' as const), timestampMs: i64 }),
 );
 const committedOffset = fc.record({ topic: str, partition: i32, offset: i64, metadata: str });
-const partitionMetadata = fc.record({ partition: i32, leader: i32, replicas: fc.array(i32, { maxLength: 5 }), isr: fc.array(i32, { maxLength: 5 }), logStartOffset: i64, highWatermark: i64 });
+const partitionMetadata = fc.record({ partition: i32, leader: i32, leaderEpoch: i32, replicas: fc.array(i32, { maxLength: 5 }), isr: fc.array(i32, { maxLength: 5 }), logStartOffset: i64, highWatermark: i64 });
 const tag = <K extends FrameType>(type: K) => fc.constant(type);
 
 /** One arbitrary per frame type; the mapped type makes a missing one a compile error. */

@@ -44,6 +44,22 @@ test('ping layout is [kind][u32 nonce] big-endian', () => {
     [9, 0, 0, 0, 1, 0, 1, 116, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 5]);
 });
 
+test('metadata v3 layout: partition, leader, leaderEpoch, replicas, isr, logStartOffset, highWatermark', () => {
+  const partition = { partition: 1, leader: 2, leaderEpoch: 7, replicas: [2, 3], isr: [2], logStartOffset: 4, highWatermark: 9 };
+  const bytes = encodeFrame({ type: 'metadata', requestId: 5, brokers: [], topics: [{ name: 't', topicId: '', errorCode: 0, partitions: [partition] }] });
+  const i64 = (n: number) => [0, 0, 0, 0, 0, 0, 0, n];
+  assert.deepEqual([...bytes], [
+    4, 0, 0, 0, 5, 0, 0, 0, 0, // kind, requestId, no brokers
+    0, 0, 0, 1, 0, 1, 116, 0, 0, 0, 0, 0, 0, 0, 1, // one topic 't', topicId '', errorCode 0, one partition
+    0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 7, // partition 1, leader 2, leaderEpoch 7
+    0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, // replicas [2, 3], isr [2]
+    ...i64(4), ...i64(9),
+  ]);
+  // NB: the v2 layout (no leaderEpoch) does not decode as v3: hence the version bump, not a silent extension.
+  const v2 = new Uint8Array([...bytes.subarray(0, 32), ...bytes.subarray(36)]);
+  expectError(decodeFrame(v2), 'INVALID_FRAME');
+});
+
 function expectError(result: { ok: boolean }, code: string): void {
   assert.equal(result.ok, false, 'expected an error');
   assert.equal((result as unknown as { code: string }).code, code);

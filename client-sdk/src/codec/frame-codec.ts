@@ -1,5 +1,5 @@
 /**
- * Binary encoder/decoder for every protocol v1 frame: `[u8 kind][fields]`,
+ * Binary encoder/decoder for every protocol frame: `[u8 kind][fields]`,
  * fields laid out by the table in frame-schema.ts. One codec for broker and
  * SDK. Decoding never throws on bad bytes: it returns `{ ok: false }` with
  * INVALID_FRAME (unknown kind, truncation, trailing bytes, bad UTF-8, bad

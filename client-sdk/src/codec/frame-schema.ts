@@ -1,5 +1,5 @@
 /**
- * The byte layout of every protocol v2 frame, as data: for each frame type,
+ * The byte layout of every protocol v3 frame, as data: for each frame type,
  * its fields in wire order and their wire types. frame-codec.ts interprets
  * this table to encode and decode; docs/protocol.md is written from it.
  * Stable: append fields only with a protocol version bump.
@@ -24,7 +24,7 @@ export const StartPositionTag = { earliest: 0, latest: 1, offset: 2, timestamp: 
 
 const committedOffset: Fields = [['topic', 'string'], ['partition', 'i32'], ['offset', 'i64'], ['metadata', 'string']];
 const partitionMetadata: Fields = [
-  ['partition', 'i32'], ['leader', 'i32'], ['replicas', { array: 'i32' }], ['isr', { array: 'i32' }],
+  ['partition', 'i32'], ['leader', 'i32'], ['leaderEpoch', 'i32'], ['replicas', { array: 'i32' }], ['isr', { array: 'i32' }],
   ['logStartOffset', 'i64'], ['highWatermark', 'i64'],
 ];
 const topicMetadata: Fields = [['name', 'string'], ['topicId', 'string'], ['errorCode', 'i16'], ['partitions', { array: { struct: partitionMetadata } }]];

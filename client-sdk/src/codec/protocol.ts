@@ -1,5 +1,5 @@
 /**
- * Runnel WebSocket protocol v1: the frame types as data (types only).
+ * Runnel WebSocket protocol v3: the frame types as data (types only).
  *
  * Every WebSocket message is one binary frame: `[u8 kind][body]`, encoded and
  * decoded by `frame-codec.ts`, the one codec shared by broker and SDK.
@@ -12,11 +12,13 @@ import type { ErrorName } from './error-codes.ts';
 
 /**
  * v2 (issue 11): producer ids carry an issued secret, metadata asks for topic auto-creation
- * explicitly, tokens are refreshed over the open connection (authenticate). v1 clients get
- * UNSUPPORTED_VERSION: Runnel's SDK and broker ship together.
+ * explicitly, tokens are refreshed over the open connection (authenticate).
+ * v3 (issue 12, cluster): metadata reports each partition's `leaderEpoch`. The codec has one layout
+ * per frame (no per-version encoding), so older clients get UNSUPPORTED_VERSION: Runnel's SDK and
+ * broker ship together.
  */
-export const PROTOCOL_VERSION = 2 as const;
-export const MIN_PROTOCOL_VERSION = 2 as const;
+export const PROTOCOL_VERSION = 3 as const;
+export const MIN_PROTOCOL_VERSION = 3 as const;
 
 /** Frame kind byte. Stable: never renumber, only add. */
 export const FrameKind = {
@@ -76,9 +78,23 @@ export interface MetadataRequestFrame {
   /** 1: create missing topics when the broker allows it (a producer about to send); 0: never (consumers, admin). Kafka's allow_auto_topic_creation. */
   allowAutoTopicCreation: number;
 }
+/**
+ * One partition as the answering broker sees it (Kafka's MetadataResponsePartition). Any broker serves
+ * any partition, so clients need none of this to produce or consume; it is for tools and dashboards.
+ */
 export interface PartitionMetadata {
-  partition: number; leader: number; replicas: number[]; isr: number[];
-  logStartOffset: number; highWatermark: number;
+  partition: number;
+  /** Broker id of the leader; −1 while the partition has none (offline or electing). */
+  leader: number;
+  /** Bumped by every leader change (0 on a single node). */
+  leaderEpoch: number;
+  /** Assigned replicas, preferred leader first. */
+  replicas: number[];
+  /** In-sync replicas (the leader included while it is online). */
+  isr: number[];
+  logStartOffset: number;
+  /** Consumers see offsets below it. NB: on a follower it may lag the leader's for a moment. */
+  highWatermark: number;
 }
 export interface TopicMetadata { name: string; topicId: string; errorCode: number; partitions: PartitionMetadata[] }
 export interface MetadataFrame {

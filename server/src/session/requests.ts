@@ -50,7 +50,10 @@ export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame:
       const { topic: info, partitions } = described;
       topics.push({
         name, topicId: info.topicId, errorCode: 0,
-        partitions: partitions.map((p) => ({ partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr, logStartOffset: p.logStartOffset, highWatermark: p.highWatermark })),
+        partitions: partitions.map((p) => ({
+          partition: p.partition, leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr,
+          logStartOffset: p.logStartOffset, highWatermark: p.highWatermark,
+        })),
       });
     } catch (e) {
       topics.push({ name, topicId: '', errorCode: codeOf(e), partitions: [] });

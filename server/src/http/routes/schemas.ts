@@ -34,9 +34,16 @@ export const TopicInfoSchema = z.object({
   retentionMs: z.number(), retentionBytes: z.number(), createdAtMs: z.number(),
 }).openapi('TopicInfo');
 
+/** One partition as the answering broker sees it (the metadata frame's PartitionMetadata plus logEndOffset). */
 export const PartitionInfoSchema = z.object({
-  partition: z.number().int(), leader: z.number().int(), replicas: z.array(z.number().int()), isr: z.array(z.number().int()),
-  logStartOffset: z.number().int(), highWatermark: z.number().int(), logEndOffset: z.number().int(),
+  partition: z.number().int(),
+  leader: z.number().int().openapi({ description: 'Broker id of the leader; -1 while the partition has none (offline or electing)' }),
+  leaderEpoch: z.number().int().openapi({ description: 'Bumped by every leader change; 0 on a single node' }),
+  replicas: z.array(z.number().int()).openapi({ description: 'Assigned replicas, preferred leader first' }),
+  isr: z.array(z.number().int()).openapi({ description: 'In-sync replicas (the leader included while online)' }),
+  logStartOffset: z.number().int(),
+  highWatermark: z.number().int().openapi({ description: 'Consumers see offsets below it; on a follower it may lag the leader\'s for a moment' }),
+  logEndOffset: z.number().int().openapi({ description: 'The log end offset as this broker knows it' }),
 }).openapi('PartitionInfo');
 
 export const JsonRecordSchema = z.object({

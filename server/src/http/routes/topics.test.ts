@@ -17,7 +17,7 @@ test('create, list, describe, delete a topic', async () => {
 
   const described = await (await app.request('/v1/topics/clicks')).json();
   assert.equal(described.topic.name, 'clicks');
-  assert.deepEqual(described.partitions[1], { partition: 1, leader: 0, replicas: [0], isr: [0], logStartOffset: 0, highWatermark: 0, logEndOffset: 0 });
+  assert.deepEqual(described.partitions[1], { partition: 1, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0], logStartOffset: 0, highWatermark: 0, logEndOffset: 0 });
 
   const deleted = await app.request('/v1/topics/clicks', { method: 'DELETE' });
   assert.equal(deleted.status, 200);
