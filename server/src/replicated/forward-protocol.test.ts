@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { RunnelError } from '@runnel/client/codec';
+import {
+  decodeProduceAnswer, decodeProduceForward, decodeReadAnswer, decodeReadForward, decodeTimestampAnswer, decodeTimestampForward,
+  encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
+} from './forward-protocol.ts';
+
+test('forwarded requests and answers round-trip', () => {
+  const batch = new Uint8Array([1, 2, 3, 4, 5]);
+  assert.deepEqual(decodeProduceForward(encodeProduceForward({ topicId: 'AbC_-', partition: 7, acks: -1, batch })), { topicId: 'AbC_-', partition: 7, acks: -1, batch });
+  assert.deepEqual(decodeReadForward(encodeReadForward({ topicId: 't', partition: 0, offset: 2 ** 40, maxBytes: 65536, waitMs: 500 })), { topicId: 't', partition: 0, offset: 2 ** 40, maxBytes: 65536, waitMs: 500 });
+  assert.deepEqual(decodeTimestampForward(encodeTimestampForward({ topicId: 't', partition: 1, timestampMs: 1_700_000_000_000 })), { topicId: 't', partition: 1, timestampMs: 1_700_000_000_000 });
+  const ack = { baseOffset: 10, lastOffset: 19, logAppendTimeMs: 123, duplicate: true, logStartOffset: 0 };
+  assert.deepEqual(decodeProduceAnswer(encodeProduceAnswer(ack)), ack);
+  const read = { firstOffset: 3, nextOffset: 9, highWatermark: 9, logStartOffset: 1, batches: new Uint8Array([9, 9]) };
+  assert.deepEqual(decodeReadAnswer(encodeReadAnswer(read)), read);
+  assert.equal(decodeTimestampAnswer(encodeTimestampAnswer(null)), null);
+  assert.equal(decodeTimestampAnswer(encodeTimestampAnswer(42)), 42);
+});
+
+test("an error answer throws the leader's error code and message", () => {
+  const answer = encodeErrorAnswer(new RunnelError('NOT_ENOUGH_REPLICAS', 'isr 1 < min 2'));
+  for (const decode of [decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer]) {
+    assert.throws(() => decode(answer), (e: unknown) => e instanceof RunnelError && e.errorName === 'NOT_ENOUGH_REPLICAS' && e.message === 'isr 1 < min 2');
+  }
+  assert.throws(() => decodeProduceAnswer(encodeErrorAnswer(new Error('boom'))), (e: unknown) => e instanceof RunnelError && e.errorName === 'UNKNOWN_SERVER_ERROR');
+});
+
+test('any bytes decode to a value or an INVALID_REQUEST/answer RunnelError, never another throw', () => {
+  const decoders = [decodeProduceForward, decodeReadForward, decodeTimestampForward, decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer];
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(decoders.length - 1), (bytes, k) => {
+    try {
+      decoders[k](bytes);
+    } catch (e) {
+      assert.ok(e instanceof RunnelError, `threw ${String(e)}`);
+    }
+  }), { numRuns: 5000 });
+  assert.throws(() => decodeProduceForward(new Uint8Array([0, 1, 65, 0, 0, 0, 0, 5])), (e: unknown) => e instanceof RunnelError && e.errorName === 'INVALID_REQUEST');
+});
+
+test('trailing bytes and a bad acks are refused', () => {
+  const ok = encodeReadForward({ topicId: 't', partition: 0, offset: 0, maxBytes: 1, waitMs: 0 });
+  assert.throws(() => decodeReadForward(new Uint8Array([...ok, 0])), /trailing/);
+  const bad = encodeProduceForward({ topicId: 't', partition: 0, acks: 1, batch: new Uint8Array(0) });
+  bad[2 + 1 + 4] = 5;
+  assert.throws(() => decodeProduceForward(bad), /acks 5/);
+});

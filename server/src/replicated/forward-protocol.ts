@@ -1,0 +1,167 @@
+/**
+ * Requests a cluster broker forwards to a partition's leader over the
+ * internal protocol (docs/replication-protocol.md, "Forwarded requests"):
+ * a client's produce, and reads of a partition this broker holds no replica
+ * of. Pure codec: bytes in, typed values or a RunnelError out.
+ *
+ * Layout (big-endian; str = u16 length + UTF-8; bytes = u32 length + bytes):
+ * - produce:        str topicId | u32 partition | i8 acks | bytes batch
+ * - produce answer: u8 1 | f64 baseOffset | f64 lastOffset | f64 logAppendTimeMs | u8 duplicate | f64 logStartOffset
+ * - read:           str topicId | u32 partition | f64 offset | u32 maxBytes | u32 waitMs
+ * - read answer:    u8 1 | f64 firstOffset | f64 nextOffset | f64 highWatermark | f64 logStartOffset | bytes batches
+ * - timestamp:      str topicId | u32 partition | f64 timestampMs
+ * - timestamp ans.: u8 1 | f64 offset (−1 = none)
+ * - any answer may instead be: u8 0 | i16 error code | str message
+ * Offsets travel as f64: exact for every safe integer, which offsets are.
+ */
+import { ErrorCode, RunnelError, errorNameOf } from '@runnel/client/codec';
+import type { Acks, AppendResult, PartitionReadResult } from '../partition/partition.ts';
+
+/** Request types on the internal protocol's extension range (the replication protocol's own types are below 100). */
+export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102 } as const;
+
+export interface ProduceForward { topicId: string; partition: number; acks: Acks; batch: Uint8Array }
+export interface ReadForward { topicId: string; partition: number; offset: number; maxBytes: number; waitMs: number }
+export interface TimestampForward { topicId: string; partition: number; timestampMs: number }
+
+const MAX_STRING_BYTES = 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+  private push(b: Uint8Array): this { this.parts.push(b); this.size += b.length; return this; }
+  private fixed(n: number, f: (v: DataView) => void): this { const b = new Uint8Array(n); f(new DataView(b.buffer)); return this.push(b); }
+  u8(v: number): this { return this.fixed(1, (d) => d.setUint8(0, v)); }
+  i8(v: number): this { return this.fixed(1, (d) => d.setInt8(0, v)); }
+  i16(v: number): this { return this.fixed(2, (d) => d.setInt16(0, v)); }
+  u32(v: number): this { return this.fixed(4, (d) => d.setUint32(0, v)); }
+  f64(v: number): this { return this.fixed(8, (d) => d.setFloat64(0, v)); }
+  str(v: string): this { const b = encoder.encode(v); return this.fixed(2, (d) => d.setUint16(0, b.length)).push(b); }
+  bytes(v: Uint8Array): this { return this.u32(v.length).push(v); }
+  finish(): Uint8Array {
+    if (this.parts.length === 1) return this.parts[0];
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+}
+
+class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array, private readonly what: string) { this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
+  private need(n: number): number {
+    if (this.at + n > this.buf.length) throw new RunnelError('INVALID_REQUEST', `${this.what}: truncated at byte ${this.at} (needs ${n} more of ${this.buf.length})`);
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+  u8(): number { return this.view.getUint8(this.need(1)); }
+  i8(): number { return this.view.getInt8(this.need(1)); }
+  i16(): number { return this.view.getInt16(this.need(2)); }
+  u32(): number { return this.view.getUint32(this.need(4)); }
+  f64(): number { return this.view.getFloat64(this.need(8)); }
+  offset(field: string): number {
+    const v = this.f64();
+    if (!Number.isSafeInteger(v) && v !== -1) throw new RunnelError('INVALID_REQUEST', `${this.what}: ${field} ${v} is not an offset`);
+    return v;
+  }
+  str(): string {
+    const n = this.view.getUint16(this.need(2));
+    if (n > MAX_STRING_BYTES) throw new RunnelError('INVALID_REQUEST', `${this.what}: string of ${n} bytes (max ${MAX_STRING_BYTES})`);
+    const at = this.need(n);
+    try {
+      return decoder.decode(this.buf.subarray(at, at + n));
+    } catch {
+      throw new RunnelError('INVALID_REQUEST', `${this.what}: string is not UTF-8`);
+    }
+  }
+  /** A view into the frame (no copy): the caller owns the frame. */
+  bytes(): Uint8Array { const n = this.u32(); const at = this.need(n); return this.buf.subarray(at, at + n); }
+  end(): void { if (this.at !== this.buf.length) throw new RunnelError('INVALID_REQUEST', `${this.what}: ${this.buf.length - this.at} trailing bytes`); }
+}
+
+export function encodeProduceForward(r: ProduceForward): Uint8Array {
+  return new Writer().str(r.topicId).u32(r.partition).i8(r.acks).bytes(r.batch).finish();
+}
+
+export function decodeProduceForward(buf: Uint8Array): ProduceForward {
+  const r = new Reader(buf, 'forwarded produce');
+  const out = { topicId: r.str(), partition: r.u32(), acks: r.i8(), batch: r.bytes() };
+  r.end();
+  if (out.acks !== -1 && out.acks !== 0 && out.acks !== 1) throw new RunnelError('INVALID_REQUEST', `forwarded produce: acks ${out.acks}`);
+  return out as ProduceForward;
+}
+
+export function encodeReadForward(r: ReadForward): Uint8Array {
+  return new Writer().str(r.topicId).u32(r.partition).f64(r.offset).u32(r.maxBytes).u32(r.waitMs).finish();
+}
+
+export function decodeReadForward(buf: Uint8Array): ReadForward {
+  const r = new Reader(buf, 'forwarded read');
+  const out = { topicId: r.str(), partition: r.u32(), offset: r.offset('offset'), maxBytes: r.u32(), waitMs: r.u32() };
+  r.end();
+  return out;
+}
+
+export function encodeTimestampForward(r: TimestampForward): Uint8Array {
+  return new Writer().str(r.topicId).u32(r.partition).f64(r.timestampMs).finish();
+}
+
+export function decodeTimestampForward(buf: Uint8Array): TimestampForward {
+  const r = new Reader(buf, 'forwarded offsetForTimestamp');
+  const out = { topicId: r.str(), partition: r.u32(), timestampMs: r.f64() };
+  r.end();
+  return out;
+}
+
+/** An error answer: the RunnelError's code and message travel, so the client sees what the leader said. */
+export function encodeErrorAnswer(error: unknown): Uint8Array {
+  const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', (error as Error)?.message ?? String(error));
+  return new Writer().u8(0).i16(ErrorCode[e.errorName]).str(e.message.slice(0, 500)).finish();
+}
+
+export function encodeProduceAnswer(r: AppendResult): Uint8Array {
+  return new Writer().u8(1).f64(r.baseOffset).f64(r.lastOffset).f64(r.logAppendTimeMs).u8(r.duplicate ? 1 : 0).f64(r.logStartOffset).finish();
+}
+
+/** Throws the leader's RunnelError for an error answer. */
+export function decodeProduceAnswer(buf: Uint8Array): AppendResult {
+  const r = answerReader(buf, 'forwarded produce answer');
+  const out = { baseOffset: r.offset('baseOffset'), lastOffset: r.offset('lastOffset'), logAppendTimeMs: r.f64(), duplicate: r.u8() === 1, logStartOffset: r.offset('logStartOffset') };
+  r.end();
+  return out;
+}
+
+export function encodeReadAnswer(r: PartitionReadResult): Uint8Array {
+  return new Writer().u8(1).f64(r.firstOffset).f64(r.nextOffset).f64(r.highWatermark).f64(r.logStartOffset).bytes(r.batches).finish();
+}
+
+export function decodeReadAnswer(buf: Uint8Array): PartitionReadResult {
+  const r = answerReader(buf, 'forwarded read answer');
+  const out = { firstOffset: r.offset('firstOffset'), nextOffset: r.offset('nextOffset'), highWatermark: r.offset('highWatermark'), logStartOffset: r.offset('logStartOffset'), batches: r.bytes() };
+  r.end();
+  return out;
+}
+
+export function encodeTimestampAnswer(offset: number | null): Uint8Array {
+  return new Writer().u8(1).f64(offset ?? -1).finish();
+}
+
+export function decodeTimestampAnswer(buf: Uint8Array): number | null {
+  const r = answerReader(buf, 'forwarded offsetForTimestamp answer');
+  const offset = r.offset('offset');
+  r.end();
+  return offset < 0 ? null : offset;
+}
+
+function answerReader(buf: Uint8Array, what: string): Reader {
+  const r = new Reader(buf, what);
+  if (r.u8() === 1) return r;
+  const code = r.i16();
+  const message = r.str();
+  throw new RunnelError(errorNameOf(code), message);
+}
