@@ -108,10 +108,19 @@ export class AppendPipeline<S> {
   /** An fdatasync was asked for (flush, flush interval) up to this offset, whatever the mode. */
   #flushTarget = 0;
 
-  /** `isDurable`: acknowledge after fdatasync (flushIntervalMs 0), else after the write. */
-  constructor(endOffset: number, readonly isDurable: boolean) {
+  /**
+   * `isDurable`: acknowledge after fdatasync (flushIntervalMs 0), else after the write.
+   * `highWatermark` (replication): the starting high watermark, <= endOffset, which is
+   * also its limit (it then moves only by `setHighWatermarkLimit`); default endOffset, no limit.
+   */
+  constructor(endOffset: number, readonly isDurable: boolean, highWatermark?: number) {
     this.#commit = new GroupCommit(endOffset);
     this.#highWatermark = endOffset;
+    if (highWatermark !== undefined) {
+      assert(highWatermark >= 0 && highWatermark <= endOffset, `initial high watermark ${highWatermark} must lie in [0, ${endOffset}]`);
+      this.#highWatermark = highWatermark;
+      this.#highWatermarkLimit = highWatermark;
+    }
   }
 
   /** Next offset to assign. */

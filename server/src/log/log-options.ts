@@ -29,6 +29,14 @@ export interface LogOptions {
   crc: Crc32cFn;
   /** Segment file handles, shared by every log of a broker (maxOpenFiles); default: the process-wide cache for `limits.maxOpenFiles`. */
   files: FileHandleCache;
+  /**
+   * A replica of a replicated partition (server/src/replication/): the high
+   * watermark moves only by `setHighWatermark` (never past the local durable
+   * end), and at open it is the one the checkpoint recorded, not the recovered
+   * end, so a restarted replica never serves records the cluster had not
+   * committed. Default false (single node: the durable end is the high watermark).
+   */
+  isReplicated: boolean;
 }
 
 /** Kafka's defaults: 7 days, no size limit, durable. */
@@ -46,7 +54,7 @@ export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
     maxBatchBytes: limits.maxBatchBytes, maxSegmentBytes: limits.maxSegmentBytes, segmentMs: limits.segmentMs,
     indexIntervalBytes: limits.indexIntervalBytes, retentionBytes: -1, retentionMs: DEFAULT_RETENTION_MS, flushIntervalMs: 0,
     maxPendingAppends: limits.maxPendingAppends, maxProducersPerPartition: limits.maxProducersPerPartition,
-    nowMs: Date.now, crc: nativeCrc, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
+    nowMs: Date.now, crc: nativeCrc, isReplicated: false, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
   };
   assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes <= MAX_RELATIVE_VALUE, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
   assert(o.flushIntervalMs >= 0 && o.indexIntervalBytes > 0 && o.maxPendingAppends > 0, 'flushIntervalMs >= 0, indexIntervalBytes > 0 and maxPendingAppends > 0 are required');

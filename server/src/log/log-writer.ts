@@ -67,6 +67,7 @@ export class LogWriter {
   readonly #name: string;
   readonly #listeners = new Set<(e: AppendEvent) => void>();
   readonly #flushListeners = new Set<(durationMs: number) => void>();
+  readonly #writeListeners = new Set<(writtenEndOffset: number) => void>();
   #waiters: Waiter[] = [];
   // NB: the flags change synchronously when a loop starts and ends (a loop may end without awaiting),
   // so no wake-up is lost; `whenIdle` awaits the loops' own promises.
@@ -102,6 +103,11 @@ export class LogWriter {
   onFlush(listener: (durationMs: number) => void): () => void {
     this.#flushListeners.add(listener);
     return () => this.#flushListeners.delete(listener);
+  }
+
+  onWrite(listener: (writtenEndOffset: number) => void): () => void {
+    this.#writeListeners.add(listener);
+    return () => this.#writeListeners.delete(listener);
   }
 
   /**
@@ -228,6 +234,7 @@ export class LogWriter {
         this.#pipeline.onWritten();
         if (this.#pipeline.needsSync) this.#startSyncer();
         else this.#acknowledge();
+        if (this.#writeListeners.size > 0) for (const listener of this.#writeListeners) listener(this.#pipeline.writtenEnd);
       }
     } catch (err) {
       this.fail(err);

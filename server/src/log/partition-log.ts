@@ -23,7 +23,7 @@
  *   the recovery point past it.
  * Invariant: logStartOffset <= highWatermark <= durable-or-written end <= logEndOffset.
  */
-import { BatchField, RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, type BatchHeader } from '@runnel/client/codec';
+import { AssertionError, BatchField, RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, type BatchHeader } from '@runnel/client/codec';
 import { AppendPipeline, type AppendResult } from './append-pipeline.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint } from './checkpoint.ts';
 import type { FileHandleCache } from './file-handle-cache.ts';
@@ -66,6 +66,8 @@ interface WaitingAppend {
   batch: Uint8Array;
   header: BatchHeader;
   leaderEpoch: number | undefined;
+  /** `appendAsFollower`: the leader's offsets and epoch, no idempotence check. */
+  isFollower: boolean;
   resolve: (r: AppendResult | Promise<AppendResult>) => void;
   reject: (e: unknown) => void;
 }
@@ -104,7 +106,12 @@ export class PartitionLog {
     this.#epochs = loaded.leaderEpochs;
     this.#logStartOffset = loaded.logStartOffset;
     this.#writeSegment = this.#segments[this.#segments.length - 1];
-    this.#pipeline = new AppendPipeline<Segment>(this.#writeSegment.nextOffset, options.flushIntervalMs === 0);
+    const endOffset = this.#writeSegment.nextOffset;
+    // Replicated: the checkpoint's high watermark (a lower one only hides records; none: nothing is known committed).
+    const initialHighWatermark = options.isReplicated
+      ? Math.min(Math.max(loaded.checkpoint?.highWatermark ?? loaded.logStartOffset, loaded.logStartOffset), endOffset)
+      : undefined;
+    this.#pipeline = new AppendPipeline<Segment>(endOffset, options.flushIntervalMs === 0, initialHighWatermark);
     const log = this;
     this.#writer = new LogWriter(this.#pipeline, { get writeSegment() { return log.#writeSegment; }, roll: (next) => this.#roll(next) }, dir.path);
     this.#recoveryPoint = this.#writeSegment.baseOffset;
@@ -186,6 +193,15 @@ export class PartitionLog {
     return this.#writer.onAppend(listener);
   }
 
+  /**
+   * Listener for each completed write, with the new written end (offsets below
+   * it are readable with `maxOffset` up to it, durable or not): a replication
+   * leader wakes the follower fetches it holds. Must not throw. Returns the unsubscribe.
+   */
+  onWrite(listener: (writtenEndOffset: number) => void): () => void {
+    return this.#writer.onWrite(listener);
+  }
+
   /** Listener for each group-commit fdatasync of the syncer, with its duration (fsyncLatency metric). Returns the unsubscribe. */
   onFlush(listener: (durationMs: number) => void): () => void {
     return this.#writer.onFlush(listener);
@@ -223,9 +239,41 @@ export class PartitionLog {
     }
     // Hot path: the writer holds the write handle and nothing waits for it. Else (an idle log whose
     // handle the LRU may have closed) wait in line for it, behind every append that arrived earlier.
-    if (this.#waitingAppends.length === 0 && this.#writer.whenWritable() === null) return this.#admit(batch, header, opts.leaderEpoch);
+    return this.#admitOrWait(batch, header, opts.leaderEpoch, false);
+  }
+
+  /**
+   * Replication (Kafka's appendAsFollower): appends one batch fetched from the
+   * leader AS IT IS: its stored baseOffset, which must be `logEndOffset` when
+   * it is admitted (else an AssertionError: the caller fetched from the wrong
+   * place), and its partitionLeaderEpoch (which starts an epoch here when above
+   * the latest). The producer state is updated from the batch without the
+   * idempotence check (the leader already decided), so a later retry to this
+   * replica as leader is still answered as a duplicate. The CRC is checked
+   * (validate once: pass the header `validateBatch` returned for these bytes).
+   * Resolves, as `append`, once fdatasync covers it.
+   * @example for (const b of iterateBatches(fetched)) if (b.ok) await log.appendAsFollower(fetched.subarray(b.value.at, b.value.at + b.value.header.totalBytes), b.value.header);
+   */
+  appendAsFollower(batch: Uint8Array, header?: BatchHeader): Promise<AppendResult> {
+    const refused = this.#checkAppendable(batch);
+    if (refused) return Promise.reject(refused);
+    if (header === undefined) {
+      const validated = validateBatch(batch, 0, { maxBatchBytes: this.#options.maxBatchBytes }, this.#options.crc);
+      if (!validated.ok) return Promise.reject(new RunnelError(validated.code, validated.message));
+      header = validated.value;
+    } else if (header.crc !== crcFieldOf(batch)) {
+      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `the header passed with the batch has CRC ${header.crc}, the batch ${crcFieldOf(batch)}: pass the header validated for exactly these bytes`));
+    }
+    if (header.totalBytes !== batch.length) {
+      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
+    }
+    return this.#admitOrWait(batch, header, undefined, true);
+  }
+
+  #admitOrWait(batch: Uint8Array, header: BatchHeader, leaderEpoch: number | undefined, isFollower: boolean): Promise<AppendResult> {
+    if (this.#waitingAppends.length === 0 && this.#writer.whenWritable() === null) return this.#admit(batch, header, leaderEpoch, isFollower);
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#waitingAppends.push({ batch, header, leaderEpoch: opts.leaderEpoch, resolve, reject });
+      this.#waitingAppends.push({ batch, header, leaderEpoch, isFollower, resolve, reject });
       if (this.#waitingAppends.length === 1) void this.#admitWaiting();
     });
   }
@@ -245,7 +293,7 @@ export class PartitionLog {
         const w = waiting.shift()!;
         const refused = this.#checkAppendable(w.batch);
         if (refused) w.reject(refused);
-        else w.resolve(this.#admit(w.batch, w.header, w.leaderEpoch));
+        else w.resolve(this.#admit(w.batch, w.header, w.leaderEpoch, w.isFollower));
         continue;
       }
       try {
@@ -259,9 +307,14 @@ export class PartitionLog {
     this.#writer.releaseIfIdle();
   }
 
-  /** The idempotence check, then offsets and the write path. Only while the writer holds the write handle. */
-  #admit(batch: Uint8Array, header: BatchHeader, leaderEpoch: number | undefined): Promise<AppendResult> {
+  /** The idempotence check (not for a follower's batch), then offsets and the write path. Only while the writer holds the write handle. */
+  #admit(batch: Uint8Array, header: BatchHeader, leaderEpoch: number | undefined, isFollower: boolean): Promise<AppendResult> {
     const now = this.#options.nowMs();
+    if (isFollower) {
+      const end = this.#pipeline.assignedEnd;
+      if (header.baseOffset !== end) return Promise.reject(new AssertionError(`appendAsFollower: batch at offset ${header.baseOffset}, the log ends at ${end} (fetch from the log end)`));
+      return this.#enqueue(batch, header, now, undefined);
+    }
     const check = this.#producers.check(header);
     if (check.kind === 'reject') return Promise.reject(new RunnelError(check.code, check.message));
     if (check.kind === 'duplicate') {
@@ -331,13 +384,23 @@ export class PartitionLog {
   }
 
   #writeCheckpoint(isCleanShutdown: boolean): Promise<void> {
-    const bytes = encodeCheckpoint({ version: 1, logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, isCleanShutdown });
+    const bytes = encodeCheckpoint({ version: 1, logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, isCleanShutdown, highWatermark: this.highWatermark });
     return this.#writeMetadata(() => this.#dir.writeAtomic(CHECKPOINT_FILE, bytes));
   }
 
   /** NB: the entries are taken when the write runs, so a queued write never persists an older cache than an earlier one. */
   #writeLeaderEpochs(): Promise<void> {
     return this.#writeMetadata(() => writeLeaderEpochs(this.#dir, this.#epochs));
+  }
+
+  /**
+   * Writes the checkpoint now, recording the current high watermark (a replica
+   * calls it periodically, as Kafka's replica.high.watermark.checkpoint.interval.ms,
+   * so a restart hides less than it would from the last roll's checkpoint).
+   */
+  checkpointHighWatermark(): Promise<void> {
+    if (this.#state !== 'open') return Promise.resolve();
+    return this.#writeCheckpoint(false);
   }
 
   /** Makes every append issued so far durable (whatever flushIntervalMs says). */
