@@ -36,3 +36,24 @@ test('two brokers in one process get independent registries', async () => {
   a.recordsIn.inc({ topic: 'x' });
   assert.doesNotMatch(await b.registry.metrics(), /runnel_records_in_total\{topic="x"\}/);
 });
+
+test('cluster gauges: every filler runs once per scrape, after all cluster gauges were reset', async () => {
+  const m = createMetrics();
+  let runs = 0;
+  let led: number | null = 4;
+  m.onClusterCollect(() => {
+    runs++;
+    if (led === null) return;
+    m.partitionsLed.set(led);
+    m.partitionIsrSize.set({ topic: 't', partition: '0' }, 2);
+  });
+  const first = await m.registry.metrics();
+  assert.equal(runs, 1, 'one run for the eleven cluster gauges of one scrape');
+  assert.match(first, /^runnel_partitions_led 4$/m);
+  assert.match(first, /^runnel_partition_isr_size\{topic="t",partition="0"\} 2$/m);
+  led = null;
+  const second = await m.registry.metrics();
+  assert.equal(runs, 2);
+  assert.doesNotMatch(second, /runnel_partition_isr_size\{/, 'a partition that vanished leaves no stale series');
+  assert.match(second, /^runnel_partitions_led 0$/m, 'an unlabelled gauge is back at 0');
+});

@@ -47,6 +47,35 @@ export interface RunnelMetrics {
   readonly openSegmentFiles: Gauge;
   /** Segment opens refused for lack of descriptors after the idle handles were closed (`errno`: EMFILE process, ENFILE system); each refused request got LIMIT_EXCEEDED. */
   readonly fileOpenFailures: Counter<'errno'>;
+  /** Live brokers registered in the cluster, as this broker sees them (1 on a single node). Cluster gauges: see `onClusterCollect`. */
+  readonly clusterBrokers: Gauge;
+  /** 1 on the broker that is the elected controller (a single node is its own), else 0. */
+  readonly clusterIsController: Gauge;
+  /** 1 while this broker reaches etcd (always 0 on a single node, which uses none). */
+  readonly clusterEtcdConnected: Gauge;
+  /** Partitions this broker leads now. */
+  readonly partitionsLed: Gauge;
+  /**
+   * Per partition, reported by exactly one broker (its leader, or the controller for a leaderless one),
+   * so `sum by (topic, partition)` over brokers is that partition: the leader's id (-1 = offline),
+   * the ISR size, the assigned replica count. At most `maxPartitionSeries` partitions, unhealthy first.
+   */
+  readonly partitionLeader: Gauge<'topic' | 'partition'>;
+  readonly partitionIsrSize: Gauge<'topic' | 'partition'>;
+  readonly partitionReplicas: Gauge<'topic' | 'partition'>;
+  /** Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions; sum over brokers = cluster total). */
+  readonly underReplicatedPartitions: Gauge;
+  /** Partitions without a leader; reported by the controller only, 0 elsewhere (Kafka's OfflinePartitionsCount). */
+  readonly offlinePartitions: Gauge;
+  /** Leader only: records and ms each follower is behind its log end, at most `maxReplicaLagSeries` series (the largest lags). */
+  readonly replicaLagRecords: Gauge<'topic' | 'partition' | 'follower'>;
+  readonly replicaLagMs: Gauge<'topic' | 'partition' | 'follower'>;
+  /**
+   * Registers the filler of the cluster gauges above (http/routes/cluster.ts). At each scrape every
+   * cluster gauge is reset, then each filler runs once, synchronously, before any cluster gauge is
+   * read, so partitions and followers that vanished disappear. Returns a function that unregisters it.
+   */
+  onClusterCollect(fn: () => void): () => void;
   /**
    * Registers `fn` to run at each scrape, before `consumerLag` is read; the
    * gauge is reset first so groups and partitions that vanished disappear.
@@ -81,6 +110,28 @@ export function createMetrics(): RunnelMetrics {
     },
   });
 
+  // The cluster gauges share one snapshot per scrape: the first of them collected resets all and runs
+  // the fillers; the others, collected in the same synchronous pass of registry.metrics(), only read.
+  // NB: the flag clears in a microtask, which runs only after that pass (prom-client calls every
+  // metric's get() in one loop and a sync collect() never yields), so the next scrape refills.
+  const clusterCollectors = new Set<() => void>();
+  const clusterGauges: Gauge<string>[] = [];
+  let clusterFilled = false;
+  const fillCluster = (): void => {
+    if (clusterFilled) return;
+    clusterFilled = true;
+    queueMicrotask(() => { clusterFilled = false; });
+    for (const g of clusterGauges) g.reset();
+    for (const fn of clusterCollectors) fn();
+  };
+  const clusterGauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => {
+    const gauge = new Gauge<L>({ name, help, labelNames, registers, collect: fillCluster });
+    clusterGauges.push(gauge as Gauge<string>);
+    return gauge;
+  };
+  const tp = ['topic', 'partition'] as const;
+  const tpf = ['topic', 'partition', 'follower'] as const;
+
   return {
     registry,
     recordsIn: counter('runnel_records_in_total', 'Records appended, by topic', ['topic']),
@@ -106,6 +157,21 @@ export function createMetrics(): RunnelMetrics {
     quotaThrottled: counter('runnel_quota_throttled_total', 'Requests throttled or refused by a quota, by kind', ['kind']),
     openSegmentFiles: new Gauge({ name: 'runnel_open_segment_files', help: 'Segment file handles open (bounded by maxOpenFiles)', registers }),
     fileOpenFailures: counter('runnel_file_open_failures_total', 'Segment opens refused for lack of file descriptors, by errno', ['errno']),
+    clusterBrokers: clusterGauge('runnel_cluster_brokers', 'Live brokers registered in the cluster, as this broker sees them'),
+    clusterIsController: clusterGauge('runnel_cluster_is_controller', '1 on the elected controller, else 0'),
+    clusterEtcdConnected: clusterGauge('runnel_cluster_etcd_connected', '1 while this broker reaches etcd, else 0'),
+    partitionsLed: clusterGauge('runnel_partitions_led', 'Partitions this broker leads'),
+    partitionLeader: clusterGauge('runnel_partition_leader', 'Leader broker id of a partition (-1 = offline); reported by its leader, or by the controller when it has none', tp),
+    partitionIsrSize: clusterGauge('runnel_partition_isr_size', 'In-sync replicas of a partition; reported by its leader, or by the controller when it has none', tp),
+    partitionReplicas: clusterGauge('runnel_partition_replicas', 'Assigned replicas of a partition; reported by its leader, or by the controller when it has none', tp),
+    underReplicatedPartitions: clusterGauge('runnel_under_replicated_partitions', 'Partitions led by this broker with fewer in-sync replicas than replicas'),
+    offlinePartitions: clusterGauge('runnel_offline_partitions', 'Partitions without a leader (reported by the controller; 0 on other brokers)'),
+    replicaLagRecords: clusterGauge('runnel_replica_lag_records', 'Records a follower is behind the leader\'s log end (reported by the leader)', tpf),
+    replicaLagMs: clusterGauge('runnel_replica_lag_ms', 'Milliseconds since a follower was last caught up with the leader (reported by the leader)', tpf),
+    onClusterCollect(fn) {
+      clusterCollectors.add(fn);
+      return () => clusterCollectors.delete(fn);
+    },
     onCollect(fn) {
       collectors.add(fn);
       return () => collectors.delete(fn);

@@ -16,6 +16,8 @@ import { getCookie } from 'hono/cookie';
 import { OriginPolicy } from '../request/origin-policy.ts';
 import { describeZodError, errorResponse, handleError } from './error-response.ts';
 import { contextOf, PRINCIPAL_KEY, type HttpAppDeps, type RouteContext } from './route-context.ts';
+import type { ClusterView } from '../cluster/cluster-state.ts';
+import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerGroupRoutes } from './routes/groups.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerRecordRoutes } from './routes/records.ts';
@@ -26,6 +28,11 @@ import { registerStaticFiles } from './static.ts';
 export type { HttpAppDeps } from './route-context.ts';
 
 export type HttpApp = OpenAPIHono;
+
+export interface HttpAppOptions extends HttpAppDeps {
+  /** The cluster as this broker sees it (GET /v1/cluster, the cluster gauges of /metrics); without it, a one-node view of the broker's own partitions. */
+  clusterView?: () => ClusterView;
+}
 
 /** Methods that change state: refused from a disallowed origin whatever the content type (no preflight protects a text/plain POST). */
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -91,7 +98,7 @@ function originGuard(policy: OriginPolicy, metrics: HttpAppDeps['metrics']): Mid
  * const app = createHttpApp({ broker, metrics, limits, isReady: () => true });
  * const res = await app.request('/v1/topics');
  */
-export function createHttpApp(deps: HttpAppDeps): HttpApp {
+export function createHttpApp(deps: HttpAppOptions): HttpApp {
   const app = new OpenAPIHono({
     defaultHook: (result) => {
       if (!result.success) return errorResponse('INVALID_REQUEST', describeZodError(result.error));
@@ -115,6 +122,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   registerRecordRoutes(ctx);
   registerStreamRoutes(ctx);
   registerGroupRoutes(ctx);
+  registerClusterRoutes(ctx, deps.clusterView);
   registerHealthRoutes(ctx);
   app.doc('/v1/openapi.json', {
     openapi: '3.0.0',
