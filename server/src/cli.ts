@@ -28,6 +28,7 @@ export const USAGE = `usage: runnel <command> [options]
   token create --sub SUBJECT [--publish P]... [--subscribe P]... [--group P]... [--admin] [--ttl 1h]
         [--issuer ISS] [--audience AUD]                 mint an HS256 token (secret: $RUNNEL_AUTH_SECRET or --secret S)
   bench [names...]                                      run benchmarks (test/bench)
+  cluster [--nodes 3] [--data DIR] [--port BASE]        etcd + N brokers on this machine (Ctrl-C stops them)
 
 global: --url URL (default $RUNNEL_URL or http://localhost:8080), --token JWT (default $RUNNEL_TOKEN; brokers with auth), --json (machine output), --help
 docs: docs/cli.md, docs/configuration.md, docs/security.md, docs/http.md`;
@@ -101,6 +102,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'produce': return runProduceCommand(rest, client, out);
     case 'consume': return runConsumeCommand(rest, client, out);
     case 'bench': return runBench(rest);
+    case 'cluster': return (await import('./cli/cluster.ts')).runClusterCommand(rest, out);
     case 'token': return (await import('./cli/token.ts')).runTokenCommand(rest, out);
     default: throw new CliError('INVALID_REQUEST', `unknown command '${command}'\n${USAGE}`);
   }
