@@ -1,8 +1,9 @@
 /**
  * The live dashboard at `/`: wires the SDK client (one WebSocket to the
  * broker that served the page) to the activity consumer, the views and the
- * traffic and replay controls. Everything it shows comes through the SDK:
- * records from `subscribe`, cluster state from `client.metadata()`.
+ * traffic and replay controls. The activity numbers come through the SDK
+ * (records from `subscribe`, the topic's partitions from `client.metadata()`);
+ * the Cluster panel polls `GET /v1/cluster` of the brokers.
  */
 import { createClient } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
@@ -10,7 +11,11 @@ import { activityTopic, ACTIVITY_TOPIC_NAME } from '../activity.ts';
 import { brokerEndpoint } from '../broker-endpoint.ts';
 import { ActivityConsumer } from './activity-consumer.ts';
 import { ActivityView } from './activity-view.ts';
-import { ClusterView } from './cluster-view.ts';
+import { clusterOverview } from './cluster-overview.ts';
+import { ClusterPanel } from './cluster-panel.ts';
+import { ClusterPoller } from './cluster-poller.ts';
+import { byId } from './dom.ts';
+import { PartitionsView } from './partitions-view.ts';
 import { RateChart } from './rate-chart.ts';
 import { ReplayControl } from './replay-control.ts';
 import { SnapshotStore } from './snapshot-store.ts';
@@ -18,6 +23,8 @@ import { TrafficControl } from './traffic-control.ts';
 
 /** How often cluster metadata (high watermarks, leaders, ISR) is refreshed. */
 const METADATA_INTERVAL_MS = 2_000;
+/** Pause between the end of one /v1/cluster poll and the next (polls never overlap). */
+const CLUSTER_POLL_INTERVAL_MS = 2_000;
 /** Time-based figures (rate, active users, the moving chart) refresh at least this often. */
 const TICK_MS = 1_000;
 
@@ -40,7 +47,7 @@ async function main(): Promise<void> {
 
   const chart = new RateChart(document.getElementById('rate-chart')!);
   const activityView = new ActivityView(chart);
-  const clusterView = new ClusterView();
+  const partitionsView = new PartitionsView();
   let renderScheduled = false;
   const render = (): void => {
     if (renderScheduled) return;
@@ -65,13 +72,25 @@ async function main(): Promise<void> {
   const refreshMetadata = async (): Promise<void> => {
     try {
       const metadata = await client.metadata();
-      clusterView.render(metadata, ACTIVITY_TOPIC_NAME, consumer.aggregates);
+      partitionsView.render(metadata, ACTIVITY_TOPIC_NAME, consumer.aggregates);
       const topic = metadata.topics.find((t) => t.name === ACTIVITY_TOPIC_NAME && t.errorCode === 0);
       if (topic) consumer.maybeSubscribeNewPartitions(topic.partitions.length);
     } catch (error) {
       console.warn('dashboard: metadata failed', error);
     }
   };
+  const clusterPanel = new ClusterPanel(byId('cluster-panel'));
+  const clusterPoller = new ClusterPoller({ baseUrl: location.origin });
+  const pollCluster = async (): Promise<void> => {
+    try {
+      clusterPanel.render(clusterOverview(await clusterPoller.poll(), location.origin));
+    } catch (error) {
+      clusterPanel.renderError(error);
+    }
+    setTimeout(() => void pollCluster(), CLUSTER_POLL_INTERVAL_MS);
+  };
+  void pollCluster();
+
   await consumer.start();
   await refreshMetadata();
   setInterval(() => void refreshMetadata(), METADATA_INTERVAL_MS);

@@ -1,8 +1,9 @@
 /**
- * Renders cluster health from the SDK's metadata (brokers, and per partition
- * the leader, replicas, in-sync replicas, log start offset, high watermark)
- * next to where the dashboard's own consumer has counted to, which gives the
- * consumer lag: highWatermark − next offset to count.
+ * Renders the activity topic's partitions from the SDK's metadata (per
+ * partition the leader, replicas, in-sync replicas, log start offset, high
+ * watermark) next to where the dashboard's own consumer has counted to,
+ * which gives the consumer lag: highWatermark − next offset to count. The
+ * cluster as a whole is the Cluster panel's (cluster-panel.ts).
  */
 import type { PartitionMetadata } from '@runnel/client/codec';
 import type { ActivityAggregates } from './aggregates.ts';
@@ -22,10 +23,8 @@ function cell(text: string, className = ''): HTMLTableCellElement {
   return td;
 }
 
-export class ClusterView {
+export class PartitionsView {
   private readonly rows = byId('partition-rows');
-  private readonly brokers = byId('brokers');
-  private readonly summary = byId('cluster-summary');
   private readonly topicId = byId('topic-id');
   private readonly totalLag = byId('total-lag');
 
@@ -55,32 +54,5 @@ export class ClusterView {
     }));
     if (partitions.length === 0) this.rows.replaceChildren(Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="8" class="empty">no partitions yet: produce some traffic</td>' }));
     this.totalLag.textContent = formatCount(lagSum);
-    this.renderBrokers(metadata, partitions);
-  }
-
-  private renderBrokers(metadata: ClusterMetadata, partitions: PartitionMetadata[]): void {
-    const allPartitions = metadata.topics.filter((t) => t.errorCode === 0).flatMap((t) => t.partitions);
-    this.brokers.replaceChildren(...[...metadata.brokers].sort((a, b) => a.id - b.id).map((broker) => {
-      const leads = allPartitions.filter((p) => p.leader === broker.id).length;
-      const hosts = allPartitions.filter((p) => p.replicas.includes(broker.id)).length;
-      const item = document.createElement('li');
-      const dot = document.createElement('span');
-      dot.className = 'dot';
-      const name = document.createElement('strong');
-      name.textContent = `broker #${broker.id}`;
-      const url = document.createElement('span');
-      url.className = 'sub';
-      url.textContent = broker.url;
-      const role = document.createElement('span');
-      role.className = 'role';
-      role.textContent = `leads ${leads} · hosts ${hosts}`;
-      item.append(dot, name, role, url);
-      return item;
-    }));
-    const underReplicated = partitions.filter((p) => p.isr.length < p.replicas.length).length;
-    const offline = partitions.filter((p) => p.leader < 0).length;
-    const topicCount = metadata.topics.filter((t) => t.errorCode === 0).length;
-    this.summary.textContent = `${metadata.brokers.length} node${metadata.brokers.length === 1 ? '' : 's'} · ${topicCount} topic${topicCount === 1 ? '' : 's'} · `
-      + `${underReplicated} under-replicated · ${offline} offline partition${offline === 1 ? '' : 's'}`;
   }
 }
