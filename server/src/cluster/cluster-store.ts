@@ -100,6 +100,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
   private resyncDelayMs: number;
   private isClosed = false;
   private readonly unsubscribeConnectivity: () => void;
+  private readonly unhookClose: () => void;
 
   private constructor(options: ClusterStoreOptions) {
     this.limits = { ...defaultClusterStoreLimits, ...pick(options.limits, defaultClusterStoreLimits) };
@@ -115,6 +116,12 @@ export class ClusterStore implements MetadataStore, IsrStore {
     this.onInvalidValue = options.onInvalidValue ?? ((key, problem) => console.warn(`runnel cluster: ignoring etcd key ${this.connection.key(key)}: ${problem}`));
     this.unsubscribeConnectivity = this.connection.onConnectivityChange((connected) => {
       for (const l of [...this.listeners]) l.connectivityChanged?.(connected);
+    });
+    // A connection closed under the store (a crash test, a shared connection's owner) stops the watch too.
+    this.unhookClose = this.connection.onClose(() => {
+      this.generation++;
+      clearTimeout(this.resyncTimer);
+      this.cancelWatcher();
     });
   }
 
@@ -213,6 +220,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
     this.generation++;
     clearTimeout(this.resyncTimer);
     this.unsubscribeConnectivity();
+    this.unhookClose();
     this.cancelWatcher();
     this.listeners.clear();
     if (this.ownsConnection) this.connection.close();
@@ -396,7 +404,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
   }
 
   private scheduleResync(generation: number): void {
-    if (this.isClosed || generation !== this.generation) return;
+    if (this.isClosed || this.connection.closed || generation !== this.generation) return;
     this.generation++;
     this.cancelWatcher();
     const delayMs = this.resyncDelayMs;

@@ -69,6 +69,7 @@ export class EtcdConnection {
   private readonly listeners = new Set<(connected: boolean) => void>();
   private probeTimer: NodeJS.Timeout | undefined;
   private isClosed = false;
+  private readonly teardowns = new Set<() => void>();
 
   constructor(options: EtcdConnectionOptions) {
     this.limits = { ...defaultEtcdConnectionLimits, ...options.limits };
@@ -133,11 +134,29 @@ export class EtcdConnection {
     this.setConnected(false);
   }
 
+  /**
+   * Registers work to stop when the connection closes (a lease's keep-alive,
+   * a watch stream): gRPC's close leaves open streams running, so without
+   * this a closed connection would keep leases alive. Returns the unregister.
+   */
+  onClose(teardown: () => void): () => void {
+    this.teardowns.add(teardown);
+    return () => this.teardowns.delete(teardown);
+  }
+
+  /**
+   * Stops everything: registered teardowns run (leases stop their
+   * keep-alive but are not revoked: they expire at their TTL, exactly as
+   * after a crash), then the client closes. Graceful shutdown closes the
+   * users (membership, controller, store) first; they revoke and cancel.
+   */
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
     clearInterval(this.probeTimer);
     this.listeners.clear();
+    for (const teardown of [...this.teardowns]) teardown();
+    this.teardowns.clear();
     this.client.close();
   }
 
