@@ -1,6 +1,7 @@
 /**
  * Connection: one logical session to the cluster over a Transport that may
- * be replaced many times. Dials the bootstrap URLs in turn, negotiates the
+ * be replaced many times. Dials the URLs in turn (any broker serves every
+ * topic: a lost session moves to the next URL at once), negotiates the
  * protocol version with hello/helloOk (sending a fresh token from the
  * provider each time), correlates requests and answers by requestId with
  * timeouts, keeps the link alive with ping/pong, and reconnects with the
@@ -219,9 +220,11 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (code === 4909) this.#expiredToken = this.#token; // TOKEN_EXPIRED's close code (4900 + 1009 − 1000, docs/protocol.md)
     this.#failPending(`connection lost (${code} ${reason})`);
     if (this.#current === 'closed') return;
-    if (this.#current === 'connected') this.emit('disconnected', { code, reason });
+    const wasConnected = this.#current === 'connected';
+    if (wasConnected) this.emit('disconnected', { code, reason });
     this.#become('reconnecting');
-    const step = this.#policy.failed(this.#retryAfterMs);
+    // A lost session moves to the next URL at once; a failed dial backs off (reconnect-policy.ts).
+    const step = wasConnected ? this.#policy.lost(Date.now(), this.#retryAfterMs) : this.#policy.failed(this.#retryAfterMs);
     this.#retryAfterMs = 0;
     this.#timer = setTimeout(() => { if (this.#current === 'reconnecting') this.#dial(); }, step.delayMs);
   }
@@ -269,7 +272,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.#current !== 'connecting') return;
     clearTimeout(this.#timer);
     this.#session = frame;
-    this.#policy.connected();
+    this.#policy.connected(Date.now());
     this.#become('connected');
     this.#keepAlive();
     this.#scheduleRefresh(frame.tokenExpiresAtMs);

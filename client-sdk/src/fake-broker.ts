@@ -8,7 +8,9 @@
  * OUT_OF_ORDER_SEQUENCE_NUMBER, an unknown producer any sequence), re-claims
  * a producer id only with its secret, serves subscriptions with credit, and
  * exposes fault controls (drop or refuse connections, write without
- * answering, lose the log's tail, recreate a topic, delete old records).
+ * answering, lose the log's tail, recreate a topic, delete old records;
+ * for failover: URLs that are down, a broker id, coded produce and
+ * initProducer refusals, a high watermark that lags the log).
  * Deliberately small; the real broker is tested in test/sdk.
  */
 import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
@@ -51,15 +53,28 @@ export class FakeBroker {
   refuseConnections = false;
   /** Part of every producer secret; change it to make the broker refuse stored ids (its key was lost). */
   secretKey = 'k';
+  /** Announced in helloOk: change it to play another broker of a cluster serving the same log. */
+  brokerId = 0;
+  /** Every URL dialled, in order, with Date.now() (the fake's connections land here whatever the URL). */
+  readonly dialed: { url: string; atMs: number }[] = [];
+  /** Dials to these URLs fail at once (that broker is down). */
+  readonly downUrls = new Set<string>();
+  /** The next produces are answered with these codes, one each, without appending (a leader election). */
+  produceErrors: ErrorName[] = [];
+  /** The next initProducer requests are answered with these codes, one each. */
+  initProducerErrors: ErrorName[] = [];
+  /** When set, subscriptions see at most this high watermark (a follower or new leader that has not learned it). */
+  highWatermarkCap: number | undefined;
 
   constructor(public defaultPartitions = 3) {}
 
   /** A TransportFactory whose connections land on this broker. */
   get transport(): TransportFactory {
-    return (_url, listener) => {
+    return (url, listener) => {
       const session = new FakeSession(this, listener);
       this.sessions.add(session);
-      if (this.refuseConnections) session.kill(1006, 'refused');
+      this.dialed.push({ url, atMs: Date.now() });
+      if (this.refuseConnections || this.downUrls.has(url)) session.kill(1006, 'refused');
       setImmediate(() => session.alive && listener.open());
       return session.clientSide;
     };
@@ -175,7 +190,7 @@ export class FakeSession {
     switch (f.type) {
       case 'hello':
         this.helloDone = true;
-        return this.out({ type: 'helloOk', version: 2, brokerId: 0, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256, tokenExpiresAtMs: -1 });
+        return this.out({ type: 'helloOk', version: 3, brokerId: b.brokerId, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256, tokenExpiresAtMs: -1 });
       case 'metadataRequest': {
         const names = f.topics.length ? f.topics : [...b.topics.keys()];
         const topics = names.map((name) => {
@@ -185,6 +200,8 @@ export class FakeSession {
         return this.out({ type: 'metadata', requestId: f.requestId, brokers: [{ id: 0, url: 'fake' }], topics });
       }
       case 'initProducer': {
+        const refusal = b.initProducerErrors.shift();
+        if (refusal) return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId: -1, producerEpoch: -1, errorCode: code(refusal), producerSecret: '' });
         const known = f.producerId >= 0 && f.producerSecret === b.secretOf(f.producerId);
         const producerId = known ? f.producerId : b.allocateProducer();
         return this.out({ type: 'initProducerOk', requestId: f.requestId, producerId, producerEpoch: known ? Math.max(0, f.producerEpoch) : 0, errorCode: 0, producerSecret: b.secretOf(producerId) });
@@ -195,7 +212,9 @@ export class FakeSession {
         b.producedPartitions.push(f.partition);
         if (b.holdAcks) return;
         const header = readBatchHeader(f.batch);
-        const res = header.ok ? b.append(f.topic, f.partition, f.batch, header.value) : { errorCode: code('CORRUPT_MESSAGE'), baseOffset: -1 };
+        const refusal = b.produceErrors.shift();
+        const res = refusal ? { errorCode: code(refusal), baseOffset: -1 }
+          : header.ok ? b.append(f.topic, f.partition, f.batch, header.value) : { errorCode: code('CORRUPT_MESSAGE'), baseOffset: -1 };
         if (b.loseAcks) return;
         const p = b.topic(f.topic).partitions[f.partition];
         return this.out({ type: 'produceAck', requestId: f.requestId, topic: f.topic, partition: f.partition, errorCode: res.errorCode, baseOffset: res.baseOffset, logAppendTimeMs: -1, logStartOffset: p?.logStartOffset ?? 0 });
@@ -228,11 +247,12 @@ export class FakeSession {
   private subscribe(f: Extract<ClientFrame, { type: 'subscribe' }>): void {
     const t = this.broker.topic(f.topic);
     const p = t.partitions[f.partition];
-    const answer = { type: 'subscribed' as const, requestId: f.requestId, topic: f.topic, partition: f.partition, topicId: t.topicId, logStartOffset: p?.logStartOffset ?? 0, highWatermark: p?.logEndOffset ?? 0 };
+    const end = Math.min(p?.logEndOffset ?? 0, this.broker.highWatermarkCap ?? Infinity);
+    const answer = { type: 'subscribed' as const, requestId: f.requestId, topic: f.topic, partition: f.partition, topicId: t.topicId, logStartOffset: p?.logStartOffset ?? 0, highWatermark: end };
     if (p === undefined) return this.out({ ...answer, errorCode: code('UNKNOWN_TOPIC_OR_PARTITION'), startOffset: -1 });
     if (f.topicId !== '' && f.topicId !== t.topicId) return this.out({ ...answer, errorCode: code('INCONSISTENT_TOPIC_ID'), startOffset: -1 });
     const start = this.resolve(p, f.from);
-    if (start < p.logStartOffset || start > p.logEndOffset) return this.out({ ...answer, errorCode: code('OFFSET_OUT_OF_RANGE'), startOffset: -1 });
+    if (start < p.logStartOffset || start > end) return this.out({ ...answer, errorCode: code('OFFSET_OUT_OF_RANGE'), startOffset: -1 });
     this.subs.set(`${f.topic}/${f.partition}`, { topic: f.topic, partition: f.partition, next: start, credit: f.creditBytes });
     this.out({ ...answer, errorCode: 0, startOffset: start });
     this.pump(f.topic, f.partition);

@@ -28,8 +28,19 @@ export interface ClientLimits {
    * PRODUCER_BATCHES_RETAINED minus the partition's acknowledged batches whose delete from storage is pending.
    */
   maxInflightPerPartition: number;
-  /** Wait before resending a partition's batches after a retryable error. */
+  /**
+   * Wait before resending a partition's batches after a retryable error (a leader election, NOT_ENOUGH_REPLICAS,
+   * a timeout); doubled per consecutive error of the partition up to retryBackoffMaxMs, ±20 % jitter (KIP-580).
+   */
   retryBackoffMs: number;
+  /** Ceiling of that backoff. Too low hammers a cluster that is electing; too high adds latency after it recovered. */
+  retryBackoffMaxMs: number;
+  /**
+   * A batch the brokers keep answering with retryable errors is retried for this long after its first such
+   * answer (Kafka's delivery.timeout.ms); then its records fail with the last error (outcome unknown: it may
+   * be in the log). Time disconnected does not count: the outbox holds records until a broker is reachable.
+   */
+  deliveryTimeoutMs: number;
   /** Credit granted per subscription (bytes the broker may send ahead of the handler); re-granted at half. */
   creditWindowBytes: number;
   /** A beacon flush sends at most this many bytes (browsers cap keepalive/beacon bodies at 64 KiB). */
@@ -45,7 +56,9 @@ export const defaultClientLimits: ClientLimits = {
   maxOutboxRecords: 100_000,
   maxOutboxBytes: 64 * 1024 * 1024,
   maxInflightPerPartition: 5,
-  retryBackoffMs: 250,
+  retryBackoffMs: 100,
+  retryBackoffMaxMs: 1_000,
+  deliveryTimeoutMs: 120_000,
   creditWindowBytes: 1024 * 1024,
   maxBeaconBytes: 64 * 1024,
   orphanCheckMs: 10_000,
@@ -107,11 +120,20 @@ export const SUBSCRIBE_RETRY_MS = 1000;
 export const UNKNOWN_TOPIC_RETRY_MS = 1000;
 
 /**
- * A subscribe the broker refused for now (SLOW_CONSUMER, LIMIT_EXCEEDED, NOT_LEADER_OR_FOLLOWER) is sent again
+ * A subscribe the broker refused for now (a retryable code: SLOW_CONSUMER, LIMIT_EXCEEDED, NOT_LEADER_OR_FOLLOWER,
+ * LEADER_NOT_AVAILABLE, CLUSTER_UNAVAILABLE, …) is sent again
  * after this long: the cause (a leader election, a freed slot) is usually gone by then, and a loaded broker is
  * not asked again at once.
  */
 export const SUBSCRIBE_REFUSED_RETRY_MS = 500;
+
+/**
+ * After a failover, a stored offset the new broker refuses as above its high watermark, though another broker
+ * showed a high watermark at or past it, is asked for again (every SUBSCRIBE_REFUSED_RETRY_MS) for this long
+ * before it is reported not recovered: a new leader or a follower learns the high watermark within a fetch or
+ * two. Too low reports a loss that is not one (and resets the consumer); too high delays reporting a real one.
+ */
+export const LAGGING_BROKER_WAIT_MS = 10_000;
 
 /** Produce requests in flight per connection until helloOk announces the broker's maxInflightProducePerConnection (its default). */
 export const DEFAULT_MAX_INFLIGHT_PRODUCE = 256;
@@ -146,7 +168,7 @@ const MIN_SETTING: Partial<Record<string, number | string>> = {
   maxBatchRecords: 1, maxOutboxRecords: 1, maxInflightPerPartition: 1, creditWindowBytes: 1024,
   // NB: an outbox smaller than one batch never holds a full batch.
   maxOutboxBytes: 'maxBatchBytes',
-  requestTimeoutMs: 1, pingIntervalMs: 1,
+  requestTimeoutMs: 1, pingIntervalMs: 1, retryBackoffMaxMs: 'retryBackoffMs', deliveryTimeoutMs: 1,
   // NB: a zero first delay or a multiplier below 1 never backs off: every tab redials at once after a restart.
   initialDelayMs: 1, multiplier: 1, maxDelayMs: 'initialDelayMs',
 };

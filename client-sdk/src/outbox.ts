@@ -33,6 +33,8 @@ export interface BatchState {
   inflight: boolean;
   /** These bytes may be in the broker's log: sent at least once, or loaded from storage (whether sent is not known). */
   sent: boolean;
+  /** When a broker first answered it with a retryable error (the delivery timeout runs from here). */
+  failingSinceMs?: number;
 }
 
 interface Accumulator { topic: string; partition: number; records: OutboxRecord[]; bytes: number }
@@ -153,15 +155,19 @@ export class Outbox {
    * i-th may be appended, and then so are the i before it (sequences are
    * contiguous) and the confirming ones: at most PRODUCER_BATCHES_RETAINED
    * stored batches are in the log, all within the broker's window.
+   * A partition that is not `isPipelined` (no ack since its last error or
+   * since the connection began) sends one batch at a time: its head, once
+   * nothing of it is in flight — a retry is never overtaken.
    */
-  sendable(isPaused: (key: string) => boolean): BatchState[] {
+  sendable(isPaused: (key: string) => boolean, isPipelined: (key: string) => boolean): BatchState[] {
     const out: BatchState[] = [];
     for (const [key, q] of this.queues) {
       if (isPaused(key)) continue;
       let inflight = 0, position = this.confirming[key] ?? 0;
+      const max = isPipelined(key) ? this.limits.maxInflightPerPartition : 1;
       for (const s of q) if (s.inflight) inflight++;
       for (const s of q) {
-        if (inflight >= this.limits.maxInflightPerPartition || !s.persisted || position++ >= PRODUCER_BATCHES_RETAINED) break;
+        if (inflight >= max || !s.persisted || position++ >= PRODUCER_BATCHES_RETAINED) break;
         if (s.inflight) continue;
         out.push(s);
         inflight++;

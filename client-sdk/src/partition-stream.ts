@@ -13,11 +13,11 @@
  * window, or all at once when nothing is outstanding (so a batch larger than
  * half the window never deadlocks). The broker never sends past the credit.
  */
-import { ErrorCode } from './codec/error-codes.ts';
+import { ErrorCode, errorNameOf, isRetryable } from './codec/error-codes.ts';
 import { readBatchHeader } from './codec/record-batch.ts';
 import type { BrokerFrame, RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
-import { SUBSCRIBE_REFUSED_RETRY_MS, SUBSCRIBE_RETRY_MS } from './limits.ts';
+import { LAGGING_BROKER_WAIT_MS, SUBSCRIBE_REFUSED_RETRY_MS, SUBSCRIBE_RETRY_MS } from './limits.ts';
 import { tpKey } from './outbox.ts';
 
 /** A local consumer of one partition. */
@@ -45,6 +45,11 @@ export class PartitionStream {
   #position = 0;
   #outstandingBytes = 0;
   #releasedBytes = 0;
+  /** Highest high watermark seen on this stream, and the broker (helloOk.brokerId) that reported it. */
+  #seenHighWatermark = 0;
+  #seenBrokerId = -1;
+  /** When a broker other than that one first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
+  #laggingSinceMs = -1;
 
   constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly windowBytes: () => number) {}
 
@@ -101,18 +106,42 @@ export class PartitionStream {
     this.#pending = false;
     if (answer.errorCode !== 0) return this.#handleRejection(answer);
     this.#active = true;
+    this.#laggingSinceMs = -1;
     this.#position = answer.startOffset;
+    this.#saw(answer.highWatermark);
     for (const r of [...this.readers]) r.subscribed(answer, r === symbolic);
     const needsLower = [...this.readers].some((r) => r.neededOffset === null || r.neededOffset < this.#position);
     if (this.#again || needsLower) this.resubscribe();
   }
 
+  #saw(highWatermark: number): void {
+    if (highWatermark > this.#seenHighWatermark) {
+      this.#seenHighWatermark = highWatermark;
+      this.#seenBrokerId = this.conn.helloOk?.brokerId ?? -1;
+    }
+  }
+
+  /**
+   * Failover: a broker that just became leader, or a follower, may not have learned the high watermark
+   * another broker showed us, and answers OFFSET_OUT_OF_RANGE above its own. An offset at most the highest
+   * high watermark we saw, refused by another broker, is asked again for up to LAGGING_BROKER_WAIT_MS
+   * before the readers take it as lost (a broker with the same id refusing it lost data: at once).
+   */
+  #isLagging(answer: SubscribedFrame): boolean {
+    const needed = Math.min(...[...this.readers].map((r) => r.neededOffset ?? Infinity)), now = Date.now();
+    if (answer.errorCode !== ErrorCode.OFFSET_OUT_OF_RANGE || needed <= answer.highWatermark || needed > this.#seenHighWatermark || this.conn.helloOk?.brokerId === this.#seenBrokerId) return false;
+    if (this.#laggingSinceMs < 0) this.#laggingSinceMs = now;
+    return now - this.#laggingSinceMs < LAGGING_BROKER_WAIT_MS;
+  }
+
   #handleRejection(answer: SubscribedFrame): void {
     this.#active = false;
+    if (this.#isLagging(answer)) return void setTimeout(() => this.resubscribe(), SUBSCRIBE_REFUSED_RETRY_MS);
     const before = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
     for (const r of [...this.readers]) r.rejected(answer);
     const after = [...this.readers].map((r) => `${r.neededOffset}/${r.topicId}`).join();
-    const retryable = answer.errorCode === ErrorCode.SLOW_CONSUMER || answer.errorCode === ErrorCode.LIMIT_EXCEEDED || answer.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    // Retryable: a leader election, an unreachable etcd, a busy broker; the cause is usually gone soon.
+    const retryable = isRetryable(errorNameOf(answer.errorCode));
     if (before !== after || this.#again) this.resubscribe();
     else if (retryable && this.readers.size > 0) setTimeout(() => this.resubscribe(), SUBSCRIBE_REFUSED_RETRY_MS);
   }
@@ -129,6 +158,7 @@ export class PartitionStream {
     if (frame.type !== 'records' || !this.#active || this.#pending) return;
     const size = frame.batches.length;
     const [firstOffset, lastOffset] = offsetRange(frame.batches);
+    this.#saw(frame.highWatermark);
     this.#position = Math.max(this.#position, lastOffset + 1);
     this.#outstandingBytes += size;
     const generation = this.#generation;

@@ -18,7 +18,7 @@
  * again under a new one. DUPLICATE_SEQUENCE_NUMBER (46: already written,
  * below the broker's remembered window) acknowledges with offset −1.
  */
-import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
+import { RunnelError, errorNameOf, isRetryable, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
 import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
@@ -54,6 +54,7 @@ const RESEQUENCE: ErrorName[] = ['UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'
 export class Producer {
   readonly #outbox: Outbox;
   readonly #partitioner: Partitioner;
+  readonly #random: RandomSource;
   readonly #waiters = new Map<number, Waiter>();
   /** Notified whenever records settle or leave the outbox (flush, drained). */
   readonly #settled = new Condition();
@@ -67,8 +68,19 @@ export class Producer {
   #nextBatchId = 1;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #pausedUntil = new Map<string, number>();
+  /** Consecutive retryable errors per partition (the exponent of its backoff); cleared by an ack. */
+  readonly #retries = new Map<string, number>();
+  /**
+   * Partitions whose head batch was acknowledged on this connection since their last error: only they
+   * pipeline (up to maxInflightPerPartition). Every other partition sends its head alone and waits for the
+   * answer, so a retried batch is never overtaken by a later one (a broker that does not know the producer
+   * yet, e.g. a new leader, would take the later one first: reordered).
+   */
+  readonly #pipelined = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #initializing: Promise<void> | null = null;
+  /** The producer id was claimed (initProducer answered) on the current connection: only then are batches sent. */
+  #claimed = false;
   #closed = false;
   /** Resolves once the stored outbox is loaded; every send waits for it, in call order. */
   readonly ready: Promise<void>;
@@ -82,8 +94,15 @@ export class Producer {
   ) {
     this.#outbox = new Outbox(limits);
     this.#partitioner = new Partitioner(random);
+    this.#random = random;
     this.ready = this.#restore();
-    conn.on('connected', () => void this.ready.then(() => this.#handleConnected()));
+    conn.on('connected', () => {
+      // NB: synchronously, so nothing is sent on the new connection before the id is claimed on it.
+      this.#claimed = false;
+      this.#pipelined.clear();
+      this.#pausedUntil.clear(); // another broker: resend at once
+      void this.ready.then(() => this.#handleConnected());
+    });
     if (conn.state === 'connected') void this.ready.then(() => this.#handleConnected());
   }
 
@@ -121,7 +140,7 @@ export class Producer {
       return this.#refuse(waiter, error);
     }
     return this.ready.then(() => {
-      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `outbox full: ${this.#outbox.recordCount} records, ${this.#outbox.byteCount} bytes (maxOutboxRecords ${this.limits.maxOutboxRecords}, maxOutboxBytes ${this.limits.maxOutboxBytes})`);
+      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
       record.id = this.#nextRecordId++;
       this.#outbox.track(record);
       this.#waiters.set(record.id, waiter);
@@ -224,21 +243,35 @@ export class Producer {
     return (this.#initializing = init);
   }
 
-  async #initialize(): Promise<void> {
+  /**
+   * Claims the producer id on this connection, then routes what waited for metadata. A retryable failure
+   * (CLUSTER_UNAVAILABLE, a timeout) is tried again with backoff while the connection lasts: sending under
+   * an unclaimed id would be refused UNKNOWN_PRODUCER_ID, and a fresh id would give up the batches sent
+   * under the stored one.
+   */
+  async #initialize(attempt = 0): Promise<void> {
+    const conn = this.conn, session = conn.helloOk;
     try {
       await this.#initProducer();
+      this.#claimed = true;
       const topics = new Set(this.#unrouted.map((r) => r.topic));
       if (topics.size > 0) await this.#refreshMetadata([...topics]);
       void this.#freeze();
     } catch (error) {
-      if (!(error instanceof RunnelError && error.errorName === 'NOT_CONNECTED')) this.onError(asRunnelError(error));
+      const e = asRunnelError(error);
+      if (e.errorName === 'NOT_CONNECTED') return;
+      if (!e.retryable) return this.onError(e);
+      setTimeout(() => {
+        if (conn.helloOk === session && !this.#closed) void this.#initializeWith(() => this.#initialize(attempt + 1));
+      }, this.#backoffMs(attempt));
     }
   }
 
   async #initProducer(): Promise<void> {
     const known = this.#outbox.producer;
     let ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: known?.producerId ?? -1, producerEpoch: known?.producerEpoch ?? -1, producerSecret: known?.producerSecret ?? '' });
-    if (ok.errorCode !== 0 && known) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' });
+    // NB: only a refusal of the stored id falls back to a fresh one; a retryable error is retried with the stored id.
+    if (ok.errorCode !== 0 && known && !isRetryable(errorNameOf(ok.errorCode))) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' });
     if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), 'initProducer failed');
     // NB: the broker returns the stored id only when its secret matched, so the secret is unchanged too.
     if (known && known.producerId === ok.producerId && known.producerEpoch === ok.producerEpoch) return;
@@ -284,12 +317,12 @@ export class Producer {
 
   /** Sends every batch that may go now (persisted, in order, within in-flight limits). */
   #maybeSend(): void {
-    if (this.conn.state !== 'connected' || this.#initializing || this.#outbox.producer === null) return;
+    if (this.conn.state !== 'connected' || this.#initializing || !this.#claimed || this.#outbox.producer === null) return;
     const now = Date.now();
     const max = this.conn.helloOk?.maxInflightProduce ?? DEFAULT_MAX_INFLIGHT_PRODUCE;
     let inflight = 0;
     for (const q of this.#outbox.queues.values()) for (const s of q) if (s.inflight) inflight++;
-    for (const s of this.#outbox.sendable((key) => (this.#pausedUntil.get(key) ?? 0) > now)) {
+    for (const s of this.#outbox.sendable((key) => (this.#pausedUntil.get(key) ?? 0) > now, (key) => this.#pipelined.has(key))) {
       if (inflight++ >= max) break;
       this.#sendBatch(s);
     }
@@ -308,9 +341,11 @@ export class Producer {
     if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
     state.inflight = false;
     if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped or dropped meanwhile
+    const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
+    this.#retries.delete(key);
+    this.#pipelined.add(key);
     // Until its delete commits, the batch counts against PRODUCER_BATCHES_RETAINED (Outbox.sendable).
     // NB: a failed delete leaves it stored; resent after a reload, it is answered as a duplicate (or 46).
-    const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
     confirming[key] = (confirming[key] ?? 0) + 1;
     const confirmed = (): void => {
       confirming[key]--;
@@ -331,6 +366,7 @@ export class Producer {
     const key = tpKey(sent.topic, sent.partition);
     const q = this.#outbox.queues.get(key) ?? [];
     const index = q.indexOf(state);
+    this.#pipelined.delete(key);
     if (name === 'NOT_CONNECTED') return; // resent on the next `connected`
     const gap = name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && index === 0;
     if (RESEQUENCE.includes(name) || gap) {
@@ -342,7 +378,15 @@ export class Producer {
         .then((ok) => { if (ok.errorCode === 0) return this.#becomeProducer(ok, name); }, () => {}));
       return;
     }
-    if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || errorRetryable(name)) return this.#pause(key);
+    if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER') return this.#pause(key); // behind a batch that failed: resent after it
+    if (isRetryable(name)) {
+      const now = Date.now();
+      state.failingSinceMs ??= now;
+      // Past the delivery timeout the records fail; the later batches keep their sequences: if this one is not
+      // in the log, the next is answered OUT_OF_ORDER at the head and the gap path above takes a new identity.
+      if (now - state.failingSinceMs >= this.limits.deliveryTimeoutMs) this.#fail([sent], new RunnelError(name, `${key}: deliveryTimeoutMs passed; may be in the log`));
+      return this.#pause(key);
+    }
     // Not retryable: the records fail; later batches of the partition move down to close the sequence gap.
     this.#fail([sent], new RunnelError(name, `produce to ${key} failed`));
     const changed = this.#outbox.resequence(key, index, sent.baseSequence);
@@ -361,10 +405,23 @@ export class Producer {
     this.onError(error);
   }
 
+  /** retryBackoffMs doubled per consecutive error up to retryBackoffMaxMs, ±20 % jitter (KIP-580). */
+  #backoffMs(attempt: number): number {
+    return Math.min(this.limits.retryBackoffMaxMs, this.limits.retryBackoffMs * 2 ** Math.min(attempt, 30)) * (0.8 + 0.4 * this.#random());
+  }
+
   #pause(key: string): void {
-    this.#pausedUntil.set(key, Date.now() + this.limits.retryBackoffMs);
+    const attempt = this.#retries.get(key) ?? 0;
+    this.#retries.set(key, attempt + 1);
+    this.#pausedUntil.set(key, Date.now() + this.#backoffMs(attempt));
+    this.#armRetry();
+  }
+
+  /** One timer, for the earliest pause to end (partitions back off for different times). */
+  #armRetry(): void {
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#maybeSend(), this.limits.retryBackoffMs + 1);
+    const now = Date.now(), next = Math.min(...[...this.#pausedUntil.values()].filter((until) => until > now));
+    if (next < Infinity) this.#retryTimer = setTimeout(() => { this.#maybeSend(); this.#armRetry(); }, next - now + 1);
   }
 
   /**
@@ -412,10 +469,6 @@ export class Producer {
     for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
     this.#settled.notify();
   }
-}
-
-function errorRetryable(name: ErrorName): boolean {
-  return new RunnelError(name).retryable || name === 'NOT_LEADER_OR_FOLLOWER';
 }
 
 export function asRunnelError(error: unknown): RunnelError {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReconnectPolicy, backoffDelayMs, seededRandom, type ReconnectOptions } from './reconnect-policy.ts';
+import { ReconnectPolicy, STABLE_SESSION_MS, backoffDelayMs, seededRandom, type ReconnectOptions } from './reconnect-policy.ts';
 
 const options: ReconnectOptions = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2 };
 
@@ -30,12 +30,39 @@ test('seeded jitter is reproducible and stays under the ceiling', () => {
   }
 });
 
-test('policy rotates URLs, grows per round, resets on connect', () => {
+test('policy rotates URLs on failed dials, grows per round of the list', () => {
   const p = new ReconnectPolicy(3, options, () => 0.999999);
   assert.equal(p.currentUrlIndex, 0);
   const steps = [p.failed(), p.failed(), p.failed(), p.failed()];
   assert.deepEqual(steps.map((s) => s.urlIndex), [1, 2, 0, 1]);
   assert.deepEqual(steps.map((s) => s.delayMs), [99, 99, 99, 199]);
-  p.connected();
-  assert.equal(p.failed().delayMs, 99);
+});
+
+test('a lost session dials the next URL at once; a failure after it backs off; a stable session resets the count', () => {
+  const p = new ReconnectPolicy(3, options, () => 0.999999);
+  for (let i = 0; i < 9; i++) p.failed(); // three rounds of failures: ceiling 800
+  p.connected(10_000);
+  assert.deepEqual(p.lost(10_000 + STABLE_SESSION_MS), { delayMs: 0, urlIndex: 1, attempt: 0 });
+  assert.deepEqual([p.failed(), p.failed(), p.failed()].map((s) => [s.urlIndex, s.delayMs]), [[2, 99], [0, 99], [1, 199]]);
+});
+
+test('a session shorter than STABLE_SESSION_MS counts as a failure: no redial loop against a broker that closes at once', () => {
+  const p = new ReconnectPolicy(2, options, () => 0.999999);
+  const delays: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    p.connected(i * 100);
+    delays.push(p.lost(i * 100 + 10).delayMs);
+  }
+  assert.deepEqual(delays, [0, 99, 199, 199, 399, 399]);
+});
+
+test('one URL: a lost session backs off (round 0) and honours the broker hint; several URLs: the hint does not hold up another broker', () => {
+  const one = new ReconnectPolicy(1, options, () => 0.999999);
+  one.connected(0);
+  assert.deepEqual(one.lost(STABLE_SESSION_MS, 2_000), { delayMs: 2_000, urlIndex: 0, attempt: 0 });
+  assert.equal(one.failed(3_000).delayMs, 3_000);
+  const two = new ReconnectPolicy(2, options, () => 0.999999);
+  two.connected(0);
+  assert.equal(two.lost(STABLE_SESSION_MS, 2_000).delayMs, 0);
+  assert.equal(two.failed(2_000).delayMs, 99);
 });

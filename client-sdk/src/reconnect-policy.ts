@@ -46,13 +46,26 @@ export function backoffDelayMs(attempt: number, options: ReconnectOptions, rando
 }
 
 /**
- * Tracks consecutive failures across a URL list. `connected()` resets it;
- * `failed()` returns the next step: rotate to the next URL, back off more
- * after each full round of URLs.
+ * A session shorter than this that drops counts as a failed attempt (the backoff keeps growing): a broker
+ * that says helloOk and then closes at once (shutting down, refusing the token) is not redialled in a loop.
+ */
+export const STABLE_SESSION_MS = 1_000;
+
+/**
+ * Tracks consecutive failures across a URL list (sans-IO: time comes in as `nowMs`).
+ * - `lost(nowMs)`: an established session dropped. Its broker is probably gone and the next one
+ *   probably up (a cluster serves every topic from every broker), so the next URL is dialled at once
+ *   (delay 0); with one URL, or after a session shorter than STABLE_SESSION_MS, it backs off as a failure.
+ * - `failed(retryAfterMs)`: a dial or hello failed: the next URL after a full-jitter backoff whose
+ *   ceiling grows once per full round of the list (the first round stays within `initialDelayMs`).
+ *   A broker hint (`retryAfterMs`) is a floor only when the next dial goes back to the same URL (one
+ *   URL): another broker is not held to it.
+ * `connected(nowMs)` starts a session; the count resets once a session lasted STABLE_SESSION_MS.
  */
 export class ReconnectPolicy {
   private attempt = 0;
   private urlIndex = 0;
+  private connectedAtMs = 0;
 
   constructor(private readonly urlCount: number, private readonly options: ReconnectOptions, private readonly random: RandomSource) {}
 
@@ -61,14 +74,22 @@ export class ReconnectPolicy {
     return this.urlIndex;
   }
 
-  connected(): void {
-    this.attempt = 0;
+  connected(nowMs: number): void {
+    this.connectedAtMs = nowMs;
+  }
+
+  lost(nowMs: number, retryAfterMs = 0): ReconnectStep {
+    if (nowMs - this.connectedAtMs >= STABLE_SESSION_MS) this.attempt = 0;
+    const step = this.failed(retryAfterMs);
+    // NB: only the first dial after a reset goes at once: a broker that keeps closing short sessions is backed off from.
+    if (step.attempt === 0 && this.urlCount > 1) step.delayMs = 0;
+    return step;
   }
 
   failed(retryAfterMs = 0): ReconnectStep {
     const attempt = this.attempt++;
     this.urlIndex = (this.urlIndex + 1) % this.urlCount;
     const round = Math.floor(attempt / this.urlCount);
-    return { delayMs: backoffDelayMs(round, this.options, this.random, retryAfterMs), urlIndex: this.urlIndex, attempt };
+    return { delayMs: backoffDelayMs(round, this.options, this.random, this.urlCount === 1 ? retryAfterMs : 0), urlIndex: this.urlIndex, attempt };
   }
 }
