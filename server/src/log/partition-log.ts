@@ -158,6 +158,8 @@ export class PartitionLog {
   get logEndOffset(): number { return this.#pipeline.assignedEnd; }
   /** Offsets below it are covered by a completed fdatasync. */
   get durableEndOffset(): number { return this.#pipeline.durableEnd; }
+  /** Offsets below it are written to the segment files (readable up to it with `maxOffset`), durable or not. */
+  get writtenEndOffset(): number { return this.#pipeline.writtenEnd; }
   /** Consumers see only offsets below it. Single replica: the durable (or, with flushIntervalMs > 0, written) end. */
   get highWatermark(): number { return this.#pipeline.highWatermark; }
   get isDurable(): boolean { return this.#options.flushIntervalMs === 0; }

@@ -25,6 +25,8 @@ export interface ReplicationLimits {
   replicaFetchMaxBytes: number;
   /** How long a leader holds a fetch with nothing new to answer (Kafka's replica.fetch.wait.max.ms). Too high delays nothing (answers come on data); too low spins. */
   replicaFetchMaxWaitMs: number;
+  /** How long a follower waits for a fetch answer (beyond it: REQUEST_TIMED_OUT, and it fetches again). Must exceed replicaFetchMaxWaitMs. */
+  replicaFetchTimeoutMs: number;
   /** A follower's pause after a failed fetch before the next (Kafka's replica.fetch.backoff.ms). */
   replicaFetchBackoffMs: number;
   /** A follower that has not caught up to the leader's log end for this long leaves the ISR (Kafka's replica.lag.time.max.ms). Too low flaps the ISR under load; too high stalls acks=all behind a dead follower. */
@@ -52,6 +54,7 @@ export const defaultReplicationLimits: ReplicationLimits = {
   maxSocketBufferBytes: 32 * 1024 * 1024,
   replicaFetchMaxBytes: 8 * 1024 * 1024,
   replicaFetchMaxWaitMs: 500,
+  replicaFetchTimeoutMs: 10_000,
   replicaFetchBackoffMs: 100,
   replicaLagTimeMs: 10_000,
   replicationTimeoutMs: 30_000,
@@ -81,5 +84,6 @@ export function validateReplicationLimits(l: ReplicationLimits, maxBatchBytes: n
   assert(l.maxFrameBytes >= answer, `maxFrameBytes (${l.maxFrameBytes}) must hold a fetch answer: max(replicaFetchMaxBytes ${l.replicaFetchMaxBytes}, maxBatchBytes ${maxBatchBytes}) + ${FETCH_RESPONSE_OVERHEAD_BYTES}`);
   assert(l.maxFrameBytes <= 0xffff_fffa, 'maxFrameBytes must fit the u32 length prefix');
   assert(l.reconnectBackoffMaxMs >= l.reconnectBackoffMs, `reconnectBackoffMaxMs (${l.reconnectBackoffMaxMs}) must be >= reconnectBackoffMs (${l.reconnectBackoffMs})`);
+  assert(l.replicaFetchTimeoutMs > l.replicaFetchMaxWaitMs, `replicaFetchTimeoutMs (${l.replicaFetchTimeoutMs}) must exceed replicaFetchMaxWaitMs (${l.replicaFetchMaxWaitMs}): a held fetch would time out`);
   assert(l.replicationTickMs < l.replicaLagTimeMs, `replicationTickMs (${l.replicationTickMs}) must be below replicaLagTimeMs (${l.replicaLagTimeMs}): the tick checks the lag`);
 }
