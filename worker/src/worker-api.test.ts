@@ -122,3 +122,31 @@ test('a tab that releases its port releases the tickets it held; other ports kee
     await h.api.shutdown();
   }
 });
+
+test('failover: the shared client moves to the next URL at once; a tab\'s sends are acked and its subscription resumes with no gap or duplicate', { timeout: 20_000 }, async () => {
+  const broker = new FakeBroker(1);
+  g.WebSocket = webSocketTo(broker);
+  const h = createPortHost({});
+  // NB: a long backoff, so the move to the next URL is seen to happen at once.
+  await h.api.init({ urls: ['ws://a/v1/ws', 'ws://b/v1/ws'], databaseName: `worker-api-${++databases}`, reconnect: { initialDelayMs: 5_000, maxDelayMs: 10_000 } });
+  const seen: number[] = [];
+  try {
+    const first = await h.api.ack(ticketOf(await h.api.send('t', { n: 0 }, {})));
+    assert.ok('ok' in first, JSON.stringify(first));
+    const sub = await h.api.subscribe('tab', 't', async (records) => { for (const r of records) seen.push(r.offset); }, { from: 'earliest', consumerId: 'tab' });
+    assert.ok('ok' in sub);
+    await new Promise((r) => setTimeout(r, 1_100)); // past STABLE_SESSION_MS: a shorter session counts as a failed dial
+    const lostAt = Date.now();
+    broker.produceErrors = ['NOT_LEADER_OR_FOLLOWER']; // the next broker is still electing
+    broker.dropConnections();
+    const acks = await Promise.all(Array.from({ length: 20 }, async (_, i) => h.api.ack(ticketOf(await h.api.send('t', { n: i + 1 }, {})))));
+    assert.ok(acks.every((a) => 'ok' in a), JSON.stringify(acks.find((a) => !('ok' in a))));
+    assert.deepEqual(broker.dialed.map((d) => d.url), ['ws://a/v1/ws', 'ws://b/v1/ws']);
+    assert.ok(broker.dialed[1].atMs - lostAt < 1_000, 'the next URL at once');
+    const end = Date.now() + 10_000;
+    while (seen.length < 21 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => i));
+  } finally {
+    await h.api.shutdown();
+  }
+});

@@ -17,6 +17,7 @@ import { Tickets } from './tickets.ts';
 
 /** Cloneable client options (no constructors, no functions except a comlink-proxied token provider). */
 export interface SharedClientOptions {
+  /** Broker URLs: on the loss of the one in use the shared client moves to the next at once (docs/client.md "Several URLs"). */
   urls: string | string[];
   clientId?: string;
   /** IndexedDB database for the shared outbox and offsets. Default 'runnel'. */
@@ -24,6 +25,9 @@ export interface SharedClientOptions {
   token?: string | (() => Promise<string>);
   limits?: ClientOptions['limits'];
   reconnect?: ClientOptions['reconnect'];
+  /** How fast a hung broker (paused, partitioned: no close) is noticed: ClientOptions of the same names. */
+  requestTimeoutMs?: number;
+  pingIntervalMs?: number;
 }
 
 export type SubscribeOptionsShared = Omit<SubscribeOptions, 'signal' | 'onNotRecovered' | 'transactional'>;
