@@ -12,16 +12,16 @@
  * Observations: `/v1/cluster` views, leaders, controller, health, and each
  * replica's stored batches read from its segment files.
  */
-import { readdir, readFile, stat, truncate, open, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readBatchHeader, verifyBatchCrc } from '@runnel/client/codec';
 import type { ClusterPartitionView, ClusterView } from '../../server/src/cluster/cluster-state.ts';
 import { EtcdProcess } from '../../server/src/cluster/etcd-process.ts';
 import { BrokerNode, planNodes } from '../../server/src/cluster/local-cluster.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import type { LinkMode } from './fault-schedule.ts';
 import type { StoredBatch } from './history.ts';
+import { flipTailBit, readStoredBatches, segmentFiles, tailSegment, truncateTail } from './segment-files.ts';
 
 export interface ClusterHarnessLimits {
   /** How long `waitHealthy` waits for every partition to have a leader and a full ISR (the cluster heals after each fault). */
@@ -273,30 +273,12 @@ export class ClusterHarness {
 
   /** Segment files of one replica, oldest first. */
   async segmentFiles(id: number, topicId: string, partition: number): Promise<string[]> {
-    const dir = join(this.node(id).dataDir, 'topics', topicId, String(partition));
-    const names = await readdir(dir).catch(() => [] as string[]);
-    return names.filter((n) => n.endsWith('.log')).sort().map((n) => join(dir, n));
+    return segmentFiles(join(this.node(id).dataDir, 'topics', topicId, String(partition)));
   }
 
-  /**
-   * The batches a replica stores, read from its segment files: in file order,
-   * stopping at the first batch that is torn or fails its CRC (a replica
-   * serves nothing past it). Read while the broker is idle, after quiescing.
-   */
+  /** The batches a replica stores (segment-files.ts), read while the broker is idle, after quiescing. */
   async readReplica(id: number, topicId: string, partition: number): Promise<StoredBatch[]> {
-    const batches: StoredBatch[] = [];
-    for (const file of await this.segmentFiles(id, topicId, partition)) {
-      const bytes = new Uint8Array(await readFile(file));
-      let at = 0;
-      while (at < bytes.length) {
-        const header = readBatchHeader(bytes, at);
-        if (!header.ok || !verifyBatchCrc(bytes, at, header.value)) return batches;
-        const { baseOffset, lastOffsetDelta, totalBytes } = header.value;
-        batches.push({ baseOffset, lastOffset: baseOffset + lastOffsetDelta, bytes: bytes.slice(at, at + totalBytes) });
-        at += totalBytes;
-      }
-    }
-    return batches;
+    return readStoredBatches(await this.segmentFiles(id, topicId, partition));
   }
 
   // ---- faults ----
@@ -363,10 +345,8 @@ export class ClusterHarness {
   async truncateTail(id: number, topicId: string, partition: number, pick: number): Promise<string> {
     const file = await this.tailSegment(id, topicId, partition);
     if (!file) return `node ${id} has no segment for ${topicId}/${partition}`;
-    const { size } = await stat(file);
-    const cut = Math.min(size, 1 + Math.floor(pick * Math.min(size, this.#limits.tailCorruptionWindowBytes)));
-    await truncate(file, size - cut);
-    const what = `truncated ${file.slice(this.rootDir.length + 1)} from ${size} to ${size - cut} bytes`;
+    const { from, to } = await truncateTail(file, pick, this.#limits.tailCorruptionWindowBytes);
+    const what = `truncated ${file.slice(this.rootDir.length + 1)} from ${from} to ${to} bytes`;
     this.log(`fault: ${what}`);
     return what;
   }
@@ -375,30 +355,15 @@ export class ClusterHarness {
   async flipTailBit(id: number, topicId: string, partition: number, pick: number): Promise<string> {
     const file = await this.tailSegment(id, topicId, partition);
     if (!file) return `node ${id} has no segment for ${topicId}/${partition}`;
-    const { size } = await stat(file);
-    if (size === 0) return `${file} is empty`;
-    const position = size - 1 - Math.floor(pick * Math.min(size, this.#limits.tailCorruptionWindowBytes));
-    const bit = 1 << (Math.floor(pick * 1_000_003) % 8);
-    const handle = await open(file, 'r+');
-    try {
-      const byte = Buffer.alloc(1);
-      await handle.read(byte, 0, 1, position);
-      byte[0] ^= bit;
-      await handle.write(byte, 0, 1, position);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    const what = `flipped bit ${Math.log2(bit)} of byte ${position}/${size} of ${file.slice(this.rootDir.length + 1)}`;
+    const { position, bit, size } = await flipTailBit(file, pick, this.#limits.tailCorruptionWindowBytes);
+    const what = `flipped bit ${bit} of byte ${position}/${size} of ${file.slice(this.rootDir.length + 1)}`;
     this.log(`fault: ${what}`);
     return what;
   }
 
   private async tailSegment(id: number, topicId: string, partition: number): Promise<string | undefined> {
     if (this.node(id).isRunning) throw new Error(`node ${id} is running: stop it before corrupting its files`);
-    const files = await this.segmentFiles(id, topicId, partition);
-    for (let i = files.length - 1; i >= 0; i--) if ((await stat(files[i])).size > 0) return files[i];
-    return undefined;
+    return tailSegment(await this.segmentFiles(id, topicId, partition));
   }
 
   /** SIGKILL of every broker and etcd at once (a power loss). */
