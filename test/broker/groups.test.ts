@@ -114,7 +114,7 @@ test('committed offsets survive a restart', async () => {
   await server.close();
   server = await startTestServer({ dataDir });
   assert.deepEqual(await server.broker.groups.fetchOffsets('durable'), [{ topic: 'orders', partition: 2, offset: 50, metadata: 'x' }]);
-  const described = server.broker.groups.describeGroup('durable');
+  const described = await server.broker.groups.describeGroup('durable');
   assert.equal(described.state, 'Empty');
   assert.equal(described.offsets[0].lag, 0);
 });

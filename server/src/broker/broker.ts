@@ -15,7 +15,8 @@ import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import { nativeCrc } from '../log/partition-log.ts';
 import { GroupCoordinator } from '../groups/coordinator.ts';
-import { OffsetStore } from '../groups/offset-store.ts';
+import { FileOffsetStore } from '../groups/file-offset-store.ts';
+import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import type { Acks, AppendResult, Partition, PartitionReadResult, PartitionState } from '../partition/partition.ts';
@@ -34,6 +35,8 @@ export interface BrokerConfig {
 export interface BrokerSources {
   topics?: (hooks: TopicSourceHooks) => Promise<TopicSource>;
   producerIds?: Promise<ProducerIdAllocator>;
+  /** The cluster's group service (replicated/group-forwarding.ts), given what groups read of the broker; default: a GroupCoordinator over the file store. */
+  groups?: (host: GroupServiceHost) => GroupService;
 }
 
 export interface ProduceOptions {
@@ -52,7 +55,7 @@ export interface PartitionWatcher {
 }
 
 export class Broker {
-  readonly groups: GroupCoordinator;
+  readonly groups: GroupService;
   private readonly watchers = new Set<PartitionWatcher>();
   private readonly retentionTimer: NodeJS.Timeout;
   private readonly creating = new Map<string, Promise<TopicInfo>>();
@@ -65,10 +68,10 @@ export class Broker {
     readonly metrics: RunnelMetrics | undefined,
     private readonly registry: TopicSource,
     private readonly producerIds: ProducerIdAllocator,
-    store: OffsetStore,
+    groups: (host: GroupServiceHost) => GroupService,
   ) {
-    this.groups = new GroupCoordinator({
-      store, limits: config.limits,
+    this.groups = groups({
+      limits: config.limits,
       partitionCounts: () => new Map(this.registry.list().map((t) => [t.name, t.partitions])),
       highWatermark: (topic, p) => this.registry.get(topic)?.partitions[p]?.highWatermark,
     });
@@ -90,8 +93,11 @@ export class Broker {
     const registry = sources.topics
       ? await sources.topics(hooks)
       : await TopicRegistry.open({ dataDir: config.dataDir, limits: config.limits, flushIntervalMs: config.flushIntervalMs, brokerId: config.brokerId, ...hooks });
-    const [producerIds, store] = await Promise.all([sources.producerIds ?? ProducerIdAllocator.open(config.dataDir), OffsetStore.open(config.dataDir)]);
-    broker = new Broker(config, metrics, registry, producerIds, store);
+    const [producerIds, groups] = await Promise.all([
+      sources.producerIds ?? ProducerIdAllocator.open(config.dataDir),
+      sources.groups ?? FileOffsetStore.open(config.dataDir).then((store) => (host: GroupServiceHost) => new GroupCoordinator({ ...host, store })),
+    ]);
+    broker = new Broker(config, metrics, registry, producerIds, groups);
     for (const topic of registry.openTopics()) for (const p of topic.partitions) broker.attachPartition(topic.info, p);
     return broker;
   }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { GroupAssignmentFrame } from '@runnel/client/codec';
 import { validateLimits } from '../limits.ts';
 import { GroupCoordinator, type GroupMemberSink } from './coordinator.ts';
-import { OffsetStore } from './offset-store.ts';
+import { FileOffsetStore } from './file-offset-store.ts';
 
 const LIMIT_EXCEEDED = 1001;
 
@@ -21,7 +21,7 @@ const HIGH_WATERMARK = 100;
 
 async function withCoordinator(limits: Parameters<typeof validateLimits>[0], body: (c: GroupCoordinator) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'runnel-coord-'));
-  const store = await OffsetStore.open(dir);
+  const store = await FileOffsetStore.open(dir);
   const c = new GroupCoordinator({ store, limits: validateLimits(limits), partitionCounts: () => new Map([['t', 4]]), highWatermark: () => HIGH_WATERMARK });
   try { await body(c); } finally { await c.close(); await rm(dir, { recursive: true, force: true }); }
 }
@@ -37,40 +37,40 @@ const join1 = (c: GroupCoordinator, group: string, s: GroupMemberSink, memberId 
 test('one connection holds at most maxGroupMembershipsPerConnection memberships; leaving frees a slot', async () => {
   await withCoordinator({ maxGroupMembershipsPerConnection: 2 }, async (c) => {
     const s = sink();
-    const a = join1(c, 'g1', s);
+    const a = await join1(c, 'g1', s);
     assert.equal(a.errorCode, 0);
-    assert.equal(join1(c, 'g2', s).errorCode, 0);
-    assert.equal(join1(c, 'g3', s).errorCode, LIMIT_EXCEEDED);
-    assert.equal(join1(c, 'g1', s, a.memberId).errorCode, 0, 'a rejoin of a held membership is not a new one');
-    assert.equal(join1(c, 'g3', sink()).errorCode, 0, 'another connection is not affected');
-    c.leave('g1', a.memberId);
-    assert.equal(join1(c, 'g3', s).errorCode, 0);
+    assert.equal((await join1(c, 'g2', s)).errorCode, 0);
+    assert.equal((await join1(c, 'g3', s)).errorCode, LIMIT_EXCEEDED);
+    assert.equal((await join1(c, 'g1', s, a.memberId)).errorCode, 0, 'a rejoin of a held membership is not a new one');
+    assert.equal((await join1(c, 'g3', sink())).errorCode, 0, 'another connection is not affected');
+    await c.leave('g1', a.memberId);
+    assert.equal((await join1(c, 'g3', s)).errorCode, 0);
     c.leaveAll(s);
-    assert.deepEqual(c.listGroups().filter((g) => g.members > 0).map((g) => g.group), ['g3']);
+    assert.deepEqual((await c.listGroups()).filter((g) => g.members > 0).map((g) => g.group), ['g3']);
   });
 });
 
 test('the broker holds at most maxGroups groups (live or with offsets); empty groups free their slot', async () => {
   await withCoordinator({ maxGroups: 2 }, async (c) => {
     const s1 = sink();
-    const m = join1(c, 'a', s1);
+    const m = await join1(c, 'a', s1);
     await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
-    assert.equal(join1(c, 'c', sink()).errorCode, LIMIT_EXCEEDED);
+    assert.equal((await join1(c, 'c', sink())).errorCode, LIMIT_EXCEEDED);
     await assert.rejects(c.commitOffsets('c', -1, '', [{ topic: 't', partition: 0, offset: 1, metadata: '' }]), { errorName: 'LIMIT_EXCEEDED' });
     await c.commitOffsets('b', -1, '', [{ topic: 't', partition: 1, offset: 7, metadata: '' }]); // existing group: fine
-    assert.equal(join1(c, 'b', sink()).errorCode, 0, 'joining a group that has offsets is not a new group');
-    c.leave('a', m.memberId);
-    assert.equal(join1(c, 'c', sink()).errorCode, 0, 'group a left with no offsets, so c fits');
+    assert.equal((await join1(c, 'b', sink())).errorCode, 0, 'joining a group that has offsets is not a new group');
+    await c.leave('a', m.memberId);
+    assert.equal((await join1(c, 'c', sink())).errorCode, 0, 'group a left with no offsets, so c fits');
   });
 });
 
 test('a fetch waits for commits validated before it: the new owner after a rebalance never reads an older offset', async () => {
   await withCoordinator({}, async (c) => {
-    const a = join1(c, 'g', sink());
+    const a = await join1(c, 'g', sink());
     assert.equal(a.errorCode, 0);
     // Validated now (a owns every partition in this generation); durable only after its fdatasync.
     const committing = c.commitOffsets('g', a.generationId, a.memberId, [{ topic: 't', partition: 0, offset: 10, metadata: '' }]);
-    const b = join1(c, 'g', sink()); // rebalance: partition 0 may change owner
+    const b = await join1(c, 'g', sink()); // rebalance: partition 0 may change owner
     assert.equal(b.errorCode, 0);
     assert.ok(b.generationId > a.generationId);
     const fetched = await c.fetchOffsets('g', ['t']);
@@ -103,7 +103,7 @@ test('a commit beyond the highWatermark is refused OFFSET_OUT_OF_RANGE (standalo
     await c.commitOffsets('solo', -1, '', [{ topic: 't', partition: 0, offset: HIGH_WATERMARK, metadata: '' }]);
     assert.deepEqual(await c.fetchOffsets('solo'), [{ topic: 't', partition: 0, offset: HIGH_WATERMARK, metadata: '' }]);
 
-    const m = join1(c, 'members', sink());
+    const m = await join1(c, 'members', sink());
     assert.equal(m.errorCode, 0);
     await assert.rejects(c.commitOffsets('members', m.generationId, m.memberId, beyond), { errorName: 'OFFSET_OUT_OF_RANGE' });
     await c.commitOffsets('members', m.generationId, m.memberId, [{ topic: 't', partition: 0, offset: HIGH_WATERMARK, metadata: '' }]);
@@ -116,39 +116,39 @@ test('group names with control characters are refused INVALID_REQUEST on join, c
     const offsets = [{ topic: 't', partition: 0, offset: 1, metadata: '' }];
     for (const name of ['g\0x', 'g\n', '\u001f', 'a\u007f', '\0']) {
       const s = sink();
-      assert.equal(join1(c, name, s).errorCode, INVALID_REQUEST, JSON.stringify(name));
+      assert.equal((await join1(c, name, s)).errorCode, INVALID_REQUEST, JSON.stringify(name));
       await assert.rejects(c.commitOffsets(name, -1, '', offsets), { errorName: 'INVALID_REQUEST' }, JSON.stringify(name));
       await assert.rejects(c.fetchOffsets(name), { errorName: 'INVALID_REQUEST' }, JSON.stringify(name));
-      assert.throws(() => c.describeGroup(name), { errorName: 'INVALID_REQUEST' }, JSON.stringify(name));
+      await assert.rejects(c.describeGroup(name), { errorName: 'INVALID_REQUEST' }, JSON.stringify(name));
     }
-    assert.deepEqual(c.listGroups(), []);
-    assert.equal(join1(c, 'g x~é', sink()).errorCode, 0, 'printable names are fine');
+    assert.deepEqual((await c.listGroups()), []);
+    assert.equal((await join1(c, 'g x~é', sink())).errorCode, 0, 'printable names are fine');
   });
 });
 
 test('a closed connection leaves its groups at once, whatever its client id holds; a member rejoined elsewhere stays', async () => {
   await withCoordinator({}, async (c) => {
     const s = sink();
-    const a = c.join({ requestId: 1, group: 'g', memberId: '', clientId: 'a\0b', topics: ['t'], sessionTimeoutMs: 30_000 }, s);
+    const a = await c.join({ requestId: 1, group: 'g', memberId: '', clientId: 'a\0b', topics: ['t'], sessionTimeoutMs: 30_000 }, s);
     assert.equal(a.errorCode, 0);
     c.leaveAll(s);
-    assert.deepEqual(c.listGroups(), [], 'no member left registered until its session timeout');
+    assert.deepEqual((await c.listGroups()), [], 'no member left registered until its session timeout');
 
     const first = sink();
-    const b = join1(c, 'h', first);
+    const b = await join1(c, 'h', first);
     const second = sink();
-    assert.equal(join1(c, 'h', second, b.memberId).errorCode, 0, 'rejoin of the same member from another connection');
+    assert.equal((await join1(c, 'h', second, b.memberId)).errorCode, 0, 'rejoin of the same member from another connection');
     c.leaveAll(first);
-    assert.equal(c.listGroups().find((g) => g.group === 'h')?.members, 1, 'the member now lives on the second connection');
+    assert.equal((await c.listGroups()).find((g) => g.group === 'h')?.members, 1, 'the member now lives on the second connection');
     c.leaveAll(second);
-    assert.deepEqual(c.listGroups(), []);
+    assert.deepEqual((await c.listGroups()), []);
   });
 });
 
 test('describe lists members without their member ids; member ids are at least 16 random bytes, base64url', async () => {
   await withCoordinator({}, async (c) => {
-    const ids = [join1(c, 'g', sink()), join1(c, 'g', sink())].map((a) => a.memberId);
-    const described = c.describeGroup('g');
+    const ids = (await Promise.all([join1(c, 'g', sink()), join1(c, 'g', sink())])).map((a) => a.memberId);
+    const described = (await c.describeGroup('g'));
     assert.equal(described.members.length, 2);
     const text = JSON.stringify(described);
     for (const id of ids) assert.ok(!text.includes(id), 'a member id is readable from describe');
@@ -178,7 +178,7 @@ test('a burst of 300 joins costs O(N) assignment frames, not one push per member
   const N = 300;
   await withCoordinator({ groupRebalanceDelayMs: 20, groupRebalanceMaxDelayMs: 200 }, async (c) => {
     const sinks = Array.from({ length: N }, () => sink());
-    const answers = sinks.map((s) => join1(c, 'burst', s)); // one synchronous burst
+    const answers = await Promise.all(sinks.map((s) => join1(c, 'burst', s))); // one synchronous burst (join has no await before its answer)
     assert.ok(answers.every((a) => a.errorCode === 0 && a.requestId === 1), 'every joiner is answered at once with its requestId');
     const finalGeneration = answers[N - 1].generationId;
     await until(() => sinks.every((s, i) => latest(answers[i], s).generationId === finalGeneration), 'every member in the final generation');
@@ -197,7 +197,7 @@ test('150 of 300 connections closing in a burst cost O(N) assignment frames', as
   const N = 300;
   await withCoordinator({ groupRebalanceDelayMs: 20, groupRebalanceMaxDelayMs: 200 }, async (c) => {
     const sinks = Array.from({ length: N }, () => sink());
-    const answers = sinks.map((s) => join1(c, 'burst', s));
+    const answers = await Promise.all(sinks.map((s) => join1(c, 'burst', s)));
     await until(() => sinks.every((s, i) => latest(answers[i], s).generationId === answers[N - 1].generationId), 'a settled group');
     for (const s of sinks) s.frames.length = 0;
     const closing = sinks.slice(0, N / 2);
@@ -206,7 +206,7 @@ test('150 of 300 connections closing in a burst cost O(N) assignment frames', as
       return s.frames.length;
     });
     const stay = sinks.slice(N / 2);
-    const generation = c.describeGroup('burst').generationId;
+    const generation = (await c.describeGroup('burst')).generationId;
     await until(() => stay.every((s) => s.frames.at(-1)?.generationId === generation), 'the survivors pushed the new generation');
     const pushes = stay.reduce((n, s) => n + s.frames.length, 0) + framesAtClose.reduce((a, b) => a + b, 0);
     assert.ok(pushes <= 2 * N, `${pushes} assignment frames for ${N / 2} leaves (eager pushes cost ${(N * (N - 1)) / 2 - ((N / 2) * (N / 2 - 1)) / 2})`);
@@ -222,6 +222,6 @@ test('concurrent standalone commits to fresh group names stay within maxGroups',
     const committed = results.filter((r) => r.status === 'fulfilled').length;
     assert.equal(committed, 2, `${committed} groups created with maxGroups 2`);
     for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { errorName?: string }).errorName, 'LIMIT_EXCEEDED');
-    assert.equal(c.listGroups().length, 2);
+    assert.equal((await c.listGroups()).length, 2);
   });
 });

@@ -18,6 +18,12 @@
  * push arrives, so two members never commit the same partition in one
  * generation. Member ids are secrets (16 random bytes): describe shows a
  * one-way `displayId` instead.
+ *
+ * It is the `GroupService` (group-service.ts) of a single node, and in a
+ * cluster the coordinator of the groups of one offsets partition this
+ * broker leads (offsets-coordinators.ts): `resign` ends it when leadership
+ * moves, telling every member to rejoin (REBALANCE_IN_PROGRESS) at the new
+ * coordinator.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ErrorTable, RunnelError, type CommittedOffset, type ErrorName, type GroupAssignmentFrame } from '@runnel/client/codec';
@@ -29,35 +35,25 @@ import { assertGroupName, groupNameProblem } from './group-name.ts';
 import { MemberBindings, type GroupMemberSink } from './member-bindings.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { decidePush, type PushState } from './rebalance-window.ts';
+import type { GroupDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from './group-service.ts';
 
 export type { GroupMemberSink } from './member-bindings.ts';
+export type { GroupDescription, GroupMemberDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from './group-service.ts';
 
 /** Random bytes of a member id: the id is the member's only credential for commits, heartbeats and leaves. */
 const MEMBER_ID_BYTES = 16;
 /** Bytes of sha256(memberId) shown as `displayId` (enough to tell members apart, nothing to act as one). */
 const DISPLAY_ID_BYTES = 6;
 
-export interface GroupCoordinatorDeps {
+export interface GroupCoordinatorDeps extends GroupServiceHost {
   store: OffsetStore;
-  limits: Limits;
-  /** Current partition count per existing topic. */
-  partitionCounts(): ReadonlyMap<string, number>;
-  /** highWatermark of a partition, undefined if unknown (bounds commits; lag). */
-  highWatermark(topic: string, partition: number): number | undefined;
+  /**
+   * A fresher highWatermark, asked only when a commit names an offset above `highWatermark`'s answer
+   * (a cluster broker's replica may trail the leader the member read from). Absent = no fresher source.
+   */
+  freshHighWatermark?(topic: string, partition: number): Promise<number | undefined>;
   strategy?: AssignmentStrategy;
   nowMs?: () => number;
-}
-
-export interface GroupMemberDescription {
-  /** One-way digest of the member id, for telling members apart; it cannot be used to commit or heartbeat as the member. */
-  displayId: string;
-  clientId: string; topics: string[];
-  assignment: { topic: string; partitions: number[] }[];
-}
-export interface GroupDescription {
-  group: string; state: 'Empty' | 'Stable'; generationId: number; protocol: AssignmentStrategy;
-  members: GroupMemberDescription[];
-  offsets: (CommittedOffset & { highWatermark: number | null; lag: number | null })[];
 }
 
 /** The non-secret display id of a member id. */
@@ -65,7 +61,7 @@ export function memberDisplayId(memberId: string): string {
   return createHash('sha256').update(memberId).digest().subarray(0, DISPLAY_ID_BYTES).toString('base64url');
 }
 
-export class GroupCoordinator {
+export class GroupCoordinator implements GroupService {
   /** Commits validated and not yet durable, per group (entries leave when stored): fetches wait for them. */
   private readonly pendingCommits = new Map<string, Set<Promise<void>>>();
   private readonly groups = new Map<string, Group>();
@@ -75,6 +71,8 @@ export class GroupCoordinator {
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly strategy: AssignmentStrategy;
+  /** Set by `resign`/`close`: every request is refused with it (the coordinator moved or is shutting down). */
+  private refusal: ErrorName | null = null;
 
   constructor(private readonly deps: GroupCoordinatorDeps) {
     this.now = deps.nowMs ?? Date.now;
@@ -87,7 +85,8 @@ export class GroupCoordinator {
    * Joins (memberId '' = new member) and returns the joiner's assignment in
    * the new generation; the other members get theirs in the group's next push.
    */
-  join(req: { requestId: number; group: string; memberId: string; clientId: string; topics: string[]; sessionTimeoutMs: number }, sink: GroupMemberSink): GroupAssignmentFrame {
+  async join(req: GroupJoin, sink: GroupMemberSink): Promise<GroupAssignmentFrame> {
+    if (this.refusal) return this.errorAssignment(req.requestId, req.group, req.memberId, this.refusal);
     const bad = groupNameProblem(req.group, this.deps.limits.maxGroupNameLength) !== null || req.topics.length === 0;
     if (bad) return this.errorAssignment(req.requestId, req.group, req.memberId, 'INVALID_REQUEST');
     const { minGroupSessionTimeoutMs: lo, maxGroupSessionTimeoutMs: hi } = this.deps.limits;
@@ -114,7 +113,8 @@ export class GroupCoordinator {
   }
 
   /** null = fine. On ILLEGAL_GENERATION the current assignment is re-sent, unless a push is already scheduled. */
-  heartbeat(groupId: string, memberId: string, generationId: number): ErrorName | null {
+  async heartbeat(groupId: string, memberId: string, generationId: number): Promise<ErrorName | null> {
+    if (this.refusal) return 'REBALANCE_IN_PROGRESS';
     const group = this.groups.get(groupId);
     if (!group) return 'UNKNOWN_MEMBER_ID';
     const code = group.heartbeat(memberId, generationId, this.now());
@@ -125,24 +125,40 @@ export class GroupCoordinator {
     return code;
   }
 
-  leave(groupId: string, memberId: string): void {
+  async leave(groupId: string, memberId: string): Promise<void> {
+    this.leaveNow(groupId, memberId);
+  }
+
+  private leaveNow(groupId: string, memberId: string): void {
     const group = this.groups.get(groupId);
     if (!group) return;
     this.applyChange(group, group.leave(memberId));
+  }
+
+  /** Whether `sink` holds a membership of a group coordinated here. */
+  holdsMembersOf(sink: GroupMemberSink): boolean {
+    return this.bindings.countOf(sink) > 0;
   }
 
   /** The session closed: all its memberships end now (nothing more is sent to it). */
   leaveAll(sink: GroupMemberSink): void {
     for (const { groupId, memberId } of this.bindings.of(sink)) {
       this.bindings.unbind(groupId, memberId);
-      this.leave(groupId, memberId);
+      this.leaveNow(groupId, memberId);
     }
   }
 
   /** Validates the name, range, generation and ownership, then durably stores the offsets. Throws RunnelError. */
   async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
+    this.checkRefusal(generationId, memberId);
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
-    this.checkOffsets(offsets);
+    const checking = this.checkOffsets(offsets);
+    if (checking) {
+      await checking;
+      this.checkRefusal(generationId, memberId);
+    }
+    // NB: no await from here to store.commit: the generation check and the commit's registration in
+    // pendingCommits must see one state of the group (a rebalance in between would be missed).
     const group = this.groups.get(groupId);
     if (!group && this.isNewGroupOverLimit(groupId)) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxGroups (${this.deps.limits.maxGroups}) groups`);
     const code = group ? group.validateCommit(generationId, memberId, offsets) : generationId === -1 && memberId === '' ? null : 'UNKNOWN_MEMBER_ID';
@@ -167,6 +183,7 @@ export class GroupCoordinator {
    * owner had committed.
    */
   async fetchOffsets(groupId: string, topics?: string[]): Promise<CommittedOffset[]> {
+    this.checkRefusal();
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const pending = this.pendingCommits.get(groupId);
     if (pending) await Promise.allSettled([...pending]);
@@ -174,7 +191,8 @@ export class GroupCoordinator {
   }
 
   /** UNKNOWN_GROUP when the group has neither members nor offsets. Member ids are not shown (they are credentials). */
-  describeGroup(groupId: string): GroupDescription {
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    this.checkRefusal();
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const group = this.groups.get(groupId);
     const offsets = this.deps.store.fetch(groupId);
@@ -192,7 +210,13 @@ export class GroupCoordinator {
     };
   }
 
-  listGroups(): { group: string; state: 'Empty' | 'Stable'; members: number; generationId: number }[] {
+  async listGroups(): Promise<GroupSummary[]> {
+    return this.listGroupsNow();
+  }
+
+  /** The groups coordinated here (the cluster's listGroups merges every coordinator's). */
+  listGroupsNow(): GroupSummary[] {
+    if (this.refusal) return [];
     const names = new Set([...this.deps.store.groups(), ...[...this.groups].filter(([, g]) => g.members.size > 0).map(([n]) => n)]);
     return [...names].sort().map((name) => {
       const g = this.groups.get(name);
@@ -202,6 +226,7 @@ export class GroupCoordinator {
 
   /** Lag of every committed offset (for the consumerLag gauge; a scrape keeps the largest maxLagSeries, consumer-lag.ts). */
   lag(): PartitionLag[] {
+    if (this.refusal) return [];
     const out: PartitionLag[] = [];
     for (const group of this.deps.store.groups()) {
       for (const o of this.deps.store.fetch(group)) {
@@ -214,26 +239,57 @@ export class GroupCoordinator {
 
   /** Topics were created/deleted: groups whose subscribed partition counts changed rebalance. */
   topicsChanged(): void {
+    if (this.refusal) return;
     const counts = this.deps.partitionCounts();
     for (const group of [...this.groups.values()]) this.applyChange(group, group.updatePartitionCounts(counts));
   }
 
   /** Drops a deleted topic's committed offsets. */
   async deleteTopic(topic: string): Promise<void> {
+    this.checkRefusal();
     await this.deps.store.deleteTopic(topic);
     this.topicsChanged();
   }
 
   tick(): void {
+    if (this.refusal) return;
     const now = this.now();
     for (const group of [...this.groups.values()]) this.applyChange(group, group.tick(now));
   }
 
   async close(): Promise<void> {
+    this.refusal ??= 'SHUTTING_DOWN';
     clearInterval(this.timer);
     for (const { timer } of this.pushes.values()) clearTimeout(timer);
     this.pushes.clear();
     await this.deps.store.close();
+  }
+
+  /**
+   * This broker stopped coordinating these groups (its offsets partition got another leader): every
+   * member is told REBALANCE_IN_PROGRESS at once, so it rejoins at the new coordinator instead of
+   * waiting for a heartbeat to fail; later requests are refused; commits in flight finish or fail on
+   * their own (the store refuses new ones). Then the store closes.
+   */
+  async resign(): Promise<void> {
+    if (this.refusal) return this.close();
+    this.refusal = 'NOT_LEADER_OR_FOLLOWER';
+    for (const group of this.groups.values()) {
+      for (const memberId of group.members.keys()) {
+        const binding = this.bindings.unbind(group.groupId, memberId);
+        binding?.sink.sendAssignment(this.errorAssignment(0, group.groupId, memberId, 'REBALANCE_IN_PROGRESS'));
+      }
+    }
+    this.groups.clear();
+    await this.close();
+  }
+
+  /** After resign/close: a member's request REBALANCE_IN_PROGRESS (it rejoins), any other the refusal itself. */
+  private checkRefusal(generationId = -1, memberId = ''): void {
+    if (!this.refusal) return;
+    const isMember = generationId !== -1 || memberId !== '';
+    const code: ErrorName = isMember && this.refusal === 'NOT_LEADER_OR_FOLLOWER' ? 'REBALANCE_IN_PROGRESS' : this.refusal;
+    throw new RunnelError(code, code === 'SHUTTING_DOWN' ? 'the group coordinator is shutting down' : 'the group coordinator moved to another broker; retry (members: join again)');
   }
 
   /**
@@ -242,19 +298,22 @@ export class GroupCoordinator {
    * up). A commit beyond it claims records that do not exist yet: once they
    * are written the group would skip them, while lag reads 0.
    */
-  private checkOffsets(offsets: readonly CommittedOffset[]): void {
+  private checkOffsets(offsets: readonly CommittedOffset[]): Promise<void> | undefined {
     const counts = this.deps.partitionCounts();
+    const stale: CommittedOffset[] = [];
     for (const o of offsets) {
       if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new RunnelError('INVALID_REQUEST', `offset ${o.offset} must be a non-negative integer`);
       const n = counts.get(o.topic);
-      const hw = n !== undefined && Number.isInteger(o.partition) && o.partition >= 0 && o.partition < n ? this.deps.highWatermark(o.topic, o.partition) : undefined;
-      if (hw === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `${o.topic}/${o.partition} does not exist`);
-      if (o.offset > hw) {
-        throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${o.offset} of ${o.topic}/${o.partition} is beyond its highWatermark ${hw}; commit the next offset to read (at most the highWatermark)`, {
-          details: { highWatermark: hw },
-        });
-      }
+      const exists = n !== undefined && Number.isInteger(o.partition) && o.partition >= 0 && o.partition < n;
+      const hw = exists ? this.deps.highWatermark(o.topic, o.partition) : undefined;
+      if (exists && (hw === undefined || o.offset > hw) && this.deps.freshHighWatermark) stale.push(o);
+      else checkOffsetRange(o, hw);
     }
+    // Only offsets above this broker's view of the highWatermark wait for a fresher one: a commit of
+    // offsets this broker can check is validated in the call, as on a single node.
+    if (stale.length === 0) return undefined;
+    const fresh = this.deps.freshHighWatermark!;
+    return Promise.all(stale.map(async (o) => checkOffsetRange(o, (await fresh(o.topic, o.partition)) ?? this.deps.highWatermark(o.topic, o.partition)))).then(() => undefined);
   }
 
   /**
@@ -330,6 +389,16 @@ export class GroupCoordinator {
 
   private errorAssignment(requestId: number, group: string, memberId: string, code: ErrorName): GroupAssignmentFrame {
     return { type: 'groupAssignment', requestId, group, memberId, generationId: -1, errorCode: errorCodeOf(code), assignments: [] };
+  }
+}
+
+/** UNKNOWN_TOPIC_OR_PARTITION without a highWatermark (no such partition); OFFSET_OUT_OF_RANGE above it. */
+function checkOffsetRange(o: CommittedOffset, hw: number | undefined): void {
+  if (hw === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `${o.topic}/${o.partition} does not exist`);
+  if (o.offset > hw) {
+    throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${o.offset} of ${o.topic}/${o.partition} is beyond its highWatermark ${hw}; commit the next offset to read (at most the highWatermark)`, {
+      details: { highWatermark: hw },
+    });
   }
 }
 

@@ -8,17 +8,16 @@
  * once, by the partition and metadata modules, and only re-exported here.
  */
 import type { CommittedOffset, ErrorName, GroupAssignmentFrame } from '@runnel/client/codec';
-import type { GroupDescription, GroupMemberSink } from '../groups/coordinator.ts';
+import type { GroupDescription, GroupMemberSink, GroupSummary } from '../groups/coordinator.ts';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import type { Acks, AppendResult, PartitionReadResult, PartitionState } from '../partition/partition.ts';
 import type { Authentication } from './access-control.ts';
 import type { RequestContext } from './request-context.ts';
 
 export type { Acks, AppendResult as ProduceResult, PartitionReadResult as FetchResult, PartitionState as PartitionInfo, TopicInfo, TopicSpec };
-export type { GroupDescription, GroupMemberSink, Authentication };
+export type { GroupDescription, GroupMemberSink, GroupSummary, Authentication };
 
 export interface TopicDescription { topic: TopicInfo; partitions: PartitionState[] }
-export interface GroupSummary { group: string; state: 'Empty' | 'Stable'; members: number; generationId: number }
 export interface ConsumerLag { group: string; topic: string; partition: number; lag: number }
 export interface GroupJoinRequest { requestId: number; group: string; memberId: string; topics: string[]; sessionTimeoutMs: number }
 
@@ -64,10 +63,11 @@ export interface HttpBrokerApi {
   /** Standalone commits: generationId −1 and memberId ''. Durable before it resolves. */
   commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void>;
   fetchOffsets(ctx: RequestContext, group: string, topics?: string[]): Promise<CommittedOffset[]>;
-  /** UNKNOWN_GROUP. */
-  describeGroup(ctx: RequestContext, group: string): GroupDescription;
-  listGroups(ctx: RequestContext): GroupSummary[];
-  /** Lag of every committed offset (scrape time, for /metrics; not a client operation). */
+  /** UNKNOWN_GROUP. In a cluster, asked of the group's coordinator. */
+  describeGroup(ctx: RequestContext, group: string): Promise<GroupDescription>;
+  /** In a cluster, every coordinator's groups (a coordinator that does not answer is left out). */
+  listGroups(ctx: RequestContext): Promise<GroupSummary[]>;
+  /** Lag of every committed offset of the groups coordinated by this broker (scrape time, for /metrics; not a client operation). */
   consumerLag(): ConsumerLag[];
 }
 
@@ -85,10 +85,11 @@ export interface BrokerApi extends HttpBrokerApi {
   /** A WebSocket connection from `ip` may open (connections-per-IP quota); pair with releaseConnection. */
   admitConnection(ip: string): boolean;
   releaseConnection(ip: string): void;
-  joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): GroupAssignmentFrame;
-  /** null, or the error a member must act on (UNKNOWN_MEMBER_ID: join again). */
-  heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number): ErrorName | null;
-  leaveGroup(ctx: RequestContext, group: string, memberId: string): void;
+  /** Resolves to the joiner's answer (an error answer carries its code); the other members' new assignments reach their sinks. */
+  joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): Promise<GroupAssignmentFrame>;
+  /** null, or the error a member must act on (UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS: join again). */
+  heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number): Promise<ErrorName | null>;
+  leaveGroup(ctx: RequestContext, group: string, memberId: string): Promise<void>;
   /** The connection closed: its members leave at once. */
   leaveAll(sink: GroupMemberSink): void;
 }

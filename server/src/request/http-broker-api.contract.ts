@@ -94,11 +94,11 @@ export function httpBrokerApiContract(name: string, open: () => Promise<ApiFixtu
     await api.commitOffsets(ctx, 'g', -1, '', [{ topic: 't', partition: 1, offset: 1, metadata: 'm' }]);
     assert.deepEqual(await api.fetchOffsets(ctx, 'g'), [{ topic: 't', partition: 1, offset: 1, metadata: 'm' }]);
     assert.deepEqual(await api.fetchOffsets(ctx, 'g', ['other']), []);
-    const described = api.describeGroup(ctx, 'g');
+    const described = await api.describeGroup(ctx, 'g');
     assert.equal(described.offsets[0].lag, 2);
-    assert.deepEqual(api.listGroups(ctx).map((g) => g.group), ['g']);
+    assert.deepEqual((await api.listGroups(ctx)).map((g) => g.group), ['g']);
     assert.deepEqual(api.consumerLag(), [{ group: 'g', topic: 't', partition: 1, lag: 2 }]);
-    assert.throws(() => api.describeGroup(ctx, 'nobody'), code('UNKNOWN_GROUP'));
+    await assert.rejects(api.describeGroup(ctx, 'nobody'), code('UNKNOWN_GROUP'));
     await assert.rejects(api.commitOffsets(ctx, 'g', 3, 'not-a-member', [{ topic: 't', partition: 0, offset: 0, metadata: '' }]), code('UNKNOWN_MEMBER_ID'));
   });
 }

@@ -141,14 +141,14 @@ export class RequestLayer implements BrokerApi {
     return offsets.filter((o) => this.access.allows(ctx, 'groupFetch', { group, topic: o.topic }));
   }
 
-  describeGroup(ctx: RequestContext, group: string) {
+  async describeGroup(ctx: RequestContext, group: string) {
     this.access.check(ctx, 'groupDescribe', { group });
-    const described = this.broker.groups.describeGroup(group);
+    const described = await this.broker.groups.describeGroup(group);
     return { ...described, offsets: described.offsets.filter((o) => this.access.allows(ctx, 'groupFetch', { group, topic: o.topic })) };
   }
 
-  listGroups(ctx: RequestContext) {
-    return this.broker.groups.listGroups().filter((g) => this.access.allows(ctx, 'groupDescribe', { group: g.group }));
+  async listGroups(ctx: RequestContext) {
+    return (await this.broker.groups.listGroups()).filter((g) => this.access.allows(ctx, 'groupDescribe', { group: g.group }));
   }
 
   consumerLag() {
@@ -186,20 +186,20 @@ export class RequestLayer implements BrokerApi {
   }
 
   /** A member is assigned partitions of its topics: it needs subscribe on each, not only the group grant. */
-  joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): GroupAssignmentFrame {
+  async joinGroup(ctx: RequestContext, request: GroupJoinRequest, sink: GroupMemberSink): Promise<GroupAssignmentFrame> {
     this.access.check(ctx, 'groupJoin', { group: request.group });
     for (const topic of new Set(request.topics)) this.access.check(ctx, 'subscribe', { topic });
     return this.broker.groups.join({ ...request, clientId: ctx.clientId }, sink);
   }
 
-  heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number) {
+  async heartbeat(ctx: RequestContext, group: string, memberId: string, generationId: number) {
     this.access.check(ctx, 'groupJoin', { group });
     return this.broker.groups.heartbeat(group, memberId, generationId);
   }
 
-  leaveGroup(ctx: RequestContext, group: string, memberId: string): void {
+  async leaveGroup(ctx: RequestContext, group: string, memberId: string): Promise<void> {
     this.access.check(ctx, 'groupJoin', { group });
-    this.broker.groups.leave(group, memberId);
+    await this.broker.groups.leave(group, memberId);
   }
 
   leaveAll(sink: GroupMemberSink): void {

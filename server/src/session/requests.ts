@@ -1,6 +1,7 @@
 /**
  * Answers of a ready session's request frames that do not touch its
- * subscriptions: metadata, producer ids, produce, group offsets. Each takes
+ * subscriptions: metadata, producer ids, produce, group offsets and
+ * membership (join, heartbeat, leave). Each takes
  * the request layer and the session's RequestContext and resolves to the
  * answer frame (an error is an answer with its code); the session sends it
  * if it is still open. No handler holds a reference to the session.
@@ -9,14 +10,15 @@
  * resolved, i.e. after the batch is durable.
  */
 import {
-  ErrorTable, RunnelError, type ErrorName, type InitProducerOkFrame, type MetadataFrame, type MetadataRequestFrame,
+  ErrorTable, RunnelError, type ErrorFrame, type ErrorName, type GroupAssignmentFrame, type GroupHeartbeatFrame, type GroupJoinFrame,
+  type GroupLeaveFrame, type InitProducerOkFrame, type MetadataFrame, type MetadataRequestFrame,
   type OffsetCommitAckFrame, type OffsetCommitFrame, type OffsetFetchFrame, type OffsetFetchResultFrame, type ProduceAckFrame,
   type ProduceFrame, type TopicMetadata,
 } from '@runnel/client/codec';
 import { performance } from 'node:perf_hooks';
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
-import type { BrokerApi, ProducerProof, TopicDescription } from '../request/broker-api.ts';
+import type { BrokerApi, GroupMemberSink, ProducerProof, TopicDescription } from '../request/broker-api.ts';
 import type { RequestContext } from '../request/request-context.ts';
 
 export function errorOf(error: unknown): { name: ErrorName; message: string } {
@@ -103,5 +105,56 @@ export async function answerOffsetFetch(api: BrokerApi, ctx: RequestContext, fra
     return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: 0, offsets };
   } catch (e) {
     return { type: 'offsetFetchResult', requestId: frame.requestId, errorCode: codeOf(e), offsets: [] };
+  }
+}
+
+function errorFrame(requestId: number, e: unknown): ErrorFrame {
+  const { name, message } = errorOf(e);
+  return { type: 'error', requestId, errorCode: ErrorTable[name].code, message: message.slice(0, 1000), retryAfterMs: 0 };
+}
+
+/** The join answer; a refusal before the coordinator answered (authorization, the group's coordinator unreachable) is an error frame of the request. */
+export async function answerGroupJoin(api: BrokerApi, ctx: RequestContext, frame: GroupJoinFrame, sink: GroupMemberSink): Promise<GroupAssignmentFrame | ErrorFrame> {
+  const { requestId, group, memberId, topics, sessionTimeoutMs } = frame;
+  try {
+    return await api.joinGroup(ctx, { requestId, group, memberId, topics, sessionTimeoutMs }, sink);
+  } catch (e) {
+    return errorFrame(requestId, e);
+  }
+}
+
+/** Heartbeat answers that mean "join again": the member is told by an error assignment, which the SDK's group consumer acts on. */
+const REJOIN: ReadonlySet<ErrorName> = new Set(['UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS']);
+
+/**
+ * What a heartbeat answers (heartbeats have no answer frame of their own): nothing when fine or when
+ * the coordinator could not be asked this time (the next heartbeat asks again); for a member the
+ * coordinator does not know, or one that must rejoin because its coordinator moved, an error
+ * assignment for its member id (and the error frame single nodes always sent for UNKNOWN_MEMBER_ID).
+ * NB: after a coordinator moves, the new coordinator knows no member: without the error assignment a
+ * member would heartbeat into UNKNOWN_MEMBER_ID forever while holding partitions nobody else gets.
+ */
+export async function answerGroupHeartbeat(api: BrokerApi, ctx: RequestContext, frame: GroupHeartbeatFrame): Promise<(ErrorFrame | GroupAssignmentFrame)[]> {
+  let code: ErrorName | null;
+  try {
+    code = await api.heartbeat(ctx, frame.group, frame.memberId, frame.generationId);
+  } catch (e) {
+    const { name } = errorOf(e);
+    if (!REJOIN.has(name)) return [errorFrame(0, e)];
+    code = name;
+  }
+  if (code === null || !REJOIN.has(code)) return [];
+  const rejoin: GroupAssignmentFrame = {
+    type: 'groupAssignment', requestId: 0, group: frame.group, memberId: frame.memberId, generationId: -1, errorCode: ErrorTable[code].code, assignments: [],
+  };
+  return code === 'UNKNOWN_MEMBER_ID' ? [errorFrame(0, new RunnelError(code, `member ${frame.memberId} is not in group ${frame.group}; join again`)), rejoin] : [rejoin];
+}
+
+export async function answerGroupLeave(api: BrokerApi, ctx: RequestContext, frame: GroupLeaveFrame): Promise<ErrorFrame | null> {
+  try {
+    await api.leaveGroup(ctx, frame.group, frame.memberId);
+    return null;
+  } catch (e) {
+    return errorFrame(0, e);
   }
 }

@@ -169,10 +169,11 @@ test('closing the socket ends its group memberships at once', async () => {
     send(hello);
     await t.broker.createTopic({ name: 'g-topic', partitions: 2, replicationFactor: 1 });
     send({ type: 'groupJoin', requestId: 5, group: 'g', memberId: '', topics: ['g-topic'], sessionTimeoutMs: 60_000 });
+    await until(() => socket.of('groupAssignment').length === 1);
     assert.equal(socket.of('groupAssignment')[0].errorCode, 0);
-    assert.equal(t.broker.groups.describeGroup('g').members.length, 1);
+    assert.equal((await t.broker.groups.describeGroup('g')).members.length, 1);
     socket.end(1000, 'bye');
-    assert.equal(t.broker.groups.listGroups().find((g) => g.group === 'g')?.members ?? 0, 0);
+    assert.equal((await t.broker.groups.listGroups()).find((g) => g.group === 'g')?.members ?? 0, 0);
   } finally {
     await t.close();
   }

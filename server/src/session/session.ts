@@ -29,7 +29,9 @@ import type { Subscription, SubscriberConnection } from '../fanout/subscription.
 import type { BrokerApi } from '../request/broker-api.ts';
 import { ANONYMOUS, requestContext, type RequestContext } from '../request/request-context.ts';
 import { closeCodeFor } from './close-codes.ts';
-import { answerInitProducer, answerMetadata, answerOffsetCommit, answerOffsetFetch, answerProduce, errorOf, produceAck } from './requests.ts';
+import {
+  answerGroupHeartbeat, answerGroupJoin, answerGroupLeave, answerInitProducer, answerMetadata, answerOffsetCommit, answerOffsetFetch, answerProduce, errorOf, produceAck,
+} from './requests.ts';
 import { SessionSubscriptions } from './session-subscriptions.ts';
 import type { SessionSocket } from './session-socket.ts';
 
@@ -128,16 +130,11 @@ export class Session implements SubscriberConnection, GroupMemberSink {
       }
       case 'offsetCommit': return this.track(frame.requestId, () => answerOffsetCommit(api, ctx, frame));
       case 'offsetFetch': return this.track(frame.requestId, () => answerOffsetFetch(api, ctx, frame));
-      case 'groupJoin': {
-        const { requestId, group, memberId, topics, sessionTimeoutMs } = frame;
-        return this.sendFrame(api.joinGroup(ctx, { requestId, group, memberId, topics, sessionTimeoutMs }, this));
-      }
-      case 'groupHeartbeat': {
-        const code = api.heartbeat(ctx, frame.group, frame.memberId, frame.generationId);
-        if (code === 'UNKNOWN_MEMBER_ID') this.sendError(0, code, `member ${frame.memberId} is not in group ${frame.group}; join again`);
-        return;
-      }
-      case 'groupLeave': return api.leaveGroup(ctx, frame.group, frame.memberId);
+      case 'groupJoin': return this.track(frame.requestId, () => answerGroupJoin(api, ctx, frame, this));
+      case 'groupHeartbeat': return this.track(0, async () => {
+        for (const answer of await answerGroupHeartbeat(api, ctx, frame)) if (!this.isClosed) this.sendFrame(answer);
+      });
+      case 'groupLeave': return this.track(0, () => answerGroupLeave(api, ctx, frame));
       case 'helloOk': case 'metadata': case 'initProducerOk': case 'produceAck': case 'subscribed': case 'records':
       case 'offsetCommitAck': case 'offsetFetchResult': case 'groupAssignment': case 'error': case 'authenticateOk':
         return this.rejectFrame('INVALID_REQUEST', `${frame.type} is a broker-to-client frame`, requestIdOf(frame));

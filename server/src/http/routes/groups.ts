@@ -70,8 +70,8 @@ const commitOffsets = createRoute({
 });
 
 export function registerGroupRoutes({ app, broker }: RouteContext): void {
-  app.openapi(listGroups, (c) => c.json({ groups: broker.listGroups(contextOf(c)) }, 200));
-  app.openapi(describeGroup, (c) => c.json(broker.describeGroup(contextOf(c), c.req.valid('param').group), 200));
+  app.openapi(listGroups, async (c) => c.json({ groups: await broker.listGroups(contextOf(c)) }, 200));
+  app.openapi(describeGroup, async (c) => c.json(await broker.describeGroup(contextOf(c), c.req.valid('param').group), 200));
   app.openapi(fetchOffsets, async (c) => {
     const { topic } = c.req.valid('query');
     return c.json({ offsets: await broker.fetchOffsets(contextOf(c), c.req.valid('param').group, topic === undefined ? undefined : [topic]) }, 200);

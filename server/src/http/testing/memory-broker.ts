@@ -160,7 +160,7 @@ export class MemoryBroker implements HttpBrokerApi {
     return this.offsetsOf(group, topics);
   }
 
-  describeGroup(_ctx: RequestContext, group: string): GroupDescription {
+  async describeGroup(_ctx: RequestContext, group: string): Promise<GroupDescription> {
     const offsets = this.offsetsOf(group);
     if (offsets.length === 0) throw new RunnelError('UNKNOWN_GROUP', `group ${group} has no members and no committed offsets`);
     return {
@@ -172,7 +172,7 @@ export class MemoryBroker implements HttpBrokerApi {
     };
   }
 
-  listGroups(_ctx: RequestContext): GroupSummary[] {
+  async listGroups(_ctx: RequestContext): Promise<GroupSummary[]> {
     return [...this.committed.keys()].sort().map((group) => ({ group, state: 'Empty' as const, members: 0, generationId: 0 }));
   }
 
