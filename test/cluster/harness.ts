@@ -162,7 +162,7 @@ export class ClusterHarness {
    * The cluster as a broker that is up, not paused and connected to etcd sees
    * it (`prefer` first, e.g. a broker not involved in the current fault).
    */
-  async view(prefer: number[] = []): Promise<ClusterView> {
+  async view(prefer: number[] = [], topic?: string): Promise<ClusterView> {
     const order = [...prefer, ...this.ids.filter((id) => !prefer.includes(id))];
     let fallback: ClusterView | undefined;
     let last: unknown;
@@ -170,7 +170,7 @@ export class ClusterHarness {
       const node = this.node(id);
       if (!node.isRunning || node.isPaused) continue;
       try {
-        const view = await node.clusterView(this.#limits.viewRequestTimeoutMs);
+        const view = await node.clusterView(this.#limits.viewRequestTimeoutMs, topic);
         if (view.etcdConnected) return view;
         fallback ??= view;
       } catch (error) {
@@ -183,7 +183,7 @@ export class ClusterHarness {
 
   /** Partitions of `topic` as the view shows them. */
   async partitions(topic: string, prefer: number[] = []): Promise<ClusterPartitionView[]> {
-    return (await this.view(prefer)).partitions.filter((p) => p.topic === topic).sort((a, b) => a.partition - b.partition);
+    return (await this.view(prefer, topic)).partitions.filter((p) => p.topic === topic).sort((a, b) => a.partition - b.partition);
   }
 
   async leaderOf(topic: string, partition: number): Promise<number> {
@@ -215,23 +215,23 @@ export class ClusterHarness {
   }
 
   /**
-   * Resolves once every broker runs and every partition of `topics` has a
+   * Resolves once every broker runs and every partition of `topic` has a
    * leader whose own view says so, an ISR of all its replicas and (with
    * `caughtUp`) every follower at the leader's log end and the high watermark
    * there too.
    */
-  async waitHealthy(topics: string[], options: { caughtUp?: boolean; timeoutMs?: number } = {}): Promise<ClusterPartitionView[]> {
-    return this.poll(`partitions of ${topics.join(', ')} healthy${options.caughtUp ? ' and caught up' : ''}`, options.timeoutMs ?? this.#limits.healthyTimeoutMs, async () => {
+  async waitHealthy(topic: string, options: { caughtUp?: boolean; timeoutMs?: number } = {}): Promise<ClusterPartitionView[]> {
+    return this.poll(`partitions of ${topic} healthy${options.caughtUp ? ' and caught up' : ''}`, options.timeoutMs ?? this.#limits.healthyTimeoutMs, async () => {
       if (this.nodes.some((n) => !n.isRunning || n.isPaused)) return { done: false, why: 'a broker is down' };
-      const view = await this.view();
+      const view = await this.view([], topic);
       const problem = this.formedProblem(view);
       if (problem) return { done: false, why: problem };
       const out: ClusterPartitionView[] = [];
-      for (const p of view.partitions.filter((x) => topics.includes(x.topic))) {
+      for (const p of view.partitions.filter((x) => x.topic === topic)) {
         const where = `${p.topic}/${p.partition}`;
         if (p.leader < 0) return { done: false, why: `${where} offline` };
         if (p.isr.length !== p.replicas.length) return { done: false, why: `${where} ISR [${p.isr}] of replicas [${p.replicas}]` };
-        const own = (await this.node(p.leader).clusterView(this.#limits.viewRequestTimeoutMs)).partitions.find((x) => x.topic === p.topic && x.partition === p.partition);
+        const own = (await this.node(p.leader).clusterView(this.#limits.viewRequestTimeoutMs, topic)).partitions.find((x) => x.topic === p.topic && x.partition === p.partition);
         if (!own || own.role !== 'leader' || own.leaderEpoch !== p.leaderEpoch) return { done: false, why: `${where}: broker ${p.leader} does not lead epoch ${p.leaderEpoch} yet` };
         if (options.caughtUp) {
           if (own.highWatermark !== own.logEndOffset) return { done: false, why: `${where}: high watermark ${own.highWatermark} below log end ${own.logEndOffset}` };
@@ -240,7 +240,7 @@ export class ClusterHarness {
         }
         out.push(own);
       }
-      if (out.length === 0) return { done: false, why: `no partitions of ${topics.join(', ')} in the view` };
+      if (out.length === 0) return { done: false, why: `no partitions of ${topic} in the view` };
       return { done: true, value: out.sort((a, b) => a.partition - b.partition) };
     });
   }

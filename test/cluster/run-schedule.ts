@@ -55,6 +55,11 @@ async function createTopic(h: ClusterHarness, name: string, partitions: number, 
   }
 }
 
+/** Best effort: the next schedules should not carry this one's idle partitions (their follower fetches cost CPU). */
+async function deleteTopic(h: ClusterHarness, name: string): Promise<void> {
+  await fetch(`${h.httpUrls[0]}/v1/topics/${encodeURIComponent(name)}`, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer(), () => undefined);
+}
+
 /** Every record of `topic/partition` below `highWatermark`, read from `url` (the leader). */
 async function readServedLog(url: string, topic: string, partition: number, highWatermark: number): Promise<{ offset: number; value: string }[]> {
   const out: { offset: number; value: string }[] = [];
@@ -75,7 +80,7 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
   log(describeSchedule(schedule));
   const topic = `faults-${schedule.seed}-${startedAt.toString(36)}`;
   await createTopic(h, topic, schedule.partitions, limits.createTopicTimeoutMs);
-  await h.waitHealthy([topic]);
+  await h.waitHealthy(topic);
   const topicId = await h.topicId(topic);
   const recorder = new HistoryRecorder(schedule.seed);
   const workload = Workload.start({
@@ -90,11 +95,11 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
       log(`  ${step.kind}: ${fault.record.target}; led ${fault.record.ledPartitions.map((p) => p.partition).join(',') || 'none'}`);
       await sleep(step.holdMs);
       await fault.heal();
-      await h.waitHealthy([topic]);
+      await h.waitHealthy(topic);
     }
     await sleep(schedule.cooldownMs);
     const pendingAtStop = await workload.stopProducing(limits.settleTimeoutMs);
-    const final = await h.waitHealthy([topic], { caughtUp: true });
+    const final = await h.waitHealthy(topic, { caughtUp: true });
     const consumersBehind = await workload.waitConsumers(final.map((p) => p.highWatermark), limits.consumerCatchUpTimeoutMs);
     const partitions: PartitionFinal[] = [];
     for (const p of final) {
@@ -107,6 +112,7 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
     await workload.close();
     const history = recorder.finish(partitions, Date.now());
     const result = checkHistory(history);
+    await deleteTopic(h, topic);
     return { schedule, history, result, notes: { pendingAtStop, consumersBehind, clientErrors: workload.errors }, durationMs: Date.now() - startedAt };
   } finally {
     await workload.close();

@@ -299,9 +299,10 @@ export class BrokerNode {
     }
   }
 
-  /** `GET /v1/cluster` of this broker (its own view). */
-  async clusterView(timeoutMs = 2_000): Promise<ClusterView> {
-    const response = await fetch(`${this.url}/v1/cluster`, { signal: AbortSignal.timeout(timeoutMs) });
+  /** `GET /v1/cluster` of this broker (its own view), of one topic's partitions when `topic` is given. */
+  async clusterView(timeoutMs = 2_000, topic?: string): Promise<ClusterView> {
+    const query = topic === undefined ? '' : `?topic=${encodeURIComponent(topic)}`;
+    const response = await fetch(`${this.url}/v1/cluster${query}`, { signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) throw new Error(`node ${this.id}: GET /v1/cluster answered ${response.status} ${await response.text()}`);
     return (await response.json()) as ClusterView;
   }
