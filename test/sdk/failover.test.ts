@@ -18,7 +18,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,11 +26,11 @@ import { createClient, type ConsumerRecord, type RunnelClient, type WebSocketCon
 import { fileStorage } from '@runnel/client/node';
 import { BrokerProcess, freePort } from '../e2e/harness/broker-process.ts';
 import { BrokerHttp } from '../e2e/harness/broker-http.ts';
+import { DirBroker } from '../e2e/harness/dir-broker.ts';
 import { TcpProxy } from '../e2e/harness/tcp-proxy.ts';
 import { waitFor } from '../e2e/harness/wait-for.ts';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
-const root = new URL('../..', import.meta.url).pathname;
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); });
 
@@ -136,38 +135,6 @@ test('URL rotation over real sockets: a cut connection moves to the next URL at 
     load.stop();
   }
 });
-
-/** A broker child on a given port and data dir (two of them share one dir, one at a time). */
-class DirBroker {
-  private child: ChildProcess | undefined;
-  private logTail = '';
-  constructor(readonly port: number, readonly dataDir: string) {}
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
-  get wsUrl(): string { return `ws://127.0.0.1:${this.port}/v1/ws`; }
-  log(): string { return `--- broker ${this.port} log (tail) ---\n${this.logTail.slice(-3000)}`; }
-
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'start', '--port', String(this.port), '--data', this.dataDir], {
-      cwd: root, env: { ...process.env, RUNNEL_REQUIRE_NATIVE_UWS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    const append = (chunk: Buffer): void => { this.logTail = (this.logTail + chunk.toString()).slice(-16_384); };
-    child.stdout!.on('data', append);
-    child.stderr!.on('data', append);
-    await waitFor(`broker ${this.port} ready`, async () => {
-      if (child.exitCode !== null) throw new Error(`broker exited\n${this.log()}`);
-      return (await fetch(`${this.url}/readyz`)).ok;
-    }, { timeoutMs: 60_000, intervalMs: 100, context: () => this.log() });
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 test('another broker process on the same log: producer id re-claimed, in-flight produces de-duplicated, consumer resumes exactly', { timeout: 180_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'runnel-failover-dir-'));
