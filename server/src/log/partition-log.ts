@@ -163,6 +163,8 @@ export class PartitionLog {
   /** Consumers see only offsets below it. Single replica: the durable (or, with flushIntervalMs > 0, written) end. */
   get highWatermark(): number { return this.#pipeline.highWatermark; }
   get isDurable(): boolean { return this.#options.flushIntervalMs === 0; }
+  /** Opened with `isReplicated` (the high watermark moves only by `setHighWatermark`). */
+  get isReplicated(): boolean { return this.#options.isReplicated; }
 
   /** Latest leader epoch that appended to this log (KIP-101); -1 (Kafka's UNDEFINED_EPOCH) when no batch carries one. */
   get leaderEpoch(): number { return this.#epochs.latestEpoch; }

@@ -1,0 +1,169 @@
+/**
+ * The follower role of one replica for one leader epoch: a fetch loop to the
+ * leader from its durable log end (docs/cluster.md "Replication protocol").
+ *
+ * Each round: fetch {fetchOffset = durable end, lastFetchedEpoch = the log's
+ * latest epoch, knownHighWatermark}; a `divergingEpoch` answer → truncate
+ * (divergence.ts) and fetch again; batches → every one checked (header, CRC,
+ * contiguous from the log end; one bad batch drops the whole answer, which is
+ * fetched again) and appended AS THEY ARE (`appendAsFollower`: same offsets,
+ * same partitionLeaderEpoch, producer state rebuilt); then the leader's high
+ * watermark is applied (the log caps it at its own durable end).
+ *
+ * Ordering contract: the next fetch is sent only after fdatasync covers every
+ * batch of the previous answer, so a fetchOffset the leader counts is always
+ * durable here; truncation happens before the fetch that follows it; after
+ * `stop()` resolves nothing more is appended or truncated by this role.
+ */
+import { AssertionError, iterateBatches, RunnelError, type BatchHeader } from '@runnel/client/codec';
+import type { PartitionLog } from '../log/partition-log.ts';
+import { nativeCrc } from '../log/partition-log.ts';
+import { truncationOffset } from './divergence.ts';
+import type { ReplicationLimits } from './limits.ts';
+import type { PeerLinks } from './peer-links.ts';
+import type { FetchResponse } from './protocol.ts';
+
+export interface FollowerRoleOptions {
+  brokerId: number;
+  leaderId: number;
+  leaderEpoch: number;
+  topicId: string;
+  partition: number;
+  log: PartitionLog;
+  links: PeerLinks;
+  limits: ReplicationLimits;
+  warn(message: string): void;
+}
+
+/** Batches appended together before awaiting their fdatasync (stays well under the log's maxPendingAppends). */
+const MAX_BATCHES_PER_APPEND_ROUND = 4096;
+
+/** Why a fetch answer was not appended (it is fetched again). */
+class BadAnswer extends Error {}
+
+export class FollowerRole {
+  readonly leaderId: number;
+  readonly leaderEpoch: number;
+  readonly #o: FollowerRoleOptions;
+  readonly #abort = new AbortController();
+  #loop: Promise<void> = Promise.resolve();
+  #knownHighWatermark: number;
+  /** The last fetch error, for views and logs (null after a good answer). */
+  lastError: RunnelError | null = null;
+
+  constructor(o: FollowerRoleOptions) {
+    this.#o = o;
+    this.leaderId = o.leaderId;
+    this.leaderEpoch = o.leaderEpoch;
+    this.#knownHighWatermark = o.log.highWatermark;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  /** Stops fetching; resolves once the loop ended (no append or truncation of this role runs after). */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+  }
+
+  get #isStopped(): boolean {
+    return this.#abort.signal.aborted;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#isStopped) {
+      try {
+        const answer = await this.#fetch();
+        if (this.#isStopped) return;
+        await this.#handleAnswer(answer);
+        this.lastError = null;
+      } catch (err) {
+        if (this.#isStopped) return;
+        this.#onError(err);
+        await this.#sleep(this.#o.limits.replicaFetchBackoffMs);
+      }
+    }
+  }
+
+  #fetch(): Promise<FetchResponse> {
+    const { log, limits } = this.#o;
+    // Invariant: the log end is durable here (the previous round awaited its fdatasync).
+    return this.#o.links.fetch(this.leaderId, {
+      topicId: this.#o.topicId, partition: this.#o.partition, replicaId: this.#o.brokerId,
+      currentLeaderEpoch: this.leaderEpoch, lastFetchedEpoch: log.leaderEpoch, fetchOffset: log.durableEndOffset,
+      knownHighWatermark: this.#knownHighWatermark, maxBytes: limits.replicaFetchMaxBytes, maxWaitMs: limits.replicaFetchMaxWaitMs,
+    }, limits.replicaFetchTimeoutMs, this.#abort.signal);
+  }
+
+  async #handleAnswer(answer: FetchResponse): Promise<void> {
+    const log = this.#o.log;
+    if (answer.divergingEpoch) {
+      const target = truncationOffset(log, answer.divergingEpoch, log.highWatermark);
+      if (target >= log.logEndOffset) throw new BadAnswer(`the leader answered divergingEpoch ${JSON.stringify(answer.divergingEpoch)}, but the log (end ${log.logEndOffset}, epoch ${log.leaderEpoch}) has nothing to truncate there`);
+      this.#o.warn(`diverged from leader ${this.leaderId} (epoch ${this.leaderEpoch}) at ${JSON.stringify(answer.divergingEpoch)}: truncating ${log.logEndOffset - target} offsets to ${target}`);
+      await log.truncateTo(target);
+      return;
+    }
+    const batches = this.#checkBatches(answer.records);
+    for (let i = 0; i < batches.length && !this.#isStopped; i += MAX_BATCHES_PER_APPEND_ROUND) {
+      const round = batches.slice(i, i + MAX_BATCHES_PER_APPEND_ROUND).map((b) => log.appendAsFollower(b.bytes, b.header));
+      await Promise.all(round);
+    }
+    if (!log.isDurable) await log.flush();
+    this.#knownHighWatermark = answer.highWatermark;
+    log.setHighWatermark(answer.highWatermark);
+  }
+
+  /** Every batch whole, passing its CRC, contiguous from the log end; else BadAnswer (nothing is appended). */
+  #checkBatches(records: Uint8Array): { bytes: Uint8Array; header: BatchHeader }[] {
+    const out: { bytes: Uint8Array; header: BatchHeader }[] = [];
+    let expected = this.#o.log.logEndOffset;
+    for (const b of iterateBatches(records, { crc: nativeCrc })) {
+      if (!b.ok) throw new BadAnswer(`a batch from leader ${this.leaderId} failed its check (${b.code}: ${b.message}); the answer is dropped and fetched again`);
+      const { at, header } = b.value;
+      if (header.baseOffset !== expected) throw new BadAnswer(`leader ${this.leaderId} sent a batch at offset ${header.baseOffset}, expected ${expected}`);
+      out.push({ bytes: records.subarray(at, at + header.totalBytes), header });
+      expected = header.baseOffset + header.lastOffsetDelta + 1;
+    }
+    return out;
+  }
+
+  #onError(err: unknown): void {
+    const e = err instanceof RunnelError ? err : new RunnelError('UNKNOWN_SERVER_ERROR', (err as Error)?.message ?? String(err), { cause: err });
+    const isNew = this.lastError?.errorName !== e.errorName;
+    this.lastError = e;
+    // Expected while leadership moves or a peer restarts: logged once per kind, not per retry.
+    if (err instanceof BadAnswer || err instanceof AssertionError || (isNew && !isTransient(e))) this.#o.warn(`fetch from leader ${this.leaderId} (epoch ${this.leaderEpoch}) failed: ${e.message}`);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#isStopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#abort.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/** Errors of a cluster in motion: the follower just fetches again after its backoff. */
+function isTransient(e: RunnelError): boolean {
+  switch (e.errorName) {
+    case 'NOT_CONNECTED':
+    case 'REQUEST_TIMED_OUT':
+    case 'NOT_LEADER_OR_FOLLOWER':
+    case 'UNKNOWN_LEADER_EPOCH':
+    case 'FENCED_LEADER_EPOCH':
+    case 'UNKNOWN_TOPIC_OR_PARTITION':
+    case 'ABORTED':
+      return true;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,366 @@
+/**
+ * Replication end to end: three ReplicaPartitions on real logs (tmp dirs),
+ * each behind its own ReplicationServer and PeerLinks over real TCP on
+ * 127.0.0.1, an in-memory IsrStore with compare-and-swap that also plays
+ * etcd's watch (every change is applied to every live replica) and the
+ * controller (tests elect leaders by hand).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { encodeRecordBatch, RunnelError, validateRecords, type BatchHeader } from '@runnel/client/codec';
+import type { AlterIsrResult, IsrStore, PeerDirectory, VersionedLeadership } from '../cluster/cluster-state.ts';
+import { PartitionLog } from '../log/partition-log.ts';
+import type { TopicInfo } from '../metadata/topic-info.ts';
+import type { AppendResult } from '../partition/partition.ts';
+import type { ReplicationLimits } from './limits.ts';
+import { PeerLinks } from './peer-links.ts';
+import { ReplicaPartition } from './replica-partition.ts';
+import { ReplicationServer } from './replication-server.ts';
+
+const topic: TopicInfo = { name: 'orders', topicId: 'tid-orders', partitions: 1, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0 };
+const limits: Partial<ReplicationLimits> = {
+  replicaLagTimeMs: 1500, replicationTickMs: 50, replicaFetchMaxWaitMs: 300, replicaFetchTimeoutMs: 3000, replicaFetchBackoffMs: 30,
+  reconnectBackoffMs: 20, reconnectBackoffMaxMs: 200, connectTimeoutMs: 1000, replicationTimeoutMs: 15_000, highWatermarkCheckpointMs: 200, alterIsrRetryMs: 100,
+};
+const quiet = () => {};
+
+const roots: string[] = [];
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+
+/** etcd stand-in for one partition: compare-and-swap on a revision, and a watch that applies each change to every live replica. */
+class MemoryIsrStore implements IsrStore {
+  current: VersionedLeadership;
+  #revision = 100;
+  isUnavailable = false;
+  readonly changes: VersionedLeadership[] = [];
+  constructor(readonly cluster: Cluster, leader: number, isr: number[], replicas: number[]) {
+    this.current = { topicId: topic.topicId, partition: 0, leader, leaderEpoch: 1, isr, replicas, revision: String(this.#revision) };
+  }
+
+  async alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult> {
+    await Promise.resolve();
+    if (this.isUnavailable) return { ok: false, reason: 'unavailable' };
+    if (expected.revision !== this.current.revision) return { ok: false, reason: 'fenced' };
+    this.#write({ ...this.current, isr: [...isr] });
+    return { ok: true, leadership: this.current };
+  }
+
+  /** The controller: a new leader, epoch + 1. */
+  elect(leader: number, isr: number[]): VersionedLeadership {
+    this.#write({ ...this.current, leader, isr, leaderEpoch: this.current.leaderEpoch + 1 });
+    return this.current;
+  }
+
+  #write(l: Omit<VersionedLeadership, 'revision'>): void {
+    this.current = { ...l, revision: String(++this.#revision) };
+    this.changes.push(this.current);
+    const published = this.current;
+    // The watch: delivered asynchronously, as etcd's would be.
+    setImmediate(() => {
+      for (const n of this.cluster.nodes.values()) n.replica?.applyLeadership(published).catch(quiet);
+    });
+  }
+}
+
+class Node {
+  server: ReplicationServer | null = null;
+  links: PeerLinks | null = null;
+  replica: ReplicaPartition | null = null;
+  port = 0;
+  constructor(readonly id: number, readonly dir: string, readonly cluster: Cluster) {}
+
+  get log(): PartitionLog {
+    return this.replica!.log;
+  }
+
+  async start(): Promise<void> {
+    this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits, warn: quiet });
+    this.port = (await this.server.listen()).port;
+    this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits });
+    const log = await PartitionLog.open(this.dir, { isReplicated: true });
+    this.replica = new ReplicaPartition({
+      topic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits,
+      warn: (m) => this.cluster.warnings.push(`${this.id}: ${m}`),
+    });
+    await this.replica.applyLeadership(this.cluster.store.current);
+  }
+
+  /** As a dead broker: its replica, its links and its port go away. */
+  async stop(): Promise<void> {
+    const { replica, links, server } = this;
+    this.replica = null;
+    this.links = null;
+    this.server = null;
+    await server?.close();
+    links?.close();
+    await replica?.close();
+  }
+}
+
+class Cluster {
+  readonly nodes = new Map<number, Node>();
+  readonly warnings: string[] = [];
+  store!: MemoryIsrStore;
+  readonly directory: PeerDirectory = {
+    replicationAddress: (id) => {
+      const n = this.nodes.get(id);
+      return n?.server ? { host: '127.0.0.1', port: n.port } : n?.port ? { host: '127.0.0.1', port: n.port } : undefined;
+    },
+  };
+
+  static async start(ids = [1, 2, 3]): Promise<Cluster> {
+    const c = new Cluster();
+    const root = await mkdtemp(join(tmpdir(), 'runnel-replication-'));
+    roots.push(root);
+    c.store = new MemoryIsrStore(c, ids[0], [...ids], [...ids]);
+    for (const id of ids) c.nodes.set(id, new Node(id, join(root, `broker-${id}`), c));
+    for (const n of c.nodes.values()) await n.start();
+    return c;
+  }
+
+  node(id: number): Node {
+    return this.nodes.get(id)!;
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes.values()) await n.stop();
+  }
+}
+
+function batch(records: number, opts: { producerId?: number; producerEpoch?: number; baseSequence?: number; tag?: number } = {}): { bytes: Uint8Array; header: BatchHeader } {
+  const value = new Uint8Array(100).fill(opts.tag ?? 1);
+  const bytes = encodeRecordBatch({
+    producerId: opts.producerId, producerEpoch: opts.producerEpoch, baseSequence: opts.baseSequence,
+    records: Array.from({ length: records }, (_, i) => ({ value, key: new Uint8Array([i]), timestampMs: 1_700_000_000_000 })),
+  });
+  const header = validateRecords(bytes);
+  assert.ok(header.ok);
+  return { bytes, header: header.value };
+}
+
+function produce(node: Node, records: number, acks: -1 | 0 | 1 = -1, opts: Parameters<typeof batch>[1] = {}): Promise<AppendResult> {
+  const b = batch(records, opts);
+  return node.replica!.append(b.bytes, { acks, header: b.header });
+}
+
+/** Polls `check` (a state of other processes' making) every 10 ms until true or the deadline. */
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Every stored byte of the log (up to its end, not just the high watermark). */
+async function logBytes(log: PartitionLog): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for (let offset = log.logStartOffset; offset < log.logEndOffset;) {
+    const r = await log.read(offset, 1 << 20, { maxOffset: log.logEndOffset });
+    if (r.batches.length === 0) break;
+    parts.push(r.batches);
+    offset = r.nextOffset;
+  }
+  return Buffer.concat(parts);
+}
+
+async function segmentFiles(dir: string): Promise<Buffer> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
+  return Buffer.concat(await Promise.all(names.map((n) => readFile(join(dir, n)))));
+}
+
+const isCode = (name: string) => (e: unknown) => e instanceof RunnelError && e.errorName === name;
+
+test('acks=-1 on the leader: acknowledged only once both followers are durable; identical bytes on all three; follower reads stop at their high watermark', async () => {
+  const c = await Cluster.start();
+  try {
+    const [leader, f2, f3] = [c.node(1), c.node(2), c.node(3)];
+    assert.deepEqual([leader.replica!.role, f2.replica!.role, f3.replica!.role], ['leader', 'follower', 'follower']);
+    // Consumers of a follower: every batch they are shown is below the leader's high watermark too.
+    let phantom = 0;
+    let seenOnFollower = 0;
+    f2.replica!.onVisible((e) => {
+      seenOnFollower++;
+      if (e.lastOffset >= leader.log.highWatermark) phantom++;
+    });
+    const acked: AppendResult[] = [];
+    const checks: Promise<void>[] = [];
+    for (let round = 0; round < 10; round++) {
+      checks.push(...Array.from({ length: 20 }, () => produce(leader, 5).then((r) => {
+        acked.push(r);
+        // Acknowledged ⇒ durable on every ISR member.
+        for (const f of [f2, f3]) assert.ok(f.log.durableEndOffset > r.lastOffset, `follower ${f.id} durable end ${f.log.durableEndOffset} covers ${r.lastOffset} at the ack`);
+        assert.ok(leader.log.highWatermark > r.lastOffset);
+      })));
+    }
+    await Promise.all(checks);
+    assert.equal(acked.length, 200);
+    assert.equal(leader.log.logEndOffset, 1000);
+    await until('followers learn the final high watermark', () => f2.log.highWatermark === 1000 && f3.log.highWatermark === 1000);
+    const bytes = await logBytes(leader.log);
+    assert.ok(bytes.equals(await logBytes(f2.log)) && bytes.equals(await logBytes(f3.log)), 'identical bytes on all three replicas');
+    assert.deepEqual(f2.log.leaderEpochEntries(), [{ epoch: 1, startOffset: 0 }], 'the leader epoch is kept as stamped');
+    assert.equal(phantom, 0, 'no follower consumer saw a batch above the leader high watermark');
+    assert.equal(seenOnFollower, 200);
+    const read = await f3.replica!.read(0, 1 << 30);
+    assert.equal(read.nextOffset, 1000);
+    await assert.rejects(produce(f2, 1), isCode('NOT_LEADER_OR_FOLLOWER'), 'a follower refuses client appends');
+    assert.deepEqual(leader.replica!.replicationView().followers?.map((f) => [f.brokerId, f.inIsr]), [[2, true], [3, true]]);
+    await c.close();
+    const files = await segmentFiles(leader.dir);
+    assert.ok(files.equals(await segmentFiles(f2.dir)) && files.equals(await segmentFiles(f3.dir)), 'segment files byte for byte');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a stopped follower leaves the ISR after replicaLagTimeMs and produce continues with minInsyncReplicas 2; a second one stopped → NOT_ENOUGH_REPLICAS; both rejoin after catching up', async () => {
+  const c = await Cluster.start();
+  try {
+    const leader = c.node(1);
+    await produce(leader, 10);
+    await c.node(3).stop();
+    const stoppedAt = performance.now();
+    const waiting = await produce(leader, 10);
+    assert.ok(performance.now() - stoppedAt >= 1400, 'held until the ISR shrank (replicaLagTimeMs 1500)');
+    assert.equal(waiting.lastOffset, 19);
+    assert.deepEqual(c.store.current.isr, [1, 2]);
+    for (let i = 0; i < 5; i++) await produce(leader, 10);
+
+    await c.node(2).stop();
+    const held = produce(leader, 10);
+    await assert.rejects(held, isCode('NOT_ENOUGH_REPLICAS_AFTER_APPEND'), 'appended, then the ISR shrank below 2 while it waited');
+    assert.deepEqual(c.store.current.isr, [1]);
+    const endBefore = leader.log.logEndOffset;
+    await assert.rejects(produce(leader, 10), isCode('NOT_ENOUGH_REPLICAS'));
+    assert.equal(leader.log.logEndOffset, endBefore, 'refused before appending');
+    const one = await produce(leader, 10, 1);
+    assert.equal(one.lastOffset, endBefore + 9, 'acks=1 still works');
+
+    await c.node(2).start();
+    await c.node(3).start();
+    await until('both rejoin the ISR', () => c.store.current.isr.length === 3);
+    const r = await produce(leader, 10);
+    assert.equal(r.lastOffset, endBefore + 19);
+    await until('followers caught up', () => c.node(2).log.highWatermark === leader.log.logEndOffset && c.node(3).log.highWatermark === leader.log.logEndOffset);
+    const bytes = await logBytes(leader.log);
+    assert.ok(bytes.equals(await logBytes(c.node(2).log)) && bytes.equals(await logBytes(c.node(3).log)));
+  } finally {
+    await c.close();
+  }
+});
+
+test('divergence: the old leader\'s acks=1 tail is truncated by epoch when it follows the new leader; it ends byte-identical; an idempotent retry to the new leader is a duplicate', async () => {
+  const c = await Cluster.start();
+  try {
+    const [n1, n2, n3] = [c.node(1), c.node(2), c.node(3)];
+    await produce(n1, 10);
+    const original = await produce(n1, 3, -1, { producerId: 7, producerEpoch: 0, baseSequence: 0 });
+    await until('followers have it all', () => n2.log.highWatermark === 13 && n3.log.highWatermark === 13);
+    // The followers go away; the old leader takes acks=1 batches nobody else gets.
+    await n2.stop();
+    await n3.stop();
+    for (let i = 0; i < 4; i++) await produce(n1, 5, 1, { tag: 0xee });
+    assert.equal(n1.log.logEndOffset, 33);
+    await n1.stop();
+    // The controller elects broker 2 at epoch 2 (it was in the ISR); it appends other batches.
+    await n2.start();
+    await n3.start();
+    c.store.elect(2, [2, 3]);
+    await until('broker 2 leads', () => n2.replica!.role === 'leader');
+    await until('broker 3 follows epoch 2', () => n3.replica!.leaderEpoch === 2);
+    const retry = await produce(n2, 3, -1, { producerId: 7, producerEpoch: 0, baseSequence: 0 });
+    assert.deepEqual([retry.duplicate, retry.baseOffset, retry.lastOffset], [true, original.baseOffset, original.lastOffset], 'producer state rebuilt from the replicated batches');
+    for (let i = 0; i < 3; i++) await produce(n2, 4, -1, { tag: 0x22 });
+    assert.equal(n2.log.logEndOffset, 25);
+    // The old leader returns as a follower of epoch 2.
+    await n1.start();
+    assert.equal(n1.replica!.role, 'follower');
+    await until('broker 1 caught up with broker 2', () => n1.log.logEndOffset === 25 && n1.log.highWatermark === 25);
+    const bytes = await logBytes(n2.log);
+    assert.ok(bytes.equals(await logBytes(n1.log)), 'the divergent tail is gone, the new leader\'s batches in its place');
+    assert.ok(bytes.equals(await logBytes(n3.log)));
+    assert.deepEqual(n1.log.leaderEpochEntries(), [{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 13 }]);
+    assert.ok(c.warnings.some((w) => w.startsWith('1: diverged') && /truncating 20 offsets to 13/.test(w)), c.warnings.join('\n'));
+    await until('broker 1 rejoins the ISR', () => c.store.current.isr.includes(1));
+  } finally {
+    await c.close();
+  }
+});
+
+test('leader changes: a deposed leader fails its waiting acks NOT_LEADER_OR_FOLLOWER and refuses appends; epochs fence fetches both ways; alterIsr fenced stops a leader', async () => {
+  const c = await Cluster.start();
+  try {
+    const [n1, n2, n3] = [c.node(1), c.node(2), c.node(3)];
+    await produce(n1, 5);
+    await n3.stop();
+    const waiting = produce(n1, 5);
+    // Broker 2 takes over before the ISR shrinks: broker 1's waiting ack fails.
+    c.store.elect(2, [1, 2]);
+    await assert.rejects(waiting, isCode('NOT_LEADER_OR_FOLLOWER'));
+    await until('broker 2 leads epoch 2', () => n2.replica!.role === 'leader');
+    await assert.rejects(produce(n1, 1), isCode('NOT_LEADER_OR_FOLLOWER'));
+    await produce(n2, 5);
+
+    // Raw fetches to the leader (broker 2, epoch 2) as broker 1.
+    const links = n1.links!;
+    const request = { topicId: topic.topicId, partition: 0, replicaId: 1, lastFetchedEpoch: 2, fetchOffset: n1.log.durableEndOffset, knownHighWatermark: 0, maxBytes: 1 << 20, maxWaitMs: 0 };
+    await assert.rejects(links.fetch(2, { ...request, currentLeaderEpoch: 1 }, 5000), isCode('FENCED_LEADER_EPOCH'));
+    await assert.rejects(links.fetch(2, { ...request, currentLeaderEpoch: 3 }, 5000), isCode('UNKNOWN_LEADER_EPOCH'));
+    await assert.rejects(links.fetch(2, { ...request, currentLeaderEpoch: 2, replicaId: 9 }, 5000), isCode('INVALID_REQUEST'));
+    await assert.rejects(links.fetch(1, { ...request, currentLeaderEpoch: 2 }, 5000), isCode('NOT_LEADER_OR_FOLLOWER'), 'a follower answers no fetch');
+
+    // Someone else changes the key at this epoch: the leader's next alterIsr is fenced and it stops acting.
+    const moved = { ...c.store.current, isr: [2, 1] };
+    c.store.current = { ...moved, revision: String(Number(moved.revision) + 50) };
+    await n1.stop();
+    await until('broker 2 was fenced', () => n2.replica!.role !== 'leader', 5000);
+    await assert.rejects(produce(n2, 1), isCode('NOT_LEADER_OR_FOLLOWER'));
+    assert.ok(c.warnings.some((w) => w.startsWith('2: fenced')), c.warnings.join('\n'));
+  } finally {
+    await c.close();
+  }
+});
+
+test('a follower never appends a batch that fails its CRC: the answer is dropped and fetched again', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'runnel-replication-crc-'));
+  roots.push(root);
+  const good = batch(4);
+  const stored = good.bytes.slice();
+  new DataView(stored.buffer).setInt32(12, 1); // partitionLeaderEpoch 1, outside the CRC
+  const corrupt = stored.slice();
+  corrupt[corrupt.length - 3] ^= 0x10;
+  let fetches = 0;
+  const leaderServer = new ReplicationServer({ brokerId: 9, warn: quiet });
+  leaderServer.registerReplica(topic.topicId, 0, async (req) => {
+    fetches++;
+    const records = req.fetchOffset > 0 ? new Uint8Array(0) : fetches === 1 ? corrupt : stored;
+    if (records.length === 0) await new Promise((r) => setTimeout(r, 50));
+    return { leaderEpoch: 1, highWatermark: 4, logStartOffset: 0, logEndOffset: 4, divergingEpoch: null, records };
+  });
+  const { port } = await leaderServer.listen();
+  const followerServer = new ReplicationServer({ brokerId: 2, warn: quiet });
+  await followerServer.listen();
+  const links = new PeerLinks({ brokerId: 2, directory: { replicationAddress: (id) => (id === 9 ? { host: '127.0.0.1', port } : undefined) }, limits });
+  const warnings: string[] = [];
+  const log = await PartitionLog.open(join(root, 'f'), { isReplicated: true });
+  const store: IsrStore = { alterIsr: async () => ({ ok: false, reason: 'unavailable' }) };
+  const replica = new ReplicaPartition({ topic, partition: 0, minInsyncReplicas: 1, log, brokerId: 2, links, isrStore: store, server: followerServer, limits, warn: (m) => warnings.push(m) });
+  try {
+    await replica.applyLeadership({ topicId: topic.topicId, partition: 0, leader: 9, leaderEpoch: 1, isr: [9, 2], replicas: [9, 2], revision: '1' });
+    await replica.waitForVisible(3, 10_000);
+    assert.ok(fetches >= 2);
+    assert.ok(warnings.some((w) => /failed its check \(CORRUPT_MESSAGE/.test(w)), warnings.join('\n'));
+    assert.deepEqual(new Uint8Array(await logBytes(log)), stored, 'only the good copy was stored');
+  } finally {
+    await replica.close();
+    links.close();
+    await followerServer.close();
+    await leaderServer.close();
+  }
+});
