@@ -30,6 +30,7 @@ export type CacheNotice =
   | { type: 'leadership'; leadership: VersionedLeadership }
   | { type: 'leadership-removed'; topicId: string; partition: number }
   | { type: 'brokers' }
+  /** The elected campaign changed (possibly to a new campaign of the same broker). */
   | { type: 'controller'; controller: number | null };
 
 export interface CacheUpdate {
@@ -38,7 +39,15 @@ export interface CacheUpdate {
   problems: { key: string; problem: string }[];
 }
 
-interface Candidate { createRevision: bigint; brokerId: number | null }
+interface Candidate { key: string; createRevision: bigint; brokerId: number | null }
+
+/** One campaign in the controller election (etcd3's election layout: `election/controller/<lease id>`). */
+export interface ElectionCandidate {
+  /** Relative key. */
+  key: string;
+  createRevision: string;
+  brokerId: number | null;
+}
 
 const byName = (a: TopicInfo, b: TopicInfo) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const partitionKey = (topicId: string, partition: number) => `${topicId}/${partition}`;
@@ -47,8 +56,9 @@ export class ClusterCache {
   private topicMap = new Map<string, TopicInfo>();
   private leadershipMap = new Map<string, VersionedLeadership>();
   private brokerMap = new Map<number, BrokerEndpoint>();
-  private candidates = new Map<string, Candidate>();
+  private candidateMap = new Map<string, Candidate>();
   private currentController: number | null = null;
+  private electedKey: string | null = null;
   private currentRevision = '0';
 
   /** etcd revision the cache reflects. */
@@ -85,16 +95,23 @@ export class ClusterCache {
     return this.currentController;
   }
 
+  /** Every campaign, elected first (lowest create revision). */
+  candidates(): ElectionCandidate[] {
+    return [...this.candidateMap.values()]
+      .sort((a, b) => (a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0))
+      .map((c) => ({ key: c.key, createRevision: c.createRevision.toString(), brokerId: c.brokerId }));
+  }
+
   /** Replaces everything with a snapshot (all keys as of `revision`) and returns the differences. */
   replace(puts: readonly KeyEvent[], revision: string): CacheUpdate {
-    const before = { topics: this.topicMap, leaderships: this.leadershipMap, brokers: this.brokerMap, controller: this.currentController };
+    const before = { topics: this.topicMap, leaderships: this.leadershipMap, brokers: this.brokerMap, electedKey: this.electedKey };
     this.topicMap = new Map();
     this.leadershipMap = new Map();
     this.brokerMap = new Map();
-    this.candidates = new Map();
+    this.candidateMap = new Map();
     const problems: CacheUpdate['problems'] = [];
     for (const event of puts) this.store(event, problems);
-    this.currentController = this.electedController();
+    this.updateElected();
     this.currentRevision = revision;
     const notices: CacheNotice[] = [];
     if (!sameTopics(before.topics, this.topicMap)) notices.push({ type: 'topics' });
@@ -105,7 +122,7 @@ export class ClusterCache {
       if (before.leaderships.get(key)?.revision !== now.revision) notices.push({ type: 'leadership', leadership: now });
     }
     if (!sameBrokers(before.brokers, this.brokerMap)) notices.push({ type: 'brokers' });
-    if (before.controller !== this.currentController) notices.push({ type: 'controller', controller: this.currentController });
+    if (before.electedKey !== this.electedKey) notices.push({ type: 'controller', controller: this.currentController });
     return { notices, problems };
   }
 
@@ -119,11 +136,7 @@ export class ClusterCache {
       if (topicsChanged) notices.push({ type: 'topics' });
       notices.push(...leadershipNotices.splice(0));
       if (brokersChanged) notices.push({ type: 'brokers' });
-      const controller = this.electedController();
-      if (controller !== this.currentController) {
-        this.currentController = controller;
-        notices.push({ type: 'controller', controller });
-      }
+      if (this.updateElected()) notices.push({ type: 'controller', controller: this.currentController });
       topicsChanged = brokersChanged = false;
     };
     const leadershipNotices: CacheNotice[] = [];
@@ -139,7 +152,7 @@ export class ClusterCache {
             if (this.leadershipMap.delete(partitionKey(parsed.topicId, parsed.partition))) leadershipNotices.push({ type: 'leadership-removed', topicId: parsed.topicId, partition: parsed.partition });
             break;
           case 'broker': brokersChanged = this.brokerMap.delete(parsed.id) || brokersChanged; break;
-          case 'controller-candidate': this.candidates.delete(parsed.lease); break;
+          case 'controller-candidate': this.candidateMap.delete(parsed.lease); break;
           case 'other': break;
         }
         continue;
@@ -194,7 +207,7 @@ export class ClusterCache {
       }
       case 'controller-candidate': {
         const id = Number(event.value);
-        this.candidates.set(parsed.lease, { createRevision: BigInt(event.createRevision), brokerId: Number.isInteger(id) && id >= 0 ? id : null });
+        this.candidateMap.set(parsed.lease, { key: event.key, createRevision: BigInt(event.createRevision), brokerId: Number.isInteger(id) && id >= 0 ? id : null });
         return 'controller';
       }
       case 'other':
@@ -202,10 +215,15 @@ export class ClusterCache {
     }
   }
 
-  private electedController(): number | null {
+  /** Recomputes the elected campaign; true when it changed (a new campaign won, even of the same broker). */
+  private updateElected(): boolean {
     let first: Candidate | undefined;
-    for (const c of this.candidates.values()) if (!first || c.createRevision < first.createRevision) first = c;
-    return first?.brokerId ?? null;
+    for (const c of this.candidateMap.values()) if (!first || c.createRevision < first.createRevision) first = c;
+    const key = first?.key ?? null;
+    this.currentController = first?.brokerId ?? null;
+    if (key === this.electedKey) return false;
+    this.electedKey = key;
+    return true;
   }
 }
 

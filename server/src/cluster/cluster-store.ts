@@ -21,7 +21,7 @@ import { RunnelError, assert } from '@runnel/client/codec';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AlterIsrResult, BrokerEndpoint, IsrStore, PartitionLeadership, VersionedLeadership } from './cluster-state.ts';
-import { ClusterCache, type CacheUpdate, type KeyEvent } from './cluster-cache.ts';
+import { ClusterCache, type CacheUpdate, type ElectionCandidate, type KeyEvent } from './cluster-cache.ts';
 import { ClusterKeys, decodeBroker, decodeLeadership, decodeTopic, encodeLeadership } from './cluster-keys.ts';
 import { EtcdConnection, type EtcdConnectionOptions } from './etcd-connection.ts';
 import { assignReplicas } from './replica-assignment.ts';
@@ -62,6 +62,7 @@ export interface ClusterListener {
   leadershipRemoved?(topicId: string, partition: number): void;
   /** The full live broker list, sorted by id, after any change. */
   brokersChanged?(brokers: BrokerEndpoint[]): void;
+  /** The elected campaign changed (the broker id can be the same: a controller that re-campaigned). */
   controllerChanged?(controller: number | null): void;
   /** After a full reload (watch reconnect): the notices of the differences came before this. */
   resynced?(revision: string): void;
@@ -369,6 +370,11 @@ export class ClusterStore implements MetadataStore, IsrStore {
   /** The elected controller's broker id as last seen; null when none. */
   cachedController(): number | null {
     return this.cache.controller();
+  }
+
+  /** Controller campaigns as last seen, elected first; `key` is the full etcd key. */
+  cachedElectionCandidates(): ElectionCandidate[] {
+    return this.cache.candidates().map((c) => ({ ...c, key: this.connection.key(c.key) }));
   }
 
   /** Loads everything as of one revision, reports the differences, then watches from the next revision. */
