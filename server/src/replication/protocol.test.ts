@@ -204,3 +204,18 @@ test('fuzz: any bytes give frames or a typed error, never a throw or a hang; acc
   }
   assert.ok(accepted > 1000, `${accepted} accepted inputs (the mutations keep many valid)`);
 });
+
+test('docs/replication-protocol.md lists every frame type and every limit with its default', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { defaultReplicationLimits } = await import('./limits.ts');
+  const doc = await readFile(new URL('../../../docs/replication-protocol.md', import.meta.url), 'utf8');
+  for (const [name, type] of Object.entries(FrameType)) {
+    const hex = `\`0x${type.toString(16).padStart(2, '0')}\``;
+    assert.ok(doc.includes(hex), `frame ${name} (${hex}) is documented`);
+  }
+  for (const [name, value] of Object.entries(defaultReplicationLimits)) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${name}\``) || l.startsWith(`| \`${name}\` /`) || (l.startsWith('| `') && l.includes(` / \`${name}\``)));
+    assert.ok(row, `limit ${name} has a row`);
+    if (!/ MiB| \/ /.test(row)) assert.ok(row.includes(`| ${value} |`), `limit ${name}: the row says ${value}: ${row}`);
+  }
+});
