@@ -75,7 +75,7 @@ test('ClusterStore: a topic and all its partition keys are created in one txn, r
   await registerBrokers(prefix, [1, 2, 3]);
   const store = await open(prefix);
   await store.createTopic(topic('orders', 6, 2));
-  const leaderships = (await store.leaderships()).sort((a, b) => a.partition - b.partition);
+  const leaderships = (await store.readLeaderships()).sort((a, b) => a.partition - b.partition);
   assert.equal(leaderships.length, 6);
   for (const l of leaderships) {
     assert.equal(l.topicId, 'orders-id');
@@ -92,7 +92,7 @@ test('ClusterStore: a topic and all its partition keys are created in one txn, r
   await assert.rejects(store.createTopic(topic('huge', 128, 1)), { errorName: 'INVALID_PARTITIONS' } as object);
   assert.deepEqual((await store.load()).map((t) => t.name), ['orders']);
   await store.deleteTopic('orders', 'orders-id');
-  assert.deepEqual(await store.leaderships(), [], 'delete removes the partition keys with the topic');
+  assert.deepEqual(await store.readLeaderships(), [], 'delete removes the partition keys with the topic');
 });
 
 test('ClusterStore: two writers CAS the same leadership: exactly one wins, the loser is fenced', { timeout: 30_000 }, async () => {
@@ -101,7 +101,7 @@ test('ClusterStore: two writers CAS the same leadership: exactly one wins, the l
   const a = await open(prefix);
   const b = await open(prefix);
   await a.createTopicWithAssignment(topic('t', 1, 3), [[1, 2, 3]]);
-  const expected = (await a.leadership('t-id', 0))!;
+  const expected = (await a.readLeadership('t-id', 0))!;
   const [ra, rb] = await Promise.all([
     a.casLeadership(expected, { ...expected, leader: 2, leaderEpoch: 1, isr: [2, 3] }),
     b.casLeadership(expected, { ...expected, leader: 3, leaderEpoch: 1, isr: [3] }),
@@ -110,7 +110,7 @@ test('ClusterStore: two writers CAS the same leadership: exactly one wins, the l
   assert.deepEqual([ra, rb].find((r) => !r.ok), { ok: false, reason: 'fenced' });
   const winner = [ra, rb].find((r) => r.ok)!;
   assert.ok(winner.ok);
-  assert.deepEqual(await a.leadership('t-id', 0), winner.leadership, 'the winner reports exactly what is stored, with its revision');
+  assert.deepEqual(await a.readLeadership('t-id', 0), winner.leadership, 'the winner reports exactly what is stored, with its revision');
 });
 
 test('ClusterStore: alterIsr succeeds on the current revision and is fenced after an epoch change', { timeout: 30_000 }, async () => {
@@ -118,7 +118,7 @@ test('ClusterStore: alterIsr succeeds on the current revision and is fenced afte
   await registerBrokers(prefix, [1, 2, 3]);
   const store = await open(prefix);
   await store.createTopicWithAssignment(topic('t', 1, 3), [[1, 2, 3]]);
-  const initial = (await store.leadership('t-id', 0))!;
+  const initial = (await store.readLeadership('t-id', 0))!;
   const shrunk = await store.alterIsr(initial, [1, 2]);
   assert.ok(shrunk.ok);
   assert.deepEqual(shrunk.leadership.isr, [1, 2]);
@@ -129,7 +129,7 @@ test('ClusterStore: alterIsr succeeds on the current revision and is fenced afte
   const elected = await store.casLeadership(shrunk.leadership, { ...shrunk.leadership, leader: 2, leaderEpoch: 1, isr: [2] });
   assert.ok(elected.ok);
   assert.deepEqual(await store.alterIsr(shrunk.leadership, [1, 2, 3]), { ok: false, reason: 'fenced' });
-  assert.deepEqual((await store.leadership('t-id', 0))!.isr, [2]);
+  assert.deepEqual((await store.readLeadership('t-id', 0))!.isr, [2]);
   await assert.rejects(store.alterIsr(elected.leadership, [1, 3]), /must be in the ISR/, 'a leader never drops itself');
 });
 
@@ -145,9 +145,9 @@ test('ClusterStore: the watch delivers topic, leadership and broker changes in r
     leadershipRemoved: (topicId, p) => seen.push(`removed ${p}`),
     brokersChanged: (brokers) => seen.push(`brokers ${brokers.map((b) => b.id).join(',')}`),
   });
-  assert.deepEqual(store.cachedBrokers().map((b) => b.id), [1, 2], 'the cache starts with what etcd holds');
+  assert.deepEqual(store.brokers().map((b) => b.id), [1, 2], 'the cache starts with what etcd holds');
   await writer.createTopicWithAssignment(topic('t', 2, 2), [[1, 2], [2, 1]]);
-  const p0 = (await writer.leadership('t-id', 0))!;
+  const p0 = (await writer.readLeadership('t-id', 0))!;
   const moved = await writer.casLeadership(p0, { ...p0, leader: 2, leaderEpoch: 1, isr: [2] });
   assert.ok(moved.ok);
   await raw.put(`${prefix}/brokers/3`).value(JSON.stringify(broker(3)));
@@ -160,8 +160,8 @@ test('ClusterStore: the watch delivers topic, leadership and broker changes in r
     'brokers 1,2,3', 'brokers 2,3',
     'topics ', 'removed 0', 'removed 1',
   ]);
-  assert.equal(store.cachedTopic('t'), undefined);
-  assert.deepEqual(store.cachedLeaderships(), []);
+  assert.equal(store.topic('t'), undefined);
+  assert.deepEqual(store.leaderships(), []);
 });
 
 test('ClusterStore: after etcd is killed and restarted the watch resyncs and keeps delivering', { timeout: 60_000 }, async () => {
@@ -172,19 +172,19 @@ test('ClusterStore: after etcd is killed and restarted the watch resyncs and kee
   const connectivity: boolean[] = [];
   store.watch({ resynced: () => resyncs++, connectivityChanged: (c) => connectivity.push(c) });
   await store.createTopicWithAssignment(topic('t', 1, 2), [[1, 2]]);
-  await until(store, () => store.cachedLeadership('t-id', 0) !== undefined, 'the topic in the cache');
+  await until(store, () => store.leadership('t-id', 0) !== undefined, 'the topic in the cache');
   await etcd.kill('SIGKILL');
   await assert.rejects(store.load(), { errorName: 'CLUSTER_UNAVAILABLE' } as object);
   assert.equal(store.connected, false);
   await etcd.restart();
   // A write right after the restart lands before or after the reload: either way it is seen exactly once.
-  const p0 = (await waitFor(() => store.leadership('t-id', 0)))!;
+  const p0 = (await waitFor(() => store.readLeadership('t-id', 0)))!;
   const moved = await store.casLeadership(p0, { ...p0, leader: 2, leaderEpoch: 1, isr: [2] });
   assert.ok(moved.ok);
-  await until(store, () => resyncs >= 1 && store.cachedLeadership('t-id', 0)?.revision === moved.leadership.revision, 'the resync and the write');
+  await until(store, () => resyncs >= 1 && store.leadership('t-id', 0)?.revision === moved.leadership.revision, 'the resync and the write');
   await raw.put(`${prefix}/brokers/3`).value(JSON.stringify(broker(3)));
-  await until(store, () => store.cachedBrokers().length === 3, 'a change after the resync');
-  assert.deepEqual(store.cachedLeadership('t-id', 0), moved.leadership);
+  await until(store, () => store.brokers().length === 3, 'a change after the resync');
+  assert.deepEqual(store.leadership('t-id', 0), moved.leadership);
   assert.deepEqual(connectivity.slice(0, 2), [false, true]);
   assert.equal(store.connected, true);
 });
@@ -208,7 +208,7 @@ test('ClusterStore: a paused etcd fails operations with CLUSTER_UNAVAILABLE in b
   const timeoutMs = 500;
   const store = await open(prefix, { etcdRequestTimeoutMs: timeoutMs, connectivityProbeIntervalMs: 100 });
   await store.createTopicWithAssignment(topic('t', 1, 2), [[1, 2]]);
-  const p0 = (await store.leadership('t-id', 0))!;
+  const p0 = (await store.readLeadership('t-id', 0))!;
   await etcd.kill('SIGSTOP');
   try {
     const started = Date.now();
@@ -223,7 +223,7 @@ test('ClusterStore: a paused etcd fails operations with CLUSTER_UNAVAILABLE in b
     await etcd.kill('SIGCONT');
   }
   // NB: 'unavailable' means "outcome unknown": the request may sit in the paused etcd's socket and apply after SIGCONT.
-  const stored = (await waitFor(() => store.leadership('t-id', 0)))!;
+  const stored = (await waitFor(() => store.readLeadership('t-id', 0)))!;
   assert.ok(stored.revision === p0.revision || stored.isr.join() === '1', `either nothing or exactly the timed-out write landed: ${JSON.stringify(stored)}`);
   const again = await store.alterIsr(stored, [1, 2]);
   assert.ok(again.ok, 'a CAS from a fresh read succeeds once etcd runs again');
@@ -249,10 +249,10 @@ test('ClusterStore: a value that does not decode is reported and treated as abse
   const problems: string[] = [];
   const store = await ClusterStore.open({ endpoints: [etcd.url], prefix, onInvalidValue: (key) => problems.push(key) });
   stores.push(store);
-  assert.deepEqual(store.cachedTopics(), []);
-  assert.deepEqual(store.cachedLeaderships(), []);
+  assert.deepEqual(store.topics(), []);
+  assert.deepEqual(store.leaderships(), []);
   assert.deepEqual(problems.sort(), ['partitions/x/0', 'topics/bad']);
   assert.deepEqual(await store.load(), []);
-  const leaderships: VersionedLeadership[] = await store.leaderships();
+  const leaderships: VersionedLeadership[] = await store.readLeaderships();
   assert.deepEqual(leaderships, []);
 });

@@ -164,7 +164,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
    * `info.replicationFactor` exceeds the live brokers.
    */
   async createTopic(info: TopicInfo): Promise<void> {
-    const brokerIds = this.cache.brokers().map((b) => b.id);
+    const brokerIds = this.liveBrokerIds();
     const n = Math.max(1, brokerIds.length);
     const assignment = assignReplicas({
       partitions: info.partitions, replicationFactor: info.replicationFactor, brokerIds, startIndex: randomInt(n), replicaShift: randomInt(n),
@@ -230,13 +230,13 @@ export class ClusterStore implements MetadataStore, IsrStore {
   // --- Leadership and ISR ----------------------------------------------
 
   /** Every partition's leadership as stored now (linearizable read). */
-  async leaderships(): Promise<VersionedLeadership[]> {
+  async readLeaderships(): Promise<VersionedLeadership[]> {
     const kvs = await this.range('read leaderships', ClusterKeys.partitions);
     return kvs.flatMap((kv) => this.toLeadership(kv) ?? []);
   }
 
   /** One partition's leadership as stored now; undefined when it does not exist. */
-  async leadership(topicId: string, partition: number): Promise<VersionedLeadership | undefined> {
+  async readLeadership(topicId: string, partition: number): Promise<VersionedLeadership | undefined> {
     const key = this.connection.key(ClusterKeys.partition(topicId, partition));
     const result = await this.connection.run(`read leadership ${topicId}/${partition}`, () => this.connection.client.get(key).exec());
     return result.kvs[0] ? this.toLeadership(result.kvs[0]) : undefined;
@@ -281,7 +281,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
   // --- Brokers ---------------------------------------------------------
 
   /** Live brokers as registered now (linearizable read), sorted by id. */
-  async brokers(): Promise<BrokerEndpoint[]> {
+  async readBrokers(): Promise<BrokerEndpoint[]> {
     const kvs = await this.range('read brokers', ClusterKeys.brokers);
     const brokers: BrokerEndpoint[] = [];
     for (const kv of kvs) {
@@ -339,41 +339,49 @@ export class ClusterStore implements MetadataStore, IsrStore {
   }
 
   /** etcd revision the cache reflects. */
-  get cachedRevision(): string {
+  get revision(): string {
     return this.cache.revision;
   }
 
-  cachedTopics(): TopicInfo[] {
+  // Cached getters: the state as of `revision` (what the watch delivered). Reads that must see the latest write: read*().
+
+  /** Topics, sorted by name. */
+  topics(): TopicInfo[] {
     return this.cache.topics();
   }
 
-  cachedTopic(name: string): TopicInfo | undefined {
+  topic(name: string): TopicInfo | undefined {
     return this.cache.topic(name);
   }
 
-  cachedLeadership(topicId: string, partition: number): VersionedLeadership | undefined {
+  leadership(topicId: string, partition: number): VersionedLeadership | undefined {
     return this.cache.leadership(topicId, partition);
   }
 
-  cachedLeaderships(): VersionedLeadership[] {
+  leaderships(): VersionedLeadership[] {
     return this.cache.leaderships();
   }
 
-  cachedBrokers(): BrokerEndpoint[] {
+  /** Live (registered) brokers, sorted by id. */
+  brokers(): BrokerEndpoint[] {
     return this.cache.brokers();
   }
 
-  cachedBroker(id: number): BrokerEndpoint | undefined {
+  broker(id: number): BrokerEndpoint | undefined {
     return this.cache.broker(id);
   }
 
+  liveBrokerIds(): number[] {
+    return this.cache.brokers().map((b) => b.id);
+  }
+
   /** The elected controller's broker id as last seen; null when none. */
-  cachedController(): number | null {
+  controller(): number | null {
     return this.cache.controller();
   }
 
   /** Controller campaigns as last seen, elected first; `key` is the full etcd key. */
-  cachedElectionCandidates(): ElectionCandidate[] {
+  electionCandidates(): ElectionCandidate[] {
     return this.cache.candidates().map((c) => ({ ...c, key: this.connection.key(c.key) }));
   }
 

@@ -110,19 +110,19 @@ async function startCluster(ids: number[], probe?: LivenessProbe, preferredLeade
   // The test's own view of etcd, so that it outlives any broker it crashes.
   const observer = await ClusterStore.open({ endpoints: [etcd.url], prefix });
   observers.add(observer);
-  await until(observer, () => observer.cachedBrokers().length === ids.length && brokers.some((b) => b.controller.isActive) && observer.cachedController() !== null, 'brokers and a controller');
+  await until(observer, () => observer.brokers().length === ids.length && brokers.some((b) => b.controller.isActive) && observer.controller() !== null, 'brokers and a controller');
   return { prefix, brokers, observer };
 }
 
 const activeControllers = (brokers: TestBroker[]) => brokers.filter((b) => b.controller.isActive).map((b) => b.id);
-const leadershipOf = (store: ClusterStore, topicId: string): VersionedLeadership | undefined => store.cachedLeadership(topicId, 0);
+const leadershipOf = (store: ClusterStore, topicId: string): VersionedLeadership | undefined => store.leadership(topicId, 0);
 const summary = (l: VersionedLeadership | undefined) => l && { leader: l.leader, leaderEpoch: l.leaderEpoch, isr: l.isr };
 
 test('controller: exactly one is elected; a crashed controller is replaced once its lease expires, a closed one at once', { timeout: 60_000 }, async () => {
   const { brokers, observer } = await startCluster([1, 2, 3]);
   assert.equal(activeControllers(brokers).length, 1);
   const first = brokers.find((b) => b.controller.isActive)!;
-  for (const b of brokers) await until(b.store, () => b.store.cachedController() === first.id, `broker ${b.id} sees controller ${first.id}`);
+  for (const b of brokers) await until(b.store, () => b.store.controller() === first.id, `broker ${b.id} sees controller ${first.id}`);
 
   first.crash();
   const survivors = brokers.filter((b) => b !== first);
@@ -133,7 +133,7 @@ test('controller: exactly one is elected; a crashed controller is replaced once 
   await second.stop();
   const last = survivors.find((b) => b !== second)!;
   await until(last.store, () => last.controller.isActive, 'the last broker takes over after a graceful close');
-  assert.equal(last.store.cachedController(), last.id);
+  assert.equal(last.store.controller(), last.id);
   await last.stop();
 });
 
@@ -150,7 +150,7 @@ test('controller: leader down (reported by the probe) → the next ISR replica l
   probe.down(leader.id);
   await until(observer, () => leadershipOf(observer, 't-id')?.leader === next.id, 'the new leader');
   assert.deepEqual(summary(leadershipOf(observer, 't-id')), { leader: next.id, leaderEpoch: 1, isr: [next.id, controller.id] });
-  assert.equal(observer.cachedBroker(leader.id), undefined, 'the reported broker\'s lease was revoked');
+  assert.equal(observer.broker(leader.id), undefined, 'the reported broker\'s lease was revoked');
   await until(observer, () => controller.moves.length === 1, 'the controller saw its write answered');
   assert.deepEqual(controller.moves, [`leader-down ${next.id}@1`]);
 });
@@ -204,7 +204,7 @@ test('controller: the preferred leader gets its leadership back once it is live 
   await until(observer, () => leadershipOf(observer, 't-id')?.leader === next.id, 'failover');
 
   const back = await TestBroker.start(preferred.id, prefix, probe);
-  await until(observer, () => observer.cachedBroker(preferred.id) !== undefined, 'the preferred broker registered again');
+  await until(observer, () => observer.broker(preferred.id) !== undefined, 'the preferred broker registered again');
   // Live but outside the ISR: it stays a follower (it must catch up first).
   assert.equal(leadershipOf(observer, 't-id')?.leader, next.id);
   // It caught up: the leader adds it back to the ISR.
@@ -220,12 +220,33 @@ test('controller: the preferred leader gets its leadership back once it is live 
 test('controller: a write guarded by a campaign key that is gone is fenced (a deposed controller cannot write)', { timeout: 30_000 }, async () => {
   const { brokers, observer } = await startCluster([1, 2]);
   await observer.createTopicWithAssignment(topic('t', 1, 2), [[1, 2]]);
-  const l = (await observer.leadership('t-id', 0))!;
-  await until(observer, () => observer.cachedElectionCandidates().length === 2, 'both campaigns');
-  const guard = observer.cachedElectionCandidates()[0];
+  const l = (await observer.readLeadership('t-id', 0))!;
+  await until(observer, () => observer.electionCandidates().length === 2, 'both campaigns');
+  const guard = observer.electionCandidates()[0];
   const stale = { key: guard.key, createRevision: String(BigInt(guard.createRevision) - 1n) };
   assert.deepEqual(await observer.casLeadership(l, { ...l, leader: 2, leaderEpoch: 1, isr: [2] }, stale), { ok: false, reason: 'fenced' });
   const held = await observer.casLeadership(l, { ...l, leader: 2, leaderEpoch: 1, isr: [2] }, { key: guard.key, createRevision: guard.createRevision });
   assert.ok(held.ok, 'the live campaign key passes');
   await Promise.all(brokers.map((b) => b.stop()));
+});
+
+test('controller: etcd paused past every lease TTL: once it resumes the cluster converges (one controller, all brokers registered, every partition led from its ISR)', { timeout: 60_000 }, async () => {
+  const { brokers, observer } = await startCluster([1, 2, 3]);
+  await observer.createTopicWithAssignment(topic('t', 3, 3), [[1, 2, 3], [2, 3, 1], [3, 1, 2]]);
+  await until(observer, () => observer.leaderships().length === 3, 'the partitions');
+  await etcd.kill('SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, 3 * TTL_MS)); // NB: the fault itself is a duration: every lease outlives its TTL
+  } finally {
+    await etcd.kill('SIGCONT');
+  }
+  const converged = () => {
+    const live = new Set(observer.brokers().map((b) => b.id));
+    return live.size === 3 && activeControllers(brokers).length === 1 && observer.controller() !== null
+      && observer.leaderships().every((l) => l.leader !== -1 && live.has(l.leader) && l.isr.includes(l.leader));
+  };
+  await until(observer, converged, 'convergence after etcd resumed', 30_000);
+  for (const l of observer.leaderships()) {
+    assert.ok(l.isr.length >= 1 && l.isr.every((id) => l.replicas.includes(id)));
+  }
 });

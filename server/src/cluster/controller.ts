@@ -213,8 +213,8 @@ export class Controller {
     if (this.stopped) return;
     const candidacy = this.candidacy;
     if (candidacy) {
-      const candidates = this.store.cachedElectionCandidates();
-      const cacheCoversOurKey = BigInt(this.store.cachedRevision) >= BigInt(candidacy.createRevision);
+      const candidates = this.store.electionCandidates();
+      const cacheCoversOurKey = BigInt(this.store.revision) >= BigInt(candidacy.createRevision);
       if (cacheCoversOurKey && !candidates.some((c) => c.key === candidacy.key)) {
         this.loseCandidacy(candidacy.lease, 'campaign key deleted');
         return;
@@ -222,7 +222,7 @@ export class Controller {
       if (!this.active && candidates[0]?.key === candidacy.key) this.becomeActive(candidacy);
     }
     if (this.active) {
-      this.trackBrokers(this.store.cachedBrokers());
+      this.trackBrokers(this.store.brokers());
       this.requestReconcile();
     }
   }
@@ -269,7 +269,7 @@ export class Controller {
 
   private handleBrokerDown(active: Active, brokerId: number, reason: string): void {
     if (this.active !== active) return; // a report for a controller term that ended
-    const broker = this.store.cachedBroker(brokerId);
+    const broker = this.store.broker(brokerId);
     if (!broker) return;
     this.events.brokerDown?.(brokerId, reason);
     // The broker's key goes with its lease; the watch then brings the change here.
@@ -287,7 +287,7 @@ export class Controller {
       const active = this.active;
       const liveSinceMs = new Map([...active.liveSince].map(([id, v]) => [id, v.sinceMs]));
       const decisions = decideLeadership({
-        nowMs: this.now(), liveSinceMs, leaderships: this.store.cachedLeaderships(), preferredLeaderDelayMs: this.limits.preferredLeaderDelayMs,
+        nowMs: this.now(), liveSinceMs, leaderships: this.store.leaderships(), preferredLeaderDelayMs: this.limits.preferredLeaderDelayMs,
       });
       const queue = [...decisions.writes];
       const worker = async () => {
@@ -318,7 +318,7 @@ export class Controller {
           if (this.candidacy) this.loseCandidacy(this.candidacy.lease, 'deposed: our campaign key is gone');
           return;
         }
-        const fresh = await this.store.leadership(write.expected.topicId, write.expected.partition);
+        const fresh = await this.store.readLeadership(write.expected.topicId, write.expected.partition);
         if (!fresh) return; // the topic was deleted
         write = decidePartition(fresh, { nowMs: this.now(), liveSinceMs, preferredLeaderDelayMs: this.limits.preferredLeaderDelayMs }).write;
       } catch {

@@ -30,7 +30,7 @@ export interface MembershipLimits {
 
 export const defaultMembershipLimits: MembershipLimits = {
   brokerLeaseTtlMs: 6_000,
-  registrationWaitMs: 7_000,
+  registrationWaitMs: 8_000,
   registrationRetryMs: 250,
 };
 
