@@ -78,6 +78,7 @@ export class Producer {
    */
   readonly #pipelined = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #claimTimer: ReturnType<typeof setTimeout> | undefined;
   #initializing: Promise<void> | null = null;
   /** The producer id was claimed (initProducer answered) on the current connection: only then are batches sent. */
   #claimed = false;
@@ -261,8 +262,8 @@ export class Producer {
       const e = asRunnelError(error);
       if (e.errorName === 'NOT_CONNECTED') return;
       if (!e.retryable) return this.onError(e);
-      setTimeout(() => {
-        if (conn.helloOk === session && !this.#closed) void this.#initializeWith(() => this.#initialize(attempt + 1));
+      this.#claimTimer = setTimeout(() => {
+        if (conn.helloOk === session) void this.#initializeWith(() => this.#initialize(attempt + 1));
       }, this.#backoffMs(attempt));
     }
   }
@@ -465,6 +466,7 @@ export class Producer {
     this.#closed = true;
     clearTimeout(this.#lingerTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#claimTimer);
     void this.#flushRecordWrites();
     for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
     this.#settled.notify();
