@@ -241,9 +241,19 @@ export class AppendPipeline<S> {
     return pending;
   }
 
-  /** After truncation (idle pipeline): every end moves back to `endOffset`, the high watermark (and its limit) at most there. */
+  /**
+   * After truncation (idle pipeline): every end moves back to `endOffset`, the high watermark (and its limit) at most there.
+   * Entries of batches at or past `endOffset` leave the queue: acknowledged but not yet visible (above the high
+   * watermark), they must never reach the onAppend listeners (a deposed leader's divergent tail).
+   */
   reset(endOffset: number): void {
     this.#commit.reset(endOffset);
+    let cut = this.#visibleHead;
+    while (cut < this.#queue.end && this.#queue.at(cut).result.baseOffset < endOffset) cut++;
+    this.#queue.truncateFrom(cut);
+    this.#writeHead = Math.min(this.#writeHead, cut);
+    this.#writingHead = Math.min(this.#writingHead, cut);
+    this.#ackHead = Math.min(this.#ackHead, cut);
     this.#highWatermark = Math.min(this.#highWatermark, endOffset);
     if (this.#highWatermarkLimit !== null) this.#highWatermarkLimit = Math.min(this.#highWatermarkLimit, endOffset);
   }

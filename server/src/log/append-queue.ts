@@ -36,6 +36,11 @@ export class AppendQueue<T> {
     return item;
   }
 
+  /** Drops entries at and after absolute `index` (truncation: they were cut from the log). */
+  truncateFrom(index: number): void {
+    if (index < this.end) this.#items.length = Math.max(0, index - this.#base);
+  }
+
   /** Drops entries before absolute `index`; amortized O(1) per entry. */
   trimBefore(index: number): void {
     const n = index - this.#base;

@@ -101,3 +101,27 @@ test('onWrite reports the written end after each write', async () => {
   assert.equal(ends[ends.length - 1], 5);
   await log.close();
 });
+
+test('truncateTo drops acknowledged batches not yet visible: onAppend never delivers a truncated batch (a deposed leader\'s tail)', async () => {
+  const log = await PartitionLog.openDirectory(new MemoryLogDirectory(), { isReplicated: true });
+  const delivered: { baseOffset: number; batch: Uint8Array }[] = [];
+  log.onAppend((e) => delivered.push({ baseOffset: e.baseOffset, batch: e.batch }));
+  const [b1, b2, b3] = [batch(2), batch(2), batch(2)];
+  await log.append(b1, { leaderEpoch: 1 });
+  await log.append(b2, { leaderEpoch: 1 });
+  await log.append(b3, { leaderEpoch: 1 });
+  log.setHighWatermark(2);
+  assert.deepEqual(delivered, [{ baseOffset: 0, batch: b1 }]);
+  // Demoted: the batches at 2 and 4 (acked, never visible) diverge from the new leader's.
+  await log.truncateTo(2);
+  assert.equal(log.logEndOffset, 2);
+  const fromLeader = batch(3);
+  new DataView(fromLeader.buffer).setBigInt64(0, 2n);
+  new DataView(fromLeader.buffer).setInt32(12, 2);
+  await log.appendAsFollower(fromLeader);
+  log.setHighWatermark(5);
+  assert.equal(delivered.length, 2, 'only the new leader\'s batch, once');
+  assert.equal(delivered[1].batch, fromLeader);
+  assert.equal(delivered[1].baseOffset, 2);
+  await log.close();
+});

@@ -60,6 +60,19 @@ test('ISR shrink: a follower not caught up for replicaLagTimeMs is proposed out;
   assert.equal(s.leadership.revision, '11');
 });
 
+test('an ISR follower reporting a durable end below the high watermark (it lost committed records) is proposed out at once', () => {
+  const s = leaderState();
+  s.handleLocalDurable(200, 0);
+  s.handleFollowerFetch(2, 200, 200, 1);
+  s.handleFollowerFetch(3, 200, 200, 1);
+  assert.equal(s.highWatermark, 200);
+  const r = s.handleFollowerFetch(3, 150, 200, 2);
+  assert.deepEqual(r.alterIsr?.isr, [1, 2], 'out without waiting for replicaLagTimeMs');
+  s.handleAlterIsrResult({ ok: true, leadership: leadership([1, 2], '11') }, 3);
+  assert.equal(s.handleFollowerFetch(3, 180, 200, 4).alterIsr, null, 'below the HW: not back yet');
+  assert.deepEqual(s.handleFollowerFetch(3, 200, 200, 5).alterIsr?.isr, [1, 2, 3], 'back once it has them again');
+});
+
 test('caught up (Kafka lastCaughtUpTimeMs): at the leader end now, or at the leader end of the previous fetch as of that fetch', () => {
   const s = leaderState({ replicaLagTimeMs: 100 });
   s.handleLocalDurable(100, 0);
@@ -82,8 +95,8 @@ test('caught up (Kafka lastCaughtUpTimeMs): at the leader end now, or at the lea
   assert.ok(s.isAlterIsrInFlight);
   s.handleAlterIsrResult({ ok: true, leadership: leadership([1, 2], '11') }, 501);
   assert.equal(s.tick(540).alterIsr, null, 'follower 2 never fell behind its previous fetch: caught up as of t=450');
-  // Follower 2 now fetches below the leader end of its previous fetch (200): still caught up as of t=450 only.
-  s.handleFollowerFetch(2, 185, 210, 545);
+  // Follower 2 now fetches below the leader end of its previous fetch (200), at the HW (190): still caught up as of t=450 only.
+  s.handleFollowerFetch(2, 195, 210, 545);
   assert.equal(s.tick(550).alterIsr, null);
   assert.deepEqual(s.tick(551).alterIsr?.isr, [1]);
 });

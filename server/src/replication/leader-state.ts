@@ -16,7 +16,10 @@
  * - Caught up (Kafka's lastCaughtUpTimeMs): a fetch at the leader's log end
  *   makes the follower caught up now; a fetch at the log end the leader had
  *   at that follower's previous fetch makes it caught up as of that fetch.
- * - Shrink: an ISR follower not caught up for replicaLagTimeMs leaves.
+ * - Shrink: an ISR follower not caught up for replicaLagTimeMs leaves; one
+ *   whose durable end is below the high watermark leaves at once (it lost
+ *   committed records: a corrupt or torn tail cut at its restart), so it
+ *   cannot be elected before it has them again.
  *   Expand: a replica whose durable end reached the high watermark and the
  *   start of this epoch joins. One alterIsr at a time; 'unavailable' is
  *   retried after alterIsrRetryMs; 'fenced' ends this state (the leadership
@@ -241,7 +244,8 @@ export class LeaderState {
       const f = this.#followers.get(id);
       if (!f) continue;
       if (current.includes(id)) {
-        if (nowMs - f.lastCaughtUpMs <= lagTimeMs) next.push(id);
+        const hasCommitted = f.durableEnd === UNKNOWN || f.durableEnd >= this.#highWatermark;
+        if (nowMs - f.lastCaughtUpMs <= lagTimeMs && hasCommitted) next.push(id);
       } else if (f.durableEnd !== UNKNOWN && f.durableEnd >= this.#highWatermark && f.durableEnd >= this.epochStartOffset) {
         next.push(id);
       }

@@ -68,6 +68,11 @@ export class LeaderRole {
   #ackHead = 0;
   /** acks=-1 appends admitted and not yet settled (bounded by maxPendingAcksPerPartition). */
   #acksInProgress = 0;
+  /** Bytes of appends admitted whose batch is not yet below the high watermark (bounded by maxUnreplicatedBytesPerPartition). */
+  #unreplicatedBytes = 0;
+  /** Appended batches above the high watermark, in offset order: what `#unreplicatedBytes` releases as it passes them. */
+  #unreplicated: { lastOffset: number; bytes: number }[] = [];
+  #unreplicatedHead = 0;
   readonly #held = new Set<HeldFetch>();
   #writtenEnd: number;
   readonly #offWrite: () => void;
@@ -114,6 +119,10 @@ export class LeaderRole {
   async append(batch: Uint8Array, options: AppendOptions): Promise<AppendResult> {
     if (!this.isActive) throw this.#notLeader();
     const isAcksAll = options.acks === -1;
+    const maxUnreplicated = this.#o.limits.maxUnreplicatedBytesPerPartition;
+    if (this.#unreplicatedBytes > 0 && this.#unreplicatedBytes + batch.length > maxUnreplicated) {
+      throw new RunnelError('LIMIT_EXCEEDED', `${this.#unreplicatedBytes} bytes of this partition wait for replication to the ISR ${JSON.stringify(this.#state.maximalIsr)} (maxUnreplicatedBytesPerPartition ${maxUnreplicated})`);
+    }
     if (isAcksAll) {
       if (this.#state.isUnderMinIsr) {
         throw new RunnelError('NOT_ENOUGH_REPLICAS', `the ISR ${JSON.stringify(this.#state.isr)} has fewer than minInsyncReplicas ${this.#o.minInsyncReplicas}`, { details: { isr: [...this.#state.isr], minInsyncReplicas: this.#o.minInsyncReplicas } });
@@ -123,8 +132,16 @@ export class LeaderRole {
       }
       this.#acksInProgress++;
     }
+    const bytes = batch.length;
+    this.#unreplicatedBytes += bytes;
     try {
-      const r = await this.#log.append(batch, { leaderEpoch: this.leaderEpoch, header: options.header });
+      const r = await this.#log.append(batch, { leaderEpoch: this.leaderEpoch, header: options.header }).catch((err: unknown) => {
+        this.#unreplicatedBytes -= bytes;
+        throw err;
+      });
+      // Offset order: the log resolves appends in order, so the queue stays sorted.
+      if (r.duplicate || r.lastOffset < this.#state.highWatermark) this.#unreplicatedBytes -= bytes;
+      else this.#unreplicated.push({ lastOffset: r.lastOffset, bytes });
       if (this.#isStopped) {
         if (isAcksAll) throw this.#notLeader();
       } else this.#perform(this.#state.handleLocalDurable(this.#log.durableEndOffset, this.#now()));
@@ -191,6 +208,7 @@ export class LeaderRole {
     if (this.#isStopped) return;
     if (ready.isHighWatermarkAdvanced) {
       this.#log.setHighWatermark(ready.highWatermark);
+      this.#releaseReplicated(ready.highWatermark);
       this.#settleCovered(ready.highWatermark, ready.isUnderMinIsr);
       for (const h of [...this.#held]) if (h.knownHighWatermark < ready.highWatermark) h.done();
     }
@@ -225,6 +243,18 @@ export class LeaderRole {
 
   #afterAppend(lastOffset: number): RunnelError {
     return new RunnelError('NOT_ENOUGH_REPLICAS_AFTER_APPEND', `offset ${lastOffset} is written but the ISR ${JSON.stringify(this.#state.isr)} shrank below minInsyncReplicas ${this.#o.minInsyncReplicas}`);
+  }
+
+  #releaseReplicated(highWatermark: number): void {
+    const q = this.#unreplicated;
+    while (this.#unreplicatedHead < q.length && q[this.#unreplicatedHead].lastOffset < highWatermark) this.#unreplicatedBytes -= q[this.#unreplicatedHead++].bytes;
+    if (this.#unreplicatedHead === q.length) {
+      this.#unreplicated = [];
+      this.#unreplicatedHead = 0;
+    } else if (this.#unreplicatedHead > 1024 && this.#unreplicatedHead * 2 > q.length) {
+      this.#unreplicated = q.slice(this.#unreplicatedHead);
+      this.#unreplicatedHead = 0;
+    }
   }
 
   #settleCovered(highWatermark: number, isUnderMinIsr: boolean): void {

@@ -35,6 +35,14 @@ export interface ReplicationLimits {
   replicationTimeoutMs: number;
   /** acks=all appends one partition may have waiting for the high watermark; more are refused LIMIT_EXCEEDED before appending. */
   maxPendingAcksPerPartition: number;
+  /**
+   * Batch bytes a leader may hold appended but not yet below the high watermark,
+   * per partition (the log keeps them in memory until they become visible, for
+   * the fan-out). Over it appends of any acks are refused LIMIT_EXCEEDED
+   * (retryable): backpressure while a follower stalls, until the ISR shrinks.
+   * Too low throttles ingest to the replication round trip; too high lets a stalled ISR fill memory.
+   */
+  maxUnreplicatedBytesPerPartition: number;
   /** Period of a leader's ISR and ack-timeout checks (and the precision of both). */
   replicationTickMs: number;
   /** Period between high watermark checkpoints of a replica (Kafka's replica.high.watermark.checkpoint.interval.ms); a restart hides at most what came since. */
@@ -59,6 +67,7 @@ export const defaultReplicationLimits: ReplicationLimits = {
   replicaLagTimeMs: 10_000,
   replicationTimeoutMs: 30_000,
   maxPendingAcksPerPartition: 10_000,
+  maxUnreplicatedBytesPerPartition: 64 * 1024 * 1024,
   replicationTickMs: 100,
   highWatermarkCheckpointMs: 5000,
   alterIsrRetryMs: 500,
@@ -83,6 +92,7 @@ export function validateReplicationLimits(l: ReplicationLimits, maxBatchBytes: n
   const answer = Math.max(l.replicaFetchMaxBytes, maxBatchBytes) + FETCH_RESPONSE_OVERHEAD_BYTES;
   assert(l.maxFrameBytes >= answer, `maxFrameBytes (${l.maxFrameBytes}) must hold a fetch answer: max(replicaFetchMaxBytes ${l.replicaFetchMaxBytes}, maxBatchBytes ${maxBatchBytes}) + ${FETCH_RESPONSE_OVERHEAD_BYTES}`);
   assert(l.maxFrameBytes <= 0xffff_fffa, 'maxFrameBytes must fit the u32 length prefix');
+  assert(l.maxUnreplicatedBytesPerPartition >= maxBatchBytes, `maxUnreplicatedBytesPerPartition (${l.maxUnreplicatedBytesPerPartition}) must hold one batch (maxBatchBytes ${maxBatchBytes})`);
   assert(l.reconnectBackoffMaxMs >= l.reconnectBackoffMs, `reconnectBackoffMaxMs (${l.reconnectBackoffMaxMs}) must be >= reconnectBackoffMs (${l.reconnectBackoffMs})`);
   assert(l.replicaFetchTimeoutMs > l.replicaFetchMaxWaitMs, `replicaFetchTimeoutMs (${l.replicaFetchTimeoutMs}) must exceed replicaFetchMaxWaitMs (${l.replicaFetchMaxWaitMs}): a held fetch would time out`);
   assert(l.replicationTickMs < l.replicaLagTimeMs, `replicationTickMs (${l.replicationTickMs}) must be below replicaLagTimeMs (${l.replicaLagTimeMs}): the tick checks the lag`);

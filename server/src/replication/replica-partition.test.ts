@@ -72,13 +72,14 @@ class Node {
   links: PeerLinks | null = null;
   replica: ReplicaPartition | null = null;
   port = 0;
-  constructor(readonly id: number, readonly dir: string, readonly cluster: Cluster) {}
+  constructor(readonly id: number, readonly dir: string, readonly cluster: Cluster, readonly limits: Partial<ReplicationLimits>) {}
 
   get log(): PartitionLog {
     return this.replica!.log;
   }
 
   async start(): Promise<void> {
+    const limits = this.limits;
     this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits, warn: quiet });
     this.port = (await this.server.listen()).port;
     this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits });
@@ -113,12 +114,12 @@ class Cluster {
     },
   };
 
-  static async start(ids = [1, 2, 3]): Promise<Cluster> {
+  static async start(ids = [1, 2, 3], overrides: Partial<ReplicationLimits> = {}): Promise<Cluster> {
     const c = new Cluster();
     const root = await mkdtemp(join(tmpdir(), 'runnel-replication-'));
     roots.push(root);
     c.store = new MemoryIsrStore(c, ids[0], [...ids], [...ids]);
-    for (const id of ids) c.nodes.set(id, new Node(id, join(root, `broker-${id}`), c));
+    for (const id of ids) c.nodes.set(id, new Node(id, join(root, `broker-${id}`), c, { ...limits, ...overrides }));
     for (const n of c.nodes.values()) await n.start();
     return c;
   }
@@ -250,6 +251,31 @@ test('a stopped follower leaves the ISR after replicaLagTimeMs and produce conti
     await until('followers caught up', () => c.node(2).log.highWatermark === leader.log.logEndOffset && c.node(3).log.highWatermark === leader.log.logEndOffset);
     const bytes = await logBytes(leader.log);
     assert.ok(bytes.equals(await logBytes(c.node(2).log)) && bytes.equals(await logBytes(c.node(3).log)));
+  } finally {
+    await c.close();
+  }
+});
+
+test('a stalled ISR member: the leader holds at most maxUnreplicatedBytesPerPartition above the high watermark (any acks refused LIMIT_EXCEEDED) until the ISR shrinks', async () => {
+  const c = await Cluster.start([1, 2, 3], { maxUnreplicatedBytesPerPartition: 2 * 1024 * 1024 });
+  try {
+    const leader = c.node(1);
+    await produce(leader, 1000);
+    await c.node(3).stop();
+    let accepted = 0;
+    for (;;) {
+      const refused = await produce(leader, 1000, 1).then(() => null, (e: unknown) => e);
+      if (refused) {
+        assert.ok(isCode('LIMIT_EXCEEDED')(refused), String(refused));
+        break;
+      }
+      accepted++;
+      assert.ok(accepted < 40, 'refused after about 2 MiB of 120 KB batches');
+    }
+    assert.ok(accepted >= 10, `${accepted} batches accepted first`);
+    await until('the ISR shrinks', () => c.store.current.isr.length === 2);
+    await until('the high watermark catches up', () => leader.log.highWatermark === leader.log.logEndOffset);
+    await produce(leader, 1000, 1);
   } finally {
     await c.close();
   }
