@@ -118,3 +118,16 @@ test('committed offsets survive a restart', async () => {
   assert.equal(described.state, 'Empty');
   assert.equal(described.offsets[0].lag, 0);
 });
+
+test('clients cannot produce to, create or delete __consumer_offsets (its records are replayed as commits)', async () => {
+  const c = await TestClient.connect(server.wsUrl);
+  const ack = await c.produce('__consumer_offsets', 0, makeBatch(['{"v":1,"o":[["orders",0,49,""]]}']));
+  assert.equal(ack.errorCode, ErrorTable.TOPIC_AUTHORIZATION_FAILED.code);
+  c.close();
+  assert.equal(server.broker.hasTopic('__consumer_offsets'), false, 'not auto-created by the attempt');
+  const create = await fetch(`${server.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: '__consumer_offsets', partitions: 1 }) });
+  assert.equal(create.status, 403);
+  assert.equal(server.broker.hasTopic('__consumer_offsets'), false);
+  const del = await fetch(`${server.url}/v1/topics/__consumer_offsets`, { method: 'DELETE' });
+  assert.equal(del.status, 403);
+});

@@ -24,7 +24,7 @@ import { PartitionOffsetStore } from './partition-offset-store.ts';
 
 /** What the cluster tells the group service about `__consumer_offsets` (the cluster wiring implements it). */
 export interface OffsetsLeadership {
-  /** Partition count of `__consumer_offsets` as created (placement uses it). */
+  /** Partition count of `__consumer_offsets` as created (placement uses it); 0 while the topic does not exist yet. */
   readonly partitions: number;
   /**
    * This broker's local replica of partition p, undefined when it holds none. Appends on it must not
@@ -70,6 +70,7 @@ export class OffsetsCoordinators {
   constructor(private readonly deps: OffsetsCoordinatorsDeps) {
     this.offLeadership = deps.leadership.onLeadershipChange((p) => this.reconcile(p));
     for (let p = 0; p < deps.leadership.partitions; p++) this.reconcile(p);
+    // NB: `partitions` may be 0 until `__consumer_offsets` exists; its partitions are reconciled as their leadership is announced.
   }
 
   /**

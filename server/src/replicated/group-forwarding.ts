@@ -106,8 +106,11 @@ export class ForwardingGroupService implements GroupService {
   }
 
   /** The offsets partition of `group`. */
+  /** The offsets partition of `group`; LEADER_NOT_AVAILABLE while `__consumer_offsets` does not exist yet. */
   partitionOf(group: string): number {
-    return coordinatorPartitionOf(group, this.deps.leadership.partitions);
+    const n = this.deps.leadership.partitions;
+    if (n <= 0) throw new RunnelError('LEADER_NOT_AVAILABLE', `${OFFSETS_PARTITIONS_NAME} does not exist yet (the cluster creates it at start)`);
+    return coordinatorPartitionOf(group, n);
   }
 
   // ---- GroupService, member's side ----
@@ -156,8 +159,8 @@ export class ForwardingGroupService implements GroupService {
   }
 
   async heartbeat(group: string, memberId: string, generationId: number): Promise<ErrorName | null> {
-    const p = this.partitionOf(group);
     try {
+      const p = this.partitionOf(group);
       const local = await this.coordinators.coordinatorOf(p, 0).catch(() => undefined);
       if (local) return await local.heartbeat(group, memberId, generationId);
       const leader = this.deps.leadership.leaderOf(p);
@@ -168,7 +171,7 @@ export class ForwardingGroupService implements GroupService {
       if (!(e instanceof RunnelError)) throw e;
       // The broker asked no longer coordinates the group: the member rejoins wherever it is now.
       if (e.errorName === 'NOT_LEADER_OR_FOLLOWER') return 'REBALANCE_IN_PROGRESS';
-      if (e.errorName === 'NOT_CONNECTED' || e.errorName === 'REQUEST_TIMED_OUT' || e.errorName === 'SHUTTING_DOWN') return null;
+      if (e.errorName === 'NOT_CONNECTED' || e.errorName === 'REQUEST_TIMED_OUT' || e.errorName === 'SHUTTING_DOWN' || e.errorName === 'LEADER_NOT_AVAILABLE') return null;
       throw e;
     }
   }
@@ -237,7 +240,7 @@ export class ForwardingGroupService implements GroupService {
   /** Tombstones the topic in every offsets partition, at each partition's coordinator. Rejects naming the partitions it could not reach. */
   async deleteTopic(topic: string): Promise<void> {
     const results = await Promise.allSettled(Array.from({ length: this.deps.leadership.partitions }, (_, p) => this.routePartition(
-      p, (local) => local.deleteTopic(topic), async (leader) => { await this.request(leader, GroupForwardType.deleteTopic, { topic, partition: p }); },
+      () => p, (local) => local.deleteTopic(topic), async (leader) => { await this.request(leader, GroupForwardType.deleteTopic, { topic, partition: p }); },
     )));
     const failed = results.flatMap((r, p) => (r.status === 'rejected' ? [p] : []));
     if (failed.length > 0) {
@@ -258,16 +261,17 @@ export class ForwardingGroupService implements GroupService {
   // ---- routing ----
 
   private route<T>(group: string, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>): Promise<T> {
-    return this.routePartition(this.partitionOf(group), local, remote);
+    return this.routePartition(() => this.partitionOf(group), local, remote);
   }
 
   /** Runs the request at p's coordinator, waiting out moves up to coordinatorWaitMs (see the file header). */
-  private async routePartition<T>(p: number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>): Promise<T> {
+  private async routePartition<T>(partitionOf: () => number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>): Promise<T> {
     const now = this.deps.nowMs ?? Date.now;
     const deadline = now() + this.limits.coordinatorWaitMs;
     for (;;) {
       if (this.closed) throw new RunnelError('SHUTTING_DOWN', 'the broker is shutting down');
       try {
+        const p = partitionOf();
         const coordinator = await this.coordinators.coordinatorOf(p, Math.max(0, deadline - now()));
         if (coordinator) return await local(coordinator);
         const leader = this.deps.leadership.leaderOf(p);

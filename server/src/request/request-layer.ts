@@ -7,9 +7,10 @@
  * Invariant: no broker state is read or changed for a request before its
  * authorization passed, so a refused client learns nothing but the refusal.
  */
-import { BATCH_HEADER_BYTES, batchRecordCount, type CommittedOffset, type GroupAssignmentFrame } from '@runnel/client/codec';
+import { BATCH_HEADER_BYTES, RunnelError, batchRecordCount, type CommittedOffset, type GroupAssignmentFrame } from '@runnel/client/codec';
 import type { Broker } from '../broker/broker.ts';
 import type { GroupMemberSink } from '../groups/coordinator.ts';
+import { isInternalTopic } from '../groups/coordinator-placement.ts';
 import type { TopicSpec } from '../metadata/topic-info.ts';
 import { assertTopicName } from '../metadata/topic-name.ts';
 import type { Acks } from '../partition/partition.ts';
@@ -59,6 +60,7 @@ export class RequestLayer implements BrokerApi {
 
   createTopic(ctx: RequestContext, spec: TopicSpec) {
     this.access.check(ctx, 'createTopic', { topic: spec.name });
+    refuseInternal(spec.name, 'create');
     return this.createCounted(ctx, spec.name, () => this.broker.createTopic(spec));
   }
 
@@ -73,6 +75,7 @@ export class RequestLayer implements BrokerApi {
 
   async deleteTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'deleteTopic', { topic: name });
+    refuseInternal(name, 'delete');
     await this.broker.deleteTopic(name);
     const creator = this.creators.get(name);
     this.creators.delete(name);
@@ -82,6 +85,7 @@ export class RequestLayer implements BrokerApi {
   /** The topic a produce goes to; creating a missing one also needs the createTopic grant (a publish grant alone does not re-create a deleted topic). */
   async ensureTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'produce', { topic: name });
+    refuseInternal(name, 'produce to');
     if (this.broker.hasTopic(name)) return this.broker.ensureTopic(name);
     this.access.check(ctx, 'createTopic', { topic: name });
     return this.createCounted(ctx, name, () => this.broker.ensureTopic(name));
@@ -89,6 +93,7 @@ export class RequestLayer implements BrokerApi {
 
   async produce(ctx: RequestContext, topic: string, partition: number, batch: Uint8Array, acks: Acks, producer?: ProducerProof) {
     this.access.check(ctx, 'produce', { topic });
+    refuseInternal(topic, 'produce to');
     // A produce to a missing topic creates it only as ensureTopic allows (createTopic grant, topics quota).
     if (!this.broker.hasTopic(topic)) await this.ensureTopic(ctx, topic);
     if (this.quotas) await this.quotas.throttleProduce(ctx, batch.byteLength, batch.byteLength >= BATCH_HEADER_BYTES ? batchRecordCount(batch) : 1);
@@ -102,6 +107,7 @@ export class RequestLayer implements BrokerApi {
 
   async produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: Acks) {
     this.access.check(ctx, 'produce', { topic });
+    refuseInternal(topic, 'produce to');
     if (!this.broker.hasTopic(topic)) await this.ensureTopic(ctx, topic);
     if (this.quotas) {
       let bytes = 0, records = 0;
@@ -205,4 +211,13 @@ export class RequestLayer implements BrokerApi {
   leaveAll(sink: GroupMemberSink): void {
     this.broker.groups.leaveAll(sink);
   }
+}
+
+/**
+ * `__consumer_offsets` is written only by group coordinators (groups/partition-offset-store.ts): a
+ * client's record there would be replayed as a commit no generation check saw, so no grant lets a
+ * client produce to, create or delete it. Reading it is allowed, as in Kafka.
+ */
+function refuseInternal(topic: string, verb: string): void {
+  if (isInternalTopic(topic)) throw new RunnelError('TOPIC_AUTHORIZATION_FAILED', `${topic} is internal (consumer group offsets); clients cannot ${verb} it`);
 }

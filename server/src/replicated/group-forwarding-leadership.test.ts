@@ -1,0 +1,63 @@
+/**
+ * ClusterOffsetsLeadership over a fake topic view: no partitions until the
+ * topic exists; a listener hears of p once per change of leader, epoch or
+ * local role (at `check()` or by the poll); ensureOffsetsTopic creates the
+ * topic once and takes the existing count after a lost race.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RunnelError } from '@runnel/client/codec';
+import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { Partition } from '../partition/partition.ts';
+import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
+import { ClusterOffsetsLeadership, ensureOffsetsTopic } from './group-forwarding-leadership.ts';
+
+const info = (partitions: number): TopicInfo => ({ name: OFFSETS_TOPIC, topicId: 'x', partitions, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0 });
+type Replica = Partition & { role: 'leader' | 'follower' | 'none' };
+const replica = (role: Replica['role'], leaderEpoch: number) => ({ role, leaderEpoch }) as unknown as Replica;
+
+test('partitions appear with the topic; each change of leader, epoch or role is announced once, by check() or by the poll', async () => {
+  let topic: { info: TopicInfo; partitions: { leader: number }[] } | undefined;
+  const replicas: (Replica | undefined)[] = [];
+  const leadership = new ClusterOffsetsLeadership({ topic: () => topic, replicaOf: (p) => replicas[p] }, 20);
+  try {
+    const heard: number[] = [];
+    leadership.onLeadershipChange((p) => heard.push(p));
+    assert.equal(leadership.partitions, 0);
+    assert.equal(leadership.leaderOf(0), -1);
+    topic = { info: info(2), partitions: [{ leader: 1 }, { leader: 2 }] };
+    replicas[0] = replica('leader', 3);
+    replicas[1] = replica('follower', 5);
+    leadership.check();
+    assert.deepEqual(heard, [0, 1]);
+    assert.equal(leadership.partitions, 2);
+    assert.ok(leadership.isLeader(0) && !leadership.isLeader(1));
+    assert.equal(leadership.offsetsPartition(0), replicas[0]);
+    leadership.check();
+    assert.deepEqual(heard, [0, 1], 'nothing changed, nothing announced');
+    replicas[1] = replica('leader', 6);
+    topic.partitions[1].leader = 1;
+    const deadline = Date.now() + 5000;
+    while (heard.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(heard, [0, 1, 1], 'the poll found the change');
+    replicas[0] = replica('leader', 3); // re-opened replica, same epoch and role
+    leadership.check();
+    assert.deepEqual(heard, [0, 1, 1, 0]);
+  } finally {
+    leadership.close();
+  }
+});
+
+test('ensureOffsetsTopic creates the topic once and takes the existing partition count after a lost race', async () => {
+  const created: TopicSpec[] = [];
+  let existing: TopicInfo | undefined;
+  const source = { get: () => (existing ? { info: existing } : undefined), create: async (spec: TopicSpec) => { created.push(spec); existing = info(spec.partitions); return existing; } };
+  assert.equal(await ensureOffsetsTopic(source, 16, 7 * 24 * 3600_000), 16);
+  assert.equal(created.length, 1);
+  assert.equal(created[0].name, OFFSETS_TOPIC);
+  assert.equal(await ensureOffsetsTopic(source, 50, 1), 16, 'an existing topic keeps its count');
+  assert.equal(created.length, 1);
+  let raced: TopicInfo | undefined;
+  const racing = { get: () => (raced ? { info: raced } : undefined), create: async () => { raced = info(8); throw new RunnelError('TOPIC_ALREADY_EXISTS'); } };
+  assert.equal(await ensureOffsetsTopic(racing, 16, 1), 8);
+});

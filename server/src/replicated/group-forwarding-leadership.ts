@@ -1,0 +1,111 @@
+/**
+ * The `OffsetsLeadership` (groups/offsets-coordinators.ts) of a cluster
+ * broker, over what its topic source serves: the `__consumer_offsets` topic
+ * (its partition count and each partition's leader) and this broker's local
+ * replicas of it. Also `ensureOffsetsTopic`, which the wiring runs at start.
+ *
+ * Changes are found by comparing each partition's (leader, epoch, local
+ * role, replica) with the last seen: `check()` does it at once (the wiring
+ * calls it after a leadership change was applied to the replica) and a poll
+ * every `pollMs` catches whatever no call announced (a topic created by
+ * another broker, a role change that completed later).
+ * Invariant: a listener hears of p only after this broker's replica of p
+ * took its new role, so a coordinator loads only on a replica that already
+ * leads (its appends are accepted) and resigns once it no longer does.
+ */
+import { RunnelError } from '@runnel/client/codec';
+import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { Partition } from '../partition/partition.ts';
+import { OFFSETS_TOPIC, offsetsTopicSpec } from '../groups/coordinator-placement.ts';
+import type { OffsetsLeadership } from '../groups/offsets-coordinators.ts';
+
+/** What the adapter reads of the broker's topic source. */
+export interface OffsetsTopicView {
+  /** `__consumer_offsets` as served here (its partitions' current leader), undefined until it exists. */
+  topic(): { info: TopicInfo; partitions: readonly { readonly leader: number }[] } | undefined;
+  /** This broker's local replica of partition p (not the forwarding facade), undefined when it holds none. */
+  replicaOf(p: number): (Partition & { readonly role: 'leader' | 'follower' | 'none' }) | undefined;
+}
+
+/** Default period of the poll that catches unannounced changes; a takeover waits at most this long for it. */
+export const OFFSETS_LEADERSHIP_POLL_MS = 100;
+
+export class ClusterOffsetsLeadership implements OffsetsLeadership {
+  private readonly listeners = new Set<(p: number) => void>();
+  private readonly seen: string[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly view: OffsetsTopicView, pollMs = OFFSETS_LEADERSHIP_POLL_MS) {
+    this.timer = setInterval(() => this.check(), pollMs);
+    this.timer.unref();
+    this.check();
+  }
+
+  get partitions(): number {
+    return this.view.topic()?.info.partitions ?? 0;
+  }
+
+  offsetsPartition(p: number): Partition | undefined {
+    return this.view.replicaOf(p);
+  }
+
+  isLeader(p: number): boolean {
+    return this.view.replicaOf(p)?.role === 'leader';
+  }
+
+  leaderOf(p: number): number {
+    return this.view.topic()?.partitions[p]?.leader ?? -1;
+  }
+
+  onLeadershipChange(listener: (p: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Announces every partition whose leadership, epoch or local role changed since the last check. */
+  check(): void {
+    const n = this.partitions;
+    for (let p = 0; p < n; p++) {
+      const replica = this.view.replicaOf(p);
+      const key = `${this.leaderOf(p)}/${replica?.leaderEpoch ?? -1}/${replica?.role ?? 'absent'}/${replica ? replicaIdentity(replica) : 0}`;
+      if (this.seen[p] === key) continue;
+      this.seen[p] = key;
+      for (const l of [...this.listeners]) l(p);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.listeners.clear();
+  }
+}
+
+/** A number per replica object, so a replica re-opened for the same partition counts as a change. */
+const identities = new WeakMap<object, number>();
+let nextIdentity = 1;
+function replicaIdentity(replica: object): number {
+  let id = identities.get(replica);
+  if (id === undefined) identities.set(replica, (id = nextIdentity++));
+  return id;
+}
+
+/**
+ * Creates `__consumer_offsets` unless it exists (any broker may: creation is a transaction in etcd
+ * and a lost race answers TOPIC_ALREADY_EXISTS). Resolves to the topic's partition count, which is
+ * the one placement uses even when `partitions` differs (docs/groups.md).
+ */
+export async function ensureOffsetsTopic(
+  source: { get(name: string): { info: TopicInfo } | undefined; create(spec: TopicSpec): Promise<TopicInfo> },
+  partitions: number,
+  retentionMs: number,
+): Promise<number> {
+  const existing = source.get(OFFSETS_TOPIC);
+  if (existing) return existing.info.partitions;
+  try {
+    return (await source.create(offsetsTopicSpec(partitions, retentionMs))).partitions;
+  } catch (e) {
+    const now = source.get(OFFSETS_TOPIC);
+    if (e instanceof RunnelError && e.errorName === 'TOPIC_ALREADY_EXISTS' && now) return now.info.partitions;
+    throw e;
+  }
+}
