@@ -1,0 +1,212 @@
+/**
+ * Groups over real replication: three brokers in one process, each with a
+ * ReplicationServer and PeerLinks over real TCP on 127.0.0.1, a
+ * ReplicaPartition of `__consumer_offsets` (one partition, RF 3,
+ * minInsyncReplicas 2) on a real log in a tmp dir, and a
+ * ForwardingGroupService over ClusterOffsetsLeadership; group requests and
+ * pushes travel on the same links as replication. An in-memory
+ * compare-and-swap store plays etcd and the controller (the test elects
+ * leaders by hand). The coordinator's broker is killed: committed offsets
+ * survive at the new leader and never move backwards, members are told to
+ * rejoin and rejoin, and the old generation is fenced.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { CommittedOffset, GroupAssignmentFrame } from '@runnel/client/codec';
+import type { AlterIsrResult, IsrStore, PeerDirectory, VersionedLeadership } from '../cluster/cluster-state.ts';
+import { validateLimits } from '../limits.ts';
+import { PartitionLog } from '../log/partition-log.ts';
+import type { TopicInfo } from '../metadata/topic-info.ts';
+import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
+import type { GroupMemberSink } from '../groups/member-bindings.ts';
+import type { ReplicationLimits } from '../replication/limits.ts';
+import { PeerLinks } from '../replication/peer-links.ts';
+import { ReplicaPartition } from '../replication/replica-partition.ts';
+import { ReplicationServer } from '../replication/replication-server.ts';
+import { ForwardingGroupService } from './group-forwarding.ts';
+import { ClusterOffsetsLeadership } from './group-forwarding-leadership.ts';
+
+const offsetsTopic: TopicInfo = { name: OFFSETS_TOPIC, topicId: 'tid-offsets', partitions: 1, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0, minInsyncReplicas: 2 };
+const replicationLimits: Partial<ReplicationLimits> = {
+  replicaLagTimeMs: 1500, replicationTickMs: 50, replicaFetchMaxWaitMs: 300, replicaFetchTimeoutMs: 3000, replicaFetchBackoffMs: 30,
+  reconnectBackoffMs: 20, reconnectBackoffMaxMs: 200, connectTimeoutMs: 1000, replicationTimeoutMs: 15_000, highWatermarkCheckpointMs: 200, alterIsrRetryMs: 100,
+};
+const TOPIC_PARTITIONS = 4;
+const quiet = () => {};
+
+const roots: string[] = [];
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+
+/** etcd stand-in for the one offsets partition: compare-and-swap on a revision; the watch applies each change to every live replica. */
+class MemoryIsrStore implements IsrStore {
+  current: VersionedLeadership;
+  private revision = 100;
+  constructor(private readonly cluster: Cluster, ids: number[]) {
+    this.current = { topicId: offsetsTopic.topicId, partition: 0, leader: ids[0], leaderEpoch: 1, isr: [...ids], replicas: [...ids], revision: String(this.revision) };
+  }
+
+  async alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult> {
+    await Promise.resolve();
+    if (expected.revision !== this.current.revision) return { ok: false, reason: 'fenced' };
+    this.write({ ...this.current, isr: [...isr] });
+    return { ok: true, leadership: this.current };
+  }
+
+  elect(leader: number, isr: number[]): void {
+    this.write({ ...this.current, leader, isr, leaderEpoch: this.current.leaderEpoch + 1 });
+  }
+
+  private write(l: Omit<VersionedLeadership, 'revision'>): void {
+    this.current = { ...l, revision: String(++this.revision) };
+    const published = this.current;
+    setImmediate(() => {
+      for (const n of this.cluster.nodes.values()) {
+        void n.replica?.applyLeadership(published).then(() => n.leadership?.check(), quiet);
+      }
+    });
+  }
+}
+
+class Node {
+  server: ReplicationServer | null = null;
+  links: PeerLinks | null = null;
+  replica: ReplicaPartition | null = null;
+  leadership: ClusterOffsetsLeadership | null = null;
+  groups: ForwardingGroupService | null = null;
+  port = 0;
+  readonly errors: string[] = [];
+  constructor(readonly id: number, readonly dir: string, readonly cluster: Cluster) {}
+
+  async start(): Promise<void> {
+    this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits: replicationLimits, warn: quiet });
+    this.port = (await this.server.listen()).port;
+    this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits: replicationLimits });
+    const log = await PartitionLog.open(this.dir, { isReplicated: true });
+    this.replica = new ReplicaPartition({
+      topic: offsetsTopic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits: replicationLimits, warn: quiet,
+    });
+    await this.replica.applyLeadership(this.cluster.store.current);
+    this.leadership = new ClusterOffsetsLeadership({
+      topic: () => ({ info: offsetsTopic, partitions: [{ leader: this.cluster.store.current.leader }] }),
+      replicaOf: () => this.replica ?? undefined,
+    }, 20);
+    this.groups = new ForwardingGroupService({
+      brokerId: this.id, leadership: this.leadership, links: this.links, server: this.server,
+      host: { limits: validateLimits({ groupRebalanceDelayMs: 0, groupRebalanceMaxDelayMs: 0 }), partitionCounts: () => new Map([['t', TOPIC_PARTITIONS]]), highWatermark: () => 1000 },
+      limits: { coordinatorWaitMs: 10_000, offsetsLoadPollMs: 20 },
+      onError: (what, e) => this.errors.push(`${what}: ${(e as Error).message}`),
+    });
+  }
+
+  /** As a SIGKILLed broker: everything of it goes away at once (no resignation is sent). */
+  async kill(): Promise<void> {
+    const { replica, links, server, groups, leadership } = this;
+    Object.assign(this, { replica: null, links: null, server: null, groups: null, leadership: null });
+    leadership?.close();
+    await server?.close();
+    links?.close();
+    await groups?.close();
+    await replica?.close();
+  }
+}
+
+class Cluster {
+  readonly nodes = new Map<number, Node>();
+  store!: MemoryIsrStore;
+  readonly directory: PeerDirectory = {
+    replicationAddress: (id) => {
+      const n = this.nodes.get(id);
+      return n?.port ? { host: '127.0.0.1', port: n.port } : undefined;
+    },
+  };
+
+  static async start(ids = [1, 2, 3]): Promise<Cluster> {
+    const c = new Cluster();
+    const root = await mkdtemp(join(tmpdir(), 'runnel-groups-replicated-'));
+    roots.push(root);
+    c.store = new MemoryIsrStore(c, ids);
+    for (const id of ids) c.nodes.set(id, new Node(id, join(root, `broker-${id}`), c));
+    for (const n of c.nodes.values()) await n.start();
+    return c;
+  }
+
+  groups(id: number): ForwardingGroupService {
+    const g = this.nodes.get(id)?.groups;
+    assert.ok(g, `broker ${id} is not running`);
+    return g;
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes.values()) await n.kill();
+  }
+}
+
+function sink(): GroupMemberSink & { frames: GroupAssignmentFrame[] } {
+  const frames: GroupAssignmentFrame[] = [];
+  return { frames, sendAssignment: (f) => frames.push(f) };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const joinReq = (group: string) => ({ requestId: 1, group, memberId: '', clientId: 'c', topics: ['t'], sessionTimeoutMs: 30_000 });
+const latest = (answer: GroupAssignmentFrame, s: { frames: GroupAssignmentFrame[] }) => s.frames.at(-1) ?? answer;
+const owned = (f: GroupAssignmentFrame) => f.assignments.flatMap((a) => a.partitions);
+const byPartition = (offsets: CommittedOffset[]) => [...offsets].sort((a, b) => a.partition - b.partition).map((o) => o.offset);
+
+test('the coordinator broker is killed: offsets survive at the new leader and never move backwards; members rejoin; the old generation is fenced', async () => {
+  const c = await Cluster.start();
+  try {
+    await until('the coordinator loaded on broker 1', async () => (await c.groups(2).fetchOffsets('g').then(() => true, () => false)));
+    const s2 = sink();
+    const a = await c.groups(2).join(joinReq('g'), s2);
+    const s3 = sink();
+    const b = await c.groups(3).join(joinReq('g'), s3);
+    assert.equal(a.errorCode, 0);
+    assert.equal(b.errorCode, 0);
+    await until('the rebalance pushed to broker 2', () => s2.frames.at(-1)?.generationId === b.generationId);
+    const am = latest(a, s2);
+    await c.groups(2).commitOffsets('g', am.generationId, am.memberId, owned(am).map((partition) => ({ topic: 't', partition, offset: 100 + partition, metadata: '' })));
+    await c.groups(3).commitOffsets('g', b.generationId, b.memberId, owned(b).map((partition) => ({ topic: 't', partition, offset: 200 + partition, metadata: '' })));
+    const before = byPartition(await c.groups(3).fetchOffsets('g'));
+    assert.equal(before.length, TOPIC_PARTITIONS);
+    for (const n of [2, 3]) {
+      const log = c.nodes.get(n)!.replica!.log;
+      assert.ok(log.logEndOffset >= 2, `broker ${n} holds the replicated commits`);
+    }
+
+    await c.nodes.get(1)!.kill();
+    c.store.elect(2, [2, 3]);
+    const after = byPartition(await c.groups(3).fetchOffsets('g')); // waits out the election and the load
+    assert.deepEqual(after, before, 'committed offsets survived the loss of the coordinator');
+
+    // Neither member is known to the new coordinator: their heartbeats say so, and the session turns that into a rejoin.
+    await until('broker 2 coordinates', async () => (await c.groups(3).heartbeat('g', b.memberId, b.generationId)) === 'UNKNOWN_MEMBER_ID');
+    assert.equal(await c.groups(2).heartbeat('g', am.memberId, am.generationId), 'UNKNOWN_MEMBER_ID');
+    await assert.rejects(c.groups(3).commitOffsets('g', b.generationId, b.memberId, [{ topic: 't', partition: owned(b)[0], offset: 1, metadata: '' }]), { errorName: 'UNKNOWN_MEMBER_ID' });
+
+    const again = await c.groups(3).join(joinReq('g'), s3);
+    assert.equal(again.errorCode, 0);
+    assert.deepEqual(owned(again).sort(), [0, 1, 2, 3]);
+    await c.groups(3).commitOffsets('g', again.generationId, again.memberId, [{ topic: 't', partition: 0, offset: 300, metadata: '' }]);
+
+    // A preferred-leader style move while both stay up: broker 2 resigns and tells its members to rejoin.
+    c.store.elect(3, [2, 3]);
+    await until('the member told to rejoin', () => s3.frames.some((f) => f.errorCode !== 0 && f.memberId === again.memberId), 20_000);
+    const final = byPartition(await c.groups(2).fetchOffsets('g'));
+    assert.equal(final[0], 300);
+    for (const [i, offset] of final.entries()) assert.ok(offset >= before[i], `partition ${i} moved backwards: ${before[i]} -> ${offset}`);
+  } finally {
+    await c.close();
+  }
+});
