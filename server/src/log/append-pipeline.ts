@@ -257,4 +257,16 @@ export class AppendPipeline<S> {
     this.#highWatermark = Math.min(this.#highWatermark, endOffset);
     if (this.#highWatermarkLimit !== null) this.#highWatermarkLimit = Math.min(this.#highWatermarkLimit, endOffset);
   }
+
+  /**
+   * After a full truncation (idle pipeline): the log restarts empty at `offset`, which may lie past the old end.
+   * Every queued entry leaves (none reaches the listeners); the high watermark (and its limit) is `offset`.
+   */
+  restartAt(offset: number): void {
+    this.#commit.reset(offset);
+    this.#queue.truncateFrom(this.#visibleHead);
+    this.#writeHead = this.#writingHead = this.#ackHead = this.#visibleHead;
+    this.#highWatermark = offset;
+    if (this.#highWatermarkLimit !== null) this.#highWatermarkLimit = offset;
+  }
 }

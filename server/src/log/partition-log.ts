@@ -23,7 +23,7 @@
  *   the recovery point past it.
  * Invariant: logStartOffset <= highWatermark <= durable-or-written end <= logEndOffset.
  */
-import { AssertionError, BatchField, RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, type BatchHeader } from '@runnel/client/codec';
+import { assert, AssertionError, BatchField, RunnelError, setBaseOffset, setPartitionLeaderEpoch, validateBatch, type BatchHeader } from '@runnel/client/codec';
 import { AppendPipeline, type AppendResult } from './append-pipeline.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint } from './checkpoint.ts';
 import type { FileHandleCache } from './file-handle-cache.ts';
@@ -34,7 +34,7 @@ import { resolveLogOptions, type LogOpenOptions, type LogOptions } from './log-o
 import { loadLog, reloadProducerState, type LoadedLog, type RecoveryReport } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexOf, type ReadableLog, type ReadResult } from './log-reader.ts';
 import { LogWriter, type AppendEvent } from './log-writer.ts';
-import type { ProducerStateTable } from './producer-state.ts';
+import { ProducerStateTable } from './producer-state.ts';
 import { segmentsToDelete, shouldRoll } from './retention.ts';
 import { Segment, type SegmentConfig } from './segment.ts';
 import type { LogDirectory } from './segment-file.ts';
@@ -477,6 +477,37 @@ export class PartitionLog {
     await this.#snapshots.load();
     this.#recoveryPoint = segment.baseOffset;
     await this.#writeCheckpoint(false);
+  }
+
+  /**
+   * Replication (Kafka's truncateFullyAndStartAt): drops every batch and
+   * restarts the log empty at `offset`, which may lie past its end: a follower
+   * whose log ends below the leader's log start (retention deleted what it
+   * needs) continues from there. Producer state and leader epochs start
+   * empty; the high watermark is `offset`. Crash order: the new segment file,
+   * then the checkpoint naming `offset` as log start, then the deletions (the
+   * loader drops segments wholly below the log start).
+   */
+  async truncateFullyAndStartAt(offset: number): Promise<void> {
+    assert(Number.isSafeInteger(offset) && offset >= 0, `truncateFullyAndStartAt(${offset}): a safe integer >= 0 is required`);
+    await this.flush();
+    await this.#writer.whenIdle();
+    const now = this.#options.nowMs();
+    const old = this.#segments.splice(0);
+    const reused = old.find((s) => s.baseOffset === offset);
+    const next = reused ?? new Segment(offset, this.#segmentConfig, now, now);
+    if (reused) await reused.truncateTo(offset);
+    await next.becomeActive();
+    this.#segments.push(next);
+    this.#writeSegment = next;
+    this.#logStartOffset = offset;
+    this.#recoveryPoint = offset;
+    this.#pipeline.restartAt(offset);
+    await this.#writeCheckpoint(false);
+    for (const s of old) if (s !== next) await s.delete();
+    if (this.#epochs.truncateFromEnd(0)) await this.#writeLeaderEpochs();
+    this.#producers = new ProducerStateTable(this.#options.maxProducersPerPartition);
+    await this.#snapshots.clear();
   }
 
   /** Finishes in-flight appends, fdatasyncs, writes indexes, a producer snapshot and the clean-shutdown checkpoint. */

@@ -125,3 +125,29 @@ test('truncateTo drops acknowledged batches not yet visible: onAppend never deli
   assert.equal(delivered[1].baseOffset, 2);
   await log.close();
 });
+
+test('truncateFullyAndStartAt restarts the log empty past its end (a follower behind the leader\'s log start); the state survives a reopen', async () => {
+  const dir = new MemoryLogDirectory();
+  let log = await PartitionLog.openDirectory(dir, { isReplicated: true, maxSegmentBytes: 64 * 1024, maxBatchBytes: 16 * 1024 });
+  for (let i = 0; i < 30; i++) await log.append(batch(100, { producerId: 3, producerEpoch: 0, baseSequence: i * 100 }), { leaderEpoch: 1 });
+  log.setHighWatermark(3000);
+  assert.ok(log.segmentInfo().length > 1);
+  await log.truncateFullyAndStartAt(5000);
+  assert.deepEqual([log.logStartOffset, log.logEndOffset, log.highWatermark, log.durableEndOffset], [5000, 5000, 5000, 5000]);
+  assert.deepEqual(log.segmentInfo(), [{ baseOffset: 5000, sizeBytes: 0, nextOffset: 5000 }]);
+  assert.deepEqual(log.leaderEpochEntries(), []);
+  assert.equal(log.producerState(3), undefined);
+  const fromLeader = batch(5, { producerId: 3, producerEpoch: 0, baseSequence: 7000 });
+  new DataView(fromLeader.buffer).setBigInt64(0, 5000n);
+  new DataView(fromLeader.buffer).setInt32(12, 4);
+  await log.appendAsFollower(fromLeader);
+  log.setHighWatermark(5005);
+  assert.equal((await log.read(5000, 1 << 20)).nextOffset, 5005);
+  await assert.rejects(log.read(500, 1 << 20), (e: RunnelError) => e.errorName === 'OFFSET_OUT_OF_RANGE');
+  await log.close();
+  log = await PartitionLog.openDirectory(dir, { isReplicated: true });
+  assert.deepEqual([log.logStartOffset, log.logEndOffset, log.highWatermark], [5000, 5005, 5005]);
+  assert.deepEqual(log.leaderEpochEntries(), [{ epoch: 4, startOffset: 5000 }]);
+  assert.equal(log.producerState(3)?.batches.length, 1);
+  await log.close();
+});

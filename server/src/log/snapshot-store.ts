@@ -33,6 +33,11 @@ export class SnapshotStore {
     await this.prune();
   }
 
+  /** Deletes every snapshot (the log restarts empty past them). */
+  async clear(): Promise<void> {
+    for (const offset of this.#offsets.splice(0)) await this.dir.remove(segmentFileName(offset, '.snapshot'));
+  }
+
   private async prune(): Promise<void> {
     while (this.#offsets.length > PRODUCER_SNAPSHOTS_RETAINED) {
       await this.dir.remove(segmentFileName(this.#offsets.shift()!, '.snapshot'));

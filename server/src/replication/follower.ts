@@ -8,7 +8,8 @@
  * contiguous from the log end; one bad batch drops the whole answer, which is
  * fetched again) and appended AS THEY ARE (`appendAsFollower`: same offsets,
  * same partitionLeaderEpoch, producer state rebuilt); then the leader's high
- * watermark is applied (the log caps it at its own durable end).
+ * watermark is applied (the log caps it at its own durable end). A log that
+ * ends below the leader's log start restarts empty there.
  *
  * Ordering contract: the next fetch is sent only after fdatasync covers every
  * batch of the previous answer, so a fetchOffset the leader counts is always
@@ -104,6 +105,12 @@ export class FollowerRole {
       if (target >= log.logEndOffset) throw new BadAnswer(`the leader answered divergingEpoch ${JSON.stringify(answer.divergingEpoch)}, but the log (end ${log.logEndOffset}, epoch ${log.leaderEpoch}) has nothing to truncate there`);
       this.#o.warn(`diverged from leader ${this.leaderId} (epoch ${this.leaderEpoch}) at ${JSON.stringify(answer.divergingEpoch)}: truncating ${log.logEndOffset - target} offsets to ${target}`);
       await log.truncateTo(target);
+      return;
+    }
+    if (answer.records.length === 0 && answer.logStartOffset > log.logEndOffset) {
+      // The leader no longer has what this log needs (retention): restart empty at its log start (Kafka's truncateFullyAndStartAt).
+      this.#o.warn(`the log ends at ${log.logEndOffset}, below leader ${this.leaderId}'s log start ${answer.logStartOffset}: restarting the log empty there`);
+      await log.truncateFullyAndStartAt(answer.logStartOffset);
       return;
     }
     const batches = this.#checkBatches(answer.records);

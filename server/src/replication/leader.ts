@@ -165,9 +165,9 @@ export class LeaderRole {
     const log = this.#log;
     const divergingEpoch = findDivergence(log, request.lastFetchedEpoch, request.fetchOffset);
     if (divergingEpoch) return this.#answer(divergingEpoch, EMPTY);
-    if (request.fetchOffset < log.logStartOffset) {
-      throw new RunnelError('OFFSET_OUT_OF_RANGE', `fetchOffset ${request.fetchOffset} is below the leader's log start ${log.logStartOffset}`, { details: { logStartOffset: log.logStartOffset } });
-    }
+    // Below the log start (retention deleted what the follower needs): no records, no position; the
+    // answer's logStartOffset tells the follower where to restart its log (truncateFullyAndStartAt).
+    if (request.fetchOffset < log.logStartOffset) return this.#answer(null, EMPTY);
     this.#perform(this.#state.handleFollowerFetch(fromBrokerId, request.fetchOffset, log.logEndOffset, this.#now()));
     const waitMs = Math.min(request.maxWaitMs, this.#o.limits.replicaFetchMaxWaitMs);
     if (this.#writtenEnd <= request.fetchOffset && this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { encodeRecordBatch, RunnelError, validateRecords, type BatchHeader } from '@runnel/client/codec';
 import type { AlterIsrResult, IsrStore, PeerDirectory, VersionedLeadership } from '../cluster/cluster-state.ts';
-import { PartitionLog } from '../log/partition-log.ts';
+import { PartitionLog, type LogOpenOptions } from '../log/partition-log.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AppendResult } from '../partition/partition.ts';
 import type { ReplicationLimits } from './limits.ts';
@@ -83,7 +83,7 @@ class Node {
     this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits, warn: quiet });
     this.port = (await this.server.listen()).port;
     this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits });
-    const log = await PartitionLog.open(this.dir, { isReplicated: true });
+    const log = await PartitionLog.open(this.dir, { isReplicated: true, ...this.cluster.logOptions });
     this.replica = new ReplicaPartition({
       topic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits,
       warn: (m) => this.cluster.warnings.push(`${this.id}: ${m}`),
@@ -107,6 +107,7 @@ class Cluster {
   readonly nodes = new Map<number, Node>();
   readonly warnings: string[] = [];
   store!: MemoryIsrStore;
+  logOptions: LogOpenOptions = {};
   readonly directory: PeerDirectory = {
     replicationAddress: (id) => {
       const n = this.nodes.get(id);
@@ -114,8 +115,9 @@ class Cluster {
     },
   };
 
-  static async start(ids = [1, 2, 3], overrides: Partial<ReplicationLimits> = {}): Promise<Cluster> {
+  static async start(ids = [1, 2, 3], overrides: Partial<ReplicationLimits> = {}, logOptions: LogOpenOptions = {}): Promise<Cluster> {
     const c = new Cluster();
+    c.logOptions = logOptions;
     const root = await mkdtemp(join(tmpdir(), 'runnel-replication-'));
     roots.push(root);
     c.store = new MemoryIsrStore(c, ids[0], [...ids], [...ids]);
@@ -276,6 +278,27 @@ test('a stalled ISR member: the leader holds at most maxUnreplicatedBytesPerPart
     await until('the ISR shrinks', () => c.store.current.isr.length === 2);
     await until('the high watermark catches up', () => leader.log.highWatermark === leader.log.logEndOffset);
     await produce(leader, 1000, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a follower whose log ends below the leader\'s log start (retention) restarts its log there and catches up', async () => {
+  const c = await Cluster.start([1, 2, 3], {}, { maxBatchBytes: 32 * 1024, maxSegmentBytes: 64 * 1024 });
+  try {
+    const [leader, n3] = [c.node(1), c.node(3)];
+    await produce(leader, 50);
+    await n3.stop();
+    for (let i = 0; i < 40; i++) await produce(leader, 50);
+    // Retention on the leader and broker 2: only the newest ~128 KiB stay.
+    for (const n of [leader, c.node(2)]) await n.log.enforceRetention({ retentionBytes: 128 * 1024 });
+    assert.ok(leader.log.logStartOffset > 50, `log start ${leader.log.logStartOffset}`);
+    await n3.start();
+    await until('broker 3 caught up', () => n3.log.logEndOffset === leader.log.logEndOffset && n3.log.highWatermark === leader.log.highWatermark);
+    assert.equal(n3.log.logStartOffset, leader.log.logStartOffset);
+    assert.ok((await logBytes(leader.log)).equals(await logBytes(n3.log)));
+    assert.ok(c.warnings.some((w) => w.startsWith('3: the log ends at 50, below leader 1')), c.warnings.join('\n'));
+    await until('broker 3 rejoins the ISR', () => c.store.current.isr.includes(3));
   } finally {
     await c.close();
   }
