@@ -16,24 +16,22 @@
  *   `etcdRequestTimeoutMs` (EtcdConnection), never hangs them.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import type { IKeyValue } from 'etcd3';
 import { RunnelError, assert } from '@runnel/client/codec';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AlterIsrResult, BrokerEndpoint, IsrStore, PartitionLeadership, VersionedLeadership } from './cluster-state.ts';
-import { ClusterCache, type CacheUpdate, type ElectionCandidate, type KeyEvent } from './cluster-cache.ts';
+import type { ElectionCandidate } from './cluster-cache.ts';
 import { ClusterKeys, decodeBroker, decodeLeadership, decodeTopic, encodeLeadership } from './cluster-keys.ts';
+import { ClusterWatch, defaultClusterWatchLimits, type ClusterListener, type ClusterWatchLimits } from './cluster-watch.ts';
 import { EtcdConnection, type EtcdConnectionOptions } from './etcd-connection.ts';
 import { assignReplicas } from './replica-assignment.ts';
 
-export interface ClusterStoreLimits {
+export interface ClusterStoreLimits extends ClusterWatchLimits {
   /** etcd's `--max-txn-ops` (default 128): a topic is created in one transaction, so it can have at most this − 1 partitions. */
   etcdMaxTxnOps: number;
   /** Compare-and-swap rounds of one read-modify-write (topic delete, producer id block) before giving up with CLUSTER_UNAVAILABLE. */
   maxCasAttempts: number;
-  /** Watch resync backoff after a broken stream: first delay, doubling up to the max. */
-  watchResyncMinDelayMs: number;
-  watchResyncMaxDelayMs: number;
   /** Largest producer id block one call may reserve. */
   maxProducerIdBlockSize: number;
 }
@@ -41,8 +39,7 @@ export interface ClusterStoreLimits {
 export const defaultClusterStoreLimits: ClusterStoreLimits = {
   etcdMaxTxnOps: 128,
   maxCasAttempts: 32,
-  watchResyncMinDelayMs: 50,
-  watchResyncMaxDelayMs: 2_000,
+  ...defaultClusterWatchLimits,
   maxProducerIdBlockSize: 1_000_000,
 };
 
@@ -54,20 +51,7 @@ export function validateClusterStoreLimits(limits: ClusterStoreLimits): void {
   if (limits.watchResyncMinDelayMs > limits.watchResyncMaxDelayMs) throw new RangeError('watchResyncMinDelayMs must not exceed watchResyncMaxDelayMs');
 }
 
-/** What changed, in etcd revision order (cluster-cache.ts "Ordering contract"). Every method is optional. */
-export interface ClusterListener {
-  /** The full topic list, sorted by name, after any topic change. */
-  topicsChanged?(topics: TopicInfo[]): void;
-  leadershipChanged?(leadership: VersionedLeadership): void;
-  leadershipRemoved?(topicId: string, partition: number): void;
-  /** The full live broker list, sorted by id, after any change. */
-  brokersChanged?(brokers: BrokerEndpoint[]): void;
-  /** The elected campaign changed (the broker id can be the same: a controller that re-campaigned). */
-  controllerChanged?(controller: number | null): void;
-  /** After a full reload (watch reconnect): the notices of the differences came before this. */
-  resynced?(revision: string): void;
-  connectivityChanged?(connected: boolean): void;
-}
+export type { ClusterListener };
 
 export interface ClusterStoreOptions extends Partial<EtcdConnectionOptions> {
   /** An open connection to share (membership, controller); else one is made from `endpoints` and closed by `close()`. */
@@ -83,25 +67,13 @@ export interface WriteGuard {
   createRevision: string;
 }
 
-const toEvent = (kv: IKeyValue, type: 'put' | 'delete', prefixLength: number): KeyEvent => ({
-  type, key: kv.key.toString().slice(prefixLength), value: type === 'put' ? kv.value.toString() : '',
-  modRevision: kv.mod_revision, createRevision: kv.create_revision,
-});
-
 export class ClusterStore implements MetadataStore, IsrStore {
   readonly connection: EtcdConnection;
   private readonly limits: ClusterStoreLimits;
   private readonly ownsConnection: boolean;
-  private readonly cache = new ClusterCache();
-  private readonly listeners = new Set<ClusterListener>();
+  private readonly watcher: ClusterWatch;
   private readonly onInvalidValue: (key: string, problem: string) => void;
-  private watcher: Watcher | undefined;
-  private generation = 0;
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private resyncDelayMs: number;
   private isClosed = false;
-  private readonly unsubscribeConnectivity: () => void;
-  private readonly unhookClose: () => void;
 
   private constructor(options: ClusterStoreOptions) {
     this.limits = { ...defaultClusterStoreLimits, ...pick(options.limits, defaultClusterStoreLimits) };
@@ -113,17 +85,8 @@ export class ClusterStore implements MetadataStore, IsrStore {
       assert(options.endpoints !== undefined, 'ClusterStore.open needs a connection or endpoints');
       this.connection = new EtcdConnection({ endpoints: options.endpoints, prefix: options.prefix, limits: options.limits });
     }
-    this.resyncDelayMs = this.limits.watchResyncMinDelayMs;
     this.onInvalidValue = options.onInvalidValue ?? ((key, problem) => console.warn(`runnel cluster: ignoring etcd key ${this.connection.key(key)}: ${problem}`));
-    this.unsubscribeConnectivity = this.connection.onConnectivityChange((connected) => {
-      for (const l of [...this.listeners]) l.connectivityChanged?.(connected);
-    });
-    // A connection closed under the store (a crash test, a shared connection's owner) stops the watch too.
-    this.unhookClose = this.connection.onClose(() => {
-      this.generation++;
-      clearTimeout(this.resyncTimer);
-      this.cancelWatcher();
-    });
+    this.watcher = new ClusterWatch(this.connection, this.limits, this.onInvalidValue);
   }
 
   /**
@@ -136,7 +99,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
   static async open(options: ClusterStoreOptions): Promise<ClusterStore> {
     const store = new ClusterStore(options);
     try {
-      await store.reload();
+      await store.watcher.start();
     } catch (e) {
       await store.close();
       throw e;
@@ -218,12 +181,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.generation++;
-    clearTimeout(this.resyncTimer);
-    this.unsubscribeConnectivity();
-    this.unhookClose();
-    this.cancelWatcher();
-    this.listeners.clear();
+    this.watcher.close();
     if (this.ownsConnection) this.connection.close();
   }
 
@@ -330,8 +288,7 @@ export class ClusterStore implements MetadataStore, IsrStore {
 
   /** Subscribes to changes (after the current cache state); returns the unsubscribe. */
   watch(listener: ClusterListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.watcher.subscribe(listener);
   }
 
   get connected(): boolean {
@@ -340,116 +297,49 @@ export class ClusterStore implements MetadataStore, IsrStore {
 
   /** etcd revision the cache reflects. */
   get revision(): string {
-    return this.cache.revision;
+    return this.watcher.cache.revision;
   }
 
   // Cached getters: the state as of `revision` (what the watch delivered). Reads that must see the latest write: read*().
 
   /** Topics, sorted by name. */
   topics(): TopicInfo[] {
-    return this.cache.topics();
+    return this.watcher.cache.topics();
   }
 
   topic(name: string): TopicInfo | undefined {
-    return this.cache.topic(name);
+    return this.watcher.cache.topic(name);
   }
 
   leadership(topicId: string, partition: number): VersionedLeadership | undefined {
-    return this.cache.leadership(topicId, partition);
+    return this.watcher.cache.leadership(topicId, partition);
   }
 
   leaderships(): VersionedLeadership[] {
-    return this.cache.leaderships();
+    return this.watcher.cache.leaderships();
   }
 
   /** Live (registered) brokers, sorted by id. */
   brokers(): BrokerEndpoint[] {
-    return this.cache.brokers();
+    return this.watcher.cache.brokers();
   }
 
   broker(id: number): BrokerEndpoint | undefined {
-    return this.cache.broker(id);
+    return this.watcher.cache.broker(id);
   }
 
   liveBrokerIds(): number[] {
-    return this.cache.brokers().map((b) => b.id);
+    return this.watcher.cache.brokers().map((b) => b.id);
   }
 
   /** The elected controller's broker id as last seen; null when none. */
   controller(): number | null {
-    return this.cache.controller();
+    return this.watcher.cache.controller();
   }
 
   /** Controller campaigns as last seen, elected first; `key` is the full etcd key. */
   electionCandidates(): ElectionCandidate[] {
-    return this.cache.candidates().map((c) => ({ ...c, key: this.connection.key(c.key) }));
-  }
-
-  /** Loads everything as of one revision, reports the differences, then watches from the next revision. */
-  private async reload(): Promise<void> {
-    const generation = ++this.generation;
-    this.cancelWatcher();
-    const prefix = this.connection.key('');
-    const response = await this.connection.run('load cluster state', () => this.connection.client.getAll().prefix(prefix).exec());
-    if (generation !== this.generation || this.isClosed) return;
-    const puts = response.kvs.map((kv) => toEvent(kv, 'put', prefix.length));
-    this.dispatch(this.cache.replace(puts, response.header.revision));
-    for (const l of [...this.listeners]) l.resynced?.(response.header.revision);
-    this.startWatcher(generation, (BigInt(response.header.revision) + 1n).toString());
-  }
-
-  private startWatcher(generation: number, fromRevision: string): void {
-    const prefix = this.connection.key('');
-    const watcher = this.connection.client.watch().prefix(prefix).startRevision(fromRevision).watcher();
-    this.watcher = watcher;
-    watcher.on('data', (response: IWatchResponse) => {
-      if (generation !== this.generation || response.events.length === 0) return;
-      this.resyncDelayMs = this.limits.watchResyncMinDelayMs;
-      const events = response.events.map((e) => toEvent(e.kv, e.type === 'Delete' ? 'delete' : 'put', prefix.length));
-      this.dispatch(this.cache.apply(events, response.header.revision));
-    });
-    const broken = () => {
-      if (generation !== this.generation) return;
-      this.connection.markUnavailable();
-      this.scheduleResync(generation);
-    };
-    watcher.on('disconnected', broken);
-    watcher.on('error', broken);
-  }
-
-  private scheduleResync(generation: number): void {
-    if (this.isClosed || this.connection.closed || generation !== this.generation) return;
-    this.generation++;
-    this.cancelWatcher();
-    const delayMs = this.resyncDelayMs;
-    this.resyncDelayMs = Math.min(this.limits.watchResyncMaxDelayMs, this.resyncDelayMs * 2);
-    this.resyncTimer = setTimeout(() => {
-      // A failed reload (etcd still down) tries again, later.
-      this.reload().catch(() => this.scheduleResync(this.generation));
-    }, delayMs);
-  }
-
-  private cancelWatcher(): void {
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    // NB: cancel() waits for etcd's answer when connected; nothing needs it, and it must not throw into a closed client.
-    watcher?.removeAllListeners().on('error', () => undefined);
-    watcher?.cancel().catch(() => undefined);
-  }
-
-  private dispatch(update: CacheUpdate): void {
-    for (const p of update.problems) this.onInvalidValue(p.key, p.problem);
-    for (const notice of update.notices) {
-      for (const l of [...this.listeners]) {
-        switch (notice.type) {
-          case 'topics': l.topicsChanged?.(this.cache.topics()); break;
-          case 'leadership': l.leadershipChanged?.(notice.leadership); break;
-          case 'leadership-removed': l.leadershipRemoved?.(notice.topicId, notice.partition); break;
-          case 'brokers': l.brokersChanged?.(this.cache.brokers()); break;
-          case 'controller': l.controllerChanged?.(notice.controller); break;
-        }
-      }
-    }
+    return this.watcher.cache.candidates().map((c) => ({ ...c, key: this.connection.key(c.key) }));
   }
 
   private async range(what: string, relativePrefix: string): Promise<IKeyValue[]> {

@@ -16,7 +16,7 @@
  * ports or data dir. Children are SIGKILLed when this process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdtemp, rm } from 'node:fs/promises';
+import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +184,8 @@ export class EtcdProcess {
   async kill(signal: 'SIGKILL' | 'SIGTERM' | 'SIGINT' | 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     if (!this.child) throw new Error(`etcd (${this.url}) is not running; cannot send ${signal}`);
     this.signal(signal);
+    // NB: kill(2) returns before the target stops; a request sent right after SIGSTOP could still be answered.
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') await this.awaitStopped(signal === 'SIGSTOP');
     if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
       // A stopped process does not act on SIGTERM until continued.
       if (this.isPaused && signal !== 'SIGKILL') this.signal('SIGCONT');
@@ -201,6 +203,23 @@ export class EtcdProcess {
   async dispose(): Promise<void> {
     await this.stop();
     if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Waits until /proc shows the process stopped (or running again). Where there is no /proc, returns at once. */
+  private async awaitStopped(stopped: boolean): Promise<void> {
+    const pid = this.child?.pid;
+    const deadline = Date.now() + this.limits.stopTimeoutMs;
+    while (pid !== undefined && Date.now() < deadline) {
+      let state: string;
+      try {
+        // The state is the field after the parenthesised command name: "123 (etcd) T ...".
+        state = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.[0] ?? '';
+      } catch {
+        return; // no /proc (not Linux) or the process is gone
+      }
+      if ((state === 'T' || state === 't') === stopped) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   private signal(signal: NodeJS.Signals): void {
