@@ -116,6 +116,30 @@ export const LimitsSchema = z.object({
    */
   maxLagSeries: z.number().int().min(0).default(1000),
 
+  // ---- cluster (docs/cluster.md; used only with --cluster) ----
+  /** A follower that has not caught up to the leader's log end for this long leaves the ISR (Kafka's replica.lag.time.max.ms). Too low flaps the ISR under load; too high stalls acks=all behind a dead follower. */
+  replicaLagTimeMs: z.number().int().min(100).default(10_000),
+  /** Batch bytes one follower fetch answer carries (Kafka's replica.fetch.max.bytes). */
+  replicaFetchMaxBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+  /** How long a leader holds a follower fetch with nothing new (Kafka's replica.fetch.wait.max.ms); answers come at once on data. */
+  replicaFetchMaxWaitMs: z.number().int().min(1).default(500),
+  /** Longest an acks=all produce waits for its records to be replicated before REQUEST_TIMED_OUT. */
+  replicationTimeoutMs: z.number().int().min(100).default(30_000),
+  /** TTL of a broker's etcd registration: a paused or partitioned broker is declared gone this long after its last keep-alive (whole seconds, at least etcd's minimum). */
+  brokerLeaseTtlMs: z.number().int().min(1000).default(2000),
+  /** TTL of the controller's campaign lease: a paused controller blocks the next one this long. */
+  controllerLeaseTtlMs: z.number().int().min(1000).default(2000),
+  /** The controller's heartbeats to every broker over the internal links, this often. */
+  controllerHeartbeatMs: z.number().int().min(10).default(200),
+  /** No heartbeat answered for this long: the controller declares the broker down and moves its leaderships (a SIGKILLed broker is seen at once: its connection is refused). Too low flaps leadership on a loaded machine. */
+  brokerSessionTimeoutMs: z.number().int().min(100).default(1200),
+  /** A preferred leader live and in sync this long gets its leadership back. */
+  preferredLeaderDelayMs: z.number().int().min(0).default(10_000),
+  /** A produce for a partition in an election waits this long for its new leader before LEADER_NOT_AVAILABLE. */
+  leaderWaitMs: z.number().int().min(0).default(5000),
+  /** A broker starting waits this long for etcd before it gives up. */
+  clusterStartWaitMs: z.number().int().min(0).default(60_000),
+
   // ---- names and records ----
   maxTopicNameLength: z.number().int().min(1).max(249).default(249),
   maxPartitionsPerTopic: z.number().int().min(1).default(1024),

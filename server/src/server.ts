@@ -16,6 +16,8 @@ import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveFetch } from './http/uws-bridge.ts';
 import { Broker, type BrokerConfig } from './broker/broker.ts';
+import type { ClusterConfig } from './config.ts';
+import { ClusterNode } from './replicated/cluster-node.ts';
 import { isLoopbackHost, listenPolicyProblem } from './auth/listen-policy.ts';
 import { loadTokenVerifier, parseAuthConfig, type AuthConfigInput } from './auth/config.ts';
 import { ConfigError } from './config-error.ts';
@@ -63,6 +65,8 @@ export interface SecurityConfig {
   quotas?: QuotaConfigInput;
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** Join the cluster in this etcd (docs/cluster.md); absent = single node. */
+  cluster?: ClusterConfig;
 }
 
 export async function startServer(config: BrokerConfig & SecurityConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -90,7 +94,14 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const metrics = createMetrics();
   // The logs share the process-wide cache for maxOpenFiles (log-options.ts).
   const stopReportingFiles = reportFileHandles(processFileHandleCache(limits.maxOpenFiles), { metrics, warn });
-  const broker = await Broker.open(cfg, metrics).catch((e: unknown) => {
+  const node = config.cluster
+    ? await ClusterNode.open({ brokerId: cfg.brokerId, dataDir: cfg.dataDir, host: cfg.host, flushIntervalMs: cfg.flushIntervalMs, limits, cluster: config.cluster, log, warn }).catch((e: unknown) => {
+      stopReportingFiles();
+      throw e;
+    })
+    : undefined;
+  const broker = await Broker.open(cfg, metrics, node ? { topics: (hooks) => node.topics(hooks), producerIds: Promise.resolve(node.producerIds) } : {}).catch(async (e: unknown) => {
+    await node?.close();
     stopReportingFiles();
     throw e;
   });
@@ -105,7 +116,10 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }), quotas);
   const origins = new OriginPolicy(config.corsOrigins ?? []);
   const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
-  const http = createHttpApp({ broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins ?? [], warnings });
+  const http = createHttpApp({
+    broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins ?? [], warnings,
+    ...(node ? { clusterView: () => node.view() } : {}),
+  });
   serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -113,10 +127,23 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   }).catch(async (e: unknown) => {
     endpoint.close();
     await broker.close();
+    await node?.close();
     stopReportingFiles();
     throw e;
   });
   port = uws.us_socket_local_port(listenSocket);
+  if (node) {
+    try {
+      await node.join(`${scheme}://${host}:${port}`);
+    } catch (e) {
+      uws.us_listen_socket_close(listenSocket);
+      endpoint.close();
+      await broker.close();
+      await node.close();
+      stopReportingFiles();
+      throw e;
+    }
+  }
   ready = true;
   const bound = cfg.host === '0.0.0.0' || cfg.host === '::' ? `${cfg.host} (all interfaces)` : cfg.host;
   log(`runnel: broker ${cfg.brokerId} listening on ${scheme}://${bound.includes(':') && !bound.includes(' ') ? `[${bound}]` : bound}:${port} (WebSocket /v1/ws), data in ${cfg.dataDir}`);
@@ -130,12 +157,15 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const close = (): Promise<void> => {
     closing ??= (async () => {
       ready = false;
+      // A cluster broker deregisters first: the controller moves its leaderships while it drains.
+      await node?.leave();
       uws.us_listen_socket_close(listenSocket);
       endpoint.stopAccepting();
       await endpoint.drainInflight();
       endpoint.closeAll(GOING_AWAY, 'going away');
       endpoint.close();
       await broker.close();
+      await node?.close();
       stopReportingFiles();
     })();
     return closing;

@@ -69,7 +69,8 @@ export class ClusterPartition implements ServedPartition {
     this.remoteWaiters = new VisibleWaiters(() => this.remote.highWatermark);
   }
 
-  get hasReplica(): boolean { return this.replica !== undefined; }
+  /** This broker's replica of the partition, if it is in the replica set. */
+  get localReplica(): LocalReplica | undefined { return this.replica; }
   get leader(): number { return this.leadership.leader; }
   get logStartOffset(): number { return this.replica?.logStartOffset ?? this.remote.logStartOffset; }
   get logEndOffset(): number { return this.replica?.logEndOffset ?? this.remote.highWatermark; }

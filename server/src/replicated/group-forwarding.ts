@@ -151,6 +151,8 @@ export class ForwardingGroupService implements GroupService {
       } else {
         connection.remote.set(req.group, answer.memberId);
       }
+    } else if (answer.errorCode === 0) {
+      connection.remote.delete(req.group); // coordinated here now (the local coordinator holds the binding)
     }
     // NB: held pushes go out after the session sent the join answer (it sends when this promise resolves,
     // within the same turn of microtasks); the SDK ignores a push that arrives before its join answer.

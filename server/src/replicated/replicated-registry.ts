@@ -118,8 +118,12 @@ export class ReplicatedRegistry implements TopicSource {
       name: spec.name, topicId: randomBytes(16).toString('base64url'), partitions: spec.partitions, replicationFactor: rf, minInsyncReplicas: minIsr,
       retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS, retentionBytes: spec.retentionBytes ?? DEFAULT_RETENTION_BYTES, createdAtMs: Date.now(),
     };
-    await this.options.store.createTopicWithAssignment(info, assignment);
-    await this.sync();
+    try {
+      await this.options.store.createTopicWithAssignment(info, assignment);
+    } finally {
+      // Also on TOPIC_ALREADY_EXISTS: a racing broker's topic is then served here before the caller looks again.
+      await this.sync();
+    }
     return info;
   }
 

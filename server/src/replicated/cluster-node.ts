@@ -1,0 +1,204 @@
+/**
+ * A broker's membership of a cluster (`runnel start --cluster`), assembled
+ * from the parts: the etcd `ClusterStore`, the replication server and the
+ * links to peers, the replicated topic registry, forwarded requests, the
+ * broker's registration under its lease and its candidacy for controller.
+ *
+ * Start order (each step needs the previous): etcd reachable → replication
+ * port listening → topics opened (replicas follow their leaders as soon as
+ * leadership is applied) → client port listening (the caller) → `join`:
+ * registered under a lease, then campaigning for controller. Shutdown is
+ * the reverse, and deregistering first lets the controller move this
+ * broker's leaderships at once instead of after the lease TTL.
+ */
+import type { Limits } from '../limits.ts';
+import type { RunnelConfig } from '../config.ts';
+import { ProducerIdAllocator } from '../broker/producer-ids.ts';
+import type { TopicSource, TopicSourceHooks } from '../broker/topic-source.ts';
+import { ClusterStore } from '../cluster/cluster-store.ts';
+import type { ClusterView, PeerDirectory } from '../cluster/cluster-state.ts';
+import { Controller } from '../cluster/controller.ts';
+import { BrokerMembership } from '../cluster/membership.ts';
+import { RunnelError } from '@runnel/client/codec';
+import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits } from '../replication/index.ts';
+import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
+import { HeartbeatProbe } from './liveness-probe.ts';
+import { ReplicatedRegistry } from './replicated-registry.ts';
+
+export interface ClusterNodeOptions {
+  brokerId: number;
+  dataDir: string;
+  host: string;
+  flushIntervalMs: number;
+  limits: Limits;
+  cluster: NonNullable<RunnelConfig['cluster']>;
+  log: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+export class ClusterNode {
+  private registry: ReplicatedRegistry | undefined;
+  private membership: BrokerMembership | undefined;
+  private controller: Controller | undefined;
+  private readonly unwatch: () => void;
+  private closed = false;
+
+  private constructor(
+    private readonly options: ClusterNodeOptions,
+    readonly store: ClusterStore,
+    readonly server: ReplicationServer,
+    readonly links: PeerLinks,
+    readonly producerIds: ProducerIdAllocator,
+  ) {
+    this.unwatch = store.watch({
+      topicsChanged: () => void this.registry?.sync(),
+      resynced: () => void this.resync(),
+      leadershipChanged: (l) => this.registry?.leadershipChanged(l),
+      connectivityChanged: (connected) => (connected ? options.log : options.warn)(`runnel: cluster: etcd ${connected ? 'reachable again' : 'UNREACHABLE: leaders keep serving what is safe; leadership changes wait for etcd'}`),
+    });
+  }
+
+  /** Connects to etcd (waiting up to clusterStartWaitMs) and opens the replication port. */
+  static async open(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const { cluster, limits, brokerId } = options;
+    const store = await openStore(options);
+    const server = new ReplicationServer({
+      brokerId, host: bindHost(options.host, cluster.replicationHost), port: cluster.replicationPort, limits: replicationLimits(limits), warn: options.warn,
+    });
+    try {
+      await server.listen();
+    } catch (e) {
+      await store.close();
+      throw new RunnelError('KAFKA_STORAGE_ERROR', `could not listen for replication on ${cluster.replicationHost}:${cluster.replicationPort}: ${(e as Error).message}`, { cause: e });
+    }
+    const directory: PeerDirectory = {
+      replicationAddress: (id) => {
+        const override = cluster.peerAddresses.get(id);
+        if (override) return override;
+        const b = store.broker(id);
+        return b ? { host: b.replicationHost, port: b.replicationPort } : undefined;
+      },
+    };
+    const links = new PeerLinks({ brokerId, directory, limits: replicationLimits(limits) });
+    const key = await store.producerIdKey();
+    const producerIds = ProducerIdAllocator.shared({ reserve: (size) => store.allocateProducerIdBlock(size) }, key);
+    return new ClusterNode(options, store, server, links, producerIds);
+  }
+
+  /** For `Broker.open`: the replicated registry, its forwarded requests served on the replication port. */
+  topics(hooks: TopicSourceHooks): Promise<TopicSource> {
+    const { options, store, server, links } = this;
+    const { limits } = options;
+    const forwardLimits = { forwardTimeoutMs: limits.replicationTimeoutMs + 5000, maxReadBytes: limits.maxReadBytes, maxLongPollMs: limits.maxLongPollMs, maxBatchBytes: limits.maxBatchBytes };
+    const forwarder = new PeerForwarder(links, forwardLimits);
+    const unregister = new Map<string, () => void>();
+    return ReplicatedRegistry.open({
+      brokerId: options.brokerId, dataDir: options.dataDir, limits, flushIntervalMs: options.flushIntervalMs, store, forwarder,
+      replica: (topic, partition, log) => new ReplicaPartition({
+        topic, partition, minInsyncReplicas: topic.minInsyncReplicas ?? 1, log, brokerId: options.brokerId, links, isrStore: store, server,
+        limits: replicationLimits(limits), warn: options.warn,
+      }),
+      partitionLimits: { leaderWaitMs: limits.leaderWaitMs, remoteReadWaitMs: Math.min(limits.replicaFetchMaxWaitMs, 1000), remoteReadMaxBytes: limits.catchUpReadBytes },
+      ...(options.cluster.defaultReplicationFactor === undefined ? {} : { defaultReplicationFactor: options.cluster.defaultReplicationFactor }),
+      ...(options.cluster.minInsyncReplicas === undefined ? {} : { minInsyncReplicas: options.cluster.minInsyncReplicas }),
+      hooks,
+      onReplicaClose: (topic, p) => unregister.get(`${topic.topicId}/${p}`)?.(),
+      warn: options.warn,
+    }).then((registry) => {
+      this.registry = registry;
+      serveForwarded(server, (topicId, p) => {
+        const replica = registry.partitionById(topicId, p)?.localReplica;
+        return replica as (ReplicaPartition | undefined);
+      }, forwardLimits);
+      void this.resync();
+      return registry;
+    });
+  }
+
+  /** Registers this broker (reachable at `clientUrl`) and campaigns for controller. */
+  async join(clientUrl: string): Promise<void> {
+    const { options, store, server, links } = this;
+    const { limits } = options;
+    const advertised = options.cluster.advertiseUrl ?? clientUrl;
+    this.membership = await BrokerMembership.register(store.connection, {
+      id: options.brokerId, clientUrl: advertised, replicationHost: options.cluster.replicationHost, replicationPort: server.address.port, startedAtMs: Date.now(),
+    }, {
+      limits: { brokerLeaseTtlMs: limits.brokerLeaseTtlMs },
+      events: {
+        leaseLost: (reason) => options.warn(`runnel: cluster: registration lost (${reason}); registering again`),
+        failed: (error) => options.warn(`runnel: cluster: FATAL: ${error.message}`),
+      },
+    });
+    this.controller = Controller.start({
+      store, brokerId: options.brokerId,
+      probe: new HeartbeatProbe(links, { controllerHeartbeatMs: limits.controllerHeartbeatMs, brokerSessionTimeoutMs: limits.brokerSessionTimeoutMs }),
+      limits: { preferredLeaderDelayMs: limits.preferredLeaderDelayMs, controllerLeaseTtlMs: limits.controllerLeaseTtlMs },
+      events: {
+        becameController: () => options.log(`runnel: cluster: broker ${options.brokerId} is the controller`),
+        brokerDown: (id, reason) => options.warn(`runnel: cluster: broker ${id} is down (${reason}): moving its leaderships`),
+      },
+    });
+    options.log(`runnel: cluster: broker ${options.brokerId} joined (etcd ${options.cluster.etcdEndpoints.join(',')}, prefix ${options.cluster.prefix}, replication ${options.cluster.replicationHost}:${server.address.port}, clients ${advertised})`);
+  }
+
+  view(): ClusterView {
+    return {
+      brokerId: this.options.brokerId,
+      controller: this.store.connected ? this.store.controller() : null,
+      etcdConnected: this.store.connected,
+      brokers: this.store.brokers(),
+      partitions: (this.registry?.openTopics() ?? []).flatMap((t) => t.partitions.map((p) => p.view())),
+    };
+  }
+
+  /** Resigns and deregisters first (others take over at once), then stops the links. The broker closes the registry. */
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.controller?.close().catch(() => undefined);
+    await this.membership?.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.leave();
+    this.unwatch();
+    this.links.close();
+    await this.server.close();
+    await this.store.close();
+  }
+
+  /** After a watch resync every partition gets its current leadership again (applying one is idempotent). */
+  private async resync(): Promise<void> {
+    const registry = this.registry;
+    if (!registry) return;
+    await registry.sync();
+    for (const l of this.store.leaderships()) registry.leadershipChanged(l);
+  }
+}
+
+function bindHost(host: string, replicationHost: string): string {
+  return host === '0.0.0.0' || host === '::' ? host : replicationHost;
+}
+
+function replicationLimits(l: Limits): Partial<ReplicationLimits> {
+  return {
+    replicaLagTimeMs: l.replicaLagTimeMs, replicaFetchMaxBytes: l.replicaFetchMaxBytes, replicaFetchMaxWaitMs: l.replicaFetchMaxWaitMs,
+    replicationTimeoutMs: l.replicationTimeoutMs,
+  };
+}
+
+async function openStore(options: ClusterNodeOptions): Promise<ClusterStore> {
+  const { cluster, limits } = options;
+  const deadline = Date.now() + limits.clusterStartWaitMs;
+  let said = false;
+  for (;;) {
+    try {
+      return await ClusterStore.open({ endpoints: cluster.etcdEndpoints, prefix: cluster.prefix });
+    } catch (e) {
+      if (!(e instanceof RunnelError && e.errorName === 'CLUSTER_UNAVAILABLE') || Date.now() >= deadline) throw e;
+      if (!said) options.warn(`runnel: cluster: waiting for etcd at ${cluster.etcdEndpoints.join(',')} (up to ${limits.clusterStartWaitMs} ms): ${e.message}`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
