@@ -22,8 +22,8 @@ const TARGET_BYTES = 10 * 1024;
  * raised once, from 18 KiB, for protocol v2's security (issue 11: producer secrets, topic auto-creation
  * only on request, token refresh frames: +~150 B gzip) until issue 13's per-entry budgets replace it.
  */
-// Raised from 18.5 KiB for the cluster's error codes (issue 12); issue 13 replaces it with per-entry budgets.
-const BUDGET_BYTES = 18.75 * 1024;
+// Raised from 18.5 KiB for the cluster (error codes, failover: next URL at once, produce retry and backoff; issue 12); issue 13 replaces it with per-entry budgets.
+const BUDGET_BYTES = 19.25 * 1024;
 const here = new URL('.', import.meta.url).pathname;
 
 /** Bundles `entries` (minified ESM for browsers, zod external) and returns its min+gzip size. */
