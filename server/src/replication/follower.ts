@@ -104,6 +104,8 @@ export class FollowerRole {
       const target = truncationOffset(log, answer.divergingEpoch, log.highWatermark);
       if (target >= log.logEndOffset) throw new BadAnswer(`the leader answered divergingEpoch ${JSON.stringify(answer.divergingEpoch)}, but the log (end ${log.logEndOffset}, epoch ${log.leaderEpoch}) has nothing to truncate there`);
       this.#o.warn(`diverged from leader ${this.leaderId} (epoch ${this.leaderEpoch}) at ${JSON.stringify(answer.divergingEpoch)}: truncating ${log.logEndOffset - target} offsets to ${target}`);
+      // Invariant (KIP-101): committed records are on every ISR member, so a truncation never reaches below the high watermark.
+      if (target < log.highWatermark) this.#o.warn(`INVARIANT: truncating to ${target}, below the high watermark ${log.highWatermark}: consumers saw records that are now gone`);
       await log.truncateTo(target);
       return;
     }

@@ -88,7 +88,8 @@ export class LeaderRole {
     this.#state = new LeaderState({
       brokerId: o.brokerId, leadership: o.leadership, minInsyncReplicas: o.minInsyncReplicas,
       replicaLagTimeMs: o.limits.replicaLagTimeMs, alterIsrRetryMs: o.limits.alterIsrRetryMs,
-      epochStartOffset: log.logEndOffset, highWatermark: log.highWatermark, localDurableEnd: log.durableEndOffset, nowMs: this.#now(),
+      // NB: with flushIntervalMs > 0 the high watermark a follower learned may pass its own fdatasync'ed end.
+      epochStartOffset: log.logEndOffset, highWatermark: log.highWatermark, localDurableEnd: Math.max(log.durableEndOffset, log.highWatermark), nowMs: this.#now(),
     });
     this.#writtenEnd = log.writtenEndOffset;
     this.#offWrite = log.onWrite((end) => this.#onWritten(end));

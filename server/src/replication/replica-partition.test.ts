@@ -304,6 +304,22 @@ test('a follower whose log ends below the leader\'s log start (retention) restar
   }
 });
 
+test('logs with flushIntervalMs > 0: acks=-1 still waits for the followers (flushed before they report), and leadership moves', async () => {
+  const c = await Cluster.start([1, 2, 3], {}, { flushIntervalMs: 50 });
+  try {
+    for (let i = 0; i < 10; i++) await produce(c.node(1), 10);
+    for (const id of [2, 3]) assert.ok(c.node(id).log.durableEndOffset >= 100, `broker ${id} flushed what it reported`);
+    c.store.elect(2, [1, 2, 3]);
+    await until('broker 2 leads', () => c.node(2).replica!.role === 'leader');
+    const r = await produce(c.node(2), 10);
+    assert.equal(r.lastOffset, 109);
+    await until('all caught up', () => [1, 3].every((id) => c.node(id).log.highWatermark === 110));
+    assert.ok((await logBytes(c.node(2).log)).equals(await logBytes(c.node(1).log)));
+  } finally {
+    await c.close();
+  }
+});
+
 test('divergence: the old leader\'s acks=1 tail is truncated by epoch when it follows the new leader; it ends byte-identical; an idempotent retry to the new leader is a duplicate', async () => {
   const c = await Cluster.start();
   try {
