@@ -38,6 +38,8 @@ export interface OffsetsLeadership {
   leaderOf(p: number): number;
   /** Called after any change of p's leadership (leader or epoch) as this broker learned it. Returns the unsubscribe. */
   onLeadershipChange(listener: (p: number) => void): () => void;
+  /** Stops whatever the view runs (a poll); the group service calls it when it closes. */
+  close?(): void;
 }
 
 export interface OffsetsCoordinatorsDeps {

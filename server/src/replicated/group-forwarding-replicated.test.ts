@@ -3,7 +3,8 @@
  * ReplicationServer and PeerLinks over real TCP on 127.0.0.1, a
  * ReplicaPartition of `__consumer_offsets` (one partition, RF 3,
  * minInsyncReplicas 2) on a real log in a tmp dir, and a
- * ForwardingGroupService over ClusterOffsetsLeadership; group requests and
+ * ForwardingGroupService built by clusterGroupService (ClusterOffsetsLeadership,
+ * the topic created on the first group request); group requests and
  * pushes travel on the same links as replication. An in-memory
  * compare-and-swap store plays etcd and the controller (the test elects
  * leaders by hand). The coordinator's broker is killed: committed offsets
@@ -19,15 +20,16 @@ import type { CommittedOffset, GroupAssignmentFrame } from '@runnel/client/codec
 import type { AlterIsrResult, IsrStore, PeerDirectory, VersionedLeadership } from '../cluster/cluster-state.ts';
 import { validateLimits } from '../limits.ts';
 import { PartitionLog } from '../log/partition-log.ts';
-import type { TopicInfo } from '../metadata/topic-info.ts';
+import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { Partition } from '../partition/partition.ts';
 import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
 import type { GroupMemberSink } from '../groups/member-bindings.ts';
 import type { ReplicationLimits } from '../replication/limits.ts';
 import { PeerLinks } from '../replication/peer-links.ts';
 import { ReplicaPartition } from '../replication/replica-partition.ts';
 import { ReplicationServer } from '../replication/replication-server.ts';
-import { ForwardingGroupService } from './group-forwarding.ts';
-import { ClusterOffsetsLeadership } from './group-forwarding-leadership.ts';
+import type { ForwardingGroupService } from './group-forwarding.ts';
+import { clusterGroupService, type GroupTopicSource } from './group-forwarding-wiring.ts';
 
 const offsetsTopic: TopicInfo = { name: OFFSETS_TOPIC, topicId: 'tid-offsets', partitions: 1, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0, minInsyncReplicas: 2 };
 const replicationLimits: Partial<ReplicationLimits> = {
@@ -66,7 +68,7 @@ class MemoryIsrStore implements IsrStore {
     const published = this.current;
     setImmediate(() => {
       for (const n of this.cluster.nodes.values()) {
-        void n.replica?.applyLeadership(published).then(() => n.leadership?.check(), quiet);
+        void n.replica?.applyLeadership(published).catch(quiet);
       }
     });
   }
@@ -76,7 +78,6 @@ class Node {
   server: ReplicationServer | null = null;
   links: PeerLinks | null = null;
   replica: ReplicaPartition | null = null;
-  leadership: ClusterOffsetsLeadership | null = null;
   groups: ForwardingGroupService | null = null;
   port = 0;
   readonly errors: string[] = [];
@@ -91,23 +92,30 @@ class Node {
       topic: offsetsTopic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits: replicationLimits, warn: quiet,
     });
     await this.replica.applyLeadership(this.cluster.store.current);
-    this.leadership = new ClusterOffsetsLeadership({
-      topic: () => ({ info: offsetsTopic, partitions: [{ leader: this.cluster.store.current.leader }] }),
-      replicaOf: () => this.replica ?? undefined,
-    }, 20);
-    this.groups = new ForwardingGroupService({
-      brokerId: this.id, leadership: this.leadership, links: this.links, server: this.server,
+    // The registry as the wiring passes it: the topic exists once some broker created it ("in etcd").
+    const registry: GroupTopicSource = {
+      get: (name) => (name === OFFSETS_TOPIC && this.cluster.offsetsTopicCreated
+        ? { info: offsetsTopic, partitions: [{ leader: this.cluster.store.current.leader, localReplica: this.replica ?? undefined } as unknown as Partition & { leader: number }] }
+        : undefined),
+      create: async (spec) => {
+        assert.equal(spec.name, OFFSETS_TOPIC);
+        this.cluster.creations.push(spec);
+        this.cluster.offsetsTopicCreated = true;
+        return offsetsTopic;
+      },
+    };
+    this.groups = clusterGroupService({
+      brokerId: this.id, registry, links: this.links, server: this.server, offsetsRetentionMs: 7 * 86_400_000,
       host: { limits: validateLimits({ groupRebalanceDelayMs: 0, groupRebalanceMaxDelayMs: 0 }), partitionCounts: () => new Map([['t', TOPIC_PARTITIONS]]), highWatermark: () => 1000 },
-      limits: { coordinatorWaitMs: 10_000, offsetsLoadPollMs: 20 },
+      limits: { coordinatorWaitMs: 10_000, offsetsLoadPollMs: 20, offsetsTopicPartitions: 1 },
       onError: (what, e) => this.errors.push(`${what}: ${(e as Error).message}`),
     });
   }
 
   /** As a SIGKILLed broker: everything of it goes away at once (no resignation is sent). */
   async kill(): Promise<void> {
-    const { replica, links, server, groups, leadership } = this;
-    Object.assign(this, { replica: null, links: null, server: null, groups: null, leadership: null });
-    leadership?.close();
+    const { replica, links, server, groups } = this;
+    Object.assign(this, { replica: null, links: null, server: null, groups: null });
     await server?.close();
     links?.close();
     await groups?.close();
@@ -117,6 +125,8 @@ class Node {
 
 class Cluster {
   readonly nodes = new Map<number, Node>();
+  offsetsTopicCreated = false;
+  readonly creations: TopicSpec[] = [];
   store!: MemoryIsrStore;
   readonly directory: PeerDirectory = {
     replicationAddress: (id) => {
@@ -167,7 +177,10 @@ const byPartition = (offsets: CommittedOffset[]) => [...offsets].sort((a, b) => 
 test('the coordinator broker is killed: offsets survive at the new leader and never move backwards; members rejoin; the old generation is fenced', async () => {
   const c = await Cluster.start();
   try {
+    assert.equal(c.offsetsTopicCreated, false, 'nothing creates __consumer_offsets before a group is used');
     await until('the coordinator loaded on broker 1', async () => (await c.groups(2).fetchOffsets('g').then(() => true, () => false)));
+    assert.equal(c.creations.length, 1, 'created once, by the first group request');
+    assert.equal(c.creations[0].replicationFactor, -1);
     const s2 = sink();
     const a = await c.groups(2).join(joinReq('g'), s2);
     const s3 = sink();

@@ -53,6 +53,12 @@ export interface ForwardingGroupServiceDeps {
   /** See GroupCoordinatorDeps.freshHighWatermark: a cluster asks the partition's leader when its replica trails. */
   freshHighWatermark?: GroupCoordinatorDeps['freshHighWatermark'];
   limits?: Partial<ClusterGroupLimits>;
+  /**
+   * Creates `__consumer_offsets` (ensureOffsetsTopic); called, at most once per offsetsLoadPollMs, when a
+   * group request finds the topic missing, so it is created once the cluster has formed rather than by
+   * the first broker to start (whose replication factor would count only the brokers live then).
+   */
+  createOffsetsTopic?(): Promise<unknown>;
   /** Errors nobody waits for (a failed load, a lost leave, a failed push): logged by the wiring. */
   onError?(what: string, error: unknown): void;
   nowMs?: () => number;
@@ -89,6 +95,8 @@ export class ForwardingGroupService implements GroupService {
   private readonly leadershipWaiters = new Set<() => void>();
   private readonly offLeadership: () => void;
   private readonly sweepTimer: NodeJS.Timeout;
+  private creatingOffsetsTopic: Promise<unknown> | null = null;
+  private lastCreateAttemptMs = -Infinity;
   private closed = false;
 
   constructor(private readonly deps: ForwardingGroupServiceDeps) {
@@ -109,8 +117,22 @@ export class ForwardingGroupService implements GroupService {
   /** The offsets partition of `group`; LEADER_NOT_AVAILABLE while `__consumer_offsets` does not exist yet. */
   partitionOf(group: string): number {
     const n = this.deps.leadership.partitions;
-    if (n <= 0) throw new RunnelError('LEADER_NOT_AVAILABLE', `${OFFSETS_PARTITIONS_NAME} does not exist yet (the cluster creates it at start)`);
+    if (n <= 0) {
+      this.maybeCreateOffsetsTopic();
+      throw new RunnelError('LEADER_NOT_AVAILABLE', `${OFFSETS_PARTITIONS_NAME} does not exist yet (it is created on the first group request)`);
+    }
     return coordinatorPartitionOf(group, n);
+  }
+
+  /** One creation in flight at a time, at most one attempt per offsetsLoadPollMs (a failure, e.g. too few brokers yet, is retried by a later request). */
+  private maybeCreateOffsetsTopic(): void {
+    const { createOffsetsTopic } = this.deps;
+    const now = (this.deps.nowMs ?? Date.now)();
+    if (!createOffsetsTopic || this.creatingOffsetsTopic || now - this.lastCreateAttemptMs < this.limits.offsetsLoadPollMs) return;
+    this.lastCreateAttemptMs = now;
+    this.creatingOffsetsTopic = createOffsetsTopic()
+      .catch((e: unknown) => this.deps.onError?.(`creating ${OFFSETS_PARTITIONS_NAME}`, e))
+      .finally(() => { this.creatingOffsetsTopic = null; });
   }
 
   // ---- GroupService, member's side ----
@@ -256,8 +278,10 @@ export class ForwardingGroupService implements GroupService {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.offLeadership();
+    await this.creatingOffsetsTopic;
     for (const wake of [...this.leadershipWaiters]) wake();
     await this.coordinators.close();
+    this.deps.leadership.close?.();
   }
 
   // ---- routing ----

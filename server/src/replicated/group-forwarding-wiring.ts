@@ -1,0 +1,74 @@
+/**
+ * How a cluster broker builds its group service (`clusterGroupService`), for
+ * the cluster wiring (replicated/cluster-node.ts): the
+ * `ForwardingGroupService` over `ClusterOffsetsLeadership` of the replicated
+ * registry's `__consumer_offsets`, with the topic created on first use
+ * (`ensureOffsetsTopic`), and fresh high watermarks asked of a partition's
+ * leader when this broker's view trails the offset a member commits.
+ *
+ * @example
+ * // In Broker.open's sources (after `topics` opened the registry):
+ * groups: (host) => clusterGroupService({ brokerId, registry, links, server, host, forwarder, offsetsRetentionMs: 7 * 86_400_000, onError: warn }),
+ */
+import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { Partition } from '../partition/partition.ts';
+import type { ClusterGroupLimits } from '../groups/cluster-group-limits.ts';
+import { resolveClusterGroupLimits } from '../groups/cluster-group-limits.ts';
+import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
+import type { GroupServiceHost } from '../groups/group-service.ts';
+import type { LeaderForwarder } from './cluster-partition.ts';
+import { ForwardingGroupService } from './group-forwarding.ts';
+import { ClusterOffsetsLeadership, ensureOffsetsTopic } from './group-forwarding-leadership.ts';
+import type { PeerRequester, RequestHandlers } from './leader-forwarder.ts';
+
+/** The registry as the group service reads it (replicated-registry.ts: `get` → ClusterPartitions with `leader` and `localReplica`). */
+export interface GroupTopicSource {
+  get(name: string): { info: TopicInfo; partitions: readonly (Partition & { readonly leader: number; readonly localReplica?: unknown })[] } | undefined;
+  create(spec: TopicSpec): Promise<TopicInfo>;
+}
+
+export interface ClusterGroupServiceOptions {
+  brokerId: number;
+  registry: GroupTopicSource;
+  links: PeerRequester;
+  server: RequestHandlers;
+  host: GroupServiceHost;
+  /** Reads through a partition's leader (the registry's PeerForwarder): fresh high watermarks for commit checks. */
+  forwarder?: Pick<LeaderForwarder, 'read'>;
+  /** Retention of `__consumer_offsets`, and so of committed offsets nobody renews (docs/groups.md). */
+  offsetsRetentionMs: number;
+  /** Replication factor `__consumer_offsets` is created with; −1 (default) = the broker default, min(3, live brokers). */
+  offsetsReplicationFactor?: number;
+  limits?: Partial<ClusterGroupLimits>;
+  onError?(what: string, error: unknown): void;
+}
+
+export function clusterGroupService(o: ClusterGroupServiceOptions): ForwardingGroupService {
+  const limits = resolveClusterGroupLimits(o.limits);
+  const leadership = new ClusterOffsetsLeadership({
+    topic: () => o.registry.get(OFFSETS_TOPIC),
+    replicaOf: (p) => o.registry.get(OFFSETS_TOPIC)?.partitions[p]?.localReplica as (Partition & { role: 'leader' | 'follower' | 'none' }) | undefined,
+  });
+  const forwarder = o.forwarder;
+  const service = new ForwardingGroupService({
+    brokerId: o.brokerId, leadership, links: o.links, server: o.server, host: o.host, limits, onError: o.onError,
+    createOffsetsTopic: async () => {
+      await ensureOffsetsTopic({
+        get: (name) => o.registry.get(name),
+        create: (spec) => o.registry.create({ ...spec, replicationFactor: o.offsetsReplicationFactor ?? -1 }),
+      }, limits.offsetsTopicPartitions, o.offsetsRetentionMs);
+      leadership.check();
+    },
+    ...(forwarder ? {
+      freshHighWatermark: async (topic: string, p: number) => {
+        const partition = o.registry.get(topic)?.partitions[p];
+        if (!partition || partition.leader < 0) return undefined;
+        if (partition.leader === o.brokerId) return partition.highWatermark; // the leader's own is the fresh one
+        // A one-byte read at our own high watermark: the leader answers with its high watermark (and at most one batch).
+        const answer = await forwarder.read(partition.leader, partition.topic.topicId, p, partition.highWatermark, 1, 0).catch(() => undefined);
+        return answer?.highWatermark;
+      },
+    } : {}),
+  });
+  return service;
+}
