@@ -46,7 +46,7 @@ export type AlterIsrResult =
   | { ok: true; leadership: VersionedLeadership }
   /** The key changed since `expected` (new epoch or a concurrent change): the caller re-reads; it must not use the new ISR. */
   | { ok: false; reason: 'fenced' }
-  /** etcd could not be reached: the ISR is unchanged; the caller keeps the old one (safe) and retries later. */
+  /** etcd could not be reached in time: the write may or may not have been applied (a held request can land later); it is still a compare-and-swap, so the caller keeps the old ISR for the high watermark (safe), re-reads and retries. */
   | { ok: false; reason: 'unavailable' };
 
 /**

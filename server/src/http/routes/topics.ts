@@ -9,7 +9,8 @@ import { errorResponses, PartitionInfoSchema, TopicInfoSchema, TopicParam } from
 const CreateTopicBody = z.strictObject({
   name: z.string().min(1).openapi({ example: 'clicks' }),
   partitions: z.number().int().min(1).optional().openapi({ description: 'Default: the broker\'s defaultPartitions', example: 3 }),
-  replicationFactor: z.number().int().min(1).optional().openapi({ description: 'Default 1', example: 1 }),
+  replicationFactor: z.number().int().min(1).optional().openapi({ description: 'Default: 1 on a single node; in a cluster --default-replication-factor, else min(3, live brokers)', example: 3 }),
+  minInsyncReplicas: z.number().int().min(1).optional().openapi({ description: 'In-sync replicas an acks=all produce needs. Default: 1 on a single node; in a cluster --min-insync-replicas, else 2 when the replication factor is >= 3, else 1', example: 2 }),
   retentionMs: z.number().int().min(-1).optional().openapi({ description: '-1 = forever; default 7 days' }),
   retentionBytes: z.number().int().min(-1).optional().openapi({ description: 'Per partition; -1 = unbounded (default)' }),
 }).openapi('CreateTopic');
@@ -45,7 +46,8 @@ export function registerTopicRoutes({ app, broker }: RouteContext): void {
     const info = await broker.createTopic(contextOf(c), {
       name: body.name,
       partitions: body.partitions ?? broker.config.defaultPartitions,
-      replicationFactor: body.replicationFactor ?? 1,
+      ...(body.replicationFactor === undefined ? {} : { replicationFactor: body.replicationFactor }),
+      ...(body.minInsyncReplicas === undefined ? {} : { minInsyncReplicas: body.minInsyncReplicas }),
       ...(body.retentionMs === undefined ? {} : { retentionMs: body.retentionMs }),
       ...(body.retentionBytes === undefined ? {} : { retentionBytes: body.retentionBytes }),
     });
