@@ -1,0 +1,183 @@
+/**
+ * Process plumbing of `cluster.bench.ts` (not a benchmark itself): load
+ * generator children that speak the start/stop line protocol of
+ * broker-bench-client.ts and cluster-bench-client.ts, a single `runnel
+ * start` broker child (the single-node baseline, launched exactly as the
+ * cluster's brokers are, minus `--cluster`), page-cache settling between
+ * phases, and `/metrics` counters read before and after a phase.
+ *
+ * Invariant: every child spawned here is SIGKILLed when this process exits,
+ * so an aborted benchmark leaves no broker or load generator behind.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../server/src/cluster/local-cluster.ts';
+
+export interface BenchProcessLimits {
+  /** How long a load generator may take to connect and print `{"ready":true}` (tsx compiles it first; the machine is shared). */
+  clientReadyTimeoutMs: number;
+  /** How long a load generator may take to print its result after `stop`. */
+  clientResultTimeoutMs: number;
+  /** How long the single-node broker may take from spawn to `GET /readyz` 200. */
+  brokerReadyTimeoutMs: number;
+  /** How long a graceful stop (SIGTERM) of the single-node broker may take before SIGKILL. */
+  brokerStopTimeoutMs: number;
+}
+
+export const defaultBenchProcessLimits: BenchProcessLimits = {
+  clientReadyTimeoutMs: 60_000,
+  clientResultTimeoutMs: 30_000,
+  brokerReadyTimeoutMs: 90_000,
+  brokerStopTimeoutMs: 15_000,
+};
+
+const RUNNEL_BIN = fileURLToPath(new URL('../../server/bin/runnel.mjs', import.meta.url));
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface BenchClient {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly lines: AsyncIterator<string>;
+}
+
+/** Spawns `script args...` under tsx and resolves once it printed `{"ready":true}`. */
+export async function spawnClient(script: string, args: (string | number)[], limits = defaultBenchProcessLimits): Promise<BenchClient> {
+  const name = `${script.split('/').pop()} ${args[0]}`;
+  const child = track(spawn(process.execPath, ['--import', 'tsx', script, ...args.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await withTimeout(lines.next(), limits.clientReadyTimeoutMs, `${name} ready`);
+  if (first.done || !(JSON.parse(first.value) as { ready?: boolean }).ready) throw new Error(`${name} did not get ready`);
+  return { name, child, lines };
+}
+
+/** The next JSON line a client prints. */
+export async function readResult<T>(client: BenchClient, limits = defaultBenchProcessLimits): Promise<T> {
+  const line = await withTimeout(client.lines.next(), limits.clientResultTimeoutMs, `${client.name} result`);
+  if (line.done) throw new Error(`${client.name} exited without a result`);
+  return JSON.parse(line.value) as T;
+}
+
+/** `start` to every client, `durationSec` later `stop`, then each one's result line. */
+export async function runPhase<T>(clients: BenchClient[], durationSec: number): Promise<T[]> {
+  for (const c of clients) c.child.stdin!.write('start\n');
+  await new Promise((r) => setTimeout(r, durationSec * 1000));
+  for (const c of clients) c.child.stdin!.write('stop\n');
+  return Promise.all(clients.map((c) => readResult<T>(c)));
+}
+
+/**
+ * Between phases: write back the previous phase's data, drop the page cache
+ * (best effort, needs root), pause a second. broker.bench.ts measured why:
+ * the kernel writing back a previous phase's gigabytes stretches every
+ * fdatasync of the next one.
+ */
+export async function settle(): Promise<void> {
+  execFileSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    console.log('bench: could not drop the page cache (not root); later phases may measure lower');
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** Counters of one broker's `/metrics` this benchmark reports per phase. */
+export interface BrokerCounters {
+  /** Group-commit fdatasyncs (leader and follower logs alike). */
+  fsyncs: number;
+  fsyncSeconds: number;
+  recordsIn: number;
+  bytesIn: number;
+}
+
+/** Sums of the named series (all label sets) in a Prometheus text exposition. */
+export async function readCounters(baseUrl: string): Promise<BrokerCounters> {
+  const response = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const sum = (name: string): number => {
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const rest = line.slice(name.length);
+      if (rest[0] !== ' ' && rest[0] !== '{') continue;
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return total;
+  };
+  return {
+    fsyncs: sum('runnel_fsync_latency_seconds_count'), fsyncSeconds: sum('runnel_fsync_latency_seconds_sum'),
+    recordsIn: sum('runnel_records_in_total'), bytesIn: sum('runnel_bytes_in_total'),
+  };
+}
+
+export function counterDelta(after: BrokerCounters, before: BrokerCounters): BrokerCounters {
+  return {
+    fsyncs: after.fsyncs - before.fsyncs, fsyncSeconds: after.fsyncSeconds - before.fsyncSeconds,
+    recordsIn: after.recordsIn - before.recordsIn, bytesIn: after.bytesIn - before.bytesIn,
+  };
+}
+
+/** One single-node broker child: `runnel start` without `--cluster`, on a free port and its own data dir. */
+export class SingleNodeBroker {
+  private constructor(readonly url: string, private readonly child: ChildProcess, private readonly exited: Promise<void>) {}
+
+  get wsUrl(): string { return `${this.url.replace('http', 'ws')}/v1/ws`; }
+
+  static async start(options: { dataDir: string; env?: Record<string, string>; limits?: BenchProcessLimits }): Promise<SingleNodeBroker> {
+    const limits = options.limits ?? defaultBenchProcessLimits;
+    await mkdir(options.dataDir, { recursive: true });
+    const port = await freePort();
+    const child = track(spawn(process.execPath, [RUNNEL_BIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data', options.dataDir], {
+      env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    let output = '';
+    const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-8000); };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    let exit: string | undefined;
+    const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exit = signal ?? `code ${code}`; resolve(); }));
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + limits.brokerReadyTimeoutMs;
+    for (;;) {
+      if (exit !== undefined) throw new Error(`single-node broker exited (${exit}) before it was ready:\n${output}`);
+      try {
+        const r = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        await r.arrayBuffer();
+        if (r.ok) return new SingleNodeBroker(url, child, exited);
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`single-node broker not ready after ${limits.brokerReadyTimeoutMs} ms:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGTERM (graceful: a --cpu-prof profile is written), SIGKILL after brokerStopTimeoutMs. */
+  async stop(limits = defaultBenchProcessLimits): Promise<void> {
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), limits.brokerStopTimeoutMs);
+    this.child.kill('SIGTERM');
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * `npm run bench -- cluster` (issue 12, must show 4): etcd and three brokers
+ * on this machine (LocalCluster, separate processes), topics with
+ * replication factor 3 and minInsyncReplicas 2, every produce acks=all
+ * (acknowledged once fdatasync covers it on the leader and on enough
+ * followers for the high watermark). Load generators are separate processes
+ * over the real WebSocket protocol.
+ *   1. end-to-end latency p50/p99 at 10,000 records/s (10-record batches
+ *      every ms; broker-bench-client.ts latency roles): producer → leader →
+ *      acks=all → a consumer connected to ANOTHER broker (a follower, which
+ *      serves only below the high watermark it learned) sees it; first, on a
+ *      quiet cluster; the first second is warm-up;
+ *   2. durable ingest of 100-byte records (cluster-bench-client.ts: batches
+ *      of 1,000, several in flight per connection, each connection to its
+ *      partition's leader);
+ *   3. the same load on one `runnel start` broker (no cluster), same
+ *      partitions, same disk, in the same run: the ratio cluster/single.
+ * Per phase it prints each broker's fdatasyncs/s and mean fdatasync time
+ * (from /metrics). Last line: `{"bench":"cluster",...}`. All on the same
+ * 2 cores and the same disk.
+ *
+ * Knobs (env): BENCH_SECONDS (5), BENCH_PARTITIONS (3: one leader per broker),
+ * BENCH_PRODUCERS (2 processes), BENCH_CONNECTIONS (connections per process
+ * per partition, 1), BENCH_INFLIGHT (8), BENCH_RECORDS_PER_BATCH (1000),
+ * BENCH_ONLY=latency,ingest,single, BENCH_CPU_PROF=<dir> (every broker runs
+ * with --cpu-prof into <dir>; profiles are written at the graceful stop).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorNameOf } from '@runnel/client/codec';
+import { assertNativeUws } from '../../server/src/broker/uws.ts';
+import { LocalCluster } from '../../server/src/cluster/local-cluster.ts';
+import type { ClusterPartitionView } from '../../server/src/cluster/cluster-state.ts';
+import {
+  SingleNodeBroker, counterDelta, readCounters, readResult, runPhase, settle, spawnClient,
+  type BrokerCounters, type BenchClient,
+} from './bench-processes.ts';
+
+assertNativeUws();
+const brokerClient = fileURLToPath(new URL('./broker-bench-client.ts', import.meta.url));
+const clusterClient = fileURLToPath(new URL('./cluster-bench-client.ts', import.meta.url));
+
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const seconds = env('BENCH_SECONDS', 5);
+const partitions = env('BENCH_PARTITIONS', 3);
+const producerProcesses = env('BENCH_PRODUCERS', 2);
+const connectionsPerPartition = env('BENCH_CONNECTIONS', 1);
+const inflight = env('BENCH_INFLIGHT', 8);
+const recordsPerBatch = env('BENCH_RECORDS_PER_BATCH', 1000);
+const only = new Set((process.env.BENCH_ONLY ?? 'latency,ingest,single').split(','));
+const BROKERS = 3;
+const REPLICATION_FACTOR = 3;
+const MIN_INSYNC_REPLICAS = 2;
+const RECORD_BYTES = 100;
+/** How long a new topic may take until every partition has a leader and a full ISR on the broker asked. */
+const TOPIC_READY_TIMEOUT_MS = 60_000;
+
+const cpuProfDir = process.env.BENCH_CPU_PROF;
+const brokerEnv: Record<string, string> = cpuProfDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}` } : {};
+
+interface IngestResult {
+  recordsPerSec: number;
+  mbPerSec: number;
+  errors: Record<string, number>;
+  /** Per broker over the phase: fdatasyncs/s and their mean duration. */
+  fsync: { broker: string; perSec: number; meanMs: number }[];
+}
+
+async function createTopic(baseUrl: string, name: string, count: number, replicationFactor: number): Promise<void> {
+  const r = await fetch(`${baseUrl}/v1/topics`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, partitions: count, replicationFactor }),
+  });
+  if (r.status !== 201) throw new Error(`create topic ${name}: ${r.status} ${await r.text()}`);
+}
+
+/** Waits until every broker sees each partition of `topic` led, with the full ISR (the followers caught up). */
+async function awaitTopicReady(cluster: LocalCluster, topic: string, count: number): Promise<ClusterPartitionView[]> {
+  const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+  let last = '';
+  for (;;) {
+    try {
+      const views = await Promise.all(cluster.brokers.map((b) => b.clusterView(5_000, topic)));
+      const ready = views.every((v) => {
+        const ps = v.partitions.filter((p) => p.topic === topic);
+        return ps.length === count && ps.every((p) => p.leader > 0 && p.isr.length === REPLICATION_FACTOR);
+      });
+      if (ready) return views[0].partitions.filter((p) => p.topic === topic).sort((a, b) => a.partition - b.partition);
+      last = JSON.stringify(views.map((v) => v.partitions.map((p) => [p.partition, p.leader, p.isr])));
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`topic ${topic} not ready after ${TOPIC_READY_TIMEOUT_MS} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Ingest at full speed: `producerProcesses` processes, each with
+ * `connectionsPerPartition` connections to every partition's leader.
+ * `brokers` name the /metrics endpoints to read fdatasync counts from.
+ */
+async function ingest(topic: string, leaderWsUrl: (partition: number) => string, brokers: { name: string; url: string }[]): Promise<IngestResult> {
+  const targets: string[] = [];
+  for (let p = 0; p < partitions; p++) for (let c = 0; c < connectionsPerPartition; c++) targets.push(`${leaderWsUrl(p)}#${p}`);
+  const producers = await Promise.all(Array.from({ length: producerProcesses }, () => spawnClient(clusterClient, ['produce', topic, recordsPerBatch, inflight, ...targets])));
+  const before = await Promise.all(brokers.map((b) => readCounters(b.url)));
+  const results = await runPhase<{ acked: number; errors: Record<string, number>; elapsedSec: number }>(producers, seconds);
+  const after = await Promise.all(brokers.map((b) => readCounters(b.url)));
+  const acked = results.reduce((n, r) => n + r.acked, 0);
+  const elapsed = Math.max(...results.map((r) => r.elapsedSec));
+  const errors: Record<string, number> = {};
+  for (const r of results) for (const [code, n] of Object.entries(r.errors)) errors[errorNameOf(Number(code))] = (errors[errorNameOf(Number(code))] ?? 0) + n;
+  const fsync = brokers.map((b, i) => {
+    const d: BrokerCounters = counterDelta(after[i], before[i]);
+    return { broker: b.name, perSec: Math.round(d.fsyncs / elapsed), meanMs: d.fsyncs > 0 ? Number(((d.fsyncSeconds * 1000) / d.fsyncs).toFixed(2)) : 0 };
+  });
+  return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round((acked * RECORD_BYTES) / elapsed / 1e6), errors, fsync };
+}
+
+/** 10,000 records/s as 10-record batches to the leader of partition 0; the subscriber on another broker. */
+async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string): Promise<{ p50Ms: number; p99Ms: number; maxMs: number; records: number }> {
+  const sub = await spawnClient(brokerClient, ['latency-subscribe', consumeWsUrl, topic]);
+  const producer = await spawnClient(brokerClient, ['latency-produce', produceWsUrl, topic, 10_000, 10]);
+  const clients: BenchClient[] = [sub, producer];
+  for (const c of clients) c.child.stdin!.write('start\n');
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  producer.child.stdin!.write('stop\n');
+  await readResult(producer);
+  await new Promise((r) => setTimeout(r, 200)); // the last batches reach the subscriber
+  sub.child.stdin!.write('stop\n');
+  return readResult(sub);
+}
+
+function formatIngest(label: string, r: IngestResult): string {
+  const fsync = r.fsync.map((f) => `${f.broker} ${f.perSec}/s × ${f.meanMs} ms`).join(', ');
+  return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}`;
+}
+
+const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-cluster-'));
+let lat: Awaited<ReturnType<typeof latency>> | null = null;
+let clusterIngest: IngestResult | null = null;
+let singleIngest: IngestResult | null = null;
+try {
+  if (only.has('latency') || only.has('ingest')) {
+    const startedMs = Date.now();
+    const cluster = await LocalCluster.start({
+      nodes: BROKERS, rootDir: join(rootDir, 'cluster'), minInsyncReplicas: MIN_INSYNC_REPLICAS, defaultReplicationFactor: REPLICATION_FACTOR,
+      env: brokerEnv,
+    });
+    console.log(`cluster: etcd + ${BROKERS} brokers formed in ${Date.now() - startedMs} ms`);
+    try {
+      const byId = new Map(cluster.brokers.map((b) => [b.id, b]));
+      const metricsOf = cluster.brokers.map((b) => ({ name: `node ${b.id}`, url: b.url }));
+      if (only.has('latency')) {
+        await createTopic(cluster.brokers[0].url, 'latency', 1, REPLICATION_FACTOR);
+        const [p0] = await awaitTopicReady(cluster, 'latency', 1);
+        const leader = byId.get(p0.leader)!;
+        const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
+        lat = await latency(leader.wsUrl, other.wsUrl, 'latency');
+        console.log(`end-to-end latency at 10,000 records/s (produce to node ${leader.id}, the leader; consume from node ${other.id}, a follower): p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)`);
+        await settle();
+      }
+      if (only.has('ingest')) {
+        await createTopic(cluster.brokers[0].url, 'ingest', partitions, REPLICATION_FACTOR);
+        const views = await awaitTopicReady(cluster, 'ingest', partitions);
+        console.log(`ingest topic: ${views.map((p) => `p${p.partition} leader ${p.leader} isr [${p.isr.join(',')}]`).join('; ')}`);
+        clusterIngest = await ingest('ingest', (p) => byId.get(views[p].leader)!.wsUrl, metricsOf);
+        console.log(formatIngest(`cluster durable ingest (RF ${REPLICATION_FACTOR}, acks=all, minISR ${MIN_INSYNC_REPLICAS})`, clusterIngest));
+      }
+    } finally {
+      await cluster.stop();
+    }
+    await settle();
+  }
+  if (only.has('single')) {
+    const single = await SingleNodeBroker.start({ dataDir: join(rootDir, 'single'), env: brokerEnv });
+    try {
+      await createTopic(single.url, 'ingest', partitions, 1);
+      singleIngest = await ingest('ingest', () => single.wsUrl, [{ name: 'single', url: single.url }]);
+      console.log(formatIngest('single-node durable ingest (RF 1, acks=all)', singleIngest));
+    } finally {
+      await single.stop();
+    }
+  }
+  const ratio = clusterIngest && singleIngest ? Number((clusterIngest.recordsPerSec / singleIngest.recordsPerSec).toFixed(3)) : null;
+  if (ratio !== null) console.log(`ratio cluster/single: ${ratio}`);
+  console.log(JSON.stringify({
+    bench: 'cluster', brokers: BROKERS, replicationFactor: REPLICATION_FACTOR, minInsyncReplicas: MIN_INSYNC_REPLICAS, partitions,
+    ingestRecordsPerSec: clusterIngest?.recordsPerSec ?? null, singleNodeIngestRecordsPerSec: singleIngest?.recordsPerSec ?? null, ratio,
+    latencyP50Ms: lat ? Number(lat.p50Ms.toFixed(3)) : null, latencyP99Ms: lat ? Number(lat.p99Ms.toFixed(3)) : null, recordBytes: RECORD_BYTES,
+  }));
+} finally {
+  await rm(rootDir, { recursive: true, force: true });
+}
+process.exit(0);
