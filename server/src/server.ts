@@ -100,7 +100,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
       throw e;
     })
     : undefined;
-  const broker = await Broker.open(cfg, metrics, node ? { topics: (hooks) => node.topics(hooks), producerIds: Promise.resolve(node.producerIds) } : {}).catch(async (e: unknown) => {
+  const broker = await Broker.open(cfg, metrics, node ? { topics: (hooks) => node.topics(hooks), producerIds: Promise.resolve(node.producerIds), groups: (host) => node.groups(host) } : {}).catch(async (e: unknown) => {
     await node?.close();
     stopReportingFiles();
     throw e;

@@ -24,6 +24,9 @@ import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits 
 import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
 import { HeartbeatProbe } from './liveness-probe.ts';
 import { ReplicatedRegistry } from './replicated-registry.ts';
+import { clusterGroupService } from './group-forwarding-wiring.ts';
+import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
+import { DEFAULT_RETENTION_MS } from '../metadata/topic-info.ts';
 
 export interface ClusterNodeOptions {
   brokerId: number;
@@ -38,6 +41,7 @@ export interface ClusterNodeOptions {
 
 export class ClusterNode {
   private registry: ReplicatedRegistry | undefined;
+  private forwarder: PeerForwarder | undefined;
   private membership: BrokerMembership | undefined;
   private controller: Controller | undefined;
   private readonly unwatch: () => void;
@@ -91,6 +95,7 @@ export class ClusterNode {
     const { limits } = options;
     const forwardLimits = { forwardTimeoutMs: limits.replicationTimeoutMs + 5000, maxReadBytes: limits.maxReadBytes, maxLongPollMs: limits.maxLongPollMs, maxBatchBytes: limits.maxBatchBytes };
     const forwarder = new PeerForwarder(links, forwardLimits);
+    this.forwarder = forwarder;
     const unregister = new Map<string, () => void>();
     return ReplicatedRegistry.open({
       brokerId: options.brokerId, dataDir: options.dataDir, limits, flushIntervalMs: options.flushIntervalMs, store, forwarder,
@@ -112,6 +117,21 @@ export class ClusterNode {
       }, forwardLimits);
       void this.resync();
       return registry;
+    });
+  }
+
+  /**
+   * For `Broker.open` (called after `topics`): consumer groups placed on the leaders of the replicated
+   * `__consumer_offsets` partitions, reached from any broker (docs/groups.md).
+   */
+  groups(host: GroupServiceHost): GroupService {
+    const registry = this.registry;
+    if (!registry) throw new Error('ClusterNode.groups() needs the registry: call topics() first');
+    return clusterGroupService({
+      brokerId: this.options.brokerId, registry, links: this.links, server: this.server, host,
+      ...(this.forwarder ? { forwarder: this.forwarder } : {}),
+      offsetsRetentionMs: DEFAULT_RETENTION_MS,
+      onError: (what, error) => this.options.warn(`runnel: cluster: groups: ${what}: ${(error as Error)?.message ?? String(error)}`),
     });
   }
 
