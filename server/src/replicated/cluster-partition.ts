@@ -30,7 +30,8 @@ export interface LocalReplica extends Partition {
 
 /** Requests to another broker (replicated/leader-forwarder.ts). */
 export interface LeaderForwarder {
-  produce(leader: number, topicId: string, partition: number, batch: Uint8Array, acks: AppendOptions['acks']): Promise<AppendResult>;
+  /** `signal` abandons the wait for the answer (the leader may still write it: only an idempotent resend is de-duplicated). */
+  produce(leader: number, topicId: string, partition: number, batch: Uint8Array, acks: AppendOptions['acks'], signal?: AbortSignal): Promise<AppendResult>;
   read(leader: number, topicId: string, partition: number, offset: number, maxBytes: number, waitMs: number): Promise<PartitionReadResult>;
   offsetForTimestamp(leader: number, topicId: string, partition: number, timestampMs: number): Promise<number | null>;
 }
@@ -95,14 +96,24 @@ export class ClusterPartition implements ServedPartition {
       const { leader, leaderEpoch } = this.leadership;
       if (leader === this.brokerId && this.replica?.role === 'leader') return this.replica.append(batch, options);
       if (leader >= 0 && leader !== this.brokerId) {
+        // A leader that stops answering (paused, partitioned) is replaced by the controller: stop waiting for it then and
+        // send to the new one, instead of waiting out the forward timeout.
+        const moved = new AbortController();
+        const watch = this.onLeaderChange(leaderEpoch, () => moved.abort());
         try {
-          return await this.forwarder.produce(leader, this.topic.topicId, this.partition, batch, options.acks);
+          return await this.forwarder.produce(leader, this.topic.topicId, this.partition, batch, options.acks, moved.signal);
         } catch (e) {
+          if (moved.signal.aborted) {
+            if (Date.now() < deadline) continue;
+            throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition}: leadership moved from broker ${leader} while the produce waited for it`);
+          }
           // Only errors that say "not acknowledged, someone else leads now" are retried here; the idempotent
           // producer de-duplicates a batch the old leader had written.
           if (!(e instanceof RunnelError) || !LEADER_MOVED.has(e.errorName) || Date.now() >= deadline) throw e;
           if (this.leadership.leaderEpoch === leaderEpoch) await this.waitForLeaderChange(Math.min(deadline - Date.now(), 200));
           continue;
+        } finally {
+          watch();
         }
       }
       const left = deadline - Date.now();
@@ -243,6 +254,18 @@ export class ClusterPartition implements ServedPartition {
         }
       }
     })();
+  }
+
+  /** Calls `fn` once the leader epoch passes `epoch` (or the partition closes); returns the stop. */
+  private onLeaderChange(epoch: number, fn: () => void): () => void {
+    const check = () => {
+      if (this.leadership.leaderEpoch > epoch || this.closed) {
+        this.leaderWaiters.delete(check);
+        fn();
+      }
+    };
+    this.leaderWaiters.add(check);
+    return () => this.leaderWaiters.delete(check);
   }
 
   private waitForLeaderChange(ms: number): Promise<void> {

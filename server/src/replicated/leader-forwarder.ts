@@ -18,7 +18,7 @@ import {
 
 /** The request side of the internal links (server/src/replication/peer-links.ts). */
 export interface PeerRequester {
-  request(brokerId: number, type: number, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  request(brokerId: number, type: number, body: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array>;
 }
 
 /** The serving side of the internal protocol (server/src/replication/replication-server.ts). */
@@ -38,8 +38,8 @@ export interface ForwardLimits {
 export class PeerForwarder implements LeaderForwarder {
   constructor(private readonly links: PeerRequester, private readonly limits: ForwardLimits) {}
 
-  async produce(leader: number, topicId: string, partition: number, batch: Uint8Array, acks: AppendOptions['acks']): Promise<AppendResult> {
-    const answer = await this.links.request(leader, ForwardType.produce, encodeProduceForward({ topicId, partition, acks, batch }), this.limits.forwardTimeoutMs);
+  async produce(leader: number, topicId: string, partition: number, batch: Uint8Array, acks: AppendOptions['acks'], signal?: AbortSignal): Promise<AppendResult> {
+    const answer = await this.links.request(leader, ForwardType.produce, encodeProduceForward({ topicId, partition, acks, batch }), this.limits.forwardTimeoutMs, signal);
     return decodeProduceAnswer(answer);
   }
 
