@@ -80,11 +80,7 @@ test('a broker that exits before it is ready: start() rejects with its output', 
   }
 });
 
-test('etcd + 3 brokers: ready, a controller elected, every broker registered; SIGKILL + restart of a node; stop removes the temp root', {
-  timeout: 240_000,
-  // TODO(H3): drop once server.ts starts the broker in cluster mode (until then /v1/cluster never shows a controller).
-  skip: process.env.RUNNEL_CLUSTER_MODE === undefined && 'needs the broker cluster mode (set RUNNEL_CLUSTER_MODE=1 to run)',
-}, async () => {
+test('etcd + 3 brokers: ready, a controller elected, every broker registered; SIGKILL + restart of a node; stop removes the temp root', { timeout: 240_000 }, async () => {
   const cluster = await LocalCluster.start({ nodes: 3, env: { RUNNEL_REQUIRE_NATIVE_UWS: '1' } });
   try {
     const view = await cluster.view();
