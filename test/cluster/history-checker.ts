@@ -418,6 +418,10 @@ export function formatSummary(results: readonly CheckResult[]): string[] {
     `  failover after SIGSTOP / partition of a leader: ${distribution(failoverMs('pause'))}`,
     `  faults injected: ${Object.entries(s.faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
   ];
+  const kinds = [...new Set(results.flatMap((r) => r.failovers.map((f) => f.fault)))];
+  for (const kind of kinds) {
+    lines.push(`    ${kind}: ${distribution(results.flatMap((r) => r.failovers.filter((f) => f.fault === kind).map((f) => Math.round(f.ms))))}`);
+  }
   for (const r of results) if (!r.ok) lines.push(`  seed ${r.seed} FAILED:`, ...r.messages.map((m) => `    ${m}`));
   const { bench, schedules, seeds, acked, lost, duplicated, reordered, divergent, phantomReads, killFailoverP99Ms, pauseFailoverP99Ms, faults, backwards, gaps, commitRegressions, unrecovered } = s;
   lines.push(JSON.stringify({ bench, schedules, seeds, acked, lost, duplicated, reordered, divergent, phantomReads, killFailoverP99Ms, pauseFailoverP99Ms, faults, backwards, gaps, commitRegressions, unrecovered }));
