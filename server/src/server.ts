@@ -117,7 +117,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const origins = new OriginPolicy(config.corsOrigins ?? []);
   const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
   const http = createHttpApp({
-    broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready, corsOrigins: config.corsOrigins ?? [], warnings,
+    broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready && !(node?.isIsolated ?? false), corsOrigins: config.corsOrigins ?? [], warnings,
     ...(node ? { clusterView: () => node.view() } : {}),
   });
   serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });
@@ -133,6 +133,10 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   });
   port = uws.us_socket_local_port(listenSocket);
   if (node) {
+    // Cut off from the cluster while clients still reach it: they are sent to another broker (replicated/isolation.ts).
+    node.onIsolationChange((isolated, reason) => {
+      endpoint.setServing(!isolated, 'CLUSTER_UNAVAILABLE', `broker ${cfg.brokerId} is cut off from the cluster (${reason}); use another broker`);
+    });
     try {
       await node.join(`${scheme}://${host}:${port}`);
     } catch (e) {

@@ -68,6 +68,7 @@ export class EtcdConnection {
   private isConnected = true;
   private readonly listeners = new Set<(connected: boolean) => void>();
   private probeTimer: NodeJS.Timeout | undefined;
+  private lastSuccessMs = 0;
   private isClosed = false;
   private readonly teardowns = new Set<() => void>();
 
@@ -90,6 +91,11 @@ export class EtcdConnection {
   /** `<prefix>/<relative>`. */
   key(relative: string): string {
     return `${this.prefix}/${relative}`;
+  }
+
+  /** When an etcd request (or probe) last succeeded (Date.now ms; 0 = never): a blackholed etcd shows here before any request times out. */
+  get lastContactMs(): number {
+    return this.lastSuccessMs;
   }
 
   /** Whether the last etcd request (or probe) succeeded. */
@@ -118,6 +124,7 @@ export class EtcdConnection {
     });
     try {
       const result = await Promise.race([op(), timeout]);
+      this.lastSuccessMs = Date.now();
       this.setConnected(true);
       return result;
     } catch (e) {

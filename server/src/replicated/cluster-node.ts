@@ -23,6 +23,8 @@ import { RunnelError } from '@runnel/client/codec';
 import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits } from '../replication/index.ts';
 import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
 import { HeartbeatProbe } from './liveness-probe.ts';
+import { ForwardType, decodeStatusAnswer, encodeStatusAnswer } from './forward-protocol.ts';
+import { IsolationDetector, type PeerObservation } from './isolation.ts';
 import { ReplicatedRegistry } from './replicated-registry.ts';
 import { clusterGroupService } from './group-forwarding-wiring.ts';
 import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
@@ -46,6 +48,9 @@ export class ClusterNode {
   private controller: Controller | undefined;
   private readonly unwatch: () => void;
   private closed = false;
+  private isolationTimer: NodeJS.Timeout | undefined;
+  private isolated = false;
+  private readonly isolationListeners = new Set<(isolated: boolean, reason: string) => void>();
 
   private constructor(
     private readonly options: ClusterNodeOptions,
@@ -139,6 +144,7 @@ export class ClusterNode {
   async join(clientUrl: string): Promise<void> {
     const { options, store, server, links } = this;
     const { limits } = options;
+    this.startIsolationMonitor();
     const advertised = options.cluster.advertiseUrl ?? clientUrl;
     this.membership = await BrokerMembership.register(store.connection, {
       id: options.brokerId, clientUrl: advertised, replicationHost: options.cluster.replicationHost, replicationPort: server.address.port, startedAtMs: Date.now(),
@@ -161,6 +167,17 @@ export class ClusterNode {
     options.log(`runnel: cluster: broker ${options.brokerId} joined (etcd ${options.cluster.etcdEndpoints.join(',')}, prefix ${options.cluster.prefix}, replication ${options.cluster.replicationHost}:${server.address.port}, clients ${advertised})`);
   }
 
+  /** Whether this broker is cut off from the cluster while clients reach it (isolation.ts). */
+  get isIsolated(): boolean {
+    return this.isolated;
+  }
+
+  /** `listener(isolated, reason)` on every change of `isIsolated`. */
+  onIsolationChange(listener: (isolated: boolean, reason: string) => void): () => void {
+    this.isolationListeners.add(listener);
+    return () => this.isolationListeners.delete(listener);
+  }
+
   view(): ClusterView {
     return {
       brokerId: this.options.brokerId,
@@ -175,6 +192,7 @@ export class ClusterNode {
   async leave(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.isolationTimer);
     await this.controller?.close().catch(() => undefined);
     await this.membership?.close().catch(() => undefined);
   }
@@ -185,6 +203,38 @@ export class ClusterNode {
     this.links.close();
     await this.server.close();
     await this.store.close();
+  }
+
+  /** Asks every registered peer whether it reaches etcd, this often, and judges isolation (isolation.ts). */
+  private startIsolationMonitor(): void {
+    const { limits, brokerId } = this.options;
+    const detector = new IsolationDetector({ etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: 2 * limits.brokerSessionTimeoutMs });
+    const answers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+    const inflight = new Set<number>();
+    const etcdFresh = () => Date.now() - this.store.connection.lastContactMs < limits.brokerLeaseTtlMs;
+    this.server.handle(ForwardType.status, async () => encodeStatusAnswer(etcdFresh()));
+    this.isolationTimer = setInterval(() => {
+      const now = Date.now();
+      const peers: PeerObservation[] = [];
+      for (const b of this.store.brokers()) {
+        if (b.id === brokerId) continue;
+        const last = answers.get(b.id);
+        peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null });
+        if (inflight.has(b.id)) continue;
+        inflight.add(b.id);
+        this.links.request(b.id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)
+          .then((body) => answers.set(b.id, { atMs: Date.now(), seesEtcd: decodeStatusAnswer(body).etcdConnected }), () => undefined)
+          .finally(() => inflight.delete(b.id));
+      }
+      const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers });
+      if (verdict.isolated === this.isolated) return;
+      this.isolated = verdict.isolated;
+      (verdict.isolated ? this.options.warn : this.options.log)(verdict.isolated
+        ? `runnel: cluster: ISOLATED (${verdict.reason}): closing client connections so clients move to another broker`
+        : 'runnel: cluster: back in the cluster: serving clients again');
+      for (const l of [...this.isolationListeners]) l(verdict.isolated, verdict.reason);
+    }, limits.controllerHeartbeatMs);
+    this.isolationTimer.unref();
   }
 
   /** After a watch resync every partition gets its current leadership again (applying one is idempotent). */

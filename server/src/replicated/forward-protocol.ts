@@ -11,6 +11,7 @@
  * - read answer:    u8 1 | f64 firstOffset | f64 nextOffset | f64 highWatermark | f64 logStartOffset | bytes batches
  * - timestamp:      str topicId | u32 partition | f64 timestampMs
  * - timestamp ans.: u8 1 | f64 offset (−1 = none)
+ * - status:         (empty) → u8 etcdConnected
  * - any answer may instead be: u8 0 | i16 error code | str message
  * Offsets travel as f64: exact for every safe integer, which offsets are.
  */
@@ -18,7 +19,17 @@ import { ErrorCode, RunnelError, errorNameOf } from '@runnel/client/codec';
 import type { Acks, AppendResult, PartitionReadResult } from '../partition/partition.ts';
 
 /** Request types on the internal protocol's extension range (the replication protocol's own types are below 100). */
-export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102 } as const;
+export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102, status: 103 } as const;
+
+/** A broker's answer to `status` (no body asked): u8 etcdConnected (isolation.ts asks peers). */
+export function encodeStatusAnswer(etcdConnected: boolean): Uint8Array {
+  return Uint8Array.of(etcdConnected ? 1 : 0);
+}
+
+export function decodeStatusAnswer(buf: Uint8Array): { etcdConnected: boolean } {
+  if (buf.length !== 1 || buf[0] > 1) throw new RunnelError('INVALID_REQUEST', `status answer: expected 1 byte 0 or 1, got ${buf.length} bytes`);
+  return { etcdConnected: buf[0] === 1 };
+}
 
 export interface ProduceForward { topicId: string; partition: number; acks: Acks; batch: Uint8Array }
 export interface ReadForward { topicId: string; partition: number; offset: number; maxBytes: number; waitMs: number }

@@ -218,11 +218,19 @@ export class ForwardingGroupService implements GroupService {
     connection.remote.clear();
   }
 
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
+  /**
+   * NB: the commit carries a deadline (groupCommitDeadlineMs from now, unless given), checked by the
+   * coordinator right before it appends: retrying across a coordinator move, or a request the links
+   * deliver late after a partition heals, can then never append a commit after its client gave up and
+   * committed a newer offset elsewhere (seen in the fault suite: a retried commit landed 600 ms after a
+   * newer one and a fetch answered the older offset).
+   */
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void> {
     const isMember = generationId !== -1 || memberId !== '';
-    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets), async (leader) => {
-      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })) });
-    }).catch((e: unknown) => {
+    const deadline = deadlineMs ?? (this.deps.nowMs ?? Date.now)() + this.limits.groupCommitDeadlineMs;
+    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets, deadline), async (leader) => {
+      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })), deadlineMs: deadline });
+    }, deadline).catch((e: unknown) => {
       // A member whose coordinator cannot be found rejoins (the SDK keeps the offsets pending meanwhile).
       if (isMember && e instanceof RunnelError && MOVED.has(e.errorName)) throw new RunnelError('REBALANCE_IN_PROGRESS', `group ${group}: ${e.message}`);
       throw e;
@@ -286,14 +294,14 @@ export class ForwardingGroupService implements GroupService {
 
   // ---- routing ----
 
-  private route<T>(group: string, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>): Promise<T> {
-    return this.routePartition(() => this.partitionOf(group), local, remote);
+  private route<T>(group: string, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number): Promise<T> {
+    return this.routePartition(() => this.partitionOf(group), local, remote, untilMs);
   }
 
-  /** Runs the request at p's coordinator, waiting out moves up to coordinatorWaitMs (see the file header). */
-  private async routePartition<T>(partitionOf: () => number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>): Promise<T> {
+  /** Runs the request at p's coordinator, waiting out moves up to coordinatorWaitMs, or `untilMs` if sooner (see the file header). */
+  private async routePartition<T>(partitionOf: () => number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number): Promise<T> {
     const now = this.deps.nowMs ?? Date.now;
-    const deadline = now() + this.limits.coordinatorWaitMs;
+    const deadline = Math.min(now() + this.limits.coordinatorWaitMs, untilMs ?? Infinity);
     for (;;) {
       if (this.closed) throw new RunnelError('SHUTTING_DOWN', 'the broker is shutting down');
       try {
@@ -417,8 +425,8 @@ export class ForwardingGroupService implements GroupService {
       await (await this.localCoordinator(group)).leave(group, memberId);
       return {};
     });
-    handle(GroupForwardType.commit, async ({ group, generationId, memberId, offsets }) => {
-      await (await this.localCoordinator(group)).commitOffsets(group, generationId, memberId, offsets);
+    handle(GroupForwardType.commit, async ({ group, generationId, memberId, offsets, deadlineMs }) => {
+      await (await this.localCoordinator(group)).commitOffsets(group, generationId, memberId, offsets, deadlineMs);
       return {};
     });
     handle(GroupForwardType.fetch, async ({ group, topics }) => ({ offsets: await (await this.localCoordinator(group)).fetchOffsets(group, topics) }));

@@ -31,6 +31,11 @@ export interface WsEndpoint {
   connectionCount(): number;
   /** Refuse new upgrades and new produce requests. */
   stopAccepting(): void;
+  /**
+   * A cluster broker cut off from the cluster (replicated/isolation.ts) stops serving: open sessions are closed with
+   * `code` (retryable, so clients move to another broker at once) and upgrades refused until it serves again.
+   */
+  setServing(serving: boolean, code: 'CLUSTER_UNAVAILABLE', reason: string): void;
   /** Resolves when every accepted produce request has been answered. */
   drainInflight(): Promise<void>;
   /** Closes every socket with `code` (1001 going away on shutdown). */
@@ -54,6 +59,7 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
   const { api, limits, metrics } = deps;
   const sessions = new Set<Session>();
   let accepting = true;
+  let unavailable: string | null = null;
   const fanout = new Fanout(deps.partitions, limits, (channel, frame) => {
     app.publish(channel, frame, true, false);
   }, metrics);
@@ -78,6 +84,10 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
     upgrade: (res, req, context) => {
       if (!accepting) {
         res.writeStatus('503 Service Unavailable').end('{"error":{"code":"SHUTTING_DOWN","message":"Broker is shutting down"}}');
+        return;
+      }
+      if (unavailable !== null) {
+        res.writeStatus('503 Service Unavailable').end(JSON.stringify({ error: { code: 'CLUSTER_UNAVAILABLE', message: unavailable } }));
         return;
       }
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
@@ -147,6 +157,10 @@ export function mountWebSocket(app: TemplatedApp, deps: WsEndpointDeps): WsEndpo
         if (pending.length === 0) return;
         await Promise.allSettled(pending);
       }
+    },
+    setServing(serving, code, reason) {
+      unavailable = serving ? null : reason;
+      if (!serving) for (const s of [...sessions]) guard('setServing', () => s.closeWith(code, reason));
     },
     closeAll(code, reason) {
       for (const s of [...sessions]) guard('closeAll', () => (code === GOING_AWAY ? s.end(code, reason) : s.closeWith('SHUTTING_DOWN', reason)));

@@ -1,0 +1,69 @@
+/**
+ * Whether this broker is cut off from the cluster while clients can still
+ * reach it (sans-IO: observations in, a verdict out). A cut-off broker's
+ * leaderships have moved (or will: its lease expires) but it cannot learn
+ * that, so clients connected to it would wait on produces that can never be
+ * acknowledged. Isolated, it closes their connections and refuses new ones
+ * (CLUSTER_UNAVAILABLE, retryable) so the SDK moves to another broker at
+ * once; it serves again as soon as it is back.
+ *
+ * Isolated when either:
+ * - etcd has been unreachable for a lease TTL while a broker it can reach
+ *   does reach etcd (only this broker is cut off from etcd), or
+ * - etcd is reachable, other brokers are registered there (alive), and none
+ *   of them has answered for `peerSilenceMs` (cut off from the brokers).
+ * Not isolated when nothing at all is reachable (etcd down for everyone or a
+ * broker alone): existing leaders keep serving what they can do safely, and
+ * safety never depends on this verdict (epochs and compare-and-swap do).
+ */
+
+export interface PeerObservation {
+  id: number;
+  /** Answered a status request recently. */
+  reachable: boolean;
+  /** What it said about etcd in its last answer (null: never answered). */
+  seesEtcd: boolean | null;
+}
+
+export interface IsolationInput {
+  nowMs: number;
+  /** When an etcd request last succeeded (probes run every second or so). */
+  etcdLastContactMs: number;
+  /** Other brokers registered in etcd (as last known). */
+  peers: PeerObservation[];
+}
+
+export interface IsolationVerdict {
+  isolated: boolean;
+  /** Why, for the log line and the close reason. */
+  reason: string;
+}
+
+export interface IsolationLimits {
+  /** No etcd contact for this long (a lease TTL: the registration is gone by then) = etcd unreachable. */
+  etcdSilenceMs: number;
+  /** No registered peer answered for this long before the second rule applies. */
+  peerSilenceMs: number;
+}
+
+export class IsolationDetector {
+  private peersSilentSinceMs: number | null = null;
+
+  constructor(private readonly limits: IsolationLimits) {}
+
+  observe(input: IsolationInput): IsolationVerdict {
+    const { nowMs, etcdLastContactMs, peers } = input;
+    const etcdSilentMs = nowMs - etcdLastContactMs;
+    const etcdConnected = etcdSilentMs < this.limits.etcdSilenceMs;
+    const anyReachable = peers.some((p) => p.reachable);
+    this.peersSilentSinceMs = peers.length === 0 || anyReachable ? null : (this.peersSilentSinceMs ?? nowMs);
+    if (!etcdConnected) {
+      const witness = peers.find((p) => p.reachable && p.seesEtcd === true);
+      if (witness) return { isolated: true, reason: `no answer from etcd for ${etcdSilentMs} ms while broker ${witness.id} reaches it` };
+    }
+    if (etcdConnected && this.peersSilentSinceMs !== null && nowMs - this.peersSilentSinceMs >= this.limits.peerSilenceMs) {
+      return { isolated: true, reason: `no broker of ${peers.map((p) => p.id).join(', ')} (registered in etcd) answered for ${nowMs - this.peersSilentSinceMs} ms` };
+    }
+    return { isolated: false, reason: '' };
+  }
+}
