@@ -210,6 +210,10 @@ export class BrokerNode {
     const child = spawn(process.execPath, [...childNodeArgs(), RUNNEL_BIN, ...brokerArgs(this.options)], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // NB: its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches only the launcher,
+      // which stops each broker once; a broker that got the SIGINT too would take the launcher's SIGTERM as a
+      // second signal and exit without its graceful shutdown.
+      detached: true,
     });
     this.#child = child;
     this.#paused = false;
