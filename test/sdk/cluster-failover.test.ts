@@ -19,6 +19,7 @@ import { createClient, type ConsumerRecord, type RunnelClient, type WebSocketCon
 import { fileStorage } from '@runnel/client/node';
 import { LocalCluster } from '../../server/src/cluster/local-cluster.ts';
 import { BrokerHttp } from '../e2e/harness/broker-http.ts';
+import { connectionCounts, createServedTopic } from '../e2e/harness/cluster-probes.ts';
 import { waitFor } from '../e2e/harness/wait-for.ts';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
@@ -39,8 +40,8 @@ test('SIGKILL of the connected broker of a 3-broker cluster, twice: the SDK resu
   const log = (): string => cluster.brokers.map((b) => b.log()).join('\n');
   try {
     const live = () => cluster.brokers.find((b) => b.isRunning)!;
-    const created = await new BrokerHttp(live().url).request('POST', '/v1/topics', { name: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
-    assert.ok(created.status === 201, `create topic: ${created.status} ${JSON.stringify(created.json)}`);
+    // NB: waits until every broker serves the topic: a send in the window after the 201 is refused today (cluster-topic-visibility.test.ts).
+    await createServedTopic(cluster, live(), { name: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
     const urls = cluster.brokers.map((b) => b.wsUrl);
     const open = (name: string): RunnelClient => {
       const c = createClient({ urls, WebSocket: WS, storage: fileStorage(join(dir, name)), requestTimeoutMs: 5_000, pingIntervalMs: 1_000, limits: { lingerMs: 2 } });
@@ -70,6 +71,8 @@ test('SIGKILL of the connected broker of a 3-broker cluster, twice: the SDK resu
     for (const victim of [cluster.brokers[0], cluster.brokers[1]]) {
       const before = seen.length;
       await waitFor(`records flowing before killing node ${victim.id}`, () => seen.length >= before + 300, { timeoutMs: 60_000, context: log });
+      // The victim is the broker both clients are on (runnel_connections: theirs are the only WebSockets).
+      await waitFor(`both clients connected to node ${victim.id}`, async () => (await connectionCounts(cluster)).get(victim.id) === 2, { timeoutMs: 15_000, context: log });
       const killedAt = Date.now();
       await victim.kill('SIGKILL');
       await waitFor(`an acknowledgment after killing node ${victim.id}`, () => ackedAt.some((at) => at > killedAt), { timeoutMs: 60_000, context: log });
