@@ -10,7 +10,8 @@
  * so an aborted benchmark leaves no broker or load generator behind.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -75,9 +76,18 @@ export async function readResult<T>(client: BenchClient, limits = defaultBenchPr
   return JSON.parse(line.value) as T;
 }
 
-/** `start` to every client, `durationSec` later `stop`, then each one's result line. */
-export async function runPhase<T>(clients: BenchClient[], durationSec: number): Promise<T[]> {
+/**
+ * `start` to every client, `warmUpSec` later `mark` (clients that know it
+ * restart their counts) and `onMeasuring()`, `durationSec` after that
+ * `stop`, then each one's result line.
+ */
+export async function runPhase<T>(clients: BenchClient[], durationSec: number, warmUpSec = 0, onMeasuring: () => void = () => {}): Promise<T[]> {
   for (const c of clients) c.child.stdin!.write('start\n');
+  if (warmUpSec > 0) {
+    await new Promise((r) => setTimeout(r, warmUpSec * 1000));
+    for (const c of clients) c.child.stdin!.write('mark\n');
+  }
+  onMeasuring();
   await new Promise((r) => setTimeout(r, durationSec * 1000));
   for (const c of clients) c.child.stdin!.write('stop\n');
   return Promise.all(clients.map((c) => readResult<T>(c)));
@@ -140,6 +150,7 @@ export class SingleNodeBroker {
   private constructor(readonly url: string, private readonly child: ChildProcess, private readonly exited: Promise<void>) {}
 
   get wsUrl(): string { return `${this.url.replace('http', 'ws')}/v1/ws`; }
+  get pid(): number | undefined { return this.child.pid; }
 
   static async start(options: { dataDir: string; env?: Record<string, string>; limits?: BenchProcessLimits }): Promise<SingleNodeBroker> {
     const limits = options.limits ?? defaultBenchProcessLimits;
@@ -180,4 +191,105 @@ export class SingleNodeBroker {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * What the machine did during a phase, from /proc (Linux; null elsewhere):
+ * CPU busy of all cores, CPU of named processes, and the data disk's
+ * writes and cache flushes (each fdatasync that reaches the device is one
+ * flush). These say what bounds a phase: cores, the disk, or neither (a
+ * pipeline waiting on round trips).
+ */
+export interface MachineSample {
+  atMs: number;
+  cpuBusyTicks: number;
+  cpuTotalTicks: number;
+  processTicks: Map<string, number>;
+  disk: { sectorsWritten: number; writes: number; flushes: number; flushMs: number } | null;
+}
+
+export interface MachineUsage {
+  /** Cores busy on average (0..cores). */
+  coresBusy: number;
+  cores: number;
+  /** Cores each named process used on average. */
+  processCores: Record<string, number>;
+  /** Cores busy outside the named processes: others on this shared machine (and the kernel's own work). */
+  otherCores: number;
+  diskWriteMBps: number | null;
+  diskFlushesPerSec: number | null;
+  diskMeanFlushMs: number | null;
+}
+
+const CLOCK_TICKS_PER_SEC = 100;
+
+function readProcTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15 of proc(5))
+  } catch {
+    return 0;
+  }
+}
+
+/** The block device holding `path` (its name in /proc/diskstats), or null when it cannot be told. */
+export function diskOf(path: string): string | null {
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f.length > 2 && f[0].startsWith('/dev/'));
+    const best = mounts.filter((f) => path === f[1] || path.startsWith(f[1].endsWith('/') ? f[1] : `${f[1]}/`)).sort((a, b) => b[1].length - a[1].length)[0];
+    return best ? best[0].slice('/dev/'.length) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function sampleMachine(processes: Record<string, number | undefined>, disk: string | null): MachineSample {
+  let cpuBusyTicks = 0;
+  let cpuTotalTicks = 0;
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    cpuTotalTicks = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+    cpuBusyTicks = cpuTotalTicks - cpu[3] - cpu[4]; // minus idle and iowait
+  } catch {
+    // not Linux
+  }
+  const processTicks = new Map<string, number>();
+  for (const [name, pid] of Object.entries(processes)) if (pid !== undefined) processTicks.set(name, readProcTicks(pid));
+  let diskSample: MachineSample['disk'] = null;
+  if (disk) {
+    try {
+      const line = readFileSync('/proc/diskstats', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[2] === disk);
+      if (line) diskSample = { writes: Number(line[7]), sectorsWritten: Number(line[9]), flushes: Number(line[18] ?? 0), flushMs: Number(line[19] ?? 0) };
+    } catch {
+      // no diskstats
+    }
+  }
+  return { atMs: performance.now(), cpuBusyTicks, cpuTotalTicks, processTicks, disk: diskSample };
+}
+
+export function machineUsage(before: MachineSample, after: MachineSample): MachineUsage {
+  const sec = (after.atMs - before.atMs) / 1000;
+  const cores = availableParallelism();
+  const totalTicks = after.cpuTotalTicks - before.cpuTotalTicks;
+  const processCores: Record<string, number> = {};
+  for (const [name, ticks] of after.processTicks) processCores[name] = Number(((ticks - (before.processTicks.get(name) ?? ticks)) / CLOCK_TICKS_PER_SEC / sec).toFixed(2));
+  const d = before.disk && after.disk ? {
+    writeMBps: ((after.disk.sectorsWritten - before.disk.sectorsWritten) * 512) / 1e6 / sec,
+    flushes: after.disk.flushes - before.disk.flushes, flushMs: after.disk.flushMs - before.disk.flushMs,
+  } : null;
+  const coresBusy = totalTicks > 0 ? Number((((after.cpuBusyTicks - before.cpuBusyTicks) / totalTicks) * cores).toFixed(2)) : 0;
+  const named = Object.values(processCores).reduce((a, b) => a + b, 0);
+  return {
+    coresBusy, cores, processCores, otherCores: Number(Math.max(0, coresBusy - named).toFixed(2)),
+    diskWriteMBps: d ? Math.round(d.writeMBps) : null,
+    diskFlushesPerSec: d ? Math.round(d.flushes / sec) : null,
+    diskMeanFlushMs: d && d.flushes > 0 ? Number((d.flushMs / d.flushes).toFixed(2)) : null,
+  };
+}
+
+export function formatUsage(u: MachineUsage): string {
+  const procs = Object.entries(u.processCores).map(([n, c]) => `${n} ${c}`).join(', ');
+  const disk = u.diskWriteMBps === null ? 'disk n/a' : `disk ${u.diskWriteMBps} MB/s written, ${u.diskFlushesPerSec} flushes/s × ${u.diskMeanFlushMs} ms`;
+  return `machine: ${u.coresBusy}/${u.cores} cores busy (${procs}, other processes ${u.otherCores}); ${disk}`;
 }

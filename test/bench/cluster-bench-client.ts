@@ -9,7 +9,8 @@
  *
  * Protocol with the parent (as broker-bench-client.ts): prints
  * `{"ready":true}` once connected, reads `start`/`stop` lines on stdin,
- * prints one JSON result line on stop. Counting is per ack, never per record.
+ * prints one JSON result line on stop; a `mark` line between them ends a
+ * warm-up (counts restart there). Counting is per ack, never per record.
  */
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -31,8 +32,11 @@ let stopResolve: () => void = () => {};
 const stopped = new Promise<void>((r) => { stopResolve = r; });
 let startResolve: () => void = () => {};
 const started = new Promise<void>((r) => { startResolve = r; });
+/** `mark`: the warm-up ends; counting restarts from zero here (JIT and first fdatasyncs left out). */
+let onMark: () => void = () => {};
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'start') { running = true; startResolve(); }
+  if (line === 'mark') onMark();
   if (line === 'stop') { running = false; stopResolve(); }
 });
 
@@ -56,8 +60,13 @@ await started;
 
 let acked = 0;
 /** Error acks by error code: a cluster that refuses (NOT_ENOUGH_REPLICAS, LIMIT_EXCEEDED) must show, not just run slower. */
-const errors: Record<string, number> = {};
-const startedMs = performance.now();
+let errors: Record<string, number> = {};
+let startedMs = performance.now();
+onMark = () => {
+  acked = 0;
+  errors = {};
+  startedMs = performance.now();
+};
 sockets.forEach((ws, k) => {
   const frame = encodeFrame({ type: 'produce', requestId: 1, topic, partition: parsed[k].partition, acks: -1, batch });
   ws.on('message', (data: Buffer) => {

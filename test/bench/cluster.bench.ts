@@ -19,11 +19,13 @@
  * (from /metrics). Last line: `{"bench":"cluster",...}`. All on the same
  * 2 cores and the same disk.
  *
- * Knobs (env): BENCH_SECONDS (5), BENCH_PARTITIONS (3: one leader per broker),
+ * Knobs (env): BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (2, ingest only), BENCH_PARTITIONS (3: one leader per broker),
  * BENCH_PRODUCERS (2 processes), BENCH_CONNECTIONS (connections per process
  * per partition, 1), BENCH_INFLIGHT (8), BENCH_RECORDS_PER_BATCH (1000),
- * BENCH_ONLY=latency,ingest,single, BENCH_CPU_PROF=<dir> (every broker runs
- * with --cpu-prof into <dir>; profiles are written at the graceful stop).
+ * BENCH_ONLY=latency,ingest,single, BENCH_CPU_PROF=<dir> (every broker writes
+ * a CPU profile of each ingest phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
+ * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g. an
+ * --import of a tracing hook), BENCH_BROKER_LOG=1 (print the brokers' output).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,8 +36,8 @@ import { assertNativeUws } from '../../server/src/broker/uws.ts';
 import { LocalCluster } from '../../server/src/cluster/local-cluster.ts';
 import type { ClusterPartitionView } from '../../server/src/cluster/cluster-state.ts';
 import {
-  SingleNodeBroker, counterDelta, readCounters, readResult, runPhase, settle, spawnClient,
-  type BrokerCounters, type BenchClient,
+  SingleNodeBroker, counterDelta, diskOf, formatUsage, machineUsage, readCounters, readResult, runPhase, sampleMachine, settle, spawnClient,
+  type BrokerCounters, type BenchClient, type MachineUsage,
 } from './bench-processes.ts';
 
 assertNativeUws();
@@ -44,6 +46,8 @@ const clusterClient = fileURLToPath(new URL('./cluster-bench-client.ts', import.
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const seconds = env('BENCH_SECONDS', 5);
+/** Ingest runs this long before it is measured: JIT (TurboFan took ~15% of the brokers' CPU in their first seconds) and the first group commits. */
+const warmUpSeconds = env('BENCH_WARMUP_SECONDS', 2);
 const partitions = env('BENCH_PARTITIONS', 3);
 const producerProcesses = env('BENCH_PRODUCERS', 2);
 const connectionsPerPartition = env('BENCH_CONNECTIONS', 1);
@@ -58,7 +62,11 @@ const RECORD_BYTES = 100;
 const TOPIC_READY_TIMEOUT_MS = 60_000;
 
 const cpuProfDir = process.env.BENCH_CPU_PROF;
-const brokerEnv: Record<string, string> = cpuProfDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}` } : {};
+/** NB: Node 20 refuses --cpu-prof in NODE_OPTIONS; cpu-profile.mjs starts the profiler through the inspector instead. */
+const cpuProfileModule = fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url));
+const brokerNodeOptions = [process.env.NODE_OPTIONS ?? '', cpuProfDir ? `--import=${cpuProfileModule}` : '', process.env.BENCH_BROKER_NODE_OPTIONS ?? ''].join(' ').trim();
+const brokerEnv: Record<string, string> = { NODE_OPTIONS: brokerNodeOptions, ...(cpuProfDir ? { RUNNEL_CPU_PROF_DIR: cpuProfDir } : {}) };
+const onBrokerOutput = process.env.BENCH_BROKER_LOG ? (id: number, line: string) => console.log(`[node ${id}] ${line}`) : undefined;
 
 interface IngestResult {
   recordsPerSec: number;
@@ -66,6 +74,16 @@ interface IngestResult {
   errors: Record<string, number>;
   /** Per broker over the phase: fdatasyncs/s and their mean duration. */
   fsync: { broker: string; perSec: number; meanMs: number }[];
+  machine: MachineUsage;
+}
+
+/** A broker to watch during a phase: /metrics at `url`, CPU of `pid`. */
+interface Watched { name: string; url: string; pid: number | undefined }
+
+/** With BENCH_CPU_PROF: starts (first call) or stops and writes (second call) each broker's profile of this phase. */
+function toggleProfiles(brokers: Watched[]): void {
+  if (!cpuProfDir) return;
+  for (const b of brokers) if (b.pid !== undefined) process.kill(b.pid, 'SIGUSR2');
 }
 
 async function createTopic(baseUrl: string, name: string, count: number, replicationFactor: number): Promise<void> {
@@ -102,12 +120,22 @@ async function awaitTopicReady(cluster: LocalCluster, topic: string, count: numb
  * `connectionsPerPartition` connections to every partition's leader.
  * `brokers` name the /metrics endpoints to read fdatasync counts from.
  */
-async function ingest(topic: string, leaderWsUrl: (partition: number) => string, brokers: { name: string; url: string }[]): Promise<IngestResult> {
+async function ingest(topic: string, leaderWsUrl: (partition: number) => string, brokers: Watched[], others: Record<string, number | undefined> = {}): Promise<IngestResult> {
   const targets: string[] = [];
   for (let p = 0; p < partitions; p++) for (let c = 0; c < connectionsPerPartition; c++) targets.push(`${leaderWsUrl(p)}#${p}`);
   const producers = await Promise.all(Array.from({ length: producerProcesses }, () => spawnClient(clusterClient, ['produce', topic, recordsPerBatch, inflight, ...targets])));
-  const before = await Promise.all(brokers.map((b) => readCounters(b.url)));
-  const results = await runPhase<{ acked: number; errors: Record<string, number>; elapsedSec: number }>(producers, seconds);
+  const watched = { ...Object.fromEntries(brokers.map((b) => [b.name, b.pid])), ...others, ...Object.fromEntries(producers.map((p, i) => [`producer ${i + 1}`, p.child.pid])) };
+  let before: BrokerCounters[] = [];
+  let machineBefore = sampleMachine(watched, disk);
+  let beforeRead: Promise<void> = Promise.resolve();
+  const results = await runPhase<{ acked: number; errors: Record<string, number>; elapsedSec: number }>(producers, seconds, warmUpSeconds, () => {
+    machineBefore = sampleMachine(watched, disk);
+    toggleProfiles(brokers);
+    beforeRead = Promise.all(brokers.map((b) => readCounters(b.url))).then((c) => { before = c; });
+  });
+  toggleProfiles(brokers);
+  await beforeRead;
+  const machine = machineUsage(machineBefore, sampleMachine(watched, disk));
   const after = await Promise.all(brokers.map((b) => readCounters(b.url)));
   const acked = results.reduce((n, r) => n + r.acked, 0);
   const elapsed = Math.max(...results.map((r) => r.elapsedSec));
@@ -117,7 +145,7 @@ async function ingest(topic: string, leaderWsUrl: (partition: number) => string,
     const d: BrokerCounters = counterDelta(after[i], before[i]);
     return { broker: b.name, perSec: Math.round(d.fsyncs / elapsed), meanMs: d.fsyncs > 0 ? Number(((d.fsyncSeconds * 1000) / d.fsyncs).toFixed(2)) : 0 };
   });
-  return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round((acked * RECORD_BYTES) / elapsed / 1e6), errors, fsync };
+  return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round((acked * RECORD_BYTES) / elapsed / 1e6), errors, fsync, machine };
 }
 
 /** 10,000 records/s as 10-record batches to the leader of partition 0; the subscriber on another broker. */
@@ -136,10 +164,11 @@ async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string
 
 function formatIngest(label: string, r: IngestResult): string {
   const fsync = r.fsync.map((f) => `${f.broker} ${f.perSec}/s × ${f.meanMs} ms`).join(', ');
-  return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}`;
+  return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}\n  ${formatUsage(r.machine)}`;
 }
 
 const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-cluster-'));
+const disk = diskOf(rootDir);
 let lat: Awaited<ReturnType<typeof latency>> | null = null;
 let clusterIngest: IngestResult | null = null;
 let singleIngest: IngestResult | null = null;
@@ -148,12 +177,12 @@ try {
     const startedMs = Date.now();
     const cluster = await LocalCluster.start({
       nodes: BROKERS, rootDir: join(rootDir, 'cluster'), minInsyncReplicas: MIN_INSYNC_REPLICAS, defaultReplicationFactor: REPLICATION_FACTOR,
-      env: brokerEnv,
+      env: brokerEnv, onOutput: onBrokerOutput,
     });
-    console.log(`cluster: etcd + ${BROKERS} brokers formed in ${Date.now() - startedMs} ms`);
+    console.log(`cluster: etcd + ${BROKERS} brokers formed in ${Date.now() - startedMs} ms (pids ${cluster.brokers.map((b) => `node ${b.id} ${b.pid}`).join(', ')})`);
     try {
       const byId = new Map(cluster.brokers.map((b) => [b.id, b]));
-      const metricsOf = cluster.brokers.map((b) => ({ name: `node ${b.id}`, url: b.url }));
+      const watched: Watched[] = cluster.brokers.map((b) => ({ name: `node ${b.id}`, url: b.url, pid: b.pid }));
       if (only.has('latency')) {
         await createTopic(cluster.brokers[0].url, 'latency', 1, REPLICATION_FACTOR);
         const [p0] = await awaitTopicReady(cluster, 'latency', 1);
@@ -167,7 +196,7 @@ try {
         await createTopic(cluster.brokers[0].url, 'ingest', partitions, REPLICATION_FACTOR);
         const views = await awaitTopicReady(cluster, 'ingest', partitions);
         console.log(`ingest topic: ${views.map((p) => `p${p.partition} leader ${p.leader} isr [${p.isr.join(',')}]`).join('; ')}`);
-        clusterIngest = await ingest('ingest', (p) => byId.get(views[p].leader)!.wsUrl, metricsOf);
+        clusterIngest = await ingest('ingest', (p) => byId.get(views[p].leader)!.wsUrl, watched, { etcd: cluster.etcd.pid });
         console.log(formatIngest(`cluster durable ingest (RF ${REPLICATION_FACTOR}, acks=all, minISR ${MIN_INSYNC_REPLICAS})`, clusterIngest));
       }
     } finally {
@@ -179,7 +208,7 @@ try {
     const single = await SingleNodeBroker.start({ dataDir: join(rootDir, 'single'), env: brokerEnv });
     try {
       await createTopic(single.url, 'ingest', partitions, 1);
-      singleIngest = await ingest('ingest', () => single.wsUrl, [{ name: 'single', url: single.url }]);
+      singleIngest = await ingest('ingest', () => single.wsUrl, [{ name: 'single', url: single.url, pid: single.pid }]);
       console.log(formatIngest('single-node durable ingest (RF 1, acks=all)', singleIngest));
     } finally {
       await single.stop();
