@@ -125,6 +125,26 @@ test('ISR expansion: a replica joins once its durable end reaches the HW and the
   assert.deepEqual(s.isr, [1, 2, 3]);
 });
 
+test('a replica that joins while catching up (at the HW, never at the log end) counts as caught up from then: no flapping', () => {
+  const s = leaderState({ leadership: leadership([1, 2]), replicaLagTimeMs: 100, highWatermark: 100, localDurableEnd: 100, epochStartOffset: 100, nowMs: 1000 });
+  // The leader keeps appending; follower 2 keeps up; follower 3 comes from far behind.
+  let end = 100;
+  let joined: number[] | undefined;
+  for (let t = 1000; t < 1100 && !joined; t += 10) {
+    end += 10;
+    s.handleLocalDurable(end, t);
+    s.handleFollowerFetch(2, end, end, t);
+    joined = s.handleFollowerFetch(3, end - 5 - (t === 1000 ? 50 : 0), end, t).alterIsr?.isr;
+  }
+  assert.equal(joined, undefined, 'below the HW: not yet');
+  const r = s.handleFollowerFetch(3, s.highWatermark, end + 10, 1100);
+  assert.deepEqual(r.alterIsr?.isr, [1, 2, 3]);
+  s.handleAlterIsrResult({ ok: true, leadership: leadership([1, 2, 3], '11') }, 1101);
+  assert.equal(s.tick(1150).alterIsr, null, 'not shrunk right after joining');
+  assert.equal(s.handleFollowerFetch(2, end, end, 1200).alterIsr, null);
+  assert.deepEqual(s.tick(1201).alterIsr?.isr, [1, 2], 'but still subject to the lag rule');
+});
+
 test('a joining replica must have reached the start of this epoch, not just the HW', () => {
   const s = leaderState({ leadership: leadership([1, 2]), highWatermark: 50, localDurableEnd: 100, epochStartOffset: 100 });
   s.handleFollowerFetch(2, 60, 100, 1);

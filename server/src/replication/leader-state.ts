@@ -251,6 +251,9 @@ export class LeaderState {
       }
     }
     if (next.length === current.length && next.every((id) => current.includes(id))) return null;
+    // A joining replica reached the high watermark, maybe never the log end while catching up: it counts as
+    // caught up from now (else the lag rule would shrink it at once and the ISR would flap).
+    for (const id of next) if (!current.includes(id)) this.#followers.get(id)!.lastCaughtUpMs = nowMs;
     this.#proposed = next;
     return { expected: this.#leadership, isr: next };
   }

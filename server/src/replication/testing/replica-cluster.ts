@@ -41,7 +41,8 @@ export class MemoryIsrStore implements IsrStore {
   }
 
   async alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult> {
-    await Promise.resolve();
+    // A round trip, as etcd's: never answered within the caller's microtasks.
+    await new Promise((r) => setImmediate(r));
     if (this.isUnavailable) return { ok: false, reason: 'unavailable' };
     if (expected.revision !== this.current.revision) return { ok: false, reason: 'fenced' };
     this.#write({ ...this.current, isr: [...isr] });
