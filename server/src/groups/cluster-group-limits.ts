@@ -27,6 +27,14 @@ export interface ClusterGroupLimits {
    * partition that stays offline.
    */
   coordinatorWaitMs: number;
+  /**
+   * A commit must be appended at its coordinator within this long of reaching the broker the client
+   * asked, or it is refused REQUEST_TIMED_OUT and never appended. It must stay below clients' request
+   * timeouts: a commit its client gave up on and committed past must not land after the newer one
+   * (the retry of a commit across a coordinator move is safe only within it). Brokers' clocks are
+   * compared (the deadline travels as epoch ms): keep them within a small fraction of it (NTP).
+   */
+  groupCommitDeadlineMs: number;
   /** A group request forwarded to the coordinator broker waits this long for its answer (REQUEST_TIMED_OUT). Covers a commit's acks=all. */
   groupForwardTimeoutMs: number;
   /** A coordinator's push of an assignment to the member's broker waits this long; a lost push is repaired by the member's next heartbeat. */
@@ -40,6 +48,7 @@ export const defaultClusterGroupLimits: ClusterGroupLimits = {
   offsetsReplayReadBytes: 1024 * 1024,
   offsetsLoadPollMs: 200,
   coordinatorWaitMs: 5000,
+  groupCommitDeadlineMs: 2000,
   groupForwardTimeoutMs: 10_000,
   groupPushTimeoutMs: 2000,
   maxPushesHeldPerJoin: 4,

@@ -225,3 +225,12 @@ test('concurrent standalone commits to fresh group names stay within maxGroups',
     assert.equal((await c.listGroups()).length, 2);
   });
 });
+
+test('a commit past its deadline is refused REQUEST_TIMED_OUT and nothing is stored', async () => {
+  await withCoordinator({}, async (c) => {
+    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() - 1), { errorName: 'REQUEST_TIMED_OUT' });
+    assert.deepEqual(await c.fetchOffsets('g'), []);
+    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() + 60_000);
+    assert.deepEqual(await c.fetchOffsets('g'), [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
+  });
+});

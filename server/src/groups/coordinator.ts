@@ -148,8 +148,12 @@ export class GroupCoordinator implements GroupService {
     }
   }
 
-  /** Validates the name, range, generation and ownership, then durably stores the offsets. Throws RunnelError. */
-  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
+  /**
+   * Validates the name, range, generation and ownership, then durably stores the offsets. Throws
+   * RunnelError. With `deadlineMs` (epoch ms), a commit not yet appended by then is refused
+   * REQUEST_TIMED_OUT instead (see GroupService.commitOffsets).
+   */
+  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void> {
     this.checkRefusal(generationId, memberId);
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const checking = this.checkOffsets(offsets);
@@ -163,6 +167,9 @@ export class GroupCoordinator implements GroupService {
     if (!group && this.isNewGroupOverLimit(groupId)) throw new RunnelError('LIMIT_EXCEEDED', `the broker already holds maxGroups (${this.deps.limits.maxGroups}) groups`);
     const code = group ? group.validateCommit(generationId, memberId, offsets) : generationId === -1 && memberId === '' ? null : 'UNKNOWN_MEMBER_ID';
     if (code) throw new RunnelError(code, code === 'ILLEGAL_GENERATION' ? `generation ${generationId} is stale or a partition is not assigned to this member; use the latest assignment or rejoin the group` : undefined);
+    if (deadlineMs !== undefined && this.now() > deadlineMs) {
+      throw new RunnelError('REQUEST_TIMED_OUT', `the commit reached group ${groupId}'s coordinator ${this.now() - deadlineMs} ms after its deadline; nothing was stored (commit again)`);
+    }
     const stored = this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
     let pending = this.pendingCommits.get(groupId);
     if (!pending) this.pendingCommits.set(groupId, (pending = new Set()));

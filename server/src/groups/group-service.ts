@@ -58,8 +58,12 @@ export interface GroupService {
   leave(group: string, memberId: string): Promise<void>;
   /** The sink's connection closed: every membership it holds ends now (nothing more is sent to it). */
   leaveAll(sink: GroupMemberSink): void;
-  /** Validates name, range, generation and ownership, then stores durably. */
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void>;
+  /**
+   * Validates name, range, generation and ownership, then stores durably. `deadlineMs` (epoch ms): a
+   * commit not appended by then is refused REQUEST_TIMED_OUT and never appended later, so a commit its
+   * client gave up on cannot land after a newer one (offsets would move backwards).
+   */
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void>;
   fetchOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** UNKNOWN_GROUP when the group has neither members nor offsets. Member ids are not shown (they are credentials). */
   describeGroup(group: string): Promise<GroupDescription>;

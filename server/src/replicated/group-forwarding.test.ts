@@ -43,6 +43,8 @@ class MemoryNetwork {
   readonly down = new Set<string>();
   /** Extra ms before an answer of this request type travels back. */
   readonly answerDelayMs = new Map<number, number>();
+  /** Extra ms before a request of this type reaches its handler (a link that delivers late). */
+  readonly requestDelayMs = new Map<number, number>();
 
   endpoint(brokerId: number): { links: PeerRequester; server: RequestHandlers } {
     const own = new Map<number, Handler>();
@@ -57,7 +59,9 @@ class MemoryNetwork {
           let timer: NodeJS.Timeout | undefined;
           const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new RunnelError('REQUEST_TIMED_OUT', `type ${type}`)), timeoutMs); });
           try {
-            return await Promise.race([handler(body.slice(), brokerId).then(async (a) => {
+            const late = this.requestDelayMs.get(type) ?? 0;
+            const delivered = late > 0 ? new Promise<void>((r) => setTimeout(r, late)) : Promise.resolve();
+            return await Promise.race([delivered.then(() => handler(body.slice(), brokerId)).then(async (a) => {
               const delay = this.answerDelayMs.get(type) ?? 0;
               if (delay > 0) await new Promise((r) => setTimeout(r, delay));
               return a.slice();
@@ -126,6 +130,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
 
 interface Cluster {
   net: MemoryNetwork;
+  partitions: LocalPartition[];
   leadership: FakeLeadership;
   brokers: Map<number, ForwardingGroupService>;
   errors: string[];
@@ -155,7 +160,7 @@ async function withCluster(leaders: number[], body: (c: Cluster) => Promise<void
     }));
   }
   try {
-    await body({ net, leadership, brokers, errors });
+    await body({ net, leadership, brokers, errors, partitions });
   } finally {
     for (const b of brokers.values()) await b.close();
     for (const p of partitions) await p.close();
@@ -299,4 +304,26 @@ test("a push that overtakes its member's join answer is held and delivered after
     assert.equal(s2.frames.at(-1)!.generationId, b.generationId);
     assert.ok(b.generationId > a.generationId);
   });
+});
+
+test('a commit that reaches its coordinator after its deadline is refused and never appended, so it cannot land after a newer one', async () => {
+  await withCluster([1, 2], async ({ brokers, net, partitions }) => {
+    const [b1, b2] = [brokers.get(1)!, brokers.get(2)!];
+    const group = groupOn(0, 'late'); // coordinated by broker 1
+    await b2.commitOffsets(group, -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
+    const end = partitions[0].logEndOffset;
+    net.requestDelayMs.set(GroupForwardType.commit, 300); // delivered after the 100 ms deadline
+    const late = b2.commitOffsets(group, -1, '', [{ topic: 't', partition: 0, offset: 6, metadata: '' }]);
+    await b1.commitOffsets(group, -1, '', [{ topic: 't', partition: 0, offset: 9, metadata: '' }]); // a newer commit, locally, meanwhile
+    await assert.rejects(late, { errorName: 'REQUEST_TIMED_OUT' });
+    net.requestDelayMs.delete(GroupForwardType.commit);
+    assert.deepEqual(await b2.fetchOffsets(group), [{ topic: 't', partition: 0, offset: 9, metadata: '' }], 'the late commit did not land after the newer one');
+    assert.equal(partitions[0].logEndOffset, end + 1, 'only the newer commit was appended');
+    // A link that refuses (NOT_CONNECTED) is retried, but only within the deadline.
+    net.down.add('2->1');
+    const started = Date.now();
+    await assert.rejects(b2.commitOffsets(group, -1, '', [{ topic: 't', partition: 0, offset: 10, metadata: '' }]), { errorName: 'NOT_CONNECTED' });
+    assert.ok(Date.now() - started < 1000, 'gave up at the commit deadline, not at coordinatorWaitMs');
+    net.down.delete('2->1');
+  }, { groupLimits: { groupCommitDeadlineMs: 100 } });
 });
