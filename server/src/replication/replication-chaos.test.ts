@@ -11,6 +11,8 @@
  * each step and the replicas every 2 s.
  */
 import assert from 'node:assert/strict';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { iterateBatches, RunnelError, type BatchHeader } from '@runnel/client/codec';
 import type { VisibleBatch } from '../partition/partition.ts';
@@ -40,7 +42,31 @@ test('chaos: acknowledged batches survive stops, restarts and leader moves exact
   const random = rng(seed);
   const jitter = rng(seed ^ 0x5bd1e995);
   const c = await Cluster.start([1, 2, 3], { replicaLagTimeMs: 600, replicationTickMs: 30, replicaFetchMaxWaitMs: 200, replicationTimeoutMs: 3000, alterIsrRetryMs: 50 });
-  const faults = { stop: 0, start: 0, move: 0, elect: 0, offline: 0 };
+  const faults = { stop: 0, start: 0, move: 0, elect: 0, offline: 0, tornTail: 0, flippedTail: 0 };
+  /** A stopped replica's newest segment loses its last bytes or has a bit flipped near its end (recovery must cut it). */
+  const damageTail = async (dir: string) => {
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
+    if (names.length === 0) return;
+    const path = join(dir, names[names.length - 1]);
+    const size = (await stat(path)).size;
+    if (size < 200) return;
+    const f = await open(path, 'r+');
+    try {
+      if (random() < 0.5) {
+        await f.truncate(size - 1 - Math.floor(random() * 150));
+        faults.tornTail++;
+      } else {
+        const at = size - 1 - Math.floor(random() * 150);
+        const b = Buffer.alloc(1);
+        await f.read(b, 0, 1, at);
+        b[0] ^= 1 << Math.floor(random() * 8);
+        await f.write(b, 0, 1, at);
+        faults.flippedTail++;
+      }
+    } finally {
+      await f.close();
+    }
+  };
   const acked: Acked[] = [];
   const unexpected: string[] = [];
   /** Every batch any replica's consumers were shown: base offset → bytes. */
@@ -118,6 +144,8 @@ test('chaos: acknowledged batches survive stops, restarts and leader moves exact
         reconcile();
       } else if (roll < 0.6 && stopped.length > 0) {
         const n = c.node(stopped[Math.floor(random() * stopped.length)]);
+        // Out of the ISR (stopped longer than replicaLagTimeMs): its tail may be torn or corrupt when it returns.
+        if (!c.store.current.isr.includes(n.id) && random() < 0.6) await damageTail(n.dir);
         await n.start();
         watch(n);
         faults.start++;
