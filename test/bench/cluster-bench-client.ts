@@ -1,6 +1,6 @@
 /**
  * Load generator process for `cluster.bench.ts` (not a benchmark itself):
- *   produce <topic> <recordsPerBatch> <inflight> <wsUrl>#<partition> [<wsUrl>#<partition>...]
+ *   produce <topic> <recordsPerBatch> <inflight> <maxRecordsPerSec> <wsUrl>#<partition> [<wsUrl>#<partition>...]
  * One WebSocket per target, each keeping `inflight` acks=-1 produce frames of
  * one pre-encoded batch of 100-byte records outstanding (the same batch and
  * frame shape as broker-bench-client.ts's produce role). Targets name the
@@ -19,13 +19,15 @@ import { FrameKind, PROTOCOL_VERSION, decodeFrame, encodeFrame, encodeRecordBatc
 /** Bytes of each record's value: the brief's (and broker.bench.ts's) record size. */
 export const RECORD_VALUE_BYTES = 100;
 
-const [role, topic, recordsPerBatchArg, inflightArg, ...targets] = process.argv.slice(2);
+const [role, topic, recordsPerBatchArg, inflightArg, maxRecordsPerSecArg, ...targets] = process.argv.slice(2);
 if (role !== 'produce' || targets.length === 0) {
-  console.error('usage: cluster-bench-client.ts produce <topic> <recordsPerBatch> <inflight> <wsUrl>#<partition>...');
+  console.error('usage: cluster-bench-client.ts produce <topic> <recordsPerBatch> <inflight> <maxRecordsPerSec, 0 = unpaced> <wsUrl>#<partition>...');
   process.exit(2);
 }
 const recordsPerBatch = Number(recordsPerBatchArg);
 const inflight = Number(inflightArg);
+/** > 0: this process's sends are held to this rate (to compare CPU per MB at equal load); 0: as fast as acks come. */
+const maxRecordsPerSec = Number(maxRecordsPerSecArg);
 
 let running = false;
 let stopResolve: () => void = () => {};
@@ -62,6 +64,8 @@ let acked = 0;
 /** Error acks by error code: a cluster that refuses (NOT_ENOUGH_REPLICAS, LIMIT_EXCEEDED) must show, not just run slower. */
 let errors: Record<string, number> = {};
 let startedMs = performance.now();
+const pacingFromMs = startedMs;
+let sent = 0;
 onMark = () => {
   acked = 0;
   errors = {};
@@ -75,7 +79,12 @@ sockets.forEach((ws, k) => {
     if (d.ok && d.value.type === 'produceAck' && d.value.errorCode !== 0) {
       errors[d.value.errorCode] = (errors[d.value.errorCode] ?? 0) + 1;
     } else acked += recordsPerBatch;
-    if (running) ws.send(frame);
+    if (!running) return;
+    // Paced: the next send waits until this process is back under maxRecordsPerSec (counted from the start, warm-up included).
+    sent += recordsPerBatch;
+    const aheadMs = maxRecordsPerSec > 0 ? (sent * 1000) / maxRecordsPerSec - (performance.now() - pacingFromMs) : 0;
+    if (aheadMs > 1) setTimeout(() => running && ws.send(frame), aheadMs);
+    else ws.send(frame);
   });
   for (let i = 0; i < inflight; i++) ws.send(frame);
 });

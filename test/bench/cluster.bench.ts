@@ -20,7 +20,7 @@
  * 2 cores and the same disk.
  *
  * Knobs (env): BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (2, ingest only), BENCH_PARTITIONS (3: one leader per broker),
- * BENCH_PRODUCERS (2 processes), BENCH_CONNECTIONS (connections per process
+ * BENCH_PRODUCERS (2 processes), BENCH_RATE (records/s in all, 0 = unpaced), BENCH_CONNECTIONS (connections per process
  * per partition, 1), BENCH_INFLIGHT (8), BENCH_RECORDS_PER_BATCH (1000),
  * BENCH_ONLY=latency,ingest,single, BENCH_CPU_PROF=<dir> (every broker writes
  * a CPU profile of each ingest phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
@@ -53,6 +53,8 @@ const producerProcesses = env('BENCH_PRODUCERS', 2);
 const connectionsPerPartition = env('BENCH_CONNECTIONS', 1);
 const inflight = env('BENCH_INFLIGHT', 8);
 const recordsPerBatch = env('BENCH_RECORDS_PER_BATCH', 1000);
+/** > 0: ingest is paced to this many records/s in all (CPU per MB compared at equal load); 0: as fast as acks allow. */
+const ingestRate = env('BENCH_RATE', 0);
 const only = new Set((process.env.BENCH_ONLY ?? 'latency,ingest,single').split(','));
 const BROKERS = 3;
 const REPLICATION_FACTOR = 3;
@@ -75,6 +77,8 @@ interface IngestResult {
   /** Per broker over the phase: fdatasyncs/s and their mean duration. */
   fsync: { broker: string; perSec: number; meanMs: number }[];
   machine: MachineUsage;
+  /** CPU the brokers spent per MB ingested (ms of one core): comparable across runs on a loaded machine, unlike records/s. */
+  brokerCpuMsPerMB: number;
 }
 
 /** A broker to watch during a phase: /metrics at `url`, CPU of `pid`. */
@@ -123,7 +127,7 @@ async function awaitTopicReady(cluster: LocalCluster, topic: string, count: numb
 async function ingest(topic: string, leaderWsUrl: (partition: number) => string, brokers: Watched[], others: Record<string, number | undefined> = {}): Promise<IngestResult> {
   const targets: string[] = [];
   for (let p = 0; p < partitions; p++) for (let c = 0; c < connectionsPerPartition; c++) targets.push(`${leaderWsUrl(p)}#${p}`);
-  const producers = await Promise.all(Array.from({ length: producerProcesses }, () => spawnClient(clusterClient, ['produce', topic, recordsPerBatch, inflight, ...targets])));
+  const producers = await Promise.all(Array.from({ length: producerProcesses }, () => spawnClient(clusterClient, ['produce', topic, recordsPerBatch, inflight, Math.round(ingestRate / producerProcesses), ...targets])));
   const watched = { ...Object.fromEntries(brokers.map((b) => [b.name, b.pid])), ...others, ...Object.fromEntries(producers.map((p, i) => [`producer ${i + 1}`, p.child.pid])) };
   let before: BrokerCounters[] = [];
   let machineBefore = sampleMachine(watched, disk);
@@ -145,7 +149,10 @@ async function ingest(topic: string, leaderWsUrl: (partition: number) => string,
     const d: BrokerCounters = counterDelta(after[i], before[i]);
     return { broker: b.name, perSec: Math.round(d.fsyncs / elapsed), meanMs: d.fsyncs > 0 ? Number(((d.fsyncSeconds * 1000) / d.fsyncs).toFixed(2)) : 0 };
   });
-  return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round((acked * RECORD_BYTES) / elapsed / 1e6), errors, fsync, machine };
+  const mbPerSec = (acked * RECORD_BYTES) / elapsed / 1e6;
+  const brokerCores = brokers.reduce((n, b) => n + (machine.processCores[b.name] ?? 0), 0);
+  const brokerCpuMsPerMB = mbPerSec > 0 ? Number(((brokerCores * 1000) / mbPerSec).toFixed(2)) : 0;
+  return { recordsPerSec: Math.round(acked / elapsed), mbPerSec: Math.round(mbPerSec), errors, fsync, machine, brokerCpuMsPerMB };
 }
 
 /** 10,000 records/s as 10-record batches to the leader of partition 0; the subscriber on another broker. */
@@ -163,8 +170,9 @@ async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string
 }
 
 function formatIngest(label: string, r: IngestResult): string {
-  const fsync = r.fsync.map((f) => `${f.broker} ${f.perSec}/s × ${f.meanMs} ms`).join(', ');
-  return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}\n  ${formatUsage(r.machine)}`;
+  // NB: 0 = not reported: a cluster broker's /metrics has no fdatasync histogram while ReplicaPartition has no onFlush (the disk's flushes below count them all).
+  const fsync = r.fsync.map((f) => (f.perSec > 0 ? `${f.broker} ${f.perSec}/s × ${f.meanMs} ms` : `${f.broker} not reported`)).join(', ');
+  return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}\n  ${formatUsage(r.machine)}; brokers ${r.brokerCpuMsPerMB} CPU-ms per MB`;
 }
 
 const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-cluster-'));
@@ -219,6 +227,8 @@ try {
   console.log(JSON.stringify({
     bench: 'cluster', brokers: BROKERS, replicationFactor: REPLICATION_FACTOR, minInsyncReplicas: MIN_INSYNC_REPLICAS, partitions,
     ingestRecordsPerSec: clusterIngest?.recordsPerSec ?? null, singleNodeIngestRecordsPerSec: singleIngest?.recordsPerSec ?? null, ratio,
+    clusterCpuMsPerMB: clusterIngest?.brokerCpuMsPerMB ?? null, singleNodeCpuMsPerMB: singleIngest?.brokerCpuMsPerMB ?? null,
+    otherProcessesCores: clusterIngest?.machine.otherCores ?? null,
     latencyP50Ms: lat ? Number(lat.p50Ms.toFixed(3)) : null, latencyP99Ms: lat ? Number(lat.p99Ms.toFixed(3)) : null, recordBytes: RECORD_BYTES,
   }));
 } finally {
