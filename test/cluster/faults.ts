@@ -46,8 +46,8 @@ export interface FaultsReport {
 const ARTIFACTS_DIR = fileURLToPath(new URL('../artifacts', import.meta.url));
 
 /** The history as JSON, replica bytes as base64 (so a failure can be inspected and re-checked). */
-function historyJson(history: History): string {
-  return JSON.stringify(history, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value));
+function historyJson(history: History, clientErrors: readonly string[], brokers: { id: number; url: string }[]): string {
+  return JSON.stringify({ ...history, brokers, clientErrors }, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value));
 }
 
 export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
@@ -78,7 +78,7 @@ export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
           const dir = options.artifactsDir ?? ARTIFACTS_DIR;
           mkdirSync(dir, { recursive: true });
           const file = join(dir, `faults-${seed}.json`);
-          writeFileSync(file, historyJson(run.history));
+          writeFileSync(file, historyJson(run.history, run.notes.clientErrors, harness.nodes.map((n) => ({ id: n.id, url: n.url }))));
           log(`    history: ${file}`);
         }
       } catch (error) {

@@ -312,12 +312,12 @@ function checkDeliveries(history: History, logs: Map<string, LogIndex>, tally: T
     const key = tpKey(d.topic, d.partition);
     const stored = logs.get(key)?.valueAt.get(d.offset);
     if (stored !== d.value) {
-      tally.add('phantomReads', `${d.consumer} got ${d.value} at ${key}@${d.offset}; the final log has ${stored === undefined ? 'nothing' : stored} there`);
+      tally.add('phantomReads', `${d.consumer}${d.via ? ` via ${d.via}` : ''} got ${d.value} at ${key}@${d.offset}; the final log has ${stored === undefined ? 'nothing' : stored} there`);
     }
     const streamKey = `${d.consumer} ${key}`;
     const earliest = history.consumers.includes(d.consumer);
     const previous = last.get(streamKey) ?? (earliest ? (logs.get(key)?.final.logStartOffset ?? 0) - 1 : undefined);
-    if (previous !== undefined && d.offset <= previous) tally.add('backwards', `${d.consumer} got ${key}@${d.offset} after @${previous}`);
+    if (previous !== undefined && d.offset <= previous) tally.add('backwards', `${d.consumer}${d.via ? ` via ${d.via}` : ''} got ${key}@${d.offset} after @${previous}`);
     else if (earliest && previous !== undefined && d.offset > previous + 1) tally.add('gaps', `${d.consumer} jumped from ${key}@${previous} to @${d.offset}`);
     last.set(streamKey, Math.max(previous ?? -1, d.offset));
   }
@@ -344,7 +344,7 @@ function checkGroupOffsets(history: History, tally: Tally): void {
     }
     let floor = -1;
     for (const c of list) if (c.atMs <= e.requestedAtMs) floor = Math.max(floor, c.offset);
-    if (e.offset < floor) tally.add('commitRegressions', `${key}: fetch answered ${e.offset}, ${floor} was committed before it was asked`);
+    if (e.offset < floor) tally.add('commitRegressions', `${key}: fetch${e.via ? ` via ${e.via}` : ''} answered ${e.offset}, ${floor} was committed before it was asked`);
   }
 }
 

@@ -59,6 +59,8 @@ export interface Delivery extends TopicPartition {
   offset: number;
   value: string;
   atMs: number;
+  /** Which broker answered (HTTP consumers), for the report. */
+  via?: string;
 }
 
 /**
@@ -66,7 +68,7 @@ export interface Delivery extends TopicPartition {
  * `observed` = an offset fetch answered at `atMs` for a request sent at
  * `requestedAtMs`. Committed offsets are the next offset to consume.
  */
-export type GroupOffsetEvent = TopicPartition & { group: string; offset: number; atMs: number } & (
+export type GroupOffsetEvent = TopicPartition & { group: string; offset: number; atMs: number; /** The broker asked, for the report. */ via?: string } & (
   | { kind: 'committed' }
   | { kind: 'observed'; requestedAtMs: number }
 );

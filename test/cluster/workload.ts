@@ -19,6 +19,8 @@ import { seededRandom } from '../../client-sdk/src/reconnect-policy.ts';
 import type { HistoryRecorder } from './history.ts';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
+/** Error messages kept per kind (SDK, HTTP) for the report. */
+const MAX_ERRORS_KEPT = 200;
 
 export interface WorkloadLimits {
   /** Unsettled sends per producer; past it the producer skips its turn (a stalled cluster must not grow the outbox without bound). */
@@ -87,6 +89,7 @@ export class Workload {
   /** Sends so far per producer. */
   readonly sent: number[] = [];
   readonly #errors: string[] = [];
+  readonly #httpErrors: string[] = [];
 
   private constructor(options: WorkloadOptions) {
     this.#o = options;
@@ -116,13 +119,18 @@ export class Workload {
     return w;
   }
 
-  /** Client errors seen (for the report; the checker judges the history, not these). */
+  /** Client errors seen, SDK ones first (for the report; the checker judges the history, not these). */
   get errors(): readonly string[] {
-    return this.#errors;
+    return [...this.#errors, ...this.#httpErrors];
   }
 
+  /** SDK errors and not-recovered events (kept apart from HTTP retries, which a fault makes plentiful). */
   private noteError(message: string): void {
-    if (this.#errors.length < 200) this.#errors.push(message);
+    if (this.#errors.length < MAX_ERRORS_KEPT) this.#errors.push(message);
+  }
+
+  private noteHttpError(message: string): void {
+    if (this.#httpErrors.length < MAX_ERRORS_KEPT) this.#httpErrors.push(message);
   }
 
   private async produceLoop(i: number): Promise<void> {
@@ -183,14 +191,14 @@ export class Workload {
         const { status, json } = await this.httpGet(url);
         if (status !== 200) throw new Error(`HTTP ${status} ${JSON.stringify(json)}`);
         for (const r of json.records as { offset: number; value: unknown }[]) {
-          recorder.deliver({ consumer, topic, partition, offset: r.offset, value: typeof r.value === 'string' ? r.value : JSON.stringify(r.value), atMs: Date.now() });
+          recorder.deliver({ consumer, topic, partition, offset: r.offset, value: typeof r.value === 'string' ? r.value : JSON.stringify(r.value), atMs: Date.now(), via: httpUrls[broker] });
         }
         // NB: the position follows what was delivered: an answer whose records jump ahead shows up as a gap, not a silent skip.
         const last = json.records.length > 0 ? json.records[json.records.length - 1].offset + 1 : this.httpPosition[partition];
         this.httpPosition[partition] = Math.max(this.httpPosition[partition], last);
       } catch (error) {
         if (!this.#consuming) return;
-        this.noteError(`http ${partition} via ${httpUrls[broker]}: ${error instanceof Error ? error.message : String(error)}`);
+        this.noteHttpError(`http ${partition} via ${httpUrls[broker]}: ${error instanceof Error ? error.message : String(error)}`);
         broker = (broker + 1) % httpUrls.length;
         await sleep(this.#limits.httpRetryDelayMs);
       }
@@ -216,7 +224,7 @@ export class Workload {
           if (response.status !== 200) throw new Error(`commit HTTP ${response.status} ${text}`);
           const atMs = Date.now();
           for (const o of offsets) {
-            recorder.groupOffsets.push({ kind: 'committed', group, ...o, atMs });
+            recorder.groupOffsets.push({ kind: 'committed', group, ...o, atMs, via: httpUrls[broker] });
             committed[o.partition] = o.offset;
           }
         }
@@ -226,11 +234,11 @@ export class Workload {
         if (status !== 200) throw new Error(`offset fetch HTTP ${status} ${JSON.stringify(json)}`);
         const atMs = Date.now();
         for (const o of json.offsets as { topic: string; partition: number; offset: number }[]) {
-          recorder.groupOffsets.push({ kind: 'observed', group, topic: o.topic, partition: o.partition, offset: o.offset, atMs, requestedAtMs });
+          recorder.groupOffsets.push({ kind: 'observed', group, topic: o.topic, partition: o.partition, offset: o.offset, atMs, requestedAtMs, via: httpUrls[reader] });
         }
       } catch (error) {
         if (!this.#consuming) return;
-        this.noteError(`group ${group} via ${httpUrls[broker]}: ${error instanceof Error ? error.message : String(error)}`);
+        this.noteHttpError(`group ${group} via ${httpUrls[broker]}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
   }
