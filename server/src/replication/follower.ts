@@ -34,6 +34,8 @@ export interface FollowerRoleOptions {
   links: PeerLinks;
   limits: ReplicationLimits;
   warn(message: string): void;
+  /** This log holds everything below the leader's high watermark (after a fetch round): it may be elected again. */
+  onCaughtUp?(): void;
 }
 
 /** Batches appended together before awaiting their fdatasync (stays well under the log's maxPendingAppends). */
@@ -123,6 +125,7 @@ export class FollowerRole {
     if (!log.isDurable) await log.flush();
     this.#knownHighWatermark = answer.highWatermark;
     log.setHighWatermark(answer.highWatermark);
+    if (log.durableEndOffset >= answer.highWatermark) this.#o.onCaughtUp?.();
   }
 
   /** Every batch whole, passing its CRC, contiguous from the log end; else BadAnswer (nothing is appended). */

@@ -4,7 +4,7 @@
  * compare-and-swap standing in for etcd and the controller.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -157,6 +157,34 @@ test('logs with flushIntervalMs > 0: acks=-1 still waits for the followers (flus
     assert.equal(r.lastOffset, 109);
     await until('all caught up', () => [1, 3].every((id) => c.node(id).log.highWatermark === 110));
     assert.ok((await logBytes(c.node(2).log)).equals(await logBytes(c.node(1).log)));
+  } finally {
+    await c.close();
+  }
+});
+
+test('a replica whose recovery cut its tail is not electable (it refuses to lead) until it caught up with a leader again', async () => {
+  const c = await Cluster.start();
+  try {
+    const [n1, n3] = [c.node(1), c.node(3)];
+    for (let i = 0; i < 10; i++) await produce(n1, 10);
+    await until('broker 3 has it all', () => n3.log.highWatermark === 100);
+    await n3.stop();
+    // Torn tail: the last batch loses its end (acknowledged records broker 3 no longer holds).
+    const names = (await readdir(n3.dir)).filter((n) => n.endsWith('.log')).sort();
+    const path = join(n3.dir, names[names.length - 1]);
+    await truncate(path, (await stat(path)).size - 7);
+    await n3.start();
+    assert.equal(n3.log.logEndOffset, 90, 'recovery cut the torn batch');
+    assert.equal(n3.replica!.isElectable, false);
+    assert.ok(c.store.current.isr.includes(3), 'still in the ISR (back within replicaLagTimeMs)');
+    c.store.elect(3, [1, 2, 3]);
+    await until('broker 3 applied epoch 2', () => n3.replica!.leaderEpoch === 2);
+    assert.equal(n3.replica!.role, 'none', 'it refuses to lead');
+    await assert.rejects(produce(n3, 1), isCode('NOT_LEADER_OR_FOLLOWER'));
+    assert.ok(c.warnings.some((w) => w.startsWith('3: elected leader at epoch 2 while not electable')), c.warnings.join('\n'));
+    c.store.elect(1, [1, 2, 3]);
+    await until('broker 3 caught up and is electable', () => n3.replica!.isElectable && n3.log.logEndOffset === 100);
+    assert.ok((await logBytes(n1.log)).equals(await logBytes(n3.log)));
   } finally {
     await c.close();
   }

@@ -4,7 +4,8 @@
  * Its role follows the leadership etcd holds (`applyLeadership`): leader
  * (leader.ts: appends, answers follower fetches, high watermark, ISR),
  * follower (follower.ts: fetch loop; appends from clients are refused
- * NOT_LEADER_OR_FOLLOWER) or none (leader offline, or not a replica).
+ * NOT_LEADER_OR_FOLLOWER) or none (leader offline, not a replica, or
+ * elected while not electable: see `isElectable`).
  *
  * Ordering contract (on top of Partition's):
  * - leadership changes apply one at a time, in call order; an older epoch
@@ -69,6 +70,7 @@ export class ReplicaPartition implements Partition {
   #follower: FollowerRole | null = null;
   #chain: Promise<void> = Promise.resolve();
   #isClosed = false;
+  #isElectable: boolean;
 
   /**
    * Registers itself for follower fetches; role 'none' until the first `applyLeadership`.
@@ -82,6 +84,9 @@ export class ReplicaPartition implements Partition {
     this.log = o.log;
     this.limits = resolveReplicationLimits(o.limits);
     this.#warn = o.warn ?? ((m) => console.warn(`[replica ${o.brokerId} ${o.topic.name}/${o.partition}] ${m}`));
+    const report = o.log.recoveryReport;
+    this.#isElectable = report.problem === null && report.truncatedBytes === 0;
+    if (!this.#isElectable) this.#warn(`recovery cut the log (${report.problem?.reason ?? 'truncated'} at ${report.problem?.segment ?? '?'}): not electable until it caught up with a leader`);
     this.#waiters = new VisibleWaiters(() => o.log.highWatermark);
     this.#offAppend = o.log.onAppend(() => this.#waiters.notify());
     this.#unregister = o.server.registerReplica(o.topic.topicId, o.partition, (request, from, signal) => this.#handleFetch(request, from, signal));
@@ -101,6 +106,14 @@ export class ReplicaPartition implements Partition {
   get logStartOffset(): number { return this.log.logStartOffset; }
   get logEndOffset(): number { return this.log.logEndOffset; }
   get highWatermark(): number { return this.log.highWatermark; }
+  /**
+   * False while this replica may lack committed records: its recovery cut a
+   * torn or corrupt tail at open, and no fetch has brought it back to a
+   * leader's high watermark since. Electing it then would be an unclean
+   * election (acknowledged records lost): the controller must skip it.
+   */
+  get isElectable(): boolean { return this.#isElectable; }
+
   /** The leadership this replica acts on (null before the first). */
   get leadership(): VersionedLeadership | null { return this.#leadership; }
 
@@ -136,6 +149,11 @@ export class ReplicaPartition implements Partition {
     await this.#endRole();
     if (this.#isClosed) return;
     const me = this.#o.brokerId;
+    if (l.leader === me && !this.#isElectable) {
+      // Leading now could make the cluster lose acknowledged records (the others would truncate to this log).
+      this.#warn(`elected leader at epoch ${l.leaderEpoch} while not electable (recovery cut this log; it has not caught up since): refusing to lead; the controller must elect another in-sync replica`);
+      return;
+    }
     if (l.leader === me) {
       this.#leader = new LeaderRole({
         brokerId: me, leadership: l, minInsyncReplicas: this.#o.minInsyncReplicas, log: this.log, isrStore: this.#o.isrStore, limits: this.limits,
@@ -149,6 +167,7 @@ export class ReplicaPartition implements Partition {
       this.#follower = new FollowerRole({
         brokerId: me, leaderId: l.leader, leaderEpoch: l.leaderEpoch, topicId: this.topic.topicId, partition: this.partition,
         log: this.log, links: this.#o.links, limits: this.limits, warn: this.#warn,
+        onCaughtUp: () => { this.#isElectable = true; },
       });
       this.#follower.start();
     }
