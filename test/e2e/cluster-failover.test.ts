@@ -6,9 +6,11 @@
  * it transactionally (sdk-page.ts: the handler's journal rows commit in the
  * same IndexedDB transaction as the stored offset).
  *
- * The broker the page is connected to is SIGKILLed, restarted, and the one
- * the page moved to is SIGKILLed (restarted too); then a broker the page is
- * NOT connected to (the controller when it can be) is SIGKILLed. Afterwards:
+ * Four SIGKILLs, each victim restarted before the next (and back in every
+ * ISR): the controller while the page is on another broker; the broker the
+ * page is connected to; the one it moved to; a broker that is neither the
+ * page's nor the controller (a follower of some partitions, leader of
+ * others). Afterwards:
  * every id whose send the outbox accepted is in the log exactly once (read
  * per partition over HTTP from each surviving broker, which agree), the
  * journal holds every offset exactly once and in order, no send failed, and
@@ -207,56 +209,55 @@ function describeRoles(id: number, r: Awaited<ReturnType<typeof roles>>): string
   return parts.join(', ');
 }
 
-test('a page producing through its IndexedDB outbox and consuming on a 3-broker cluster: SIGKILL of its broker twice, then of another broker; no gap, no duplicate at the handler, no lost outbox record', { timeout: 150_000 }, async () => {
+/** Which broker a kill takes: the page's, or another one (the controller, or one that is not the controller). */
+type Victim = 'page' | 'controller' | 'follower';
+
+test('a page producing through its IndexedDB outbox and consuming on a 3-broker cluster: SIGKILL of the controller, of its broker twice, of a follower; no gap, no duplicate at the handler, no lost outbox record', { timeout: 150_000 }, async () => {
   const c = cluster!;
   await createServedTopic(c, c.brokers[0], { name: TOPIC, partitions: PARTITIONS, replicationFactor: REPLICAS, minInsyncReplicas: 2 });
+  // NB: the controller last in the page's URLs: the page starts elsewhere, so the first kill takes a controller the page is not on.
+  const { controller } = await roles(c.brokers[0], TOPIC);
+  const urls = [...c.brokers].sort((a, b) => Number(a.id === controller) - Number(b.id === controller)).map((b) => b.wsUrl);
   const context = await browser!.newContext();
-  const sdk = await openClusterPage(context, c.brokers.map((b) => b.wsUrl), 'cluster-page');
+  const sdk = await openClusterPage(context, urls, 'cluster-page');
   const why = (): string => `${clusterLog(c)}\n--- page ---\n${sdk.log.slice(-20).join('\n')}`;
   const print = (line: string): void => console.log(`# cluster browser failover: ${line}`);
   try {
     await sdk.consume(TOPIC, 'cluster-page');
     await sdk.startProducing(TOPIC, RECORDS_PER_SECOND, 'c-');
-
-    // 1, 2: the broker the page is connected to; it moves on, the victim comes back (so two of three stay up).
-    for (let kill = 1; kill <= 2; kill++) {
+    const plan: Victim[] = ['controller', 'page', 'page', 'follower'];
+    for (const [i, kind] of plan.entries()) {
+      // Two of three must stay up for minInsyncReplicas 2: every victim but the last comes back, and is in every ISR before the next kill.
       await waitFullIsr(c, TOPIC, REPLICAS);
-      await waitFlowing(sdk, `records on every partition before kill ${kill}`, why);
-      const { broker: victim, socket } = await connectedBroker(c, sdk);
-      const survivor = runningBrokers(c).find((b) => b !== victim)!;
-      const victimRoles = describeRoles(victim.id, await roles(survivor, TOPIC));
+      await waitFlowing(sdk, `records on every partition before kill ${i + 1}`, why);
+      const { broker: pageBroker, socket } = await connectedBroker(c, sdk);
+      const now = await roles(pageBroker, TOPIC);
+      const others = runningBrokers(c).filter((b) => b !== pageBroker);
+      const victim = kind === 'page' ? pageBroker
+        : others.find((b) => (b.id === now.controller) === (kind === 'controller')) ?? others[0];
+      const watcher = kind === 'page' ? others[0] : pageBroker;
+      const victimRoles = describeRoles(victim.id, now);
+      const socketsBefore = (await sdk.sockets()).length;
+      const ackedBefore = (await sdk.produceStats()).acked;
       const killedAt = Date.now();
       await victim.kill('SIGKILL');
-      const gone = watchVictim(survivor, victim, why);
+      const gone = watchVictim(watcher, victim, why);
       const queuedAtKill = (await sdk.produceStats()).queued.length;
-      const closed = await waitFor(`the page to see node ${victim.id}'s socket close`, async () => (await sdk.sockets()).find((s) => s.createdAt === socket.createdAt && s.url === socket.url && s.closedAt > 0), { context: why });
-      const firstAck = await waitFor(`an acknowledgment after killing node ${victim.id}`, async () => (await sdk.acks()).find(([, n]) => n > closed.ackedAtClose), { timeoutMs: 45_000, intervalMs: 20, context: why });
+      // The first ack over a working link: after the page saw its socket close (a kill of its broker), else after the kill.
+      const ackedFrom = kind === 'page'
+        ? (await waitFor(`the page to see node ${victim.id}'s socket close`, async () => (await sdk.sockets()).find((s) => s.createdAt === socket.createdAt && s.url === socket.url && s.closedAt > 0), { context: why })).ackedAtClose
+        : ackedBefore;
+      const firstAck = await waitFor(`an acknowledgment after killing node ${victim.id}`, async () => (await sdk.acks()).find(([at, n]) => at >= killedAt && n > ackedFrom), { timeoutMs: 45_000, intervalMs: 20, context: why });
       const flowingAt = await waitFlowing(sdk, `records on every partition after killing node ${victim.id}`, why);
-      const { broker: next } = await connectedBroker(c, sdk);
-      assert.notEqual(next, victim);
-      print(`kill ${kill}: ${victimRoles} (the page's broker) → page on node ${next.id}; kill to: ${await figures(gone, killedAt)}, first ack ${firstAck[0] - killedAt} ms, first ack of a record queued after it ≤ ${await firstFreshAck(sdk, queuedAtKill, why) - killedAt} ms, every partition flowing ${flowingAt - killedAt} ms; longest delivery gap per partition ${deliveryGaps(sdk, killedAt - 1_000, flowingAt).join(' / ')} ms`);
-      await victim.start();
+      const { broker: after } = await connectedBroker(c, sdk);
+      if (kind === 'page') assert.notEqual(after, victim, 'the page moved to another broker');
+      else {
+        assert.equal(after, pageBroker, `killing node ${victim.id} left the page on node ${pageBroker.id}`);
+        assert.equal((await sdk.sockets()).length, socketsBefore, `killing node ${victim.id} did not make the page reconnect`);
+      }
+      print(`kill ${i + 1}: ${victimRoles}${kind === 'page' ? ` (the page's broker) → page on node ${after.id}` : ` (not the page's) → page stays on node ${after.id}`}; kill to: ${await figures(gone, killedAt)}, first ack ${firstAck[0] - killedAt} ms, first ack of a record queued after it ≤ ${await firstFreshAck(sdk, queuedAtKill, why) - killedAt} ms, every partition flowing ${flowingAt - killedAt} ms; longest delivery gap per partition ${deliveryGaps(sdk, killedAt - 1_000, flowingAt).join(' / ')} ms`);
+      if (i < plan.length - 1) await victim.start();
     }
-
-    // 3: a broker the page is not connected to; the controller when it is another one.
-    await waitFullIsr(c, TOPIC, REPLICAS);
-    await waitFlowing(sdk, 'records on every partition before kill 3', why);
-    const { broker: pageBroker } = await connectedBroker(c, sdk);
-    const now = await roles(pageBroker, TOPIC);
-    const others = runningBrokers(c).filter((b) => b !== pageBroker);
-    const victim = others.find((b) => b.id === now.controller) ?? others.find((b) => now.leaderOf.has(b.id)) ?? others[0];
-    const victimRoles = describeRoles(victim.id, now);
-    const socketsBefore = (await sdk.sockets()).length;
-    const ackedBefore = (await sdk.produceStats()).acked;
-    const killedAt = Date.now();
-    await victim.kill('SIGKILL');
-    const gone = watchVictim(pageBroker, victim, why);
-    const queuedAtKill = (await sdk.produceStats()).queued.length;
-    const firstAck = await waitFor(`an acknowledgment after killing node ${victim.id}`, async () => (await sdk.acks()).find(([at, n]) => at >= killedAt && n > ackedBefore), { timeoutMs: 45_000, intervalMs: 20, context: why });
-    const flowingAt = await waitFlowing(sdk, `records on every partition after killing node ${victim.id}`, why);
-    print(`kill 3: ${victimRoles} (not the page's) → page stays on node ${pageBroker.id}; kill to: ${await figures(gone, killedAt)}, first ack ${Math.max(0, firstAck[0] - killedAt)} ms, first ack of a record queued after it ≤ ${await firstFreshAck(sdk, queuedAtKill, why) - killedAt} ms, every partition flowing ${flowingAt - killedAt} ms; longest delivery gap per partition ${deliveryGaps(sdk, killedAt - 1_000, flowingAt).join(' / ')} ms`);
-    assert.equal((await sdk.sockets()).length, socketsBefore, `killing node ${victim.id} did not make the page reconnect`);
-    assert.equal((await connectedBroker(c, sdk)).broker, pageBroker);
 
     const stats = await sdk.stopProducing();
     assert.deepEqual(stats.errors.slice(0, 20), [], `${stats.errors.length} sends failed`);
