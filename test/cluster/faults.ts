@@ -69,7 +69,7 @@ export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
         const run = await runSchedule(harness, schedule, log);
         const r = run.result;
         results.push(r);
-        const failovers = r.failovers.map((f) => `failover p${f.partition} ${Math.round(f.ms)} ms${f.recovered ? '' : ' (never)'}`).join(', ');
+        const failovers = r.failovers.map((f) => `failover p${f.partition} ${Math.round(f.ms)} ms${f.recovered ? '' : ' (never)'}${f.electedMs === undefined ? '' : ` (elected ${Math.round(f.electedMs)} ms)`}`).join(', ');
         log(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'}; acked ${r.acked}, delivered ${run.history.deliveries.length}; ${failovers || 'no failover measured'}; ${Math.round(run.durationMs / 1000)} s`);
         if (!r.ok) {
           for (const m of r.messages) log(`    ${m}`);

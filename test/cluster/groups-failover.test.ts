@@ -20,15 +20,13 @@ import { defaultClusterGroupLimits } from '../../server/src/groups/cluster-group
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 /**
- * Skipped until (1) the cluster wiring passes `groups: (host) => node.groups(host)` to Broker.open with
- * `ClusterNode.groups` calling clusterGroupService (replicated/group-forwarding-wiring.ts) — without it
- * every cluster broker keeps its own file of offsets and this test fails — and (2) the SDK no longer
- * writes to a lost transport: on 'disconnected' the group consumer unsubscribes its partitions, and
- * Connection.send still sees 'connected' with a null transport (TypeError, an unhandled rejection).
- * Checked with (1) applied in a scratch checkout: every assertion passes (~20 s); the only failure is
- * that SDK rejection, raised when the member's own broker is the one killed.
+ * Skipped until the SDK no longer writes to a lost transport: when the member's own broker is killed,
+ * the group consumer's 'disconnected' handler unsubscribes its partitions and Connection.send still
+ * sees 'connected' with a null transport (TypeError in Connection.#write, an unhandled rejection that
+ * also cuts #loseMembership short). With the cluster wiring of b6b4de0 every other assertion passes
+ * (~20 s): run it with the skip removed to check.
  */
-const PENDING = 'needs ClusterNode.groups in the cluster wiring and the SDK fix of Connection.send after a lost transport';
+const PENDING = 'needs the SDK fix of Connection.send after a lost transport (TypeError in Connection.#write from the group consumer\'s disconnected handler)';
 const TOPIC = 'grp-failover';
 const GROUP = 'failover-group';
 const PARTITIONS = 4;

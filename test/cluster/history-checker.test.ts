@@ -309,6 +309,18 @@ test('failover: from the fault to the first acknowledgement of a write sent at o
   assert.deepEqual(result.failovers, [{ fault: 'partitionLeader', category: 'pause', topic: TOPIC, partition: 1, ms: 40, recovered: true }]);
 });
 
+test('failover: the leadership timeline gives when the new epoch appeared', () => {
+  const h = correctHistory();
+  const at = (atMs: number, leader: number, leaderEpoch: number) => ({ topic: TOPIC, partition: 0, atMs, leader, leaderEpoch, isr: [1, 2, 3], controller: 1 });
+  // Epoch 1 before the kill at 150; offline (-1, epoch 2) then led by 2 at epoch 3 at 152; epoch 4 later is not the first.
+  h.leadership = [at(100, 1, 1), at(151, -1, 2), at(152, 2, 3), at(300, 3, 4)];
+  const [failover] = checkHistory(h).failovers;
+  assert.equal(failover.electedMs, 2);
+  assert.equal(failover.ms, 5);
+  h.leadership = [];
+  assert.equal(checkHistory(h).failovers[0].electedMs, undefined);
+});
+
 test('percentile is nearest-rank; the summary sums runs and ends with the JSON line', () => {
   assert.equal(percentile([], 99), null);
   assert.equal(percentile([5], 99), 5);

@@ -55,6 +55,8 @@ export interface Failover {
   ms: number;
   /** false: no write was acknowledged after the fault; `ms` runs to the end of the run. */
   recovered: boolean;
+  /** From the fault until the cluster view first showed a new leader epoch with a leader (when the history has a leadership timeline). */
+  electedMs?: number;
 }
 
 export interface Violations {
@@ -361,10 +363,23 @@ function measureFailovers(history: History, tally: Tally): Failover[] {
       }
       const recovered = Number.isFinite(first);
       if (!recovered) tally.add('unrecovered', `${tpKey(topic, partition)}: no write acknowledged after ${fault.kind} (${fault.target}) at ${fault.atMs}`);
-      out.push({ fault: fault.kind, category, topic, partition, ms: (recovered ? first : history.endedAtMs) - fault.atMs, recovered });
+      const electedAtMs = electionAfter(history, topic, partition, fault.atMs);
+      out.push({
+        fault: fault.kind, category, topic, partition, ms: (recovered ? first : history.endedAtMs) - fault.atMs, recovered,
+        ...(electedAtMs === undefined ? {} : { electedMs: electedAtMs - fault.atMs }),
+      });
     }
   }
   return out;
+}
+
+/** When the leadership timeline first shows `topic/partition` led at an epoch above the one current at `atMs`. */
+function electionAfter(history: History, topic: string, partition: number, atMs: number): number | undefined {
+  const timeline = (history.leadership ?? []).filter((o) => o.topic === topic && o.partition === partition);
+  let epoch = -1;
+  for (const o of timeline) if (o.atMs <= atMs) epoch = Math.max(epoch, o.leaderEpoch);
+  if (epoch < 0) return undefined;
+  return timeline.find((o) => o.atMs > atMs && o.leaderEpoch > epoch && o.leader >= 0)?.atMs;
 }
 
 /** Nearest-rank percentile (p in 0..100) of `values`; null when empty. */
@@ -420,7 +435,9 @@ export function formatSummary(results: readonly CheckResult[]): string[] {
   ];
   const kinds = [...new Set(results.flatMap((r) => r.failovers.map((f) => f.fault)))];
   for (const kind of kinds) {
-    lines.push(`    ${kind}: ${distribution(results.flatMap((r) => r.failovers.filter((f) => f.fault === kind).map((f) => Math.round(f.ms))))}`);
+    const of = results.flatMap((r) => r.failovers.filter((f) => f.fault === kind));
+    const elected = of.flatMap((f) => (f.electedMs === undefined ? [] : [Math.round(f.electedMs)]));
+    lines.push(`    ${kind}: first ack ${distribution(of.map((f) => Math.round(f.ms)))}; new leader in the view ${distribution(elected)}`);
   }
   for (const r of results) if (!r.ok) lines.push(`  seed ${r.seed} FAILED:`, ...r.messages.map((m) => `    ${m}`));
   const { bench, schedules, seeds, acked, lost, duplicated, reordered, divergent, phantomReads, killFailoverP99Ms, pauseFailoverP99Ms, faults, backwards, gaps, commitRegressions, unrecovered } = s;

@@ -85,6 +85,15 @@ export interface FaultRecord {
   ledPartitions: TopicPartition[];
 }
 
+/** A change of a partition's leadership as the cluster view showed it (polled during the run; for failover diagnosis). */
+export interface LeadershipObservation extends TopicPartition {
+  atMs: number;
+  leader: number;
+  leaderEpoch: number;
+  isr: number[];
+  controller: number | null;
+}
+
 /** One stored batch as it lies in a segment file: its bytes decide replica equality. */
 export interface StoredBatch {
   baseOffset: number;
@@ -117,6 +126,8 @@ export interface History {
   partitions: PartitionFinal[];
   /** Consumers that read from the earliest offset: each must see every offset below the high watermark, once, in order. */
   consumers: string[];
+  /** Leadership changes seen while the run went on (optional: diagnosis only). */
+  leadership?: LeadershipObservation[];
   endedAtMs: number;
 }
 
@@ -127,6 +138,7 @@ export class HistoryRecorder {
   readonly groupOffsets: GroupOffsetEvent[] = [];
   readonly faults: FaultRecord[] = [];
   readonly consumers = new Set<string>();
+  readonly leadership: LeadershipObservation[] = [];
 
   constructor(readonly seed: number) {}
 
@@ -149,7 +161,7 @@ export class HistoryRecorder {
   finish(partitions: PartitionFinal[], endedAtMs: number): History {
     return {
       seed: this.seed, records: this.records, deliveries: this.deliveries, groupOffsets: this.groupOffsets,
-      faults: this.faults, partitions, consumers: [...this.consumers], endedAtMs,
+      faults: this.faults, partitions, consumers: [...this.consumers], leadership: this.leadership, endedAtMs,
     };
   }
 }

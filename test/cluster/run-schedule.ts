@@ -35,6 +35,33 @@ export interface ScheduleRun {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How often the leadership timeline polls the cluster view (diagnosis of slow failovers). */
+const LEADERSHIP_POLL_MS = 200;
+
+/**
+ * Polls the cluster view until `stopped()`, recording each change of a
+ * partition's leader, epoch, ISR or the controller (from any broker that is up
+ * and connected to etcd: its cached view of etcd).
+ */
+async function observeLeadership(h: ClusterHarness, topic: string, recorder: HistoryRecorder, stopped: () => boolean): Promise<void> {
+  const last = new Map<number, string>();
+  while (!stopped()) {
+    try {
+      const view = await h.view([], topic);
+      const atMs = Date.now();
+      for (const p of view.partitions.filter((x) => x.topic === topic)) {
+        const key = `${p.leader} ${p.leaderEpoch} ${p.isr.join(',')} ${view.controller}`;
+        if (last.get(p.partition) === key) continue;
+        last.set(p.partition, key);
+        recorder.leadership.push({ topic, partition: p.partition, atMs, leader: p.leader, leaderEpoch: p.leaderEpoch, isr: p.isr, controller: view.controller });
+      }
+    } catch {
+      // no broker answered (e.g. all killed): nothing to record
+    }
+    await sleep(LEADERSHIP_POLL_MS);
+  }
+}
+
 async function createTopic(h: ClusterHarness, name: string, partitions: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; i++) {
@@ -87,6 +114,8 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
     topic, partitions: schedule.partitions, ratePerSec: schedule.ratePerSec, wsUrls: h.wsUrls, httpUrls: h.httpUrls,
     recorder, group: `faults-${schedule.seed}`, seed: schedule.seed,
   });
+  let observing = true;
+  const observer = observeLeadership(h, topic, recorder, () => !observing);
   try {
     await sleep(schedule.warmupMs);
     for (const step of schedule.steps) {
@@ -99,6 +128,8 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
     }
     await sleep(schedule.cooldownMs);
     const pendingAtStop = await workload.stopProducing(limits.settleTimeoutMs);
+    observing = false;
+    await observer;
     const final = await h.waitHealthy(topic, { caughtUp: true });
     const consumersBehind = await workload.waitConsumers(final.map((p) => p.highWatermark), limits.consumerCatchUpTimeoutMs);
     const partitions: PartitionFinal[] = [];
@@ -115,6 +146,8 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
     await deleteTopic(h, topic);
     return { schedule, history, result, notes: { pendingAtStop, consumersBehind, clientErrors: workload.errors }, durationMs: Date.now() - startedAt };
   } finally {
+    observing = false;
+    await observer;
     await workload.close();
   }
 }
