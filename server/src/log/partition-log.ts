@@ -93,6 +93,12 @@ export class PartitionLog {
   /** Producer snapshot bytes taken when a roll was decided, written by the writer with the new segment. */
   readonly #rollSnapshots = new Map<Segment, Uint8Array>();
   readonly recoveryReport: RecoveryReport;
+  /**
+   * The high watermark the checkpoint recorded before this open (null: none
+   * recorded). A replica whose recovery cut its log below it lost records the
+   * cluster had committed (replication: not electable until it re-fetched them).
+   */
+  readonly checkpointedHighWatermark: number | null;
   /** What log-reader.ts sees: live values, read at each call. */
   readonly #readable: ReadableLog;
 
@@ -116,6 +122,7 @@ export class PartitionLog {
     this.#writer = new LogWriter(this.#pipeline, { get writeSegment() { return log.#writeSegment; }, roll: (next) => this.#roll(next) }, dir.path);
     this.#recoveryPoint = this.#writeSegment.baseOffset;
     this.recoveryReport = loaded.report;
+    this.checkpointedHighWatermark = loaded.checkpoint?.highWatermark ?? null;
     const segments = this.#segments;
     const pipeline = this.#pipeline;
     this.#readable = {

@@ -185,6 +185,20 @@ test('a replica whose recovery cut its tail is not electable (it refuses to lead
     c.store.elect(1, [1, 2, 3]);
     await until('broker 3 caught up and is electable', () => n3.replica!.isElectable && n3.log.logEndOffset === 100);
     assert.ok((await logBytes(n1.log)).equals(await logBytes(n3.log)));
+
+    // A tear above the high watermark it had (never acknowledged, as a crash leaves it) keeps a replica electable.
+    const n2 = c.node(2);
+    await n2.stop();
+    await n3.stop();
+    for (let i = 0; i < 3; i++) await produce(n1, 10, 1);
+    assert.equal(n1.log.highWatermark, 100);
+    await n1.stop();
+    const leaderNames = (await readdir(n1.dir)).filter((n) => n.endsWith('.log')).sort();
+    const leaderPath = join(n1.dir, leaderNames[leaderNames.length - 1]);
+    await truncate(leaderPath, (await stat(leaderPath)).size - 7);
+    await n1.start();
+    assert.equal(n1.log.logEndOffset, 120, 'the torn acks=1 batch is cut');
+    assert.equal(n1.replica!.isElectable, true);
   } finally {
     await c.close();
   }

@@ -84,9 +84,13 @@ export class ReplicaPartition implements Partition {
     this.log = o.log;
     this.limits = resolveReplicationLimits(o.limits);
     this.#warn = o.warn ?? ((m) => console.warn(`[replica ${o.brokerId} ${o.topic.name}/${o.partition}] ${m}`));
+    // Only a cut below the checkpointed high watermark proves lost committed records: a tail torn by a crash
+    // was never fdatasync'ed, so never counted (a whole-cluster crash must not leave no electable replica).
     const report = o.log.recoveryReport;
-    this.#isElectable = report.problem === null && report.truncatedBytes === 0;
-    if (!this.#isElectable) this.#warn(`recovery cut the log (${report.problem?.reason ?? 'truncated'} at ${report.problem?.segment ?? '?'}): not electable until it caught up with a leader`);
+    const committed = o.log.checkpointedHighWatermark;
+    const isCut = report.problem !== null || report.truncatedBytes > 0;
+    this.#isElectable = !(isCut && committed !== null && o.log.logEndOffset < committed);
+    if (!this.#isElectable) this.#warn(`recovery cut the log to ${o.log.logEndOffset}, below the high watermark ${committed} it had (${report.problem?.reason ?? 'truncated'}): not electable until it caught up with a leader`);
     this.#waiters = new VisibleWaiters(() => o.log.highWatermark);
     this.#offAppend = o.log.onAppend(() => this.#waiters.notify());
     this.#unregister = o.server.registerReplica(o.topic.topicId, o.partition, (request, from, signal) => this.#handleFetch(request, from, signal));
@@ -107,9 +111,12 @@ export class ReplicaPartition implements Partition {
   get logEndOffset(): number { return this.log.logEndOffset; }
   get highWatermark(): number { return this.log.highWatermark; }
   /**
-   * False while this replica may lack committed records: its recovery cut a
-   * torn or corrupt tail at open, and no fetch has brought it back to a
-   * leader's high watermark since. Electing it then would be an unclean
+   * False while this replica lacks committed records: its recovery cut a torn
+   * or corrupt tail at open below the high watermark it had checkpointed, and
+   * no fetch has brought it back to a leader's high watermark since (a cut
+   * above it is electable: a crash's torn tail was never acknowledged; a cut
+   * of records committed after the last checkpoint goes unseen here, and the
+   * leader drops such a replica from the ISR at its first fetch). Electing it then would be an unclean
    * election (acknowledged records lost): the controller must skip it.
    */
   get isElectable(): boolean { return this.#isElectable; }
