@@ -171,3 +171,24 @@ test('a wrong broker at the address is refused; a peer sending garbage or skippi
     await server.close();
   }
 });
+
+test("onPeerDown 'timeout': a peer that accepts TCP but never answers the handshake within connectTimeoutMs", async () => {
+  const { createServer } = await import('node:net');
+  const accepted: import('node:net').Socket[] = [];
+  const mute = createServer((s) => { accepted.push(s); s.resume(); });
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  const port = (mute.address() as { port: number }).port;
+  const links = new PeerLinks({ brokerId: 2, directory: { replicationAddress: () => ({ host: '127.0.0.1', port }) }, limits: { connectTimeoutMs: 150, reconnectBackoffMs: 1000, reconnectBackoffMaxMs: 1000 } });
+  const events: PeerDownReason[] = [];
+  links.onPeerDown((_id, reason) => events.push(reason));
+  try {
+    const startedAt = performance.now();
+    await assert.rejects(links.heartbeat(5, 5000), (e: RunnelError) => e.errorName === 'NOT_CONNECTED' && /no handshake/.test(e.message));
+    assert.ok(performance.now() - startedAt >= 140, 'failed at connectTimeoutMs, not at the request timeout');
+    assert.deepEqual(events, ['timeout']);
+  } finally {
+    links.close();
+    for (const s of accepted) s.destroy();
+    await new Promise<void>((r) => mute.close(() => r()));
+  }
+});
