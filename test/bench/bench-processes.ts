@@ -10,7 +10,7 @@
  * so an aborted benchmark leaves no broker or load generator behind.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -205,6 +205,7 @@ export interface MachineSample {
   cpuBusyTicks: number;
   cpuTotalTicks: number;
   processTicks: Map<string, number>;
+  processWaitNs: Map<string, number>;
   disk: { sectorsWritten: number; writes: number; flushes: number; flushMs: number } | null;
 }
 
@@ -216,12 +217,35 @@ export interface MachineUsage {
   processCores: Record<string, number>;
   /** Cores busy outside the named processes: others on this shared machine (and the kernel's own work). */
   otherCores: number;
+  /**
+   * Threads of the named processes runnable but waiting for a core, on
+   * average (schedstat): well above their cores used means every hop of a
+   * pipeline waits for the scheduler (a loaded machine), not for work.
+   */
+  processRunqueueWait: Record<string, number>;
   diskWriteMBps: number | null;
   diskFlushesPerSec: number | null;
   diskMeanFlushMs: number | null;
 }
 
 const CLOCK_TICKS_PER_SEC = 100;
+
+/** Nanoseconds the process's threads spent runnable but waiting for a core (the 2nd field of each thread's /proc/<pid>/task/<tid>/schedstat). */
+function readRunqueueWaitNs(pid: number): number {
+  let total = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // the thread ended
+      }
+    }
+  } catch {
+    // the process ended, or not Linux
+  }
+  return total;
+}
 
 function readProcTicks(pid: number): number {
   try {
@@ -255,7 +279,12 @@ export function sampleMachine(processes: Record<string, number | undefined>, dis
     // not Linux
   }
   const processTicks = new Map<string, number>();
-  for (const [name, pid] of Object.entries(processes)) if (pid !== undefined) processTicks.set(name, readProcTicks(pid));
+  const processWaitNs = new Map<string, number>();
+  for (const [name, pid] of Object.entries(processes)) {
+    if (pid === undefined) continue;
+    processTicks.set(name, readProcTicks(pid));
+    processWaitNs.set(name, readRunqueueWaitNs(pid));
+  }
   let diskSample: MachineSample['disk'] = null;
   if (disk) {
     try {
@@ -265,7 +294,7 @@ export function sampleMachine(processes: Record<string, number | undefined>, dis
       // no diskstats
     }
   }
-  return { atMs: performance.now(), cpuBusyTicks, cpuTotalTicks, processTicks, disk: diskSample };
+  return { atMs: performance.now(), cpuBusyTicks, cpuTotalTicks, processTicks, processWaitNs, disk: diskSample };
 }
 
 export function machineUsage(before: MachineSample, after: MachineSample): MachineUsage {
@@ -278,10 +307,12 @@ export function machineUsage(before: MachineSample, after: MachineSample): Machi
     writeMBps: ((after.disk.sectorsWritten - before.disk.sectorsWritten) * 512) / 1e6 / sec,
     flushes: after.disk.flushes - before.disk.flushes, flushMs: after.disk.flushMs - before.disk.flushMs,
   } : null;
+  const processRunqueueWait: Record<string, number> = {};
+  for (const [name, ns] of after.processWaitNs) processRunqueueWait[name] = Number(((ns - (before.processWaitNs.get(name) ?? ns)) / 1e9 / sec).toFixed(2));
   const coresBusy = totalTicks > 0 ? Number((((after.cpuBusyTicks - before.cpuBusyTicks) / totalTicks) * cores).toFixed(2)) : 0;
   const named = Object.values(processCores).reduce((a, b) => a + b, 0);
   return {
-    coresBusy, cores, processCores, otherCores: Number(Math.max(0, coresBusy - named).toFixed(2)),
+    coresBusy, cores, processCores, otherCores: Number(Math.max(0, coresBusy - named).toFixed(2)), processRunqueueWait,
     diskWriteMBps: d ? Math.round(d.writeMBps) : null,
     diskFlushesPerSec: d ? Math.round(d.flushes / sec) : null,
     diskMeanFlushMs: d && d.flushes > 0 ? Number((d.flushMs / d.flushes).toFixed(2)) : null,
@@ -291,5 +322,6 @@ export function machineUsage(before: MachineSample, after: MachineSample): Machi
 export function formatUsage(u: MachineUsage): string {
   const procs = Object.entries(u.processCores).map(([n, c]) => `${n} ${c}`).join(', ');
   const disk = u.diskWriteMBps === null ? 'disk n/a' : `disk ${u.diskWriteMBps} MB/s written, ${u.diskFlushesPerSec} flushes/s × ${u.diskMeanFlushMs} ms`;
-  return `machine: ${u.coresBusy}/${u.cores} cores busy (${procs}, other processes ${u.otherCores}); ${disk}`;
+  const waits = Object.entries(u.processRunqueueWait).map(([n, w]) => `${n} ${w}`).join(', ');
+  return `machine: ${u.coresBusy}/${u.cores} cores busy (${procs}, other processes ${u.otherCores}); waiting for a core (${waits}); ${disk}`;
 }

@@ -156,17 +156,22 @@ async function ingest(topic: string, leaderWsUrl: (partition: number) => string,
 }
 
 /** 10,000 records/s as 10-record batches to the leader of partition 0; the subscriber on another broker. */
-async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string): Promise<{ p50Ms: number; p99Ms: number; maxMs: number; records: number }> {
+interface LatencyResult { p50Ms: number; p99Ms: number; maxMs: number; records: number; machine: MachineUsage }
+
+async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string, watched: Record<string, number | undefined>): Promise<LatencyResult> {
   const sub = await spawnClient(brokerClient, ['latency-subscribe', consumeWsUrl, topic]);
   const producer = await spawnClient(brokerClient, ['latency-produce', produceWsUrl, topic, 10_000, 10]);
   const clients: BenchClient[] = [sub, producer];
+  const all = { ...watched, producer: producer.child.pid, consumer: sub.child.pid };
+  const before = sampleMachine(all, disk);
   for (const c of clients) c.child.stdin!.write('start\n');
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  const machine = machineUsage(before, sampleMachine(all, disk));
   producer.child.stdin!.write('stop\n');
   await readResult(producer);
   await new Promise((r) => setTimeout(r, 200)); // the last batches reach the subscriber
   sub.child.stdin!.write('stop\n');
-  return readResult(sub);
+  return { ...(await readResult<Omit<LatencyResult, 'machine'>>(sub)), machine };
 }
 
 function formatIngest(label: string, r: IngestResult): string {
@@ -177,7 +182,7 @@ function formatIngest(label: string, r: IngestResult): string {
 
 const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-cluster-'));
 const disk = diskOf(rootDir);
-let lat: Awaited<ReturnType<typeof latency>> | null = null;
+let lat: LatencyResult | null = null;
 let clusterIngest: IngestResult | null = null;
 let singleIngest: IngestResult | null = null;
 try {
@@ -196,8 +201,8 @@ try {
         const [p0] = await awaitTopicReady(cluster, 'latency', 1);
         const leader = byId.get(p0.leader)!;
         const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
-        lat = await latency(leader.wsUrl, other.wsUrl, 'latency');
-        console.log(`end-to-end latency at 10,000 records/s (produce to node ${leader.id}, the leader; consume from node ${other.id}, a follower): p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)`);
+        lat = await latency(leader.wsUrl, other.wsUrl, 'latency', { ...Object.fromEntries(watched.map((b) => [b.name, b.pid])), etcd: cluster.etcd.pid });
+        console.log(`end-to-end latency at 10,000 records/s (produce to node ${leader.id}, the leader; consume from node ${other.id}, a follower): p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)\n  ${formatUsage(lat.machine)}`);
         await settle();
       }
       if (only.has('ingest')) {
@@ -214,6 +219,7 @@ try {
   }
   if (only.has('single')) {
     const single = await SingleNodeBroker.start({ dataDir: join(rootDir, 'single'), env: brokerEnv });
+    console.log(`single node: runnel start (no cluster) ready (pid ${single.pid})`);
     try {
       await createTopic(single.url, 'ingest', partitions, 1);
       singleIngest = await ingest('ingest', () => single.wsUrl, [{ name: 'single', url: single.url, pid: single.pid }]);
