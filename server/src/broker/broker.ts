@@ -89,6 +89,7 @@ export class Broker {
     const hooks: TopicSourceHooks = {
       onPartitionOpen: (topic, p) => broker?.attachPartition(topic, p),
       onTopicClose: (topic) => broker?.detachTopic(topic),
+      onTopicsChanged: () => broker?.groups.topicsChanged(),
     };
     const registry = sources.topics
       ? await sources.topics(hooks)
@@ -120,6 +121,13 @@ export class Broker {
     return this.registry.get(name) !== undefined;
   }
 
+  /** Whether the topic exists, after looking again at the source of truth when it is not served here (a cluster broker may not have seen a topic created elsewhere a moment ago). */
+  async refreshTopic(name: string): Promise<boolean> {
+    if (this.hasTopic(name)) return true;
+    await this.registry.refresh?.(name);
+    return this.hasTopic(name);
+  }
+
   listTopics(): TopicInfo[] {
     return this.registry.list();
   }
@@ -140,6 +148,7 @@ export class Broker {
     const existing = this.registry.get(name);
     if (existing) return existing.info;
     assertTopicName(name, this.config.limits.maxTopicNameLength);
+    if (await this.refreshTopic(name)) return this.openTopic(name).info;
     if (!this.config.autoCreateTopics) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist and auto-creation is disabled`);
     let pending = this.creating.get(name);
     if (!pending) {

@@ -33,6 +33,8 @@ export interface TopicSourceHooks {
   onPartitionOpen?: (topic: TopicInfo, partition: ServedPartition) => void;
   /** Called before a topic's partitions close on deletion (fan-out detaches here). */
   onTopicClose?: (topic: ServedTopic) => void;
+  /** The set of topics changed by someone else (a cluster's other brokers): groups rebalance onto new partition counts. */
+  onTopicsChanged?: () => void;
 }
 
 export interface TopicSource {
@@ -43,6 +45,8 @@ export interface TopicSource {
   create(spec: TopicSpec): Promise<TopicInfo>;
   /** UNKNOWN_TOPIC_OR_PARTITION. */
   delete(name: string): Promise<TopicInfo>;
+  /** A topic asked for by name and not served: look again at the source of truth (a cluster's etcd) before refusing it. */
+  refresh?(name: string): Promise<void>;
   enforceRetention(nowMs: number): Promise<void>;
   endWaits(): void;
   close(): Promise<void>;

@@ -33,7 +33,8 @@ const rows: Row[] = [
   { name: 'preferred live long enough, in ISR: moves back, ISR unchanged', leadership: l(2, [2, 3, 1]), live: live([1, 0], [2, 0], [3, 0]), nowMs: DELAY, expect: { leader: 1, isr: [2, 3, 1], reason: 'preferred-leader' } },
   { name: 'preferred live but not long enough: wake when the delay ends', leadership: l(2, [2, 3, 1]), live: live([1, 500], [2, 0], [3, 0]), nowMs: 900, expect: { wakeAtMs: 1500 } },
   { name: 'preferred live but outside the ISR: nothing (it must catch up first)', leadership: l(2, [2, 3]), live: since0(1, 2, 3), nowMs: 10 * DELAY, expect: 'none' },
-  { name: 'preferred not live: nothing', leadership: l(2, [1, 2, 3]), live: since0(2, 3), nowMs: 10 * DELAY, expect: 'none' },
+  { name: 'preferred not live: nothing', leadership: l(2, [2, 3]), live: since0(2, 3), nowMs: 10 * DELAY, expect: 'none' },
+  { name: 'a follower not live leaves the ISR at once, same leader and epoch (KIP-841)', leadership: l(2, [2, 3, 1]), live: since0(2, 3), expect: { leader: 2, isr: [2, 3], reason: 'isr-fenced' } },
   { name: 'empty ISR offline partition: nothing to elect', leadership: l(-1, []), live: since0(1, 2, 3), expect: 'none' },
 ];
 
@@ -47,7 +48,9 @@ for (const row of rows) {
     } else {
       assert.ok(decision.write);
       assert.equal(decision.write.expected, row.leadership);
-      assert.deepEqual(decision.write.next, { leader: row.expect.leader, leaderEpoch: row.leadership.leaderEpoch + 1, isr: row.expect.isr, replicas: row.leadership.replicas });
+      // Every leader change bumps the epoch; an ISR-only change (isr-fenced) keeps it.
+      const epoch = row.expect.reason === 'isr-fenced' ? row.leadership.leaderEpoch : row.leadership.leaderEpoch + 1;
+      assert.deepEqual(decision.write.next, { leader: row.expect.leader, leaderEpoch: epoch, isr: row.expect.isr, replicas: row.leadership.replicas });
       assert.equal(decision.write.reason, row.expect.reason);
     }
   });
@@ -76,11 +79,19 @@ const arbLeadership = fc.uniqueArray(brokerId, { minLength: 1, maxLength: 5 }).c
   }));
 const arbLive = fc.uniqueArray(fc.tuple(brokerId, fc.nat({ max: 5000 })), { selector: ([id]) => id, maxLength: 6 }).map((e) => new Map(e));
 
-test('property: never elects outside the ISR or a dead broker; epochs strictly increase; ISR shrinks only; replicas fixed', () => {
+test('property: never elects outside the ISR or a dead broker; epochs strictly increase with every leader change; ISR shrinks only; replicas fixed', () => {
   fc.assert(fc.property(arbLeadership, arbLive, fc.nat({ max: 10_000 }), (leadership, liveSinceMs, nowMs) => {
     const { write } = decidePartition(leadership, { nowMs, liveSinceMs, preferredLeaderDelayMs: DELAY });
     if (!write) return;
     const { next } = write;
+    if (write.reason === 'isr-fenced') {
+      // Same leader and epoch, only the members that are not live removed (KIP-841).
+      assert.equal(next.leader, leadership.leader);
+      assert.equal(next.leaderEpoch, leadership.leaderEpoch);
+      assert.deepEqual(next.isr, leadership.isr.filter((id) => liveSinceMs.has(id)));
+      assert.ok(next.isr.length < leadership.isr.length && next.isr.includes(next.leader));
+      return;
+    }
     assert.ok(next.leaderEpoch > leadership.leaderEpoch);
     assert.deepEqual(next.replicas, leadership.replicas);
     assert.ok(next.isr.every((id) => leadership.isr.includes(id)), 'new ISR ⊆ old ISR');

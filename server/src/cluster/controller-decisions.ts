@@ -35,7 +35,7 @@ export interface ControllerInput {
   preferredLeaderDelayMs: number;
 }
 
-export type ElectionReason = 'leader-down' | 'offline' | 'back-online' | 'preferred-leader';
+export type ElectionReason = 'leader-down' | 'offline' | 'back-online' | 'preferred-leader' | 'isr-fenced';
 
 export interface LeadershipWrite {
   /** Compare-and-swap against this (its `revision`); if the key moved on, re-read and decide again. */
@@ -70,6 +70,13 @@ export function decidePartition(l: VersionedLeadership, input: Omit<ControllerIn
     return {
       write: { expected: l, next: { leader: candidate, leaderEpoch: l.leaderEpoch + 1, isr, replicas: [...l.replicas] }, reason: l.leader === -1 ? 'back-online' : 'leader-down' },
     };
+  }
+  // A follower that is not live (lease gone: SIGKILLed, or reported down by the probe) leaves the ISR now, not after the
+  // leader's replicaLagTimeMs: acks=all stops waiting for it at once (Kafka's KIP-841). Same epoch: the leader stays; it
+  // re-adds the follower when it has caught up again. Safe: a smaller ISR only narrows who may be elected.
+  const liveIsr = l.isr.filter(isLive);
+  if (liveIsr.length < l.isr.length) {
+    return { write: { expected: l, next: { leader: l.leader, leaderEpoch: l.leaderEpoch, isr: liveIsr, replicas: [...l.replicas] }, reason: 'isr-fenced' } };
   }
   const preferred = l.replicas[0];
   if (preferred === l.leader || !l.isr.includes(preferred)) return {};

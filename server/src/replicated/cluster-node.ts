@@ -18,7 +18,7 @@ import type { TopicSource, TopicSourceHooks } from '../broker/topic-source.ts';
 import { ClusterStore } from '../cluster/cluster-store.ts';
 import type { ClusterView, PeerDirectory } from '../cluster/cluster-state.ts';
 import { Controller } from '../cluster/controller.ts';
-import { BrokerMembership } from '../cluster/membership.ts';
+import { BrokerMembership, revokeBrokerLease } from '../cluster/membership.ts';
 import { RunnelError } from '@runnel/client/codec';
 import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits } from '../replication/index.ts';
 import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
@@ -145,6 +145,7 @@ export class ClusterNode {
     const { options, store, server, links } = this;
     const { limits } = options;
     this.startIsolationMonitor();
+    this.watchControllerDeath();
     const advertised = options.cluster.advertiseUrl ?? clientUrl;
     this.membership = await BrokerMembership.register(store.connection, {
       id: options.brokerId, clientUrl: advertised, replicationHost: options.cluster.replicationHost, replicationPort: server.address.port, startedAtMs: Date.now(),
@@ -203,6 +204,24 @@ export class ClusterNode {
     this.links.close();
     await this.server.close();
     await this.store.close();
+  }
+
+  /**
+   * A SIGKILLed controller is seen at once by every broker linked to it (its port refuses): revoke its campaign
+   * and registration leases then, so the next controller is elected now, not after controllerLeaseTtlMs (the
+   * controller's own probe does the same for other brokers). Safe whatever the truth: a live controller that
+   * loses its lease is deposed (its writes are guarded by its election key) and campaigns again.
+   */
+  private watchControllerDeath(): void {
+    const { store } = this;
+    this.links.onPeerDown((id, reason) => {
+      if (reason !== 'refused' || store.controller() !== id || this.closed) return;
+      const leases = store.electionCandidates().filter((c) => c.brokerId === id).map((c) => c.key.slice(c.key.lastIndexOf('/') + 1));
+      const registration = store.broker(id)?.leaseId;
+      if (registration) leases.push(registration);
+      this.options.warn(`runnel: cluster: controller ${id} is gone (connection refused): revoking its leases so another broker takes over now`);
+      for (const lease of leases) void revokeBrokerLease(store.connection, lease).catch(() => undefined);
+    });
   }
 
   /** Asks every registered peer whether it reaches etcd, this often, and judges isolation (isolation.ts). */

@@ -27,7 +27,10 @@ import { ClusterPartition, type ClusterPartitionLimits, type LeaderForwarder, ty
 
 /** What the registry needs of the cluster store (server/src/cluster/cluster-store.ts). */
 export interface TopicStore {
+  /** The watch-fed cache (may lag etcd by a few ms). */
   topics(): TopicInfo[];
+  /** A linearizable read of every topic in etcd. */
+  load(): Promise<TopicInfo[]>;
   leadership(topicId: string, partition: number): VersionedLeadership | undefined;
   liveBrokerIds(): number[];
   createTopicWithAssignment(info: TopicInfo, assignment: number[][]): Promise<void>;
@@ -57,6 +60,9 @@ interface ServedClusterTopic extends ServedTopic {
   partitions: ClusterPartition[];
   logs: (PartitionLog | undefined)[];
 }
+
+/** Longest wait for the etcd watch to bring a topic this broker just created or read (it takes milliseconds; bounded for a stalled watch). */
+const TOPIC_CACHE_WAIT_MS = 5000;
 
 const OFFLINE: PartitionLeadership = { leader: -1, leaderEpoch: 0, isr: [], replicas: [] };
 
@@ -120,10 +126,14 @@ export class ReplicatedRegistry implements TopicSource {
     };
     try {
       await this.options.store.createTopicWithAssignment(info, assignment);
-    } finally {
-      // Also on TOPIC_ALREADY_EXISTS: a racing broker's topic is then served here before the caller looks again.
-      await this.sync();
+    } catch (e) {
+      // A racing broker's topic is then served here before the caller looks again.
+      if (e instanceof RunnelError && e.errorName === 'TOPIC_ALREADY_EXISTS') await this.refresh(spec.name);
+      throw e;
     }
+    // Read our own write: served here before the creation is answered.
+    await this.waitForCache(info.topicId);
+    await this.sync();
     return info;
   }
 
@@ -133,6 +143,27 @@ export class ReplicatedRegistry implements TopicSource {
     await this.options.store.deleteTopic(name, info.topicId);
     await this.sync();
     return info;
+  }
+
+  /**
+   * A topic asked for by name that this broker does not serve (yet): if etcd has it (a linearizable read),
+   * wait for the watch to bring it and open it, so a topic created through another broker a moment ago is
+   * found, not refused UNKNOWN_TOPIC_OR_PARTITION.
+   */
+  async refresh(name: string): Promise<void> {
+    if (this.topics.has(name)) return;
+    const stored = (await this.options.store.load()).find((t) => t.name === name);
+    if (!stored) return;
+    await this.waitForCache(stored.topicId);
+    await this.sync();
+  }
+
+  /** Until the watch-fed cache holds topic `topicId` (bounded: TOPIC_CACHE_WAIT_MS). */
+  private async waitForCache(topicId: string): Promise<void> {
+    const deadline = Date.now() + TOPIC_CACHE_WAIT_MS;
+    while (!this.options.store.topics().some((t) => t.topicId === topicId) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** The store's topics changed (watch, resync): open what is new, close what is gone. Serialised. */
@@ -171,15 +202,21 @@ export class ReplicatedRegistry implements TopicSource {
   private async syncNow(): Promise<void> {
     if (this.closed) return;
     const wanted = new Map(this.options.store.topics().map((t) => [t.topicId, t]));
+    let changed = false;
     for (const topic of [...this.byId.values()]) {
-      if (!wanted.has(topic.info.topicId)) await this.closeTopic(topic);
+      if (!wanted.has(topic.info.topicId)) {
+        await this.closeTopic(topic);
+        changed = true;
+      }
     }
     for (const info of wanted.values()) {
       if (this.byId.has(info.topicId)) continue;
       const stale = this.topics.get(info.name);
       if (stale) await this.closeTopic(stale); // the name was re-created with a new id
       await this.openTopic(info);
+      changed = true;
     }
+    if (changed) this.options.hooks.onTopicsChanged?.();
   }
 
   private async openTopic(info: TopicInfo): Promise<void> {

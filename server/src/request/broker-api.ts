@@ -74,6 +74,8 @@ export interface HttpBrokerApi {
 /** Everything, including what only WebSocket sessions ask. */
 export interface BrokerApi extends HttpBrokerApi {
   readonly brokerId: number;
+  /** Look again for a topic this broker does not serve (a cluster broker may not have seen a topic created elsewhere a moment ago); describe it after. */
+  refreshTopic(ctx: RequestContext, name: string): Promise<void>;
   /** `(-1, -1)` allocates a producer id. */
   /** `(-1, …)` allocates; an issued id is re-claimed only with its secret by the same subject, else a fresh id is issued. */
   initProducer(ctx: RequestContext, producerId: number, producerEpoch: number, producerSecret: string): Promise<{ producerId: number; producerEpoch: number; producerSecret: string }>;

@@ -86,7 +86,7 @@ export class RequestLayer implements BrokerApi {
   async ensureTopic(ctx: RequestContext, name: string) {
     this.access.check(ctx, 'produce', { topic: name });
     refuseInternal(name, 'produce to');
-    if (this.broker.hasTopic(name)) return this.broker.ensureTopic(name);
+    if (await this.broker.refreshTopic(name)) return this.broker.ensureTopic(name);
     this.access.check(ctx, 'createTopic', { topic: name });
     return this.createCounted(ctx, name, () => this.broker.ensureTopic(name));
   }
@@ -170,7 +170,13 @@ export class RequestLayer implements BrokerApi {
   async subscribe(ctx: RequestContext, topic: string, partition: number) {
     assertTopicName(topic, this.broker.config.limits.maxTopicNameLength);
     this.access.check(ctx, 'subscribe', { topic });
+    await this.broker.refreshTopic(topic);
     return this.broker.partition(topic, partition).topic; // UNKNOWN_TOPIC_OR_PARTITION for a topic or partition it does not have
+  }
+
+  async refreshTopic(ctx: RequestContext, name: string): Promise<void> {
+    assertTopicName(name, this.broker.config.limits.maxTopicNameLength);
+    await this.broker.refreshTopic(name);
   }
 
   async offsetForTimestamp(ctx: RequestContext, topic: string, partition: number, timestampMs: number) {

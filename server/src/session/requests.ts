@@ -43,6 +43,11 @@ export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame:
       try {
         described = api.describeTopic(ctx, name);
       } catch (e) {
+        if (e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') await api.refreshTopic(ctx, name).catch(() => undefined);
+      }
+      try {
+        described ??= api.describeTopic(ctx, name);
+      } catch (e) {
         const mayCreate = frame.allowAutoTopicCreation === 1 && created < limits.maxTopicsAutoCreatedPerRequest;
         if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') || !mayCreate) throw e;
         created++;

@@ -37,9 +37,9 @@ export class MemoryBroker implements HttpBrokerApi {
     assertTopicName(spec.name, defaultLimits.maxTopicNameLength);
     if (!Number.isInteger(spec.partitions) || spec.partitions < 1 || spec.partitions > defaultLimits.maxPartitionsPerTopic) throw new RunnelError('INVALID_PARTITIONS');
     if (this.topics.has(spec.name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
-    if (spec.replicationFactor !== 1) throw new RunnelError('INVALID_REPLICATION_FACTOR', 'single node: replicationFactor must be 1');
+    if (spec.replicationFactor !== undefined && spec.replicationFactor !== -1 && spec.replicationFactor !== 1) throw new RunnelError('INVALID_REPLICATION_FACTOR', 'single node: replicationFactor must be 1');
     const info: TopicInfo = {
-      name: spec.name, topicId: `topic-${this.nextTopicId++}`, partitions: spec.partitions, replicationFactor: spec.replicationFactor,
+      name: spec.name, topicId: `topic-${this.nextTopicId++}`, partitions: spec.partitions, replicationFactor: 1,
       retentionMs: spec.retentionMs ?? 604_800_000, retentionBytes: spec.retentionBytes ?? -1, createdAtMs: 1_700_000_000_000,
     };
     this.topics.set(spec.name, { info, partitions: Array.from({ length: spec.partitions }, () => ({ batches: [], baseOffsets: [], logEndOffset: 0 })) });
