@@ -144,6 +144,7 @@ export class ClusterNode {
   async join(clientUrl: string): Promise<void> {
     const { options, store, server, links } = this;
     const { limits } = options;
+    await this.waitUntilElectable();
     this.startIsolationMonitor();
     this.watchControllerDeath();
     const advertised = options.cluster.advertiseUrl ?? clientUrl;
@@ -204,6 +205,29 @@ export class ClusterNode {
     this.links.close();
     await this.server.close();
     await this.store.close();
+  }
+
+  /**
+   * A replica whose recovery cut committed records (a corrupt or torn tail below its checkpointed high watermark)
+   * must not be elected until it has caught up (ReplicaPartition.isElectable), and the controller elects only
+   * registered brokers: so this broker registers only once no such replica is still in an ISR (its leader drops
+   * it at its first fetch, or it catches up), bounded by leaderWaitMs (then a leader election that picks it is
+   * refused by the replica: the partition waits for another in-sync replica, never an unclean election).
+   */
+  private async waitUntilElectable(): Promise<void> {
+    const { brokerId, limits } = this.options;
+    const deadline = Date.now() + limits.leaderWaitMs;
+    const risky = () => (this.registry?.openTopics() ?? []).flatMap((t) => t.partitions.filter((p) => {
+      const replica = p.localReplica as ReplicaPartition | undefined;
+      return replica !== undefined && !replica.isElectable && (this.store.leadership(t.info.topicId, p.partition)?.isr.includes(brokerId) ?? false);
+    }).map((p) => `${t.info.name}/${p.partition}`));
+    let waiting = risky();
+    if (waiting.length === 0) return;
+    this.options.warn(`runnel: cluster: recovery cut committed records of ${waiting.join(', ')}: registering once they are out of their ISR or caught up (up to ${limits.leaderWaitMs} ms)`);
+    while (waiting.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      waiting = risky();
+    }
   }
 
   /**
