@@ -51,7 +51,7 @@ export class RunnelHttpClient {
     return json as T;
   }
 
-  createTopic(spec: { name: string; partitions?: number; replicationFactor?: number; retentionMs?: number; retentionBytes?: number }): Promise<TopicInfo> {
+  createTopic(spec: { name: string; partitions?: number; replicationFactor?: number; minInsyncReplicas?: number; retentionMs?: number; retentionBytes?: number }): Promise<TopicInfo> {
     return this.call('POST', '/v1/topics', spec);
   }
 

@@ -20,13 +20,14 @@ export async function runTopicCommand(args: string[], client: RunnelHttpClient, 
     case 'create': {
       const { values, positionals } = parseArgs({
         args: rest, allowPositionals: true,
-        options: { partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, 'retention-ms': { type: 'string' }, 'retention-bytes': { type: 'string' } },
+        options: { partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, 'min-insync-replicas': { type: 'string' }, 'retention-ms': { type: 'string' }, 'retention-bytes': { type: 'string' } },
       });
-      const name = needName(positionals, 'runnel topic create <name> [--partitions N] [--replication-factor R] [--retention-ms MS] [--retention-bytes B]');
+      const name = needName(positionals, 'runnel topic create <name> [--partitions N] [--replication-factor R] [--min-insync-replicas M] [--retention-ms MS] [--retention-bytes B]');
       const spec = {
         name,
         partitions: intOption('partitions', values.partitions, 1),
         replicationFactor: intOption('replication-factor', values['replication-factor'], 1),
+        minInsyncReplicas: intOption('min-insync-replicas', values['min-insync-replicas'], 1),
         retentionMs: intOption('retention-ms', values['retention-ms'], -1),
         retentionBytes: intOption('retention-bytes', values['retention-bytes'], -1),
       };
