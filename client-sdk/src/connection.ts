@@ -163,7 +163,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   #write(frame: ClientFrame): void {
-    this.#transport!.send(encodeFrame(frame));
+    // NB: `#lost` leaves 'connected' before it tells anyone, so a transport is always set here; `?.` only keeps a bug from throwing into a caller's listener.
+    this.#transport?.send(encodeFrame(frame));
   }
 
   #become(next: ConnectionState): void {
@@ -221,12 +222,14 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.#failPending(`connection lost (${code} ${reason})`);
     if (this.#current === 'closed') return;
     const wasConnected = this.#current === 'connected';
-    if (wasConnected) this.emit('disconnected', { code, reason });
+    // Invariant: 'reconnecting' before 'disconnected' listeners run: what they send (a group member
+    // unsubscribing its partitions) is refused by `send`/`request`, never written to the lost transport.
     this.#become('reconnecting');
     // A lost session moves to the next URL at once; a failed dial backs off (reconnect-policy.ts).
     const step = wasConnected ? this.#policy.lost(Date.now(), this.#retryAfterMs) : this.#policy.failed(this.#retryAfterMs);
     this.#retryAfterMs = 0;
     this.#timer = setTimeout(() => { if (this.#current === 'reconnecting') this.#dial(); }, step.delayMs);
+    if (wasConnected) this.emit('disconnected', { code, reason });
   }
 
   #failPending(why: string): void {

@@ -10,13 +10,17 @@
  * exposes fault controls (drop or refuse connections, write without
  * answering, lose the log's tail, recreate a topic, delete old records;
  * for failover: URLs that are down, a broker id, coded produce and
- * initProducer refusals, a high watermark that lags the log).
+ * initProducer refusals, a high watermark that lags the log; topics not
+ * auto-created, metadata answers withheld). A minimal group coordinator:
+ * every join or leave (or closed session) rebalances at once (round robin,
+ * a new generation pushed to every member), commits are fenced by
+ * generation and member, offsetFetch can be refused with codes.
  * Deliberately small; the real broker is tested in test/sdk.
  */
 import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
 import { ErrorTable, type ErrorName } from './codec/errors.ts';
 import { readBatchHeader, setBaseOffset, type BatchHeader } from './codec/record-batch.ts';
-import type { BrokerFrame, ClientFrame, StartPosition } from './codec/protocol.ts';
+import type { BrokerFrame, ClientFrame, CommittedOffset, StartPosition } from './codec/protocol.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 
 interface StoredBatch { baseOffset: number; lastOffset: number; bytes: Uint8Array; maxTimestamp: number }
@@ -25,6 +29,8 @@ interface RememberedBatch { base: number; last: number; offset: number }
 interface Partition { batches: StoredBatch[]; logStartOffset: number; logEndOffset: number; producers: Map<number, RememberedBatch[]> }
 interface Topic { topicId: string; partitions: Partition[] }
 interface Sub { topic: string; partition: number; next: number; credit: number }
+interface GroupMember { session: FakeSession; topics: string[] }
+interface Group { generationId: number; members: Map<string, GroupMember>; offsets: Map<string, CommittedOffset> }
 
 const code = (name: ErrorName): number => ErrorTable[name].code;
 
@@ -65,6 +71,16 @@ export class FakeBroker {
   initProducerErrors: ErrorName[] = [];
   /** When set, subscriptions see at most this high watermark (a follower or new leader that has not learned it). */
   highWatermarkCap: number | undefined;
+  /** When false, metadata and subscribe answer UNKNOWN_TOPIC_OR_PARTITION for a topic not created (auto-create off). */
+  autoCreateTopics = true;
+  /** When set, metadata requests are never answered (to cut a connection while they are outstanding). */
+  holdMetadata = false;
+  /** Metadata requests received, by topic (a request for several topics counts once for each). */
+  readonly metadataRequests = new Map<string, number>();
+  /** The next offsetFetch requests are answered with these codes, one each (a coordinator moving). */
+  offsetFetchErrors: ErrorName[] = [];
+  readonly groups = new Map<string, Group>();
+  private nextMemberId = 1;
 
   constructor(public defaultPartitions = 3) {}
 
@@ -106,6 +122,52 @@ export class FakeBroker {
   /** Drops every connection (like a broker crash, without losing the log). */
   dropConnections(): void {
     for (const s of this.sessions) s.kill(1006, 'dropped');
+  }
+
+  group(name: string): Group {
+    let g = this.groups.get(name);
+    if (!g) this.groups.set(name, (g = { generationId: 0, members: new Map(), offsets: new Map() }));
+    return g;
+  }
+
+  /** Adds (memberId '') or re-adds a member and rebalances; returns its memberId. */
+  joinGroup(name: string, memberId: string, session: FakeSession, topics: string[]): string {
+    const id = memberId || `member-${this.nextMemberId++}`;
+    this.group(name).members.set(id, { session, topics });
+    return id;
+  }
+
+  /** A new generation: every partition of the members' topics round robin; pushed to each member but `answered` (it gets the join answer). */
+  rebalance(name: string, answered?: { memberId: string; requestId: number }): void {
+    const g = this.group(name);
+    g.generationId++;
+    const ids = [...g.members.keys()].sort();
+    const topics = [...new Set([...g.members.values()].flatMap((m) => m.topics))].sort();
+    const owned = new Map<string, Map<string, number[]>>(ids.map((id) => [id, new Map()]));
+    let i = 0;
+    for (const topic of topics) {
+      const count = this.topics.get(topic)?.partitions.length ?? 0;
+      for (let p = 0; p < count; p++) {
+        const candidates = ids.filter((id) => g.members.get(id)!.topics.includes(topic));
+        const id = candidates[i++ % candidates.length];
+        const mine = owned.get(id)!;
+        mine.set(topic, [...(mine.get(topic) ?? []), p]);
+      }
+    }
+    for (const id of ids) {
+      const assignments = [...owned.get(id)!].map(([topic, partitions]) => ({ topic, partitions }));
+      const requestId = answered?.memberId === id ? answered.requestId : 0;
+      g.members.get(id)!.session.send({ type: 'groupAssignment', requestId, group: name, memberId: id, generationId: g.generationId, errorCode: 0, assignments });
+    }
+  }
+
+  /** The members a closed session held leave their groups (as the broker does when a socket closes). */
+  dropMembers(session: FakeSession): void {
+    for (const [name, g] of this.groups) {
+      const gone = [...g.members].filter(([, m]) => m.session === session);
+      for (const [id] of gone) g.members.delete(id);
+      if (gone.length > 0) this.rebalance(name);
+    }
   }
 
   allocateProducer(): number {
@@ -169,7 +231,13 @@ export class FakeSession {
     if (!this.alive) return;
     this.alive = false;
     this.broker.sessions.delete(this);
+    this.broker.dropMembers(this);
     setImmediate(() => this.listener.close(c, reason));
+  }
+
+  /** Sends a frame to the client (unsolicited frames, group assignments). */
+  send(frame: BrokerFrame): void {
+    this.out(frame);
   }
 
   private out(frame: BrokerFrame): void {
@@ -193,7 +261,10 @@ export class FakeSession {
         return this.out({ type: 'helloOk', version: 3, brokerId: b.brokerId, sessionId: 's', maxFrameBytes: 2 ** 20 + 65536, maxBatchBytes: b.maxBatchBytes, maxInflightProduce: 256, tokenExpiresAtMs: -1 });
       case 'metadataRequest': {
         const names = f.topics.length ? f.topics : [...b.topics.keys()];
+        for (const name of names) b.metadataRequests.set(name, (b.metadataRequests.get(name) ?? 0) + 1);
+        if (b.holdMetadata) return;
         const topics = names.map((name) => {
+          if (!b.autoCreateTopics && !b.topics.has(name)) return { name, topicId: '', errorCode: code('UNKNOWN_TOPIC_OR_PARTITION'), partitions: [] };
           const t = b.topic(name);
           return { name, topicId: t.topicId, errorCode: 0, partitions: t.partitions.map((p, partition) => ({ partition, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0], logStartOffset: p.logStartOffset, highWatermark: p.logEndOffset })) };
         });
@@ -228,6 +299,25 @@ export class FakeSession {
         if (sub) { sub.credit += f.bytes; this.pump(f.topic, f.partition); }
         return;
       }
+      case 'groupJoin': {
+        const memberId = b.joinGroup(f.group, f.memberId, this, f.topics);
+        return b.rebalance(f.group, { memberId, requestId: f.requestId });
+      }
+      case 'groupLeave':
+        if (b.group(f.group).members.delete(f.memberId)) b.rebalance(f.group);
+        return;
+      case 'groupHeartbeat': return;
+      case 'offsetFetch': {
+        const refusal = b.offsetFetchErrors.shift();
+        const offsets = [...b.group(f.group).offsets.values()].filter((o) => f.topics.includes(o.topic));
+        return this.out({ type: 'offsetFetchResult', requestId: f.requestId, errorCode: refusal ? code(refusal) : 0, offsets: refusal ? [] : offsets });
+      }
+      case 'offsetCommit': {
+        const g = b.group(f.group);
+        const fenced = f.generationId >= 0 && (f.generationId !== g.generationId || !g.members.has(f.memberId));
+        if (!fenced) for (const o of f.offsets) g.offsets.set(`${o.topic}/${o.partition}`, o);
+        return this.out({ type: 'offsetCommitAck', requestId: f.requestId, errorCode: fenced ? code('ILLEGAL_GENERATION') : 0 });
+      }
       case 'ping': return this.out({ type: 'pong', nonce: f.nonce });
       case 'pong': return;
       default:
@@ -245,7 +335,7 @@ export class FakeSession {
   }
 
   private subscribe(f: Extract<ClientFrame, { type: 'subscribe' }>): void {
-    const t = this.broker.topic(f.topic);
+    const t = this.broker.autoCreateTopics ? this.broker.topic(f.topic) : this.broker.topics.get(f.topic) ?? { topicId: '', partitions: [] };
     const p = t.partitions[f.partition];
     const end = Math.min(p?.logEndOffset ?? 0, this.broker.highWatermarkCap ?? Infinity);
     const answer = { type: 'subscribed' as const, requestId: f.requestId, topic: f.topic, partition: f.partition, topicId: t.topicId, logStartOffset: p?.logStartOffset ?? 0, highWatermark: end };

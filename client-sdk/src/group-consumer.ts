@@ -23,7 +23,7 @@ import type { Connection } from './connection.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler } from './consumer.ts';
 import { Emitter } from './events.ts';
 import { planAssignment, type TopicPartition } from './group-assignment.ts';
-import { GROUP_JOIN_RETRY_MS, validateGroupTimeouts } from './limits.ts';
+import { GROUP_JOIN_RETRY_MS, OFFSET_FETCH_RETRY_MS, validateGroupTimeouts } from './limits.ts';
 import type { OffsetStore, StoredOffset } from './storage.ts';
 import { toTopic, type TopicRef } from './topic.ts';
 
@@ -189,10 +189,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
   /** Fetches the committed offsets once and starts a subscription per added partition. */
   async #start(added: Owned[], generationId: number): Promise<void> {
     if (added.length > 0) {
-      const topics = [...new Set(added.map((o) => o.topic))];
-      const fetched = await this.#conn.request<OffsetFetchResultFrame>({ type: 'offsetFetch', group: this.group, topics });
-      if (fetched.errorCode !== 0) throw new RunnelError(errorNameOf(fetched.errorCode), `offsetFetch for group ${this.group}`);
-      const committed = new Map(fetched.offsets.map((o) => [key(o.topic, o.partition), o]));
+      const committed = await this.#fetchOffsets(added);
       for (const o of added) {
         if (this.#stopped || this.#owned.get(key(o.topic, o.partition)) !== o) continue; // revoked meanwhile
         o.sub = this.#subscribe(o, committed.get(key(o.topic, o.partition)));
@@ -200,6 +197,31 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
       await Promise.all(added.map((o) => o.sub?.ready));
     }
     if (generationId === this.#generationId) this.#resolveReady();
+  }
+
+  /**
+   * The committed offsets of `added` (one offsetFetch). A retryable refusal (the coordinator moving after a
+   * broker loss, etcd away, a timeout) is retried with backoff (OFFSET_FETCH_RETRY_MS doubled, at most
+   * GROUP_JOIN_RETRY_MS) while any of `added` is still owned: giving up would stop the member for good.
+   * NOT_CONNECTED and fatal codes throw (`#handleAssignment` rejoins on the next `connected`, or stops).
+   */
+  async #fetchOffsets(added: Owned[]): Promise<Map<string, CommittedOffset>> {
+    const topics = [...new Set(added.map((o) => o.topic))];
+    for (let attempt = 0; ; attempt++) {
+      let error: RunnelError;
+      try {
+        const fetched = await this.#conn.request<OffsetFetchResultFrame>({ type: 'offsetFetch', group: this.group, topics });
+        if (fetched.errorCode === 0) return new Map(fetched.offsets.map((o) => [key(o.topic, o.partition), o]));
+        error = new RunnelError(errorNameOf(fetched.errorCode), `offsetFetch for group ${this.group}`);
+      } catch (e) {
+        error = e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', 'offsetFetch failed', { cause: e });
+      }
+      if (error.errorName === 'NOT_CONNECTED' || !error.retryable) throw error;
+      this.emit('error', error);
+      await new Promise((r) => setTimeout(r, Math.min(GROUP_JOIN_RETRY_MS, OFFSET_FETCH_RETRY_MS * 2 ** attempt)));
+      // Revoked (a rebalance, a lost connection) or stopped meanwhile: nothing of `added` is started.
+      if (this.#stopped || added.every((o) => this.#owned.get(key(o.topic, o.partition)) !== o)) return new Map();
+    }
   }
 
   #subscribe(owned: Owned, committed: CommittedOffset | undefined): Subscription<T> {
@@ -255,7 +277,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     const owned = this.#owned.get(k);
     this.#owned.delete(k);
     this.#pending.delete(k);
-    void owned?.sub?.unsubscribe();
+    owned?.sub?.unsubscribe().catch((e: unknown) => this.emit('error', e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', 'unsubscribe failed', { cause: e })));
   }
 
   /** The broker dropped this member (disconnect, session timeout): everything is revoked. */
@@ -274,7 +296,8 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     this.#stopped = true;
     clearInterval(this.#heartbeat);
     // Still a member: the handled offsets are committed with the current generation before leaving.
-    await Promise.all([...this.#owned.values()].map((o) => o.sub?.unsubscribe()));
+    // NB: allSettled and #flush never reject, so `closed` always settles (nothing escapes as an unhandled rejection).
+    await Promise.allSettled([...this.#owned.values()].map((o) => o.sub?.unsubscribe()));
     await this.#flush();
     if (this.#memberId !== '') this.#conn.send({ type: 'groupLeave', group: this.group, memberId: this.#memberId });
     for (const off of this.#offs) off();

@@ -141,6 +141,13 @@ export const DEFAULT_MAX_INFLIGHT_PRODUCE = 256;
 /** Group join that failed retryably (e.g. REBALANCE_IN_PROGRESS) is tried again after this long. */
 export const GROUP_JOIN_RETRY_MS = 1000;
 
+/**
+ * A group member's offsetFetch refused retryably (the coordinator moving after a broker loss, a timeout) is
+ * sent again after this long, doubled per attempt up to GROUP_JOIN_RETRY_MS, while the member still owns the
+ * partitions. Too low hammers a coordinator that is being elected; too high delays consumption after it is.
+ */
+export const OFFSET_FETCH_RETRY_MS = 100;
+
 /** Default group session timeout (the broker clamps it to its [minGroupSessionTimeoutMs, maxGroupSessionTimeoutMs]). */
 export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 

@@ -19,14 +19,6 @@ import { OFFSETS_TOPIC, coordinatorPartitionOf } from '../../server/src/groups/c
 import { defaultClusterGroupLimits } from '../../server/src/groups/cluster-group-limits.ts';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
-/**
- * Skipped until the SDK no longer writes to a lost transport: when the member's own broker is killed,
- * the group consumer's 'disconnected' handler unsubscribes its partitions and Connection.send still
- * sees 'connected' with a null transport (TypeError in Connection.#write, an unhandled rejection that
- * also cuts #loseMembership short). With the cluster wiring of b6b4de0 every other assertion passes
- * (~20 s): run it with the skip removed to check.
- */
-const PENDING = 'needs the SDK fix of Connection.send after a lost transport (TypeError in Connection.#write from the group consumer\'s disconnected handler)';
 const TOPIC = 'grp-failover';
 const GROUP = 'failover-group';
 const PARTITIONS = 4;
@@ -69,7 +61,7 @@ async function highWatermarks(broker: BrokerNode): Promise<number[]> {
   return partitions.sort((a, b) => a.partition - b.partition).map((p) => p.highWatermark);
 }
 
-test('SIGKILL of the group coordinator: committed offsets survive and never move backwards; members rejoin and finish', { timeout: 240_000, skip: PENDING }, async () => {
+test('SIGKILL of the group coordinator: committed offsets survive and never move backwards; members rejoin and finish', { timeout: 240_000 }, async () => {
   const cluster = await LocalCluster.start({ nodes: 3, brokerLimits: { minGroupSessionTimeoutMs: 1000 } });
   const clients: RunnelClient[] = [];
   const consumers: GroupConsumer<unknown>[] = [];
