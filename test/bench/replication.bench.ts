@@ -72,7 +72,7 @@ let majorGcs = 0;
 let majorGcMs = 0;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
-    if ((e.detail as { kind?: number } | undefined)?.kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    if ((e as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
     majorGcs++;
     majorGcMs += e.duration;
   }
