@@ -171,6 +171,40 @@ test('min ISR: reported from the accepted ISR; fenced stops every decision', () 
   assert.deepEqual([t.tick(9000).alterIsr, t.handleLocalDurable(500, 9001).isHighWatermarkAdvanced], [null, false]);
 });
 
+test('an alterIsr answered fenced after a newer revision of the same epoch arrived (the controller dropped a dead follower) is proposed again, not a fence', () => {
+  // The race seen in fault seeds 1048/1049: the leader proposes {1,2} while the controller writes {1,2} too
+  // ('isr-fenced', revision 11); the watch brings revision 11 before the leader's compare-and-swap on revision 10
+  // fails. Fencing then left a leader that no later revision would revive: no leader acted, the ISR never re-formed.
+  const s = leaderState();
+  s.handleLocalDurable(200, 0);
+  s.handleFollowerFetch(2, 200, 200, 10);
+  const shrink = s.tick(1001);
+  assert.deepEqual(shrink.alterIsr?.isr, [1, 2], 'follower 3 never fetched: proposed out');
+  s.updateLeadership(leadership([1, 2], '11'), 1002);
+  const r = s.handleAlterIsrResult({ ok: false, reason: 'fenced' }, 1003);
+  assert.equal(r.isFenced, false, 'revision 11 is this epoch naming this leader: the stale compare-and-swap is no fence');
+  assert.equal(s.isFenced, false);
+  assert.equal(r.alterIsr, null, 'the accepted ISR {1,2} is already what it wanted');
+  s.handleFollowerFetch(2, 200, 200, 1099);
+  const expand = s.handleFollowerFetch(3, 200, 200, 1100);
+  assert.deepEqual([expand.alterIsr?.isr, expand.alterIsr?.expected.revision], [[1, 2, 3], '11'], 'follower 3 caught up: it rejoins');
+  // A fenced answer with no newer revision seen is a real fence (a new epoch is on its way).
+  const again = s.handleAlterIsrResult({ ok: false, reason: 'fenced' }, 1200);
+  assert.equal(again.isFenced, true);
+});
+
+test('a fenced answer to a re-proposal after a newer revision: proposed once more against the newest revision', () => {
+  const s = leaderState();
+  s.handleLocalDurable(200, 0);
+  s.handleFollowerFetch(2, 200, 200, 10);
+  s.handleFollowerFetch(3, 150, 200, 10);
+  assert.deepEqual(s.tick(1001).alterIsr?.isr, [1, 2]);
+  s.updateLeadership(leadership([1, 2, 3], '11'), 1002);
+  const r = s.handleAlterIsrResult({ ok: false, reason: 'fenced' }, 1003);
+  assert.equal(r.isFenced, false);
+  assert.deepEqual([r.alterIsr?.isr, r.alterIsr?.expected.revision], [[1, 2], '11'], 'still lagging: proposed again on revision 11');
+});
+
 test('follower views: lag in records and ms, ISR membership', () => {
   const s = leaderState({ leadership: leadership([1, 2]) });
   s.handleLocalDurable(100, 0);

@@ -23,7 +23,8 @@
  *   Expand: a replica whose durable end reached the high watermark and the
  *   start of this epoch joins. One alterIsr at a time; 'unavailable' is
  *   retried after alterIsrRetryMs; 'fenced' ends this state (the leadership
- *   changed under it).
+ *   changed under it), unless a newer revision of this epoch naming this
+ *   leader came in by updateLeadership meanwhile: then it is proposed again.
  * Invariants: highWatermark never decreases and never exceeds the leader's
  * own durable end; the leader is always in the ISR.
  */
@@ -106,6 +107,8 @@ export class LeaderState {
   #localDurableEnd: number;
   /** The ISR of the alterIsr in flight, or null. */
   #proposed: number[] | null = null;
+  /** The revision the alterIsr in flight compares against. */
+  #proposedAgainst = '';
   /** No alterIsr before this time (after 'unavailable'). */
   #retryAtMs = 0;
   #isFenced = false;
@@ -178,7 +181,10 @@ export class LeaderState {
       assert(result.leadership.leaderEpoch === this.leaderEpoch && result.leadership.leader === this.brokerId, `alterIsr answered epoch ${result.leadership.leaderEpoch} leader ${result.leadership.leader}`);
       this.#leadership = withLeaderInIsr(result.leadership);
     } else if (result.reason === 'fenced') {
-      this.#isFenced = true;
+      // A newer revision of this epoch, naming this leader, arrived while the compare-and-swap was in flight (the
+      // controller dropped a dead follower, KIP-841): that is why it failed, not a new leadership. Propose again on
+      // it; fencing here would leave a leader no later revision revives (fault seeds 1048/1049: the ISR never re-formed).
+      if (this.#leadership.revision === this.#proposedAgainst) this.#isFenced = true;
     } else {
       this.#retryAtMs = nowMs + this.#options.alterIsrRetryMs;
     }
@@ -188,7 +194,8 @@ export class LeaderState {
   /**
    * The same epoch, a newer revision of the leadership key (read back from
    * etcd): its ISR becomes the accepted one. NB: an alterIsr in flight will be
-   * answered fenced (the revision it names is stale) and is proposed again.
+   * answered fenced (the revision it names is stale): not a fence, it is
+   * proposed again against this revision (handleAlterIsrResult).
    */
   updateLeadership(l: VersionedLeadership, nowMs: number): LeaderReady {
     assert(l.leaderEpoch === this.leaderEpoch && l.leader === this.brokerId, `updateLeadership of epoch ${l.leaderEpoch} leader ${l.leader} on epoch ${this.leaderEpoch}`);
@@ -255,6 +262,7 @@ export class LeaderState {
     // caught up from now (else the lag rule would shrink it at once and the ISR would flap).
     for (const id of next) if (!current.includes(id)) this.#followers.get(id)!.lastCaughtUpMs = nowMs;
     this.#proposed = next;
+    this.#proposedAgainst = this.#leadership.revision;
     return { expected: this.#leadership, isr: next };
   }
 }
