@@ -215,6 +215,10 @@ export class Broker {
   /** Stored batches from the batch containing `offset`, below the highWatermark, up to ~maxBytes (at least one batch). */
   async fetch(topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult> {
     const p = this.partition(topic, partition);
+    if (Number.isSafeInteger(offset) && offset > p.highWatermark && offset <= p.logEndOffset) {
+      // Stored, not yet known committed (a replica whose high watermark lags its log): nothing to read yet, as Kafka answers.
+      return { batches: new Uint8Array(0), firstOffset: offset, nextOffset: offset, highWatermark: p.highWatermark, logStartOffset: p.logStartOffset };
+    }
     if (!Number.isSafeInteger(offset) || offset < p.logStartOffset || offset > p.highWatermark) {
       throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${p.logStartOffset}, ${p.highWatermark}]`, {
         details: { logStartOffset: p.logStartOffset, highWatermark: p.highWatermark },

@@ -71,8 +71,15 @@ export class SessionSubscriptions {
     const target = fanout.get(frame.topic, frame.partition);
     if (!target) return answer(ErrorTable.UNKNOWN_TOPIC_OR_PARTITION.code);
     const { topicId } = target.topic;
+    let end = target.liveEnd;
+    if (typeof start === 'number' && start > end && start <= target.source.logEndOffset) {
+      // A replica whose high watermark lags its log (a restarted cluster broker opens at its checkpointed one):
+      // the offset is on its way to being visible, as Kafka serves it, so wait (bounded) instead of refusing.
+      await target.source.waitForVisible(start - 1, limits.leaderWaitMs);
+      if (this.latest.get(key) !== mySeq || this.connection.isClosed) return;
+      end = target.liveEnd;
+    }
     const logStartOffset = target.source.logStartOffset;
-    const end = target.liveEnd;
     if (frame.topicId !== '' && frame.topicId !== topicId) return answer(ErrorTable.INCONSISTENT_TOPIC_ID.code, topicId, -1, logStartOffset, end);
     const offset = start === 'earliest' ? logStartOffset : start === 'latest' ? end : Math.max(start, frame.from.kind === 'timestamp' ? logStartOffset : start);
     if (offset < logStartOffset || offset > end) return answer(ErrorTable.OFFSET_OUT_OF_RANGE.code, topicId, -1, logStartOffset, end);
