@@ -35,6 +35,13 @@ export const defaultBenchProcessLimits: BenchProcessLimits = {
   brokerStopTimeoutMs: 15_000,
 };
 
+export function validateBenchProcessLimits(limits: BenchProcessLimits): BenchProcessLimits {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`bench limit ${name} must be a positive integer, got ${value}`);
+  }
+  return limits;
+}
+
 const RUNNEL_BIN = fileURLToPath(new URL('../../server/bin/runnel.mjs', import.meta.url));
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -153,7 +160,7 @@ export class SingleNodeBroker {
   get pid(): number | undefined { return this.child.pid; }
 
   static async start(options: { dataDir: string; env?: Record<string, string>; limits?: BenchProcessLimits }): Promise<SingleNodeBroker> {
-    const limits = options.limits ?? defaultBenchProcessLimits;
+    const limits = validateBenchProcessLimits(options.limits ?? defaultBenchProcessLimits);
     await mkdir(options.dataDir, { recursive: true });
     const port = await freePort();
     const child = track(spawn(process.execPath, [RUNNEL_BIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data', options.dataDir], {

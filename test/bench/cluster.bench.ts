@@ -2,9 +2,9 @@
  * `npm run bench -- cluster` (issue 12, must show 4): etcd and three brokers
  * on this machine (LocalCluster, separate processes), topics with
  * replication factor 3 and minInsyncReplicas 2, every produce acks=all
- * (acknowledged once fdatasync covers it on the leader and on enough
- * followers for the high watermark). Load generators are separate processes
- * over the real WebSocket protocol.
+ * (answered once the high watermark covers it: fdatasync'ed on the leader
+ * and on every ISR follower). Load generators are separate processes over
+ * the real WebSocket protocol.
  *   1. end-to-end latency p50/p99 at 10,000 records/s (10-record batches
  *      every ms; broker-bench-client.ts latency roles): producer → leader →
  *      acks=all → a consumer connected to ANOTHER broker (a follower, which
@@ -12,20 +12,26 @@
  *      quiet cluster; the first second is warm-up;
  *   2. durable ingest of 100-byte records (cluster-bench-client.ts: batches
  *      of 1,000, several in flight per connection, each connection to its
- *      partition's leader);
+ *      partition's leader), after an unmeasured warm-up;
  *   3. the same load on one `runnel start` broker (no cluster), same
  *      partitions, same disk, in the same run: the ratio cluster/single.
- * Per phase it prints each broker's fdatasyncs/s and mean fdatasync time
- * (from /metrics). Last line: `{"bench":"cluster",...}`. All on the same
- * 2 cores and the same disk.
+ * Per phase it prints what the machine did (bench-processes.ts): cores used
+ * per process and by OTHER processes, how long each process waited for a
+ * core, disk MB/s and flushes, and the brokers' CPU-ms per MB. NB: on a
+ * shared 2-core machine records/s follows the cores others take (measured:
+ * 1.13 M records/s with others at 0.6 cores, 0.38 M at 1.2); CPU per MB is
+ * the figure to compare between versions. Last line: `{"bench":"cluster",...}`.
  *
- * Knobs (env): BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (2, ingest only), BENCH_PARTITIONS (3: one leader per broker),
- * BENCH_PRODUCERS (2 processes), BENCH_RATE (records/s in all, 0 = unpaced), BENCH_CONNECTIONS (connections per process
- * per partition, 1), BENCH_INFLIGHT (8), BENCH_RECORDS_PER_BATCH (1000),
- * BENCH_ONLY=latency,ingest,single, BENCH_CPU_PROF=<dir> (every broker writes
- * a CPU profile of each ingest phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
- * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g. an
- * --import of a tracing hook), BENCH_BROKER_LOG=1 (print the brokers' output).
+ * Knobs (env): BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (2, ingest only),
+ * BENCH_PARTITIONS (3: one leader per broker), BENCH_PRODUCERS (2
+ * processes), BENCH_CONNECTIONS (per process per partition, 1),
+ * BENCH_INFLIGHT (8 per connection), BENCH_RECORDS_PER_BATCH (1000),
+ * BENCH_RATE (records/s in all, 0 = unpaced), BENCH_ONLY=latency,ingest,single,
+ * BENCH_CPU_PROF=<dir> (each broker writes a CPU profile of each ingest
+ * phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
+ * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g.
+ * --perf-basic-prof or an --import of a tracing hook), BENCH_BROKER_LOG=1
+ * (print the brokers' output).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
