@@ -41,6 +41,15 @@ export interface ClientLimits {
    * be in the log). Time disconnected does not count: the outbox holds records until a broker is reachable.
    */
   deliveryTimeoutMs: number;
+  /**
+   * A record whose topic the broker does not know (auto-creation off, or the topic created a moment later
+   * through another broker) waits this long for it to appear (Kafka's max.block.ms, also 60 s): a metadata
+   * answer still without it after this long since the send fails it UNKNOWN_TOPIC_OR_PARTITION (offline, it
+   * waits for an answer). (A produce refused UNKNOWN_TOPIC_OR_PARTITION is retried up to deliveryTimeoutMs.)
+   * Too low fails sends racing a topic's creation; too high
+   * holds records for a topic that will never exist (in the outbox, against its bounds).
+   */
+  unknownTopicWaitMs: number;
   /** Credit granted per subscription (bytes the broker may send ahead of the handler); re-granted at half. */
   creditWindowBytes: number;
   /** A beacon flush sends at most this many bytes (browsers cap keepalive/beacon bodies at 64 KiB). */
@@ -59,6 +68,7 @@ export const defaultClientLimits: ClientLimits = {
   retryBackoffMs: 100,
   retryBackoffMaxMs: 1_000,
   deliveryTimeoutMs: 120_000,
+  unknownTopicWaitMs: 60_000,
   creditWindowBytes: 1024 * 1024,
   maxBeaconBytes: 64 * 1024,
   orphanCheckMs: 10_000,

@@ -70,9 +70,8 @@ export class Outbox {
     return this.recordCount + 1 > this.limits.maxOutboxRecords || this.byteCount + bytes > this.limits.maxOutboxBytes;
   }
 
-  /** Counts a record against the bounds (pending or frozen). */
-  track(record: OutboxRecord): number {
-    const size = recordSize(record);
+  /** Counts a record against the bounds (pending or frozen); `size` is given for a stored batch's records (their bytes are encoded). */
+  track(record: Pick<OutboxRecord, 'id'>, size = recordSize(record as OutboxRecord)): number {
     this.#sizes.set(record.id, size);
     this.recordCount++;
     this.byteCount += size;
@@ -139,12 +138,17 @@ export class Outbox {
     const index = q?.findIndex((s) => s.batch === batch) ?? -1;
     if (index < 0) return -1;
     q!.splice(index, 1);
-    for (const id of batch.recordIds) {
-      this.recordCount--;
-      this.byteCount -= this.#sizes.get(id) ?? 0;
-      this.#sizes.delete(id);
-    }
+    for (const id of batch.recordIds) this.untrack(id);
     return index;
+  }
+
+  /** Stops counting a record against the bounds (acknowledged, or failed before it was frozen). */
+  untrack(id: number): void {
+    const size = this.#sizes.get(id);
+    if (size === undefined) return;
+    this.#sizes.delete(id);
+    this.recordCount--;
+    this.byteCount -= size;
   }
 
   /**

@@ -18,7 +18,7 @@
  * again under a new one. DUPLICATE_SEQUENCE_NUMBER (46: already written,
  * below the broker's remembered window) acknowledges with offset −1.
  */
-import { RunnelError, errorNameOf, isRetryable, type ErrorName } from './codec/error-codes.ts';
+import { ErrorCode, RunnelError, errorNameOf, isRetryable, type ErrorName } from './codec/error-codes.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
 import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
@@ -59,7 +59,17 @@ export class Producer {
   /** Notified whenever records settle or leave the outbox (flush, drained). */
   readonly #settled = new Condition();
   readonly #partitionCounts = new Map<string, number>();
-  #unrouted: OutboxRecord[] = [];
+  /**
+   * Records waiting for their topic's partition count, per topic, in routing order with when they started
+   * waiting (sent, or loaded from the outbox; nondecreasing along a topic's list).
+   * Invariant: while a topic is here, one metadata request covers it (#metadataRequested: in flight or
+   * its retry armed), or the connection is down and the next `connected` asks (issue 13: not one per record).
+   */
+  readonly #unrouted = new Map<string, [record: OutboxRecord, sinceMs: number][]>();
+  #metadataRequested = false;
+  #metadataTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Consecutive metadata answers with a topic still missing (the exponent of the retry backoff). */
+  #metadataAttempt = 0;
   #toPersist: OutboxRecord[] = [];
   #persistScheduled: Promise<void> | null = null;
   /** The last record write issued (store writes apply in call order: when it is done, every earlier one is). */
@@ -102,9 +112,9 @@ export class Producer {
       this.#claimed = false;
       this.#pipelined.clear();
       this.#pausedUntil.clear(); // another broker: resend at once
-      void this.ready.then(() => this.#handleConnected());
+      void this.#handleConnected();
     });
-    if (conn.state === 'connected') void this.ready.then(() => this.#handleConnected());
+    if (conn.state === 'connected') void this.#handleConnected();
   }
 
   /** Records accepted and not yet acknowledged (pending + frozen). */
@@ -173,20 +183,20 @@ export class Producer {
     return this.#recordWrite;
   }
 
+  /** A record goes to its partition once its topic's partition count is known (Kafka's waitOnMetadata), also with an explicit partition. */
   #route(record: OutboxRecord): void {
-    let partition = record.partition;
-    if (partition < 0) {
-      const count = this.#partitionCounts.get(record.topic);
-      if (count === undefined) {
-        this.#unrouted.push(record);
-        if (this.conn.state === 'connected') void this.#refreshMetadata([record.topic]);
-        return;
-      }
-      partition = this.#partitioner.partition(record.topic, record.key, count);
+    const count = this.#partitionCounts.get(record.topic);
+    if (count === undefined) {
+      const waiting = this.#unrouted.get(record.topic) ?? [];
+      waiting.push([record, Date.now()]);
+      this.#unrouted.set(record.topic, waiting);
+      return this.#maybeRequestMetadata();
     }
+    if (record.partition >= count) return this.#drop([record], new RunnelError('UNKNOWN_TOPIC_OR_PARTITION'));
+    const partition = record.partition < 0 ? this.#partitioner.partition(record.topic, record.key, count) : record.partition;
     const full = this.#outbox.accumulate(record, partition);
     if (full) {
-      if (record.partition < 0) this.#partitioner.batchCompleted(full.topic, full.partition, this.#partitionCounts.get(full.topic)!);
+      if (record.partition < 0) this.#partitioner.batchCompleted(full.topic, full.partition, count);
       this.#freeze(full);
     } else if (this.#lingerTimer === undefined) {
       this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; this.#freeze(); }, this.limits.lingerMs);
@@ -217,7 +227,7 @@ export class Producer {
     for (const b of snapshot.batches) {
       this.#outbox.enqueue(b, true);
       const size = Math.ceil(b.bytes.length / b.recordIds.length);
-      for (const id of b.recordIds) this.#outbox.track({ id, topic: '', partition: 0, key: null, value: new Uint8Array(size - RECORD_OVERHEAD_BYTES), headers: [], timestampMs: 0 });
+      for (const id of b.recordIds) this.#outbox.track({ id }, size);
       this.#nextBatchId = Math.max(this.#nextBatchId, b.id + 1);
       this.#nextRecordId = Math.max(this.#nextRecordId, ...b.recordIds.map((id) => id + 1));
     }
@@ -237,7 +247,8 @@ export class Producer {
    * the last is done. NB: each connection claims its producer id, even while an earlier one's still runs.
    */
   #initializeWith(work: () => Promise<void>): Promise<void> {
-    const init: Promise<void> = (this.#initializing ?? this.ready).then(work).finally(() => {
+    // NB: never rejects (a failed outbox load, a failed store write are reported), so `void` callers leave no unhandled rejection.
+    const init: Promise<void> = (this.#initializing ?? this.ready).then(work).catch((e) => this.onError(asRunnelError(e))).finally(() => {
       if (this.#initializing === init) this.#initializing = null;
       this.#maybeSend();
     });
@@ -255,8 +266,7 @@ export class Producer {
     try {
       await this.#initProducer();
       this.#claimed = true;
-      const topics = new Set(this.#unrouted.map((r) => r.topic));
-      if (topics.size > 0) await this.#refreshMetadata([...topics]);
+      this.#maybeRequestMetadata();
       void this.#freeze();
     } catch (error) {
       const e = asRunnelError(error);
@@ -287,27 +297,70 @@ export class Producer {
   #becomeProducer(ok: InitProducerOkFrame, cause: ErrorName): Promise<void> {
     const dropped: FrozenBatch[] = [];
     for (const q of this.#outbox.queues.values()) for (const s of q) if (s.sent) dropped.push(s.batch);
-    if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, 'outcome unknown: may be in the log; not resent under a new producer id'));
+    if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, 'outcome unknown (may be in the log): not resent under a new id'));
     const changed = this.#outbox.restamp({ producerId: ok.producerId, producerEpoch: ok.producerEpoch, producerSecret: ok.producerSecret, sequences: {} });
     const producer = this.#outbox.producer!;
     return changed.length > 0 ? this.#persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
   }
 
-  async #refreshMetadata(topics: string[]): Promise<void> {
-    // A producer about to send creates missing topics where the broker allows it (Kafka's allow_auto_topic_creation).
-    const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics, allowAutoTopicCreation: 1 });
-    for (const t of answer.topics) if (t.errorCode === 0 && t.partitions.length > 0) this.#partitionCounts.set(t.name, t.partitions.length);
-    const waiting = this.#unrouted;
-    this.#unrouted = [];
-    const dropped: number[] = [];
-    for (const r of waiting) {
-      if (this.#partitionCounts.has(r.topic)) this.#route(r);
-      else {
-        dropped.push(r.id);
-        this.#reject(r.id, new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${r.topic}" does not exist`));
+  /** Asks for the partition counts of every waiting topic in one request, unless one is already asked for (see #unrouted). */
+  #maybeRequestMetadata(): void {
+    if (this.#metadataRequested || this.#unrouted.size === 0 || this.conn.state !== 'connected') return;
+    this.#metadataRequested = true;
+    void this.#refreshMetadata();
+  }
+
+  /**
+   * Routes the records of every topic the answer knows. A topic not there (yet: auto-creation off, or created
+   * a moment later through another broker) is asked for again with backoff; a record waiting for it fails
+   * UNKNOWN_TOPIC_OR_PARTITION when an answer still lacks it unknownTopicWaitMs after the record began to
+   * wait (Kafka's max.block.ms). NB: only an answer fails it: offline, records wait for a broker to ask.
+   * Other refusals (not authorized, an invalid name) fail them at once.
+   * Never rejects: a lost connection leaves the records waiting for the next `connected`.
+   */
+  async #refreshMetadata(): Promise<void> {
+    const topics = [...this.#unrouted.keys()];
+    let retry: boolean;
+    try {
+      // A producer about to send creates missing topics where the broker allows it (Kafka's allow_auto_topic_creation).
+      const answer = await this.conn.request<MetadataFrame>({ type: 'metadataRequest', topics, allowAutoTopicCreation: 1 });
+      const now = Date.now(), waitMs = this.limits.unknownTopicWaitMs;
+      for (const t of answer.topics) {
+        // NB: a topic answered without partitions counts as not there (yet).
+        const waiting = this.#unrouted.get(t.name), name = errorNameOf(t.errorCode || ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        if (!waiting) continue;
+        if (!t.errorCode && t.partitions.length) {
+          this.#partitionCounts.set(t.name, t.partitions.length);
+          this.#unrouted.delete(t.name);
+          for (const [r] of waiting) this.#route(r);
+          continue;
+        }
+        // Not there (yet), or a retryable refusal: wait. Any other refusal (not authorized, an invalid name): fail at once.
+        const fatal = name !== 'UNKNOWN_TOPIC_OR_PARTITION' && !isRetryable(name);
+        let expired = 0;
+        while (expired < waiting.length && (fatal || now - waiting[expired][1] >= waitMs)) expired++;
+        if (expired) this.#drop(waiting.splice(0, expired).map(([r]) => r), new RunnelError(fatal ? name : 'UNKNOWN_TOPIC_OR_PARTITION', `topic "${t.name}"${fatal ? '' : ` not in metadata after ${waitMs} ms`}`));
+        if (waiting.length === 0) this.#unrouted.delete(t.name);
       }
+      retry = topics.some((t) => this.#unrouted.has(t)); // still missing (or left out of the answer)
+      void this.#freeze(); // NB: the routed records waited for the answer already: no linger on top
+    } catch (error) {
+      retry = asRunnelError(error).errorName !== 'NOT_CONNECTED'; // a timeout: again after a backoff; disconnected: on the next `connected`
     }
-    if (dropped.length) void this.store.deleteRecords(dropped);
+    // NB: also without a retry, a macrotask later: topics that started waiting meanwhile are asked for then.
+    this.#metadataTimer = setTimeout(() => {
+      this.#metadataRequested = false;
+      this.#maybeRequestMetadata();
+    }, retry ? this.#backoffMs(this.#metadataAttempt++) : (this.#metadataAttempt = 0));
+  }
+
+  /** `records` never reached a batch: they fail with `error` and leave the outbox and storage. */
+  #drop(records: OutboxRecord[], error: RunnelError): void {
+    for (const r of records) {
+      this.#outbox.untrack(r.id);
+      this.#reject(r.id, error);
+    }
+    this.store.deleteRecords(records.map((r) => r.id)).catch(() => {}); // NB: a record left stored is dropped again after a reload
     this.#settled.notify();
   }
 
@@ -380,7 +433,8 @@ export class Producer {
       return;
     }
     if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER') return this.#pause(key); // behind a batch that failed: resent after it
-    if (isRetryable(name)) {
+    // NB: a topic the broker does not know (yet: created a moment ago elsewhere) is retried too, as Kafka does.
+    if (isRetryable(name) || name === 'UNKNOWN_TOPIC_OR_PARTITION') {
       const now = Date.now();
       state.failingSinceMs ??= now;
       // Past the delivery timeout the records fail; the later batches keep their sequences: if this one is not
@@ -401,7 +455,7 @@ export class Producer {
       this.#outbox.remove(b);
       for (const id of b.recordIds) this.#reject(id, error);
     }
-    void this.store.deleteBatches(batches.map((b) => b.id));
+    this.store.deleteBatches(batches.map((b) => b.id)).catch(() => {}); // NB: left stored, it is resent after a reload and answered as a duplicate
     this.#settled.notify();
     this.onError(error);
   }
@@ -467,6 +521,7 @@ export class Producer {
     clearTimeout(this.#lingerTimer);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#claimTimer);
+    clearTimeout(this.#metadataTimer);
     void this.#flushRecordWrites();
     for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
     this.#settled.notify();
