@@ -15,7 +15,9 @@
  * reload is one the broker recognises. A batch that may be in the log keeps
  * its producer id, epoch and sequence for good: when the broker stops taking
  * that identity its records fail (outcome unknown) instead of being written
- * again under a new one. DUPLICATE_SEQUENCE_NUMBER (46: already written,
+ * again under a new one. Nor do later batches move down onto its sequences
+ * when it is refused (a refusal is of that attempt only): the broker would
+ * answer the next as a duplicate of it. DUPLICATE_SEQUENCE_NUMBER (46: already written,
  * below the broker's remembered window) acknowledges with offset −1.
  */
 import { ErrorCode, RunnelError, errorNameOf, isRetryable, type ErrorName } from './codec/error-codes.ts';
@@ -384,15 +386,17 @@ export class Producer {
 
   #sendBatch(state: BatchState): void {
     const batch = state.batch;
+    // Whether an earlier attempt of these bytes (its ack lost, or loaded from storage) may have been written.
+    const sentBefore = state.sent;
     state.inflight = state.sent = true;
     this.conn.request<ProduceAckFrame>({ type: 'produce', topic: batch.topic, partition: batch.partition, acks: -1, batch: batch.bytes })
-      .then((ack) => this.#handleAck(state, batch, ack), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName));
+      .then((ack) => this.#handleAck(state, batch, ack, sentBefore), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName, sentBefore));
   }
 
-  #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame): void {
+  #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame, sentBefore: boolean): void {
     const name = ack.errorCode === 0 ? null : errorNameOf(ack.errorCode);
     // DUPLICATE_SEQUENCE_NUMBER: written before, below the batches the broker remembers; offsets unknown (baseOffset −1).
-    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
+    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name, sentBefore);
     state.inflight = false;
     if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped or dropped meanwhile
     const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
@@ -414,7 +418,7 @@ export class Producer {
     this.#maybeSend();
   }
 
-  #handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName): void {
+  #handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName, sentBefore: boolean): void {
     state.inflight = false;
     if (state.batch !== sent || this.#closed) return;
     const key = tpKey(sent.topic, sent.partition);
@@ -442,10 +446,19 @@ export class Producer {
       if (now - state.failingSinceMs >= this.limits.deliveryTimeoutMs) this.#fail([sent], new RunnelError(name, `${key}: deliveryTimeoutMs passed; may be in the log`));
       return this.#pause(key);
     }
-    // Not retryable: the records fail; later batches of the partition move down to close the sequence gap.
-    this.#fail([sent], new RunnelError(name, `produce to ${key} failed`));
-    const changed = this.#outbox.resequence(key, index, sent.baseSequence);
-    if (changed.length > 0) void this.#persistBatches(changed);
+    // Not retryable: the records fail. The refusal is of this attempt only: an earlier one whose ack was lost
+    // (a whole-cluster crash) may be in the log, and UNKNOWN_SERVER_ERROR may come after the append.
+    const mayBeInLog = sentBefore || name === 'UNKNOWN_SERVER_ERROR';
+    this.#fail([sent], new RunnelError(name, `produce to ${key} failed${mayBeInLog ? '; outcome unknown (sent before: may be in the log)' : ''}`));
+    // Later batches move down to close the sequence gap only when nothing at or past it can be in the log (else
+    // the broker answers the next batch as a duplicate of this one, at its offsets: acknowledged, never written;
+    // and a batch in the log, marked unsent, is written again under a new id: fault seeds 1071, 1029). Otherwise
+    // they keep their sequences: if this batch is not in the log, the next is answered OUT_OF_ORDER at the head
+    // and the gap path above takes a new identity.
+    if (!mayBeInLog && !q.slice(index).some((s) => s.sent)) {
+      const changed = this.#outbox.resequence(key, index, sent.baseSequence);
+      if (changed.length > 0) void this.#persistBatches(changed);
+    }
     this.#pause(key);
   }
 
