@@ -36,6 +36,13 @@ export interface OffsetsLeadership {
   isLeader(p: number): boolean;
   /** Broker id of p's leader; -1 when it has none. */
   leaderOf(p: number): number;
+  /**
+   * The read barrier of offset fetches and describes: resolves true only if this broker still leads p at
+   * `epoch` as of a moment after the call (a linearizable read of the leadership store), false if it does
+   * not; rejects retryably (LEADER_NOT_AVAILABLE) when that cannot be told. Absent: no barrier (this
+   * broker's own view is trusted; single-process tests).
+   */
+  confirmLeader?(p: number, epoch: number): Promise<boolean>;
   /** Called after any change of p's leadership (leader or epoch) as this broker learned it. Returns the unsubscribe. */
   onLeadershipChange(listener: (p: number) => void): () => void;
   /** Stops whatever the view runs (a poll); the group service calls it when it closes. */
@@ -89,6 +96,23 @@ export class OffsetsCoordinators {
     if (coordinator === 'timeout') {
       throw new RunnelError('LEADER_NOT_AVAILABLE', `${slot.partition.topic.name} partition ${p}: this broker leads it and is still loading its committed offsets`);
     }
+    return this.slots.get(p) === slot ? coordinator : undefined;
+  }
+
+  /**
+   * As `coordinatorOf`, then the read barrier (`OffsetsLeadership.confirmLeader`): the coordinator only if
+   * this broker still leads p in the epoch it loaded as of a moment after the call, else undefined. For
+   * requests answered from memory (offset fetch, describe): a coordinator deposed while paused or cut off
+   * answers them before its watch tells it, and would miss commits its successor already acknowledged.
+   * (Commits need no barrier: a deposed leader's acks=-1 append never gets its high watermark.)
+   */
+  async confirmedCoordinatorOf(p: number, waitMs: number): Promise<GroupCoordinator | undefined> {
+    const coordinator = await this.coordinatorOf(p, waitMs);
+    const { leadership } = this.deps;
+    if (!coordinator || !leadership.confirmLeader) return coordinator;
+    const slot = this.slots.get(p);
+    if (!slot || slot.coordinator !== coordinator) return undefined;
+    if (!(await leadership.confirmLeader(p, slot.epoch))) return undefined;
     return this.slots.get(p) === slot ? coordinator : undefined;
   }
 

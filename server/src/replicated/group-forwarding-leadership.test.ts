@@ -61,3 +61,50 @@ test('ensureOffsetsTopic creates the topic once and takes the existing partition
   const racing = { get: () => (raced ? { info: raced } : undefined), create: async () => { raced = info(8); throw new RunnelError('TOPIC_ALREADY_EXISTS'); } };
   assert.equal(await ensureOffsetsTopic(racing, 16, 1), 8);
 });
+
+test('confirmLeader: a read started after the call (concurrent calls share the next one); leader and epoch must match; an unreachable etcd refuses retryably', async () => {
+  const topic = { info: info(1), partitions: [{ leader: 1 }] };
+  let stored: { leader: number; leaderEpoch: number } | undefined = { leader: 1, leaderEpoch: 3 };
+  let fail = false;
+  const started: ((v: void) => void)[] = [];
+  const leadership = new ClusterOffsetsLeadership({
+    topic: () => topic, replicaOf: () => replica('leader', 3),
+    leaderCheck: {
+      brokerId: 1,
+      read: async () => {
+        await new Promise<void>((r) => started.push(r));
+        if (fail) throw new RunnelError('CLUSTER_UNAVAILABLE', 'etcd unavailable');
+        return stored;
+      },
+    },
+  }, 60_000);
+  try {
+    const release = async (n: number) => {
+      while (started.length < n) await new Promise((r) => setImmediate(r));
+      started.splice(0, n).forEach((r) => r());
+    };
+    const first = leadership.confirmLeader(0, 3);
+    await release(1);
+    assert.equal(await first, true);
+    const a = leadership.confirmLeader(0, 3);
+    await new Promise((r) => setImmediate(r));
+    stored = { leader: 2, leaderEpoch: 4 }; // changed while a's read is in flight: b and c, called after, must see it
+    const b = leadership.confirmLeader(0, 3);
+    const c = leadership.confirmLeader(0, 3);
+    await release(1);
+    assert.equal(await a, false, 'a read returns what etcd holds when it answers');
+    await release(1);
+    assert.deepEqual(await Promise.all([b, c]), [false, false], 'b and c shared one read, started after a\'s ended');
+    assert.equal(started.length, 0, 'three calls during one read: two reads in all');
+    stored = { leader: 1, leaderEpoch: 4 };
+    const wrongEpoch = leadership.confirmLeader(0, 3);
+    await release(1);
+    assert.equal(await wrongEpoch, false, 'this broker leads again, but in another epoch than the coordinator loaded');
+    fail = true;
+    const unreachable = leadership.confirmLeader(0, 4);
+    await release(1);
+    await assert.rejects(unreachable, { errorName: 'LEADER_NOT_AVAILABLE' });
+  } finally {
+    leadership.close();
+  }
+});

@@ -12,6 +12,12 @@
  * Invariant: a listener hears of p only after this broker's replica of p
  * took its new role, so a coordinator loads only on a replica that already
  * leads (its appends are accepted) and resigns once it no longer does.
+ *
+ * `confirmLeader` is the read barrier of offset fetches and describes: a
+ * linearizable read of p's leadership in etcd, started after the call.
+ * Concurrent barriers of one partition share reads: a call joins the next
+ * read to start (at most one in flight and one queued per partition), so a
+ * burst of fetches costs two etcd round trips, not one each.
  */
 import { RunnelError } from '@runnel/client/codec';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
@@ -25,7 +31,14 @@ export interface OffsetsTopicView {
   topic(): { info: TopicInfo; partitions: readonly { readonly leader: number }[] } | undefined;
   /** This broker's local replica of partition p (not the forwarding facade), undefined when it holds none. */
   replicaOf(p: number): (Partition & { readonly role: 'leader' | 'follower' | 'none' }) | undefined;
+  /** This broker, and p's leadership as etcd holds it now (a linearizable read: ClusterStore.readLeadership). Absent: no read barrier. */
+  leaderCheck?: {
+    readonly brokerId: number;
+    read(p: number): Promise<{ readonly leader: number; readonly leaderEpoch: number } | undefined>;
+  };
 }
+
+type LeadershipRead = Promise<{ readonly leader: number; readonly leaderEpoch: number } | undefined>;
 
 /** Default period of the poll that catches unannounced changes; a takeover waits at most this long for it. */
 export const OFFSETS_LEADERSHIP_POLL_MS = 100;
@@ -34,6 +47,8 @@ export class ClusterOffsetsLeadership implements OffsetsLeadership {
   private readonly listeners = new Set<(p: number) => void>();
   private readonly seen: string[] = [];
   private readonly timer: NodeJS.Timeout;
+  /** Per partition: the barrier read in flight and the one queued behind it (started when it ends). */
+  private readonly reads = new Map<number, { running: LeadershipRead | null; queued: LeadershipRead | null }>();
 
   constructor(private readonly view: OffsetsTopicView, pollMs = OFFSETS_LEADERSHIP_POLL_MS) {
     this.timer = setInterval(() => this.check(), pollMs);
@@ -55,6 +70,39 @@ export class ClusterOffsetsLeadership implements OffsetsLeadership {
 
   leaderOf(p: number): number {
     return this.view.topic()?.partitions[p]?.leader ?? -1;
+  }
+
+  /** See the file header. Rejects LEADER_NOT_AVAILABLE (retryable) when etcd does not answer: a fetch then waits, it is never answered unconfirmed. */
+  async confirmLeader(p: number, epoch: number): Promise<boolean> {
+    const check = this.view.leaderCheck;
+    if (!check) return this.isLeader(p) && this.view.replicaOf(p)?.leaderEpoch === epoch;
+    let l: Awaited<LeadershipRead>;
+    try {
+      l = await this.freshRead(p, check.read);
+    } catch (e) {
+      throw new RunnelError('LEADER_NOT_AVAILABLE', `${OFFSETS_TOPIC} partition ${p}: cannot confirm this broker still coordinates it (${(e as Error)?.message ?? e})`, { cause: e });
+    }
+    return l !== undefined && l.leader === check.brokerId && l.leaderEpoch === epoch;
+  }
+
+  /** A read of p started after this call: the one in flight started earlier, so a caller shares the one queued behind it. */
+  private freshRead(p: number, read: (p: number) => LeadershipRead): LeadershipRead {
+    let slot = this.reads.get(p);
+    if (!slot) this.reads.set(p, (slot = { running: null, queued: null }));
+    const s = slot;
+    const start = (): LeadershipRead => {
+      const r = read(p).finally(() => { if (s.running === r) s.running = null; });
+      s.running = r;
+      return r;
+    };
+    if (s.queued) return s.queued;
+    if (!s.running) return start();
+    const queued = s.running.then(() => undefined, () => undefined).then(() => {
+      s.queued = null;
+      return start();
+    });
+    s.queued = queued;
+    return queued;
   }
 
   onLeadershipChange(listener: (p: number) => void): () => void {

@@ -47,6 +47,10 @@ after(async () => {
 /** etcd stand-in for the one offsets partition: compare-and-swap on a revision; the watch applies each change to every live replica. */
 class MemoryIsrStore implements IsrStore {
   current: VersionedLeadership;
+  /** Brokers whose watch does not deliver (as a broker paused by SIGSTOP, or cut off from etcd): deposed without knowing it. */
+  readonly unaware = new Set<number>();
+  /** Linearizable reads of the leadership (the coordinators' read barrier), counted. */
+  reads = 0;
   private revision = 100;
   constructor(private readonly cluster: Cluster, ids: number[]) {
     this.current = { topicId: offsetsTopic.topicId, partition: 0, leader: ids[0], leaderEpoch: 1, isr: [...ids], replicas: [...ids], revision: String(this.revision) };
@@ -68,6 +72,7 @@ class MemoryIsrStore implements IsrStore {
     const published = this.current;
     setImmediate(() => {
       for (const n of this.cluster.nodes.values()) {
+        if (this.unaware.has(n.id)) continue;
         void n.replica?.applyLeadership(published).catch(quiet);
       }
     });
@@ -84,6 +89,7 @@ class Node {
   constructor(readonly id: number, readonly dir: string, readonly cluster: Cluster) {}
 
   async start(): Promise<void> {
+    const replicationLimits = this.cluster.replicationLimits;
     this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits: replicationLimits, warn: quiet });
     this.port = (await this.server.listen()).port;
     this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits: replicationLimits });
@@ -108,6 +114,12 @@ class Node {
       brokerId: this.id, registry, links: this.links, server: this.server, offsetsRetentionMs: 7 * 86_400_000,
       host: { limits: validateLimits({ groupRebalanceDelayMs: 0, groupRebalanceMaxDelayMs: 0 }), partitionCounts: () => new Map([['t', TOPIC_PARTITIONS]]), highWatermark: () => 1000 },
       limits: { coordinatorWaitMs: 10_000, offsetsLoadPollMs: 20, offsetsTopicPartitions: 1 },
+      readLeadership: async (topicId, partition) => {
+        assert.deepEqual([topicId, partition], [offsetsTopic.topicId, 0]);
+        this.cluster.store.reads++;
+        await new Promise((r) => setImmediate(r));
+        return this.cluster.store.current;
+      },
       onError: (what, e) => this.errors.push(`${what}: ${(e as Error).message}`),
     });
   }
@@ -128,6 +140,7 @@ class Cluster {
   offsetsTopicCreated = false;
   readonly creations: TopicSpec[] = [];
   store!: MemoryIsrStore;
+  replicationLimits = replicationLimits;
   readonly directory: PeerDirectory = {
     replicationAddress: (id) => {
       const n = this.nodes.get(id);
@@ -135,8 +148,9 @@ class Cluster {
     },
   };
 
-  static async start(ids = [1, 2, 3]): Promise<Cluster> {
+  static async start(ids = [1, 2, 3], limits: Partial<ReplicationLimits> = {}): Promise<Cluster> {
     const c = new Cluster();
+    c.replicationLimits = { ...replicationLimits, ...limits };
     const root = await mkdtemp(join(tmpdir(), 'runnel-groups-replicated-'));
     roots.push(root);
     c.store = new MemoryIsrStore(c, ids);
@@ -219,6 +233,48 @@ test('the coordinator broker is killed: offsets survive at the new leader and ne
     const final = byPartition(await c.groups(2).fetchOffsets('g'));
     assert.equal(final[0], 300);
     for (const [i, offset] of final.entries()) assert.ok(offset >= before[i], `partition ${i} moved backwards: ${before[i]} -> ${offset}`);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a coordinator deposed without knowing it (paused, its watch silent) does not answer offset fetches or describes from memory: they reach the new coordinator', async () => {
+  // Fault seed 1016: a commit of 501 was acknowledged by the new coordinator; a fetch answered just after the old
+  // one's SIGCONT said 399, from the old coordinator's memory, before it noticed it had been replaced.
+  // replicaLagTimeMs is long so the old leader does not find out by itself (its ISR shrink would be fenced).
+  const c = await Cluster.start([1, 2, 3], { replicaLagTimeMs: 120_000 });
+  try {
+    await until('the coordinator loaded on broker 1', async () => (await c.groups(1).fetchOffsets('g').then(() => true, () => false)));
+    const s1 = sink();
+    const a = await c.groups(1).join(joinReq('g'), s1);
+    assert.equal(a.errorCode, 0);
+    await c.groups(1).commitOffsets('g', a.generationId, a.memberId, [{ topic: 't', partition: 0, offset: 399, metadata: '' }]);
+    assert.deepEqual(byPartition(await c.groups(1).fetchOffsets('g', ['t'])), [399]);
+
+    // Broker 1 is deposed and does not hear of it: epoch 2 is led by broker 2.
+    c.store.unaware.add(1);
+    c.store.elect(2, [2, 3]);
+    await until('broker 2 coordinates', async () => (await c.groups(3).heartbeat('g', a.memberId, a.generationId)) === 'UNKNOWN_MEMBER_ID');
+    const s3 = sink();
+    const b = await c.groups(3).join(joinReq('g'), s3);
+    assert.equal(b.errorCode, 0);
+    await c.groups(3).commitOffsets('g', b.generationId, b.memberId, [{ topic: 't', partition: 0, offset: 501, metadata: '' }]);
+    assert.equal(c.nodes.get(1)!.replica!.role, 'leader', 'broker 1 still believes it leads epoch 1');
+
+    const readsBefore = c.store.reads;
+    assert.deepEqual(byPartition(await c.groups(1).fetchOffsets('g', ['t'])), [501], 'answered by the coordinator of epoch 2, not from broker 1\'s memory');
+    assert.ok(c.store.reads > readsBefore, 'the answer waited for a read of the leadership');
+    const described = await c.groups(1).describeGroup('g');
+    const atCoordinator = await c.groups(2).describeGroup('g');
+    assert.deepEqual(described.members.map((m) => m.displayId), atCoordinator.members.map((m) => m.displayId), 'the new coordinator\'s member, not broker 1\'s old one');
+    assert.deepEqual(described.offsets.map((o) => o.offset), [501]);
+    assert.deepEqual(byPartition(await c.groups(2).fetchOffsets('g', ['t'])), [501], 'the coordinator itself passes its barrier');
+
+    // Concurrent fetches share barrier reads: a burst costs at most two reads, not one each.
+    const burstBefore = c.store.reads;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => c.groups(2).fetchOffsets('g', ['t'])));
+    assert.ok(answers.every((o) => byPartition(o)[0] === 501));
+    assert.ok(c.store.reads - burstBefore <= 2, `${c.store.reads - burstBefore} reads for 20 concurrent fetches`);
   } finally {
     await c.close();
   }

@@ -40,6 +40,11 @@ export interface ClusterGroupServiceOptions {
   /** Replication factor `__consumer_offsets` is created with; −1 (default) = the broker default, min(3, live brokers). */
   offsetsReplicationFactor?: number;
   limits?: Partial<ClusterGroupLimits>;
+  /**
+   * A partition's leadership as etcd holds it now, linearizably (ClusterStore.readLeadership): the read barrier
+   * before a coordinator answers an offset fetch or describe from memory (docs/groups.md). Absent: no barrier.
+   */
+  readLeadership?(topicId: string, partition: number): Promise<{ readonly leader: number; readonly leaderEpoch: number } | undefined>;
   onError?(what: string, error: unknown): void;
 }
 
@@ -48,6 +53,15 @@ export function clusterGroupService(o: ClusterGroupServiceOptions): ForwardingGr
   const leadership = new ClusterOffsetsLeadership({
     topic: () => o.registry.get(OFFSETS_TOPIC),
     replicaOf: (p) => o.registry.get(OFFSETS_TOPIC)?.partitions[p]?.localReplica as (Partition & { role: 'leader' | 'follower' | 'none' }) | undefined,
+    ...(o.readLeadership ? {
+      leaderCheck: {
+        brokerId: o.brokerId,
+        read: async (p: number) => {
+          const topic = o.registry.get(OFFSETS_TOPIC);
+          return topic ? o.readLeadership!(topic.info.topicId, p) : undefined;
+        },
+      },
+    } : {}),
   });
   const forwarder = o.forwarder;
   const service = new ForwardingGroupService({

@@ -237,12 +237,14 @@ export class ForwardingGroupService implements GroupService {
     });
   }
 
+  /** Answered by a coordinator only after its read barrier (OffsetsCoordinators.confirmedCoordinatorOf): never by a deposed one from memory. */
   fetchOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]> {
-    return this.route(group, (local) => local.fetchOffsets(group, topics), async (leader) => (await this.request(leader, GroupForwardType.fetch, { group, topics })).offsets);
+    return this.route(group, (local) => local.fetchOffsets(group, topics), async (leader) => (await this.request(leader, GroupForwardType.fetch, { group, topics })).offsets, undefined, true);
   }
 
+  /** As fetchOffsets: behind the read barrier. */
   describeGroup(group: string): Promise<GroupDescription> {
-    return this.route(group, (local) => local.describeGroup(group), (leader) => this.request(leader, GroupForwardType.describe, { group }));
+    return this.route(group, (local) => local.describeGroup(group), (leader) => this.request(leader, GroupForwardType.describe, { group }), undefined, true);
   }
 
   /** Every coordinator's groups: this broker's, and each other leader's (one that does not answer is left out, reported to onError). */
@@ -294,19 +296,23 @@ export class ForwardingGroupService implements GroupService {
 
   // ---- routing ----
 
-  private route<T>(group: string, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number): Promise<T> {
-    return this.routePartition(() => this.partitionOf(group), local, remote, untilMs);
+  private route<T>(group: string, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number, isRead = false): Promise<T> {
+    return this.routePartition(() => this.partitionOf(group), local, remote, untilMs, isRead);
   }
 
-  /** Runs the request at p's coordinator, waiting out moves up to coordinatorWaitMs, or `untilMs` if sooner (see the file header). */
-  private async routePartition<T>(partitionOf: () => number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number): Promise<T> {
+  /**
+   * Runs the request at p's coordinator, waiting out moves up to coordinatorWaitMs, or `untilMs` if sooner (see the file header).
+   * `isRead`: answered from the coordinator's memory, so a local coordinator passes the read barrier first.
+   */
+  private async routePartition<T>(partitionOf: () => number, local: (c: GroupCoordinator) => Promise<T>, remote: (leader: number) => Promise<T>, untilMs?: number, isRead = false): Promise<T> {
     const now = this.deps.nowMs ?? Date.now;
     const deadline = Math.min(now() + this.limits.coordinatorWaitMs, untilMs ?? Infinity);
     for (;;) {
       if (this.closed) throw new RunnelError('SHUTTING_DOWN', 'the broker is shutting down');
       try {
         const p = partitionOf();
-        const coordinator = await this.coordinators.coordinatorOf(p, Math.max(0, deadline - now()));
+        const waitMs = Math.max(0, deadline - now());
+        const coordinator = await (isRead ? this.coordinators.confirmedCoordinatorOf(p, waitMs) : this.coordinators.coordinatorOf(p, waitMs));
         if (coordinator) return await local(coordinator);
         const leader = this.deps.leadership.leaderOf(p);
         if (leader >= 0 && leader !== this.deps.brokerId) return await remote(leader);
@@ -370,9 +376,9 @@ export class ForwardingGroupService implements GroupService {
   // ---- coordinator's side ----
 
   /** The coordinator of p here, or NOT_LEADER_OR_FOLLOWER (the sender looks again and retries). */
-  private async localCoordinator(group: string): Promise<GroupCoordinator> {
+  private async localCoordinator(group: string, isRead = false): Promise<GroupCoordinator> {
     const p = this.partitionOf(group);
-    const c = await this.coordinators.coordinatorOf(p, this.limits.coordinatorWaitMs);
+    const c = await (isRead ? this.coordinators.confirmedCoordinatorOf(p, this.limits.coordinatorWaitMs) : this.coordinators.coordinatorOf(p, this.limits.coordinatorWaitMs));
     if (!c) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${this.deps.brokerId} does not coordinate group ${group} (${OFFSETS_PARTITIONS_NAME} partition ${p} is led by ${this.deps.leadership.leaderOf(p)})`);
     return c;
   }
@@ -429,8 +435,8 @@ export class ForwardingGroupService implements GroupService {
       await (await this.localCoordinator(group)).commitOffsets(group, generationId, memberId, offsets, deadlineMs);
       return {};
     });
-    handle(GroupForwardType.fetch, async ({ group, topics }) => ({ offsets: await (await this.localCoordinator(group)).fetchOffsets(group, topics) }));
-    handle(GroupForwardType.describe, async ({ group }) => (await this.localCoordinator(group)).describeGroup(group));
+    handle(GroupForwardType.fetch, async ({ group, topics }) => ({ offsets: await (await this.localCoordinator(group, true)).fetchOffsets(group, topics) }));
+    handle(GroupForwardType.describe, async ({ group }) => (await this.localCoordinator(group, true)).describeGroup(group));
     handle(GroupForwardType.list, async () => ({ groups: this.coordinators.listGroups() }));
     handle(GroupForwardType.deleteTopic, async ({ topic, partition }) => {
       const c = partition < this.deps.leadership.partitions ? await this.coordinators.coordinatorOf(partition, this.limits.coordinatorWaitMs) : undefined;
