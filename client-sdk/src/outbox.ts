@@ -35,6 +35,8 @@ export interface BatchState {
   sent: boolean;
   /** When a broker first answered it with a retryable error (the delivery timeout runs from here). */
   failingSinceMs?: number;
+  /** The attempt in flight is not the first (an earlier one may be in the log, whatever this one is answered). */
+  resent?: boolean;
 }
 
 interface Accumulator { topic: string; partition: number; records: OutboxRecord[]; bytes: number }

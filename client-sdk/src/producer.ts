@@ -386,17 +386,17 @@ export class Producer {
 
   #sendBatch(state: BatchState): void {
     const batch = state.batch;
-    // Whether an earlier attempt of these bytes (its ack lost, or loaded from storage) may have been written.
-    const sentBefore = state.sent;
+    // An earlier attempt of these bytes (its ack lost, or loaded from storage) may have been written.
+    state.resent = state.sent;
     state.inflight = state.sent = true;
     this.conn.request<ProduceAckFrame>({ type: 'produce', topic: batch.topic, partition: batch.partition, acks: -1, batch: batch.bytes })
-      .then((ack) => this.#handleAck(state, batch, ack, sentBefore), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName, sentBefore));
+      .then((ack) => this.#handleAck(state, batch, ack), (error) => this.#handleFailure(state, batch, asRunnelError(error).errorName));
   }
 
-  #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame, sentBefore: boolean): void {
+  #handleAck(state: BatchState, sent: FrozenBatch, ack: ProduceAckFrame): void {
     const name = ack.errorCode === 0 ? null : errorNameOf(ack.errorCode);
     // DUPLICATE_SEQUENCE_NUMBER: written before, below the batches the broker remembers; offsets unknown (baseOffset −1).
-    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name, sentBefore);
+    if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
     state.inflight = false;
     if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped or dropped meanwhile
     const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
@@ -418,7 +418,7 @@ export class Producer {
     this.#maybeSend();
   }
 
-  #handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName, sentBefore: boolean): void {
+  #handleFailure(state: BatchState, sent: FrozenBatch, name: ErrorName): void {
     state.inflight = false;
     if (state.batch !== sent || this.#closed) return;
     const key = tpKey(sent.topic, sent.partition);
@@ -448,17 +448,16 @@ export class Producer {
     }
     // Not retryable: the records fail. The refusal is of this attempt only: an earlier one whose ack was lost
     // (a whole-cluster crash) may be in the log, and UNKNOWN_SERVER_ERROR may come after the append.
-    const mayBeInLog = sentBefore || name === 'UNKNOWN_SERVER_ERROR';
-    this.#fail([sent], new RunnelError(name, `produce to ${key} failed${mayBeInLog ? '; outcome unknown (sent before: may be in the log)' : ''}`));
-    // Later batches move down to close the sequence gap only when nothing at or past it can be in the log (else
-    // the broker answers the next batch as a duplicate of this one, at its offsets: acknowledged, never written;
-    // and a batch in the log, marked unsent, is written again under a new id: fault seeds 1071, 1029). Otherwise
-    // they keep their sequences: if this batch is not in the log, the next is answered OUT_OF_ORDER at the head
-    // and the gap path above takes a new identity.
-    if (!mayBeInLog && !q.slice(index).some((s) => s.sent)) {
-      const changed = this.#outbox.resequence(key, index, sent.baseSequence);
-      if (changed.length > 0) void this.#persistBatches(changed);
-    }
+    this.#fail([sent], new RunnelError(name, `produce to ${key} failed`));
+    // Later batches move down to close the sequence gap only when this was its first send, so it is not in the
+    // log: else the broker answers the next batch as a duplicate of this one, at its offsets (acknowledged, never
+    // written), and batches in the log, marked unsent, are written again under a new id (fault seeds 1071, 1029).
+    // Otherwise they keep their sequences: if this batch is not in the log, the next is answered OUT_OF_ORDER at
+    // the head and the gap path above takes a new identity.
+    // NB: a later batch sent before was sent after this one's earlier send (in order), so is covered. One in
+    // flight behind a first send is refused too (a gap), unless the broker lost the producer's state.
+    // NB: persisted also when none moved: the partition's next sequence went back.
+    if (!state.resent) void this.#persistBatches(this.#outbox.resequence(key, index, sent.baseSequence));
     this.#pause(key);
   }
 
