@@ -314,9 +314,9 @@ export class FakeSession {
       }
       case 'offsetCommit': {
         const g = b.group(f.group);
-        const fenced = f.generationId >= 0 && (f.generationId !== g.generationId || !g.members.has(f.memberId));
-        if (!fenced) for (const o of f.offsets) g.offsets.set(`${o.topic}/${o.partition}`, o);
-        return this.out({ type: 'offsetCommitAck', requestId: f.requestId, errorCode: fenced ? code('ILLEGAL_GENERATION') : 0 });
+        const refusal = f.generationId < 0 ? null : !g.members.has(f.memberId) ? 'UNKNOWN_MEMBER_ID' : f.generationId !== g.generationId ? 'ILLEGAL_GENERATION' : null;
+        if (!refusal) for (const o of f.offsets) g.offsets.set(`${o.topic}/${o.partition}`, o);
+        return this.out({ type: 'offsetCommitAck', requestId: f.requestId, errorCode: refusal ? code(refusal) : 0 });
       }
       case 'ping': return this.out({ type: 'pong', nonce: f.nonce });
       case 'pong': return;

@@ -8,7 +8,10 @@
  *   broker and resumes from the committed offsets, nothing handled twice;
  * - an offsetFetch refused retryably (a coordinator moving) is retried with
  *   backoff instead of stopping the member for good; a fatal refusal still
- *   stops it.
+ *   stops it;
+ * - a commit refused UNKNOWN_MEMBER_ID (a new coordinator that never knew the
+ *   member) makes it rejoin at once, not after a heartbeat's answer; the
+ *   record it handled is handled again and committed (at-least-once).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,6 +120,36 @@ test('an offsetFetch refused retryably is retried with backoff: the member start
     });
   } finally {
     for (const consumer of consumers) await consumer.leave();
+    await c.close();
+  }
+});
+
+test('a commit refused UNKNOWN_MEMBER_ID (the coordinator forgot the member) rejoins at once and commits again', { timeout: 30_000 }, async () => {
+  const broker = new FakeBroker(1);
+  broker.createTopic('t', 1);
+  const c = client(broker);
+  let consumer: GroupConsumer<unknown> | undefined;
+  try {
+    await noUnhandledRejections(async () => {
+      const handled: number[] = [];
+      // NB: heartbeats every 10 s: a rejoin within the test's wait comes from the refused commit, not from a heartbeat.
+      consumer = createGroupConsumer<unknown>(c, { group: 'g', topics: ['t'], reset: 'earliest', sessionTimeoutMs: 30_000, heartbeatIntervalMs: 10_000, handler: (r) => { handled.push(r.offset); } });
+      let gaveUp: unknown;
+      consumer.closed.catch((e: unknown) => (gaveUp = e));
+      await consumer.ready;
+      await produce(c, 0, 3, 1);
+      await until('committed', () => committedOffsets(broker, 'g').get('t/0') === 3);
+      const before = consumer.memberId;
+      broker.group('g').members.clear(); // a new coordinator: the group's members are gone, its offsets kept
+      await produce(c, 3, 4, 1);
+      await until('rejoined', () => consumer!.memberId !== before && consumer!.memberId !== '', 5_000);
+      await until('the record is committed by the rejoined member', () => committedOffsets(broker, 'g').get('t/0') === 4);
+      assert.deepEqual(handled.slice(0, 4), [0, 1, 2, 3]);
+      assert.ok(handled.slice(4).every((o) => o === 3), `only the uncommitted record is handled again: ${handled}`);
+      assert.equal(gaveUp, undefined);
+    });
+  } finally {
+    await consumer?.leave();
     await c.close();
   }
 });

@@ -263,6 +263,12 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
         this.emit('commit', { generationId, offsets });
       })
       .catch((error: unknown) => {
+        // The coordinator does not know this member (a new one after a failover, a session expired): rejoin now,
+        // not at the next heartbeat's answer (Kafka rejoins on a commit refused UNKNOWN_MEMBER_ID too).
+        if (error instanceof RunnelError && error.errorName === 'UNKNOWN_MEMBER_ID' && generationId === this.#generationId && !this.#stopped) {
+          this.#loseMembership();
+          return void this.#join();
+        }
         // Fenced or disconnected: the offsets stay pending; the next assignment decides whether they may be committed.
         if (error instanceof RunnelError && FENCED.includes(error.errorName)) return;
         this.emit('error', error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'offsetCommit failed', { cause: error }));
