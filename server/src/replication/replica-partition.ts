@@ -110,6 +110,14 @@ export class ReplicaPartition implements Partition {
   get logStartOffset(): number { return this.log.logStartOffset; }
   get logEndOffset(): number { return this.log.logEndOffset; }
   get highWatermark(): number { return this.log.highWatermark; }
+
+  /**
+   * Each group-commit fdatasync of this replica's log, leader or follower, with its duration: the
+   * broker's runnel_fsync_latency_seconds (ClusterPartition passes it on). Returns the unsubscribe.
+   */
+  onFlush(listener: (durationMs: number) => void): () => void {
+    return this.log.onFlush(listener);
+  }
   /**
    * False while this replica lacks committed records: its recovery cut a torn
    * or corrupt tail at open below the high watermark it had checkpointed, and
