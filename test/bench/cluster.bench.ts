@@ -15,7 +15,8 @@
  *      partition's leader), after an unmeasured warm-up;
  *   3. the same load on one `runnel start` broker (no cluster), same
  *      partitions, same disk, in the same run: the ratio cluster/single.
- * Per phase it prints what the machine did (bench-processes.ts): cores used
+ * Per ingest phase it prints each broker's fdatasyncs/s and their mean time
+ * (its /metrics), and per phase what the machine did (bench-processes.ts): cores used
  * per process and by OTHER processes, how long each process waited for a
  * core, disk MB/s and flushes, and the brokers' CPU-ms per MB. NB: on a
  * shared 2-core machine records/s follows the cores others take (measured:
@@ -181,7 +182,7 @@ async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string
 }
 
 function formatIngest(label: string, r: IngestResult): string {
-  // NB: 0 = not reported: a cluster broker's /metrics has no fdatasync histogram while ReplicaPartition has no onFlush (the disk's flushes below count them all).
+  // NB: 0 = not reported (a broker whose partitions pass no onFlush on); the disk's flushes on the machine line count every fdatasync anyway.
   const fsync = r.fsync.map((f) => (f.perSec > 0 ? `${f.broker} ${f.perSec}/s × ${f.meanMs} ms` : `${f.broker} not reported`)).join(', ');
   return `${label}: ${r.recordsPerSec.toLocaleString()} records/s (${r.mbPerSec} MB/s; ${producerProcesses} processes × ${partitions * connectionsPerPartition} connections, ${recordsPerBatch}-record batches, ${inflight} in flight each); errors ${JSON.stringify(r.errors)}; fdatasync ${fsync}\n  ${formatUsage(r.machine)}; brokers ${r.brokerCpuMsPerMB} CPU-ms per MB`;
 }
