@@ -31,8 +31,10 @@
  * BENCH_CPU_PROF=<dir> (each broker writes a CPU profile of each ingest
  * phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
  * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g.
- * --perf-basic-prof or an --import of a tracing hook), BENCH_BROKER_LOG=1
- * (print the brokers' output).
+ * --perf-basic-prof for `perf record -p <pids>`, which leaves
+ * /tmp/perf-<pid>.map and isolate-*-v8.log in the working directory to
+ * delete; or an --import of a tracing hook), BENCH_BROKER_LOG=1 (print the
+ * brokers' output).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
