@@ -125,6 +125,10 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
       await sleep(step.holdMs);
       await fault.heal();
       await h.waitHealthy(topic);
+      // Producers caught up too: the next fault's failover must not measure the backlog of this one (writes are FIFO per
+      // partition, so a record sent after the next fault would wait behind it). Steady state holds ~a quarter second of sends.
+      const drained = Date.now() + limits.settleTimeoutMs;
+      while (workload.pendingSends > Math.max(50, schedule.ratePerSec / 2) && Date.now() < drained) await sleep(50);
     }
     await sleep(schedule.cooldownMs);
     const pendingAtStop = await workload.stopProducing(limits.settleTimeoutMs);
