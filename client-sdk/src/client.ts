@@ -126,9 +126,10 @@ export class RunnelClient extends Emitter<ClientEvents> {
       if (this.state === 'closed') { orphan.release(); continue; }
       const drain = new Producer(this.#conn, orphan.outbox, limits, random, (e) => this.emit('error', e));
       this.#drains.add(drain);
-      void drain.drained().then(() => {
+      const done = (): void => {
         if (this.#drains.delete(drain)) { drain.close(); orphan.release(); }
-      });
+      };
+      void drain.drained().then(done, done); // NB: an outbox that cannot be loaded is released for another client to try
     }
     if (this.state !== 'closed') this.#orphanTimer = setTimeout(() => void this.#adoptOrphans(limits, random), limits.orphanCheckMs);
   }

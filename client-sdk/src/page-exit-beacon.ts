@@ -103,7 +103,7 @@ export function flushByBeacon(batches: FrozenBatch[], wsUrl: string, maxBytes: n
 /** Wires the page lifecycle; returns the remover. No-op outside a document. */
 export function installBeacon(source: BeaconSource, wsUrl: () => string, maxBytes: number): () => void {
   if (typeof document === 'undefined' || typeof addEventListener !== 'function') return () => {};
-  const onVisibility = (): void => { if (document.visibilityState === 'hidden') void source.freezeNow(); };
+  const onVisibility = (): void => { if (document.visibilityState === 'hidden') source.freezeNow().catch(() => {}); }; // NB: an outbox that failed to load was reported by the producer
   const onPageHide = (): void => { flushByBeacon(source.frozenBatches(), wsUrl(), maxBytes, undefined, source.producerSecret()); };
   document.addEventListener('visibilitychange', onVisibility);
   addEventListener('pagehide', onPageHide);

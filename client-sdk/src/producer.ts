@@ -109,6 +109,8 @@ export class Producer {
     this.#partitioner = new Partitioner(random);
     this.#random = random;
     this.ready = this.#restore();
+    // NB: a failed load is reported on every connection (#initializeWith) and rejects every send; this only keeps it from being unhandled before then.
+    this.ready.catch(() => {});
     conn.on('connected', () => {
       // NB: synchronously, so nothing is sent on the new connection before the id is claimed on it.
       this.#claimed = false;
@@ -344,7 +346,8 @@ export class Producer {
         if (expired) this.#drop(waiting.splice(0, expired).map(([r]) => r), new RunnelError(fatal ? name : 'UNKNOWN_TOPIC_OR_PARTITION', `topic "${t.name}"${fatal ? '' : ` not in metadata after ${waitMs} ms`}`));
         if (waiting.length === 0) this.#unrouted.delete(t.name);
       }
-      retry = topics.some((t) => this.#unrouted.has(t)); // still missing (or left out of the answer)
+      // Still missing, left out of the answer, or sent to meanwhile (NB: then asked for after the backoff too).
+      retry = this.#unrouted.size > 0;
       void this.#freeze(); // NB: the routed records waited for the answer already: no linger on top
     } catch (error) {
       retry = asRunnelError(error).errorName !== 'NOT_CONNECTED'; // a timeout: again after a backoff; disconnected: on the next `connected`

@@ -73,7 +73,9 @@ export async function connectShared(options: ConnectSharedOptions): Promise<Shar
     await new Promise<void>((held) => void locks.request(lockName, () => { held(); return new Promise(() => {}); }));
     await api.register(tabId, lockName);
   }
-  globalThis.addEventListener?.('pagehide', () => void api.unregister(tabId));
+  // NB: a remote call rejects only when the host is gone, and then nothing is left to release: never an unhandled rejection.
+  const quietly = (call: unknown): void => void Promise.resolve(call).catch(() => {});
+  globalThis.addEventListener?.('pagehide', () => quietly(api.unregister(tabId)));
   return {
     mode,
     send(topicRef, value, sendOptions = {}) {
@@ -107,11 +109,11 @@ export async function connectShared(options: ConnectSharedOptions): Promise<Shar
       });
       const id = unwrap(await api.subscribe(tabId, topic, deliver, rest));
       const subscription = { unsubscribe: () => api.unsubscribe(id) };
-      signal?.addEventListener('abort', () => void subscription.unsubscribe(), { once: true });
+      signal?.addEventListener('abort', () => quietly(subscription.unsubscribe()), { once: true });
       return subscription;
     },
     state: async () => api.state(),
-    onStateChange: (listener) => void api.onStateChange(tabId, wrapFn(listener)),
+    onStateChange: (listener) => quietly(api.onStateChange(tabId, wrapFn(listener))),
     outboxSize: async () => api.outboxSize(),
     flush: async () => api.flush(),
     async close() {

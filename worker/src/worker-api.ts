@@ -117,12 +117,12 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
       if (client) return;
       client = createClient({ ...options, storage: indexedDbStorage({ name: options.databaseName ?? 'runnel' }), beacon: false });
       client.on('statechange', ({ state }) => {
-        for (const [tabId, l] of stateListeners) Promise.resolve(l(state)).catch(() => void releaseTab(tabId));
+        for (const [tabId, l] of stateListeners) Promise.resolve(l(state)).catch(() => releaseTab(tabId)).catch(() => {}); // a tab that is gone
       });
     },
     register(tabId, lockName) {
       // The tab holds `lockName` for its lifetime; we get it when the tab is gone (closed, crashed, navigated).
-      (globalThis.navigator as Navigator | undefined)?.locks?.request(lockName, () => releaseTab(tabId));
+      (globalThis.navigator as Navigator | undefined)?.locks?.request(lockName, () => releaseTab(tabId)).catch(() => {}); // NB: nothing waits for it: never an unhandled rejection
     },
     unregister: releaseTab,
     send: (topic, value, options) => send(undefined, topic, value, options),
