@@ -65,6 +65,16 @@ export class ClusterNode {
       leadershipChanged: (l) => this.registry?.leadershipChanged(l),
       connectivityChanged: (connected) => (connected ? options.log : options.warn)(`runnel: cluster: etcd ${connected ? 'reachable again' : 'UNREACHABLE: leaders keep serving what is safe; leadership changes wait for etcd'}`),
     });
+    // Served from the moment the replication port listens, not once the registry has opened (recovering every
+    // log after a crash takes seconds): meanwhile a peer's forwarded produce is answered NOT_LEADER_OR_FOLLOWER
+    // (retried), not "serves no request type" (INVALID_REQUEST: final to the client, whose producer then failed
+    // the batch although an earlier attempt of it was in the log; fault seeds 1071, 1033, 1075 after killAll).
+    serveForwarded(server, (topicId, p) => this.registry?.partitionById(topicId, p)?.localReplica as (ReplicaPartition | undefined), this.forwardLimits());
+  }
+
+  private forwardLimits() {
+    const { limits } = this.options;
+    return { forwardTimeoutMs: limits.replicationTimeoutMs + 5000, maxReadBytes: limits.maxReadBytes, maxLongPollMs: limits.maxLongPollMs, maxBatchBytes: limits.maxBatchBytes };
   }
 
   /** Connects to etcd (waiting up to clusterStartWaitMs) and opens the replication port. */
@@ -98,8 +108,7 @@ export class ClusterNode {
   topics(hooks: TopicSourceHooks): Promise<TopicSource> {
     const { options, store, server, links } = this;
     const { limits } = options;
-    const forwardLimits = { forwardTimeoutMs: limits.replicationTimeoutMs + 5000, maxReadBytes: limits.maxReadBytes, maxLongPollMs: limits.maxLongPollMs, maxBatchBytes: limits.maxBatchBytes };
-    const forwarder = new PeerForwarder(links, forwardLimits);
+    const forwarder = new PeerForwarder(links, this.forwardLimits());
     this.forwarder = forwarder;
     const unregister = new Map<string, () => void>();
     return ReplicatedRegistry.open({
@@ -115,11 +124,7 @@ export class ClusterNode {
       onReplicaClose: (topic, p) => unregister.get(`${topic.topicId}/${p}`)?.(),
       warn: options.warn,
     }).then((registry) => {
-      this.registry = registry;
-      serveForwarded(server, (topicId, p) => {
-        const replica = registry.partitionById(topicId, p)?.localReplica;
-        return replica as (ReplicaPartition | undefined);
-      }, forwardLimits);
+      this.registry = registry; // NB: forwarded requests were served before (the constructor)
       void this.resync();
       return registry;
     });
