@@ -73,8 +73,8 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; it is free again once we close). */
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (listen on 0, read it, close): another process may take it before it is used. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -17,13 +17,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunnelError, assert } from '@runnel/client/codec';
 import type { ClusterView } from './cluster-state.ts';
-import { EtcdProcess } from './etcd-process.ts';
+import { EtcdProcess, freePort } from './etcd-process.ts';
 
 export interface LocalClusterLimits {
   /** How long a broker may take from spawn to `GET /readyz` 200. tsx compiles the sources on start; a loaded 2-core machine needs a while. */
@@ -71,19 +70,7 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). Another process may take it before it is used. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      assert(address !== null && typeof address === 'object', 'listening server has an address');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+export { freePort };
 
 export interface NodePlan {
   id: number;
