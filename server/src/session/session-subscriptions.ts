@@ -12,6 +12,9 @@
  */
 import { ErrorTable, encodeFrame, type ErrorName, type SubscribeFrame, type SubscribedFrame } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
+
+/** Longest a subscribe waits for a lagging replica to reach the asked offset (below the SDK's request timeout, 5 s at its lowest in tests). */
+const SUBSCRIBE_CATCH_UP_WAIT_MS = 3000;
 import type { RunnelMetrics } from '../metrics.ts';
 import type { Fanout } from '../fanout/fanout.ts';
 import { Subscription, type SubscriberConnection } from '../fanout/subscription.ts';
@@ -72,10 +75,12 @@ export class SessionSubscriptions {
     if (!target) return answer(ErrorTable.UNKNOWN_TOPIC_OR_PARTITION.code);
     const { topicId } = target.topic;
     let end = target.liveEnd;
-    if (typeof start === 'number' && start > end && start <= target.source.logEndOffset) {
-      // A replica whose high watermark lags its log (a restarted cluster broker opens at its checkpointed one):
-      // the offset is on its way to being visible, as Kafka serves it, so wait (bounded) instead of refusing.
-      await target.source.waitForVisible(start - 1, limits.leaderWaitMs);
+    if (typeof start === 'number' && start > end && (start <= target.source.logEndOffset || target.source.leaderEpoch > 0 || target.source.state().replicas.length > 1)) {
+      // A replica behind the offset a client already read up to elsewhere: its high watermark lags its log (a restarted
+      // cluster broker opens at its checkpointed one), or its log lags the leader's (a follower catching up after a
+      // restart). The offset is on its way to being visible here, so wait (bounded, below clients' request timeouts)
+      // instead of refusing OFFSET_OUT_OF_RANGE, which would send the client back to its reset policy.
+      await target.source.waitForVisible(start - 1, Math.min(limits.leaderWaitMs, SUBSCRIBE_CATCH_UP_WAIT_MS));
       if (this.latest.get(key) !== mySeq || this.connection.isClosed) return;
       end = target.liveEnd;
     }
