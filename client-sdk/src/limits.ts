@@ -138,12 +138,14 @@ export const UNKNOWN_TOPIC_RETRY_MS = 1000;
 export const SUBSCRIBE_REFUSED_RETRY_MS = 500;
 
 /**
- * After a failover, a stored offset the new broker refuses as above its high watermark, though another broker
- * showed a high watermark at or past it, is asked for again (every SUBSCRIBE_REFUSED_RETRY_MS) for this long
- * before it is reported not recovered: a new leader or a follower learns the high watermark within a fetch or
- * two. Too low reports a loss that is not one (and resets the consumer); too high delays reporting a real one.
+ * After a failover, a stored offset a broker refuses as above its high watermark, though a high watermark at or
+ * past it was shown before, is asked for again (every SUBSCRIBE_REFUSED_RETRY_MS) for this long before it is
+ * reported not recovered: a new leader or a follower learns the high watermark within a fetch or two, and a
+ * cluster restarted after a whole-cluster crash needs its brokers up and its followers caught up. Too low reports
+ * a loss that is not one (and resets the consumer); too high delays reporting a real one (a single broker that
+ * lost data: flushIntervalMs > 0, a lost disk).
  */
-export const LAGGING_BROKER_WAIT_MS = 10_000;
+export const LAGGING_BROKER_WAIT_MS = 20_000;
 
 /** Produce requests in flight per connection until helloOk announces the broker's maxInflightProducePerConnection (its default). */
 export const DEFAULT_MAX_INFLIGHT_PRODUCE = 256;

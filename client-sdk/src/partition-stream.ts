@@ -45,10 +45,9 @@ export class PartitionStream {
   #position = 0;
   #outstandingBytes = 0;
   #releasedBytes = 0;
-  /** Highest high watermark seen on this stream, and the broker (helloOk.brokerId) that reported it. */
+  /** Highest high watermark seen on this stream. */
   #seenHighWatermark = 0;
-  #seenBrokerId = -1;
-  /** When a broker other than that one first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
+  /** When a broker first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
   #laggingSinceMs = -1;
 
   constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly windowBytes: () => number) {}
@@ -115,21 +114,18 @@ export class PartitionStream {
   }
 
   #saw(highWatermark: number): void {
-    if (highWatermark > this.#seenHighWatermark) {
-      this.#seenHighWatermark = highWatermark;
-      this.#seenBrokerId = this.conn.helloOk?.brokerId ?? -1;
-    }
+    if (highWatermark > this.#seenHighWatermark) this.#seenHighWatermark = highWatermark;
   }
 
   /**
-   * Failover: a broker that just became leader, or a follower, may not have learned the high watermark
-   * another broker showed us, and answers OFFSET_OUT_OF_RANGE above its own. An offset at most the highest
-   * high watermark we saw, refused by another broker, is asked again for up to LAGGING_BROKER_WAIT_MS
-   * before the readers take it as lost (a broker with the same id refusing it lost data: at once).
+   * Failover: a broker that just became leader, or a follower, or one restarted (its replica opens at its
+   * checkpointed high watermark, its log may be behind after a whole-cluster crash), may not have learned the
+   * high watermark we were shown, and answers OFFSET_OUT_OF_RANGE above its own. An offset at most the highest
+   * high watermark we saw is asked again for up to LAGGING_BROKER_WAIT_MS before the readers take it as lost.
    */
   #isLagging(answer: SubscribedFrame): boolean {
     const needed = Math.min(...[...this.readers].map((r) => r.neededOffset ?? Infinity)), now = Date.now();
-    if (answer.errorCode !== ErrorCode.OFFSET_OUT_OF_RANGE || needed <= answer.highWatermark || needed > this.#seenHighWatermark || this.conn.helloOk?.brokerId === this.#seenBrokerId) return false;
+    if (answer.errorCode !== ErrorCode.OFFSET_OUT_OF_RANGE || needed <= answer.highWatermark || needed > this.#seenHighWatermark) return false;
     if (this.#laggingSinceMs < 0) this.#laggingSinceMs = now;
     return now - this.#laggingSinceMs < LAGGING_BROKER_WAIT_MS;
   }
