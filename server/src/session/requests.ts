@@ -42,17 +42,20 @@ export async function answerMetadata(api: BrokerApi, ctx: RequestContext, frame:
       let described: TopicDescription;
       try {
         described = api.describeTopic(ctx, name);
-      } catch (e) {
-        if (e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') await api.refreshTopic(ctx, name).catch(() => undefined);
-      }
-      try {
-        described ??= api.describeTopic(ctx, name);
-      } catch (e) {
-        const mayCreate = frame.allowAutoTopicCreation === 1 && created < limits.maxTopicsAutoCreatedPerRequest;
-        if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') || !mayCreate) throw e;
-        created++;
-        await api.ensureTopic(ctx, name);
-        described = api.describeTopic(ctx, name);
+      } catch (first) {
+        // Only an unknown name is looked up again (a topic created through another broker a moment ago, then
+        // auto-created if allowed); a refusal is answered as it is, and audited once.
+        if (!(first instanceof RunnelError && first.errorName === 'UNKNOWN_TOPIC_OR_PARTITION')) throw first;
+        await api.refreshTopic(ctx, name).catch(() => undefined);
+        try {
+          described = api.describeTopic(ctx, name);
+        } catch (e) {
+          const mayCreate = frame.allowAutoTopicCreation === 1 && created < limits.maxTopicsAutoCreatedPerRequest;
+          if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION') || !mayCreate) throw e;
+          created++;
+          await api.ensureTopic(ctx, name);
+          described = api.describeTopic(ctx, name);
+        }
       }
       const { topic: info, partitions } = described;
       topics.push({
