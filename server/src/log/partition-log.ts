@@ -237,17 +237,8 @@ export class PartitionLog {
   append(batch: Uint8Array, opts: LogAppendOptions = {}): Promise<AppendResult> {
     const refused = this.#checkAppendable(batch);
     if (refused) return Promise.reject(refused);
-    let header = opts.header;
-    if (header === undefined) {
-      const validated = validateBatch(batch, 0, { maxBatchBytes: this.#options.maxBatchBytes }, this.#options.crc);
-      if (!validated.ok) return Promise.reject(new RunnelError(validated.code, validated.message));
-      header = validated.value;
-    } else if (header.crc !== crcFieldOf(batch)) {
-      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `the header passed with the batch has CRC ${header.crc}, the batch ${crcFieldOf(batch)}: pass the header validated for exactly these bytes`));
-    }
-    if (header.totalBytes !== batch.length) {
-      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
-    }
+    const header = this.#headerOf(batch, opts.header);
+    if (header instanceof RunnelError) return Promise.reject(header);
     // Hot path: the writer holds the write handle and nothing waits for it. Else (an idle log whose
     // handle the LRU may have closed) wait in line for it, behind every append that arrived earlier.
     return this.#admitOrWait(batch, header, opts.leaderEpoch, false);
@@ -268,17 +259,25 @@ export class PartitionLog {
   appendAsFollower(batch: Uint8Array, header?: BatchHeader): Promise<AppendResult> {
     const refused = this.#checkAppendable(batch);
     if (refused) return Promise.reject(refused);
+    const checked = this.#headerOf(batch, header);
+    if (checked instanceof RunnelError) return Promise.reject(checked);
+    return this.#admitOrWait(batch, checked, undefined, true);
+  }
+
+  /**
+   * The header of one whole batch: validated here (structure and CRC) when the caller has none, else the
+   * caller's, checked cheaply against these bytes (CRC field, length). A refusal is returned, not thrown.
+   */
+  #headerOf(batch: Uint8Array, header: BatchHeader | undefined): BatchHeader | RunnelError {
     if (header === undefined) {
       const validated = validateBatch(batch, 0, { maxBatchBytes: this.#options.maxBatchBytes }, this.#options.crc);
-      if (!validated.ok) return Promise.reject(new RunnelError(validated.code, validated.message));
+      if (!validated.ok) return new RunnelError(validated.code, validated.message);
       header = validated.value;
     } else if (header.crc !== crcFieldOf(batch)) {
-      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `the header passed with the batch has CRC ${header.crc}, the batch ${crcFieldOf(batch)}: pass the header validated for exactly these bytes`));
+      return new RunnelError('CORRUPT_MESSAGE', `the header passed with the batch has CRC ${header.crc}, the batch ${crcFieldOf(batch)}: pass the header validated for exactly these bytes`);
     }
-    if (header.totalBytes !== batch.length) {
-      return Promise.reject(new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`));
-    }
-    return this.#admitOrWait(batch, header, undefined, true);
+    if (header.totalBytes !== batch.length) return new RunnelError('CORRUPT_MESSAGE', `expected one batch of ${header.totalBytes} bytes, got ${batch.length} bytes`);
+    return header;
   }
 
   #admitOrWait(batch: Uint8Array, header: BatchHeader, leaderEpoch: number | undefined, isFollower: boolean): Promise<AppendResult> {
