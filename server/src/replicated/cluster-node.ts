@@ -257,7 +257,10 @@ export class ClusterNode {
   /** Asks every registered peer whether it reaches etcd, this often, and judges isolation (isolation.ts). */
   private startIsolationMonitor(): void {
     const { limits, brokerId } = this.options;
-    const detector = new IsolationDetector({ etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: 2 * limits.brokerSessionTimeoutMs });
+    // Peers count as silent once none answered for brokerSessionTimeoutMs (the controller's own verdict on a
+    // broker); half that again of continuous silence (3 probe rounds: answers a self-stall delayed get in) and
+    // clients move, ~1.8 s after the cut — not 3.6 s (fault seed 7000: 5 s from the cut to the next ack).
+    const detector = new IsolationDetector({ etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: Math.max(limits.brokerSessionTimeoutMs / 2, 2 * limits.controllerHeartbeatMs) });
     const answers = new Map<number, { atMs: number; seesEtcd: boolean }>();
     const inflight = new Set<number>();
     const etcdFresh = () => Date.now() - this.store.connection.lastContactMs < limits.brokerLeaseTtlMs;
