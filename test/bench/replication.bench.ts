@@ -24,6 +24,7 @@ import type { AlterIsrResult, IsrStore, VersionedLeadership } from '../../server
 import { PartitionLog, nativeCrc } from '../../server/src/log/partition-log.ts';
 import type { TopicInfo } from '../../server/src/metadata/topic-info.ts';
 import { PeerLinks, ReplicaPartition, ReplicationServer } from '../../server/src/replication/index.ts';
+import { TEST_LINK_KEY } from '../../server/src/replication/testing/link-key.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const totalMB = env('BENCH_MB', 300);
@@ -56,10 +57,10 @@ const isrStore = new MemoryIsrStore();
 const servers = new Map<number, ReplicationServer>();
 const links = new Map<number, PeerLinks>();
 for (const id of BROKERS) {
-  const server = new ReplicationServer({ brokerId: id });
+  const server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: id });
   ports.set(id, (await server.listen()).port);
   servers.set(id, server);
-  links.set(id, new PeerLinks({ brokerId: id, directory }));
+  links.set(id, new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: id, directory }));
 }
 
 let fsyncs = 0;

@@ -16,6 +16,8 @@ import { validateLimits } from '../limits.ts';
 import { ClusterNode } from './cluster-node.ts';
 import { PeerForwarder } from './leader-forwarder.ts';
 import { PeerLinks } from '../replication/peer-links.ts';
+import { TEST_LINK_KEY } from '../replication/testing/link-key.ts';
+import { deriveLinkKey } from '../replication/link-auth.ts';
 
 test('forwarded produce before the registry opens: NOT_LEADER_OR_FOLLOWER (retryable), not INVALID_REQUEST', { timeout: 60_000 }, async () => {
   const etcd = await EtcdProcess.start();
@@ -29,7 +31,7 @@ test('forwarded produce before the registry opens: NOT_LEADER_OR_FOLLOWER (retry
       cluster: { etcdEndpoints: [etcd.url], prefix: '/startup-test', replicationHost: '127.0.0.1', replicationPort: 0, peerAddresses: new Map() },
     });
     const address = node.server.address;
-    links = new PeerLinks({ brokerId: 2, directory: { replicationAddress: (id) => (id === 1 ? address : undefined) }, limits: {} });
+    links = new PeerLinks({ linkKey: deriveLinkKey(await node.store.producerIdKey()), brokerId: 2, directory: { replicationAddress: (id) => (id === 1 ? address : undefined) }, limits: {} });
     const forwarder = new PeerForwarder(links, { forwardTimeoutMs: 10_000, maxReadBytes: 1 << 20, maxLongPollMs: 1000, maxBatchBytes: 1 << 20 });
     // node.topics() not called yet: the broker is still recovering its logs.
     await assert.rejects(forwarder.produce(1, 'some-topic-id', 0, new Uint8Array(61), -1), (e: unknown) => {
@@ -38,6 +40,14 @@ test('forwarded produce before the registry opens: NOT_LEADER_OR_FOLLOWER (retry
       assert.ok(e.retryable);
       return true;
     });
+    // Not a broker of this cluster (it lacks the link key from etcd): refused before any request is served.
+    const stranger = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 3, directory: { replicationAddress: (id) => (id === 1 ? address : undefined) }, limits: {} });
+    try {
+      await assert.rejects(new PeerForwarder(stranger, { forwardTimeoutMs: 10_000, maxReadBytes: 1 << 20, maxLongPollMs: 1000, maxBatchBytes: 1 << 20 }).produce(1, 'some-topic-id', 0, new Uint8Array(61), -1),
+        (e: unknown) => e instanceof RunnelError && e.errorName === 'NOT_CONNECTED' && /did not prove the cluster's link key/.test(e.message));
+    } finally {
+      stranger.close();
+    }
   } finally {
     links?.close();
     await node?.close();

@@ -19,6 +19,7 @@ import { ClusterStore } from '../cluster/cluster-store.ts';
 import type { ClusterView, PeerDirectory } from '../cluster/cluster-state.ts';
 import { Controller } from '../cluster/controller.ts';
 import { BrokerMembership, revokeBrokerLease } from '../cluster/membership.ts';
+import { deriveLinkKey } from '../replication/link-auth.ts';
 import { RunnelError } from '@runnel/client/codec';
 import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits } from '../replication/index.ts';
 import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
@@ -81,8 +82,16 @@ export class ClusterNode {
   static async open(options: ClusterNodeOptions): Promise<ClusterNode> {
     const { cluster, limits, brokerId } = options;
     const store = await openStore(options);
+    let key: Buffer;
+    try {
+      key = await store.producerIdKey();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    const linkKey = deriveLinkKey(key);
     const server = new ReplicationServer({
-      brokerId, host: bindHost(options.host, cluster.replicationHost), port: cluster.replicationPort, limits: replicationLimits(limits), warn: options.warn,
+      brokerId, host: bindHost(options.host, cluster.replicationHost), port: cluster.replicationPort, limits: replicationLimits(limits), warn: options.warn, linkKey,
     });
     try {
       await server.listen();
@@ -98,8 +107,7 @@ export class ClusterNode {
         return b ? { host: b.replicationHost, port: b.replicationPort } : undefined;
       },
     };
-    const links = new PeerLinks({ brokerId, directory, limits: replicationLimits(limits) });
-    const key = await store.producerIdKey();
+    const links = new PeerLinks({ brokerId, directory, limits: replicationLimits(limits), linkKey });
     const producerIds = ProducerIdAllocator.shared({ reserve: (size) => store.allocateProducerIdBlock(size) }, key);
     return new ClusterNode(options, store, server, links, producerIds);
   }

@@ -30,6 +30,7 @@ import { ReplicaPartition } from '../replication/replica-partition.ts';
 import { ReplicationServer } from '../replication/replication-server.ts';
 import type { ForwardingGroupService } from './group-forwarding.ts';
 import { clusterGroupService, type GroupTopicSource } from './group-forwarding-wiring.ts';
+import { TEST_LINK_KEY } from '../replication/testing/link-key.ts';
 
 const offsetsTopic: TopicInfo = { name: OFFSETS_TOPIC, topicId: 'tid-offsets', partitions: 1, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0, minInsyncReplicas: 2 };
 const replicationLimits: Partial<ReplicationLimits> = {
@@ -90,9 +91,9 @@ class Node {
 
   async start(): Promise<void> {
     const replicationLimits = this.cluster.replicationLimits;
-    this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits: replicationLimits, warn: quiet });
+    this.server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: this.id, port: this.port, limits: replicationLimits, warn: quiet });
     this.port = (await this.server.listen()).port;
-    this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits: replicationLimits });
+    this.links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: this.id, directory: this.cluster.directory, limits: replicationLimits });
     const log = await PartitionLog.open(this.dir, { isReplicated: true });
     this.replica = new ReplicaPartition({
       topic: offsetsTopic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits: replicationLimits, warn: quiet,

@@ -2,7 +2,7 @@
  * ReplicationServer and PeerLinks over real TCP on 127.0.0.1: handshake,
  * heartbeats, fetch and extension dispatch, ERROR answers, timeouts, aborts,
  * the in-flight bound, bad peers, and the failure detector's events
- * (closed, refused, reconnect with backoff).
+ * (closed, refused, reconnect with backoff), and the link key's challenge-response.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,8 +11,11 @@ import { test } from 'node:test';
 import { RunnelError } from '@runnel/client/codec';
 import type { PeerDirectory } from '../cluster/cluster-state.ts';
 import { PeerLinks, type PeerDownReason } from './peer-links.ts';
-import type { FetchRequest } from './protocol.ts';
+import { REPLICATION_PROTOCOL_VERSION, type FetchRequest, type ReplicationFrame } from './protocol.ts';
+import { FrameSocket } from './frame-socket.ts';
+import { linkProof } from './link-auth.ts';
 import { ReplicationServer } from './replication-server.ts';
+import { TEST_LINK_KEY } from './testing/link-key.ts';
 
 const quiet = { warn: () => {} };
 
@@ -32,11 +35,11 @@ function fetchRequest(patch: Partial<FetchRequest> = {}): FetchRequest {
 const isCode = (name: string) => (e: unknown) => e instanceof RunnelError && e.errorName === name;
 
 test('handshake, heartbeat, fetch and extension dispatch name the dialing broker; ERROR answers carry their code', async () => {
-  const server = new ReplicationServer({ brokerId: 1, ...quiet });
+  const server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, ...quiet });
   const { port } = await server.listen();
   const dir = directory();
   dir.set(1, port);
-  const links = new PeerLinks({ brokerId: 2, directory: dir });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: dir });
   try {
     const seen: number[] = [];
     server.handle(0x20, async (body, from) => {
@@ -73,11 +76,11 @@ test('handshake, heartbeat, fetch and extension dispatch name the dialing broker
 });
 
 test('timeouts, aborts and the in-flight bound: each request settles once; a closed connection aborts the handlers still running', async () => {
-  const server = new ReplicationServer({ brokerId: 1, limits: { maxInflightRequestsPerConnection: 4 }, ...quiet });
+  const server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, limits: { maxInflightRequestsPerConnection: 4 }, ...quiet });
   const { port } = await server.listen();
   const dir = directory();
   dir.set(1, port);
-  const links = new PeerLinks({ brokerId: 2, directory: dir, limits: { maxInflightRequestsPerConnection: 4 } });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: dir, limits: { maxInflightRequestsPerConnection: 4 } });
   let aborted = 0;
   const release: (() => void)[] = [];
   server.handle(0x30, (body, _from, signal) => new Promise((resolve) => {
@@ -108,11 +111,11 @@ test('timeouts, aborts and the in-flight bound: each request settles once; a clo
 });
 
 test('onPeerDown: closed when an open connection ends, refused while nobody listens; the link reconnects with backoff when the broker returns', async () => {
-  let server = new ReplicationServer({ brokerId: 1, ...quiet });
+  let server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, ...quiet });
   const { port } = await server.listen();
   const dir = directory();
   dir.set(1, port);
-  const links = new PeerLinks({ brokerId: 2, directory: dir, limits: { reconnectBackoffMs: 20, reconnectBackoffMaxMs: 100 } });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: dir, limits: { reconnectBackoffMs: 20, reconnectBackoffMaxMs: 100 } });
   const events: [number, PeerDownReason][] = [];
   let wake = () => {};
   links.onPeerDown((id, reason) => { events.push([id, reason]); wake(); });
@@ -127,7 +130,7 @@ test('onPeerDown: closed when an open connection ends, refused while nobody list
     assert.deepEqual(events[0], [1, 'closed']);
     assert.deepEqual(events[1], [1, 'refused']);
     await assert.rejects(links.heartbeat(1, 5000), isCode('NOT_CONNECTED'), 'a request while the peer is down fails at the next refused connect');
-    server = new ReplicationServer({ brokerId: 1, port, ...quiet });
+    server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, port, ...quiet });
     await server.listen();
     for (let i = 0; !links.isConnected(1); i++) {
       assert.ok(i < 500, 'reconnected');
@@ -143,11 +146,11 @@ test('onPeerDown: closed when an open connection ends, refused while nobody list
 });
 
 test('a wrong broker at the address is refused; a peer sending garbage or skipping the handshake is disconnected', async () => {
-  const server = new ReplicationServer({ brokerId: 1, limits: { connectTimeoutMs: 200 }, ...quiet });
+  const server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, limits: { connectTimeoutMs: 200 }, ...quiet });
   const { port } = await server.listen();
   const dir = directory();
   dir.set(3, port);
-  const links = new PeerLinks({ brokerId: 2, directory: dir });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: dir });
   const events: PeerDownReason[] = [];
   links.onPeerDown((_id, reason) => events.push(reason));
   try {
@@ -178,7 +181,7 @@ test("onPeerDown 'timeout': a peer that accepts TCP but never answers the handsh
   const mute = createServer((s) => { accepted.push(s); s.resume(); });
   await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
   const port = (mute.address() as { port: number }).port;
-  const links = new PeerLinks({ brokerId: 2, directory: { replicationAddress: () => ({ host: '127.0.0.1', port }) }, limits: { connectTimeoutMs: 150, reconnectBackoffMs: 1000, reconnectBackoffMaxMs: 1000 } });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: { replicationAddress: () => ({ host: '127.0.0.1', port }) }, limits: { connectTimeoutMs: 150, reconnectBackoffMs: 1000, reconnectBackoffMaxMs: 1000 } });
   const events: PeerDownReason[] = [];
   links.onPeerDown((_id, reason) => events.push(reason));
   try {
@@ -190,5 +193,67 @@ test("onPeerDown 'timeout': a peer that accepts TCP but never answers the handsh
     links.close();
     for (const s of accepted) s.destroy();
     await new Promise<void>((r) => mute.close(() => r()));
+  }
+});
+
+/** A raw dialer: a FrameSocket on a fresh TCP connection, every received frame queued. */
+async function rawPeer(port: number): Promise<{ socket: FrameSocket; next(): Promise<ReplicationFrame | 'closed'> }> {
+  const received: (ReplicationFrame | 'closed')[] = [];
+  let wake = () => {};
+  const raw = connect({ host: '127.0.0.1', port });
+  await once(raw, 'connect');
+  const socket = new FrameSocket(raw, 1 << 20, { frame: (f) => { received.push(f); wake(); }, close: () => { received.push('closed'); wake(); } });
+  const next = async (): Promise<ReplicationFrame | 'closed'> => {
+    while (received.length === 0) await new Promise<void>((r) => { wake = r; });
+    return received.shift()!;
+  };
+  return { socket, next };
+}
+
+test('link key: peers of another cluster are refused both ways; a recorded proof replays on no other connection; nothing is served before a valid proof', async () => {
+  const otherKey = new Uint8Array(32).fill(0x11);
+  const server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 1, ...quiet });
+  const { port } = await server.listen();
+  let served = 0;
+  server.handle(0x21, async () => { served++; return new Uint8Array(0); });
+  const dir = directory();
+  dir.set(1, port);
+  const stranger = new PeerLinks({ linkKey: otherKey, brokerId: 2, directory: dir });
+  const impostor = new ReplicationServer({ linkKey: otherKey, brokerId: 4, ...quiet });
+  const { port: impostorPort } = await impostor.listen();
+  dir.set(4, impostorPort);
+  const member = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 3, directory: dir });
+  try {
+    // The listener checks the dialer's key, the dialer the listener's.
+    await assert.rejects(member.request(4, 0x21, new Uint8Array(0), 5000), (e: RunnelError) => e.errorName === 'NOT_CONNECTED' && /did not prove the cluster's link key/.test(e.message));
+    await assert.rejects(stranger.request(1, 0x21, new Uint8Array(0), 5000), (e: RunnelError) => e.errorName === 'NOT_CONNECTED');
+    assert.equal(served, 0, 'a dialer with another key is served nothing');
+    assert.deepEqual(await member.request(1, 0x21, new Uint8Array(0), 5000), new Uint8Array(0));
+    assert.equal(served, 1);
+
+    // A legitimate handshake, recorded: its proof is bound to that connection's listener nonce.
+    const dialerNonce = new Uint8Array(16).fill(3);
+    const first = await rawPeer(port);
+    first.socket.send({ kind: 'handshake', correlationId: 0, version: REPLICATION_PROTOCOL_VERSION, brokerId: 5, nonce: dialerNonce });
+    const ok = await first.next();
+    assert.ok(ok !== 'closed' && ok.kind === 'handshakeOk');
+    const proof = linkProof(TEST_LINK_KEY, 'dialer', { dialerId: 5, listenerId: 1, dialerNonce, listenerNonce: ok.nonce });
+    first.socket.close();
+    const replay = await rawPeer(port);
+    replay.socket.send({ kind: 'handshake', correlationId: 0, version: REPLICATION_PROTOCOL_VERSION, brokerId: 5, nonce: dialerNonce });
+    const ok2 = await replay.next();
+    assert.ok(ok2 !== 'closed' && ok2.kind === 'handshakeOk');
+    assert.notDeepEqual(ok2.nonce, ok.nonce, 'a fresh listener nonce per connection');
+    replay.socket.send({ kind: 'handshakeProof', correlationId: 0, mac: proof });
+    replay.socket.send({ kind: 'extension', correlationId: 7, requestType: 0x21, body: new Uint8Array(0) });
+    const refusal = await replay.next();
+    assert.ok(refusal !== 'closed' && refusal.kind === 'error' && refusal.code === 'SASL_AUTHENTICATION_FAILED', JSON.stringify(refusal));
+    assert.equal(await replay.next(), 'closed');
+    assert.equal(served, 1, 'the request after a replayed proof was not served');
+  } finally {
+    stranger.close();
+    member.close();
+    await impostor.close();
+    await server.close();
   }
 });

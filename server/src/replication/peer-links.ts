@@ -1,13 +1,15 @@
 /**
  * The dialing side of the internal protocol: one TCP connection per peer
  * broker (its address from the `PeerDirectory` at each connect), opened on
- * the first request, handshaken with this broker's id, kept up (reconnects
+ * the first request, handshaken with this broker's id (both sides prove they
+ * hold the cluster's link key: link-auth.ts), kept up (reconnects
  * with doubling backoff after a close or a failed connect) until `release` or
  * `close`. Requests are correlated by id, each with its own timeout.
  *
  * `onPeerDown` is the controller's fast failure detector: 'closed' when an
  * open connection ends, 'refused' when a connect fails (ECONNREFUSED and other
- * connect errors, a wrong broker answering), 'timeout' when a connect or its
+ * connect errors, a wrong broker answering, a listener that cannot prove the
+ * link key), 'timeout' when a connect or its
  * handshake takes longer than connectTimeoutMs.
  *
  * Invariants: every request settles exactly once (answer, ERROR as its
@@ -20,6 +22,7 @@ import { connect, type Socket } from 'node:net';
 import { RunnelError } from '@runnel/client/codec';
 import type { PeerDirectory } from '../cluster/cluster-state.ts';
 import { FrameSocket } from './frame-socket.ts';
+import { isValidLinkProof, linkNonce, linkProof, type LinkTranscript } from './link-auth.ts';
 import { resolveReplicationLimits, type ReplicationLimits } from './limits.ts';
 import { EXTENSION_TYPE_MAX, EXTENSION_TYPE_MIN, REPLICATION_PROTOCOL_VERSION, type FetchRequest, type FetchResponse, type ReplicationFrame } from './protocol.ts';
 
@@ -29,6 +32,8 @@ export interface PeerLinksOptions {
   /** This broker's id, named in every handshake. */
   brokerId: number;
   directory: PeerDirectory;
+  /** The cluster's link key (link-auth.ts `deriveLinkKey`): a peer that cannot prove it holds it is refused. */
+  linkKey: Uint8Array;
   limits?: Partial<ReplicationLimits>;
 }
 
@@ -74,9 +79,11 @@ export class PeerLinks {
   readonly #downListeners = new Set<(brokerId: number, reason: PeerDownReason) => void>();
   #isClosed = false;
 
+  readonly #linkKey: Uint8Array;
   constructor(options: PeerLinksOptions) {
     this.brokerId = options.brokerId;
     this.#directory = options.directory;
+    this.#linkKey = options.linkKey;
     this.limits = resolveReplicationLimits(options.limits);
   }
 
@@ -198,6 +205,7 @@ export class PeerLinks {
     link.state = 'connecting';
     let isDone = false;
     const raw: Socket = connect({ host: address.host, port: address.port });
+    const dialerNonce = linkNonce();
     const where = `broker ${link.brokerId} at ${address.host}:${address.port}`;
     const timer = setTimeout(() => fail('timeout', `no handshake from ${where} within ${this.limits.connectTimeoutMs} ms`), this.limits.connectTimeoutMs);
     const fail = (reason: PeerDownReason, message: string) => {
@@ -211,8 +219,15 @@ export class PeerLinks {
       frame: (f) => {
         if (!isDone) {
           if (f.kind === 'handshakeOk' && f.brokerId === link.brokerId) {
+            const transcript: LinkTranscript = { dialerId: this.brokerId, listenerId: link.brokerId, dialerNonce, listenerNonce: f.nonce };
+            if (!isValidLinkProof(this.#linkKey, 'listener', transcript, f.mac)) {
+              fail('refused', `${where} did not prove the cluster's link key (another cluster, or not a broker)`);
+              return;
+            }
             isDone = true;
             clearTimeout(timer);
+            // NB: the proof goes out before any request (#opened flushes the waiting ones after it, on the same socket).
+            socket.send({ kind: 'handshakeProof', correlationId: 0, mac: linkProof(this.#linkKey, 'dialer', transcript) });
             this.#opened(link, socket);
           } else if (f.kind === 'handshakeOk') fail('refused', `${where} answered as broker ${f.brokerId}`);
           else fail('refused', `${where} answered the handshake with ${f.kind}${f.kind === 'error' ? ` ${f.code}: ${f.message}` : ''}`);
@@ -228,7 +243,7 @@ export class PeerLinks {
         if (link.socket === socket) this.#lost(link, error);
       },
     });
-    raw.once('connect', () => socket.send({ kind: 'handshake', correlationId: 0, version: REPLICATION_PROTOCOL_VERSION, brokerId: this.brokerId }));
+    raw.once('connect', () => socket.send({ kind: 'handshake', correlationId: 0, version: REPLICATION_PROTOCOL_VERSION, brokerId: this.brokerId, nonce: dialerNonce }));
   }
 
   #opened(link: PeerLink, socket: FrameSocket): void {

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, type ErrorName } from '@runnel/client/codec';
 import {
-  concatParts, decodeFrame, encodeFrame, EXTENSION_TYPE_MAX, EXTENSION_TYPE_MIN, FrameReader, FrameType, type RawFrame, type ReplicationFrame,
+  concatParts, decodeFrame, encodeFrame, EXTENSION_TYPE_MAX, EXTENSION_TYPE_MIN, FrameReader, FrameType, REPLICATION_PROTOCOL_VERSION, type RawFrame, type ReplicationFrame,
 } from './protocol.ts';
 
 const seed = Number(process.env.RUNNEL_FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -39,7 +39,9 @@ const fetchResponse = fc.tuple(offset, offset, offset).chain(([a, b, c]) => {
 
 const correlationId = u32;
 export const anyReplicationFrame: fc.Arbitrary<ReplicationFrame> = fc.oneof(
-  fc.record({ kind: fc.constantFrom('handshake' as const, 'handshakeOk' as const), correlationId, version: fc.integer({ min: 0, max: 0xffff }), brokerId }),
+  fc.record({ kind: fc.constant('handshake' as const), correlationId, version: fc.constant(REPLICATION_PROTOCOL_VERSION), brokerId, nonce: fc.uint8Array({ minLength: 16, maxLength: 16 }) }),
+  fc.record({ kind: fc.constant('handshakeOk' as const), correlationId, version: fc.integer({ min: 0, max: 0xffff }), brokerId, nonce: fc.uint8Array({ minLength: 16, maxLength: 16 }), mac: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
+  fc.record({ kind: fc.constant('handshakeProof' as const), correlationId, mac: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
   fc.record({ kind: fc.constantFrom('heartbeat' as const, 'heartbeatOk' as const), correlationId, brokerId, sentAtMs: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
   fc.record({ kind: fc.constant('fetch' as const), correlationId, request: fetchRequest }),
   fc.record({ kind: fc.constant('fetchResponse' as const), correlationId, response: fetchResponse }),
@@ -145,6 +147,11 @@ test('decodeFrame refuses bad fields with INVALID_FRAME: unknown type, trailing 
     ['fetchOffset 0.5', fetch((v) => v.setFloat64(2 + 3 + 16, 0.5))],
     ['lastFetchedEpoch -2', fetch((v) => v.setInt32(2 + 3 + 12, -2))],
   ];
+  // Another version's handshake is typed (so it can be answered UNSUPPORTED_VERSION), whatever its body holds past the version.
+  const v1 = decodeFrame(raw(FrameType.handshake, [0, 1, 0, 0, 0, 2]));
+  assert.ok(v1.ok && v1.value.kind === 'handshake' && v1.value.version === 1 && v1.value.brokerId === 2, JSON.stringify(v1));
+  cases.push(['v2 handshake without its nonce', raw(FrameType.handshake, [0, REPLICATION_PROTOCOL_VERSION, 0, 0, 0, 2])]);
+  cases.push(['handshake proof of 31 bytes', raw(FrameType.handshakeProof, new Array(31).fill(1))]);
   for (const [name, r] of cases) {
     const d = decodeFrame(r);
     assert.ok(!d.ok && d.code === 'INVALID_FRAME', `${name}: ${JSON.stringify(d)}`);

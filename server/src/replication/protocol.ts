@@ -19,12 +19,17 @@
 import { ErrorCode, errorNameOf, type Decoded, type ErrorName } from '@runnel/client/codec';
 
 /** Version named in the handshake; a peer with another version is refused. */
-export const REPLICATION_PROTOCOL_VERSION = 1;
+export const REPLICATION_PROTOCOL_VERSION = 2;
+/** Bytes of a handshake nonce and of a handshake proof (HMAC-SHA256), link-auth.ts. */
+export const HANDSHAKE_NONCE_BYTES = 16;
+export const HANDSHAKE_MAC_BYTES = 32;
 
 export const FrameType = {
   handshake: 0x01,
   heartbeat: 0x02,
   fetch: 0x03,
+  /** The dialer's proof of the link key, after HandshakeOk; answered only by ERROR (then closed) when wrong. */
+  handshakeProof: 0x04,
   error: 0x80,
   handshakeOk: 0x81,
   heartbeatOk: 0x82,
@@ -86,8 +91,9 @@ export interface FetchResponse {
 }
 
 export type ReplicationFrame =
-  | { kind: 'handshake'; correlationId: number; version: number; brokerId: number }
-  | { kind: 'handshakeOk'; correlationId: number; version: number; brokerId: number }
+  | { kind: 'handshake'; correlationId: number; version: number; brokerId: number; nonce: Uint8Array }
+  | { kind: 'handshakeOk'; correlationId: number; version: number; brokerId: number; nonce: Uint8Array; mac: Uint8Array }
+  | { kind: 'handshakeProof'; correlationId: number; mac: Uint8Array }
   | { kind: 'heartbeat'; correlationId: number; brokerId: number; sentAtMs: number }
   | { kind: 'heartbeatOk'; correlationId: number; brokerId: number; sentAtMs: number }
   | { kind: 'fetch'; correlationId: number; request: FetchRequest }
@@ -266,6 +272,12 @@ class BodyReader {
     }
   }
 
+  /** Exactly `n` bytes, a view into the body (no copy). */
+  fixed(field: string, n: number): Uint8Array {
+    const at = this.#need(n, field);
+    return at < 0 ? new Uint8Array(0) : this.body.subarray(at, at + n);
+  }
+
   /** A u32-length-prefixed view into the body (no copy). */
   bytes(field: string): Uint8Array {
     const n = this.u32(field);
@@ -285,12 +297,24 @@ export function decodeFrame(raw: RawFrame): Decoded<ReplicationFrame> {
   const r = new BodyReader(raw.body);
   const correlationId = raw.correlationId;
   switch (raw.type) {
-    case FrameType.handshake:
+    case FrameType.handshake: {
+      const version = r.u16('version');
+      const brokerId = r.int('brokerId', 0);
+      // NB: another version's body may differ past the version: kept as it is (nonce) and answered UNSUPPORTED_VERSION, not INVALID_FRAME.
+      if (r.error === null && version !== REPLICATION_PROTOCOL_VERSION) return { ok: true, value: { kind: 'handshake', correlationId, version, brokerId, nonce: raw.body.subarray(r.at) } };
+      const nonce = r.fixed('nonce', HANDSHAKE_NONCE_BYTES);
+      return r.finish({ kind: 'handshake', correlationId, version, brokerId, nonce }, 'handshake');
+    }
     case FrameType.handshakeOk: {
       const version = r.u16('version');
       const brokerId = r.int('brokerId', 0);
-      const kind = raw.type === FrameType.handshake ? 'handshake' : 'handshakeOk';
-      return r.finish({ kind, correlationId, version, brokerId }, kind);
+      const nonce = r.fixed('nonce', HANDSHAKE_NONCE_BYTES);
+      const mac = r.fixed('mac', HANDSHAKE_MAC_BYTES);
+      return r.finish({ kind: 'handshakeOk', correlationId, version, brokerId, nonce, mac }, 'handshakeOk');
+    }
+    case FrameType.handshakeProof: {
+      const mac = r.fixed('mac', HANDSHAKE_MAC_BYTES);
+      return r.finish({ kind: 'handshakeProof', correlationId, mac }, 'handshakeProof');
     }
     case FrameType.heartbeat:
     case FrameType.heartbeatOk: {
@@ -389,6 +413,10 @@ function utf8Bounded(s: string, maxBytes: number): Uint8Array {
   return b;
 }
 
+function fixedLength(field: string, bytes: Uint8Array, n: number): void {
+  if (bytes.length !== n) throw new RangeError(`${field} of ${bytes.length} bytes; must be ${n}`);
+}
+
 /**
  * Encodes a frame as the parts to write in order, in ONE corked socket write:
  * the header and fixed fields, then (fetch answers, extensions) the payload
@@ -398,8 +426,15 @@ function utf8Bounded(s: string, maxBytes: number): Uint8Array {
 export function encodeFrame(frame: ReplicationFrame): Uint8Array[] {
   switch (frame.kind) {
     case 'handshake':
+      if (frame.version === REPLICATION_PROTOCOL_VERSION) fixedLength('nonce', frame.nonce, HANDSHAKE_NONCE_BYTES);
+      return [new BodyWriter(FrameType.handshake, frame.correlationId, 6 + frame.nonce.length).u16(frame.version).i32(frame.brokerId).raw(frame.nonce).bytes];
     case 'handshakeOk':
-      return [new BodyWriter(FrameType[frame.kind], frame.correlationId, 6).u16(frame.version).i32(frame.brokerId).bytes];
+      fixedLength('nonce', frame.nonce, HANDSHAKE_NONCE_BYTES);
+      fixedLength('mac', frame.mac, HANDSHAKE_MAC_BYTES);
+      return [new BodyWriter(FrameType.handshakeOk, frame.correlationId, 6 + HANDSHAKE_NONCE_BYTES + HANDSHAKE_MAC_BYTES).u16(frame.version).i32(frame.brokerId).raw(frame.nonce).raw(frame.mac).bytes];
+    case 'handshakeProof':
+      fixedLength('mac', frame.mac, HANDSHAKE_MAC_BYTES);
+      return [new BodyWriter(FrameType.handshakeProof, frame.correlationId, HANDSHAKE_MAC_BYTES).raw(frame.mac).bytes];
     case 'heartbeat':
     case 'heartbeatOk':
       return [new BodyWriter(FrameType[frame.kind], frame.correlationId, 12).i32(frame.brokerId).f64(frame.sentAtMs).bytes];

@@ -15,6 +15,7 @@ import { PeerLinks } from './peer-links.ts';
 import { ReplicaPartition } from './replica-partition.ts';
 import { ReplicationServer } from './replication-server.ts';
 import { batch, Cluster, isCode, logBytes, produce, quiet, segmentFiles, testLimits as limits, topic, until } from './testing/replica-cluster.ts';
+import { TEST_LINK_KEY } from './testing/link-key.ts';
 
 const roots: string[] = [];
 after(async () => {
@@ -285,7 +286,7 @@ test('a follower never appends a batch that fails its CRC: the answer is dropped
   const corrupt = stored.slice();
   corrupt[corrupt.length - 3] ^= 0x10;
   let fetches = 0;
-  const leaderServer = new ReplicationServer({ brokerId: 9, warn: quiet });
+  const leaderServer = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 9, warn: quiet });
   leaderServer.registerReplica(topic.topicId, 0, async (req) => {
     fetches++;
     const records = req.fetchOffset > 0 ? new Uint8Array(0) : fetches === 1 ? corrupt : stored;
@@ -293,9 +294,9 @@ test('a follower never appends a batch that fails its CRC: the answer is dropped
     return { leaderEpoch: 1, highWatermark: 4, logStartOffset: 0, logEndOffset: 4, divergingEpoch: null, records };
   });
   const { port } = await leaderServer.listen();
-  const followerServer = new ReplicationServer({ brokerId: 2, warn: quiet });
+  const followerServer = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: 2, warn: quiet });
   await followerServer.listen();
-  const links = new PeerLinks({ brokerId: 2, directory: { replicationAddress: (id) => (id === 9 ? { host: '127.0.0.1', port } : undefined) }, limits });
+  const links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: 2, directory: { replicationAddress: (id) => (id === 9 ? { host: '127.0.0.1', port } : undefined) }, limits });
   const warnings: string[] = [];
   const log = await PartitionLog.open(join(root, 'f'), { isReplicated: true });
   const store: IsrStore = { alterIsr: async () => ({ ok: false, reason: 'unavailable' }) };

@@ -1,11 +1,12 @@
 /**
  * The replication port of one broker (docs/replication-protocol.md): accepts
  * connections from peer brokers, takes their handshake (it names the dialing
- * broker id), answers heartbeats, dispatches each Fetch to the replica
+ * broker id, and the dialer proves it holds the cluster's link key:
+ * link-auth.ts), answers heartbeats, dispatches each Fetch to the replica
  * registered for its (topicId, partition) and each extension request to the
  * handler registered for its type.
  *
- * Invariants: no frame but a handshake is served before the handshake; each
+ * Invariants: nothing is served before the handshake and a valid proof; each
  * request gets exactly one answer (its answer frame or ERROR), unless the
  * connection closes first, which aborts the handlers still running for it
  * (their `signal`); at most maxInflightRequestsPerConnection handlers run per
@@ -16,6 +17,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { RunnelError } from '@runnel/client/codec';
 import { FrameSocket } from './frame-socket.ts';
 import { resolveReplicationLimits, type ReplicationLimits } from './limits.ts';
+import { isValidLinkProof, linkNonce, linkProof, type LinkTranscript } from './link-auth.ts';
 import { EXTENSION_TYPE_MAX, EXTENSION_TYPE_MIN, REPLICATION_PROTOCOL_VERSION, type FetchRequest, type FetchResponse, type ReplicationFrame } from './protocol.ts';
 
 /** Answers one follower fetch (a partition's leader). Throw a RunnelError to answer ERROR with its code. `signal` aborts when the connection closes. */
@@ -25,6 +27,8 @@ export type RequestHandler = (body: Uint8Array, fromBrokerId: number, signal: Ab
 
 export interface ReplicationServerOptions {
   brokerId: number;
+  /** The cluster's link key (link-auth.ts `deriveLinkKey`): a dialer that cannot prove it holds it is refused. */
+  linkKey: Uint8Array;
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 (default): any free port (tests); see `address` after `listen`. */
@@ -45,8 +49,10 @@ function replicaKey(topicId: string, partition: number): string {
 
 interface Connection {
   socket: FrameSocket;
-  /** Broker id from the handshake; null before it. */
+  /** Broker id from the handshake, once its proof checked out; null before. */
   peerId: number | null;
+  /** Between HandshakeOk and the dialer's proof. */
+  transcript: LinkTranscript | null;
   /** Handlers running for this connection, by correlationId. */
   inflight: Map<number, AbortController>;
   handshakeTimer: ReturnType<typeof setTimeout> | null;
@@ -58,6 +64,7 @@ export class ReplicationServer implements FetchHandlerRegistry {
   readonly #host: string;
   readonly #port: number;
   readonly #warn: (message: string) => void;
+  readonly #linkKey: Uint8Array;
   readonly #replicas = new Map<string, FetchHandler>();
   readonly #handlers = new Map<number, RequestHandler>();
   readonly #connections = new Set<Connection>();
@@ -67,6 +74,7 @@ export class ReplicationServer implements FetchHandlerRegistry {
   constructor(options: ReplicationServerOptions) {
     this.brokerId = options.brokerId;
     this.limits = resolveReplicationLimits(options.limits);
+    this.#linkKey = options.linkKey;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 0;
     this.#warn = options.warn ?? ((m) => console.warn(`[replication ${this.brokerId}] ${m}`));
@@ -85,7 +93,7 @@ export class ReplicationServer implements FetchHandlerRegistry {
 
   /**
    * Starts listening.
-   * @example const server = new ReplicationServer({ brokerId: 1, port: 9093 }); const { port } = await server.listen();
+   * @example const server = new ReplicationServer({ brokerId: 1, port: 9093, linkKey }); const { port } = await server.listen();
    */
   listen(): Promise<{ host: string; port: number }> {
     const server = createServer((socket) => this.#accept(socket));
@@ -133,7 +141,7 @@ export class ReplicationServer implements FetchHandlerRegistry {
   }
 
   #accept(raw: Socket): void {
-    const c: Connection = { socket: null as unknown as FrameSocket, peerId: null, inflight: new Map(), handshakeTimer: null };
+    const c: Connection = { socket: null as unknown as FrameSocket, peerId: null, transcript: null, inflight: new Map(), handshakeTimer: null };
     c.socket = new FrameSocket(raw, this.limits.maxFrameBytes, {
       frame: (frame) => this.#onFrame(c, frame),
       close: (error) => {
@@ -185,6 +193,7 @@ export class ReplicationServer implements FetchHandlerRegistry {
       }
       case 'handshake':
       case 'handshakeOk':
+      case 'handshakeProof':
       case 'heartbeatOk':
       case 'fetchResponse':
       case 'error':
@@ -199,6 +208,10 @@ export class ReplicationServer implements FetchHandlerRegistry {
   }
 
   #onHandshake(c: Connection, frame: ReplicationFrame): void {
+    if (c.transcript) {
+      this.#onProof(c, c.transcript, frame);
+      return;
+    }
     if (frame.kind !== 'handshake') {
       c.socket.close(new RunnelError('INVALID_FRAME', `expected a handshake first, got ${frame.kind}`));
       return;
@@ -208,10 +221,28 @@ export class ReplicationServer implements FetchHandlerRegistry {
       c.socket.close(new RunnelError('UNSUPPORTED_VERSION', `peer speaks replication protocol version ${frame.version}`));
       return;
     }
+    const transcript: LinkTranscript = { dialerId: frame.brokerId, listenerId: this.brokerId, dialerNonce: frame.nonce, listenerNonce: linkNonce() };
+    c.transcript = transcript;
+    c.socket.send({
+      kind: 'handshakeOk', correlationId: frame.correlationId, version: REPLICATION_PROTOCOL_VERSION, brokerId: this.brokerId,
+      nonce: transcript.listenerNonce, mac: linkProof(this.#linkKey, 'listener', transcript),
+    });
+  }
+
+  /** The dialer's HandshakeProof: only then does it get a broker id and is served. */
+  #onProof(c: Connection, transcript: LinkTranscript, frame: ReplicationFrame): void {
+    if (frame.kind !== 'handshakeProof' || !isValidLinkProof(this.#linkKey, 'dialer', transcript, frame.mac)) {
+      const error = new RunnelError('SASL_AUTHENTICATION_FAILED', frame.kind === 'handshakeProof'
+        ? `broker ${transcript.dialerId} (${c.socket.remoteAddress}) did not prove the cluster's link key: another cluster, or not a broker`
+        : `expected a handshake proof, got ${frame.kind}`);
+      this.#answerError(c, frame.correlationId, error);
+      c.socket.close(error);
+      return;
+    }
     if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
     c.handshakeTimer = null;
-    c.peerId = frame.brokerId;
-    c.socket.send({ kind: 'handshakeOk', correlationId: frame.correlationId, version: REPLICATION_PROTOCOL_VERSION, brokerId: this.brokerId });
+    c.transcript = null;
+    c.peerId = transcript.dialerId;
   }
 
   /** Runs one handler under the in-flight bound; its failure answers ERROR; a full socket buffer pauses reading. */

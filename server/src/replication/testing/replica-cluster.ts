@@ -20,6 +20,7 @@ import type { ReplicationLimits } from '../limits.ts';
 import { PeerLinks } from '../peer-links.ts';
 import { ReplicaPartition } from '../replica-partition.ts';
 import { ReplicationServer } from '../replication-server.ts';
+import { TEST_LINK_KEY } from './link-key.ts';
 
 export const topic: TopicInfo = { name: 'orders', topicId: 'tid-orders', partitions: 1, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0 };
 /** Fast test timings (lag 1.5 s, ticks 50 ms). */
@@ -79,9 +80,9 @@ export class Node {
 
   async start(): Promise<void> {
     const limits = this.limits;
-    this.server = new ReplicationServer({ brokerId: this.id, port: this.port, limits, warn: quiet });
+    this.server = new ReplicationServer({ linkKey: TEST_LINK_KEY, brokerId: this.id, port: this.port, limits, warn: quiet });
     this.port = (await this.server.listen()).port;
-    this.links = new PeerLinks({ brokerId: this.id, directory: this.cluster.directory, limits });
+    this.links = new PeerLinks({ linkKey: TEST_LINK_KEY, brokerId: this.id, directory: this.cluster.directory, limits });
     const log = await PartitionLog.open(this.dir, { isReplicated: true, ...this.cluster.logOptions });
     this.replica = new ReplicaPartition({
       topic, partition: 0, minInsyncReplicas: 2, log, brokerId: this.id, links: this.links, isrStore: this.cluster.store, server: this.server, limits,
