@@ -25,7 +25,7 @@ const until = async (cond: () => boolean, what: string, ms = 30_000): Promise<vo
 
 test('two tabs share one host over comlink: each gets everything it subscribed to, with its own offsets', { timeout: 120_000 }, async () => {
   const broker = await BrokerProcess.start();
-  const host = createHost();
+  const host = await createHost();
   const channels = [new MessageChannel(), new MessageChannel()];
   for (const c of channels) expose(host, c.port1 as any);
   try {

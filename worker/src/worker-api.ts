@@ -49,6 +49,11 @@ export interface WorkerApi {
   onStateChange(tabId: string, listener: (state: ConnectionState) => void): void;
   outboxSize(): { records: number; bytes: number };
   flush(): Promise<void>;
+  /**
+   * Resolves once the outbox is empty: every record in it acknowledged or failed, including the ones this
+   * client restored from storage (a leader tab that took over from one that closed: leader-link.ts).
+   */
+  drained(): Promise<void>;
   /** Closes the shared client (its WebSocket, timers and reconnects); the host is unusable after. */
   shutdown(): Promise<void>;
 }
@@ -156,6 +161,7 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
     },
     outboxSize: () => need().producer.outboxSize,
     flush: () => need().producer.flush(),
+    drained: () => need().producer.drained(),
     async shutdown() {
       const closing = client;
       client = null;
