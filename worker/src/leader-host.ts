@@ -111,12 +111,15 @@ export async function serveTabs(options: { channelName: string; leaderId: string
       else d.resolve();
     }
   };
+  const leaving = (): void => post({ t: 'leaving', from: leaderId });
+  addEventListener('pagehide', leaving);
   post({ t: 'leader', from: leaderId });
 
   return {
     call,
     async close() {
       closed = true;
+      removeEventListener('pagehide', leaving);
       for (const d of delivering.values()) d.reject(new RunnelError('ABORTED', 'the leader tab is closing'));
       delivering.clear();
       channel.close();

@@ -33,6 +33,8 @@ interface Sub { topic: string; deliver: Deliver; options: SubscribeOptionsShared
 interface Call { method: TabMethod; args: unknown[]; to: string | null; resolve(value: unknown): void; reject(error: unknown): void }
 
 const lost = (what: string): Result<never> => ({ runnelError: { errorName: 'NOT_CONNECTED', message: `the leader tab closed before ${what}` } });
+/** Held by each tab in leader mode for its lifetime. */
+const alive = (tabId: string): string => `runnel-tab-alive:${tabId}`;
 const CLOSED: Failure = { errorName: 'NOT_CONNECTED', message: 'this tab closed its Runnel client' };
 
 /** The host API of whichever tab leads; `name` scopes the election and channel (the database name). */
@@ -66,13 +68,15 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
     else if (error instanceof Error) c.reject(error);
     else void runnelError((error as Failure).errorName, (error as Failure).message).then(c.reject);
   };
-  const call = <T>(method: TabMethod, ...args: unknown[]): Promise<T> => new Promise((resolve, reject) => {
+  /** Calls `method` on the leader; `answered.to` is then the leader that answered (a ticket is only valid there). */
+  const callAt = <T>(answered: { to?: string | null }, method: TabMethod, ...args: unknown[]): Promise<T> => new Promise((resolve, reject) => {
     if (closed) return void runnelError(CLOSED.errorName, CLOSED.message).then(reject);
     const id = nextId++;
-    const c: Call = { method, args, to: null, resolve: resolve as Call['resolve'], reject };
+    const c: Call = { method, args, to: null, resolve: (v) => { answered.to = c.to; resolve(v as T); }, reject };
     calls.set(id, c);
     dispatch(id, c);
   });
+  const call = <T>(method: TabMethod, ...args: unknown[]): Promise<T> => callAt<T>({}, method, ...args);
   const subscribeAt = async (id: number, s: Sub): Promise<Result<number>> => {
     s.pending = true;
     try {
@@ -87,6 +91,9 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
   const setLeader = (id: string): void => {
     if (leader === id || closed) return;
     leader = id;
+    // Granted when that tab is gone: from then on calls wait for the next leader instead of going nowhere
+    // (only a send posted just before it went has an unknown outcome).
+    if (id !== tabId) void navigator.locks.request(alive(id), () => { if (leader === id) leader = null; }).catch(() => {});
     const pending = [...calls];
     // Again at the new leader, in this order (the channel keeps it): who we are, what we read, what we watch.
     if (registered) void call('register', ...registered).catch(() => {});
@@ -120,6 +127,7 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
 
   channel.onmessage = ({ data: m }: MessageEvent<TabMessage>) => {
     if (m.t === 'leader') return setLeader(m.from);
+    if (m.t === 'leaving') { if (leader === m.from) leader = null; return; }
     if (m.t === 'hello' || m.to !== tabId) return;
     if (m.t === 'reply') settle(m.id, m.ok, m.error);
     else if (m.t === 'state') stateListener?.(m.state);
@@ -147,6 +155,11 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
   return {
     async init(o) {
       options = o;
+      // This tab's lifetime lock first: followers wait on it to learn that this tab is gone.
+      await new Promise<void>((held) => void navigator.locks.request(alive(tabId), { signal: abort.signal }, () => {
+        held();
+        return new Promise((release) => abort.signal.addEventListener('abort', release));
+      }).catch(() => {}));
       elect();
       post({ t: 'hello', from: tabId });
       await known;
@@ -157,10 +170,11 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
     },
     unregister: () => call('unregister', tabId),
     async send(topic, value, sendOptions) {
-      const r = await call<Result<number>>('send', topic, value, sendOptions);
+      const answered: { to?: string | null } = {};
+      const r = await callAt<Result<number>>(answered, 'send', topic, value, sendOptions);
       if (!('ok' in r)) return r;
       const id = nextId++;
-      tickets.set(id, [leader!, r.ok, topic]);
+      tickets.set(id, [answered.to!, r.ok, topic]);
       return { ok: id };
     },
     async ack(ticket) {

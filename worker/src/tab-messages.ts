@@ -16,6 +16,8 @@ export type TabMessage =
   | { t: 'hello'; from: string }
   /** The leader announces itself once its host is ready (and answers each `hello`). */
   | { t: 'leader'; from: string }
+  /** The leader's page is going (`pagehide`): hold calls for the next leader rather than post them to a page that will not answer. */
+  | { t: 'leaving'; from: string }
   /** `subscribe` args are `[tabId, topic, subscription, options]`: deliveries come back as `deliver` naming `subscription`. */
   | { t: 'call'; to: string; from: string; id: number; method: TabMethod; args: unknown[] }
   /** The method's value (`ok`), or what it threw (`error`). */
