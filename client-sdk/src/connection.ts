@@ -11,6 +11,10 @@
  * TOKEN_REFRESH_MARGIN_MS): no reconnect. A connection the broker closed
  * TOKEN_EXPIRED (4909) or SASL_AUTHENTICATION_FAILED (4058) reconnects with
  * the provider's next token; the token that expired is never sent again.
+ * Page lifecycle (page-lifecycle.ts): `online` dials at once (skipping the backoff); `pagehide`/`freeze`
+ * close the link cleanly (1000) and stop dialling: pending requests reject NOT_CONNECTED as on any loss, so
+ * unacked records stay in the outbox and are resent, and consumers resubscribe from their stored offsets on
+ * the next session; `pageshow`/`resume` dial again. Suspended, the state is 'reconnecting' with no dial due.
  *
  * State machine (one checked `become()`):
  *   idle → connecting → connected → reconnecting → connecting → … ; any → closed
@@ -23,6 +27,7 @@ import { RunnelError, assert, errorNameOf } from './codec/error-codes.ts';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type AuthenticateOkFrame, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
 import { Emitter } from './events.ts';
 import { MAX_TIMER_MS, TOKEN_REFRESH_MARGIN_MS, defaultConnectionTimeouts, defaultReconnect, type ConnectionTimeouts } from './limits.ts';
+import { defaultLifecycleScope, watchPageLifecycle, type LifecycleScope } from './page-lifecycle.ts';
 import { ReconnectPolicy, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 
@@ -50,6 +55,8 @@ export interface ConnectionOptions {
   requestTimeoutMs?: number;
   connectTimeoutMs?: number;
   pingIntervalMs?: number;
+  /** Where page lifecycle events come from (default: the global scope when it has events); `false`: none. */
+  lifecycle?: LifecycleScope | false;
 }
 
 export interface ConnectionEvents {
@@ -88,12 +95,22 @@ export class Connection extends Emitter<ConnectionEvents> {
   #expiredToken: string | undefined;
 
   readonly #timeouts: ConnectionTimeouts;
+  /** Closed for the page lifecycle (pagehide/freeze): no dial until pageshow/resume. */
+  #suspended = false;
+  #unwatch: (() => void) | undefined;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
     this.#timeouts = { ...defaultConnectionTimeouts, ...options }; // NB: omit a timeout, never pass undefined (createClient passes validated ones)
     assert(options.urls.length > 0, 'createClient: `urls` needs at least one ws:// or wss:// URL');
     this.#policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
+    const scope = options.lifecycle === undefined ? defaultLifecycleScope() : options.lifecycle;
+    if (scope) this.#unwatch = watchPageLifecycle(scope, { online: () => this.#hurry(), suspend: () => this.#suspend(), resume: () => this.#resume() });
+  }
+
+  /** Suspended by the page lifecycle (closed on pagehide/freeze until pageshow/resume). */
+  get suspended(): boolean {
+    return this.#suspended;
   }
 
   get state(): ConnectionState {
@@ -117,7 +134,34 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   open(): void {
+    if (this.#current === 'idle' && !this.#suspended) this.#dial();
+  }
+
+  /** Dials now if waiting out a backoff (the network is back, the page resumed); retries fast afterwards. */
+  #hurry(): void {
+    if (this.#suspended || this.#current !== 'reconnecting') return;
+    clearTimeout(this.#timer);
+    this.#policy.hurry(Date.now());
+    this.#dial();
+  }
+
+  #suspend(): void {
+    if (this.#suspended || this.#current === 'closed') return;
+    this.#suspended = true;
+    clearTimeout(this.#timer);
+    const transport = this.#transport;
+    if (transport === null) return;
+    // NB: browsers refuse 1001 from script: 1000 with a reason. Lost at once, not when the close event comes:
+    // what runs next in this pagehide (a beacon flush, the app) already sees 'reconnecting'.
+    transport.close(1000, 'page hidden');
+    this.#lost(1000, 'page hidden');
+  }
+
+  #resume(): void {
+    if (!this.#suspended) return;
+    this.#suspended = false;
     if (this.#current === 'idle') this.#dial();
+    else this.#hurry();
   }
 
   /**
@@ -155,6 +199,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.#current === 'closed') return;
     clearTimeout(this.#timer);
     clearTimeout(this.#refreshTimer);
+    this.#unwatch?.();
     this.#become('closed');
     const t = this.#transport;
     this.#transport = null;
@@ -222,11 +267,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.#failPending(`connection lost (${code} ${reason})`);
     if (this.#current === 'closed') return;
     const wasConnected = this.#current === 'connected';
+    if (this.#suspended) {
+      // A close of our own: the broker is fine, so no backoff step and the same URL when the page is back.
+      if (this.#current !== 'reconnecting') this.#become('reconnecting');
+      if (wasConnected) this.emit('disconnected', { code, reason });
+      return;
+    }
     // Invariant: 'reconnecting' before 'disconnected' listeners run: what they send (a group member
     // unsubscribing its partitions) is refused by `send`/`request`, never written to the lost transport.
     this.#become('reconnecting');
     // A lost session moves to the next URL at once; a failed dial backs off (reconnect-policy.ts).
-    const step = wasConnected ? this.#policy.lost(Date.now(), this.#retryAfterMs) : this.#policy.failed(this.#retryAfterMs);
+    const step = wasConnected ? this.#policy.lost(Date.now(), this.#retryAfterMs) : this.#policy.failed(this.#retryAfterMs, Date.now());
     this.#retryAfterMs = 0;
     this.#timer = setTimeout(() => { if (this.#current === 'reconnecting') this.#dial(); }, step.delayMs);
     if (wasConnected) this.emit('disconnected', { code, reason });

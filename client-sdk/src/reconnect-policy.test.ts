@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReconnectPolicy, STABLE_SESSION_MS, backoffDelayMs, seededRandom, type ReconnectOptions } from './reconnect-policy.ts';
+import { FAST_RETRY_MAX_DELAY_MS, FAST_RETRY_WINDOW_MS, ReconnectPolicy, STABLE_SESSION_MS, backoffDelayMs, seededRandom, type ReconnectOptions } from './reconnect-policy.ts';
 
 const options: ReconnectOptions = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2 };
 
@@ -65,4 +65,28 @@ test('one URL: a lost session backs off (round 0) and honours the broker hint; s
   two.connected(0);
   assert.equal(two.lost(STABLE_SESSION_MS, 2_000).delayMs, 0);
   assert.equal(two.failed(2_000).delayMs, 99);
+});
+
+test('after a stable session drops, failures within FAST_RETRY_WINDOW_MS stay under FAST_RETRY_MAX_DELAY_MS; then the plain backoff', () => {
+  const p = new ReconnectPolicy(1, options, () => 0.999999);
+  p.connected(0);
+  const lostAt = STABLE_SESSION_MS;
+  assert.equal(p.lost(lostAt).delayMs, 99);
+  const fast = [1, 2, 3, 4, 5, 6, 7].map((i) => p.failed(0, lostAt + i * 400).delayMs);
+  assert.deepEqual(fast, [199, 399, FAST_RETRY_MAX_DELAY_MS - 1, FAST_RETRY_MAX_DELAY_MS - 1, FAST_RETRY_MAX_DELAY_MS - 1, FAST_RETRY_MAX_DELAY_MS - 1, FAST_RETRY_MAX_DELAY_MS - 1]);
+  assert.equal(p.failed(0, lostAt + FAST_RETRY_WINDOW_MS).delayMs, 4_999, 'window over: the ceiling of the attempt count');
+  assert.equal(p.failed(0).delayMs, 4_999, 'no time given: no window');
+});
+
+test('the fast window keeps the broker hint as a floor; a short session opens no window; hurry() opens one and resets the count', () => {
+  const hinted = new ReconnectPolicy(1, options, () => 0.999999);
+  hinted.connected(0);
+  hinted.lost(STABLE_SESSION_MS);
+  assert.equal(hinted.failed(2_000, STABLE_SESSION_MS + 1).delayMs, 2_000);
+  const short = new ReconnectPolicy(1, options, () => 0.999999);
+  for (let i = 0; i < 8; i++) { short.connected(i * 100); short.lost(i * 100 + 10); }
+  assert.equal(short.failed(0, 900).delayMs, 4_999, 'a broker that keeps closing short sessions is backed off from');
+  short.hurry(1_000);
+  assert.deepEqual([short.failed(0, 1_001), short.failed(0, 1_002), short.failed(0, 1_003)].map((s) => s.delayMs), [99, 199, 399]);
+  assert.equal(short.failed(0, 1_004).delayMs, FAST_RETRY_MAX_DELAY_MS - 1);
 });

@@ -52,6 +52,25 @@ export function backoffDelayMs(attempt: number, options: ReconnectOptions, rando
 export const STABLE_SESSION_MS = 1_000;
 
 /**
+ * Fast retries after a healthy link: for this long after a stable session dropped (or the network came back,
+ * `hurry`), the backoff ceiling stays at FAST_RETRY_MAX_DELAY_MS instead of growing to `maxDelayMs`. A broker
+ * restart takes seconds; with the plain backoff a page dialled again up to 10 s after the broker answered.
+ * Why dials and not an HTTP `/readyz` probe: against a broker that is down a dial costs what a probe costs (a
+ * refused TCP connect), it needs no CORS, and it works where `fetch` is missing or another origin is refused.
+ * Longer: a long outage is dialled at 2–4 per second per client for longer; shorter: a slow restart falls back
+ * to the plain backoff sooner.
+ */
+export const FAST_RETRY_WINDOW_MS = 30_000;
+
+/**
+ * The backoff ceiling inside FAST_RETRY_WINDOW_MS. Full jitter below it spreads a thousand clients of a restarted
+ * broker over this long (about 2,000 hellos/s for 1,000 tabs; each client dials on average every half of it while
+ * the broker is down), and bounds how long a client lags behind a broker that answers again. Lower: more dials
+ * and a sharper stampede; higher: more lag. A broker's `retryAfterMs` hint still is a floor.
+ */
+export const FAST_RETRY_MAX_DELAY_MS = 500;
+
+/**
  * Tracks consecutive failures across a URL list (sans-IO: time comes in as `nowMs`).
  * - `lost(nowMs)`: an established session dropped. Its broker is probably gone and the next one
  *   probably up (a cluster serves every topic from every broker), so the next URL is dialled at once
@@ -61,11 +80,14 @@ export const STABLE_SESSION_MS = 1_000;
  *   A broker hint (`retryAfterMs`) is a floor only when the next dial goes back to the same URL (one
  *   URL): another broker is not held to it.
  * `connected(nowMs)` starts a session; the count resets once a session lasted STABLE_SESSION_MS.
+ * A stable session that drops, and `hurry(nowMs)` (the network is back, the page resumed), open a window of
+ * FAST_RETRY_WINDOW_MS in which the ceiling stays at FAST_RETRY_MAX_DELAY_MS (time comes in through `failed`).
  */
 export class ReconnectPolicy {
   private attempt = 0;
   private urlIndex = 0;
   private connectedAtMs = 0;
+  private fastUntilMs = -Infinity;
 
   constructor(private readonly urlCount: number, private readonly options: ReconnectOptions, private readonly random: RandomSource) {}
 
@@ -78,18 +100,27 @@ export class ReconnectPolicy {
     this.connectedAtMs = nowMs;
   }
 
+  /** Retries fast from now on (FAST_RETRY_WINDOW_MS) and starts the count again: the cause of the failures went away. */
+  hurry(nowMs: number): void {
+    this.attempt = 0;
+    this.fastUntilMs = nowMs + FAST_RETRY_WINDOW_MS;
+  }
+
   lost(nowMs: number, retryAfterMs = 0): ReconnectStep {
-    if (nowMs - this.connectedAtMs >= STABLE_SESSION_MS) this.attempt = 0;
-    const step = this.failed(retryAfterMs);
+    if (nowMs - this.connectedAtMs >= STABLE_SESSION_MS) this.hurry(nowMs);
+    const step = this.failed(retryAfterMs, nowMs);
     // NB: only the first dial after a reset goes at once: a broker that keeps closing short sessions is backed off from.
     if (step.attempt === 0 && this.urlCount > 1) step.delayMs = 0;
     return step;
   }
 
-  failed(retryAfterMs = 0): ReconnectStep {
+  /** `nowMs` omitted: no fast window applies. */
+  failed(retryAfterMs = 0, nowMs = Infinity): ReconnectStep {
     const attempt = this.attempt++;
     this.urlIndex = (this.urlIndex + 1) % this.urlCount;
     const round = Math.floor(attempt / this.urlCount);
-    return { delayMs: backoffDelayMs(round, this.options, this.random, this.urlCount === 1 ? retryAfterMs : 0), urlIndex: this.urlIndex, attempt };
+    const options = nowMs < this.fastUntilMs ? { ...this.options, maxDelayMs: Math.min(this.options.maxDelayMs, FAST_RETRY_MAX_DELAY_MS) } : this.options;
+    const hint = this.urlCount === 1 ? Math.min(retryAfterMs, this.options.maxDelayMs) : 0;
+    return { delayMs: Math.max(backoffDelayMs(round, options, this.random), hint), urlIndex: this.urlIndex, attempt };
   }
 }
