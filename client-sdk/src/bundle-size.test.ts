@@ -1,50 +1,118 @@
 /**
- * Size budget (issue 5): the browser bundle of `@runnel/client` (the real
- * entry: client, connection, producer with outbox + beacon, consumer with
- * offset tracking + credit, WebSocket transport, memory storage), minified
- * by esbuild with zod external, gzipped. Issue 5's target is ≤ 10 KB
- * (TARGET_BYTES) and is NOT met yet (18.9 KB; see docs/client.md "Not yet"):
- * this test guards against growth at BUDGET_BYTES and prints the distance
- * to the target, so the gap stays visible in every run.
- * IndexedDB storage is the `@runnel/client/indexeddb` subpath and is
- * measured and printed separately. Prints the figures and the largest
- * inputs; also proves the browser entries import no Node built-in.
+ * Size budgets per entry point (issue 13), measured as a user's bundler
+ * sees them: a small app source per entry (import, create, defineTopic with
+ * a zod/mini schema, subscribe and/or send), bundled by esbuild (bundle +
+ * minify + code splitting, browser ESM, zod external), gzip level 9. What
+ * counts is what loads before the app runs: the entry chunk and every chunk
+ * it imports statically (a lazily `import()`ed chunk, such as the memory
+ * storage of a client given none, is printed but not counted). 1 KB = 1000
+ * bytes here (stricter than 1024). Prints each entry's bytes and largest
+ * modules, the cost of zod's two import forms, and proves the browser
+ * entries import no Node built-in.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 
-/** Issue 5's size target. */
-const TARGET_BYTES = 10 * 1024;
-/**
- * Regression guard until the target is reached: today's size plus ~2 %. Lower it, never raise it —
- * raised once, from 18 KiB, for protocol v2's security (issue 11: producer secrets, topic auto-creation
- * only on request, token refresh frames: +~150 B gzip) until issue 13's per-entry budgets replace it.
- */
-// Raised from 18.5 KiB for the cluster (error codes, failover: next URL at once, produce retry and backoff; issue 12); issue 13 replaces it with per-entry budgets.
-const BUDGET_BYTES = 19.25 * 1024;
+const KB = 1000;
 const here = new URL('.', import.meta.url).pathname;
+const topic = `const pageViews = defineTopic('page-views', { schema: z.object({ path: z.string(), ms: z.number() }) });`;
 
-/** Bundles `entries` (minified ESM for browsers, zod external) and returns its min+gzip size. */
-async function measure(label: string, entries: string[]): Promise<number> {
+/** App sources, each as its README example would write it, with its budget. */
+const apps = {
+  'full app (@runnel/client: createClient + IndexedDB + typed topic + subscribe + send)': {
+    budget: 15 * KB,
+    source: `import { createClient, defineTopic } from '@runnel/client';
+import { indexedDbStorage } from '@runnel/client/indexeddb';
+import * as z from 'zod/mini';
+${topic}
+const client = createClient({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+client.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId: 'dashboard' });
+await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
+  },
+  'consumer only (@runnel/client/consumer + IndexedDB offsets)': {
+    budget: 10 * KB,
+    source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
+import { indexedDbStorage } from '@runnel/client/indexeddb';
+import * as z from 'zod/mini';
+${topic}
+const consumer = createConsumer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+consumer.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId: 'dashboard' });`,
+  },
+  'producer only (@runnel/client/producer + IndexedDB outbox)': {
+    budget: 10 * KB,
+    source: `import { createProducer, defineTopic } from '@runnel/client/producer';
+import { indexedDbStorage } from '@runnel/client/indexeddb';
+import * as z from 'zod/mini';
+${topic}
+const producer = createProducer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+await producer.send(pageViews, { path: location.pathname, ms: 1 });`,
+  },
+  'page side of @runnel/worker (connectShared)': {
+    budget: 4 * KB,
+    source: `import { connectShared } from '@runnel/worker';
+const runnel = await connectShared({ workerUrl: '/runnel-worker.js', urls: ['wss://runnel.example/v1/ws'] });
+await runnel.subscribe('page-views', (rec) => console.log(rec.value));
+await runnel.send('page-views', { path: location.pathname });`,
+  },
+} as const;
+
+interface Measured { bytes: number; lazyBytes: number; largest: string[]; inputs: string[]; moduleBytes: (pattern: RegExp) => number }
+
+/** Bundles `source` as an app would and returns the min+gzip bytes of what loads before it runs. */
+async function measure(source: string, external: string[] = ['zod', 'zod/*']): Promise<Measured> {
   const result = await build({
-    stdin: { contents: entries.map((e) => `export * from './${e}';`).join('\n'), resolveDir: here, loader: 'ts' },
-    bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, metafile: true, external: ['zod'], logLevel: 'silent',
+    stdin: { contents: source, resolveDir: here, loader: 'ts', sourcefile: 'app.ts' },
+    bundle: true, minify: true, splitting: true, format: 'esm', platform: 'browser', outdir: '/out', write: false,
+    metafile: true, external, conditions: ['runnel-source'], logLevel: 'silent',
   });
-  const bytes = result.outputFiles[0].contents;
-  const gzipped = gzipSync(bytes, { level: 9 }).length;
-  const inputs = Object.entries(Object.values(result.metafile.outputs)[0].inputs)
-    .sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput).slice(0, 8)
-    .map(([name, x]) => `${name.replace(/^.*client-sdk\/src\//, '')} ${x.bytesInOutput}`);
-  console.log(`${label}: ${bytes.length} bytes minified, ${gzipped} bytes min+gzip; largest: ${inputs.join(', ')}`);
-  assert.ok(!Object.keys(result.metafile.inputs).some((i) => i.startsWith('node:')), `no node: imports in ${label}`);
-  return gzipped;
+  // NB: outputFiles carry absolute paths, the metafile paths relative to the working directory: match by file name.
+  const gz = new Map(result.outputFiles.map((f) => [f.path.split('/').pop()!, gzipSync(f.contents, { level: 9 }).length]));
+  const outputs: Metafile['outputs'] = result.metafile.outputs;
+  const sizeOf = (name: string): number => gz.get(name.split('/').pop()!)!;
+  const closure = (name: string, into = new Set<string>()): Set<string> => {
+    if (into.has(name)) return into;
+    into.add(name);
+    for (const i of outputs[name].imports) if (i.kind === 'import-statement' && !i.external) closure(i.path, into);
+    return into;
+  };
+  const entry = Object.entries(outputs).find(([, o]) => o.entryPoint)![0];
+  const initial = closure(entry);
+  const bytes = [...initial].reduce((sum, n) => sum + sizeOf(n), 0);
+  const all = Object.keys(outputs).filter((n) => n.endsWith('.js')).reduce((sum, n) => sum + sizeOf(n), 0);
+  const modules = [...initial].flatMap((n) => Object.entries(outputs[n].inputs));
+  const largest = modules.sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput).slice(0, 8)
+    .map(([name, x]) => `${name.replace(/^.*\/(src|node_modules)\//, '')} ${x.bytesInOutput}`);
+  const moduleBytes = (pattern: RegExp): number => modules.filter(([name]) => pattern.test(name)).reduce((sum, [, x]) => sum + x.bytesInOutput, 0);
+  return { bytes, lazyBytes: all - bytes, largest, inputs: Object.keys(result.metafile.inputs), moduleBytes };
 }
 
-test('browser bundle (@runnel/client, min+gzip, zod external) does not grow past its budget', async () => {
-  const gzipped = await measure('@runnel/client', ['index.ts']);
-  console.log(`size target ${TARGET_BYTES} bytes: ${gzipped <= TARGET_BYTES ? 'met' : `missed by ${gzipped - TARGET_BYTES} bytes`}`);
-  await measure('@runnel/client + @runnel/client/indexeddb', ['index.ts', 'indexeddb.ts']);
-  assert.ok(gzipped <= BUDGET_BYTES, `browser bundle is ${gzipped} bytes min+gzip, over the ${BUDGET_BYTES} byte budget`);
+for (const [label, { budget, source }] of Object.entries(apps)) {
+  test(`${label}: within ${budget} bytes min+gzip`, async () => {
+    const m = await measure(source);
+    console.log(`${label}: ${m.bytes} bytes min+gzip (budget ${budget}; ${m.lazyBytes} more in lazy chunks); largest minified: ${m.largest.join(', ')}`);
+    assert.ok(!m.inputs.some((i) => i.startsWith('node:')), `no node: imports in ${label}`);
+    assert.ok(m.bytes <= budget, `${label} is ${m.bytes} bytes min+gzip, over its ${budget} byte budget by ${m.bytes - budget}`);
+  });
+}
+
+test('a half bundles without the other half', async () => {
+  const consumer = await measure(apps['consumer only (@runnel/client/consumer + IndexedDB offsets)'].source);
+  const producer = await measure(apps['producer only (@runnel/client/producer + IndexedDB outbox)'].source);
+  // NB: the consumer shares one helper with the outbox (tpKey, a few bytes); the classes stay out.
+  assert.equal(consumer.moduleBytes(/client-sdk\/src\/producer\.ts$/), 0, 'the consumer entry bundles no producer');
+  assert.ok(consumer.moduleBytes(/client-sdk\/src\/outbox\.ts$/) < 100, 'the consumer entry bundles no outbox');
+  assert.equal(producer.moduleBytes(/client-sdk\/src\/(consumer|partition-stream|consumer-record)\.ts$/), 0, 'the producer entry bundles no consumer');
+  // A client given its storage loads no memory storage before it runs (only a client given none imports it, lazily).
+  for (const m of [consumer, producer]) assert.equal(m.moduleBytes(/client-sdk\/src\/memory-storage\.ts$/), 0, 'memory storage stays out of the entry chunk');
+});
+
+test('what a zod schema costs in the full app, by import form (zod bundled)', async () => {
+  const full = apps['full app (@runnel/client: createClient + IndexedDB + typed topic + subscribe + send)'].source;
+  const base = (await measure(full)).bytes;
+  const mini = (await measure(full, [])).bytes - base;
+  const classic = (await measure(full.replace("'zod/mini'", "'zod'"), [])).bytes - base;
+  console.log(`zod in the full app: import * as z from 'zod/mini' +${mini} bytes min+gzip; import { z } from 'zod' +${classic} bytes`);
+  assert.ok(mini < classic, 'zod/mini tree-shakes to less than the classic import');
 });
