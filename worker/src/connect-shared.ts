@@ -31,8 +31,8 @@ export interface SharedClient {
   /**
    * Resolves once acknowledged; `.queued` once in the (shared) outbox. Mode 'leader': when the leader tab
    * closes after `queued` and before the ack, the next leader resends the record and this resolves once its
-   * outbox has drained, with `partition` and `offset` -1 (unknown); a send the closed leader had not queued
-   * yet fails NOT_CONNECTED (it may or may not be in the outbox).
+   * outbox has drained, with `partition` and `offset` -1 (unknown); a send it had not answered is made again
+   * at the next leader, once (its records carry a `runnel-send-id` header for that).
    */
   send<In>(topic: TopicRef<In, any>, value: In, options?: SendOptions): Promise<RecordMetadata> & { queued: Promise<void> };
   subscribe<T>(topic: TopicRef<any, T>, handler: (record: ConsumerRecord<T>) => void | Promise<void>, options?: SubscribeOptionsShared & { signal?: AbortSignal }): Promise<SharedSubscription>;

@@ -13,6 +13,9 @@ import { defaultHostLimits } from './limits.ts';
 import type { TabMessage, TabMethod } from './tab-messages.ts';
 import { createPortHost, toRemoteError, type SharedClientOptions, type WorkerApi } from './worker-api.ts';
 
+/** How long a new leader waits for the previous leader's outbox slot to come free (it normally is already). */
+const PREVIOUS_LEADER_WAIT_MS = 5_000;
+
 /** What the leader's own tab gets directly, not over the channel. */
 export interface LocalTab {
   deliver(subscription: number, records: ConsumerRecord[]): Promise<void>;
@@ -32,6 +35,12 @@ const plain = (r: ConsumerRecord): ConsumerRecord => ({ topic: r.topic, partitio
 /** Starts the host and serves the tabs on `channelName` as leader `leaderId`; announces itself once ready. */
 export async function serveTabs(options: { channelName: string; leaderId: string; client: SharedClientOptions; local: LocalTab }): Promise<TabServer> {
   const { leaderId, local } = options;
+  // The leader before this one (closed or crashed) held outbox slot 0 of the database; wait until it is free so
+  // this client loads that outbox as its own and knows its send ids (SEND_ID_HEADER). Bounded: another client
+  // holding slot 0 for good (a tab in another mode) only costs the wait; this client then takes the next slot.
+  // NB: the lock name is indexeddb-storage.ts's.
+  const slot0 = `runnel-outbox:${options.client.databaseName ?? 'runnel'}:0`;
+  await navigator.locks.request(slot0, { signal: AbortSignal.timeout(PREVIOUS_LEADER_WAIT_MS) }, () => {}).catch(() => {});
   const host = createPortHost();
   await host.api.init(options.client);
   const channel = new BroadcastChannel(options.channelName);

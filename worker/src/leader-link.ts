@@ -17,14 +17,15 @@
  *   resolves once the new leader's outbox has drained, with `partition` and
  *   `offset` -1 (known only to the leader that is gone; Kafka's
  *   RecordMetadata for an unknown offset). A send the old leader had not
- *   answered yet fails NOT_CONNECTED: it may or may not be in the outbox.
+ *   answered is made again at the new one with the same send id
+ *   (SEND_ID_HEADER): queued already, it is not queued twice.
  * - everything else (register, subscribe, state listener, pending calls) is
  *   made again at the new leader.
  */
 import type { ConnectionState, ConsumerRecord, RecordMetadata } from '@runnel/client';
 import type { LocalTab, TabServer } from './leader-host.ts';
 import { runnelError } from './remote-error.ts';
-import type { TabMessage, TabMethod } from './tab-messages.ts';
+import { SEND_ID_HEADER, type TabMessage, type TabMethod } from './tab-messages.ts';
 import type { RemoteError, Result, SharedClientOptions, SubscribeOptionsShared, WorkerApi } from './worker-api.ts';
 
 type Failure = RemoteError['runnelError'];
@@ -32,7 +33,6 @@ type Deliver = (records: ConsumerRecord[]) => Promise<void>;
 interface Sub { topic: string; deliver: Deliver; options: SubscribeOptionsShared; tabId: string; remote?: number; pending?: boolean; next: Map<number, number>; chain: Promise<void> }
 interface Call { method: TabMethod; args: unknown[]; to: string | null; resolve(value: unknown): void; reject(error: unknown): void }
 
-const lost = (what: string): Result<never> => ({ runnelError: { errorName: 'NOT_CONNECTED', message: `the leader tab closed before ${what}` } });
 /** Held by each tab in leader mode for its lifetime. */
 const alive = (tabId: string): string => `runnel-tab-alive:${tabId}`;
 const CLOSED: Failure = { errorName: 'NOT_CONNECTED', message: 'this tab closed its Runnel client' };
@@ -92,7 +92,7 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
     if (leader === id || closed) return;
     leader = id;
     // Granted when that tab is gone: from then on calls wait for the next leader instead of going nowhere
-    // (only a send posted just before it went has an unknown outcome).
+    // (the ones posted before are made again there, below).
     if (id !== tabId) void navigator.locks.request(alive(id), () => { if (leader === id) leader = null; }).catch(() => {});
     const pending = [...calls];
     // Again at the new leader, in this order (the channel keeps it): who we are, what we read, what we watch.
@@ -102,10 +102,11 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
     if (stateListener) void call('onStateChange', tabId).catch(() => {});
     for (const [cid, c] of pending) {
       if (c.to === null) dispatch(cid, c);
-      // A ticket belongs to the leader that issued it (ack: takeover path); a send's outcome is unknown.
+      // A ticket belongs to the leader that issued it (ack: takeover path). A send is made again: its id tells
+      // the new leader whether the old one had queued it already (SEND_ID_HEADER).
       else if (c.method === 'ack') settle(cid, null);
-      else if (c.method === 'send') settle(cid, lost('answering this send: it may or may not be in the outbox'));
       else if (c.method === 'register' || c.method === 'onStateChange') settle(cid, undefined); // made again above
+      else if (c.method === 'unsubscribe') settle(cid, undefined); // the old leader's subscription went with it
       else dispatch(cid, c);
     }
     led();
@@ -171,7 +172,8 @@ export function leaderLink(name: string, tabId: string): WorkerApi {
     unregister: () => call('unregister', tabId),
     async send(topic, value, sendOptions) {
       const answered: { to?: string | null } = {};
-      const r = await callAt<Result<number>>(answered, 'send', topic, value, sendOptions);
+      const headers = { ...sendOptions.headers, [SEND_ID_HEADER]: `${tabId}:${nextId++}` };
+      const r = await callAt<Result<number>>(answered, 'send', topic, value, { ...sendOptions, headers });
       if (!('ok' in r)) return r;
       const id = nextId++;
       tickets.set(id, [answered.to!, r.ok, topic]);

@@ -1,12 +1,19 @@
 /**
- * The messages of leader-tab mode on the origin's BroadcastChannel (types
- * only). Every tab sees every message; `to` names the tab one is for and the
+ * The messages of leader-tab mode on the origin's BroadcastChannel. Every tab sees every message; `to` names the tab one is for and the
  * others ignore it. Ordering: a tab's messages reach each other tab in the
  * order they were posted (BroadcastChannel guarantees it per sender), so a
  * `register` reaches the leader before the calls that follow it.
  */
 import type { ConnectionState, ConsumerRecord } from '@runnel/client';
 import type { RemoteError } from './worker-api.ts';
+
+/**
+ * Header naming one send of a follower tab (`<tabId>:<n>`), so that the send can be made again at the next
+ * leader when the one it went to closed before answering: a host does not queue again a send whose id is in
+ * the outbox it loaded at start (worker-api.ts); its ack then resolves once that outbox has drained, with
+ * partition and offset -1 (unknown to the new leader). Consumers see the header like any other.
+ */
+export const SEND_ID_HEADER = 'runnel-send-id';
 
 /** Methods a tab may call on the leader's host (everything else is refused INVALID_REQUEST). */
 export type TabMethod = 'register' | 'unregister' | 'send' | 'ack' | 'subscribe' | 'unsubscribe' | 'state' | 'onStateChange' | 'outboxSize' | 'flush' | 'drained';

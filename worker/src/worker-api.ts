@@ -10,9 +10,11 @@
  * the tab releases the port.
  */
 import { finalizer, releaseProxy } from 'comlink';
-import { createClient, RunnelError, type ClientOptions, type ConnectionState, type ConsumerRecord, type RecordMetadata, type SendOptions, type SubscribeOptions, type Subscription } from '@runnel/client';
+import { createClient, RunnelError, type ClientOptions, type ConnectionState, type ConsumerRecord, type OutboxStore, type RecordMetadata, type SendOptions, type SubscribeOptions, type Subscription } from '@runnel/client';
+import { decodeRecordBatch, type RecordHeader } from '@runnel/client/codec';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import { validateHostLimits, type HostLimits } from './limits.ts';
+import { SEND_ID_HEADER } from './tab-messages.ts';
 import { Tickets } from './tickets.ts';
 
 /** Cloneable client options (no constructors, no functions except a comlink-proxied token provider). */
@@ -28,6 +30,23 @@ export interface SharedClientOptions {
   /** How fast a hung broker (paused, partitioned: no close) is noticed: ClientOptions of the same names. */
   requestTimeoutMs?: number;
   pingIntervalMs?: number;
+}
+
+export { SEND_ID_HEADER };
+
+/** The send ids in `outbox` as loaded (records and frozen batches). */
+async function sendIdsIn(outbox: OutboxStore): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const add = (headers: readonly RecordHeader[]): void => {
+    for (const h of headers) if (h.key === SEND_ID_HEADER && h.value) ids.add(new TextDecoder().decode(h.value));
+  };
+  const { records, batches } = await outbox.load();
+  for (const r of records) add(r.headers);
+  for (const b of batches) {
+    const decoded = decodeRecordBatch(b.bytes);
+    if (decoded.ok) for (const r of decoded.value.records) add(r.headers);
+  }
+  return ids;
 }
 
 export type SubscribeOptionsShared = Omit<SubscribeOptions, 'signal' | 'onNotRecovered' | 'transactional'>;
@@ -84,6 +103,9 @@ export function createHost(): WorkerApi {
 export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
   const limits = validateHostLimits(hostLimits);
   let client: ReturnType<typeof createClient> | null = null;
+  /** Send ids in the outbox at start (SEND_ID_HEADER); each is dropped when its resend arrives. Bounded by the outbox. */
+  let restored = new Set<string>();
+  let initializing: Promise<void> | undefined;
   const tickets = new Tickets<RecordMetadata>(limits);
   const subscriptions = new Map<number, { tabId: string; sub: Subscription<unknown>; deliver: unknown }>();
   const stateListeners = new Map<string, (state: ConnectionState) => void>();
@@ -104,6 +126,11 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
     try {
       const producer = need().producer;
       tickets.ensureRoom(); // refuse before the record is queued
+      // A send id already in the loaded outbox: queued by a host that is gone before it answered (SEND_ID_HEADER).
+      const sendId = options.headers?.[SEND_ID_HEADER];
+      if (sendId !== undefined && restored.delete(sendId)) {
+        return { ok: tickets.issue(producer.drained().then(() => ({ topic, partition: -1, offset: -1 })), owner) };
+      }
       const result = producer.send(topic, value, options);
       const ticket = tickets.issue(result, owner);
       try {
@@ -118,12 +145,18 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
     }
   };
   const api: WorkerApi = {
-    async init(options) {
-      if (client) return;
-      client = createClient({ ...options, storage: indexedDbStorage({ name: options.databaseName ?? 'runnel' }), beacon: false });
-      client.on('statechange', ({ state }) => {
-        for (const [tabId, l] of stateListeners) Promise.resolve(l(state)).catch(() => releaseTab(tabId)).catch(() => {}); // a tab that is gone
-      });
+    init(options) {
+      // Once, whichever tab comes first; every tab's init waits for the same client.
+      return (initializing ??= (async () => {
+        const opening = indexedDbStorage({ name: options.databaseName ?? 'runnel' });
+        const storage = await opening.catch(() => null);
+        // NB: storage that cannot be opened or loaded is the client's to report (on connect, and to every send), as without this step.
+        if (storage) restored = await sendIdsIn(storage.outbox).catch(() => new Set<string>());
+        client = createClient({ ...options, storage: storage ?? opening, beacon: false });
+        client.on('statechange', ({ state }) => {
+          for (const [tabId, l] of stateListeners) Promise.resolve(l(state)).catch(() => releaseTab(tabId)).catch(() => {}); // a tab that is gone
+        });
+      })());
     },
     register(tabId, lockName) {
       // The tab holds `lockName` for its lifetime; we get it when the tab is gone (closed, crashed, navigated).
