@@ -6,8 +6,8 @@
  * outbox, the others reach it over a BroadcastChannel. Every tab consumes
  * a topic written at RATE rec/s over HTTP (its own consumerId) and produces
  * to another through the shared client. Mid-stream the leader tab is closed,
- * then the next leader too: each time another tab takes over the
- * connection. Checked against the logs with the delivery ledger:
+ * then the next leader's renderer is crashed (CDP `Page.crash`): each time
+ * another tab takes over the connection. Checked against the logs with the delivery ledger:
  * - each tab's handler saw its partitions' offsets exactly once and in
  *   order (no gap, no duplicate; a closed tab's up to where it stopped);
  * - every id whose `queued` resolved, in any tab (also the closed ones),
@@ -23,7 +23,7 @@ import { BrokerHttp } from './harness/broker-http.ts';
 import { DeliveryLedger, exactlyOnceProblems } from './harness/delivery-ledger.ts';
 import { PageServer } from './harness/page-server.ts';
 import { RateProducer } from './harness/rate-producer.ts';
-import { waitFor } from './harness/wait-for.ts';
+import { pause, waitFor } from './harness/wait-for.ts';
 import { useE2e } from './harness/e2e-setup.ts';
 import type { Settled } from './pages/leader-tab-page.ts';
 
@@ -50,10 +50,14 @@ interface Tab {
   closed: boolean;
 }
 
+/** Tabs that crashed without being crashed on purpose (a renderer shared with the leader's would). */
+const crashedSurvivors: string[] = [];
+
 async function openTab(context: BrowserContext, name: string): Promise<Tab> {
   const page = await context.newPage();
   const tab: Tab = { name, page, ledger: new DeliveryLedger(), queued: [], settled: [], sockets: 0, log: [], closed: false };
   page.on('pageerror', (error) => tab.log.push(`[pageerror] ${error.message}`));
+  page.on('crash', () => { tab.log.push('[crash]'); if (!tab.closed) crashedSurvivors.push(name); });
   page.on('console', (message) => { if (message.type() === 'warning' || message.type() === 'error') tab.log.push(`[${message.type()}] ${message.text()}`); });
   page.on('websocket', (ws) => { tab.sockets++; ws.on('close', () => tab.sockets--); });
   await page.exposeFunction('runnelLeaderDelivered', (rows: [number, number][]) => tab.ledger.record(rows.map(([partition, offset]) => ({ partition, offset }))));
@@ -67,7 +71,7 @@ async function openTab(context: BrowserContext, name: string): Promise<Tab> {
   return tab;
 }
 
-test('leader-tab mode without SharedWorker: the leader tab closes twice mid-stream, another takes over: no gap, no duplicate, no outbox record lost', { timeout: 180_000 }, async () => {
+test('leader-tab mode without SharedWorker: the leader tab closes, then the next one crashes, mid-stream; another takes over each time: no gap, no duplicate, no outbox record lost', { timeout: 180_000 }, async () => {
   const http = new BrokerHttp(e2e.broker.url);
   await Promise.all([http.createTopic(IN, PARTITIONS), http.createTopic(OUT, PARTITIONS)]);
   const context = await e2e.browser.newContext();
@@ -90,20 +94,26 @@ test('leader-tab mode without SharedWorker: the leader tab closes twice mid-stre
     for (const t of tabs) await t.page.evaluate((o) => window.leaderTab.startProducing(o), { topic: OUT, idPrefix: `${t.name}-`, perTick: PER_TICK, tickMs: TICK_MS });
 
     const takeovers: string[] = [];
-    for (let round = 0; round < 2; round++) {
+    for (const how of ['closed', 'crashed'] as const) {
       const open = tabs.filter((t) => !t.closed);
       const marks = open.map((t) => [t.ledger.count, t.queued.length]);
       await waitFor('every open tab to consume and queue mid-stream', () => open.every((t, i) => t.ledger.count > marks[i][0] + 200 && t.queued.length > marks[i][1] + 100), { context: context_ });
       const leader = await leaderTab();
       const startedMs = Date.now();
       leader.closed = true;
-      await leader.page.close();
+      if (how === 'closed') await leader.page.close();
+      else {
+        const crashed = new Promise<void>((resolve) => leader.page.once('crash', () => resolve()));
+        const cdp = await context.newCDPSession(leader.page);
+        void cdp.send('Page.crash').catch(() => {}); // never answers: the renderer is gone
+        await Promise.race([crashed, pause(10_000).then(() => { throw new Error('the renderer did not crash'); })]);
+      }
       const next = await leaderTab();
       const connectedMs = Date.now() - startedMs;
       const survivors = tabs.filter((t) => !t.closed);
       const after = survivors.map((t) => [t.ledger.count, t.settled.length]);
       await waitFor('the survivors to consume and get acks again', () => survivors.every((t, i) => t.ledger.count > after[i][0] + 50 && t.settled.length > after[i][1] + 50), { context: context_ });
-      takeovers.push(`${leader.name} closed → ${next.name} leads (its WebSocket the only one after ${connectedMs} ms), every survivor consuming and acked again after ${Date.now() - startedMs} ms`);
+      takeovers.push(`${leader.name} ${how} → ${next.name} leads (its WebSocket the only one after ${connectedMs} ms), every survivor consuming and acked again after ${Date.now() - startedMs} ms`);
     }
 
     // Stop everything, then wait for every send of the surviving tab to settle and its handler to reach the end.
@@ -119,6 +129,7 @@ test('leader-tab mode without SharedWorker: the leader tab closes twice mid-stre
     // A send settles after its `queued`, but the two are reported by separate batches: wait for the queued ones too.
     await waitFor('the last tab\'s queued reports', () => last.every((t) => { const q = new Set(t.queued); return t.settled.every((s) => q.has(s.id)); }), { context: context_ });
 
+    assert.deepEqual(crashedSurvivors, [], 'only the leader crashed');
     for (const t of tabs) {
       const hw = t.closed ? [0, 1].map((p) => t.ledger.nextOffset(p)) : inHw;
       assert.deepEqual(t.ledger.problems(hw), [], `tab ${t.name}${t.closed ? ' (closed mid-stream)' : ''}: each offset once, in order`);
