@@ -5,6 +5,8 @@
  * crash leaves the old or the new file, never a torn one. Writes are
  * coalesced: one in flight, the next carries every change made meanwhile;
  * a method resolves once a write covering its change is durable.
+ * Materialized states (`states`) are kept as JSON text taken when `putState`
+ * is called, beside the offsets in the same file: one write, both or neither.
  * NB: suited to outboxes of thousands of records, not millions.
  * One owner: `<dir>/runnel.lock` holds the owning process id while the
  * storage is open; a second open (this or another live process) is refused,
@@ -16,11 +18,16 @@ import { join } from 'node:path';
 import { RunnelError } from './codec/error-codes.ts';
 import type { FrozenBatch, OutboxRecord, ProducerState, Storage, StoredOffset } from './storage.ts';
 
+/** A state snapshot as stored: `stateJson` is the state's JSON when `putState` was called. */
+interface StoredState { stateJson: string; offsets: [number, StoredOffset][]; recordCount: number }
+
 interface FileState {
   offsets: Record<string, Record<number, StoredOffset>>;
   records: Record<number, OutboxRecord>;
   batches: Record<number, FrozenBatch>;
   producer: ProducerState | null;
+  /** By JSON [name, topic]; absent in files written before states existed. */
+  states?: Record<string, StoredState>;
 }
 
 const BYTES_TAG = '$b64';
@@ -92,6 +99,9 @@ export async function fileStorage(dir: string): Promise<Storage> {
       await handle.close();
     }
     await rename(tmp, path);
+    // The rename is durable once the directory entry is: fsync the directory too (POSIX).
+    const dirHandle = await open(dir, 'r');
+    try { await dirHandle.sync(); } finally { await dirHandle.close(); }
   };
   /** Resolves once a write started after this call is durable. */
   const persist = (): Promise<void> => {
@@ -119,6 +129,23 @@ export async function fileStorage(dir: string): Promise<Storage> {
       },
       deleteOffsets(consumerId, topic) {
         delete state.offsets[offsetKey(consumerId, topic)];
+        return persist();
+      },
+    },
+    states: {
+      async getState(name, topic) {
+        const stored = state.states?.[offsetKey(name, topic)];
+        return stored ? { state: JSON.parse(stored.stateJson), offsets: new Map(stored.offsets.map(([p, o]) => [p, { ...o }])), recordCount: stored.recordCount } : null;
+      },
+      putState(name, topic, snapshot) {
+        // NB: serialized now: the write is coalesced and may run later, after the caller changed its state.
+        (state.states ??= {})[offsetKey(name, topic)] = {
+          stateJson: JSON.stringify(snapshot.state), offsets: [...snapshot.offsets].map(([p, o]) => [p, { ...o }]), recordCount: snapshot.recordCount,
+        };
+        return persist();
+      },
+      deleteState(name, topic) {
+        if (state.states) delete state.states[offsetKey(name, topic)];
         return persist();
       },
     },

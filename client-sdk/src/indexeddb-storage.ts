@@ -2,9 +2,16 @@
  * IndexedDB Storage (browser; `@runnel/client/indexeddb`), on `idb`.
  * Object stores: `offsets` ([consumerId, topic, partition] → {partition,
  * offset, topicId}), `outboxRecords` and `outboxBatches` (by id), `meta`
- * ('producer'). Apps that want exactly-once handling add their own stores
- * through `version` + `upgrade`, so one transaction can span their writes
- * and the offset (IndexedDB transactions cannot span databases).
+ * ('producer'), `states` ([name, topic] → a materialized state with its
+ * offsets, one row so one put is one atomic write). Apps that want
+ * exactly-once handling add their own stores through `version` + `upgrade`,
+ * so one transaction can span their writes and the offset (IndexedDB
+ * transactions cannot span databases).
+ *
+ * Versions: the database version is the app's `version` + RUNNEL_SCHEMA − 1
+ * (schema 1 had no `states`; a schema-1 database at version v opens as v + 1
+ * and gains the store). The app's `upgrade` always sees its own version
+ * numbers. NB: an older SDK cannot open a database this one upgraded.
  *
  * One outbox, one owner: every client on a database (a tab without a
  * SharedWorker, a second SharedWorker after a deploy) takes the first free
@@ -17,7 +24,7 @@
  */
 import { deleteDB, openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { RunnelError } from './codec/error-codes.ts';
-import type { AdoptedOutbox, OffsetStore, OutboxStore, Storage, StoredOffset } from './storage.ts';
+import type { AdoptedOutbox, OffsetStore, OutboxStore, StateSnapshot, StateStore, Storage, StoredOffset } from './storage.ts';
 
 export interface IndexedDbStorageOptions {
   /** Database name; use one per clientId. Default 'runnel'. */
@@ -41,7 +48,9 @@ const openOutboxDb = (name: string): Promise<IDBPDatabase> => openDB(name, 1, {
   upgrade(raw) { for (const store of [RECORDS, BATCHES, META]) raw.createObjectStore(store, store === META ? undefined : { keyPath: 'id' }); },
 });
 
-const OFFSETS = 'offsets', RECORDS = 'outboxRecords', BATCHES = 'outboxBatches', META = 'meta';
+const OFFSETS = 'offsets', RECORDS = 'outboxRecords', BATCHES = 'outboxBatches', META = 'meta', STATES = 'states';
+/** Runnel's own schema: 1 = offsets + outbox, 2 = + states. Bump with an upgrade step below. */
+const RUNNEL_SCHEMA = 2;
 
 interface OffsetRow { partition: number; offset: number; topicId: string }
 
@@ -52,12 +61,15 @@ const range = (consumerId: string, topic: string): IDBKeyRange => IDBKeyRange.bo
  */
 export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): Promise<Storage> {
   // NB: idb uses the global indexedDB (Node tests install `fake-indexeddb/auto`).
-  const db = await openDB(options.name ?? 'runnel', options.version ?? 1, {
+  const appVersion = options.version ?? 1;
+  const db = await openDB(options.name ?? 'runnel', appVersion + RUNNEL_SCHEMA - 1, {
     upgrade(raw, oldVersion) {
-      for (const name of [OFFSETS, RECORDS, BATCHES, META]) {
+      // Which schema the old version was in: a schema-1 database has no `states` store.
+      const oldAppVersion = oldVersion > 0 && raw.objectStoreNames.contains(STATES) ? oldVersion - (RUNNEL_SCHEMA - 1) : oldVersion;
+      for (const name of [OFFSETS, RECORDS, BATCHES, META, STATES]) {
         if (!raw.objectStoreNames.contains(name)) raw.createObjectStore(name, name === RECORDS || name === BATCHES ? { keyPath: 'id' } : undefined);
       }
-      options.upgrade?.(raw as unknown as IDBDatabase, oldVersion);
+      options.upgrade?.(raw as unknown as IDBDatabase, oldAppVersion);
     },
   });
   const name = options.name ?? 'runnel';
@@ -76,7 +88,7 @@ export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): P
   const ownDb = await slotDb(own);
   const adopted = new Set<(drop: boolean) => Promise<void>>();
   return {
-    offsets: offsetStore(db), outbox: outboxStore(ownDb),
+    offsets: offsetStore(db), outbox: outboxStore(ownDb), states: stateStore(db),
     async orphans() {
       const out: AdoptedOutbox[] = [];
       // NB: without indexedDB.databases() every slot is tried (an empty one is created, then deleted).
@@ -139,6 +151,24 @@ function offsetStore(db: IDBPDatabase): OffsetStore {
         throw error;
       }
       await tx.done;
+    },
+  };
+}
+
+interface StateRow { state: unknown; offsets: [number, StoredOffset][]; recordCount: number }
+
+function stateStore(db: IDBPDatabase): StateStore {
+  return {
+    async getState(name, topic) {
+      const row = (await db.get(STATES, [name, topic])) as StateRow | undefined;
+      return row ? { state: row.state, offsets: new Map(row.offsets), recordCount: row.recordCount } satisfies StateSnapshot : null;
+    },
+    async putState(name, topic, { state, offsets, recordCount }) {
+      // NB: put() structured-clones the row now, in one transaction: state and offsets are one atomic write.
+      await db.put(STATES, { state, offsets: [...offsets].map(([p, o]) => [p, { ...o }]), recordCount } satisfies StateRow, [name, topic]);
+    },
+    async deleteState(name, topic) {
+      await db.delete(STATES, [name, topic]);
     },
   };
 }

@@ -66,4 +66,47 @@ export function storageContract(name: string, fixture: () => Promise<StorageFixt
       await f.cleanup();
     }
   });
+
+  test(`${name}: a state snapshot is stored with its offsets as one value, copied when put, and survives reopen`, async () => {
+    const f = await fixture();
+    try {
+      const s = await f.open();
+      if (!s.states) return void (await s.close()); // memory storage has no state store
+      assert.equal(await s.states.getState('dash', 't'), null);
+      const state = { counts: { a: 1 }, list: [1, 2] };
+      await s.states.putState('dash', 't', { state, offsets: new Map([[0, { offset: 3, topicId: 'A' }], [1, { offset: 0, topicId: 'A' }]]), recordCount: 3 });
+      await s.states.putState('other', 't', { state: 1, offsets: new Map(), recordCount: 0 });
+      await s.states.putState('dash', 't', { state: { counts: { a: 2 }, list: [1, 2, 3] }, offsets: new Map([[0, { offset: 5, topicId: 'A' }]]), recordCount: 5 });
+      const before = await s.states.getState('dash', 't');
+      assert.deepEqual(before?.state, { counts: { a: 2 }, list: [1, 2, 3] });
+      await s.close();
+      const r = await f.open();
+      const got = await r.states!.getState('dash', 't');
+      assert.deepEqual(got, { state: { counts: { a: 2 }, list: [1, 2, 3] }, offsets: new Map([[0, { offset: 5, topicId: 'A' }]]), recordCount: 5 });
+      assert.deepEqual((await r.states!.getState('other', 't'))?.state, 1);
+      await r.states!.deleteState('dash', 't');
+      assert.equal(await r.states!.getState('dash', 't'), null);
+      await r.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  test(`${name}: putState copies the state at the call (a change made before the write lands is not stored)`, async () => {
+    const f = await fixture();
+    try {
+      const s = await f.open();
+      if (!s.states) return void (await s.close());
+      const state = { n: 1 };
+      const writing = s.states.putState('x', 't', { state, offsets: new Map([[0, { offset: 1, topicId: 'A' }]]), recordCount: 1 });
+      state.n = 2; // the fold moved on while the write is in flight
+      await writing;
+      await s.close();
+      const r = await f.open();
+      assert.deepEqual((await r.states!.getState('x', 't'))?.state, { n: 1 });
+      await r.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { memoryStorage } from './memory-storage.ts';
 import { indexedDbStorage } from './indexeddb-storage.ts';
 import { fileStorage } from './file-storage.ts';
+import { openDB } from 'idb';
 import { storageContract } from './storage.contract.ts';
 
 storageContract('memory', async () => {
@@ -43,4 +44,37 @@ test('file: one owner per directory — a second open is refused while the first
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('IndexedDB: a database of schema 1 (no states store) at the app\'s version 2 is upgraded: offsets, outbox and app stores kept, states added, upgrade sees app versions', async () => {
+  const name = 'runnel-schema1';
+  // Today's layout before the state store: the database version was the app's version.
+  const old = await openDB(name, 2, {
+    upgrade(db) {
+      db.createObjectStore('offsets');
+      db.createObjectStore('outboxRecords', { keyPath: 'id' });
+      db.createObjectStore('outboxBatches', { keyPath: 'id' });
+      db.createObjectStore('meta');
+      db.createObjectStore('seen');
+    },
+  });
+  await old.put('offsets', { partition: 0, offset: 7, topicId: 'A' }, ['c', 't', 0]);
+  await old.put('seen', 'kept', 1);
+  old.close();
+  const seenVersions: number[] = [];
+  const upgrade = (db: IDBDatabase, oldVersion: number): void => { seenVersions.push(oldVersion); if (!db.objectStoreNames.contains('seen')) db.createObjectStore('seen'); };
+  const s = await indexedDbStorage({ name, version: 2, upgrade });
+  assert.deepEqual(seenVersions, [2], 'the app sees its own version: nothing of its own to upgrade');
+  assert.deepEqual([...(await s.offsets.getOffsets('c', 't'))], [[0, { offset: 7, topicId: 'A' }]]);
+  await s.states!.putState('m', 't', { state: { n: 1 }, offsets: new Map([[0, { offset: 1, topicId: 'A' }]]), recordCount: 1 });
+  s.close();
+  const again = await indexedDbStorage({ name, version: 3, upgrade });
+  assert.deepEqual(seenVersions, [2, 2], 'app version 2 → 3: the upgrade gets 2, not the database version');
+  assert.equal((await again.states!.getState('m', 't'))?.recordCount, 1);
+  again.close();
+  const raw = await openDB(name);
+  assert.equal(raw.version, 4, 'database version = app version + schema − 1');
+  assert.equal(await raw.get('seen', 1), 'kept');
+  raw.close();
+  indexedDB.deleteDatabase(name);
 });

@@ -78,9 +78,36 @@ export interface OutboxStore {
 /** An outbox whose client is gone (e.g. a closed tab), owned by this client until `release()`. */
 export interface AdoptedOutbox { outbox: OutboxStore; release(): void }
 
+/**
+ * A state folded from a topic (materialize.ts) with the per-partition next
+ * offsets it covers. Invariant: `state` is the fold of exactly the records
+ * below `offsets` (and at or past where the fold started): the two are only
+ * ever stored together, so a reload never counts a record twice or skips one.
+ */
+export interface StateSnapshot<S = unknown> {
+  state: S;
+  offsets: ReadonlyMap<number, StoredOffset>;
+  /** Records folded into `state` since it was `initial`. */
+  recordCount: number;
+}
+
+export interface StateStore {
+  /** The snapshot stored under `name` for `topic`, or null. */
+  getState(name: string, topic: string): Promise<StateSnapshot | null>;
+  /**
+   * Replaces the snapshot in one atomic write (one IndexedDB transaction; a
+   * file written to a temp file, fsynced and renamed). `state` is copied
+   * when called (structured clone / JSON), so later mutation does not leak in.
+   */
+  putState(name: string, topic: string, snapshot: StateSnapshot): Promise<void>;
+  deleteState(name: string, topic: string): Promise<void>;
+}
+
 /** Offsets and outbox of one client. Create one per clientId. */
 export interface Storage {
   offsets: OffsetStore;
+  /** Snapshots of states folded from topics (`materialize`); IndexedDB and file storage have one. */
+  states?: StateStore;
   /** This client's own outbox: no other live client writes it. */
   outbox: OutboxStore;
   /** Outboxes left with unsent records by clients that are gone; the client drains each, then releases it. */
