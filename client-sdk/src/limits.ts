@@ -50,8 +50,23 @@ export interface ClientLimits {
    * holds records for a topic that will never exist (in the outbox, against its bounds).
    */
   unknownTopicWaitMs: number;
-  /** Credit granted per subscription (bytes the broker may send ahead of the handler); re-granted at half. */
+  /**
+   * Base credit window per partition subscription (bytes the broker may send ahead of the handler), topped up
+   * at half; never below two of the broker's largest batches. The window starts here and adapts between it and
+   * maxCreditWindowBytes (partition-stream.ts). Too low: a catch-up waits on a credit round trip per window.
+   */
   creditWindowBytes: number;
+  /**
+   * Ceiling of one partition's adaptive credit window: it doubles while credit round trips hold a catch-up back
+   * and halves under a slow handler. Each byte may sit in the page's memory; set it to creditWindowBytes for a
+   * fixed window. Must stay <= the broker's maxCreditBytes (64 MiB by default), or the grant is refused.
+   */
+  maxCreditWindowBytes: number;
+  /**
+   * Growth above the base window of all of a client's partition subscriptions together (bytes): with many
+   * partitions catching up at once, memory stays within about partitions × creditWindowBytes + this.
+   */
+  maxCreditTotalBytes: number;
   /** A beacon flush sends at most this many bytes (browsers cap keepalive/beacon bodies at 64 KiB). */
   maxBeaconBytes: number;
   /** How often the client looks for outboxes left by clients that are gone (closed tabs without a SharedWorker) to drain them. */
@@ -70,6 +85,8 @@ export const defaultClientLimits: ClientLimits = {
   deliveryTimeoutMs: 120_000,
   unknownTopicWaitMs: 60_000,
   creditWindowBytes: 1024 * 1024,
+  maxCreditWindowBytes: 8 * 1024 * 1024,
+  maxCreditTotalBytes: 32 * 1024 * 1024,
   maxBeaconBytes: 64 * 1024,
   orphanCheckMs: 10_000,
 };
@@ -119,6 +136,16 @@ export const TOKEN_REFRESH_MARGIN_MS = 5_000;
  * also caps maxInflightPerPartition.
  */
 export const PRODUCER_BATCHES_RETAINED = 5;
+
+/** A partition's credit window grows by this factor when credit round trips are the limit, and shrinks by it under a slow handler. */
+export const CREDIT_GROWTH_FACTOR = 2;
+
+/**
+ * A credit window shrinks only after the readers went this many windows' worth of bytes without running dry
+ * (and a whole window waits unhandled): one full window alone is also what a handler-bound catch-up looks like,
+ * and shrinking it then would bring the credit round trips back.
+ */
+export const CREDIT_SHRINK_AFTER_WINDOWS = 8;
 
 /** A subscribe that got no answer (REQUEST_TIMED_OUT) is sent again after this long. */
 export const SUBSCRIBE_RETRY_MS = 1000;
@@ -185,6 +212,7 @@ function withDefaults<T extends object>(defaults: T, input: Partial<T> = {}): T 
  */
 const MIN_SETTING: Partial<Record<string, number | string>> = {
   maxBatchRecords: 1, maxOutboxRecords: 1, maxInflightPerPartition: 1, creditWindowBytes: 1024,
+  maxCreditWindowBytes: 'creditWindowBytes',
   // NB: an outbox smaller than one batch never holds a full batch.
   maxOutboxBytes: 'maxBatchBytes',
   requestTimeoutMs: 1, pingIntervalMs: 1, retryBackoffMaxMs: 'retryBackoffMs', deliveryTimeoutMs: 1,

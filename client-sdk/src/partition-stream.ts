@@ -8,16 +8,32 @@
  * pending belong to the old position and are dropped: the answer restarts
  * the stream where it must be.
  *
- * Credit-based flow control: each subscribe grants `windowBytes`; bytes are
- * re-granted once every reader has released a frame, in chunks of half the
- * window, or all at once when nothing is outstanding (so a batch larger than
- * half the window never deadlocks). The broker never sends past the credit.
+ * Credit-based flow control: the broker may send `credit` more bytes; the
+ * stream keeps received-but-unreleased bytes plus that credit at its
+ * window, topping the credit up once every reader has released frames worth
+ * half the window, or at once when nothing is outstanding (so a batch larger
+ * than half the window never deadlocks). The broker never sends past it.
+ *
+ * The window adapts (per stream, between the base window and
+ * maxCreditWindowBytes): it doubles when the readers ran dry while catching
+ * up (they waited on a credit round trip, not on their handler: with the
+ * 1 MiB base the broker's 1 MiB catch-up reads came stop-and-wait,
+ * test/bench/client.bench.ts), and halves when a full window sits unhandled
+ * for many windows (a slow handler: more would only buffer). Growth beyond the base comes from
+ * one client-wide budget (maxCreditTotalBytes), so many partitions cannot
+ * each buffer the maximum: that bounds the page's memory.
+ *
+ * With a `PageVisibility` (ClientOptions.pauseWhenHidden) no credit is
+ * granted while the page is hidden: the broker sends what it already may
+ * (at most one window), then stops; visible again, the credit owed is
+ * granted and delivery continues on the same subscription (no gap, no
+ * duplicate).
  */
 import { ErrorCode, errorNameOf, isRetryable } from './codec/error-codes.ts';
 import { readBatchHeader } from './codec/record-batch.ts';
 import type { BrokerFrame, RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
 import type { Connection } from './connection.ts';
-import { LAGGING_BROKER_WAIT_MS, SUBSCRIBE_REFUSED_RETRY_MS, SUBSCRIBE_RETRY_MS } from './limits.ts';
+import { CREDIT_GROWTH_FACTOR, CREDIT_SHRINK_AFTER_WINDOWS, defaultClientLimits, LAGGING_BROKER_WAIT_MS, SUBSCRIBE_REFUSED_RETRY_MS, SUBSCRIBE_RETRY_MS } from './limits.ts';
 import { tpKey } from './outbox.ts';
 
 /** A local consumer of one partition. */
@@ -35,6 +51,49 @@ export interface StreamReader {
   deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean;
 }
 
+/** Whether the page is hidden, and a way to hear when that changes; see documentVisibility. */
+export interface PageVisibility {
+  readonly hidden: boolean;
+  /** Calls `listener` on every change; returns the function that removes it. */
+  onChange(listener: () => void): () => void;
+}
+
+/** The part of `document` the visibility needs (structural: no DOM type in a worker or Node build). */
+interface VisibilityDocument {
+  readonly visibilityState: string;
+  addEventListener(type: 'visibilitychange', listener: () => void): void;
+  removeEventListener(type: 'visibilitychange', listener: () => void): void;
+}
+
+/** The page's visibility from `document.visibilityState`; undefined where there is no document (workers, Node). */
+export function documentVisibility(doc: VisibilityDocument | undefined = (globalThis as { document?: VisibilityDocument }).document): PageVisibility | undefined {
+  if (!doc || typeof doc.addEventListener !== 'function') return undefined;
+  return {
+    get hidden() { return doc.visibilityState === 'hidden'; },
+    onChange(listener) {
+      doc.addEventListener('visibilitychange', listener);
+      return () => doc.removeEventListener('visibilitychange', listener);
+    },
+  };
+}
+
+/** How the streams of one connection size their credit, besides the base window. */
+export interface CreditOptions {
+  /** Ceiling of one stream's window (client limit maxCreditWindowBytes; never below the base). */
+  maxWindowBytes: number;
+  /** Growth of every stream's window above its base, together, stays within this (client limit maxCreditTotalBytes). */
+  maxGrowthBytes: number;
+  /** Grant nothing while this says hidden (ClientOptions.pauseWhenHidden). */
+  visibility?: PageVisibility;
+}
+
+/** The window growth shared by the streams of one connection (bounded by CreditOptions.maxGrowthBytes). */
+class CreditBudget {
+  grownBytes = 0;
+  constructor(readonly windowBytes: () => number, readonly options: CreditOptions) {}
+  get isHidden(): boolean { return this.options.visibility?.hidden === true; }
+}
+
 export class PartitionStream {
   readonly readers = new Set<StreamReader>();
   #pending = false;
@@ -43,14 +102,25 @@ export class PartitionStream {
   #generation = 0;
   /** Next offset the broker will send on this subscription. */
   #position = 0;
+  /** Bytes received and not yet released by every reader. */
   #outstandingBytes = 0;
-  #releasedBytes = 0;
+  /** Bytes the broker may still send on this subscription (granted minus received; it may overdraw by a batch). */
+  #creditBytes = 0;
+  /** This stream's window above its base (taken from the shared budget). Kept across resubscribes. */
+  #growthBytes = 0;
+  /** Bytes released since the readers last ran dry: a full window that never runs dry is more than needed. */
+  #releasedSinceDryBytes = 0;
   /** Highest high watermark seen on this stream. */
   #seenHighWatermark = 0;
   /** When a broker first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
   #laggingSinceMs = -1;
 
-  constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly windowBytes: () => number) {}
+  constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly budget: CreditBudget) {}
+
+  /** The current window (bytes): what the broker may send ahead of the readers. */
+  get windowBytes(): number {
+    return this.budget.windowBytes() + this.#growthBytes;
+  }
 
   add(reader: StreamReader): void {
     this.readers.add(reader);
@@ -61,6 +131,7 @@ export class PartitionStream {
   remove(reader: StreamReader): void {
     this.readers.delete(reader);
     if (this.readers.size > 0) return;
+    this.#resize(0);
     this.#active = false;
     this.#generation++;
     this.conn.send({ type: 'unsubscribe', requestId: 0, topic: this.topic, partition: this.partition });
@@ -91,9 +162,9 @@ export class PartitionStream {
     this.#active = false;
     const generation = ++this.#generation;
     this.#outstandingBytes = 0;
-    this.#releasedBytes = 0;
+    this.#creditBytes = this.windowBytes;
     const onAnswer = (answer: SubscribedFrame): void => { if (generation === this.#generation) this.#handleAnswer(answer, symbolic); };
-    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.windowBytes() }, undefined, onAnswer)
+    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.#creditBytes }, undefined, onAnswer)
       .then(undefined, (error) => {
         if (generation !== this.#generation) return;
         this.#pending = false;
@@ -157,13 +228,16 @@ export class PartitionStream {
     this.#saw(frame.highWatermark);
     this.#position = Math.max(this.#position, lastOffset + 1);
     this.#outstandingBytes += size;
+    this.#creditBytes -= size;
+    this.#maybeShrink();
     const generation = this.#generation;
     let waiting = this.readers.size;
     const release = (): void => {
       if (--waiting !== 0 || generation !== this.#generation) return;
       this.#outstandingBytes -= size;
-      this.#releasedBytes += size;
-      this.#maybeGrant();
+      this.#releasedSinceDryBytes += size;
+      this.#maybeGrow();
+      this.maybeGrant();
     };
     if (waiting === 0) return release();
     let gap = false;
@@ -172,10 +246,44 @@ export class PartitionStream {
     if (gap) this.resubscribe();
   }
 
-  #maybeGrant(): void {
-    if (this.#releasedBytes === 0) return;
-    if (this.#releasedBytes < this.windowBytes() / 2 && this.#outstandingBytes > 0) return;
-    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: this.#releasedBytes })) this.#releasedBytes = 0;
+  /**
+   * The readers ran dry while the broker still had records for them (a catch-up): what they waited for was a
+   * round trip, credit out and frames back, so a larger window would have had the next frames here already.
+   * Doubles the window. NB: a link limited by bandwidth, not latency, also grows it, to no gain; the ceiling
+   * and the shared budget bound what that costs.
+   */
+  #maybeGrow(): void {
+    if (this.#outstandingBytes !== 0) return;
+    this.#releasedSinceDryBytes = 0;
+    if (this.#position >= this.#seenHighWatermark) return;
+    this.#resize(CREDIT_GROWTH_FACTOR * this.windowBytes - this.budget.windowBytes());
+  }
+
+  /**
+   * A slow handler: a whole window waits unhandled (the broker is out of credit) and the readers have not run dry
+   * for CREDIT_SHRINK_AFTER_WINDOWS windows: a larger window only buffers more. Halves the window.
+   */
+  #maybeShrink(): void {
+    if (this.#growthBytes === 0 || this.#outstandingBytes < this.windowBytes || this.#releasedSinceDryBytes < CREDIT_SHRINK_AFTER_WINDOWS * this.windowBytes) return;
+    this.#releasedSinceDryBytes = 0;
+    this.#resize(Math.floor(this.windowBytes / CREDIT_GROWTH_FACTOR) - this.budget.windowBytes());
+  }
+
+  /** Sets this stream's growth above its base, within maxWindowBytes and what the shared budget has left. */
+  #resize(wantedGrowthBytes: number): void {
+    const { maxWindowBytes, maxGrowthBytes } = this.budget.options, { windowBytes } = this.budget;
+    const room = maxGrowthBytes - this.budget.grownBytes + this.#growthBytes;
+    const growth = Math.max(0, Math.min(wantedGrowthBytes, maxWindowBytes - windowBytes(), room));
+    this.budget.grownBytes += growth - this.#growthBytes;
+    this.#growthBytes = growth;
+  }
+
+  /** Tops the broker's credit up to the window (not while the page is hidden); see the file header. */
+  maybeGrant(): void {
+    if (!this.#active || this.#pending || this.budget.isHidden) return;
+    const missing = this.windowBytes - this.#outstandingBytes - this.#creditBytes;
+    if (missing <= 0 || (missing < this.windowBytes / 2 && this.#outstandingBytes > 0)) return;
+    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: missing })) this.#creditBytes += missing;
   }
 }
 
@@ -195,8 +303,16 @@ function offsetRange(batches: Uint8Array): [number, number] {
 /** All partition streams of one connection, re-subscribed after every reconnect. */
 export class StreamRegistry {
   readonly #streams = new Map<string, PartitionStream>();
+  readonly #budget: CreditBudget;
+  #stopWatchingVisibility: (() => void) | null = null;
 
-  constructor(private readonly conn: Connection, private readonly windowBytes: () => number) {
+  /** `windowBytes`: the base (and starting) window of a stream (creditWindowBytes, at least two of the broker's largest batches). */
+  constructor(private readonly conn: Connection, windowBytes: () => number, credit: Partial<CreditOptions> = {}) {
+    this.#budget = new CreditBudget(windowBytes, {
+      maxWindowBytes: credit.maxWindowBytes ?? defaultClientLimits.maxCreditWindowBytes,
+      maxGrowthBytes: credit.maxGrowthBytes ?? defaultClientLimits.maxCreditTotalBytes,
+      visibility: credit.visibility,
+    });
     conn.onFrame((frame) => {
       if ('topic' in frame && 'partition' in frame) this.#streams.get(tpKey(frame.topic, frame.partition))?.handleFrame(frame);
     });
@@ -207,7 +323,10 @@ export class StreamRegistry {
   attach(topic: string, partition: number, reader: StreamReader): void {
     const key = tpKey(topic, partition);
     let stream = this.#streams.get(key);
-    if (!stream) this.#streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.windowBytes)));
+    if (!stream) this.#streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.#budget)));
+    // The visibility listener lives while some stream does (a closed client leaves none behind on `document`).
+    const visibility = this.#budget.options.visibility;
+    if (visibility && !this.#stopWatchingVisibility) this.#stopWatchingVisibility = visibility.onChange(() => { for (const s of this.#streams.values()) s.maybeGrant(); });
     stream.add(reader);
   }
 
@@ -217,5 +336,9 @@ export class StreamRegistry {
     if (!stream) return;
     stream.remove(reader);
     if (stream.readers.size === 0) this.#streams.delete(key);
+    if (this.#streams.size === 0) {
+      this.#stopWatchingVisibility?.();
+      this.#stopWatchingVisibility = null;
+    }
   }
 }

@@ -3,16 +3,24 @@
  * consumer: a real broker is pre-filled with N × 100-byte JSON records
  * (binary RecordBatch POSTs), then a page in headless Chromium consumes
  * the topic from the earliest offset with `@runnel/client`; the figure is
- * records decoded and handed to the handler per second (goal ≥ 1,000,000/s).
+ * records decoded and handed to the handler per second (goal ≥ 1,000,000/s,
+ * or ≥ 90 % of the ceiling if that is lower); in the same run, the raw
+ * ceiling of a Chromium WebSocket on this machine: a plain uWS server
+ * pushing pre-encoded RecordsFrames of the broker's catch-up read size
+ * (catchUpReadBytes, whole stored batches) with no credit round trips to a
+ * page that only counts bytes (client-raw-ceiling.ts), measured before and
+ * after the SDK run (the better one is the ceiling: noise only lowers it).
  * (2) the browser bundle size, minified + gzip, without zod (a peer
  * dependency the core never imports): the whole `@runnel/client` entry
  * with the IndexedDB subpath, and the entry alone.
  * Env: RUNNEL_BENCH_RECORDS (default 2,000,000), RUNNEL_BENCH_PARTITIONS (default 1),
  * RUNNEL_BENCH_BATCH_RECORDS (records per stored batch, default 1,000 ≈ 108 KB),
  * RUNNEL_BENCH_CREDIT_BYTES (the consumer's creditWindowBytes; default: the SDK's),
+ * RUNNEL_BENCH_MAX_CREDIT_BYTES (the consumer's maxCreditWindowBytes; default: the SDK's),
  * RUNNEL_BENCH_PROFILE=1 prints the page's top functions by self time (CDP profiler).
  */
 import { build } from 'esbuild';
+import { cpus, loadavg } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { encodeRecordBatch, type RecordInput } from '@runnel/client/codec';
 import { assertNativeUws } from '../../server/src/broker/uws.ts';
@@ -21,6 +29,8 @@ import { BrokerHttp } from '../e2e/harness/broker-http.ts';
 import { launchChromium } from '../e2e/harness/chromium.ts';
 import { PageServer } from '../e2e/harness/page-server.ts';
 import type { BenchResult } from '../e2e/pages/bench-page.ts';
+import type { RawCeilingResult } from '../e2e/pages/raw-ws-ceiling-page.ts';
+import { ceilingFrame, startRawCeilingServer } from './client-raw-ceiling.ts';
 import type { Page } from 'playwright-core';
 
 assertNativeUws();
@@ -34,6 +44,9 @@ const PARALLEL_POSTS = 4;
 const TOPIC = 'bench-client';
 /** The consumer's credit window (client limit creditWindowBytes); undefined = the SDK default. */
 const CREDIT_BYTES = process.env.RUNNEL_BENCH_CREDIT_BYTES ? Number(process.env.RUNNEL_BENCH_CREDIT_BYTES) : undefined;
+const MAX_CREDIT_BYTES = process.env.RUNNEL_BENCH_MAX_CREDIT_BYTES ? Number(process.env.RUNNEL_BENCH_MAX_CREDIT_BYTES) : undefined;
+/** The broker's default catchUpReadBytes (server/src/limits.ts): one catch-up read, one RecordsFrame of at most this. */
+const CATCH_UP_READ_BYTES = 1024 * 1024;
 const root = new URL('../..', import.meta.url).pathname;
 
 /** One batch of `count` JSON values of exactly VALUE_BYTES bytes each, encoded once and POSTed many times. */
@@ -96,7 +109,27 @@ async function profiled<T>(page: Page, fn: () => Promise<T>): Promise<T> {
 
 const broker = await BrokerProcess.start();
 const profile = process.env.RUNNEL_BENCH_PROFILE === '1';
-const pages = await PageServer.start({ bundles: { bench: 'test/e2e/pages/bench-page.ts' }, pages: { bench: 'bench' }, minify: !profile });
+const pages = await PageServer.start({
+  bundles: { bench: 'test/e2e/pages/bench-page.ts', raw: 'test/e2e/pages/raw-ws-ceiling-page.ts' }, pages: { bench: 'bench', raw: 'raw' }, minify: !profile,
+});
+const storedBatch = prefillBatch(BATCH_RECORDS);
+const recordBytes = storedBatch.length / BATCH_RECORDS; // stored bytes per record, batch overhead included
+const raw = await startRawCeilingServer(ceilingFrame(TOPIC, storedBatch, CATCH_UP_READ_BYTES));
+
+/** Raw ceiling: as many bytes as RECORDS stored records, pushed in catch-up-sized frames; records/s = bytes/s / recordBytes. */
+async function rawCeiling(): Promise<{ recordsPerSec: number; mbPerSec: number; ms: number }> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${pages.url}/raw.html`);
+    await page.waitForFunction(() => window.runnelRawCeiling !== undefined);
+    const frames = Math.ceil((RECORDS * recordBytes) / raw.frameBytes);
+    const r: RawCeilingResult = await page.evaluate((o) => window.runnelRawCeiling.run(o), { url: raw.wsUrl, frames, expectedBytes: frames * raw.frameBytes, timeoutMs: 300_000 });
+    if (r.messages !== frames) throw new Error(`raw ceiling page got ${r.messages} of ${frames} frames in ${r.ms} ms`);
+    return { recordsPerSec: Math.round((r.bytes / recordBytes) * 1000 / r.ms), mbPerSec: Math.round(r.bytes / 1e3 / r.ms), ms: r.ms };
+  } finally {
+    await page.close();
+  }
+}
 const browser = await launchChromium();
 try {
   await new BrokerHttp(broker.url).createTopic(TOPIC, PARTITIONS);
@@ -105,16 +138,25 @@ try {
   const prefillMs = performance.now() - t;
   console.log(`prefill: ${RECORDS} × ${VALUE_BYTES}-byte records in ${PARTITIONS} partition(s), ${(prefillMs / 1000).toFixed(1)} s`);
 
+  const rawBefore = await rawCeiling();
+  console.log(`raw ceiling (before): ${rawBefore.recordsPerSec.toLocaleString('en')} records/s (${rawBefore.mbPerSec} MB/s of frames of ${raw.frameBytes} B)`);
+
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('[pageerror]', e.message));
   await page.goto(`${pages.url}/bench.html`);
   await page.waitForFunction(() => window.runnelBench !== undefined);
-  const run = (): Promise<BenchResult> => page.evaluate((o) => window.runnelBench.run(o), { urls: [broker.wsUrl], topic: TOPIC, expected: RECORDS, timeoutMs: 300_000, creditWindowBytes: CREDIT_BYTES });
+  const run = (): Promise<BenchResult> => page.evaluate((o) => window.runnelBench.run(o), { urls: [broker.wsUrl], topic: TOPIC, expected: RECORDS, timeoutMs: 300_000, creditWindowBytes: CREDIT_BYTES, maxCreditWindowBytes: MAX_CREDIT_BYTES });
   const result = profile ? await profiled(page, run) : await run();
   if (result.records !== RECORDS) throw new Error(`consumer got ${result.records} of ${RECORDS} records in ${result.ms} ms`);
   const recordsPerSec = Math.round((result.records * 1000) / result.ms);
   const mbPerSec = Math.round((result.records * VALUE_BYTES) / 1e3 / result.ms);
   console.log(`catch-up: ${result.records} records handed to the handler in ${(result.ms / 1000).toFixed(2)} s = ${recordsPerSec.toLocaleString('en')} records/s (${mbPerSec} MB/s of values); goal ≥ 1,000,000/s`);
+  await page.close();
+  const rawAfter = await rawCeiling();
+  const ceiling = Math.max(rawBefore.recordsPerSec, rawAfter.recordsPerSec);
+  const ratio = recordsPerSec / ceiling;
+  const load = loadavg().map((l) => l.toFixed(2));
+  console.log(`raw ceiling (after): ${rawAfter.recordsPerSec.toLocaleString('en')} records/s; ceiling ${ceiling.toLocaleString('en')} records/s; SDK/ceiling ${(100 * ratio).toFixed(1)} %; load average ${load.join(' ')} on ${cpus().length} cores`);
 
   const full = await minGzipBytes(`export * from '@runnel/client'; export * from '@runnel/client/indexeddb';`);
   const core = await minGzipBytes(`export * from '@runnel/client';`);
@@ -122,9 +164,12 @@ try {
   console.log(`bundle (min+gzip, no zod): @runnel/client + indexeddb ${full.gzip} B (min ${full.min} B); @runnel/client ${core.gzip} B; bench page (createClient+subscribe+indexedDb) ${benchPage} B; budget 10240 B`);
   console.log(JSON.stringify({
     bench: 'client', records: RECORDS, partitions: PARTITIONS, batchRecords: BATCH_RECORDS, creditWindowBytes: CREDIT_BYTES ?? null, valueBytes: VALUE_BYTES, catchUpRecordsPerSec: recordsPerSec, catchUpMs: Math.round(result.ms),
-    catchUpValueMBPerSec: mbPerSec, bundleMinGzipBytes: full.gzip, bundleMinBytes: full.min, bundleCoreMinGzipBytes: core.gzip, benchPageMinGzipBytes: benchPage, chromium: browser.version(),
+    catchUpValueMBPerSec: mbPerSec, rawCeilingRecordsPerSec: ceiling, rawCeilingBeforeRecordsPerSec: rawBefore.recordsPerSec, rawCeilingAfterRecordsPerSec: rawAfter.recordsPerSec,
+    rawCeilingMBPerSec: Math.max(rawBefore.mbPerSec, rawAfter.mbPerSec), rawFrameBytes: raw.frameBytes, catchUpToCeilingRatio: Number(ratio.toFixed(3)),
+    maxCreditWindowBytes: MAX_CREDIT_BYTES ?? null, loadAverage1m: Number(load[0]), bundleMinGzipBytes: full.gzip, bundleMinBytes: full.min, bundleCoreMinGzipBytes: core.gzip, benchPageMinGzipBytes: benchPage, chromium: browser.version(),
   }));
 } finally {
+  raw.close();
   await browser.close().catch(() => {});
   await pages.close();
   await broker.stop();

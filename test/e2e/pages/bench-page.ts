@@ -10,12 +10,12 @@ import { indexedDbStorage } from '@runnel/client/indexeddb';
 export interface BenchResult { records: number; ms: number; checksum: number }
 
 declare global {
-  interface Window { runnelBench: { run(options: { urls: string[]; topic: string; expected: number; timeoutMs: number; creditWindowBytes?: number }): Promise<BenchResult> } }
+  interface Window { runnelBench: { run(options: { urls: string[]; topic: string; expected: number; timeoutMs: number; creditWindowBytes?: number; maxCreditWindowBytes?: number }): Promise<BenchResult> } }
 }
 
 window.runnelBench = {
-  async run({ urls, topic, expected, timeoutMs, creditWindowBytes }) {
-    const limits = creditWindowBytes ? { creditWindowBytes } : {};
+  async run({ urls, topic, expected, timeoutMs, creditWindowBytes, maxCreditWindowBytes }) {
+    const limits = { ...(creditWindowBytes ? { creditWindowBytes } : {}), ...(maxCreditWindowBytes ? { maxCreditWindowBytes } : {}) };
     const client = createClient({ urls, storage: indexedDbStorage({ name: `bench-${Date.now()}` }), limits });
     await client.metadata([topic]); // connected, partition count known: the clock measures consumption only
     let records = 0;
