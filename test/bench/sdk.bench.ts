@@ -1,0 +1,107 @@
+/**
+ * `npm run bench -- sdk`: the SDK on both ends, each in its own process
+ * (sdk-clients.ts), against a durable single-node broker child (`runnel
+ * start`, acks after fdatasync), one partition, 100 B JSON values:
+ *   1. producer: one producer, one promise per record, BENCH_SDK_INFLIGHT
+ *      (1,024) records in flight: acknowledged records/s;
+ *   2. consumers: BENCH_SDK_CONSUMERS (1,000) SDK consumers in one process,
+ *      one connection each, reading the phase-1 log from earliest through
+ *      the per-record handler and reading every record's `value`; then as
+ *      many bare-protocol subscribers (raw-ws-reader.ts, records counted
+ *      from batch headers) in one process over the same log: the broker's
+ *      ceiling, for the ratio;
+ *   3. latency: a producer paced at BENCH_SDK_LATENCY_RATE (5,000) records/s
+ *      to BENCH_SDK_LATENCY_SUBSCRIBERS (100) SDK subscribers in one
+ *      process, send time (in the value) to handler.
+ * Knobs: BENCH_SECONDS (measured seconds per phase, default 5),
+ * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency.
+ * Last line: `{"bench":"sdk",...}`. All processes share the machine's cores.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertNativeUws } from '../../server/src/broker/uws.ts';
+import { SingleNodeBroker, formatUsage, machineUsage, runPhase, sampleMachine, settle, spawnClient, type BenchClient, type MachineUsage } from './bench-processes.ts';
+
+assertNativeUws();
+const clientScript = fileURLToPath(new URL('./sdk-clients.ts', import.meta.url));
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const seconds = env('BENCH_SECONDS', 5);
+const warmUpSec = env('BENCH_WARMUP_SECONDS', 1);
+const inflight = env('BENCH_SDK_INFLIGHT', 1024);
+const consumers = env('BENCH_SDK_CONSUMERS', 1000);
+const latencyRate = env('BENCH_SDK_LATENCY_RATE', 5000);
+const latencySubscribers = env('BENCH_SDK_LATENCY_SUBSCRIBERS', 100);
+const only = new Set((process.env.BENCH_ONLY ?? 'producer,consumers,latency').split(','));
+
+async function createTopic(baseUrl: string, name: string): Promise<void> {
+  const r = await fetch(`${baseUrl}/v1/topics`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, partitions: 1, replicationFactor: 1 }),
+  });
+  if (r.status !== 201) throw new Error(`create topic ${name}: ${r.status} ${await r.text()}`);
+}
+
+interface Counted { count: number; elapsedSec: number; errors?: number }
+
+/** Runs one phase of `clients`, sampling the machine (cores of the broker and of each client process). */
+async function measure<T>(broker: SingleNodeBroker, clients: BenchClient[], names: string[]): Promise<{ results: T[]; usage: MachineUsage | null }> {
+  const pids: Record<string, number | undefined> = { broker: broker.pid };
+  clients.forEach((c, i) => { pids[names[i]] = c.child.pid; });
+  let before: ReturnType<typeof sampleMachine> | null = null;
+  const results = await runPhase<T>(clients, seconds, warmUpSec, () => { before = sampleMachine(pids, null); });
+  const usage = before ? machineUsage(before, sampleMachine(pids, null)) : null;
+  return { results, usage };
+}
+
+const perSec = (r: Counted): number => Math.round(r.count / r.elapsedSec);
+
+const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-sdk-'));
+const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data') });
+console.log(`durable single-node broker ready (pid ${broker.pid}); ${seconds} s per phase after ${warmUpSec} s warm-up`);
+let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number | null = null, rawDeliveriesPerSec: number | null = null;
+let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;
+try {
+  await createTopic(broker.url, 'sdk');
+  if (only.has('producer') || only.has('consumers')) {
+    const producer = await spawnClient(clientScript, ['produce', broker.wsUrl, 'sdk', inflight]);
+    const { results: [r], usage } = await measure<Counted>(broker, [producer], ['producer']);
+    producerAckedPerSec = perSec(r);
+    console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors})${usage ? `; ${formatUsage(usage)}` : ''}`);
+  }
+  if (only.has('consumers')) {
+    await settle();
+    const sdk = await spawnClient(clientScript, ['consume', broker.wsUrl, 'sdk', consumers]);
+    const { results: [c], usage } = await measure<Counted>(broker, [sdk], ['consumers']);
+    consumersDeliveriesPerSec = perSec(c);
+    console.log(`${consumers} SDK consumers (per-record handler reading value): ${consumersDeliveriesPerSec.toLocaleString()} deliveries/s${usage ? `; ${formatUsage(usage)}` : ''}`);
+    sdk.child.kill();
+    await settle();
+    const raw = await spawnClient(clientScript, ['raw', broker.wsUrl, 'sdk', consumers]);
+    const { results: [rr], usage: rawUsage } = await measure<Counted>(broker, [raw], ['raw']);
+    rawDeliveriesPerSec = perSec(rr);
+    console.log(`${consumers} bare-protocol subscribers: ${rawDeliveriesPerSec.toLocaleString()} deliveries/s${rawUsage ? `; ${formatUsage(rawUsage)}` : ''}`);
+    console.log(`SDK consumers / raw: ${(consumersDeliveriesPerSec / rawDeliveriesPerSec * 100).toFixed(1)} %`);
+    raw.child.kill();
+  }
+  if (only.has('latency')) {
+    await settle();
+    await createTopic(broker.url, 'sdk-latency');
+    const subs = await spawnClient(clientScript, ['latency', broker.wsUrl, 'sdk-latency', latencySubscribers]);
+    const producer = await spawnClient(clientScript, ['pace', broker.wsUrl, 'sdk-latency', latencyRate]);
+    const { results: [, lat], usage } = await measure<Counted & { p50Ms: number; p99Ms: number; maxMs: number }>(broker, [producer, subs], ['producer', 'subscribers']);
+    latencyP50Ms = Number(lat.p50Ms.toFixed(3));
+    latencyP99Ms = Number(lat.p99Ms.toFixed(3));
+    console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} SDK subscribers: p50 ${latencyP50Ms} ms, p99 ${latencyP99Ms} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.count} deliveries)${usage ? `; ${formatUsage(usage)}` : ''}`);
+  }
+  console.log(JSON.stringify({
+    bench: 'sdk', producerAckedPerSec, consumersDeliveriesPerSec, rawDeliveriesPerSec,
+    consumersOfRaw: consumersDeliveriesPerSec && rawDeliveriesPerSec ? Number((consumersDeliveriesPerSec / rawDeliveriesPerSec).toFixed(3)) : null,
+    latencyP50Ms, latencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
+  }));
+} finally {
+  await broker.stop();
+  await rm(rootDir, { recursive: true, force: true });
+}
+process.exit(0);
