@@ -17,7 +17,7 @@ import { build, type Metafile } from 'esbuild';
 
 const KB = 1000;
 const here = new URL('.', import.meta.url).pathname;
-const topic = `const pageViews = defineTopic('page-views', { schema: z.object({ path: z.string(), ms: z.number() }) });`;
+const topic = `const pageViews = defineTopic('page-views', z.object({ path: z.string(), ms: z.number() }));`;
 
 /** App sources, each as its README example would write it, with its budget. */
 const apps = {
