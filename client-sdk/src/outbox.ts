@@ -90,6 +90,16 @@ export class Outbox {
     return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes ? acc : null;
   }
 
+  /** Records accumulated (not frozen yet) for `topic`/`partition`, if any. */
+  accumulated(topic: string, partition: number): Accumulator | undefined {
+    return this.#accumulators.get(tpKey(topic, partition));
+  }
+
+  /** No frozen batch of `topic`/`partition` is waiting for its ack (nothing stored, in flight or queued to send). */
+  isIdle(topic: string, partition: number): boolean {
+    return (this.queues.get(tpKey(topic, partition))?.length ?? 0) === 0;
+  }
+
   /**
    * Freezes accumulated records (all of them, or just `only`) into batches
    * of at most maxBatchRecords/maxBatchBytes. Needs a producer identity.

@@ -29,7 +29,7 @@ import { Outbox, RECORD_OVERHEAD_BYTES, tpKey, type BatchState } from './outbox.
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
-import { encodeText, encodeValue, toTopic, type TopicRef } from './topic.ts';
+import { encodeText, encodeValue, type Topic, type TopicRef } from './topic.ts';
 
 export type Durability = 'durable' | 'memory';
 
@@ -52,6 +52,14 @@ export type SendResult = Promise<RecordMetadata> & { queued: Promise<void> };
 interface Waiter { resolve(m: RecordMetadata): void; reject(e: unknown): void }
 
 const RESEQUENCE: ErrorName[] = ['UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'];
+
+/** Shared by every send without options or headers (nothing on the hot path is allocated per record beyond the record). */
+const NO_OPTIONS: SendOptions = Object.freeze({});
+const NO_HEADERS: OutboxRecord['headers'] = Object.freeze([]) as unknown as OutboxRecord['headers'];
+/** `queued` of a memory-durability record: nothing to wait for. */
+const STORED = Promise.resolve();
+/** A topic named by a string: no schema. NB: reused for every such send (encodeValue is synchronous). */
+const SCHEMALESS: { -readonly [K in keyof Topic<unknown, unknown>]: Topic<unknown, unknown>[K] } = { name: '', schema: null, onInvalid: 'error' };
 
 export class Producer {
   readonly #outbox: Outbox;
@@ -79,6 +87,11 @@ export class Producer {
   #nextRecordId = 1;
   #nextBatchId = 1;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A freeze of idle partitions is queued for the end of this tick (see #route). */
+  #freezeQueued = false;
+  /** The stored outbox is loaded (`ready` resolved); sends made meanwhile that still wait for it. */
+  #loaded = false;
+  #behindReady = 0;
   readonly #pausedUntil = new Map<string, number>();
   /** Consecutive retryable errors per partition (the exponent of its backoff); cleared by an ack. */
   readonly #retries = new Map<string, number>();
@@ -108,7 +121,7 @@ export class Producer {
     this.#outbox = new Outbox(limits);
     this.#partitioner = new Partitioner(random);
     this.#random = random;
-    this.ready = this.#restore();
+    this.ready = this.#restore().then(() => { this.#loaded = true; });
     // NB: a failed load is reported on every connection (#initializeWith) and rejects every send; this only keeps it from being unhandled before then.
     this.ready.catch(() => {});
     conn.on('connected', () => {
@@ -131,22 +144,26 @@ export class Producer {
    * @example const { partition, offset } = await client.producer.send(pageViews, { path: '/' }, { key: userId });
    * @example await client.producer.send('events', { a: 1 }).queued; // safely in the outbox
    */
-  send<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions = {}): SendResult {
+  send<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions = NO_OPTIONS): SendResult {
     let queued!: Promise<void>;
     const result = new Promise<RecordMetadata>((resolve, reject) => {
       queued = this.#accept(topicRef, value, options, { resolve, reject });
     }) as SendResult;
-    queued.catch(() => {});
     result.queued = queued;
     return result;
   }
 
+  /** Returns `queued`; NB: every promise it returns has a rejection handler already (no unhandled rejection if the caller ignores it). */
   #accept<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions, waiter: Waiter): Promise<void> {
     if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
-    const topic = toTopic(topicRef);
     let record: OutboxRecord;
     try {
-      const headers = Object.entries(options.headers ?? {}).map(([key, v]) => ({ key, value: encodeText(v) }));
+      let topic: Topic<In, unknown>;
+      if (typeof topicRef === 'string') {
+        SCHEMALESS.name = topicRef;
+        topic = SCHEMALESS as Topic<In, unknown>;
+      } else topic = topicRef;
+      const headers = options.headers ? Object.entries(options.headers).map(([key, v]) => ({ key, value: encodeText(v) })) : NO_HEADERS;
       record = {
         id: 0, topic: topic.name, partition: options.partition ?? -1, key: options.key == null ? null : encodeText(options.key),
         value: encodeValue(topic, value), headers, timestampMs: options.timestampMs ?? Date.now(),
@@ -154,20 +171,39 @@ export class Producer {
     } catch (error) {
       return this.#refuse(waiter, error);
     }
-    return this.ready.then(() => {
-      if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
-      record.id = this.#nextRecordId++;
-      this.#outbox.track(record);
-      this.#waiters.set(record.id, waiter);
-      const persisted = options.durability === 'memory' ? Promise.resolve() : this.#persistRecord(record);
-      this.#route(record);
-      return persisted;
-    }).catch((error) => this.#refuse(waiter, error));
+    // Loaded, and no earlier send still waits for the load: admitted now (call order is kept).
+    if (this.#loaded && this.#behindReady === 0) {
+      try {
+        return this.#admit(record, options, waiter);
+      } catch (error) {
+        return this.#refuse(waiter, error);
+      }
+    }
+    this.#behindReady++;
+    const queued = this.ready.then(
+      () => { this.#behindReady--; return this.#admit(record, options, waiter); },
+      (error) => { this.#behindReady--; throw error; },
+    ).catch((error) => this.#refuse(waiter, error));
+    queued.catch(() => {});
+    return queued;
+  }
+
+  /** Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. */
+  #admit(record: OutboxRecord, options: SendOptions, waiter: Waiter): Promise<void> {
+    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
+    record.id = this.#nextRecordId++;
+    this.#outbox.track(record);
+    this.#waiters.set(record.id, waiter);
+    const persisted = options.durability === 'memory' ? STORED : this.#persistRecord(record);
+    this.#route(record);
+    return persisted;
   }
 
   #refuse(waiter: Waiter, error: unknown): Promise<never> {
     waiter.reject(error);
-    return Promise.reject(error);
+    const refused = Promise.reject(error);
+    refused.catch(() => {});
+    return refused;
   }
 
   /**
@@ -176,7 +212,11 @@ export class Producer {
    */
   #persistRecord(record: OutboxRecord): Promise<void> {
     this.#toPersist.push(record);
-    return (this.#persistScheduled ??= Promise.resolve().then(() => this.#flushRecordWrites()));
+    if (this.#persistScheduled) return this.#persistScheduled;
+    // NB: one promise per tick, shared by its records' `queued` (and handled once: a failed write rejects them all).
+    const scheduled = (this.#persistScheduled = Promise.resolve().then(() => this.#flushRecordWrites()));
+    scheduled.catch(() => {});
+    return scheduled;
   }
 
   /** NB: must run before any freeze that may include these records (store writes apply in call order). */
@@ -202,9 +242,31 @@ export class Producer {
     if (full) {
       if (record.partition < 0) this.#partitioner.batchCompleted(full.topic, full.partition, count);
       this.#freeze(full);
+    } else if (this.#outbox.isIdle(record.topic, partition)) {
+      // Nothing of this partition awaits an ack: no linger, it goes at the end of this tick (a burst of sends
+      // in one tick shares the batch). What comes while a batch is in flight accumulates (see #handleAck).
+      this.#freezeSoon();
     } else if (this.#lingerTimer === undefined) {
-      this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; this.#freeze(); }, this.limits.lingerMs);
+      this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; void this.#freeze(); }, this.limits.lingerMs);
     }
+  }
+
+  /** One freeze at the end of the current tick (a microtask), however many records asked for it. */
+  #freezeSoon(): void {
+    if (this.#freezeQueued) return;
+    this.#freezeQueued = true;
+    queueMicrotask(() => {
+      this.#freezeQueued = false;
+      if (!this.#closed) void this.#freeze();
+    });
+  }
+
+  /** What accumulated for a partition while its batch was in flight goes when an ack frees a slot (else at lingerMs). */
+  #freezeAccumulated(topic: string, partition: number): void {
+    const acc = this.#outbox.accumulated(topic, partition);
+    if (!acc) return;
+    this.#partitioner.batchCompleted(topic, partition, this.#partitionCounts.get(topic) ?? 1);
+    void this.#freeze(acc);
   }
 
   /** Freezes accumulated records and persists the batches; sends them once stored. */
@@ -413,6 +475,7 @@ export class Producer {
       this.#maybeSend();
     };
     this.store.deleteBatches([sent.id]).then(confirmed, confirmed);
+    this.#freezeAccumulated(sent.topic, sent.partition);
     sent.recordIds.forEach((id, i) => {
       this.#waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
       this.#waiters.delete(id);

@@ -13,6 +13,9 @@
  * `stop` on stdin; prints one JSON result line on stop. Values are 100 B of
  * JSON (`{"t":<ms>,"p":"xxx…"}`), as a typical small event.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
@@ -39,7 +42,24 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'stop') { phase = 'stopped'; stopResolve(); }
 });
 
+/** BENCH_SDK_CPU_PROF=<dir>: a CPU profile of the measured part (`mark` to `stop`), `<dir>/sdk-<role>-<pid>.cpuprofile`. */
+const profileDir = process.env.BENCH_SDK_CPU_PROF;
+const profiler = profileDir ? new Session() : null;
+if (profiler) {
+  profiler.connect();
+  profiler.post('Profiler.enable');
+}
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'mark') profiler?.post('Profiler.start');
+});
+
 function emit(o: object): void {
+  // NB: the main-thread inspector answers synchronously, so the profile is written before the result line.
+  if (profiler && 'elapsedSec' in o) {
+    profiler.post('Profiler.stop', (error, result) => {
+      if (!error) writeFileSync(join(profileDir!, `sdk-${role}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+    });
+  }
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 

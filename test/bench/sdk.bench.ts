@@ -14,7 +14,8 @@
  *      to BENCH_SDK_LATENCY_SUBSCRIBERS (100) SDK subscribers in one
  *      process, send time (in the value) to handler.
  * Knobs: BENCH_SECONDS (measured seconds per phase, default 5),
- * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency.
+ * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency,
+ * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part).
  * Last line: `{"bench":"sdk",...}`. All processes share the machine's cores.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -62,13 +63,16 @@ const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data') });
 console.log(`durable single-node broker ready (pid ${broker.pid}); ${seconds} s per phase after ${warmUpSec} s warm-up`);
 let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number | null = null, rawDeliveriesPerSec: number | null = null;
 let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;
+/** CPU per acknowledged record in the producer process (µs of one core): comparable across runs on a loaded machine, unlike records/s. */
+let producerCpuUsPerRecord: number | null = null;
 try {
   await createTopic(broker.url, 'sdk');
   if (only.has('producer') || only.has('consumers')) {
     const producer = await spawnClient(clientScript, ['produce', broker.wsUrl, 'sdk', inflight]);
     const { results: [r], usage } = await measure<Counted>(broker, [producer], ['producer']);
     producerAckedPerSec = perSec(r);
-    console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors})${usage ? `; ${formatUsage(usage)}` : ''}`);
+    if (usage) producerCpuUsPerRecord = Number(((usage.processCores.producer * 1e6) / producerAckedPerSec).toFixed(2));
+    console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors}), ${producerCpuUsPerRecord} µs of producer CPU per record${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   if (only.has('consumers')) {
     await settle();
@@ -96,7 +100,7 @@ try {
     console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} SDK subscribers: p50 ${latencyP50Ms} ms, p99 ${latencyP99Ms} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.count} deliveries)${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   console.log(JSON.stringify({
-    bench: 'sdk', producerAckedPerSec, consumersDeliveriesPerSec, rawDeliveriesPerSec,
+    bench: 'sdk', producerAckedPerSec, producerCpuUsPerRecord, consumersDeliveriesPerSec, rawDeliveriesPerSec,
     consumersOfRaw: consumersDeliveriesPerSec && rawDeliveriesPerSec ? Number((consumersDeliveriesPerSec / rawDeliveriesPerSec).toFixed(3)) : null,
     latencyP50Ms, latencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
   }));
