@@ -8,12 +8,14 @@
  * upgrades and produce refused) → finish in-flight appends and their acks →
  * close sockets with 1001 going away → flush and close groups and logs.
  */
+import { join } from 'node:path';
 import type { us_listen_socket } from 'uWebSockets.js';
 import { fitLimitsToFdBudget, readFdLimit, reportFileHandles } from './fd-budget.ts';
 import { validateLimits } from './limits.ts';
 import { processFileHandleCache } from './log/file-handle-cache.ts';
 import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
+import { StreamStore } from './streams/stream-store.ts';
 import { serveFetch } from './http/uws-bridge.ts';
 import { Broker, type BrokerConfig } from './broker/broker.ts';
 import type { ClusterConfig } from './config.ts';
@@ -116,8 +118,9 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }), quotas);
   const origins = new OriginPolicy(config.corsOrigins ?? []);
   const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
+  const streams = await StreamStore.open(join(cfg.dataDir, 'streams'));
   const http = createHttpApp({
-    broker: api, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready && !(node?.isIsolated ?? false), corsOrigins: config.corsOrigins ?? [], warnings,
+    broker: api, streams, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready && !(node?.isIsolated ?? false), corsOrigins: config.corsOrigins ?? [], warnings,
     ...(node ? { clusterView: () => node.view() } : {}),
   });
   serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });

@@ -24,6 +24,8 @@ import { registerRecordRoutes } from './routes/records.ts';
 import { registerStreamRoutes } from './routes/stream.ts';
 import { registerTopicRoutes } from './routes/topics.ts';
 import { registerStaticFiles } from './static.ts';
+import { ALLOWED_REQUEST_HEADERS, EXPOSED_HEADERS, StreamEndpoint } from '../streams/endpoint.ts';
+import type { StreamStore } from '../streams/stream-store.ts';
 
 export type { HttpAppDeps } from './route-context.ts';
 
@@ -32,6 +34,8 @@ export type HttpApp = OpenAPIHono;
 export interface HttpAppOptions extends HttpAppDeps {
   /** The cluster as this broker sees it (GET /v1/cluster, the cluster gauges of /metrics); without it, a one-node view of the broker's own partitions. */
   clusterView?: () => ClusterView;
+  /** Durable Streams state (`/v1/stream/<path>`, docs/durable-streams.md); the endpoint is absent without it. */
+  streams?: StreamStore;
 }
 
 /** Methods that change state: refused from a disallowed origin whatever the content type (no preflight protects a text/plain POST). */
@@ -40,8 +44,9 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 function corsMiddleware(policy: OriginPolicy) {
   return cors({
     origin: (origin, c) => (policy.isAllowed(origin, c.req.header('host')) ? (policy.allowsAny ? '*' : origin) : null),
-    allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowHeaders: ['content-type', 'last-event-id', 'authorization'],
+    allowMethods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS'],
+    allowHeaders: [...new Set(['content-type', 'last-event-id', 'authorization', ...ALLOWED_REQUEST_HEADERS])],
+    exposeHeaders: EXPOSED_HEADERS,
     maxAge: 600,
   });
 }
@@ -124,6 +129,7 @@ export function createHttpApp(deps: HttpAppOptions): HttpApp {
   registerGroupRoutes(ctx);
   registerClusterRoutes(ctx, deps.clusterView);
   registerHealthRoutes(ctx);
+  if (deps.streams !== undefined) new StreamEndpoint(deps.broker, deps.streams, deps.limits, deps.broker.requiresToken).register(app);
   app.doc('/v1/openapi.json', {
     openapi: '3.0.0',
     info: { title: 'Runnel HTTP API', version: '1', description: 'Kafka-style event log for browsers. Errors: { "error": { "code", "message" } }.' },

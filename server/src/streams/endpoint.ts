@@ -1,0 +1,574 @@
+/**
+ * The Durable Streams endpoint: `/v1/stream/<path>` on the broker's HTTP port
+ * (create PUT, append/close POST, DELETE, HEAD, GET catch-up, long-poll, SSE;
+ * docs/durable-streams.md). Each stream is a one-partition Runnel topic, one
+ * record per append (JSON mode: per message), so the records are durable
+ * (acks −1, fdatasync) before an append is answered and are readable through
+ * the SDK, the HTTP API, SSE and groups. Every topic operation goes through
+ * the request layer with the caller's context: the same authorization, quotas,
+ * limits and error codes as the other routes.
+ *
+ * Header/offset rules are in protocol.ts; stream state beyond records in
+ * stream-store.ts. Mutations of one stream are serialized (the protocol asks
+ * it for producers; it also keeps close and Stream-Seq checks exact).
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { encodeRecordBatch, forEachRecord, iterateBatches, RunnelError } from '@runnel/client/codec';
+import type { HttpBrokerApi } from '../request/broker-api.ts';
+import type { RequestContext } from '../request/request-context.ts';
+import type { Limits } from '../limits.ts';
+import { contextOf } from '../http/route-context.ts';
+import {
+  checkProducer, etagOf, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
+  nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf,
+} from './protocol.ts';
+import { MAX_STREAMS, type StreamMeta, type StreamStore } from './stream-store.ts';
+
+export const STREAM_MOUNT = '/v1/stream/';
+
+export interface StreamEndpointOptions {
+  /** How long a long-poll waits for data before 204 (ms). */
+  longPollTimeoutMs?: number;
+  /** An SSE response is ended after this long so CDNs can collapse reconnects (ms). */
+  sseMaxMs?: number;
+  /** Most bytes of one catch-up response (more data: no Stream-Up-To-Date, read on). */
+  maxReadBytes?: number;
+}
+
+/** Headers a browser may read and send (CORS). */
+export const EXPOSED_HEADERS = [
+  'stream-next-offset', 'stream-up-to-date', 'stream-closed', 'stream-cursor', 'stream-ttl', 'stream-expires-at', 'etag', 'location',
+  'producer-epoch', 'producer-seq', 'producer-expected-seq', 'producer-received-seq', 'stream-sse-data-encoding', 'runnel-topic', 'content-type',
+];
+export const ALLOWED_REQUEST_HEADERS = [
+  'content-type', 'stream-ttl', 'stream-expires-at', 'stream-closed', 'stream-seq', 'producer-id', 'producer-epoch', 'producer-seq',
+  'stream-forked-from', 'stream-fork-offset', 'stream-fork-sub-offset', 'if-none-match', 'authorization', 'last-event-id',
+];
+
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const encoder = new TextEncoder();
+
+function baseHeaders(extra?: Record<string, string>): Headers {
+  const h = new Headers(extra);
+  // Browser hardening on every answer: no MIME sniffing, readable by fetch() from other origins.
+  h.set('x-content-type-options', 'nosniff');
+  h.set('cross-origin-resource-policy', 'cross-origin');
+  return h;
+}
+
+function plain(status: number, code: string, message: string, extra?: Record<string, string>): Response {
+  const h = baseHeaders(extra);
+  h.set('content-type', 'application/json');
+  h.set('cache-control', 'no-store');
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: h });
+}
+
+const badRequest = (message: string, extra?: Record<string, string>) => plain(400, 'INVALID_REQUEST', message, extra);
+const notFound = (path: string) => plain(404, 'UNKNOWN_TOPIC_OR_PARTITION', `no stream at ${path.slice(0, 200)}`);
+const gone = (message: string) => plain(410, 'OFFSET_OUT_OF_RANGE', message);
+const conflict = (message: string, extra?: Record<string, string>) => plain(409, 'INVALID_REQUEST', message, extra);
+
+interface ReadResult { values: Uint8Array[]; next: number; bytes: number }
+
+export class StreamEndpoint {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Wakes live readers of an incarnation when it closes or goes away. */
+  private readonly closeWaiters = new Map<string, Set<() => void>>();
+  private readonly lastAccess = new Map<string, number>();
+  private readonly longPollMs: number;
+  private readonly sseMaxMs: number;
+  private readonly maxRead: number;
+
+  constructor(private readonly broker: HttpBrokerApi, private readonly store: StreamStore, private readonly limits: Limits, private readonly requiresPrivateCache: boolean, options: StreamEndpointOptions = {}) {
+    this.longPollMs = options.longPollTimeoutMs ?? 10_000;
+    this.sseMaxMs = options.sseMaxMs ?? 60_000;
+    this.maxRead = options.maxReadBytes ?? Math.min(limits.maxHttpBodyBytes, 1024 * 1024);
+  }
+
+  register(app: OpenAPIHono): void {
+    app.on(['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], `${STREAM_MOUNT}*`, async (c) => {
+      const req = c.req.raw;
+      const path = streamPathOf(new URL(req.url).pathname, STREAM_MOUNT);
+      if (path === null) return badRequest('no stream path');
+      const ctx = contextOf(c);
+      switch (req.method) {
+        case 'PUT': return this.serial(path, () => this.create(ctx, path, req));
+        case 'POST': return this.serial(path, () => this.append(ctx, path, req));
+        case 'DELETE': return this.serial(path, () => this.remove(ctx, path));
+        case 'HEAD': return this.head(ctx, path);
+        default: return this.read(ctx, path, req);
+      }
+    });
+  }
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    void tail.then(() => { if (this.locks.get(key) === tail) this.locks.delete(key); });
+    return run;
+  }
+
+  /** The live stream at `path`, with lazy expiry; a Response when there is none. */
+  private async live(ctx: RequestContext, path: string, touch: boolean): Promise<StreamMeta | Response> {
+    const meta = this.store.get(path);
+    if (meta === undefined) return this.store.softDeletedAt(path) ? gone(`stream ${path.slice(0, 200)} was deleted`) : notFound(path);
+    const at = expiresAtOf(meta, this.lastAccess.get(meta.incarnation) ?? meta.createdAtMs);
+    if (at !== undefined && Date.now() >= at) {
+      await this.drop(ctx, meta);
+      return notFound(path);
+    }
+    if (touch) this.lastAccess.set(meta.incarnation, Date.now());
+    return meta;
+  }
+
+  /** Next position of a stream (its tail). */
+  private tail(ctx: RequestContext, meta: StreamMeta): number {
+    return meta.base + this.broker.describeTopic(ctx, meta.topic).partitions[0].highWatermark;
+  }
+
+  private wake(incarnation: string): void {
+    const set = this.closeWaiters.get(incarnation);
+    if (!set) return;
+    this.closeWaiters.delete(incarnation);
+    for (const fn of set) fn();
+  }
+
+  // ---- create ---------------------------------------------------------------------------------
+
+  private async create(ctx: RequestContext, path: string, req: Request): Promise<Response> {
+    const h = req.headers;
+    const expiry = parseExpiry(h.get('stream-ttl'), h.get('stream-expires-at'));
+    if (!expiry.ok) return badRequest(expiry.reason);
+    const closed = isTrueHeader(h.get('stream-closed'));
+    const forkFrom = h.get('stream-forked-from');
+    const requestedType = h.get('content-type');
+    const body = new Uint8Array(await req.arrayBuffer());
+
+    if (this.store.softDeletedAt(path)) return conflict(`stream ${path.slice(0, 200)} was deleted but still has forks`);
+    const existing = this.store.get(path);
+    if (existing !== undefined) {
+      const live = await this.live(ctx, path, false);
+      if (live instanceof Response && live.status !== 404) return live;
+    }
+    const current = this.store.get(path);
+
+    let contentType = requestedType ?? DEFAULT_CONTENT_TYPE;
+    let base = 0;
+    let generation = randomBytes(4).toString('hex');
+    let fork: StreamMeta['fork'];
+    let source: StreamMeta | undefined;
+    let inheritedPrefix: Uint8Array | undefined;
+    let ttlSeconds = expiry.value.ttlSeconds;
+    let expiresAtMs = expiry.value.expiresAtMs;
+
+    if (forkFrom !== null) {
+      const sourcePath = forkFrom.startsWith(STREAM_MOUNT) ? streamPathOf(forkFrom, STREAM_MOUNT) : forkFrom.replace(/^\/+/, '');
+      if (sourcePath === null || sourcePath.length === 0) return badRequest('Stream-Forked-From names no stream');
+      if (this.store.softDeletedAt(sourcePath) && !this.store.get(sourcePath)) return conflict('the fork source was deleted');
+      const src = await this.live(ctx, sourcePath, false);
+      if (src instanceof Response) return src.status === 410 ? conflict('the fork source was deleted') : src;
+      source = src;
+      if (requestedType !== null && mediaType(requestedType) !== mediaType(src.contentType)) return conflict('a fork has its source\'s content type');
+      contentType = src.contentType;
+      generation = src.generation;
+      const srcTail = this.tail(ctx, src);
+      let anchor = srcTail;
+      const offsetHeader = h.get('stream-fork-offset');
+      if (offsetHeader !== null) {
+        const o = parseOffset(offsetHeader.trim());
+        if (o.kind === 'start') anchor = 0;
+        else if (o.kind === 'position' && o.generation === src.generation) anchor = o.position;
+        else return badRequest('Stream-Fork-Offset is not an offset of the source');
+        if (anchor > srcTail) return badRequest('Stream-Fork-Offset is past the source\'s tail');
+      }
+      const subHeader = h.get('stream-fork-sub-offset');
+      let sub = 0;
+      if (subHeader !== null) {
+        const n = parseNonNegativeInt(subHeader.trim());
+        if (n === null) return badRequest('Stream-Fork-Sub-Offset must be a non-negative integer');
+        sub = n;
+      }
+      base = anchor;
+      if (sub > 0) {
+        if (isJsonType(contentType)) {
+          if (anchor + sub > srcTail) return badRequest('Stream-Fork-Sub-Offset is past the source\'s data');
+          base = anchor + sub;
+        } else {
+          const at = await this.readRange(ctx, src, anchor, 1, anchor + 1);
+          if (at.values.length === 0 || sub > at.values[0].length) return badRequest('Stream-Fork-Sub-Offset is past the next data boundary');
+          inheritedPrefix = at.values[0].subarray(0, sub);
+        }
+      }
+      fork = { sourcePath, sourceIncarnation: src.incarnation, offset: formatOffset(src.generation, anchor), subOffset: sub };
+      if (ttlSeconds === undefined && expiresAtMs === undefined) {
+        ttlSeconds = src.ttlSeconds;
+        expiresAtMs = src.expiresAtMs;
+      }
+    }
+
+    if (current !== undefined) {
+      const same = mediaType(current.contentType) === mediaType(contentType)
+        && current.ttlSeconds === ttlSeconds && current.expiresAtMs === expiresAtMs && current.closed === closed
+        && (current.fork?.sourcePath ?? null) === (fork?.sourcePath ?? null) && (current.fork?.offset ?? null) === (fork?.offset ?? null)
+        && (current.fork?.subOffset ?? 0) === (fork?.subOffset ?? 0);
+      if (!same) return conflict(`stream ${path.slice(0, 200)} exists with another configuration`);
+      const headers = this.metaHeaders(current, this.tail(ctx, current));
+      return new Response(null, { status: 200, headers });
+    }
+    if (this.store.size >= MAX_STREAMS) return plain(429, 'LIMIT_EXCEEDED', `this broker holds ${MAX_STREAMS} streams`);
+
+    let values: Uint8Array[] = [];
+    if (body.length > 0) {
+      if (isJsonType(contentType)) {
+        const msgs = jsonMessages(body, true);
+        if (!msgs.ok) return badRequest(msgs.reason);
+        values = msgs.value.map((m) => encoder.encode(m));
+      } else values = [body];
+    }
+    if (inheritedPrefix !== undefined) values = [inheritedPrefix, ...values];
+
+    const incarnation = randomBytes(6).toString('hex');
+    const topic = `ds.${createHash('sha256').update(path).digest('hex').slice(0, 24)}.${incarnation}`;
+    await this.broker.createTopic(ctx, { name: topic, partitions: 1 });
+    const meta: StreamMeta = {
+      path, generation, incarnation, topic, contentType, createdAtMs: Date.now(), closed, producers: {}, base, softDeleted: false, forkCount: 0,
+      ...(ttlSeconds !== undefined ? { ttlSeconds } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(fork ? { fork } : {}),
+    };
+    try {
+      if (values.length > 0) await this.produce(ctx, meta, values);
+      await this.store.save(meta);
+    } catch (e) {
+      await this.broker.deleteTopic(ctx, topic).catch(() => undefined);
+      throw e;
+    }
+    if (source) {
+      source.forkCount++;
+      await this.store.save(source);
+    }
+    this.lastAccess.set(incarnation, Date.now());
+    const headers = this.metaHeaders(meta, meta.base + values.length);
+    headers.set('location', new URL(req.url).href);
+    return new Response(null, { status: 201, headers });
+  }
+
+  private metaHeaders(meta: StreamMeta, tail: number): Headers {
+    const h = baseHeaders({ 'content-type': meta.contentType, 'stream-next-offset': formatOffset(meta.generation, tail), 'runnel-topic': meta.topic });
+    if (meta.closed) h.set('stream-closed', 'true');
+    return h;
+  }
+
+  private async produce(ctx: RequestContext, meta: StreamMeta, values: Uint8Array[]): Promise<number> {
+    const batch = encodeRecordBatch({ baseTimestamp: Date.now(), records: values.map((value) => ({ value })) });
+    const result = await this.broker.produce(ctx, meta.topic, 0, batch, -1);
+    return meta.base + result.lastOffset + 1;
+  }
+
+  // ---- append / close -------------------------------------------------------------------------
+
+  private async append(ctx: RequestContext, path: string, req: Request): Promise<Response> {
+    const found = await this.live(ctx, path, true);
+    if (found instanceof Response) return found;
+    const meta = found;
+    const h = req.headers;
+    const producer = parseProducer(h.get('producer-id'), h.get('producer-epoch'), h.get('producer-seq'));
+    if (!producer.ok) return badRequest(producer.reason);
+    const p = producer.value;
+    const closing = isTrueHeader(h.get('stream-closed'));
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (body.length === 0 && !closing) return badRequest('an append needs a body (or Stream-Closed: true to close)');
+    const producerHeaders = (epoch: number, seq: number): Record<string, string> => ({ 'producer-epoch': String(epoch), 'producer-seq': String(seq) });
+
+    if (meta.closed) {
+      const tail = formatOffset(meta.generation, this.tail(ctx, meta));
+      const closedHeaders = { 'stream-closed': 'true', 'stream-next-offset': tail };
+      const by = meta.closedBy;
+      if (p !== null && by !== undefined && by.id === p.id && by.epoch === p.epoch && by.seq === p.seq) {
+        return new Response(null, { status: 204, headers: baseHeaders({ ...closedHeaders, ...producerHeaders(p.epoch, p.seq) }) });
+      }
+      if (body.length === 0) return new Response(null, { status: 204, headers: baseHeaders(closedHeaders) });
+      return conflict('the stream is closed', closedHeaders);
+    }
+    const type = h.get('content-type');
+    if (body.length > 0) {
+      if (type === null) return badRequest('an append with a body needs a Content-Type');
+      if (mediaType(type) !== mediaType(meta.contentType)) return conflict(`the stream's content type is ${meta.contentType}`);
+    }
+    if (p !== null) {
+      const verdict = checkProducer(meta.producers[p.id], p);
+      switch (verdict.kind) {
+        case 'stale-epoch': return plain(403, 'INVALID_PRODUCER_EPOCH', 'a newer producer epoch fenced this one', { 'producer-epoch': String(verdict.currentEpoch) });
+        case 'bad-epoch-start': return badRequest('a new producer epoch starts at Producer-Seq 0');
+        case 'gap': return plain(409, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'producer sequence gap', { 'producer-expected-seq': String(verdict.expected), 'producer-received-seq': String(verdict.received) });
+        case 'duplicate': return new Response(null, { status: 204, headers: baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, verdict.lastSeq) }) });
+        case 'accept': break;
+      }
+    }
+    const streamSeq = h.get('stream-seq');
+    if (streamSeq !== null && meta.lastStreamSeq !== undefined && streamSeq <= meta.lastStreamSeq) {
+      return conflict(`Stream-Seq '${streamSeq.slice(0, 80)}' is not after '${meta.lastStreamSeq.slice(0, 80)}'`);
+    }
+    let values: Uint8Array[] = [];
+    if (body.length > 0) {
+      if (isJsonType(meta.contentType)) {
+        const msgs = jsonMessages(body, false);
+        if (!msgs.ok) return badRequest(msgs.reason);
+        values = msgs.value.map((m) => encoder.encode(m));
+      } else values = [body];
+    }
+    const next = values.length > 0 ? await this.produce(ctx, meta, values) : this.tail(ctx, meta);
+    let changed = false;
+    if (p !== null) { meta.producers[p.id] = { epoch: p.epoch, lastSeq: p.seq }; changed = true; }
+    if (streamSeq !== null) { meta.lastStreamSeq = streamSeq; changed = true; }
+    if (closing) {
+      meta.closed = true;
+      if (p !== null) meta.closedBy = { id: p.id, epoch: p.epoch, seq: p.seq };
+      changed = true;
+    }
+    if (changed) await this.store.save(meta);
+    if (closing) this.wake(meta.incarnation);
+    const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, next) });
+    if (meta.closed) headers.set('stream-closed', 'true');
+    if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
+    return new Response(null, { status: p !== null ? 200 : 204, headers });
+  }
+
+  // ---- delete ---------------------------------------------------------------------------------
+
+  private async remove(ctx: RequestContext, path: string): Promise<Response> {
+    const found = await this.live(ctx, path, false);
+    if (found instanceof Response) return found;
+    await this.drop(ctx, found);
+    return new Response(null, { status: 204, headers: baseHeaders() });
+  }
+
+  /** Deletes a stream, or soft-deletes it while forks read it; cascades up the fork chain. */
+  private async drop(ctx: RequestContext, meta: StreamMeta): Promise<void> {
+    this.wake(meta.incarnation);
+    if (meta.forkCount > 0) {
+      meta.softDeleted = true;
+      await this.store.save(meta);
+      return;
+    }
+    await this.broker.deleteTopic(ctx, meta.topic).catch((e: unknown) => {
+      if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION')) throw e;
+    });
+    await this.store.remove(meta);
+    this.lastAccess.delete(meta.incarnation);
+    if (meta.fork) {
+      const src = this.store.byId(meta.fork.sourceIncarnation);
+      if (src) {
+        src.forkCount = Math.max(0, src.forkCount - 1);
+        if (src.softDeleted && src.forkCount === 0) await this.drop(ctx, src);
+        else await this.store.save(src);
+      }
+    }
+  }
+
+  // ---- HEAD -----------------------------------------------------------------------------------
+
+  private async head(ctx: RequestContext, path: string): Promise<Response> {
+    const found = await this.live(ctx, path, false);
+    if (found instanceof Response) return new Response(null, { status: found.status, headers: found.headers });
+    const headers = this.metaHeaders(found, this.tail(ctx, found));
+    headers.set('cache-control', 'no-store');
+    if (found.ttlSeconds !== undefined) headers.set('stream-ttl', String(found.ttlSeconds));
+    if (found.expiresAtMs !== undefined) headers.set('stream-expires-at', new Date(found.expiresAtMs).toISOString());
+    return new Response(null, { status: 200, headers });
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Record values from `from` (a position) up to `limit`, at most ~maxBytes (at least one record). */
+  private async readRange(ctx: RequestContext, meta: StreamMeta, from: number, maxBytes: number, limit = Infinity): Promise<ReadResult> {
+    const values: Uint8Array[] = [];
+    let pos = from;
+    let bytes = 0;
+    if (pos < meta.base && meta.fork) {
+      const src = this.store.byId(meta.fork.sourceIncarnation);
+      if (!src) throw new RunnelError('OFFSET_OUT_OF_RANGE', 'the fork source is gone');
+      const inherited = await this.readRange(ctx, src, pos, maxBytes, Math.min(limit, meta.base));
+      values.push(...inherited.values);
+      pos = inherited.next;
+      bytes = inherited.bytes;
+      if (pos < meta.base || bytes >= maxBytes) return { values, next: pos, bytes };
+    }
+    while (bytes < maxBytes && pos < limit) {
+      const own = pos - meta.base;
+      const fetched = await this.broker.fetch(ctx, meta.topic, 0, own, Math.max(maxBytes - bytes, 1));
+      if (own < fetched.logStartOffset) throw new RunnelError('OFFSET_OUT_OF_RANGE', 'the offset is no longer retained');
+      let got = 0;
+      for (const item of iterateBatches(fetched.batches)) {
+        if (!item.ok) throw new RunnelError(item.code, item.message);
+        const { at, header } = item.value;
+        forEachRecord(fetched.batches, at, header, (r) => {
+          const p = r.offset + meta.base;
+          if (r.offset < pos - meta.base || r.offset >= fetched.highWatermark || p >= limit) return;
+          if (bytes >= maxBytes && values.length > 0) return;
+          if (p !== pos) return;
+          const v = r.valueLength < 0 ? new Uint8Array(0) : fetched.batches.slice(r.valueStart, r.valueStart + r.valueLength);
+          values.push(v);
+          bytes += v.length;
+          pos = p + 1;
+          got++;
+        });
+      }
+      if (got === 0) break;
+    }
+    return { values, next: pos, bytes };
+  }
+
+  private bodyOf(meta: StreamMeta, values: Uint8Array[]): Uint8Array<ArrayBuffer> {
+    if (isJsonType(meta.contentType)) return encoder.encode(`[${values.map((v) => Buffer.from(v).toString('utf8')).join(',')}]`);
+    const out = new Uint8Array(values.reduce((n, v) => n + v.length, 0));
+    let at = 0;
+    for (const v of values) { out.set(v, at); at += v.length; }
+    return out;
+  }
+
+  private async waitForData(ctx: RequestContext, meta: StreamMeta, position: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort);
+    let set = this.closeWaiters.get(meta.incarnation);
+    if (!set) this.closeWaiters.set(meta.incarnation, (set = new Set()));
+    set.add(onAbort);
+    try {
+      await this.broker.waitForRecords(ctx, meta.topic, 0, position - meta.base, timeoutMs, stop.signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.closeWaiters.get(meta.incarnation)?.delete(onAbort);
+    }
+  }
+
+  private async read(ctx: RequestContext, path: string, req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const live = url.searchParams.get('live');
+    if (live !== null && live !== 'long-poll' && live !== 'sse') return badRequest(`live must be long-poll or sse, got '${live.slice(0, 40)}'`);
+    const offsetParam = url.searchParams.get('offset');
+    if (live !== null && offsetParam === null) return badRequest('a live read needs ?offset=');
+    if (url.searchParams.getAll('offset').length > 1) return badRequest('one offset per read');
+    const offset = parseOffset(offsetParam ?? undefined);
+    if (offset.kind === 'invalid') return badRequest(offset.reason);
+    const found = await this.live(ctx, path, true);
+    if (found instanceof Response) return found;
+    const meta = found;
+    let tail = this.tail(ctx, meta);
+    let position: number;
+    if (offset.kind === 'start') position = 0;
+    else if (offset.kind === 'now') position = tail;
+    else if (offset.generation !== meta.generation) return gone('the offset belongs to a deleted stream that had this URL');
+    else if (offset.position > tail) return badRequest('the offset is past the stream\'s tail');
+    else position = offset.position;
+
+    if (live === 'sse') return this.sse(ctx, meta, position, url.searchParams.get('cursor') ?? undefined, req.signal);
+
+    const cursor = () => nextCursor(Date.now(), url.searchParams.get('cursor') ?? undefined, Math.random);
+    if (offset.kind === 'now' && live === null) {
+      const h = this.readHeaders(meta, tail, tail);
+      h.set('cache-control', 'no-store');
+      return new Response(isJsonType(meta.contentType) ? '[]' : new Uint8Array(0), { status: 200, headers: h });
+    }
+    let result = position < tail ? await this.readRange(ctx, meta, position, this.maxRead) : { values: [], next: position, bytes: 0 };
+    if (result.values.length === 0 && live === 'long-poll' && !meta.closed) {
+      await this.waitForData(ctx, meta, position, this.longPollMs, req.signal);
+      if (this.store.get(path) !== meta) return notFound(path);
+      tail = this.tail(ctx, meta);
+      if (position < tail) result = await this.readRange(ctx, meta, position, this.maxRead);
+    }
+    tail = Math.max(tail, result.next);
+    if (live === 'long-poll' && result.values.length === 0) {
+      const h = this.readHeaders(meta, result.next, tail);
+      h.set('cache-control', 'no-store');
+      if (!meta.closed) h.set('stream-cursor', cursor());
+      return new Response(null, { status: 204, headers: h });
+    }
+    const h = this.readHeaders(meta, result.next, tail);
+    if (live === 'long-poll' || !meta.closed) h.set('stream-cursor', cursor());
+    const etag = etagOf(meta.incarnation, formatOffset(meta.generation, position), formatOffset(meta.generation, result.next), meta.closed && result.next >= tail);
+    h.set('etag', etag);
+    h.set('cache-control', `${this.requiresPrivateCache ? 'private' : 'public'}, max-age=60, stale-while-revalidate=300`);
+    if (ifNoneMatchHits(req.headers.get('if-none-match'), etag)) return new Response(null, { status: 304, headers: h });
+    return new Response(this.bodyOf(meta, result.values), { status: 200, headers: h });
+  }
+
+  private readHeaders(meta: StreamMeta, next: number, tail: number): Headers {
+    const h = baseHeaders({ 'content-type': meta.contentType, 'stream-next-offset': formatOffset(meta.generation, next) });
+    if (next >= tail) {
+      h.set('stream-up-to-date', 'true');
+      if (meta.closed) h.set('stream-closed', 'true');
+    }
+    return h;
+  }
+
+  private sse(ctx: RequestContext, meta: StreamMeta, start: number, clientCursor: string | undefined, signal: AbortSignal): Response {
+    const text = sseIsText(meta.contentType);
+    const json = isJsonType(meta.contentType);
+    const deadline = Date.now() + this.sseMaxMs;
+    let position = start;
+    let cursor = clientCursor;
+    let sentControl = false;
+    const keepAliveMs = 15_000;
+    const control = (tail: number): string => {
+      const atTail = position >= tail;
+      const closedNow = meta.closed && atTail;
+      const body: Record<string, unknown> = { streamNextOffset: formatOffset(meta.generation, position) };
+      if (!closedNow) {
+        cursor = nextCursor(Date.now(), cursor, Math.random);
+        body.streamCursor = cursor;
+      }
+      if (atTail) body.upToDate = true;
+      if (closedNow) body.streamClosed = true;
+      return `event: control\n${sseDataLines(JSON.stringify(body))}\n`;
+    };
+    const stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          for (;;) {
+            if (signal.aborted || this.store.byId(meta.incarnation) !== meta) { controller.close(); return; }
+            let tail = this.tail(ctx, meta);
+            if (position < tail) {
+              const r = await this.readRange(ctx, meta, position, this.maxRead);
+              position = r.next;
+              tail = Math.max(tail, this.tail(ctx, meta));
+              let payload: string;
+              if (json) payload = `[${r.values.map((v) => Buffer.from(v).toString('utf8')).join(',')}]`;
+              else if (text) payload = Buffer.concat(r.values).toString('utf8');
+              else payload = Buffer.concat(r.values).toString('base64');
+              const out = `event: data\n${sseDataLines(payload)}\n${control(tail)}`;
+              sentControl = true;
+              controller.enqueue(encoder.encode(out));
+              if (meta.closed && position >= tail) controller.close();
+              return;
+            }
+            if (meta.closed) {
+              controller.enqueue(encoder.encode(control(tail)));
+              controller.close();
+              return;
+            }
+            if (!sentControl) {
+              sentControl = true;
+              controller.enqueue(encoder.encode(control(tail)));
+              return;
+            }
+            const left = deadline - Date.now();
+            if (left <= 0) { controller.close(); return; }
+            const before = position;
+            await this.waitForData(ctx, meta, position, Math.min(left, keepAliveMs), signal);
+            if (position === before && this.tail(ctx, meta) <= position && !meta.closed && Date.now() < deadline && !signal.aborted) {
+              controller.enqueue(encoder.encode(': keep-alive\n\n'));
+              return;
+            }
+          }
+        } catch (e) {
+          controller.error(e);
+        }
+      },
+    });
+    const h = baseHeaders({ 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    if (!text) h.set('stream-sse-data-encoding', 'base64');
+    return new Response(stream, { status: 200, headers: h });
+  }
+}
