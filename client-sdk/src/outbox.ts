@@ -95,6 +95,20 @@ export class Outbox {
     return this.#accumulators.get(tpKey(topic, partition));
   }
 
+  /** Takes `record` out of its accumulator (not frozen yet: never sent); false if it is in none. Still tracked: the caller untracks it. */
+  withdraw(record: OutboxRecord): boolean {
+    for (const [key, acc] of this.#accumulators) {
+      if (acc.topic !== record.topic) continue;
+      const at = acc.records.indexOf(record);
+      if (at < 0) continue;
+      acc.records.splice(at, 1);
+      acc.bytes -= this.#sizes.get(record.id) ?? recordSize(record);
+      if (acc.records.length === 0) this.#accumulators.delete(key);
+      return true;
+    }
+    return false;
+  }
+
   /** No frozen batch of `topic`/`partition` is waiting for its ack (nothing stored, in flight or queued to send). */
   isIdle(topic: string, partition: number): boolean {
     return (this.queues.get(tpKey(topic, partition))?.length ?? 0) === 0;

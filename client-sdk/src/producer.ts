@@ -42,7 +42,21 @@ export interface SendOptions {
   /** 'durable' (default): stored before `queued` resolves, survives reload/crash. 'memory': lost on reload until frozen. */
   durability?: Durability;
   timestampMs?: number;
+  /**
+   * Aborting before the record is acknowledged rejects the send with ABORTED (1007, `cause`: the signal's
+   * reason). A record not in a batch yet (waiting for its topic's metadata or lingering) is also withdrawn:
+   * it leaves the outbox and storage and is never sent. Once it is in a batch (which may have been sent and
+   * be in the log) the abort only stops the wait: the record stays and is delivered like any other.
+   */
+  signal?: AbortSignal;
 }
+
+export interface FlushOptions {
+  /** Aborting rejects the wait with ABORTED (1007); the records keep going (abort each send to withdraw it). */
+  signal?: AbortSignal;
+}
+
+const abortError = (signal: AbortSignal, what: string): RunnelError => new RunnelError('ABORTED', `${what} aborted`, { cause: signal.reason });
 
 export interface RecordMetadata { topic: string; partition: number; offset: number }
 
@@ -156,6 +170,8 @@ export class Producer {
   /** Returns `queued`; NB: every promise it returns has a rejection handler already (no unhandled rejection if the caller ignores it). */
   #accept<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions, waiter: Waiter): Promise<void> {
     if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
+    const signal = options.signal;
+    if (signal?.aborted) return this.#refuse(waiter, abortError(signal, 'send'));
     let record: OutboxRecord;
     try {
       let topic: Topic<In, unknown>;
@@ -171,6 +187,7 @@ export class Producer {
     } catch (error) {
       return this.#refuse(waiter, error);
     }
+    if (signal) waiter = this.#abortable(record, waiter, signal);
     // Loaded, and no earlier send still waits for the load: admitted now (call order is kept).
     if (this.#loaded && this.#behindReady === 0) {
       try {
@@ -190,6 +207,7 @@ export class Producer {
 
   /** Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. */
   #admit(record: OutboxRecord, options: SendOptions, waiter: Waiter): Promise<void> {
+    if (options.signal?.aborted) throw abortError(options.signal, 'send'); // while the outbox loaded
     if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
     record.id = this.#nextRecordId++;
     this.#outbox.track(record);
@@ -197,6 +215,35 @@ export class Producer {
     const persisted = options.durability === 'memory' ? STORED : this.#persistRecord(record);
     this.#route(record);
     return persisted;
+  }
+
+  /** `waiter`, settled by an abort of `signal` too (see SendOptions.signal); the listener goes when it settles. */
+  #abortable(record: OutboxRecord, waiter: Waiter, signal: AbortSignal): Waiter {
+    const onAbort = (): void => {
+      const error = abortError(signal, 'send');
+      // NB: id 0: not admitted yet (the outbox is loading); #admit refuses it.
+      if (record.id !== 0 && this.#withdraw(record)) this.#drop([record], error);
+      else if (record.id !== 0) this.#reject(record.id, error); // in a batch: only the wait stops
+      else waiter.reject(error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return {
+      resolve(m) { signal.removeEventListener('abort', onAbort); waiter.resolve(m); },
+      reject(e) { signal.removeEventListener('abort', onAbort); waiter.reject(e); },
+    };
+  }
+
+  /** Takes `record` out of whatever holds it before a batch (metadata wait, accumulator); false once it is in a batch. */
+  #withdraw(record: OutboxRecord): boolean {
+    const waiting = this.#unrouted.get(record.topic);
+    const at = waiting?.findIndex(([r]) => r === record) ?? -1;
+    if (at >= 0) {
+      waiting!.splice(at, 1);
+      if (waiting!.length === 0) this.#unrouted.delete(record.topic);
+    } else if (!this.#outbox.withdraw(record)) return false;
+    // NB: its store write may still be coalescing: issued first, so the delete (#drop) applies after it.
+    void this.#flushRecordWrites();
+    return true;
   }
 
   #refuse(waiter: Waiter, error: unknown): Promise<never> {
@@ -559,16 +606,26 @@ export class Producer {
 
   /**
    * Freezes everything accumulated now and resolves once every record sent
-   * before this call is acknowledged (or failed).
+   * before this call is acknowledged (or failed). `signal`: see FlushOptions.
    */
-  async flush(): Promise<void> {
+  async flush(options: FlushOptions = NO_OPTIONS): Promise<void> {
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal, 'flush');
     await this.ready;
     await this.#freeze();
     const pending = [...this.#waiters.keys()];
     let settled = 0; // NB: pending[0..settled) are known settled; each id is checked until it is, so all checks cost O(pending)
-    await this.#settled.until(() => {
+    const done = this.#settled.until(() => {
       while (settled < pending.length && !this.#waiters.has(pending[settled])) settled++;
       return settled === pending.length;
+    });
+    if (!signal) return done;
+    // NB: an aborted flush's predicate stays with #settled until its records settle (each does: ack, failure or close).
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(abortError(signal, 'flush'));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      void done.then(() => { signal.removeEventListener('abort', onAbort); resolve(); });
     });
   }
 
