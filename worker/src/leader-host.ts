@@ -29,9 +29,6 @@ export interface TabServer {
   close(): Promise<void>;
 }
 
-/** The fields of a record, as a plain object: what is cloned to a follower is exactly what a handler reads. */
-const plain = (r: ConsumerRecord): ConsumerRecord => ({ topic: r.topic, partition: r.partition, offset: r.offset, timestampMs: r.timestampMs, key: r.key, value: r.value, headers: r.headers });
-
 /** Starts the host and serves the tabs on `channelName` as leader `leaderId`; announces itself once ready. */
 export async function serveTabs(options: { channelName: string; leaderId: string; client: SharedClientOptions; local: LocalTab }): Promise<TabServer> {
   const { leaderId, local } = options;
@@ -70,7 +67,7 @@ export async function serveTabs(options: { channelName: string; leaderId: string
     return new Promise((resolve, reject) => {
       const n = nextDelivery++;
       delivering.set(n, { to: tab, resolve, reject });
-      post({ t: 'deliver', to: tab, from: leaderId, sub: subscription, n, records: records.map(plain) });
+      post({ t: 'deliver', to: tab, from: leaderId, sub: subscription, n, records });
     });
   };
   const call = async (from: string, method: TabMethod, args: unknown[]): Promise<unknown> => {
@@ -86,7 +83,8 @@ export async function serveTabs(options: { channelName: string; leaderId: string
       case 'unregister': return releaseTab(from);
       case 'subscribe': {
         const [tabId, topic, subscription, subscribeOptions] = args as [string, string, number, Parameters<WorkerApi['subscribe']>[3]];
-        return v.subscribe(tabId, topic, deliverTo(from, subscription), subscribeOptions);
+        // NB: the leader's own tab gets the records as the client made them; the others plain copies (the channel clones).
+        return (from === leaderId ? host.subscribeInPlace : v.subscribe)(tabId, topic, deliverTo(from, subscription), subscribeOptions);
       }
       case 'onStateChange':
         return v.onStateChange(args[0] as string, from === leaderId ? local.state : (state) => post({ t: 'state', to: from, state }));

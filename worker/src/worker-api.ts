@@ -82,6 +82,9 @@ export function toRemoteError(error: unknown): RemoteError {
   return { runnelError: { errorName: e.errorName, message: e.message } };
 }
 
+/** A record's fields as a plain object (what is cloned to another thread or tab is exactly what a handler reads). */
+export const plainRecord = (r: ConsumerRecord): ConsumerRecord => ({ topic: r.topic, partition: r.partition, offset: r.offset, timestampMs: r.timestampMs, key: r.key, value: r.value, headers: r.headers });
+
 /** A tab's callback arrives as a comlink proxy (its own MessagePort); release it so the port closes. */
 function releaseCallback(callback: unknown): void {
   const release = (callback as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy];
@@ -91,6 +94,8 @@ function releaseCallback(callback: unknown): void {
 /** A host, and a view of it per connected port (a view's tickets are released with its port: comlink's finalizer). */
 export interface PortHost {
   readonly api: WorkerApi;
+  /** `api.subscribe` for a handler in this same context: the records as the client made them, not copied. */
+  subscribeInPlace: WorkerApi['subscribe'];
   forPort(): WorkerApi & { [finalizer](): void };
 }
 
@@ -144,6 +149,18 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
       return toRemoteError(e);
     }
   };
+  /** `copy`: hand the tab plain copies (a port, or a user's own `expose`, clones only own data fields, not getters). */
+  const subscribe = async (tabId: string, topic: string, deliver: (records: ConsumerRecord[]) => Promise<void>, options: SubscribeOptionsShared, copy: boolean): Promise<Result<number>> => {
+    try {
+      const sub = need().subscribeBatches(topic, (records) => deliver(copy ? records.map(plainRecord) : records), options);
+      const id = nextId++;
+      subscriptions.set(id, { tabId, sub, deliver });
+      void sub.closed.catch(() => {}).finally(() => subscriptions.delete(id));
+      return { ok: id };
+    } catch (e) {
+      return toRemoteError(e);
+    }
+  };
   const api: WorkerApi = {
     init(options) {
       // Once, whichever tab comes first; every tab's init waits for the same client.
@@ -171,17 +188,7 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
         return toRemoteError(e);
       }
     },
-    async subscribe(tabId, topic, deliver, options) {
-      try {
-        const sub = need().subscribeBatches(topic, (records) => deliver(records), options);
-        const id = nextId++;
-        subscriptions.set(id, { tabId, sub, deliver });
-        void sub.closed.catch(() => {}).finally(() => subscriptions.delete(id));
-        return { ok: id };
-      } catch (e) {
-        return toRemoteError(e);
-      }
-    },
+    subscribe: (tabId, topic, deliver, options) => subscribe(tabId, topic, deliver, options, true),
     async unsubscribe(id) {
       const s = subscriptions.get(id);
       subscriptions.delete(id);
@@ -205,6 +212,7 @@ export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
   };
   return {
     api,
+    subscribeInPlace: (tabId, topic, deliver, options) => subscribe(tabId, topic, deliver, options, false),
     forPort() {
       const owner = {};
       return {
