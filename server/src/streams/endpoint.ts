@@ -20,7 +20,7 @@ import type { RequestContext } from '../request/request-context.ts';
 import type { Limits } from '../limits.ts';
 import { contextOf } from '../http/route-context.ts';
 import {
-  checkProducer, etagOf, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
+  checkProducer, etagOf, generationFrom, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
   nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf,
 } from './protocol.ts';
 import { MAX_STREAMS, type StreamMeta, type StreamStore } from './stream-store.ts';
@@ -157,13 +157,16 @@ export class StreamEndpoint {
 
     let contentType = requestedType ?? DEFAULT_CONTENT_TYPE;
     let base = 0;
-    let generation = randomBytes(4).toString('hex');
+    let generation = generationFrom(randomBytes(8));
     let fork: StreamMeta['fork'];
     let source: StreamMeta | undefined;
     let inheritedPrefix: Uint8Array | undefined;
     let ttlSeconds = expiry.value.ttlSeconds;
     let expiresAtMs = expiry.value.expiresAtMs;
 
+    if (forkFrom === null && (h.get('stream-fork-offset') !== null || h.get('stream-fork-sub-offset') !== null)) {
+      return badRequest('Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From');
+    }
     if (forkFrom !== null) {
       const sourcePath = forkFrom.startsWith(STREAM_MOUNT) ? streamPathOf(forkFrom, STREAM_MOUNT) : forkFrom.replace(/^\/+/, '');
       if (sourcePath === null || sourcePath.length === 0) return badRequest('Stream-Forked-From names no stream');
@@ -179,7 +182,7 @@ export class StreamEndpoint {
       const offsetHeader = h.get('stream-fork-offset');
       if (offsetHeader !== null) {
         const o = parseOffset(offsetHeader.trim());
-        if (o.kind === 'start') anchor = 0;
+        if (o.kind === 'start' || (o.kind === 'position' && o.position === 0)) anchor = 0;
         else if (o.kind === 'position' && o.generation === src.generation) anchor = o.position;
         else return badRequest('Stream-Fork-Offset is not an offset of the source');
         if (anchor > srcTail) return badRequest('Stream-Fork-Offset is past the source\'s tail');
@@ -332,7 +335,8 @@ export class StreamEndpoint {
     const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, next) });
     if (meta.closed) headers.set('stream-closed', 'true');
     if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
-    return new Response(null, { status: p !== null ? 200 : 204, headers });
+    // A close-only request answers 204 like any close; 200 is for a producer's accepted data.
+    return new Response(null, { status: p !== null && values.length > 0 ? 200 : 204, headers });
   }
 
   // ---- delete ---------------------------------------------------------------------------------
@@ -459,7 +463,7 @@ export class StreamEndpoint {
     let position: number;
     if (offset.kind === 'start') position = 0;
     else if (offset.kind === 'now') position = tail;
-    else if (offset.generation !== meta.generation) return gone('the offset belongs to a deleted stream that had this URL');
+    else if (offset.generation !== meta.generation && offset.position > 0) return gone('the offset belongs to a deleted stream that had this URL');
     else if (offset.position > tail) return badRequest('the offset is past the stream\'s tail');
     else position = offset.position;
 
@@ -567,7 +571,7 @@ export class StreamEndpoint {
         }
       },
     });
-    const h = baseHeaders({ 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    const h = baseHeaders({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-store' });
     if (!text) h.set('stream-sse-data-encoding', 'base64');
     return new Response(stream, { status: 200, headers: h });
   }

@@ -3,20 +3,27 @@
  * as `nowMs`). The endpoint (endpoint.ts) parses every request header through
  * here once; reference: docs/durable-streams.md.
  *
- * Offsets: `<generation>_<position>`, position = the stream's record index
- * zero-padded to 16 digits, so string order is stream order. The generation is
+ * Offsets: `<position>_<generation>`, both 16 decimal digits; position = the
+ * stream's record index, so string order is stream order. The generation is
  * minted when a stream is created (forks keep their source's, they share its
- * offset space); an offset of another generation is one of a deleted
- * predecessor at the same URL and is answered 410 Gone.
+ * offset space); an offset of another generation past position 0 is one of a
+ * deleted predecessor at the same URL and is answered 410 Gone (position 0 is
+ * the start of every incarnation, so any generation may name it).
  */
 
 export const POSITION_DIGITS = 16;
-/** Generation: 8 lowercase hex digits. */
-const GENERATION = /^[0-9a-f]{8}$/;
-const OFFSET = /^([0-9a-f]{8})_(\d{16})$/;
+const GENERATION = /^\d{16}$/;
+const OFFSET = /^(\d{16})_(\d{16})$/;
 
 export function formatOffset(generation: string, position: number): string {
-  return `${generation}_${String(position).padStart(POSITION_DIGITS, '0')}`;
+  return `${String(position).padStart(POSITION_DIGITS, '0')}_${generation}`;
+}
+
+/** A fresh generation from 8 random bytes. */
+export function generationFrom(random: Uint8Array): string {
+  let n = 0n;
+  for (const b of random) n = (n << 8n) | BigInt(b);
+  return (n % 10n ** 16n).toString().padStart(16, '0');
 }
 
 export type ParsedOffset =
@@ -30,9 +37,9 @@ export function parseOffset(value: string | undefined): ParsedOffset {
   if (value === 'now') return { kind: 'now' };
   const m = OFFSET.exec(value);
   if (!m) return { kind: 'invalid', reason: `offset '${value.slice(0, 80)}' is not an offset this server issued` };
-  const position = Number(m[2]);
+  const position = Number(m[1]);
   if (!Number.isSafeInteger(position)) return { kind: 'invalid', reason: 'offset position out of range' };
-  return { kind: 'position', generation: m[1], position };
+  return { kind: 'position', generation: m[2], position };
 }
 
 export function isGeneration(value: string): boolean {
@@ -171,11 +178,15 @@ export function ifNoneMatchHits(header: string | null, etag: string): boolean {
   });
 }
 
-/** Standard base64 (RFC 4648), split into lines of at most 76 characters for SSE data lines. */
+/**
+ * A payload as SSE `data:` lines. Every line break (CRLF, CR or LF) starts a
+ * new `data:` line, so a payload can never end the event or start another
+ * (CR alone is a line end to SSE parsers). A line starting with a space gets
+ * one more, which the parser strips.
+ */
 export function sseDataLines(payload: string): string {
-  if (payload.length === 0) return 'data: \n';
   let out = '';
-  for (const line of payload.split('\n')) out += `data: ${line}\n`;
+  for (const line of payload.split(/\r\n|\r|\n/)) out += line.startsWith(' ') ? `data: ${line}\n` : `data:${line}\n`;
   return out;
 }
 
