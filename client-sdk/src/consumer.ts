@@ -7,10 +7,32 @@
  * ARCHITECTURE.md: a stored offset that cannot be served (retention,
  * truncation, topic recreated) is never skipped silently: a "not recovered"
  * event with the reason and lost range, then the `reset` policy.
+ *
+ * Three ways to take records, one per subscription: a per-record `handler`;
+ * a batch handler (`onBatch` / `subscribeBatches`: every accepted record of
+ * one received frame of one partition per call); or neither, and pull
+ * `for await (const batch of sub.batches())`. Offsets are stored after each
+ * record (per-record) or each batch. Hot path: a frame costs one object per
+ * accepted record; keys, values and headers are decoded when read
+ * (consumer-record.ts); one context object per frame, not per record.
+ *
+ * Invalid values (schema): a per-record handler meets one when it reads
+ * `record.value`, which throws the record's SCHEMA_VALIDATION_FAILED error;
+ * if the handler lets that error escape (throws it, or rejects with it), the
+ * `onInvalid` policy applies to that record: 'error' emits it and moves on,
+ * 'skip' moves on silently (the offset passes the record either way), 'throw'
+ * stops the subscription. So the policy reports an invalid record when its
+ * handler reads the value, not before the handler is called, and a handler
+ * that never reads `value` never validates it. NB: what the handler did for
+ * that record before reading `value` stays done (in `transactional` mode it
+ * commits with the offset): read `value` first. Batch handlers and
+ * `batches()` of a topic with a schema get only valid records: values are
+ * validated before the call and invalid ones take the policy then.
  */
 import { RunnelError, errorNameOf, type ErrorName } from './codec/error-codes.ts';
 import type { RecordsFrame, StartPosition, SubscribedFrame } from './codec/protocol.ts';
-import { decodeAccepted, type ConsumerRecord, type DecodedEntry } from './consumer-record.ts';
+import type { IDBPTransaction } from 'idb';
+import { decodeRecords, type ConsumerRecord, type LazyRecord } from './consumer-record.ts';
 import { Emitter } from './events.ts';
 import { OffsetTracker } from './offset-tracker.ts';
 import type { StreamReader, StreamRegistry } from './partition-stream.ts';
@@ -34,7 +56,7 @@ export interface NotRecoveredEvent {
   resetTo: number;
 }
 
-export interface SubscribeOptions {
+export interface SubscribeOptions<T = unknown> {
   /** Start position; 'stored' (default) resumes from the stored offset, else follows `reset`. */
   from?: StartFrom;
   /** Whose offsets to store/resume. Default 'default'. */
@@ -49,12 +71,55 @@ export interface SubscribeOptions {
   transactional?: { stores: string[] };
   /** Overrides the topic's invalid-value policy. */
   onInvalid?: InvalidValuePolicy;
+  /** Take records a batch at a time (see BatchHandler) instead of through a per-record handler. */
+  onBatch?: BatchHandler<T, any>;
 }
 
-export interface HandlerContext { tx?: any }
-export type Handler<T> = (record: ConsumerRecord<T>, context: HandlerContext) => void | Promise<void>;
-/** Kafka's eachBatch: all accepted records of one received frame of one partition, in offset order. */
-export type BatchHandler<T> = (records: ConsumerRecord<T>[], context: HandlerContext) => void | Promise<void>;
+/**
+ * The IndexedDB transaction (idb's typed wrapper) a `transactional` handler
+ * gets: readwrite over the app's `stores` and Runnel's `offsets`; the SDK
+ * writes the offset in it and it commits when the handler's work is done.
+ * Only requests of this transaction may be awaited inside the handler.
+ */
+export type HandlerTransaction<Stores extends string = string> = IDBPTransaction<unknown, (Stores | 'offsets')[], 'readwrite'>;
+
+/** What a handler gets beside its record(s): `tx` with `transactional`, else undefined. */
+export interface HandlerContext<Tx = HandlerTransaction> { readonly tx: Tx }
+
+/**
+ * The context a handler gets with `options`: `transactional: { stores }`
+ * gives a transaction typed over those stores, anything else `tx: undefined`.
+ * @example type C = ContextFor<{ transactional: { stores: ['journal'] } }>; // C['tx']: HandlerTransaction<'journal'>
+ */
+export type ContextFor<O> = O extends { transactional: { stores: readonly (infer S extends string)[] } } ? HandlerContext<HandlerTransaction<S>> : HandlerContext<undefined>;
+
+/**
+ * A per-record handler. NB: `Tx` defaults to the transaction type because a
+ * handler typed without its options (the `subscribe(topic, handler, options)`
+ * signature) cannot know whether it is transactional; `HandlerFor<T, O>`
+ * derives the exact context from the options.
+ */
+export type Handler<T, Tx = HandlerTransaction> = (record: ConsumerRecord<T>, context: HandlerContext<Tx>) => void | Promise<void>;
+/** A per-record handler whose context is what `options` of type `O` give (see ContextFor). */
+export type HandlerFor<T, O> = (record: ConsumerRecord<T>, context: ContextFor<O>) => void | Promise<void>;
+/**
+ * Kafka's eachBatch: all accepted records of one received frame of one
+ * partition, in offset order (at least one); the offset after the last is
+ * stored once the call resolves.
+ */
+export type BatchHandler<T, Tx = HandlerTransaction> = (records: ConsumerRecord<T>[], context: HandlerContext<Tx>) => void | Promise<void>;
+
+/** One batch of `Subscription.batches()`: accepted records of one received frame of one partition. */
+export interface ConsumerBatch<T> {
+  readonly topic: string;
+  readonly partition: number;
+  /** In offset order; at least one. */
+  readonly records: ConsumerRecord<T>[];
+  /** The offset after the last record: stored once the loop asks for the next batch. */
+  readonly nextOffset: number;
+  /** The partition's high watermark when the broker sent the frame (lag = highWatermark − nextOffset). */
+  readonly highWatermark: number;
+}
 
 export interface SubscriptionEvents { notrecovered: NotRecoveredEvent; error: RunnelError; ready: void }
 
@@ -69,7 +134,7 @@ export interface ConsumerDeps {
 }
 
 /** The context of a non-transactional handler call: shared and frozen (no allocation per record). */
-const NO_CONTEXT: HandlerContext = Object.freeze({});
+const NO_CONTEXT: HandlerContext<undefined> = Object.freeze({ tx: undefined });
 
 const FATAL: ErrorName[] = ['UNKNOWN_TOPIC_OR_PARTITION', 'TOPIC_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'INVALID_REQUEST'];
 
@@ -149,6 +214,8 @@ class PartitionReader implements StreamReader {
  * A running subscription. `ready` resolves once every partition is
  * subscribed; `closed` settles when it ends (rejects on a handler error).
  */
+type Offered<T> = { batch: ConsumerBatch<T>; done: () => void; drop: (reason: unknown) => void };
+
 export class Subscription<T> extends Emitter<SubscriptionEvents> {
   readonly tracker = new OffsetTracker();
   readonly topic: Topic<unknown, T>;
@@ -167,9 +234,24 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   readonly #unready = new Set<number>();
   #resolveReady!: () => void;
   #settle!: (error?: unknown) => void;
+  readonly #handler: Handler<T, any> | null;
+  readonly #batchHandler: BatchHandler<T, any> | null;
+  /** The per-record mode's records of the frame being handled (reused). */
+  readonly #scratch: LazyRecord<T>[] = [];
+  #offered: Offered<T> | null = null;
+  /** The batch `batches()` yielded and the loop is working on. */
+  #held: Offered<T> | null = null;
+  #wakePuller: (() => void) | null = null;
+  #pulling = false;
 
-  constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, private readonly handler: Handler<T>, private readonly options: SubscribeOptions, private readonly batchHandler?: BatchHandler<T>) {
+  /**
+   * One mode: `batchHandler` (or `options.onBatch`) takes batches; else
+   * `handler` takes records; with neither (null), pull with `batches()`.
+   */
+  constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, handler: Handler<T, any> | null, private readonly options: SubscribeOptions<T>, batchHandler?: BatchHandler<T, any>) {
     super();
+    this.#batchHandler = batchHandler ?? options.onBatch ?? null;
+    this.#handler = this.#batchHandler ? null : handler;
     this.topic = toTopic(topicRef);
     this.consumerId = options.consumerId ?? 'default';
     this.resetPosition = { kind: options.reset ?? 'latest' };
@@ -235,52 +317,142 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
 
   async #handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> {
     const p = reader.partition;
-    const position = this.tracker.position(p) ?? Infinity;
-    const { entries, error } = decodeAccepted(this.topic, p, frame.batches, position, (o) => this.tracker.accept(p, o), this.deps.checkCrcs !== false);
-    if (error) throw error;
-    const tx = this.options.transactional;
-    if (tx && this.deps.offsets.transact) {
-      if (entries.length === 0) return;
-      await this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
-        for (const entry of entries) await this.#handleEntry(p, entry, t);
-        return new Map([[p, { offset: this.tracker.handledOffset(p)!, topicId: reader.topicId }]]);
-      });
-      this.tracker.takeCommit();
-      return;
-    }
-    if (this.batchHandler) return this.#handleBatch(p, entries);
-    // Hot path: a synchronous handler runs back to back (no microtask per record); a promise is awaited.
-    for (let i = 0; i < entries.length; i++) {
-      if (this.#stopped) return;
-      const pending = this.#handleEntry(p, entries[i], undefined);
-      if (pending !== undefined) await pending;
+    const from = this.tracker.position(p);
+    if (from === undefined) return;
+    // Per-record mode reuses one array (frames are handled one at a time); batches are handed out, so fresh.
+    const records = this.#handler ? this.#scratch : [];
+    try {
+      const next = decodeRecords(this.topic, p, frame.batches, from, records, this.deps.checkCrcs !== false);
+      if (next instanceof RunnelError) throw next;
+      this.tracker.advance(p, next);
+      if (records.length === 0) return;
+      const tx = this.options.transactional;
+      if (tx && this.deps.offsets.transact) {
+        await this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
+          await this.#deliver(p, records, frame.highWatermark, { tx: t as HandlerTransaction });
+          return new Map([[p, { offset: this.tracker.handledOffset(p)!, topicId: reader.topicId }]]);
+        });
+        this.tracker.takeCommit();
+        return;
+      }
+      await this.#deliver(p, records, frame.highWatermark, NO_CONTEXT);
+    } finally {
+      if (records === this.#scratch) records.length = 0; // NB: drops the records (and their frame's bytes) now
     }
   }
 
-  async #handleBatch(p: number, entries: DecodedEntry<T>[]): Promise<void> {
-    if (entries.length === 0) return;
-    const records: ConsumerRecord<T>[] = [];
-    for (const e of entries) {
-      if (e.record) records.push(e.record);
-      else this.#handleEntry(p, e, undefined); // invalid value: per policy (may throw)
-    }
-    if (records.length > 0) await this.batchHandler!(records, {});
-    this.tracker.markHandled(p, entries[entries.length - 1].offset);
+  /** Hands one frame's accepted records to the handler (per record or as one batch); marks what was handled. */
+  #deliver(p: number, records: LazyRecord<T>[], highWatermark: number, context: HandlerContext<any>): Promise<void> | void {
+    if (this.#handler) return this.#deliverEach(p, records, context);
+    const valid = this.topic.schema ? this.#validated(records) : records;
+    const last = records[records.length - 1].offset;
+    if (this.#stopped) return;
+    if (valid.length === 0) return this.tracker.markHandled(p, last);
+    const call = this.#batchHandler
+      ? this.#batchHandler(valid, context)
+      : this.#offer({ topic: this.topic.name, partition: p, records: valid, nextOffset: last + 1, highWatermark });
+    if (call && typeof (call as Promise<void>).then === 'function') return (call as Promise<void>).then(() => this.tracker.markHandled(p, last));
+    this.tracker.markHandled(p, last);
   }
 
-  /** Runs the handler for one entry; returns a promise only when the handler returned one (the offset is marked after it). */
-  #handleEntry(p: number, entry: DecodedEntry<T>, tx: unknown): Promise<void> | undefined {
-    if (entry.error) {
-      const policy = this.options.onInvalid ?? this.topic.onInvalid;
-      if (policy === 'throw') throw entry.error;
-      if (policy === 'error') this.emit('error', entry.error);
-      this.tracker.markHandled(p, entry.offset);
-      return undefined;
+  /**
+   * Hot path: a synchronous handler runs back to back (no microtask per
+   * record), a promise is awaited; the offset is marked once, after the last
+   * record handled (nothing is stored while a frame is being handled).
+   */
+  async #deliverEach(p: number, records: LazyRecord<T>[], context: HandlerContext<any>): Promise<void> {
+    const handler = this.#handler!;
+    let i = 0;
+    try {
+      for (; i < records.length && !this.#stopped; i++) {
+        const record = records[i];
+        let result: void | Promise<void>;
+        try {
+          result = handler(record, context);
+        } catch (error) {
+          if (!record.isOwnError(error)) throw error;
+          this.#invalid(error);
+          continue;
+        }
+        if (result && typeof (result as Promise<void>).then === 'function') {
+          await (result as Promise<void>).then(undefined, (error: unknown) => {
+            if (!record.isOwnError(error)) throw error;
+            this.#invalid(error);
+          });
+        }
+      }
+    } finally {
+      if (i > 0) this.tracker.markHandled(p, records[i - 1].offset);
     }
-    const result = this.handler(entry.record!, tx === undefined ? NO_CONTEXT : { tx });
-    if (result && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(() => this.tracker.markHandled(p, entry.offset));
-    this.tracker.markHandled(p, entry.offset);
-    return undefined;
+  }
+
+  /** The records whose value passes the schema; the others take the `onInvalid` policy now. */
+  #validated(records: LazyRecord<T>[]): LazyRecord<T>[] {
+    const valid: LazyRecord<T>[] = [];
+    for (const record of records) {
+      const error = record.validate();
+      if (error) this.#invalid(error);
+      else valid.push(record);
+    }
+    return valid;
+  }
+
+  /** An invalid value escaped a handler (or failed validation before a batch call): the `onInvalid` policy. */
+  #invalid(error: RunnelError): void {
+    const policy = this.options.onInvalid ?? this.topic.onInvalid;
+    if (policy === 'throw') throw error;
+    if (policy === 'error') this.emit('error', error);
+  }
+
+  /** Pull mode: resolves once `batches()` asks for the batch after this one (or rejects when the loop left holding it). */
+  #offer(batch: ConsumerBatch<T>): Promise<void> {
+    return new Promise<void>((done, drop) => {
+      this.#offered = { batch, done, drop };
+      this.#wakePuller?.();
+    });
+  }
+
+  /**
+   * Pull mode (a subscription made with neither a handler nor `onBatch`):
+   * the batches in arrival order, one received frame of one partition each.
+   * A batch's offset is stored when the loop asks for the next one; leaving
+   * the loop (break, return, throw) unsubscribes, and the batch it held is
+   * not stored (it comes again next time). Buffering is bounded: at most one
+   * batch is handed out; frames received meanwhile wait undecoded, within
+   * each partition's credit window (`limits.creditWindowBytes`), and the
+   * broker sends nothing past it. A subscription error ends the loop with it.
+   * @example
+   * const sub = client.subscribe('orders', { from: 'earliest' }); // no handler: pull mode
+   * for await (const batch of sub.batches()) await db.bulkPut(batch.records.map((r) => r.value));
+   */
+  async *batches(): AsyncGenerator<ConsumerBatch<T>> {
+    if (this.#handler || this.#batchHandler || this.options.transactional) throw new RunnelError('INVALID_REQUEST', 'batches() needs a subscription made without a handler, onBatch or transactional');
+    if (this.#pulling) throw new RunnelError('INVALID_REQUEST', 'batches() is already being iterated; one loop per subscription');
+    this.#pulling = true;
+    let ended = false;
+    void this.closed.catch(() => {}).finally(() => { ended = true; this.#wakePuller?.(); });
+    try {
+      while (true) {
+        while (!this.#offered && !ended) await new Promise<void>((r) => (this.#wakePuller = r));
+        this.#wakePuller = null;
+        if (!this.#offered) break;
+        const held = (this.#held = this.#offered);
+        this.#offered = null;
+        yield held.batch;
+        this.#held = null;
+        held.done();
+      }
+      await this.closed; // rethrows the subscription's error
+    } finally {
+      await this.unsubscribe();
+    }
+  }
+
+  /** Pull mode: the batch handed out or offered is dropped (not handled, its offset not stored) so the loop can end. */
+  #dropPulled(): void {
+    const pulled = this.#held ?? this.#offered;
+    this.#held = this.#offered = null;
+    pulled?.drop(new RunnelError('ABORTED', 'the subscription ended before the batch was handled'));
   }
 
   /** Stores handled offsets: one write in flight, the next carries everything newer. */
@@ -312,6 +484,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   async #stop(error: unknown): Promise<void> {
     if (this.#stopped) return this.closed.catch(() => {});
     this.#stopped = true;
+    this.#dropPulled();
     for (const r of this.#readers) this.deps.streams.detach(this.topic.name, r.partition, r);
     await this.#loop; // the frame being handled finishes; the loop sees #stopped and ends
     await this.#maybeCommit();

@@ -40,6 +40,16 @@ export class OffsetTracker {
     return true;
   }
 
+  /**
+   * A frame's records below `next` were accepted (a batch walk that admits
+   * offsets at or above the position, strictly increasing, then moves it here
+   * once instead of per record): the position moves up to `next`, never back.
+   */
+  advance(partition: number, next: number): void {
+    const position = this.positions.get(partition);
+    if (position !== undefined && next > position) this.positions.set(partition, next);
+  }
+
   /** Whether every offset below `lastOffset + 1` of `partition` was already accepted. */
   isBehind(partition: number, lastOffset: number): boolean {
     const next = this.positions.get(partition);

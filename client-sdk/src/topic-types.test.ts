@@ -13,6 +13,7 @@ import * as z from 'zod';
 import * as zm from 'zod/mini';
 import type { RunnelClient } from './client.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
+import type { ContextFor, HandlerTransaction } from './consumer.ts';
 import { decodeValue, defineTopic, encodeValue } from './topic.ts';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
@@ -52,6 +53,21 @@ export async function typeChecks(client: RunnelClient, signal: AbortSignal): Pro
   client.subscribe('raw', (record) => {
     is<Equal<typeof record.value, unknown>>();
   });
+  // ctx.tx: typed over the stores `transactional` names (plus Runnel's offsets), undefined without it.
+  client.subscribe(pageViews, async (record, { tx }) => {
+    is<Equal<typeof tx, HandlerTransaction<'journal'>>>();
+    await tx.objectStore('journal').put(record.value.path, record.offset);
+    // @ts-expect-error a store the transaction was not opened over
+    void tx.objectStore('other');
+  }, { transactional: { stores: ['journal'] } });
+  client.subscribe(pageViews, (_record, { tx }) => {
+    is<Equal<typeof tx, undefined>>();
+  });
+  client.subscribeBatches(clicks, (_records, { tx }) => {
+    is<Equal<typeof tx, HandlerTransaction<'a' | 'b'>>>();
+  }, { transactional: { stores: ['a', 'b'] } });
+  is<Equal<ContextFor<{ transactional: { stores: ['s'] } }>['tx'], HandlerTransaction<'s'>>>();
+  is<Equal<ContextFor<{ from: 'earliest' }>['tx'], undefined>>();
   for await (const record of client.consume(amounts, { signal })) {
     is<Equal<typeof record.value, number>>();
   }

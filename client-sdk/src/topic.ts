@@ -66,9 +66,13 @@ export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Arra
  * non-JSON payload is returned as its string, like the HTTP API) and validates.
  */
 export function decodeValue<Out>(topic: Topic<unknown, Out>, bytes: Uint8Array | null, start = 0, end = bytes?.length ?? 0): Out {
+  return parseValue(topic, bytes === null ? null : readUtf8Lenient(bytes, start, end));
+}
+
+/** `decodeValue` after UTF-8: `text` null = a null value. SCHEMA_VALIDATION_FAILED when the schema refuses it. */
+export function parseValue<Out>(topic: Topic<unknown, Out>, text: string | null): Out {
   let value: unknown = null;
-  if (bytes !== null) {
-    const text = readUtf8Lenient(bytes, start, end);
+  if (text !== null) {
     try {
       value = JSON.parse(text);
     } catch {

@@ -256,7 +256,7 @@ export function forEachRecord(bytes: Uint8Array, at: number, header: BatchHeader
 }
 
 /** Decodes the headers of the record in `view` (structure already checked); null on invalid UTF-8 keys. */
-export function readRecordHeaders(bytes: Uint8Array, view: RecordView): RecordHeader[] | null {
+export function readRecordHeaders(bytes: Uint8Array, view: Pick<RecordView, 'headersStart' | 'headerCount'>): RecordHeader[] | null {
   const headers: RecordHeader[] = [];
   const cur: Cursor = { pos: view.headersStart, end: bytes.length };
   for (let h = 0; h < view.headerCount; h++) {
