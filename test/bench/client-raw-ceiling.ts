@@ -31,7 +31,7 @@ export function ceilingFrame(topic: string, batch: Uint8Array, frameBatchBytes: 
   return encodeRecordsFrame(topic, 0, Number.MAX_SAFE_INTEGER, batches);
 }
 
-interface PushState { left: number }
+interface PushState { left: number; closed: boolean }
 
 export async function startRawCeilingServer(frame: Uint8Array): Promise<RawCeilingServer> {
   const app = uws.App();
@@ -48,10 +48,13 @@ export async function startRawCeilingServer(frame: Uint8Array): Promise<RawCeili
     maxPayloadLength: 1024, compression: uws.DISABLED, maxBackpressure: 16 * BACKPRESSURE_BYTES, idleTimeout: 120,
     upgrade: (res, req, context) => {
       const frames = Number(new URLSearchParams(req.getQuery() ?? '').get('frames') ?? 0);
-      res.upgrade<PushState>({ left: frames }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade<PushState>({ left: frames, closed: false }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: push,
-    drain: push,
+    // NB: frames sent from inside uWS's drain callback stalled here (the rest never flushed, no second drain):
+    // push on the next turn, corked, as the broker's catch-up reads do from their own callbacks.
+    drain: (ws) => void setImmediate(() => { if (!ws.getUserData().closed) ws.cork(() => push(ws)); }),
+    close: (ws) => { ws.getUserData().closed = true; },
   });
   const token = await new Promise<us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => (t ? resolve(t) : reject(new Error('raw ceiling server: listen failed')))));
   const port = uws.us_socket_local_port(token);
