@@ -45,6 +45,13 @@ export interface ClientOptions {
    */
   checkCrcs?: boolean;
   /**
+   * Consumers stop granting credit while the page is hidden (`document.visibilityState`): the broker sends at
+   * most the window already granted, then nothing until the page is visible again, when delivery continues
+   * where it stopped (no gap, no duplicate). Saves a background tab's CPU, battery and data. Default false;
+   * no effect without a `document` (workers, Node). See partition-stream.ts.
+   */
+  pauseWhenHidden?: boolean;
+  /**
    * Page-exit flush, opt-in (producer): `beacon: pageExitBeacon` from `@runnel/client/beacon`
    * freezes pending records when the page is hidden and posts them with sendBeacon
    * on `pagehide`. Default: off (`false`).

@@ -9,7 +9,7 @@ import type { Connection } from './connection.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type SubscribeOptions } from './consumer.ts';
 import { ClientCore, type ClientOptions } from './client-core.ts';
-import { StreamRegistry } from './partition-stream.ts';
+import { documentVisibility, StreamRegistry } from './partition-stream.ts';
 import type { TopicRef } from './topic.ts';
 
 export class RunnelConsumer extends ClientCore {
@@ -22,7 +22,10 @@ export class RunnelConsumer extends ClientCore {
     this.#checkCrcs = options.checkCrcs !== false;
     // NB: at least two of the broker's largest frames outstanding, so it can send the next frame while one is handled.
     const windowBytes = (): number => Math.max(this.limits.creditWindowBytes, 2 * (this.conn.helloOk?.maxBatchBytes ?? 0));
-    this.#streams = new StreamRegistry(this.conn, windowBytes);
+    this.#streams = new StreamRegistry(this.conn, windowBytes, {
+      maxWindowBytes: this.limits.maxCreditWindowBytes, maxGrowthBytes: this.limits.maxCreditTotalBytes,
+      visibility: options.pauseWhenHidden ? documentVisibility() : undefined,
+    });
   }
 
   /**
