@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { expose, finalizer, releaseProxy, wrap } from 'comlink';
 import { RunnelError, type WebSocketConstructor } from '@runnel/client';
 import { FakeBroker } from '../../client-sdk/src/fake-broker.ts';
-import { createPortHost, type Result, type WorkerApi } from './worker-api.ts';
+import { createPortHost, SEND_ID_HEADER, type Result, type WorkerApi } from './worker-api.ts';
 
 type WebSocketLike = InstanceType<WebSocketConstructor>;
 const g = globalThis as { WebSocket?: unknown };
@@ -148,5 +148,35 @@ test('failover: the shared client moves to the next URL at once; a tab\'s sends 
     assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => i));
   } finally {
     await h.api.shutdown();
+  }
+});
+
+test('a send whose id is already in the outbox the host loaded is not queued again: acked once the outbox drained, offset -1', { timeout: 20_000 }, async () => {
+  const databaseName = `worker-api-${++databases}`;
+  // The host that is gone: it queued two sends and never reached a broker.
+  g.WebSocket = webSocketTo(null);
+  const gone = createPortHost({});
+  await gone.api.init({ urls: 'ws://fake/v1/ws', databaseName });
+  for (const id of ['tab-a:1', 'tab-a:2']) ticketOf(await gone.api.send('t', { id }, { headers: { [SEND_ID_HEADER]: id } }));
+  await gone.api.shutdown();
+  // The next host on the same database: its tabs make again the sends they had no answer for.
+  const broker = new FakeBroker(1);
+  g.WebSocket = webSocketTo(broker);
+  const next = createPortHost({});
+  await next.api.init({ urls: 'ws://fake/v1/ws', databaseName, reconnect: { initialDelayMs: 2, maxDelayMs: 10 } });
+  const seen: string[] = [];
+  try {
+    const again = await next.api.ack(ticketOf(await next.api.send('t', { id: 'tab-a:2' }, { headers: { [SEND_ID_HEADER]: 'tab-a:2' } })));
+    assert.deepEqual(again, { ok: { topic: 't', partition: -1, offset: -1 } }, 'in the loaded outbox: resolved once it drained, position unknown');
+    const fresh = await next.api.ack(ticketOf(await next.api.send('t', { id: 'tab-b:1' }, { headers: { [SEND_ID_HEADER]: 'tab-b:1' } })));
+    assert.ok('ok' in fresh && fresh.ok.offset === 2, `a new id is queued and acked with its offset: ${JSON.stringify(fresh)}`);
+    const twice = await next.api.ack(ticketOf(await next.api.send('t', { id: 'tab-a:2' }, { headers: { [SEND_ID_HEADER]: 'tab-a:2' } })));
+    assert.ok('ok' in twice && twice.ok.offset === 3, 'an id counts once: sent again after that, it is a new record');
+    await next.api.subscribe('tab', 't', async (records) => { for (const r of records) seen.push((r.value as { id: string }).id); }, { from: 'earliest', consumerId: 'check' });
+    const end = Date.now() + 10_000;
+    while (seen.length < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, ['tab-a:1', 'tab-a:2', 'tab-b:1', 'tab-a:2']);
+  } finally {
+    await next.api.shutdown();
   }
 });

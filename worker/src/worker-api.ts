@@ -108,7 +108,7 @@ export function createHost(): WorkerApi {
 export function createPortHost(hostLimits: Partial<HostLimits> = {}): PortHost {
   const limits = validateHostLimits(hostLimits);
   let client: ReturnType<typeof createClient> | null = null;
-  /** Send ids in the outbox at start (SEND_ID_HEADER); each is dropped when its resend arrives. Bounded by the outbox. */
+  /** Send ids in the outbox at start (SEND_ID_HEADER); each is dropped when its resend arrives. At most maxOutboxRecords. */
   let restored = new Set<string>();
   let initializing: Promise<void> | undefined;
   const tickets = new Tickets<RecordMetadata>(limits);

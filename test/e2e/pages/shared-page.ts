@@ -10,7 +10,7 @@ import { connectShared, type SharedClient } from '@runnel/worker';
 
 export interface SharedPageApi {
   /** Connects this tab through the worker bundle served at /runnel-worker.js; resolves with the mode used. */
-  connect(options: { urls: string[]; db: string; mode?: 'shared' | 'dedicated' | 'page'; orphanCheckMs?: number }): Promise<string>;
+  connect(options: { urls: string[]; db: string; mode?: 'shared' | 'leader' | 'dedicated' | 'page'; orphanCheckMs?: number }): Promise<string>;
   subscribe(options: { topic: string; consumerId: string }): Promise<void>;
   /** Sends `count` values `{ id: idPrefix + n }` through the shared client; resolves once all are acknowledged. */
   produce(options: { topic: string; count: number; idPrefix: string }): Promise<number>;
