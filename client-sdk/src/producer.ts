@@ -523,10 +523,13 @@ export class Producer {
     };
     this.store.deleteBatches([sent.id]).then(confirmed, confirmed);
     this.#freezeAccumulated(sent.topic, sent.partition);
-    sent.recordIds.forEach((id, i) => {
-      this.#waiters.get(id)?.resolve({ topic: sent.topic, partition: sent.partition, offset: ack.baseOffset < 0 ? -1 : ack.baseOffset + i });
-      this.#waiters.delete(id);
-    });
+    const ids = sent.recordIds, base = ack.baseOffset;
+    for (let i = 0; i < ids.length; i++) {
+      const waiter = this.#waiters.get(ids[i]);
+      if (waiter === undefined) continue; // aborted: nobody waits
+      this.#waiters.delete(ids[i]);
+      waiter.resolve({ topic: sent.topic, partition: sent.partition, offset: base < 0 ? -1 : base + i });
+    }
     this.#settled.notify();
     this.#maybeSend();
   }

@@ -10,7 +10,7 @@
  *                                                  counting records from batch headers: the broker's ceiling
  * Protocol with the parent (bench-processes.ts): prints `{"ready":true}` once
  * connected; reads `start`, `mark` (restart the counts after warm-up) and
- * `stop` on stdin; prints one JSON result line on stop. Values are 100 B of
+ * `stop` on stdin; prints one JSON result line on stop, and exits on `quit`. Values are 100 B of
  * JSON (`{"t":<ms>,"p":"xxx…"}`), as a typical small event.
  */
 import { writeFileSync } from 'node:fs';
@@ -36,10 +36,15 @@ let startResolve: () => void = () => {};
 let stopResolve: () => void = () => {};
 const started = new Promise<void>((r) => { startResolve = r; });
 const stopped = new Promise<void>((r) => { stopResolve = r; });
+/** After its result line a client stays (its CPU ticks stay readable for the parent's sample) until `quit` or stdin ends. */
+const exitOnQuit = new Promise<never>(() => {
+  process.stdin.once('end', () => process.exit(0));
+});
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'start') { phase = 'running'; startResolve(); }
   if (line === 'mark') onMark();
   if (line === 'stop') { phase = 'stopped'; stopResolve(); }
+  if (line === 'quit') process.exit(0);
 });
 
 /** BENCH_SDK_CPU_PROF=<dir>: a CPU profile of the measured part (`mark` to `stop`), `<dir>/sdk-<role>-<pid>.cpuprofile`. */
@@ -63,8 +68,18 @@ function emit(o: object): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
-/** Milliseconds on a clock shared by processes of one machine (sub-millisecond, unlike Date.now()). */
-const wallMs = (): number => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on the clock processes of one machine share (Date.now()), to sub-millisecond: performance.now()
+ * plus its offset to Date.now() taken at a millisecond tick. NB: not performance.timeOrigin, which measured up
+ * to 18 ms apart between two Node 20 processes here.
+ */
+const clockOffsetMs = ((): number => {
+  const first = Date.now();
+  let now = first;
+  while (now === first) now = Date.now();
+  return now - performance.now();
+})();
+const wallMs = (): number => performance.now() + clockOffsetMs;
 
 /** A 100-byte JSON value `{"t":<ms>,"p":"…"}` (the padding makes up the length). */
 function valueAt(t: number): { t: number; p: string } {
@@ -108,7 +123,7 @@ async function produce(inflight: number): Promise<void> {
   await Promise.all(Array.from({ length: inflight }, lane));
   emit({ ...meter.result(), errors });
   await client.close();
-  process.exit(0);
+  await exitOnQuit;
 }
 
 async function pace(recordsPerSec: number): Promise<void> {
@@ -131,7 +146,7 @@ async function pace(recordsPerSec: number): Promise<void> {
   await client.producer.flush();
   emit({ ...meter.result(), errors });
   await client.close();
-  process.exit(0);
+  await exitOnQuit;
 }
 
 /** `count` SDK consumer clients, each on its own connection, connected (metadata answered) but not subscribed. */
@@ -159,7 +174,7 @@ async function consume(count: number): Promise<void> {
   for (const client of clients) client.subscribe<Value>(topic, (record) => { bytes += record.value.p.length; meter.count++; }, { from: 'earliest', consumerId: 'bench' });
   await stopped;
   emit({ ...meter.result(), bytes });
-  process.exit(0);
+  await exitOnQuit;
 }
 
 async function latency(count: number): Promise<void> {
@@ -175,7 +190,7 @@ async function latency(count: number): Promise<void> {
   samples.sort((a, b) => a - b);
   const at = (q: number): number => samples.length === 0 ? NaN : samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
   emit({ count: samples.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[samples.length - 1] ?? NaN });
-  process.exit(0);
+  await exitOnQuit;
 }
 
 async function raw(connections: number): Promise<void> {
@@ -211,7 +226,7 @@ async function raw(connections: number): Promise<void> {
   for (const socket of sockets) socket.write(maskedFrame(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'earliest' }, creditBytes: 48 * 1024 * 1024 })));
   await stopped;
   emit(meter.result());
-  process.exit(0);
+  await exitOnQuit;
 }
 
 switch (role) {

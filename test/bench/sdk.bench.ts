@@ -53,6 +53,7 @@ async function measure<T>(broker: SingleNodeBroker, clients: BenchClient[], name
   let before: ReturnType<typeof sampleMachine> | null = null;
   const results = await runPhase<T>(clients, seconds, warmUpSec, () => { before = sampleMachine(pids, null); });
   const usage = before ? machineUsage(before, sampleMachine(pids, null)) : null;
+  for (const c of clients) c.child.stdin!.write('quit\n');
   return { results, usage };
 }
 
@@ -65,13 +66,16 @@ let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number
 let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;
 /** CPU per acknowledged record in the producer process (µs of one core): comparable across runs on a loaded machine, unlike records/s. */
 let producerCpuUsPerRecord: number | null = null;
+/** CPU per delivery in the consumer process (µs of one core), SDK and raw. */
+let consumersCpuUsPerDelivery: number | null = null, rawCpuUsPerDelivery: number | null = null;
+const cpuUs = (usage: MachineUsage | null, name: string, perSecond: number): number | null => usage && perSecond > 0 ? Number(((usage.processCores[name] * 1e6) / perSecond).toFixed(3)) : null;
 try {
   await createTopic(broker.url, 'sdk');
   if (only.has('producer') || only.has('consumers')) {
     const producer = await spawnClient(clientScript, ['produce', broker.wsUrl, 'sdk', inflight]);
     const { results: [r], usage } = await measure<Counted>(broker, [producer], ['producer']);
     producerAckedPerSec = perSec(r);
-    if (usage) producerCpuUsPerRecord = Number(((usage.processCores.producer * 1e6) / producerAckedPerSec).toFixed(2));
+    producerCpuUsPerRecord = cpuUs(usage, 'producer', producerAckedPerSec);
     console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors}), ${producerCpuUsPerRecord} µs of producer CPU per record${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   if (only.has('consumers')) {
@@ -79,30 +83,31 @@ try {
     const sdk = await spawnClient(clientScript, ['consume', broker.wsUrl, 'sdk', consumers]);
     const { results: [c], usage } = await measure<Counted>(broker, [sdk], ['consumers']);
     consumersDeliveriesPerSec = perSec(c);
-    console.log(`${consumers} SDK consumers (per-record handler reading value): ${consumersDeliveriesPerSec.toLocaleString()} deliveries/s${usage ? `; ${formatUsage(usage)}` : ''}`);
-    sdk.child.kill();
+    consumersCpuUsPerDelivery = cpuUs(usage, 'consumers', consumersDeliveriesPerSec);
+    console.log(`${consumers} SDK consumers (per-record handler reading value): ${consumersDeliveriesPerSec.toLocaleString()} deliveries/s, ${consumersCpuUsPerDelivery} µs of CPU per delivery${usage ? `; ${formatUsage(usage)}` : ''}`);
     await settle();
     const raw = await spawnClient(clientScript, ['raw', broker.wsUrl, 'sdk', consumers]);
     const { results: [rr], usage: rawUsage } = await measure<Counted>(broker, [raw], ['raw']);
     rawDeliveriesPerSec = perSec(rr);
-    console.log(`${consumers} bare-protocol subscribers: ${rawDeliveriesPerSec.toLocaleString()} deliveries/s${rawUsage ? `; ${formatUsage(rawUsage)}` : ''}`);
+    rawCpuUsPerDelivery = cpuUs(rawUsage, 'raw', rawDeliveriesPerSec);
+    console.log(`${consumers} bare-protocol subscribers: ${rawDeliveriesPerSec.toLocaleString()} deliveries/s, ${rawCpuUsPerDelivery} µs of CPU per delivery${rawUsage ? `; ${formatUsage(rawUsage)}` : ''}`);
     console.log(`SDK consumers / raw: ${(consumersDeliveriesPerSec / rawDeliveriesPerSec * 100).toFixed(1)} %`);
-    raw.child.kill();
   }
   if (only.has('latency')) {
     await settle();
     await createTopic(broker.url, 'sdk-latency');
     const subs = await spawnClient(clientScript, ['latency', broker.wsUrl, 'sdk-latency', latencySubscribers]);
     const producer = await spawnClient(clientScript, ['pace', broker.wsUrl, 'sdk-latency', latencyRate]);
-    const { results: [, lat], usage } = await measure<Counted & { p50Ms: number; p99Ms: number; maxMs: number }>(broker, [producer, subs], ['producer', 'subscribers']);
-    latencyP50Ms = Number(lat.p50Ms.toFixed(3));
-    latencyP99Ms = Number(lat.p99Ms.toFixed(3));
-    console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} SDK subscribers: p50 ${latencyP50Ms} ms, p99 ${latencyP99Ms} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.count} deliveries)${usage ? `; ${formatUsage(usage)}` : ''}`);
+    const { results: [, lat], usage } = await measure<Counted & { p50Ms: number | null; p99Ms: number | null; maxMs: number | null }>(broker, [producer, subs], ['producer', 'subscribers']);
+    // NB: no delivery in the measured part (a starved machine) prints null figures (JSON has no NaN).
+    latencyP50Ms = lat.p50Ms == null ? null : Number(lat.p50Ms.toFixed(3));
+    latencyP99Ms = lat.p99Ms == null ? null : Number(lat.p99Ms.toFixed(3));
+    console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} SDK subscribers: p50 ${latencyP50Ms} ms, p99 ${latencyP99Ms} ms, max ${lat.maxMs} ms (${lat.count} deliveries)${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   console.log(JSON.stringify({
     bench: 'sdk', producerAckedPerSec, producerCpuUsPerRecord, consumersDeliveriesPerSec, rawDeliveriesPerSec,
     consumersOfRaw: consumersDeliveriesPerSec && rawDeliveriesPerSec ? Number((consumersDeliveriesPerSec / rawDeliveriesPerSec).toFixed(3)) : null,
-    latencyP50Ms, latencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
+    consumersCpuUsPerDelivery, rawCpuUsPerDelivery, latencyP50Ms, latencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
   }));
 } finally {
   await broker.stop();
