@@ -53,3 +53,16 @@ test('an unknown partition accepts nothing', () => {
   const t = new OffsetTracker();
   assert.equal(t.accept(3, 0), false);
 });
+
+test('advance moves the position up to a frame end once, never back, and marks no commit; an unknown partition stays unknown', () => {
+  const t = new OffsetTracker();
+  t.seek(0, 5);
+  t.advance(0, 12);
+  assert.equal(t.position(0), 12);
+  assert.equal(t.accept(0, 11), false, 'offsets below the advanced position are not handed out again');
+  t.advance(0, 8);
+  assert.equal(t.position(0), 12);
+  assert.equal(t.takeCommit(), null, 'advancing is not handling');
+  t.advance(1, 3);
+  assert.equal(t.position(1), undefined);
+});
