@@ -39,7 +39,7 @@ export interface BatchState {
   resent?: boolean;
 }
 
-interface Accumulator { topic: string; partition: number; records: OutboxRecord[]; bytes: number }
+interface Accumulator { topic: string; partition: number; key: string; records: OutboxRecord[]; bytes: number }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}/${partition}`;
 
@@ -65,6 +65,8 @@ export class Outbox {
   recordCount = 0;
   byteCount = 0;
   readonly #sizes = new Map<number, number>();
+  /** The accumulator the last record went to (most sends go where the previous one did: no key string per record). */
+  #last: Accumulator | null = null;
 
   constructor(private readonly limits: ClientLimits) {}
 
@@ -80,14 +82,23 @@ export class Outbox {
     return size;
   }
 
-  /** Adds a record with a known partition; returns its accumulator if that is now full. */
-  accumulate(record: OutboxRecord, partition: number): Accumulator | null {
-    const key = tpKey(record.topic, partition);
-    let acc = this.#accumulators.get(key);
-    if (!acc) this.#accumulators.set(key, (acc = { topic: record.topic, partition, records: [], bytes: 0 }));
+  /** Adds a record with a known partition to its accumulator, which it returns (see batchFull, isIdle). */
+  accumulate(record: OutboxRecord, partition: number): Accumulator {
+    let acc = this.#last;
+    if (acc === null || acc.partition !== partition || acc.topic !== record.topic) {
+      const key = tpKey(record.topic, partition);
+      acc = this.#accumulators.get(key) ?? null;
+      if (acc === null) this.#accumulators.set(key, (acc = { topic: record.topic, partition, key, records: [], bytes: 0 }));
+      this.#last = acc;
+    }
     acc.records.push(record);
     acc.bytes += this.#sizes.get(record.id) ?? recordSize(record);
-    return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes ? acc : null;
+    return acc;
+  }
+
+  /** The accumulator holds a whole batch (maxBatchRecords or maxBatchBytes): freeze it now. */
+  batchFull(acc: Accumulator): boolean {
+    return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes;
   }
 
   /** Records accumulated (not frozen yet) for `topic`/`partition`, if any. */
@@ -103,15 +114,15 @@ export class Outbox {
       if (at < 0) continue;
       acc.records.splice(at, 1);
       acc.bytes -= this.#sizes.get(record.id) ?? recordSize(record);
-      if (acc.records.length === 0) this.#accumulators.delete(key);
+      if (acc.records.length === 0) this.#drop(acc);
       return true;
     }
     return false;
   }
 
-  /** No frozen batch of `topic`/`partition` is waiting for its ack (nothing stored, in flight or queued to send). */
-  isIdle(topic: string, partition: number): boolean {
-    return (this.queues.get(tpKey(topic, partition))?.length ?? 0) === 0;
+  /** No frozen batch of the accumulator's partition is waiting for its ack (nothing stored, in flight or queued to send). */
+  isIdle(acc: Accumulator): boolean {
+    return (this.queues.get(acc.key)?.length ?? 0) === 0;
   }
 
   /**
@@ -125,7 +136,7 @@ export class Outbox {
     if (producer === null) return [];
     const out: FrozenBatch[] = [];
     for (const acc of only ? [only] : [...this.#accumulators.values()]) {
-      this.#accumulators.delete(tpKey(acc.topic, acc.partition));
+      this.#drop(acc);
       let start = 0;
       while (start < acc.records.length) {
         let end = start, bytes = 0;
@@ -138,6 +149,11 @@ export class Outbox {
       }
     }
     return out;
+  }
+
+  #drop(acc: Accumulator): void {
+    this.#accumulators.delete(acc.key);
+    if (this.#last === acc) this.#last = null;
   }
 
   #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {

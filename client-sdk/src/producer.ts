@@ -285,11 +285,11 @@ export class Producer {
     }
     if (record.partition >= count) return this.#drop([record], new RunnelError('UNKNOWN_TOPIC_OR_PARTITION'));
     const partition = record.partition < 0 ? this.#partitioner.partition(record.topic, record.key, count) : record.partition;
-    const full = this.#outbox.accumulate(record, partition);
-    if (full) {
-      if (record.partition < 0) this.#partitioner.batchCompleted(full.topic, full.partition, count);
-      this.#freeze(full);
-    } else if (this.#outbox.isIdle(record.topic, partition)) {
+    const acc = this.#outbox.accumulate(record, partition);
+    if (this.#outbox.batchFull(acc)) {
+      if (record.partition < 0) this.#partitioner.batchCompleted(acc.topic, acc.partition, count);
+      void this.#freeze(acc);
+    } else if (this.#outbox.isIdle(acc)) {
       // Nothing of this partition awaits an ack: no linger, it goes at the end of this tick (a burst of sends
       // in one tick shares the batch). What comes while a batch is in flight accumulates (see #handleAck).
       this.#freezeSoon();
