@@ -147,7 +147,7 @@ test('back/forward cache: away and back twice, restored from the cache (pageshow
       assert.deepEqual(notUsed, [], 'Chromium says why the cache was not used');
       assert.equal(shows.length, round + 2, `one pageshow per load or restore: ${describe(entries)}`);
       assert.equal(shows.at(-1)!.persisted, true, `restored from the back/forward cache: ${describe(entries)}`);
-      const hide = entries.findLast((e) => e.what === 'pagehide')!;
+      const hide = entries.filter((e) => e.what === 'pagehide').at(-1)!;
       assert.equal(hide.persisted, true);
       // Closed on pagehide: the sampler's first state after it (the next one it ran in the page) is not 'connected'.
       const afterHide = entries.find((e) => e.atMs > hide.atMs && e.what.startsWith('state:'));
