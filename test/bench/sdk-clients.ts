@@ -87,16 +87,18 @@ function valueAt(t: number): { t: number; p: string } {
   return { t, p: 'x'.repeat(Math.max(0, VALUE_BYTES - head)) };
 }
 
-/** Counts since `start` (or since the last `mark`) and their elapsed time. */
+/** Counts since `start` (or since the last `mark`), their elapsed time and this process's CPU per count (µs, user + system). */
 class Meter {
   count = 0;
   #since = 0;
+  #cpu = process.cpuUsage();
   constructor() {
-    void started.then(() => { this.#since = performance.now(); });
-    onMark = () => { this.count = 0; this.#since = performance.now(); };
+    void started.then(() => { this.#since = performance.now(); this.#cpu = process.cpuUsage(); });
+    onMark = () => { this.count = 0; this.#since = performance.now(); this.#cpu = process.cpuUsage(); };
   }
-  result(): { count: number; elapsedSec: number } {
-    return { count: this.count, elapsedSec: (performance.now() - this.#since) / 1000 };
+  result(): { count: number; elapsedSec: number; cpuUsPerCount: number | null } {
+    const cpu = process.cpuUsage(this.#cpu);
+    return { count: this.count, elapsedSec: (performance.now() - this.#since) / 1000, cpuUsPerCount: this.count > 0 ? Number(((cpu.user + cpu.system) / this.count).toFixed(3)) : null };
   }
 }
 

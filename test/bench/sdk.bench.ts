@@ -44,7 +44,7 @@ async function createTopic(baseUrl: string, name: string): Promise<void> {
   if (r.status !== 201) throw new Error(`create topic ${name}: ${r.status} ${await r.text()}`);
 }
 
-interface Counted { count: number; elapsedSec: number; errors?: number }
+interface Counted { count: number; elapsedSec: number; errors?: number; cpuUsPerCount?: number | null }
 
 /** Runs one phase of `clients`, sampling the machine (cores of the broker and of each client process). */
 async function measure<T>(broker: SingleNodeBroker, clients: BenchClient[], names: string[]): Promise<{ results: T[]; usage: MachineUsage | null }> {
@@ -64,18 +64,18 @@ const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data') });
 console.log(`durable single-node broker ready (pid ${broker.pid}); ${seconds} s per phase after ${warmUpSec} s warm-up`);
 let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number | null = null, rawDeliveriesPerSec: number | null = null;
 let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;
-/** CPU per acknowledged record in the producer process (µs of one core): comparable across runs on a loaded machine, unlike records/s. */
+/** CPU per acknowledged record in the producer process (µs of one core, process.cpuUsage): comparable across runs on a loaded machine, unlike records/s. */
 let producerCpuUsPerRecord: number | null = null;
-/** CPU per delivery in the consumer process (µs of one core), SDK and raw. */
+/** CPU per delivery in the consumer process (µs of one core, process.cpuUsage), SDK and raw. */
 let consumersCpuUsPerDelivery: number | null = null, rawCpuUsPerDelivery: number | null = null;
-const cpuUs = (usage: MachineUsage | null, name: string, perSecond: number): number | null => usage && perSecond > 0 ? Number(((usage.processCores[name] * 1e6) / perSecond).toFixed(3)) : null;
+
 try {
   await createTopic(broker.url, 'sdk');
   if (only.has('producer') || only.has('consumers')) {
     const producer = await spawnClient(clientScript, ['produce', broker.wsUrl, 'sdk', inflight]);
     const { results: [r], usage } = await measure<Counted>(broker, [producer], ['producer']);
     producerAckedPerSec = perSec(r);
-    producerCpuUsPerRecord = cpuUs(usage, 'producer', producerAckedPerSec);
+    producerCpuUsPerRecord = r.cpuUsPerCount ?? null;
     console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors}), ${producerCpuUsPerRecord} µs of producer CPU per record${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   if (only.has('consumers')) {
@@ -83,13 +83,13 @@ try {
     const sdk = await spawnClient(clientScript, ['consume', broker.wsUrl, 'sdk', consumers]);
     const { results: [c], usage } = await measure<Counted>(broker, [sdk], ['consumers']);
     consumersDeliveriesPerSec = perSec(c);
-    consumersCpuUsPerDelivery = cpuUs(usage, 'consumers', consumersDeliveriesPerSec);
+    consumersCpuUsPerDelivery = c.cpuUsPerCount ?? null;
     console.log(`${consumers} SDK consumers (per-record handler reading value): ${consumersDeliveriesPerSec.toLocaleString()} deliveries/s, ${consumersCpuUsPerDelivery} µs of CPU per delivery${usage ? `; ${formatUsage(usage)}` : ''}`);
     await settle();
     const raw = await spawnClient(clientScript, ['raw', broker.wsUrl, 'sdk', consumers]);
     const { results: [rr], usage: rawUsage } = await measure<Counted>(broker, [raw], ['raw']);
     rawDeliveriesPerSec = perSec(rr);
-    rawCpuUsPerDelivery = cpuUs(rawUsage, 'raw', rawDeliveriesPerSec);
+    rawCpuUsPerDelivery = rr.cpuUsPerCount ?? null;
     console.log(`${consumers} bare-protocol subscribers: ${rawDeliveriesPerSec.toLocaleString()} deliveries/s, ${rawCpuUsPerDelivery} µs of CPU per delivery${rawUsage ? `; ${formatUsage(rawUsage)}` : ''}`);
     console.log(`SDK consumers / raw: ${(consumersDeliveriesPerSec / rawDeliveriesPerSec * 100).toFixed(1)} %`);
   }
