@@ -7,7 +7,10 @@
 import { RunnelError } from './codec/error-codes.ts';
 import type { Connection } from './connection.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
-import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type SubscribeOptions } from './consumer.ts';
+import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type HandlerTransaction, type SubscribeOptions } from './consumer.ts';
+
+/** Options of a transactional subscription over `stores` (its handler's `tx` is typed over them). */
+type Transactional<T, S extends string> = SubscribeOptions<T> & { transactional: { stores: readonly S[] } };
 import { ClientCore, type ClientOptions } from './client-core.ts';
 import { documentVisibility, StreamRegistry } from './partition-stream.ts';
 import type { TopicRef } from './topic.ts';
@@ -31,12 +34,16 @@ export class RunnelConsumer extends ClientCore {
   /**
    * Calls `handler` for every record of `topic`, in offset order per
    * partition, each once; stores the next offset after the handler resolves.
+   * With `transactional: { stores }` the handler's `ctx.tx` is an IndexedDB transaction typed over those
+   * stores and the offsets; without it `ctx.tx` is undefined.
    * @example
    * const sub = client.subscribe(pageViews, async (rec) => render(rec.value), { consumerId: 'dashboard', reset: 'earliest' });
    * sub.on('notrecovered', (e) => console.warn('lost', e.lost));
    * await sub.unsubscribe();
    */
-  subscribe<T>(topic: TopicRef<any, T>, handler: Handler<T>, options: SubscribeOptions = {}): Subscription<T> {
+  subscribe<T, S extends string = string>(topic: TopicRef<any, T>, handler: Handler<T, HandlerTransaction<S>>, options: Transactional<T, S>): Subscription<T>;
+  subscribe<T>(topic: TopicRef<any, T>, handler: Handler<T, undefined>, options?: SubscribeOptions<T>): Subscription<T>;
+  subscribe<T>(topic: TopicRef<any, T>, handler: Handler<T, any>, options: SubscribeOptions<T> = {}): Subscription<T> {
     return this.#track(new Subscription<T>(this.#consumerDeps(), topic, handler, options));
   }
 
@@ -46,7 +53,9 @@ export class RunnelConsumer extends ClientCore {
    * stored after it resolves. Fewer calls: used across threads by @runnel/worker.
    * @example client.subscribeBatches('orders', async (records) => { await db.bulkPut(records) }, { consumerId: 'db' })
    */
-  subscribeBatches<T>(topic: TopicRef<any, T>, handler: BatchHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
+  subscribeBatches<T, S extends string = string>(topic: TopicRef<any, T>, handler: BatchHandler<T, HandlerTransaction<S>>, options: Transactional<T, S>): Subscription<T>;
+  subscribeBatches<T>(topic: TopicRef<any, T>, handler: BatchHandler<T, undefined>, options?: SubscribeOptions<T>): Subscription<T>;
+  subscribeBatches<T>(topic: TopicRef<any, T>, handler: BatchHandler<T, any>, options: SubscribeOptions<T> = {}): Subscription<T> {
     return this.#track(new Subscription<T>(this.#consumerDeps(), topic, () => {}, options, handler));
   }
 

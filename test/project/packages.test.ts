@@ -127,7 +127,7 @@ console.log(JSON.stringify({ acked: acks.filter((a) => a.offset >= 0).length, se
   assert.match(out.resolved, /node_modules\/@runnel\/client\/dist\/index\.js$/, 'resolved to the shipped JavaScript');
 });
 
-test('TypeScript apps type-check against the shipped .d.ts', () => {
+test('TypeScript apps type-check against the shipped .d.ts (typed topics, a transactional handler\'s typed tx)', () => {
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM', 'DOM.Iterable'], strict: true, noEmit: true, skipLibCheck: false, types: [] },
     files: ['typed-app.ts'],
@@ -143,6 +143,11 @@ const views = defineTopic('views', z.object({ path: z.string() }));
 const consumer = createConsumer({ urls: 'wss://runnel.example/v1/ws', storage: indexedDbStorage() });
 consumer.subscribe(views, (rec: ConsumerRecord<{ path: string }>) => { const path: string = rec.value.path; void path; });
 void createProducer({ urls: 'wss://runnel.example/v1/ws' }).send(views, { path: '/' }).queued;
+consumer.subscribe(views, async (rec, { tx }) => { await tx.objectStore('journal').put(rec.value.path, rec.offset); }, { transactional: { stores: ['journal'] } });
+// @ts-expect-error: a store the transactional subscription did not name
+consumer.subscribe(views, async (rec, { tx }) => { await tx.objectStore('other').put(rec.value.path, rec.offset); }, { transactional: { stores: ['journal'] } });
+// @ts-expect-error: no transaction without \`transactional\`
+consumer.subscribe(views, async (rec, { tx }) => { await tx.objectStore('journal').put(rec.value.path, rec.offset); });
 // @ts-expect-error: a value that is not the topic's type
 void createClient({ urls: 'wss://runnel.example/v1/ws' }).producer.send(views, { path: 1 });
 void connectShared({ workerUrl: '/runnel-worker.js', urls: ['wss://runnel.example/v1/ws'] }).then((r) => r.send(views, { path: '/' }));
