@@ -17,8 +17,10 @@
  * The window adapts (per stream, between the base window and
  * maxCreditWindowBytes): it doubles when the readers ran dry while catching
  * up (they waited on a credit round trip, not on their handler: with the
- * 1 MiB base the broker's 1 MiB catch-up reads came stop-and-wait,
- * test/bench/client.bench.ts), and halves when a full window sits unhandled
+ * default 2 MiB base, 2 × the broker's 1 MiB maxBatchBytes, its catch-up
+ * reads came as two ~990 KB frames per window, just under the half-window
+ * top-up, so stop-and-wait; test/bench/client.bench.ts), and halves when a
+ * full window sits unhandled
  * for many windows (a slow handler: more would only buffer). Growth beyond the base comes from
  * one client-wide budget (maxCreditTotalBytes), so many partitions cannot
  * each buffer the maximum: that bounds the page's memory.
