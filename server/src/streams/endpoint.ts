@@ -94,7 +94,14 @@ export class StreamEndpoint {
       const ctx = contextOf(c);
       switch (req.method) {
         case 'PUT': return this.serial(path, () => this.create(ctx, path, req));
-        case 'POST': return this.serial(path, () => this.append(ctx, path, req));
+        case 'POST': {
+          // Producer, Stream-Seq and close checks must see the previous append's outcome: serialized. A plain
+          // append is not, so concurrent writers share the log's group commit (one fdatasync for many).
+          const h = req.headers;
+          const plainAppend = h.get('producer-id') === null && h.get('producer-epoch') === null && h.get('producer-seq') === null
+            && h.get('stream-seq') === null && h.get('stream-closed') === null;
+          return plainAppend ? this.append(ctx, path, req) : this.serial(path, () => this.append(ctx, path, req));
+        }
         case 'DELETE': return this.serial(path, () => this.remove(ctx, path));
         case 'HEAD': return this.head(ctx, path);
         default: return this.read(ctx, path, req);
