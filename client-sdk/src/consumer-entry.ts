@@ -4,5 +4,5 @@
  */
 export { createConsumer, RunnelConsumer } from './consumer-client.ts';
 export * from './shared-exports.ts';
-export type { Subscription, SubscribeOptions, StartFrom, Handler, BatchHandler, HandlerContext, NotRecoveredEvent } from './consumer.ts';
+export type { Subscription, SubscribeOptions, StartFrom, Handler, BatchHandler, HandlerContext, HandlerTransaction, ConsumerBatch, NotRecoveredEvent } from './consumer.ts';
 export type { ConsumerRecord } from './consumer-record.ts';

@@ -13,6 +13,6 @@ export { createConsumer, RunnelConsumer } from './consumer-client.ts';
 export { createProducer, RunnelProducer } from './producer-client.ts';
 export * from './shared-exports.ts';
 export type { Producer, SendOptions, SendResult, RecordMetadata, Durability } from './producer.ts';
-export type { Subscription, SubscribeOptions, StartFrom, Handler, BatchHandler, HandlerContext, NotRecoveredEvent } from './consumer.ts';
+export type { Subscription, SubscribeOptions, StartFrom, Handler, BatchHandler, HandlerContext, HandlerTransaction, ConsumerBatch, NotRecoveredEvent } from './consumer.ts';
 export type { ConsumerRecord } from './consumer-record.ts';
 
