@@ -29,6 +29,8 @@ import { Emitter } from './events.ts';
 import type { OffsetStore, StateStore, StoredOffset } from './storage.ts';
 import { toTopic, type TopicRef } from './topic.ts';
 
+export type { StateSnapshot, StateStore } from './storage.ts';
+
 /** Folds one record into the state; may return the same (mutated) object. NB: if it throws, it must leave `state` as it was. */
 export type Reducer<S, T> = (state: S, record: ConsumerRecord<T>) => S;
 
@@ -54,6 +56,8 @@ export interface MaterializeOptions<S> {
   /** Partitions to fold (default: all). */
   partitions?: number[];
   signal?: AbortSignal;
+  /** For a state that is not plain data (a class): what to store (`encode`, called when a snapshot is taken) and how to get it back. */
+  codec?: { encode(state: S): unknown; decode(stored: unknown): S };
 }
 
 export interface RebuildEvent {
@@ -131,7 +135,7 @@ export class Materialized<S, T = unknown> extends Emitter<MaterializeEvents<S>> 
     const snapshot = await this.options.store.getState(this.name, this.#topicName);
     if (this.#stopped) return;
     if (snapshot) {
-      this.#state = snapshot.state as S;
+      this.#state = this.options.codec ? this.options.codec.decode(snapshot.state) : (snapshot.state as S);
       this.#recordCount = snapshot.recordCount;
       for (const [p, o] of snapshot.offsets) this.#offsets.set(p, { ...o });
       await this.#subscribe('stored');
@@ -209,7 +213,7 @@ export class Materialized<S, T = unknown> extends Emitter<MaterializeEvents<S>> 
       const handled = this.#sub?.position(p);
       if (handled !== undefined) this.#cover(new Map([[p, { offset: handled, topicId: '' }]]));
     }
-    const snapshot = { state: this.#state, offsets: new Map(this.#offsets), recordCount: this.#recordCount };
+    const snapshot = { state: this.options.codec ? this.options.codec.encode(this.#state) : this.#state, offsets: new Map(this.#offsets), recordCount: this.#recordCount };
     this.#saving = this.options.store.putState(this.name, this.#topicName, snapshot)
       .then(() => this.emit('snapshot', { recordCount: snapshot.recordCount, offsets: snapshot.offsets }),
         (e) => this.emit('error', new RunnelError('KAFKA_STORAGE_ERROR', 'state snapshot write failed', { cause: e })))

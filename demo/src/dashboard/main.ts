@@ -18,7 +18,6 @@ import { byId } from './dom.ts';
 import { PartitionsView } from './partitions-view.ts';
 import { RateChart } from './rate-chart.ts';
 import { ReplayControl } from './replay-control.ts';
-import { SnapshotStore } from './snapshot-store.ts';
 import { TrafficControl } from './traffic-control.ts';
 
 /** How often cluster metadata (high watermarks, leaders, ISR) is refreshed. */
@@ -30,11 +29,13 @@ const TICK_MS = 1_000;
 
 async function main(): Promise<void> {
   const endpoint = brokerEndpoint(location.origin);
+  const storage = await indexedDbStorage({ name: 'runnel-demo-dashboard-client' });
   const client = createClient({
     urls: [endpoint.webSocketUrl],
     clientId: 'runnel-demo-dashboard',
     // The traffic button's events wait in IndexedDB until acknowledged, like the shop's.
-    storage: indexedDbStorage({ name: 'runnel-demo-dashboard-client' }),
+    // The aggregates' snapshots live in the same database (storage.states, see ActivityConsumer).
+    storage,
   });
   const connection = document.getElementById('connection')!;
   const connectionLabel = document.getElementById('connection-label')!;
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
       activityView.render(consumer.aggregates, Date.now());
     });
   };
-  const consumer = new ActivityConsumer(client, await SnapshotStore.open(), {
+  const consumer = new ActivityConsumer(client, storage.states!, {
     onChange: render,
     onNotRecovered: (event) => {
       const lost = event.lost.to === null ? 'the rest of a deleted topic' : `offsets ${event.lost.from}–${event.lost.to - 1}`;
