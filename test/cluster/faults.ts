@@ -43,6 +43,8 @@ export interface FaultsReport {
   ok: boolean;
 }
 
+/** A failover slower than this prints the schedule's client errors (never a failure by itself). */
+const SLOW_FAILOVER_MS = 10_000;
 const ARTIFACTS_DIR = fileURLToPath(new URL('../artifacts', import.meta.url));
 
 /** The history as JSON, replica bytes as base64 (so a failure can be inspected and re-checked). */
@@ -71,6 +73,12 @@ export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
         results.push(r);
         const failovers = r.failovers.map((f) => `failover p${f.partition} ${Math.round(f.ms)} ms${f.recovered ? '' : ' (never)'}${f.electedMs === undefined ? '' : ` (elected ${Math.round(f.electedMs)} ms)`}`).join(', ');
         log(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'}; acked ${r.acked}, delivered ${run.history.deliveries.length}; ${failovers || 'no failover measured'}; ${Math.round(run.durationMs / 1000)} s`);
+        // A failover that took over 10 s is no violation but worth a look: its client errors say what held the writes.
+        const slow = r.failovers.some((f) => f.ms > SLOW_FAILOVER_MS);
+        if (r.ok && slow) {
+          for (const e of run.notes.clientErrors.slice(0, 20)) log(`    slow failover, client: ${e}`);
+          if (process.env.RUNNEL_FAULTS_SLOW_LOGS === '1') log(harness.logs());
+        }
         if (!r.ok) {
           for (const m of r.messages) log(`    ${m}`);
           log(`    pending at stop ${run.notes.pendingAtStop}; consumers behind: ${run.notes.consumersBehind.join(', ') || 'none'}`);
