@@ -9,8 +9,9 @@
  * limits and error codes as the other routes.
  *
  * Header/offset rules are in protocol.ts; stream state beyond records in
- * stream-store.ts. Mutations of one stream are serialized (the protocol asks
- * it for producers; it also keeps close and Stream-Seq checks exact).
+ * stream-store.ts. Creates, deletes, closes, producer and Stream-Seq appends
+ * of one stream are serialized (the protocol asks it for producers; it keeps
+ * the checks exact); plain appends are not, so they share group commit.
  */
 import { randomBytes, createHash } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
