@@ -102,6 +102,15 @@ test('declared oversize body: 413 MESSAGE_TOO_LARGE JSON error', async () => {
   assert.equal((await r.json()).error.code, 'MESSAGE_TOO_LARGE');
 });
 
+test('a declared body far over the limit (10 MB) is read to its end and answered 413, not reset mid-upload', async () => {
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', body: new Uint8Array(10 * 1024 * 1024) }).catch((e: Error) => e);
+    assert.ok(!(r instanceof Error), `fetch failed (attempt ${i + 1}): ${String(r)} ${String((r as Error).cause ?? '')}`);
+    assert.equal(r.status, 413);
+    assert.equal((await r.json()).error.code, 'MESSAGE_TOO_LARGE');
+  }
+});
+
 test('chunked oversize body is cut at the limit with 413 and the connection closed', async () => {
   const reply = await new Promise<string>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');

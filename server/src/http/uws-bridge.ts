@@ -172,6 +172,13 @@ function concat(chunks: Uint8Array<ArrayBuffer>[], total: number): Uint8Array<Ar
   return out;
 }
 
+/**
+ * A declared body (content-length) over maxBodyBytes is read and thrown away up to this many bytes before the 413 goes out: a client still
+ * uploading when the connection closes sees a reset ("fetch failed"), not the 413 (the Durable Streams conformance
+ * suite's 10 MB append). Past it the connection is closed at once.
+ */
+const MAX_DRAINED_BODY_BYTES = 64 * 1024 * 1024;
+
 function tooLarge(maxBodyBytes: number): RunnelError {
   return new RunnelError('MESSAGE_TOO_LARGE', `request body exceeds maxHttpBodyBytes (${maxBodyBytes})`);
 }
@@ -221,7 +228,8 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
   const declaredBytes = declared === null ? 0 : Number(declared);
   const hasBody = declaredBytes > 0 || headers.has('transfer-encoding');
   if (declaredBytes > opts.maxBodyBytes) {
-    ex.endWithError(tooLarge(opts.maxBodyBytes), 413, true);
+    if (declaredBytes > MAX_DRAINED_BODY_BYTES) ex.endWithError(tooLarge(opts.maxBodyBytes), 413, true);
+    else drainThen413(res, ex, opts.maxBodyBytes, 0);
     return;
   }
   if (!hasBody) {
@@ -234,12 +242,22 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
     if (ex.state !== 'reading') return;
     total += chunk.byteLength;
     if (total > opts.maxBodyBytes) {
+      // NB: no declared length (chunked): no end to wait for, so cut at once.
       ex.endWithError(tooLarge(opts.maxBodyBytes), 413, true);
       return;
     }
     // NB: uWS neuters `chunk` when this callback returns: copy it.
     chunks.push(new Uint8Array(chunk.slice(0)));
     if (isLast) dispatch(ex, fetch, info, method, url, headers, BODYLESS_METHODS.has(method) ? null : concat(chunks, total));
+  });
+}
+
+/** Reads and drops a declared-too-large body, then answers 413 and closes. */
+function drainThen413(res: HttpResponse, ex: Exchange, maxBodyBytes: number, drained: number): void {
+  res.onData((chunk, isLast) => {
+    if (ex.state !== 'reading') return;
+    drained += chunk.byteLength;
+    if (isLast || drained > MAX_DRAINED_BODY_BYTES) ex.endWithError(tooLarge(maxBodyBytes), 413, true);
   });
 }
 
