@@ -6,7 +6,9 @@
  * module, and those entries are barrels that the lazily loaded hosts share.
  */
 import type { ErrorName, RunnelError } from '@runnel/client';
-import type { RemoteError } from './worker-api.ts';
+
+/** An error as it crosses from a host to a tab (structured clone keeps no class): its name and message. */
+export type RemoteError = { runnelError: { errorName: string; message: string } };
 
 /** A RunnelError named `errorName` (an unknown name from another version of the host: UNKNOWN_SERVER_ERROR). */
 export async function runnelError(errorName: string, message: string, cause?: unknown): Promise<RunnelError> {

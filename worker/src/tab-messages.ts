@@ -5,7 +5,7 @@
  * `register` reaches the leader before the calls that follow it.
  */
 import type { ConnectionState, ConsumerRecord } from '@runnel/client';
-import type { RemoteError } from './worker-api.ts';
+import type { RemoteError } from './remote-error.ts';
 
 /**
  * Header naming one send of a follower tab (`<tabId>:<n>`), so that the send can be made again at the next

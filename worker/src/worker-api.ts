@@ -15,6 +15,7 @@ import { decodeRecordBatch, type RecordHeader } from '@runnel/client/codec';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import { validateHostLimits, type HostLimits } from './limits.ts';
 import { SEND_ID_HEADER } from './tab-messages.ts';
+import type { RemoteError } from './remote-error.ts';
 import { Tickets } from './tickets.ts';
 
 /** Cloneable client options (no constructors, no functions except a comlink-proxied token provider). */
@@ -50,7 +51,7 @@ async function sendIdsIn(outbox: OutboxStore): Promise<Set<string>> {
 }
 
 export type SubscribeOptionsShared = Omit<SubscribeOptions, 'signal' | 'onNotRecovered' | 'transactional'>;
-export type RemoteError = { runnelError: { errorName: string; message: string } };
+export type { RemoteError } from './remote-error.ts';
 export type Result<T> = { ok: T } | RemoteError;
 
 /** What a tab can call. */
