@@ -77,7 +77,14 @@ export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
         const slow = r.failovers.some((f) => f.ms > SLOW_FAILOVER_MS);
         if (r.ok && slow) {
           for (const e of run.notes.clientErrors.slice(0, 20)) log(`    slow failover, client: ${e}`);
-          if (process.env.RUNNEL_FAULTS_SLOW_LOGS === '1') log(harness.logs());
+          if (process.env.RUNNEL_FAULTS_SLOW_LOGS === '1') {
+            log(harness.logs());
+            const dir = options.artifactsDir ?? ARTIFACTS_DIR;
+            mkdirSync(dir, { recursive: true });
+            const file = join(dir, `faults-${seed}-slow.json`);
+            writeFileSync(file, historyJson(run.history, run.notes.clientErrors, harness.nodes.map((n) => ({ id: n.id, url: n.url }))));
+            log(`    history: ${file}`);
+          }
         }
         if (!r.ok) {
           for (const m of r.messages) log(`    ${m}`);
