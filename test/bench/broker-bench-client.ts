@@ -10,10 +10,9 @@
  * fan-out subscribers read raw sockets (raw-ws-reader.ts), not `ws`.
  */
 import { createInterface } from 'node:readline';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { FrameKind, PROTOCOL_VERSION, decodeFrame, decodeRecordBatch, encodeFrame, encodeRecordBatch } from '@runnel/client/codec';
-import { RecordsCounter, connectRaw, maskedFrame } from './raw-ws-reader.ts';
+import { openRawSubscriber } from './raw-subscriber.ts';
 
 const [role, wsUrl, topic, ...rest] = process.argv.slice(2);
 const enc = new TextEncoder();
@@ -72,28 +71,10 @@ async function subscribe(): Promise<void> {
   const [connections] = rest.map(Number);
   let records = 0;
   let counting = false;
-  const grantEvery = 16 * 1024 * 1024;
-  // Raw sockets (raw-ws-reader.ts): the subscribers count from headers and leave the CPU to the broker.
+  // Raw sockets (raw-subscriber.ts): the subscribers count from headers and leave the CPU to the broker.
   const open = async (): Promise<void> => {
-    let sinceGrant = 0;
-    let socket: Socket | null = null;
-    const counter = new RecordsCounter({
-      records(count, payloadBytes) {
-        if (counting) records += count;
-        sinceGrant += payloadBytes;
-        if (sinceGrant >= grantEvery && socket) {
-          socket.write(maskedFrame(encodeFrame({ type: 'credit', topic, partition: 0, bytes: sinceGrant })));
-          sinceGrant = 0;
-        }
-      },
-      other(opcode, payload) {
-        if (opcode === 9) socket?.write(maskedFrame(payload, 10));
-        if (opcode === 2 && payload[0] === FrameKind.error) throw new Error(`broker error: ${JSON.stringify(decodeFrame(payload))}`);
-      },
-    });
-    socket = await connectRaw(wsUrl, counter);
-    socket.write(maskedFrame(encodeFrame({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: role, token: '' })));
-    socket.write(maskedFrame(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 })));
+    const sub = await openRawSubscriber(wsUrl, topic, role, (count) => { if (counting) records += count; });
+    sub.send({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 });
   };
   for (let i = 0; i < connections; i += 200) await Promise.all(Array.from({ length: Math.min(200, connections - i) }, open));
   emit({ ready: true });

@@ -17,12 +17,10 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { createConsumer, createProducer, type RunnelConsumer, type WebSocketConstructor } from '@runnel/client';
 import { memoryStorage } from '@runnel/client/memory';
-import { FrameKind, PROTOCOL_VERSION, decodeFrame, encodeFrame } from '@runnel/client/codec';
-import { RecordsCounter, connectRaw, maskedFrame } from './raw-ws-reader.ts';
+import { openRawSubscriber, type RawSubscriber } from './raw-subscriber.ts';
 
 const [role, wsUrl, topic, arg] = process.argv.slice(2);
 const n = Number(arg);
@@ -197,35 +195,14 @@ async function latency(count: number): Promise<void> {
 
 async function raw(connections: number): Promise<void> {
   let meter: Meter | null = null;
-  const grantEvery = 16 * 1024 * 1024;
-  const open = async (): Promise<Socket> => {
-    let sinceGrant = 0;
-    let socket: Socket | null = null;
-    const counter = new RecordsCounter({
-      records(records, payloadBytes) {
-        if (meter) meter.count += records;
-        sinceGrant += payloadBytes;
-        if (sinceGrant >= grantEvery && socket) {
-          socket.write(maskedFrame(encodeFrame({ type: 'credit', topic, partition: 0, bytes: sinceGrant })));
-          sinceGrant = 0;
-        }
-      },
-      other(opcode, payload) {
-        if (opcode === 9) socket?.write(maskedFrame(payload, 10));
-        if (opcode === 2 && payload[0] === FrameKind.error) throw new Error(`broker error: ${JSON.stringify(decodeFrame(payload))}`);
-      },
-    });
-    socket = await connectRaw(wsUrl, counter);
-    socket.write(maskedFrame(encodeFrame({ type: 'hello', minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: 'raw', token: '' })));
-    return socket;
-  };
-  const sockets: Socket[] = [];
-  for (let i = 0; i < connections; i += 100) sockets.push(...await Promise.all(Array.from({ length: Math.min(100, connections - i) }, open)));
+  const open = () => openRawSubscriber(wsUrl, topic, 'raw', (records) => { if (meter) meter.count += records; });
+  const subscribers: RawSubscriber[] = [];
+  for (let i = 0; i < connections; i += 100) subscribers.push(...await Promise.all(Array.from({ length: Math.min(100, connections - i) }, open)));
   emit({ ready: true });
   await started;
   meter = new Meter();
   // NB: every connection subscribes at `start`, from the first record, as the SDK consumers do.
-  for (const socket of sockets) socket.write(maskedFrame(encodeFrame({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'earliest' }, creditBytes: 48 * 1024 * 1024 })));
+  for (const sub of subscribers) sub.send({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'earliest' }, creditBytes: 48 * 1024 * 1024 });
   await stopped;
   emit(meter.result());
   await exitOnQuit;
