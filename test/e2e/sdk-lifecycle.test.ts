@@ -149,9 +149,10 @@ test('back/forward cache: away and back twice, restored from the cache (pageshow
       assert.equal(shows.at(-1)!.persisted, true, `restored from the back/forward cache: ${describe(entries)}`);
       const hide = entries.filter((e) => e.what === 'pagehide').at(-1)!;
       assert.equal(hide.persisted, true);
-      // Closed on pagehide: the sampler's first state after it (the next one it ran in the page) is not 'connected'.
+      // Closed on pagehide: the sampler's first state after it (the next one it ran in the page) is not 'connected'
+      // — 'reconnecting' if it ran before the freeze, else 'connecting' (it ran again only after the restore; CI).
       const afterHide = entries.find((e) => e.atMs > hide.atMs && e.what.startsWith('state:'));
-      assert.equal(afterHide?.what, 'state:reconnecting', `the link was closed on pagehide: ${describe(entries)}`);
+      assert.ok(afterHide !== undefined && ['state:reconnecting', 'state:connecting'].includes(afterHide.what), `the link was closed on pagehide: ${describe(entries)}`);
       const ms = connectedAfter(entries, 'pageshow');
       assert.ok(ms !== undefined && ms <= ONLINE_TO_CONNECTED_BOUND_MS, `connected ${ms} ms after pageshow`);
       reconnectMs.push(ms);
