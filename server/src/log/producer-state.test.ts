@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { crc32c } from '@runnel/client/codec';
-import { lastSequenceOf, PRODUCER_BATCHES_RETAINED, ProducerStateTable, sequencePrecedes, type ProducerBatchHeader, type ProducerCheck } from './producer-state.ts';
+import { lastSequenceOf, PRODUCER_BATCHES_RETAINED, REQUEST_SEQUENCED_PRODUCER_ID_MIN, ProducerStateTable, sequencePrecedes, type ProducerBatchHeader, type ProducerCheck } from './producer-state.ts';
 
 const INT32_MAX = 0x7fff_ffff;
 const h = (producerId: number, producerEpoch: number, baseSequence: number, lastOffsetDelta = 0): ProducerBatchHeader => ({ producerId, producerEpoch, baseSequence, lastOffsetDelta });
@@ -221,4 +221,26 @@ test('a snapshot of the earlier format (RPS1, no history) is read with the windo
   assert.equal(restored.entry(1)!.historyLength, 50, 'the five remembered batches');
   assert.equal(answer(restored.check(h(1, 0, 20, 9))), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'below the window: unknown, as before the upgrade');
   assert.equal(answer(restored.check(h(1, 0, 30, 9))), 'duplicate');
+});
+
+test('a request-sequenced producer (id >= 2^52) takes one sequence per batch, whatever its record count; the same rule after a snapshot', () => {
+  const id = REQUEST_SEQUENCED_PRODUCER_ID_MIN + 12345;
+  const table = new ProducerStateTable(10);
+  // Batches of 3, 1 and 5 records carry sequences 0, 1, 2 (a Durable Streams producer numbers its appends).
+  table.record(h(id, 0, 0, 2), 0);
+  assert.deepEqual(table.check(h(id, 0, 1, 0)), { kind: 'append' }, 'the next request follows a 3-record batch at sequence 1');
+  assert.equal((table.check(h(id, 0, 3, 0)) as { code?: string }).code, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'sequence 3 after 0 is a gap');
+  table.record(h(id, 0, 1, 0), 3);
+  table.record(h(id, 0, 2, 4), 4);
+  assert.deepEqual(table.entry(id)?.batches.map((b) => [b.baseSequence, b.lastSequence, b.baseOffset, b.lastOffset]), [[0, 0, 0, 2], [1, 1, 3, 3], [2, 2, 4, 8]]);
+  assert.deepEqual(table.check(h(id, 0, 2, 4)), { kind: 'duplicate', baseOffset: 4, lastOffset: 8 });
+  assert.deepEqual(table.check(h(id, 0, 3, 7)), { kind: 'append' });
+  const restored = ProducerStateTable.decodeSnapshot(table.encodeSnapshot(), 10);
+  assert.deepEqual(restored?.check(h(id, 0, 3, 7)), { kind: 'append' });
+  assert.deepEqual(restored?.check(h(id, 0, 0, 2)), { kind: 'duplicate', baseOffset: 0, lastOffset: 2 });
+  // Below the id range the record count still counts: a 3-record batch at 0 expects 3 next.
+  const plain = new ProducerStateTable(10);
+  plain.record(h(REQUEST_SEQUENCED_PRODUCER_ID_MIN - 1, 0, 0, 2), 0);
+  assert.equal((plain.check(h(REQUEST_SEQUENCED_PRODUCER_ID_MIN - 1, 0, 1, 0)) as { code?: string }).code, 'OUT_OF_ORDER_SEQUENCE_NUMBER');
+  assert.deepEqual(plain.check(h(REQUEST_SEQUENCED_PRODUCER_ID_MIN - 1, 0, 3, 0)), { kind: 'append' });
 });

@@ -37,6 +37,13 @@
  *   fall back to OUT_OF_ORDER, none wrongly to DUPLICATE).
  * - unknown producer id (new, evicted or retention-deleted): any sequence is
  *   accepted, as Kafka does once a producer's history is gone.
+ * - request-sequenced producers (ids from REQUEST_SEQUENCED_PRODUCER_ID_MIN,
+ *   2^52, up): a batch takes ONE sequence, whatever its record count (its
+ *   lastSequence is its baseSequence). The Durable Streams endpoint numbers
+ *   requests, not records (Producer-Seq is per HTTP append); the rule is read
+ *   off the batch header, so a replay, a follower and a snapshot agree. The
+ *   broker's id allocator hands out ids from 0 in blocks and never gets near
+ *   2^52, and a client can claim only ids it was issued (producer-ids.ts).
  * Invariant: at most `maxProducers` entries (least recently written evicted).
  */
 import { crc32c, type ErrorName } from '@runnel/client/codec';
@@ -45,6 +52,8 @@ import { crc32c, type ErrorName } from '@runnel/client/codec';
 export const PRODUCER_BATCHES_RETAINED = 5;
 export const NO_PRODUCER_ID = -1;
 const INT32_MAX = 0x7fff_ffff;
+/** Producer ids at and above it number batches, not records (see the rules above); at most 2^53 − 1 (safe integers). */
+export const REQUEST_SEQUENCED_PRODUCER_ID_MIN = 2 ** 52;
 
 export interface ProducerBatch {
   baseSequence: number;
@@ -84,6 +93,11 @@ export interface ProducerBatchHeader {
 export function lastSequenceOf(baseSequence: number, lastOffsetDelta: number): number {
   if (baseSequence > INT32_MAX - lastOffsetDelta) return lastOffsetDelta - (INT32_MAX - baseSequence) - 1;
   return baseSequence + lastOffsetDelta;
+}
+
+/** Sequences a batch takes beyond its first: its lastOffsetDelta, or 0 for a request-sequenced producer. */
+export function sequenceDeltaOf(h: ProducerBatchHeader): number {
+  return h.producerId >= REQUEST_SEQUENCED_PRODUCER_ID_MIN ? 0 : h.lastOffsetDelta;
 }
 
 function isNextSequence(lastSequence: number, nextSequence: number): boolean {
@@ -178,7 +192,7 @@ export class ProducerStateTable {
       if (h.baseSequence === 0) return ACCEPT;
       return { kind: 'reject', code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', message: `producer ${h.producerId} new epoch ${h.producerEpoch} must start at sequence 0, got ${h.baseSequence}` };
     }
-    const lastSequence = lastSequenceOf(h.baseSequence, h.lastOffsetDelta);
+    const lastSequence = lastSequenceOf(h.baseSequence, sequenceDeltaOf(h));
     for (const b of entry.batches) {
       if (b.baseSequence === h.baseSequence && b.lastSequence === lastSequence) {
         return { kind: 'duplicate', baseOffset: b.baseOffset, lastOffset: b.lastOffset };
@@ -200,10 +214,11 @@ export class ProducerStateTable {
       entry = { producerId: h.producerId, producerEpoch: h.producerEpoch, batches: [], historyLength: 0 };
     }
     const latest = entry.batches[entry.batches.length - 1];
-    const sequences = h.lastOffsetDelta + 1;
+    const sequenceDelta = sequenceDeltaOf(h);
+    const sequences = sequenceDelta + 1;
     // Unbroken only when this batch follows the latest (a replay may meet a batch accepted after an eviction it did not repeat).
     entry.historyLength = latest && isNextSequence(latest.lastSequence, h.baseSequence) ? Math.min(entry.historyLength + sequences, SEQUENCE_SPACE) : sequences;
-    entry.batches.push({ baseSequence: h.baseSequence, lastSequence: lastSequenceOf(h.baseSequence, h.lastOffsetDelta), baseOffset, lastOffset: baseOffset + h.lastOffsetDelta });
+    entry.batches.push({ baseSequence: h.baseSequence, lastSequence: lastSequenceOf(h.baseSequence, sequenceDelta), baseOffset, lastOffset: baseOffset + h.lastOffsetDelta });
     if (entry.batches.length > PRODUCER_BATCHES_RETAINED) entry.batches.shift();
     this.#entries.set(h.producerId, entry);
     if (this.#entries.size > this.maxProducers) {
