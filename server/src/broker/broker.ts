@@ -14,6 +14,7 @@ import { BatchAttributes, RunnelError, validateRecords, type BatchHeader } from 
 import type { Limits } from '../limits.ts';
 import type { RunnelMetrics } from '../metrics.ts';
 import { nativeCrc } from '../log/partition-log.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import { GroupCoordinator } from '../groups/coordinator.ts';
 import { FileOffsetStore } from '../groups/file-offset-store.ts';
 import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
@@ -230,6 +231,11 @@ export class Broker {
   /** Resolves once highWatermark > offset, on timeout (capped by maxLongPollMs), on abort or topic deletion (never rejects). */
   waitForRecords(topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return this.partition(topic, partition).waitForVisible(offset, Math.min(timeoutMs, this.config.limits.maxLongPollMs), signal);
+  }
+
+  /** The partition's idempotent-producer state of `producerId` (Partition.producerState). */
+  producerState(topic: string, partition: number, producerId: number): ProducerEntry | undefined {
+    return this.partition(topic, partition).producerState(producerId);
   }
 
   offsetForTimestamp(topic: string, partition: number, timestampMs: number): Promise<number | null> {

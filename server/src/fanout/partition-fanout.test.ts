@@ -69,7 +69,7 @@ function memoryPartition(topic: TopicInfo, log: MemoryLog): Partition {
     get highWatermark() { return log.highWatermark; },
     read: (offset, maxBytes, opts) => log.read(offset, maxBytes, opts ?? {}),
     onVisible: (listener) => log.onAppend(listener),
-    append: unused, offsetForTimestamp: unused, waitForVisible: unused, state: unused, close: unused,
+    append: unused, offsetForTimestamp: unused, producerState: unused, waitForVisible: unused, state: unused, close: unused,
   };
 }
 

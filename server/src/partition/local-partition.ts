@@ -4,6 +4,7 @@
  * and every ack level is satisfied by the local fdatasync.
  */
 import type { PartitionLog } from '../log/partition-log.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AppendOptions, AppendResult, Partition, PartitionReadResult, PartitionState, VisibleBatch } from './partition.ts';
 import { VisibleWaiters } from './visible-waiters.ts';
@@ -38,6 +39,10 @@ export class LocalPartition implements Partition {
 
   offsetForTimestamp(timestampMs: number): Promise<number | null> {
     return this.log.offsetForTimestamp(timestampMs);
+  }
+
+  producerState(producerId: number): ProducerEntry | undefined {
+    return this.log.producerState(producerId);
   }
 
   onVisible(listener: (batch: VisibleBatch) => void): () => void {

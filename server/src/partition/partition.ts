@@ -16,6 +16,7 @@
  */
 import type { BatchHeader } from '@runnel/client/codec';
 import type { TopicInfo } from '../metadata/topic-info.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 
 /** Kafka's produce acks: -1 = all in-sync replicas, 1 = leader, 0 = no answer wanted. */
 export type Acks = -1 | 0 | 1;
@@ -89,6 +90,12 @@ export interface Partition {
   read(offset: number, maxBytes: number, options?: { maxOffset?: number }): Promise<PartitionReadResult>;
   /** First offset whose batch has maxTimestamp >= `timestampMs`, below the high watermark; null if none. */
   offsetForTimestamp(timestampMs: number): Promise<number | null>;
+  /**
+   * The idempotent-producer state the appends of `producerId` are checked against (rebuilt from the log on
+   * restart, replicated with the batches), as the partition's leader holds it. NOT_LEADER_OR_FOLLOWER where
+   * this broker does not lead the partition (the check is the leader's).
+   */
+  producerState(producerId: number): ProducerEntry | undefined;
   /** "New data visible": called synchronously, in offset order, for each batch that falls below the high watermark. Returns the unsubscribe. */
   onVisible(listener: (batch: VisibleBatch) => void): () => void;
   /** Resolves once highWatermark > `offset`, after `timeoutMs`, on abort or when the partition closes (never rejects). */

@@ -17,6 +17,7 @@ import { RunnelError, iterateBatches } from '@runnel/client/codec';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AppendOptions, AppendResult, Partition, PartitionReadResult, PartitionState, VisibleBatch } from '../partition/partition.ts';
 import { VisibleWaiters } from '../partition/visible-waiters.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import type { ServedPartition } from '../broker/topic-source.ts';
 import type { ClusterPartitionView, PartitionLeadership, VersionedLeadership } from '../cluster/cluster-state.ts';
 
@@ -134,6 +135,12 @@ export class ClusterPartition implements ServedPartition {
   offsetForTimestamp(timestampMs: number): Promise<number | null> {
     if (this.replica) return this.replica.offsetForTimestamp(timestampMs);
     return this.forwarder.offsetForTimestamp(this.requireLeader(), this.topic.topicId, this.partition, timestampMs);
+  }
+
+  /** The leader's check: here only while the local replica leads (a forwarded produce is checked by the remote leader). */
+  producerState(producerId: number): ProducerEntry | undefined {
+    if (this.leadership.leader === this.brokerId && this.replica?.role === 'leader') return this.replica.producerState(producerId);
+    throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} does not lead ${this.topic.name}/${this.partition} (leader ${this.leadership.leader}): its producer state is the leader's`);
   }
 
   onVisible(listener: (batch: VisibleBatch) => void): () => void {

@@ -21,6 +21,7 @@
 import { assert, RunnelError } from '@runnel/client/codec';
 import type { ClusterPartitionView, IsrStore, VersionedLeadership } from '../cluster/cluster-state.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { AppendOptions, AppendResult, Partition, PartitionReadResult, PartitionState, VisibleBatch } from '../partition/partition.ts';
 import { VisibleWaiters } from '../partition/visible-waiters.ts';
@@ -199,11 +200,13 @@ export class ReplicaPartition implements Partition {
 
   append(batch: Uint8Array, options: AppendOptions): Promise<AppendResult> {
     const leader = this.#leader;
-    if (leader === null || !leader.isActive) {
-      const l = this.#leadership;
-      return Promise.reject(new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${this.#o.brokerId} does not lead ${this.topic.name}/${this.partition}${l ? ` (leader ${l.leader}, epoch ${l.leaderEpoch})` : ''}`, { details: { leader: l?.leader ?? -1, leaderEpoch: l?.leaderEpoch ?? -1 } }));
-    }
+    if (leader === null || !leader.isActive) return Promise.reject(this.#notLeader());
     return leader.append(batch, options);
+  }
+
+  #notLeader(): RunnelError {
+    const l = this.#leadership;
+    return new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${this.#o.brokerId} does not lead ${this.topic.name}/${this.partition}${l ? ` (leader ${l.leader}, epoch ${l.leaderEpoch})` : ''}`, { details: { leader: l?.leader ?? -1, leaderEpoch: l?.leaderEpoch ?? -1 } });
   }
 
   read(offset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<PartitionReadResult> {
@@ -213,6 +216,11 @@ export class ReplicaPartition implements Partition {
 
   offsetForTimestamp(timestampMs: number): Promise<number | null> {
     return this.log.offsetForTimestamp(timestampMs);
+  }
+
+  producerState(producerId: number): ProducerEntry | undefined {
+    if (this.#leader === null || !this.#leader.isActive) throw this.#notLeader();
+    return this.log.producerState(producerId);
   }
 
   onVisible(listener: (batch: VisibleBatch) => void): () => void {

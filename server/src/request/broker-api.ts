@@ -10,6 +10,7 @@
 import type { CommittedOffset, ErrorName, GroupAssignmentFrame } from '@runnel/client/codec';
 import type { GroupDescription, GroupMemberSink, GroupSummary } from '../groups/coordinator.ts';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import type { Acks, AppendResult, PartitionReadResult, PartitionState } from '../partition/partition.ts';
 import type { Authentication } from './access-control.ts';
 import type { RequestContext } from './request-context.ts';
@@ -56,6 +57,12 @@ export interface HttpBrokerApi {
    * request never answers 429 after writing part of itself. Non-idempotent batches only.
    */
   produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: Acks): Promise<AppendResult[]>;
+  /**
+   * The partition's idempotent-producer state of `producerId` (needs the produce grant): what an append of
+   * that producer is checked against, rebuilt from the log on restart. UNKNOWN_TOPIC_OR_PARTITION; in a
+   * cluster NOT_LEADER_OR_FOLLOWER on a broker that does not lead the partition.
+   */
+  producerState(ctx: RequestContext, topic: string, partition: number, producerId: number): ProducerEntry | undefined;
   /** Stored batches from the one containing `offset`, below the high watermark. OFFSET_OUT_OF_RANGE. */
   fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */

@@ -179,6 +179,13 @@ export class RequestLayer implements BrokerApi {
     await this.broker.refreshTopic(name);
   }
 
+  /** Read by a producer about to append (the Durable Streams endpoint): the produce grant. */
+  producerState(ctx: RequestContext, topic: string, partition: number, producerId: number) {
+    this.access.check(ctx, 'produce', { topic });
+    refuseInternal(topic, 'produce to');
+    return this.broker.producerState(topic, partition, producerId);
+  }
+
   async offsetForTimestamp(ctx: RequestContext, topic: string, partition: number, timestampMs: number) {
     this.access.check(ctx, 'fetch', { topic });
     return this.broker.offsetForTimestamp(topic, partition, timestampMs);

@@ -95,6 +95,12 @@ export class MemoryBroker implements HttpBrokerApi {
     return { baseOffset, lastOffset: batchLastOffset({ ...checked.value, baseOffset }), logAppendTimeMs: -1, duplicate: false, logStartOffset: 0 };
   }
 
+  /** This double does not de-duplicate idempotent batches: it holds no producer state. */
+  producerState(_ctx: RequestContext, topic: string, partition: number, _producerId: number): undefined {
+    this.partition(topic, partition);
+    return undefined;
+  }
+
   async produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: -1 | 0 | 1): Promise<ProduceResult[]> {
     return Promise.all(batches.map((b) => this.produce(ctx, topic, b.partition, b.batch, acks)));
   }
