@@ -25,6 +25,7 @@ import {
   nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf,
 } from './protocol.ts';
 import { MAX_STREAMS, type StreamMeta, type StreamStore } from './stream-store.ts';
+import { newProducerKey, protocolStateOf, runnelProducerId, unmappable } from './producer-mapping.ts';
 
 export const STREAM_MOUNT = '/v1/stream/';
 
@@ -245,7 +246,7 @@ export class StreamEndpoint {
     const topic = `ds.${createHash('sha256').update(path).digest('hex').slice(0, 24)}.${incarnation}`;
     await this.broker.createTopic(ctx, { name: topic, partitions: 1 });
     const meta: StreamMeta = {
-      path, generation, incarnation, topic, contentType, createdAtMs: Date.now(), closed, producers: {}, base, softDeleted: false, forkCount: 0,
+      path, generation, incarnation, topic, contentType, createdAtMs: Date.now(), closed, producerKey: newProducerKey(), base, softDeleted: false, forkCount: 0,
       ...(ttlSeconds !== undefined ? { ttlSeconds } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(fork ? { fork } : {}),
     };
     try {
@@ -271,10 +272,24 @@ export class StreamEndpoint {
     return h;
   }
 
-  private async produce(ctx: RequestContext, meta: StreamMeta, values: Uint8Array[]): Promise<number> {
-    const batch = encodeRecordBatch({ baseTimestamp: Date.now(), records: values.map((value) => ({ value })) });
-    const result = await this.broker.produce(ctx, meta.topic, 0, batch, -1);
-    return meta.base + result.lastOffset + 1;
+  /** Appends `values` as one batch; with `producer`, the batch carries its tuple and the partition de-duplicates it. */
+  private async produce(ctx: RequestContext, meta: StreamMeta, values: Uint8Array[], producer?: { id: number; epoch: number; seq: number }): Promise<{ next: number; duplicate: boolean }> {
+    const records = values.map((value) => ({ value }));
+    const batch = producer === undefined
+      ? encodeRecordBatch({ baseTimestamp: Date.now(), records })
+      : encodeRecordBatch({ baseTimestamp: Date.now(), records, producerId: producer.id, producerEpoch: producer.epoch, baseSequence: producer.seq });
+    // The endpoint claims the stream's derived id itself (producer-mapping.ts); no client is ever issued one.
+    const result = await this.broker.produce(ctx, meta.topic, 0, batch, -1, producer === undefined ? undefined : { claimed: new Set([producer.id]) });
+    return { next: meta.base + result.lastOffset + 1, duplicate: result.duplicate };
+  }
+
+  /** The stream's producer key; a stream written before keys existed gets one now (durable before use). */
+  private async producerKeyOf(meta: StreamMeta): Promise<string> {
+    if (meta.producerKey === undefined) {
+      meta.producerKey = newProducerKey();
+      await this.store.save(meta);
+    }
+    return meta.producerKey;
   }
 
   // ---- append / close -------------------------------------------------------------------------
@@ -307,13 +322,28 @@ export class StreamEndpoint {
       if (type === null) return badRequest('an append with a body needs a Content-Type');
       if (mediaType(type) !== mediaType(meta.contentType)) return conflict(`the stream's content type is ${meta.contentType}`);
     }
+    let runnelId: number | undefined;
     if (p !== null) {
-      const verdict = checkProducer(meta.producers[p.id], p);
+      const refused = unmappable(p);
+      if (refused !== null) return badRequest(refused);
+      runnelId = runnelProducerId(await this.producerKeyOf(meta), p.id);
+      // The partition's own table (rebuilt from the log) is the state; `producers` only for streams written before that.
+      const state = protocolStateOf(this.broker.producerState(ctx, meta.topic, 0, runnelId)) ?? meta.producers?.[p.id];
+      const verdict = checkProducer(state, p);
       switch (verdict.kind) {
         case 'stale-epoch': return plain(403, 'INVALID_PRODUCER_EPOCH', 'a newer producer epoch fenced this one', { 'producer-epoch': String(verdict.currentEpoch) });
         case 'bad-epoch-start': return badRequest('a new producer epoch starts at Producer-Seq 0');
         case 'gap': return plain(409, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'producer sequence gap', { 'producer-expected-seq': String(verdict.expected), 'producer-received-seq': String(verdict.received) });
-        case 'duplicate': return new Response(null, { status: 204, headers: baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, verdict.lastSeq) }) });
+        case 'duplicate': {
+          const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, verdict.lastSeq) });
+          // A retry of a final append whose records are durable but whose close was not (a crash between the
+          // two writes): the close is the rest of that request, done now.
+          if (closing && p.seq === verdict.lastSeq) {
+            await this.closeStream(meta, p);
+            headers.set('stream-closed', 'true');
+          }
+          return new Response(null, { status: 204, headers });
+        }
         case 'accept': break;
       }
     }
@@ -329,22 +359,34 @@ export class StreamEndpoint {
         values = msgs.value.map((m) => encoder.encode(m));
       } else values = [body];
     }
-    const next = values.length > 0 ? await this.produce(ctx, meta, values) : this.tail(ctx, meta);
-    let changed = false;
-    if (p !== null) { meta.producers[p.id] = { epoch: p.epoch, lastSeq: p.seq }; changed = true; }
-    if (streamSeq !== null) { meta.lastStreamSeq = streamSeq; changed = true; }
-    if (closing) {
-      meta.closed = true;
-      if (p !== null) meta.closedBy = { id: p.id, epoch: p.epoch, seq: p.seq };
-      changed = true;
+    let next = this.tail(ctx, meta);
+    if (values.length > 0) {
+      const tuple = p !== null && runnelId !== undefined ? { id: runnelId, epoch: p.epoch, seq: p.seq } : undefined;
+      const written = await this.produce(ctx, meta, values, tuple);
+      next = written.next;
+      if (written.duplicate && p !== null) {
+        // Only a race the per-stream serialization rules out (or a cluster leader change) gets here: still a duplicate.
+        return new Response(null, { status: 204, headers: baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, p.seq) }) });
+      }
     }
-    if (changed) await this.store.save(meta);
-    if (closing) this.wake(meta.incarnation);
+    if (streamSeq !== null) {
+      meta.lastStreamSeq = streamSeq;
+      if (!closing) await this.store.save(meta);
+    }
+    if (closing) await this.closeStream(meta, p);
     const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, next) });
     if (meta.closed) headers.set('stream-closed', 'true');
     if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
     // A close-only request answers 204 like any close; 200 is for a producer's accepted data.
     return new Response(null, { status: p !== null && values.length > 0 ? 200 : 204, headers });
+  }
+
+  /** Closes the stream (durable before it resolves), remembering the closing producer tuple; wakes live readers. */
+  private async closeStream(meta: StreamMeta, p: { id: string; epoch: number; seq: number } | null): Promise<void> {
+    meta.closed = true;
+    if (p !== null) meta.closedBy = { id: p.id, epoch: p.epoch, seq: p.seq };
+    await this.store.save(meta);
+    this.wake(meta.incarnation);
   }
 
   // ---- delete ---------------------------------------------------------------------------------

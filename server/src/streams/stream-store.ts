@@ -3,7 +3,8 @@
  * closed flag, fork parent, producer and Stream-Seq state. One JSON file per
  * stream in `<data>/streams/`, named by the SHA-256 of the stream path and
  * rewritten atomically (write, fsync, rename) before a change is answered, so
- * a close or a producer's sequence survives a crash like the records do.
+ * a close or a Stream-Seq survives a crash like the records do. Idempotent
+ * producer state is not here: it is in the records (producer-mapping.ts).
  *
  * In a cluster these files are local to the broker that serves the URL (the
  * records are replicated, this state is not yet; docs/durable-streams.md).
@@ -29,7 +30,13 @@ export interface StreamMeta {
   closed: boolean;
   /** The producer tuple whose append closed the stream (its retry is a duplicate, not a conflict). */
   closedBy?: { id: string; epoch: number; seq: number };
-  producers: Record<string, ProducerState>;
+  /**
+   * Key of the stream's Producer-Id → Runnel producer id mapping (producer-mapping.ts); minted at creation.
+   * The producer state itself is the topic partition's (in the records), not this file's.
+   */
+  producerKey?: string;
+  /** Producer state of streams written before it moved into the log: read as a fallback, never written. */
+  producers?: Record<string, ProducerState>;
   /** Highest Stream-Seq accepted (scope: the stream). */
   lastStreamSeq?: string;
   /** Positions below `base` are the source's (a fork); 0 otherwise. */
