@@ -1,5 +1,6 @@
 /**
- * IndexedDB Storage (browser; `@runnel/client/indexeddb`), on `idb`.
+ * IndexedDB Storage (browser; `@runnel/client/indexeddb`), on the raw IndexedDB API (a few promisified
+ * requests); idb's typed wrapper is loaded lazily, only for the transaction a `transactional` handler gets.
  * Object stores: `offsets` ([consumerId, topic, partition] → {partition,
  * offset, topicId}), `outboxRecords` and `outboxBatches` (by id), `meta`
  * ('producer'), `states` ([name, topic] → a materialized state with its
@@ -22,9 +23,44 @@
  * Without Web Locks (Node, old browsers) there is only slot 0: give each
  * client its own database name.
  */
-import { deleteDB, openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { RunnelError } from './codec/error-codes.ts';
 import type { AdoptedOutbox, OffsetStore, OutboxStore, StateSnapshot, StateStore, Storage, StoredOffset } from './storage.ts';
+
+/** The request's result once it succeeds; its error when it fails. */
+const req = <T>(r: IDBRequest<T>): Promise<T> => new Promise((resolve, reject) => {
+  r.onsuccess = () => resolve(r.result);
+  r.onerror = () => reject(r.error);
+});
+
+/** Resolves when `tx` commits; rejects with its error (or an AbortError) when it aborts. */
+const done = (tx: IDBTransaction): Promise<void> => new Promise((resolve, reject) => {
+  tx.oncomplete = () => resolve();
+  tx.onerror = tx.onabort = () => reject(tx.error ?? new DOMException('AbortError', 'AbortError'));
+});
+
+/** Opens `name` at `version`, running `upgrade` (a throw aborts the open) when it is older. */
+function openDb(name: string, version: number, upgrade: (db: IDBDatabase, oldVersion: number) => void): Promise<IDBDatabase> {
+  const r = indexedDB.open(name, version);
+  r.onupgradeneeded = (e) => upgrade(r.result, e.oldVersion);
+  return req(r);
+}
+
+/** One readwrite transaction over `stores`: `fn` queues its requests, the promise waits for the commit. */
+async function write(db: IDBDatabase, stores: string | string[], fn: (tx: IDBTransaction) => void): Promise<void> {
+  const tx = db.transaction(stores, 'readwrite');
+  const committed = done(tx);
+  try {
+    fn(tx);
+  } catch (error) {
+    committed.catch(() => {}); // NB: the abort below rejects it; the caller gets `error`
+    try { tx.abort(); } catch { /* already finished */ }
+    throw error;
+  }
+  return committed;
+}
+
+/** idb's `wrap`, loaded the first time a `transactional` handler needs its typed transaction. */
+let wrapTx: Promise<(tx: IDBTransaction) => unknown> | undefined;
 
 export interface IndexedDbStorageOptions {
   /** Database name; use one per clientId. Default 'runnel'. */
@@ -44,8 +80,8 @@ function tryLock(locks: LockManager, name: string): Promise<(() => void) | null>
   });
 }
 
-const openOutboxDb = (name: string): Promise<IDBPDatabase> => openDB(name, 1, {
-  upgrade(raw) { for (const store of [RECORDS, BATCHES, META]) raw.createObjectStore(store, store === META ? undefined : { keyPath: 'id' }); },
+const openOutboxDb = (name: string): Promise<IDBDatabase> => openDb(name, 1, (raw) => {
+  for (const store of [RECORDS, BATCHES, META]) raw.createObjectStore(store, store === META ? undefined : { keyPath: 'id' });
 });
 
 const OFFSETS = 'offsets', RECORDS = 'outboxRecords', BATCHES = 'outboxBatches', META = 'meta', STATES = 'states';
@@ -60,23 +96,21 @@ const range = (consumerId: string, topic: string): IDBKeyRange => IDBKeyRange.bo
  * @example const storage = await indexedDbStorage({ name: 'runnel-shop' });
  */
 export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): Promise<Storage> {
-  // NB: idb uses the global indexedDB (Node tests install `fake-indexeddb/auto`).
+  // NB: the global indexedDB (Node tests install `fake-indexeddb/auto`).
   const appVersion = options.version ?? 1;
-  const db = await openDB(options.name ?? 'runnel', appVersion + RUNNEL_SCHEMA - 1, {
-    upgrade(raw, oldVersion) {
-      // Which schema the old version was in: a schema-1 database has no `states` store.
-      const oldAppVersion = oldVersion > 0 && raw.objectStoreNames.contains(STATES) ? oldVersion - (RUNNEL_SCHEMA - 1) : oldVersion;
-      for (const name of [OFFSETS, RECORDS, BATCHES, META, STATES]) {
-        if (!raw.objectStoreNames.contains(name)) raw.createObjectStore(name, name === RECORDS || name === BATCHES ? { keyPath: 'id' } : undefined);
-      }
-      options.upgrade?.(raw as unknown as IDBDatabase, oldAppVersion);
-    },
+  const db = await openDb(options.name ?? 'runnel', appVersion + RUNNEL_SCHEMA - 1, (raw, oldVersion) => {
+    // Which schema the old version was in: a schema-1 database has no `states` store.
+    const oldAppVersion = oldVersion > 0 && raw.objectStoreNames.contains(STATES) ? oldVersion - (RUNNEL_SCHEMA - 1) : oldVersion;
+    for (const name of [OFFSETS, RECORDS, BATCHES, META, STATES]) {
+      if (!raw.objectStoreNames.contains(name)) raw.createObjectStore(name, name === RECORDS || name === BATCHES ? { keyPath: 'id' } : undefined);
+    }
+    options.upgrade?.(raw, oldAppVersion);
   });
   const name = options.name ?? 'runnel';
   const slots = options.maxOutboxes ?? 16;
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   const lockName = (slot: number): string => `runnel-outbox:${name}:${slot}`;
-  const slotDb = (slot: number): Promise<IDBPDatabase> => (slot === 0 ? Promise.resolve(db) : openOutboxDb(`${name}~outbox${slot}`));
+  const slotDb = (slot: number): Promise<IDBDatabase> => (slot === 0 ? Promise.resolve(db) : openOutboxDb(`${name}~outbox${slot}`));
   let own = 0, releaseOwn = (): void => {};
   if (locks) {
     for (own = 0; own < slots; own++) {
@@ -106,7 +140,7 @@ export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): P
           adopted.delete(done);
           const empty = drop && slot > 0 && (await outbox.load().then((x) => x.records.length + x.batches.length === 0, () => false));
           if (slot > 0) orphanDb.close();
-          if (empty) await deleteDB(slotName).catch(() => {});
+          if (empty) await req(indexedDB.deleteDatabase(slotName)).catch(() => {});
           release();
         };
         adopted.add(done);
@@ -124,79 +158,68 @@ export async function indexedDbStorage(options: IndexedDbStorageOptions = {}): P
   };
 }
 
-function offsetStore(db: IDBPDatabase): OffsetStore {
-  const put = (store: { put(v: unknown, k: IDBValidKey): unknown }, consumerId: string, topic: string, offsets: ReadonlyMap<number, StoredOffset>): void => {
+function offsetStore(db: IDBDatabase): OffsetStore {
+  const put = (store: IDBObjectStore, consumerId: string, topic: string, offsets: ReadonlyMap<number, StoredOffset>): void => {
     for (const [partition, { offset, topicId }] of offsets) store.put({ partition, offset, topicId } satisfies OffsetRow, [consumerId, topic, partition]);
   };
   return {
     async getOffsets(consumerId, topic) {
-      const rows: OffsetRow[] = await db.getAll(OFFSETS, range(consumerId, topic));
+      const rows: OffsetRow[] = await req(db.transaction(OFFSETS).objectStore(OFFSETS).getAll(range(consumerId, topic)));
       return new Map(rows.map((r) => [r.partition, { offset: r.offset, topicId: r.topicId }]));
     },
-    async putOffsets(consumerId, topic, offsets) {
-      const tx = db.transaction(OFFSETS, 'readwrite');
-      put(tx.store, consumerId, topic, offsets);
-      await tx.done;
-    },
-    async deleteOffsets(consumerId, topic) {
-      await db.delete(OFFSETS, range(consumerId, topic));
-    },
+    putOffsets: (consumerId, topic, offsets) => write(db, OFFSETS, (tx) => put(tx.objectStore(OFFSETS), consumerId, topic, offsets)),
+    deleteOffsets: (consumerId, topic) => write(db, OFFSETS, (tx) => tx.objectStore(OFFSETS).delete(range(consumerId, topic))),
     async transact(storeNames, consumerId, topic, work) {
+      const wrap = await (wrapTx ??= import('idb').then((m) => m.wrap as (tx: IDBTransaction) => unknown));
       const tx = db.transaction([...storeNames, OFFSETS], 'readwrite');
+      const committed = done(tx);
+      committed.catch(() => {}); // NB: awaited below; an abort while `work` runs must not be an unhandled rejection
       try {
-        const offsets = await work(tx);
+        const offsets = await work(wrap(tx));
         put(tx.objectStore(OFFSETS), consumerId, topic, offsets);
       } catch (error) {
         try { tx.abort(); } catch { /* already finished */ }
         throw error;
       }
-      await tx.done;
+      await committed;
     },
   };
 }
 
 interface StateRow { state: unknown; offsets: [number, StoredOffset][]; recordCount: number }
 
-function stateStore(db: IDBPDatabase): StateStore {
+function stateStore(db: IDBDatabase): StateStore {
   return {
     async getState(name, topic) {
-      const row = (await db.get(STATES, [name, topic])) as StateRow | undefined;
+      const row = (await req(db.transaction(STATES).objectStore(STATES).get([name, topic]))) as StateRow | undefined;
       return row ? { state: row.state, offsets: new Map(row.offsets), recordCount: row.recordCount } satisfies StateSnapshot : null;
     },
-    async putState(name, topic, { state, offsets, recordCount }) {
-      // NB: put() structured-clones the row now, in one transaction: state and offsets are one atomic write.
-      await db.put(STATES, { state, offsets: [...offsets].map(([p, o]) => [p, { ...o }]), recordCount } satisfies StateRow, [name, topic]);
-    },
-    async deleteState(name, topic) {
-      await db.delete(STATES, [name, topic]);
-    },
+    // NB: put() structured-clones the row now, in one transaction: state and offsets are one atomic write.
+    putState: (name, topic, { state, offsets, recordCount }) => write(db, STATES, (tx) => tx.objectStore(STATES).put(
+      { state, offsets: [...offsets].map(([p, o]) => [p, { ...o }]), recordCount } satisfies StateRow, [name, topic])),
+    deleteState: (name, topic) => write(db, STATES, (tx) => tx.objectStore(STATES).delete([name, topic])),
   };
 }
 
-function outboxStore(db: IDBPDatabase): OutboxStore {
-  const write = async (stores: string[], fn: (tx: IDBPTransaction<unknown, string[], 'readwrite'>) => void): Promise<void> => {
-    const tx = db.transaction(stores, 'readwrite');
-    fn(tx);
-    await tx.done;
-  };
+function outboxStore(db: IDBDatabase): OutboxStore {
   return {
     async load() {
       const tx = db.transaction([RECORDS, BATCHES, META]);
       const [records, batches, producer] = await Promise.all([
-        tx.objectStore(RECORDS).getAll(), tx.objectStore(BATCHES).getAll(), tx.objectStore(META).get('producer'),
+        req(tx.objectStore(RECORDS).getAll()), req(tx.objectStore(BATCHES).getAll()), req(tx.objectStore(META).get('producer')),
       ]);
       return { producer: producer ?? null, records, batches };
     },
-    addRecords: (records) => write([RECORDS], (tx) => { for (const r of records) tx.objectStore(RECORDS).put(r); }),
-    freeze: (batches, producer) => write([RECORDS, BATCHES, META], (tx) => {
+    addRecords: (records) => write(db, RECORDS, (tx) => { for (const r of records) tx.objectStore(RECORDS).put(r); }),
+    freeze: (batches, producer) => write(db, [RECORDS, BATCHES, META], (tx) => {
       for (const b of batches) {
         tx.objectStore(BATCHES).put(b);
         for (const id of b.recordIds) tx.objectStore(RECORDS).delete(id);
       }
       tx.objectStore(META).put(producer, 'producer');
     }),
-    deleteBatches: (ids) => write([BATCHES], (tx) => { for (const id of ids) tx.objectStore(BATCHES).delete(id); }),
-    deleteRecords: (ids) => write([RECORDS], (tx) => { for (const id of ids) tx.objectStore(RECORDS).delete(id); }),
-    saveProducer: (producer) => write([META], (tx) => { tx.objectStore(META).put(producer, 'producer'); }),
+    deleteBatches: (ids) => write(db, BATCHES, (tx) => { for (const id of ids) tx.objectStore(BATCHES).delete(id); }),
+    deleteRecords: (ids) => write(db, RECORDS, (tx) => { for (const id of ids) tx.objectStore(RECORDS).delete(id); }),
+    saveProducer: (producer) => write(db, META, (tx) => { tx.objectStore(META).put(producer, 'producer'); }),
   };
 }
