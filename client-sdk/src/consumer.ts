@@ -148,8 +148,8 @@ function startPosition(from: StartFrom, reset: 'earliest' | 'latest'): StartPosi
 class PartitionReader implements StreamReader {
   start: StartPosition;
   topicId: string;
-  /** Frames received but not yet handled, with their credit release. */
-  queue: { frame: RecordsFrame; release: () => void }[] = [];
+  /** Frames received but not yet handled, with what releases their credit. */
+  queue: { frame: RecordsFrame; held: { release(): void } }[] = [];
   receivedEnd = 0;
 
   constructor(private readonly sub: Subscription<any>, readonly partition: number, stored: StoredOffset | undefined, start: StartPosition) {
@@ -199,12 +199,12 @@ class PartitionReader implements StreamReader {
     });
   }
 
-  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean {
+  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, held: { release(): void }): boolean {
     const position = this.neededOffset;
-    if (position === null || lastOffset < position) return release(), true;
-    if (firstOffset > position) return release(), false;
+    if (position === null || lastOffset < position) return held.release(), true;
+    if (firstOffset > position) return held.release(), false;
     this.receivedEnd = lastOffset + 1;
-    this.queue.push({ frame, release });
+    this.queue.push({ frame, held });
     this.sub.wake(this);
     return true;
   }
@@ -296,7 +296,11 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (!this.#running) this.#loop = this.#run();
   }
 
-  /** Handles queued frames one at a time, readers in arrival order. */
+  /**
+   * Handles queued frames one at a time, readers in arrival order. Hot path: a frame whose handling is
+   * synchronous (a synchronous handler, not transactional) is followed by the next one at once, with no
+   * promise or microtask per frame; only a frame whose handler returned a promise is awaited.
+   */
   async #run(): Promise<void> {
     this.#running = true;
     try {
@@ -304,9 +308,10 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
         const reader = this.#runQueue[0];
         const item = reader.queue.shift();
         if (!item) { this.#runQueue.shift(); continue; }
-        await this.#handleFrame(reader, item.frame);
-        item.release();
-        this.#maybeCommit();
+        const handling = this.#handleFrame(reader, item.frame);
+        if (handling) await handling;
+        item.held.release();
+        void this.#maybeCommit();
       }
     } catch (error) {
       this.fail(error);
@@ -315,12 +320,14 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     }
   }
 
-  async #handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> {
+  /** Undefined when the frame was handled synchronously; else the promise of its handling. */
+  #handleFrame(reader: PartitionReader, frame: RecordsFrame): Promise<void> | void {
     const p = reader.partition;
     const from = this.tracker.position(p);
     if (from === undefined) return;
     // Per-record mode reuses one array (frames are handled one at a time); batches are handed out, so fresh.
     const records = this.#handler ? this.#scratch : [];
+    let handling: Promise<void> | void = undefined;
     try {
       const next = decodeRecords(this.topic, p, frame.batches, from, records, this.deps.checkCrcs !== false);
       if (next instanceof RunnelError) throw next;
@@ -328,17 +335,17 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
       if (records.length === 0) return;
       const tx = this.options.transactional;
       if (tx && this.deps.offsets.transact) {
-        await this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
+        handling = this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
           await this.#deliver(p, records, frame.highWatermark, { tx: t as HandlerTransaction });
           return new Map([[p, { offset: this.tracker.handledOffset(p)!, topicId: reader.topicId }]]);
-        });
-        this.tracker.takeCommit();
-        return;
-      }
-      await this.#deliver(p, records, frame.highWatermark, NO_CONTEXT);
+        }).then(() => { this.tracker.takeCommit(); });
+      } else handling = this.#deliver(p, records, frame.highWatermark, NO_CONTEXT);
     } finally {
-      if (records === this.#scratch) records.length = 0; // NB: drops the records (and their frame's bytes) now
+      // NB: drops the records (and their frame's bytes) now, or once an asynchronous handling ends.
+      if (records === this.#scratch && !handling) records.length = 0;
     }
+    if (!handling || records !== this.#scratch) return handling;
+    return handling.finally(() => { records.length = 0; });
   }
 
   /** Hands one frame's accepted records to the handler (per record or as one batch); marks what was handled. */
@@ -357,10 +364,12 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
 
   /**
    * Hot path: a synchronous handler runs back to back (no microtask per
-   * record), a promise is awaited; the offset is marked once, after the last
-   * record handled (nothing is stored while a frame is being handled).
+   * record), a promise is awaited (the rest of the frame continues in
+   * #deliverRest); the offset is marked once, after the last record handled
+   * (nothing is stored while a frame is being handled). Returns undefined
+   * when every record was handled synchronously.
    */
-  async #deliverEach(p: number, records: LazyRecord<T>[], context: HandlerContext<any>): Promise<void> {
+  #deliverEach(p: number, records: LazyRecord<T>[], context: HandlerContext<any>): Promise<void> | void {
     const handler = this.#handler!;
     let i = 0;
     try {
@@ -373,6 +382,34 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
           if (!record.isOwnError(error)) throw error;
           this.#invalid(error);
           continue;
+        }
+        if (result && typeof (result as Promise<void>).then === 'function') {
+          const at = i;
+          i = -1; // NB: #deliverRest marks what is handled from here on
+          return this.#deliverRest(p, records, context, at, result as Promise<void>);
+        }
+      }
+    } finally {
+      if (i > 0) this.tracker.markHandled(p, records[i - 1].offset);
+    }
+  }
+
+  /** The asynchronous part of #deliverEach: `records[at]`'s handler returned `pending`; awaits it, then handles the rest. */
+  async #deliverRest(p: number, records: LazyRecord<T>[], context: HandlerContext<any>, at: number, pending: Promise<void>): Promise<void> {
+    const handler = this.#handler!;
+    let i = at;
+    try {
+      for (; i < records.length && !this.#stopped; i++) {
+        const record = records[i];
+        let result: void | Promise<void> = pending;
+        if (i !== at) {
+          try {
+            result = handler(record, context);
+          } catch (error) {
+            if (!record.isOwnError(error)) throw error;
+            this.#invalid(error);
+            continue;
+          }
         }
         if (result && typeof (result as Promise<void>).then === 'function') {
           await (result as Promise<void>).then(undefined, (error: unknown) => {

@@ -76,10 +76,10 @@ class Reader implements StreamReader {
   get heldBytes(): number { return this.held.reduce((n, h) => n + h.bytes, 0); }
   subscribed(): void {}
   rejected(): void { throw new Error('rejected'); }
-  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean {
+  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, held: { release(): void }): boolean {
     assert.equal(firstOffset, this.next, 'contiguous: no gap, no duplicate');
     this.next = lastOffset + 1;
-    this.held.push({ bytes: frame.batches.length, release });
+    this.held.push({ bytes: frame.batches.length, release: () => held.release() });
     return true;
   }
   releaseAll(): void { this.releaseSome(Infinity); }

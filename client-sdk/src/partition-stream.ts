@@ -11,8 +11,13 @@
  * Credit-based flow control: the broker may send `credit` more bytes; the
  * stream keeps received-but-unreleased bytes plus that credit at its
  * window, topping the credit up once every reader has released frames worth
- * half the window, or at once when nothing is outstanding (so a batch larger
- * than half the window never deadlocks). The broker never sends past it.
+ * half the window. The broker never sends past it, and parks a batch larger
+ * than the credit left: since the window is at least two of the broker's
+ * largest batches (ConsumerClient), more than half of it is always granted
+ * or held, so a parked batch always fits once the readers release theirs.
+ * NB: not a grant per released frame: at the live tail a frame is one small
+ * batch, and a credit frame for each (100 subscribers × ~1,000 batches/s)
+ * cost the client and the broker more than the records (issue 13 latency).
  *
  * The window adapts (per stream, between the base window and
  * maxCreditWindowBytes): it doubles when the readers ran dry while catching
@@ -49,8 +54,8 @@ export interface StreamReader {
   subscribed(answer: SubscribedFrame, adopt: boolean): void;
   /** The broker cannot serve the stream's position; the reader resets itself (or fails). */
   rejected(answer: SubscribedFrame): void;
-  /** A frame's batches; call `release` once handled (credit). False = the frame skips offsets the reader needs (resubscribe). */
-  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, release: () => void): boolean;
+  /** A frame's batches; call `held.release()` once handled (credit). False = the frame skips offsets the reader needs (resubscribe). */
+  deliver(frame: RecordsFrame, firstOffset: number, lastOffset: number, held: { release(): void }): boolean;
 }
 
 /** Whether the page is hidden, and a way to hear when that changes; see documentVisibility. */
@@ -232,20 +237,26 @@ export class PartitionStream {
     this.#outstandingBytes += size;
     this.#creditBytes -= size;
     this.#maybeShrink();
-    const generation = this.#generation;
-    let waiting = this.readers.size;
-    const release = (): void => {
-      if (--waiting !== 0 || generation !== this.#generation) return;
-      this.#outstandingBytes -= size;
-      this.#releasedSinceDryBytes += size;
-      this.#maybeGrow();
-      this.maybeGrant();
-    };
-    if (waiting === 0) return release();
+    const held = new HeldFrame(this, size, this.#generation, this.readers.size);
+    if (this.readers.size === 0) return held.release();
     let gap = false;
-    for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, release)) gap = true;
+    // NB: no copy of the set for the usual single reader (a reader may leave during `deliver`).
+    if (this.readers.size === 1) {
+      for (const r of this.readers) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
+    } else {
+      for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
+    }
     // NB: defensive — offsets are contiguous on the wire; a gap means a lost frame, so re-read from the readers' positions.
     if (gap) this.resubscribe();
+  }
+
+  /** Every reader released a frame of `size` bytes received in `generation` (HeldFrame): its credit comes back. */
+  handleReleased(size: number, generation: number): void {
+    if (generation !== this.#generation) return;
+    this.#outstandingBytes -= size;
+    this.#releasedSinceDryBytes += size;
+    this.#maybeGrow();
+    this.maybeGrant();
   }
 
   /**
@@ -280,12 +291,28 @@ export class PartitionStream {
     this.#growthBytes = growth;
   }
 
-  /** Tops the broker's credit up to the window (not while the page is hidden); see the file header. */
+  /** Tops the broker's credit up to the window once half of it is missing (not while the page is hidden); see the file header. */
   maybeGrant(): void {
     if (!this.#active || this.#pending || this.budget.isHidden) return;
     const missing = this.windowBytes - this.#outstandingBytes - this.#creditBytes;
-    if (missing <= 0 || (missing < this.windowBytes / 2 && this.#outstandingBytes > 0)) return;
+    if (missing <= 0 || missing < this.windowBytes / 2) return;
     if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: missing })) this.#creditBytes += missing;
+  }
+}
+
+/**
+ * A received frame its readers still hold: each calls `release()` once it handled the frame; the last one gives
+ * its bytes back to the stream's credit. NB: an object per frame with a method, not a closure per frame.
+ */
+export class HeldFrame {
+  #waiting: number;
+  constructor(private readonly stream: PartitionStream, private readonly size: number, private readonly generation: number, readers: number) {
+    this.#waiting = readers;
+  }
+
+  release(): void {
+    if (--this.#waiting > 0) return;
+    this.stream.handleReleased(this.size, this.generation);
   }
 }
 

@@ -63,7 +63,10 @@ export function webSocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
       queueMicrotask(() => { listener.error(error); finish(1006, 'connect failed'); });
       return { send() {}, close() {}, bufferedAmount: 0 };
     }
-    socket.binaryType = 'arraybuffer';
+    // NB: `ws` (Node) hands 'nodebuffer' messages over as views of what it read, where 'arraybuffer' copies each
+    // one out (~5 % of a 100-subscriber process at the live tail); WHATWG WebSockets ignore the unknown value.
+    socket.binaryType = 'nodebuffer';
+    if (socket.binaryType !== 'nodebuffer') socket.binaryType = 'arraybuffer';
     socket.onopen = () => { if (!closed) listener.open(); };
     socket.onmessage = (event) => {
       if (closed) return;

@@ -123,6 +123,8 @@ export interface BrokerCounters {
   fsyncSeconds: number;
   recordsIn: number;
   bytesIn: number;
+  /** Produce requests answered (each carries one batch). */
+  produceRequests: number;
 }
 
 /** Sums of the named series (all label sets) in a Prometheus text exposition. */
@@ -142,6 +144,7 @@ export async function readCounters(baseUrl: string): Promise<BrokerCounters> {
   return {
     fsyncs: sum('runnel_fsync_latency_seconds_count'), fsyncSeconds: sum('runnel_fsync_latency_seconds_sum'),
     recordsIn: sum('runnel_records_in_total'), bytesIn: sum('runnel_bytes_in_total'),
+    produceRequests: sum('runnel_produce_latency_seconds_count'),
   };
 }
 
@@ -149,6 +152,7 @@ export function counterDelta(after: BrokerCounters, before: BrokerCounters): Bro
   return {
     fsyncs: after.fsyncs - before.fsyncs, fsyncSeconds: after.fsyncSeconds - before.fsyncSeconds,
     recordsIn: after.recordsIn - before.recordsIn, bytesIn: after.bytesIn - before.bytesIn,
+    produceRequests: after.produceRequests - before.produceRequests,
   };
 }
 

@@ -18,11 +18,15 @@ export interface RawSubscriber {
   send(frame: ClientFrame): void;
 }
 
-/** Connects to `wsUrl`, says hello as `clientId`; `onRecords(count)` for each records frame of `topic`/0. */
-export async function openRawSubscriber(wsUrl: string, topic: string, clientId: string, onRecords: (count: number) => void): Promise<RawSubscriber> {
+/**
+ * Connects to `wsUrl`, says hello as `clientId`; `onRecords(count)` for each records frame of `topic`/0,
+ * `onBatch(count, maxTimestampMs)` (optional) for each batch in it.
+ */
+export async function openRawSubscriber(wsUrl: string, topic: string, clientId: string, onRecords: (count: number) => void, onBatch?: (count: number, maxTimestampMs: number) => void): Promise<RawSubscriber> {
   let sinceGrant = 0;
   let socket: Socket | null = null;
   const counter = new RecordsCounter({
+    batch: onBatch,
     records(count, payloadBytes) {
       onRecords(count);
       sinceGrant += payloadBytes;

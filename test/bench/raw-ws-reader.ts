@@ -23,6 +23,8 @@ export interface CounterEvents {
   records(count: number, payloadBytes: number): void;
   /** Any other message or control frame, whole (small: acks, answers, ping, close). */
   other(opcode: number, payload: Buffer): void;
+  /** Optional: each RecordBatch header as it passes (its record count and the producer's max timestamp, ms). */
+  batch?(recordCount: number, maxTimestampMs: number): void;
 }
 
 export class RecordsCounter {
@@ -107,7 +109,9 @@ export class RecordsCounter {
       if (this.#windowAt === 0) {
         this.#windowAt = RECORDS_FIXED_BYTES + this.#window.readUInt16BE(1);
       } else {
-        this.#count += this.#window.readInt32BE(BatchField.recordCount);
+        const count = this.#window.readInt32BE(BatchField.recordCount);
+        this.#count += count;
+        this.on.batch?.(count, Number(this.#window.readBigInt64BE(BatchField.maxTimestamp)));
         this.#windowAt += BATCH_OVERHEAD_BYTES + this.#window.readInt32BE(BatchField.batchLength);
       }
       this.#windowHave = 0;

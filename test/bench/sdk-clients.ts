@@ -6,6 +6,7 @@
  *   consume <wsUrl> <topic> <clients>              `clients` SDK consumers (one connection each) from earliest,
  *                                                  per-record handler reading every record's `value`
  *   latency <wsUrl> <topic> <clients>              `clients` SDK consumers from latest: send time → handler
+ *   rawlatency <wsUrl> <topic> <connections>       bare-protocol subscribers from latest: batch max timestamp → arrival
  *   raw <wsUrl> <topic> <connections>              bare-protocol subscribers from earliest (raw-ws-reader.ts),
  *                                                  counting records from batch headers: the broker's ceiling
  * Protocol with the parent (bench-processes.ts): prints `{"ready":true}` once
@@ -27,6 +28,8 @@ const n = Number(arg);
 const WS = WebSocket as unknown as WebSocketConstructor;
 /** Value bytes of every record (JSON text). */
 export const VALUE_BYTES = 100;
+/** The paced producer sends what the rate owes every this many ms (BENCH_SDK_PACE_MS, default 1). */
+const PACE_MS = Number(process.env.BENCH_SDK_PACE_MS ?? 1);
 
 let phase: 'ready' | 'running' | 'stopped' = 'ready';
 let onMark = (): void => {};
@@ -58,7 +61,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
 
 function emit(o: object): void {
   // NB: the main-thread inspector answers synchronously, so the profile is written before the result line.
-  if (profiler && 'elapsedSec' in o) {
+  if (profiler && !('ready' in o)) {
     profiler.post('Profiler.stop', (error, result) => {
       if (!error) writeFileSync(join(profileDir!, `sdk-${role}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
     });
@@ -68,14 +71,16 @@ function emit(o: object): void {
 
 /**
  * Milliseconds on the clock processes of one machine share (Date.now()), to sub-millisecond: performance.now()
- * plus its offset to Date.now() taken at a millisecond tick. NB: not performance.timeOrigin, which measured up
- * to 18 ms apart between two Node 20 processes here.
+ * plus its offset to Date.now(). NB: not performance.timeOrigin, which measured up to 18 ms apart between two
+ * Node 20 processes here. Date.now() is the true time floored, so `Date.now() - performance.now()` never exceeds
+ * the offset and reaches it just after a millisecond tick; a preemption between the two reads only lowers it.
+ * The largest of 30 ms of samples is the offset within a few µs, however loaded the machine (taking the first
+ * tick alone was off by whole milliseconds when the process lost its core between the reads).
  */
 const clockOffsetMs = ((): number => {
-  const first = Date.now();
-  let now = first;
-  while (now === first) now = Date.now();
-  return now - performance.now();
+  let best = -Infinity;
+  for (const end = performance.now() + 30; performance.now() < end;) best = Math.max(best, Date.now() - performance.now());
+  return best;
 })();
 const wallMs = (): number => performance.now() + clockOffsetMs;
 
@@ -141,7 +146,7 @@ async function pace(recordsPerSec: number): Promise<void> {
     for (; sent < due; sent++) {
       client.send(topic, valueAt(wallMs())).then(() => { meter.count++; }, () => { errors++; });
     }
-    await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, PACE_MS));
   }
   await client.producer.flush();
   emit({ ...meter.result(), errors });
@@ -150,11 +155,11 @@ async function pace(recordsPerSec: number): Promise<void> {
 }
 
 /** `count` SDK consumer clients, each on its own connection, connected (metadata answered) but not subscribed. */
-async function openConsumers(count: number): Promise<RunnelConsumer[]> {
+async function openConsumers(count: number, WebSocketImpl = WS): Promise<RunnelConsumer[]> {
   const clients: RunnelConsumer[] = [];
   for (let i = 0; i < count; i += 100) {
     await Promise.all(Array.from({ length: Math.min(100, count - i) }, async (_, j) => {
-      const client = createConsumer({ urls: wsUrl, WebSocket: WS, storage: memoryStorage(), clientId: `sdk-bench-${i + j}` });
+      const client = createConsumer({ urls: wsUrl, WebSocket: WebSocketImpl, storage: memoryStorage(), clientId: `sdk-bench-${i + j}` });
       clients.push(client);
       await client.metadata([topic]);
     }));
@@ -177,19 +182,91 @@ async function consume(count: number): Promise<void> {
   await exitOnQuit;
 }
 
+/** Latencies (ms) in 0.05 ms buckets up to 60 s (above: the last bucket): percentiles of millions of samples without sorting them. */
+class LatencyHistogram {
+  static readonly BUCKET_MS = 0.05;
+  readonly #buckets = new Uint32Array(60_000 / LatencyHistogram.BUCKET_MS + 1);
+  count = 0;
+  maxMs = -Infinity;
+  add(ms: number, times = 1): void {
+    const i = Math.min(this.#buckets.length - 1, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
+    this.#buckets[i] += times;
+    this.count += times;
+    if (ms > this.maxMs) this.maxMs = ms;
+  }
+  clear(): void { this.#buckets.fill(0); this.count = 0; this.maxMs = -Infinity; }
+  /** The upper edge of the bucket holding the q-quantile (null without samples: JSON has no NaN). */
+  at(q: number): number | null {
+    if (this.count === 0) return null;
+    const rank = Math.min(this.count - 1, Math.floor(q * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.#buckets.length; i++) {
+      seen += this.#buckets[i];
+      if (seen > rank) return Number(((i + 1) * LatencyHistogram.BUCKET_MS).toFixed(3));
+    }
+    return this.maxMs;
+  }
+  result(): { count: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null } {
+    return { count: this.count, p50Ms: this.at(0.5), p99Ms: this.at(0.99), maxMs: this.count ? Number(this.maxMs.toFixed(3)) : null };
+  }
+}
+
+/** `ws` WebSocket counting the messages it receives (records frames and all): frames per record tell the batch sizes the subscribers see. */
+let framesReceived = 0;
+class CountingWebSocket extends (WebSocket as unknown as new (url: string) => WebSocket) {
+  constructor(url: string) {
+    super(url);
+    this.on('message', () => { framesReceived++; });
+  }
+}
+
+/** This process's CPU since `since` (µs, user + system) per delivery and per received frame. */
+function cpuPer(since: NodeJS.CpuUsage, deliveries: number, frames: number): { cpuUsPerDelivery: number | null; cpuUsPerFrame: number | null } {
+  const cpu = process.cpuUsage(since), us = cpu.user + cpu.system;
+  return { cpuUsPerDelivery: deliveries > 0 ? Number((us / deliveries).toFixed(3)) : null, cpuUsPerFrame: frames > 0 ? Number((us / frames).toFixed(2)) : null };
+}
+
 async function latency(count: number): Promise<void> {
-  const samples: number[] = [];
+  // Send time in the value (sub-ms) → handler; and the record's own timestamp (Date.now(), whole ms) → handler,
+  // the measure the bare-protocol subscribers (rawlatency) can take too, for the side-by-side.
+  const fromValue = new LatencyHistogram(), fromTimestamp = new LatencyHistogram();
   let measuring = false;
-  const clients = await openConsumers(count);
-  for (const client of clients) client.subscribe<Value>(topic, (record) => { if (measuring) samples.push(wallMs() - record.value.t); }, { from: 'latest', consumerId: 'bench' });
+  const clients = await openConsumers(count, CountingWebSocket as unknown as WebSocketConstructor);
+  for (const client of clients) {
+    client.subscribe<Value>(topic, (record) => {
+      if (!measuring) return;
+      const now = wallMs();
+      fromValue.add(now - record.value.t);
+      fromTimestamp.add(now - record.timestampMs);
+    }, { from: 'latest', consumerId: 'bench' });
+  }
+  let framesAtMark = 0, cpuAtMark = process.cpuUsage();
+  // Counted only after `mark` (warm-up: JIT, credit windows). NB: set before `ready`: a process running behind
+  // reads `start` and `mark` in one chunk, and would otherwise miss the mark (and measure nothing).
+  onMark = () => { fromValue.clear(); fromTimestamp.clear(); measuring = true; framesAtMark = framesReceived; cpuAtMark = process.cpuUsage(); };
   emit({ ready: true });
-  await started;
-  // Counted only after `mark` (warm-up: JIT, credit windows).
-  onMark = () => { samples.length = 0; measuring = true; };
   await stopped;
-  samples.sort((a, b) => a - b);
-  const at = (q: number): number => samples.length === 0 ? NaN : samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
-  emit({ count: samples.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[samples.length - 1] ?? NaN });
+  const ts = fromTimestamp.result(), frames = framesReceived - framesAtMark;
+  emit({ ...fromValue.result(), timestampP50Ms: ts.p50Ms, timestampP99Ms: ts.p99Ms, frames, ...cpuPer(cpuAtMark, fromValue.count, frames) });
+  await exitOnQuit;
+}
+
+async function rawLatency(connections: number): Promise<void> {
+  const histogram = new LatencyHistogram();
+  let measuring = false, frames = 0;
+  const open = () => openRawSubscriber(wsUrl, topic, 'raw-latency', () => { if (measuring) frames++; }, (records, maxTimestampMs) => {
+    if (measuring) histogram.add(wallMs() - maxTimestampMs, records);
+  });
+  const subscribers: RawSubscriber[] = [];
+  for (let i = 0; i < connections; i += 100) subscribers.push(...await Promise.all(Array.from({ length: Math.min(100, connections - i) }, open)));
+  for (const sub of subscribers) sub.send({ type: 'subscribe', requestId: 1, topic, partition: 0, topicId: '', from: { kind: 'latest' }, creditBytes: 48 * 1024 * 1024 });
+  let cpuAtMark = process.cpuUsage();
+  onMark = () => { histogram.clear(); measuring = true; frames = 0; cpuAtMark = process.cpuUsage(); };
+  emit({ ready: true });
+  await stopped;
+  const r = histogram.result();
+  // NB: the same measure as the SDK subscribers' timestampP50Ms (whole-ms producer timestamps), reported under both names.
+  emit({ ...r, timestampP50Ms: r.p50Ms, timestampP99Ms: r.p99Ms, frames, ...cpuPer(cpuAtMark, r.count, frames) });
   await exitOnQuit;
 }
 
@@ -214,5 +291,6 @@ switch (role) {
   case 'consume': await consume(n); break;
   case 'latency': await latency(n); break;
   case 'raw': await raw(n); break;
+  case 'rawlatency': await rawLatency(n); break;
   default: throw new Error(`unknown role ${role}`);
 }

@@ -19,7 +19,7 @@ const { memoryStorage } = await import(`${SRC}/memory-storage.ts`) as typeof imp
 const { encodeRecordBatch, readBatchHeader } = await import(`${SRC}/codec/record-batch.ts`) as typeof import('../../client-sdk/src/codec/record-batch.ts');
 type Reader = import('../../client-sdk/src/partition-stream.ts').StreamReader;
 
-const N = Number(process.env.N ?? 100), FRAMES = Number(process.env.FRAMES ?? 20), BATCHES = 8, PER = 64;
+const N = Number(process.env.N ?? 100), FRAMES = Number(process.env.FRAMES ?? 20), BATCHES = Number(process.env.BATCHES ?? 8), PER = Number(process.env.PER ?? 64);
 const mode = process.env.MODE ?? 'record';
 const enc = new TextEncoder();
 
@@ -56,7 +56,7 @@ for (let s = 0; s < N; s++) {
   const next = (): void => {
     if (i === FRAMES) return finish();
     const first = i * BATCHES * PER;
-    reader.deliver({ type: 'records', topic: 't', partition: 0, highWatermark: 1e9, batches: template[i++].slice() }, first, first + BATCHES * PER - 1, next);
+    reader.deliver({ type: 'records', topic: 't', partition: 0, highWatermark: 1e9, batches: template[i++].slice() }, first, first + BATCHES * PER - 1, { release: next });
   };
   const start = (): void => {
     reader.subscribed({ type: 'subscribed', requestId: 1, topic: 't', partition: 0, errorCode: 0, topicId: 'id', startOffset: 0, logStartOffset: 0, highWatermark: 1e9 } as never, true);

@@ -12,7 +12,9 @@
  *      ceiling, for the ratio;
  *   3. latency: a producer paced at BENCH_SDK_LATENCY_RATE (5,000) records/s
  *      to BENCH_SDK_LATENCY_SUBSCRIBERS (100) SDK subscribers in one
- *      process, send time (in the value) to handler.
+ *      process, send time (in the value) to handler; then the same load to
+ *      as many bare-protocol subscribers (batch timestamp to arrival, whole
+ *      ms: compared with the SDK's figure on that same measure).
  * Knobs: BENCH_SECONDS (measured seconds per phase, default 5),
  * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency,
  * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part).
@@ -23,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNativeUws } from '../../server/src/broker/uws.ts';
-import { SingleNodeBroker, formatUsage, machineUsage, runPhase, sampleMachine, settle, spawnClient, type BenchClient, type MachineUsage } from './bench-processes.ts';
+import { SingleNodeBroker, counterDelta, readCounters, type BrokerCounters, formatUsage, machineUsage, runPhase, sampleMachine, settle, spawnClient, type BenchClient, type MachineUsage } from './bench-processes.ts';
 
 assertNativeUws();
 const clientScript = fileURLToPath(new URL('./sdk-clients.ts', import.meta.url));
@@ -64,6 +66,8 @@ const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data') });
 console.log(`durable single-node broker ready (pid ${broker.pid}); ${seconds} s per phase after ${warmUpSec} s warm-up`);
 let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number | null = null, rawDeliveriesPerSec: number | null = null;
 let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;
+/** The same load to bare-protocol subscribers, and the SDK's on the same measure (record timestamp, whole ms, to arrival). */
+let rawLatencyP50Ms: number | null = null, rawLatencyP99Ms: number | null = null, sdkTimestampLatencyP50Ms: number | null = null, sdkTimestampLatencyP99Ms: number | null = null;
 /** CPU per acknowledged record in the producer process (µs of one core, process.cpuUsage): comparable across runs on a loaded machine, unlike records/s. */
 let producerCpuUsPerRecord: number | null = null;
 /** CPU per delivery in the consumer process (µs of one core, process.cpuUsage), SDK and raw. */
@@ -94,20 +98,43 @@ try {
     console.log(`SDK consumers / raw: ${(consumersDeliveriesPerSec / rawDeliveriesPerSec * 100).toFixed(1)} %`);
   }
   if (only.has('latency')) {
-    await settle();
-    await createTopic(broker.url, 'sdk-latency');
-    const subs = await spawnClient(clientScript, ['latency', broker.wsUrl, 'sdk-latency', latencySubscribers]);
-    const producer = await spawnClient(clientScript, ['pace', broker.wsUrl, 'sdk-latency', latencyRate]);
-    const { results: [, lat], usage } = await measure<Counted & { p50Ms: number | null; p99Ms: number | null; maxMs: number | null }>(broker, [producer, subs], ['producer', 'subscribers']);
+    // The same paced load twice: to SDK subscribers, then to as many bare-protocol subscribers (the broker's and
+    // the wire's share of the latency, without the SDK). Each on its own topic, so neither sees the other's backlog.
+    type Latency = Counted & { p50Ms: number | null; p99Ms: number | null; maxMs: number | null; timestampP50Ms: number | null; timestampP99Ms: number | null; frames: number; cpuUsPerDelivery: number | null; cpuUsPerFrame: number | null };
+    const runLatency = async (role: 'latency' | 'rawlatency', topic: string): Promise<Latency> => {
+      await settle();
+      await createTopic(broker.url, topic);
+      const subs = await spawnClient(clientScript, [role, broker.wsUrl, topic, latencySubscribers]);
+      const producer = await spawnClient(clientScript, ['pace', broker.wsUrl, topic, latencyRate]);
+      let countersBefore: Promise<BrokerCounters> | null = null;
+      const pids: Record<string, number | undefined> = { broker: broker.pid, producer: producer.child.pid, subscribers: subs.child.pid };
+      let before: ReturnType<typeof sampleMachine> | null = null;
+      const [, lat] = await runPhase<Latency>([producer, subs], seconds, warmUpSec, () => { before = sampleMachine(pids, null); countersBefore = readCounters(broker.url); });
+      const usage = before ? machineUsage(before, sampleMachine(pids, null)) : null;
+      const counters = counterDelta(await readCounters(broker.url), await countersBefore!);
+      for (const c of [producer, subs]) c.child.stdin!.write('quit\n');
+      const who = role === 'latency' ? 'SDK' : 'bare-protocol';
+      const recordsPerBatch = counters.produceRequests > 0 ? (counters.recordsIn / counters.produceRequests).toFixed(1) : 'n/a';
+      console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} ${who} subscribers: p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, max ${lat.maxMs} ms; `
+        + `from the record timestamp (whole ms) p50 ${lat.timestampP50Ms} / p99 ${lat.timestampP99Ms} ms (${lat.count} deliveries, ${lat.frames} frames; subscriber CPU ${lat.cpuUsPerDelivery} µs per delivery, ${lat.cpuUsPerFrame} µs per frame); `
+        + `${counters.produceRequests} produce requests, ${recordsPerBatch} records per batch, ${counters.fsyncs} fsyncs${usage ? `; ${formatUsage(usage)}` : ''}`);
+      return lat;
+    };
+    const lat = await runLatency('latency', 'sdk-latency');
     // NB: no delivery in the measured part (a starved machine) prints null figures (JSON has no NaN).
-    latencyP50Ms = lat.p50Ms == null ? null : Number(lat.p50Ms.toFixed(3));
-    latencyP99Ms = lat.p99Ms == null ? null : Number(lat.p99Ms.toFixed(3));
-    console.log(`latency at ${latencyRate.toLocaleString()} records/s to ${latencySubscribers} SDK subscribers: p50 ${latencyP50Ms} ms, p99 ${latencyP99Ms} ms, max ${lat.maxMs} ms (${lat.count} deliveries)${usage ? `; ${formatUsage(usage)}` : ''}`);
+    latencyP50Ms = lat.p50Ms;
+    latencyP99Ms = lat.p99Ms;
+    const raw = await runLatency('rawlatency', 'sdk-latency-raw');
+    rawLatencyP50Ms = raw.timestampP50Ms;
+    rawLatencyP99Ms = raw.timestampP99Ms;
+    sdkTimestampLatencyP50Ms = lat.timestampP50Ms;
+    sdkTimestampLatencyP99Ms = lat.timestampP99Ms;
   }
   console.log(JSON.stringify({
     bench: 'sdk', producerAckedPerSec, producerCpuUsPerRecord, consumersDeliveriesPerSec, rawDeliveriesPerSec,
     consumersOfRaw: consumersDeliveriesPerSec && rawDeliveriesPerSec ? Number((consumersDeliveriesPerSec / rawDeliveriesPerSec).toFixed(3)) : null,
-    consumersCpuUsPerDelivery, rawCpuUsPerDelivery, latencyP50Ms, latencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
+    consumersCpuUsPerDelivery, rawCpuUsPerDelivery, latencyP50Ms, latencyP99Ms,
+    sdkTimestampLatencyP50Ms, sdkTimestampLatencyP99Ms, rawLatencyP50Ms, rawLatencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
   }));
 } finally {
   await broker.stop();

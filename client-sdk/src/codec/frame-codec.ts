@@ -281,11 +281,15 @@ export function decodeFrame(bytes: Uint8Array, limits?: FrameLimits): Decoded<Fr
   return { ok: true, value: frame as unknown as Frame };
 }
 
+/** A RecordsFrame decode failure. NB: module level, not a closure per decode (hot path). */
+function fail(code: ErrorName, message: string): Decoded<RecordsFrame> {
+  return { ok: false, code, message: `records: ${message}` };
+}
+
 /** Hot path for the SDK: decodes a RecordsFrame with `batches` as a view into `bytes` (no copy). */
 export function decodeRecordsFrame(bytes: Uint8Array, limits?: FrameLimits): Decoded<RecordsFrame> {
   const bad = checkFrameSize(bytes, limits);
   if (bad !== null) return bad;
-  const fail = (code: ErrorName, message: string): Decoded<RecordsFrame> => ({ ok: false, code, message: `records: ${message}` });
   if (bytes[0] !== FrameKind.records) return fail('INVALID_FRAME', `frame kind ${bytes[0]} is not records`);
   if (bytes.length < 3) return fail('INVALID_FRAME', 'frame truncated in topic');
   const topicBytes = readUint16(bytes, 1);
