@@ -22,7 +22,8 @@
  * drops every pending request rejects with NOT_CONNECTED (the producer and
  * consumer resend/resubscribe on the next `connected`).
  */
-import { decodeFrame, encodeFrame } from './codec/frame-codec.ts';
+import { decodeFrameWith, encodeFrameWith, peekFrameKind, type SomeFrameSchemas } from './codec/frame-codec.ts';
+import { coreFrames } from './codec/frame-schema.ts';
 import { RunnelError, assert, errorNameOf } from './codec/error-codes.ts';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type AuthenticateOkFrame, type BrokerFrame, type ClientFrame, type HelloOkFrame } from './codec/protocol.ts';
 import { Emitter } from './events.ts';
@@ -98,6 +99,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   /** Closed for the page lifecycle (pagehide/freeze): no dial until pageshow/resume. */
   #suspended = false;
   #unwatch: (() => void) | undefined;
+  /** The frames this connection encodes and decodes: the core ones, plus what its parts add (`speak`). */
+  readonly #schemas: SomeFrameSchemas = { ...coreFrames };
 
   constructor(private readonly options: ConnectionOptions) {
     super();
@@ -131,6 +134,15 @@ export class Connection extends Emitter<ConnectionEvents> {
   onFrame(listener: Unsolicited): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Adds the frames of a part (the producer's, a consumer's, a group's: frame-schema.ts), so a bundle carries
+   * only the frame tables of the parts it uses. A broker frame of a part this client lacks is ignored (no one
+   * here waits for it).
+   */
+  speak(frames: SomeFrameSchemas): void {
+    Object.assign(this.#schemas, frames);
   }
 
   open(): void {
@@ -209,7 +221,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #write(frame: ClientFrame): void {
     // NB: `#lost` leaves 'connected' before it tells anyone, so a transport is always set here; `?.` only keeps a bug from throwing into a caller's listener.
-    this.#transport?.send(encodeFrame(frame));
+    this.#transport?.send(encodeFrameWith(this.#schemas, frame));
   }
 
   #become(next: ConnectionState): void {
@@ -255,7 +267,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     if (this.#transport !== transport) return;
     this.#token = token;
-    transport.send(encodeFrame({ type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.options.clientId, token }));
+    transport.send(encodeFrameWith(this.#schemas, { type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.options.clientId, token }));
   }
 
   #lost(code: number, reason: string): void {
@@ -293,7 +305,9 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #handleBytes(data: Uint8Array): void {
     this.#lastFrameAt = Date.now();
-    const decoded = decodeFrame(data);
+    const kind = peekFrameKind(data);
+    if (kind !== null && !(kind in this.#schemas)) return; // a frame of a part this client does not have (see `speak`)
+    const decoded = decodeFrameWith(this.#schemas, data);
     if (!decoded.ok) {
       this.emit('error', new RunnelError(decoded.code, decoded.message));
       this.#transport?.close(4002, 'undecodable frame');

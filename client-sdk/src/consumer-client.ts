@@ -5,6 +5,7 @@
  * is this plus the producer.
  */
 import { RunnelError } from './codec/error-codes.ts';
+import { consumerFrames } from './codec/frame-schema.ts';
 import type { Connection } from './connection.ts';
 import type { ConsumerRecord } from './consumer-record.ts';
 import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type HandlerTransaction, type SubscribeOptions } from './consumer.ts';
@@ -22,6 +23,7 @@ export class RunnelConsumer extends ClientCore {
 
   constructor(options: ClientOptions) {
     super(options);
+    this.conn.speak(consumerFrames);
     this.#checkCrcs = options.checkCrcs !== false;
     // NB: at least two of the broker's largest frames outstanding, so it can send the next frame while one is handled.
     const windowBytes = (): number => Math.max(this.limits.creditWindowBytes, 2 * (this.conn.helloOk?.maxBatchBytes ?? 0));

@@ -17,6 +17,7 @@
  * (at-least-once across rebalances, docs/client.md).
  */
 import { RunnelError, errorNameOf } from './codec/error-codes.ts';
+import { groupFrames } from './codec/frame-schema.ts';
 import type { CommittedOffset, GroupAssignmentFrame, OffsetCommitAckFrame, OffsetFetchResultFrame } from './codec/protocol.ts';
 import type { RunnelClient } from './client.ts';
 import type { Connection } from './connection.ts';
@@ -101,6 +102,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     if (options.topics.length === 0) throw new RunnelError('INVALID_REQUEST', 'createGroupConsumer: `topics` is empty');
     this.#timeouts = validateGroupTimeouts(options.sessionTimeoutMs, options.heartbeatIntervalMs);
     const { conn, deps } = client.internals();
+    conn.speak(groupFrames);
     this.#conn = conn;
     this.#deps = { ...deps, reportError: (e) => this.emit('error', e) };
     this.#options = options;

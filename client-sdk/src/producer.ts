@@ -21,6 +21,7 @@
  * below the broker's remembered window) acknowledges with offset −1.
  */
 import { ErrorCode, RunnelError, errorNameOf, isRetryable, type ErrorName } from './codec/error-codes.ts';
+import { producerFrames } from './codec/frame-schema.ts';
 import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './codec/protocol.ts';
 import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
@@ -132,6 +133,7 @@ export class Producer {
     random: RandomSource,
     private readonly onError: (error: RunnelError) => void,
   ) {
+    conn.speak(producerFrames);
     this.#outbox = new Outbox(limits);
     this.#partitioner = new Partitioner(random);
     this.#random = random;

@@ -15,7 +15,7 @@
  */
 import { readInt16, readInt32, readInt64, readUint16, readUint32, writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
 import { assert, type Decoded, type ErrorName } from './error-codes.ts';
-import { FrameSchema, StartPositionTag, type FieldType, type Fields, type ScalarType } from './frame-schema.ts';
+import { FrameSchema, StartPositionTag, type FieldType, type Fields, type FrameSchemas, type ScalarType } from './frame-schema.ts';
 import { FrameKind, type Frame, type FrameType, type RecordsFrame, type StartPosition } from './protocol.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 
@@ -128,7 +128,15 @@ function writeFields(out: Uint8Array, pos: number, value: Record<string, unknown
  * @example encodeFrame({ type: 'ping', nonce: 7 }) // Uint8Array [23, 0, 0, 0, 7]
  */
 export function encodeFrame(frame: Frame): Uint8Array {
-  const fields: Fields = FrameSchema[frame.type];
+  return encodeFrameWith(FrameSchema, frame);
+}
+
+/** A subset of the frame tables (frame-schema.ts): what one side of one client speaks. */
+export type SomeFrameSchemas = Partial<FrameSchemas>;
+
+/** `encodeFrame` with the tables of `schemas` only (a client bundles the tables its parts use). */
+export function encodeFrameWith(schemas: SomeFrameSchemas, frame: Frame): Uint8Array {
+  const fields = schemas[frame.type] as Fields | undefined;
   assert(fields !== undefined, `unknown frame type ${String(frame.type)}`);
   const value = frame as unknown as Record<string, unknown>;
   const out = new Uint8Array(1 + sizeOfFields(value, fields));
@@ -264,15 +272,21 @@ function checkFrameSize(bytes: Uint8Array, limits: FrameLimits | undefined): Dec
  * @example decodeFrame(encodeFrame({ type: 'ping', nonce: 7 })) // { ok: true, value: { type: 'ping', nonce: 7 } }
  */
 export function decodeFrame(bytes: Uint8Array, limits?: FrameLimits): Decoded<Frame> {
+  return decodeFrameWith(FrameSchema, bytes, limits);
+}
+
+/** `decodeFrame` with the tables of `schemas` only: a kind they lack is INVALID_FRAME like an unknown one. */
+export function decodeFrameWith(schemas: SomeFrameSchemas, bytes: Uint8Array, limits?: FrameLimits): Decoded<Frame> {
   const bad = checkFrameSize(bytes, limits);
   if (bad !== null) return bad;
   const type = typeByKind[bytes[0]];
-  if (type === undefined) return { ok: false, code: 'INVALID_FRAME', message: `unknown frame kind ${bytes[0]}` };
+  const fields = type === undefined ? undefined : schemas[type] as Fields | undefined;
+  if (fields === undefined) return { ok: false, code: 'INVALID_FRAME', message: `unknown frame kind ${bytes[0]}` };
   if (type === 'records') return decodeRecordsFrame(bytes, limits);
   const reader = new FrameReader(bytes, Math.min(limits?.maxStringBytes ?? MAX_U16, MAX_U16), limits?.maxArrayLength ?? DEFAULT_MAX_ARRAY_LENGTH);
   let frame: Record<string, unknown>;
   try {
-    frame = reader.readFields(FrameSchema[type], { type });
+    frame = reader.readFields(fields, { type: type! });
   } catch (error) {
     if (error instanceof FrameDecodeError) return { ok: false, code: error.code, message: `${type}: ${error.message}` };
     throw error; // a bug, not bad input

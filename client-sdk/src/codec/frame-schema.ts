@@ -1,7 +1,7 @@
 /**
  * The byte layout of every protocol v3 frame, as data: for each frame type,
  * its fields in wire order and their wire types. frame-codec.ts interprets
- * this table to encode and decode; docs/protocol.md is written from it.
+ * these tables to encode and decode; docs/protocol.md is written from them.
  * Stable: append fields only with a protocol version bump.
  *
  * Wire types: integers big-endian; `i64` is a JS safe integer (|v| ≤ 2^53−1);
@@ -29,7 +29,11 @@ const partitionMetadata: Fields = [
 ];
 const topicMetadata: Fields = [['name', 'string'], ['topicId', 'string'], ['errorCode', 'i16'], ['partitions', { array: { struct: partitionMetadata } }]];
 
-export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = {
+/** Field tables of the frames of `K` (what a Connection can encode and decode: see `Connection.speak`). */
+export type FrameSchemas<K extends FrameType = FrameType> = { readonly [P in K]: FieldsOf<FrameOf<P>> };
+
+/** Frames every connection speaks: session, metadata, errors, keep-alive, token refresh (connection.ts). */
+export const coreFrames: FrameSchemas<'hello' | 'helloOk' | 'metadataRequest' | 'metadata' | 'error' | 'ping' | 'pong' | 'authenticate' | 'authenticateOk'> = {
   hello: [['minVersion', 'u16'], ['maxVersion', 'u16'], ['clientId', 'string'], ['token', 'string']],
   helloOk: [
     ['version', 'u16'], ['brokerId', 'i32'], ['sessionId', 'string'],
@@ -41,6 +45,15 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
     ['brokers', { array: { struct: [['id', 'i32'], ['url', 'string']] } }],
     ['topics', { array: { struct: topicMetadata } }],
   ],
+  error: [['requestId', 'u32'], ['errorCode', 'i16'], ['message', 'string'], ['retryAfterMs', 'u32']],
+  ping: [['nonce', 'u32']],
+  pong: [['nonce', 'u32']],
+  authenticate: [['requestId', 'u32'], ['token', 'string']],
+  authenticateOk: [['requestId', 'u32'], ['errorCode', 'i16'], ['tokenExpiresAtMs', 'i64']],
+};
+
+/** A producer's frames (producer.ts). */
+export const producerFrames: FrameSchemas<'initProducer' | 'initProducerOk' | 'produce' | 'produceAck'> = {
   initProducer: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16'], ['producerSecret', 'string']],
   initProducerOk: [['requestId', 'u32'], ['producerId', 'i64'], ['producerEpoch', 'i16'], ['errorCode', 'i16'], ['producerSecret', 'string']],
   produce: [['requestId', 'u32'], ['topic', 'string'], ['partition', 'i32'], ['acks', 'acks'], ['batch', 'bytes']],
@@ -48,6 +61,10 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
     ['requestId', 'u32'], ['topic', 'string'], ['partition', 'i32'], ['errorCode', 'i16'],
     ['baseOffset', 'i64'], ['logAppendTimeMs', 'i64'], ['logStartOffset', 'i64'],
   ],
+};
+
+/** A consumer's frames (partition-stream.ts). */
+export const consumerFrames: FrameSchemas<'subscribe' | 'subscribed' | 'unsubscribe' | 'records' | 'credit'> = {
   subscribe: [
     ['requestId', 'u32'], ['topic', 'string'], ['partition', 'i32'], ['topicId', 'string'],
     ['from', 'startPosition'], ['creditBytes', 'u32'],
@@ -60,6 +77,10 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
   // NB: frame-codec.ts hand-writes this layout in encodeRecordsFrame/decodeRecordsFrame (hot path).
   records: [['topic', 'string'], ['partition', 'i32'], ['highWatermark', 'i64'], ['batches', 'bytes']],
   credit: [['topic', 'string'], ['partition', 'i32'], ['bytes', 'u32']],
+};
+
+/** Consumer groups and their committed offsets (group-consumer.ts, Node). */
+export const groupFrames: FrameSchemas<'offsetCommit' | 'offsetCommitAck' | 'offsetFetch' | 'offsetFetchResult' | 'groupJoin' | 'groupAssignment' | 'groupHeartbeat' | 'groupLeave'> = {
   offsetCommit: [
     ['requestId', 'u32'], ['group', 'string'], ['generationId', 'i32'], ['memberId', 'string'],
     ['offsets', { array: { struct: committedOffset } }],
@@ -76,9 +97,10 @@ export const FrameSchema: { readonly [K in FrameType]: FieldsOf<FrameOf<K>> } = 
   ],
   groupHeartbeat: [['group', 'string'], ['memberId', 'string'], ['generationId', 'i32']],
   groupLeave: [['group', 'string'], ['memberId', 'string']],
-  error: [['requestId', 'u32'], ['errorCode', 'i16'], ['message', 'string'], ['retryAfterMs', 'u32']],
-  ping: [['nonce', 'u32']],
-  pong: [['nonce', 'u32']],
-  authenticate: [['requestId', 'u32'], ['token', 'string']],
-  authenticateOk: [['requestId', 'u32'], ['errorCode', 'i16'], ['tokenExpiresAtMs', 'i64']],
 };
+
+/**
+ * Every frame (broker, docs, tests). Split by who speaks them so that a client bundles only the tables its
+ * parts use; NB: `@__PURE__`, so a bundle that never reads the whole table drops it.
+ */
+export const FrameSchema: FrameSchemas = /* @__PURE__ */ Object.assign({}, coreFrames, producerFrames, consumerFrames, groupFrames);

@@ -17,7 +17,7 @@ export type { BatchHeader, BatchReadOptions, RecordBatchInput, RecordInput, Reco
 export { readVarint, readVarlong, writeVarint, writeVarlong, varintSize, varlongSize, VARINT_ERROR, MAX_VARINT_BYTES, MAX_VARLONG_BYTES } from './varint.ts';
 export type { Cursor } from './varint.ts';
 export { murmur2, toPositive, partitionForKey } from './murmur2.ts';
-export { encodeFrame, decodeFrame, encodeRecordsFrame, decodeRecordsFrame, peekFrameKind } from './frame-codec.ts';
-export type { FrameLimits } from './frame-codec.ts';
-export { FrameSchema, StartPositionTag } from './frame-schema.ts';
-export type { FieldType, Fields, ScalarType } from './frame-schema.ts';
+export { encodeFrame, decodeFrame, encodeFrameWith, decodeFrameWith, encodeRecordsFrame, decodeRecordsFrame, peekFrameKind } from './frame-codec.ts';
+export type { FrameLimits, SomeFrameSchemas } from './frame-codec.ts';
+export { FrameSchema, StartPositionTag, coreFrames, producerFrames, consumerFrames, groupFrames } from './frame-schema.ts';
+export type { FieldType, Fields, FrameSchemas, ScalarType } from './frame-schema.ts';
