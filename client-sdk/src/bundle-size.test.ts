@@ -29,7 +29,7 @@ const topic = `const pageViews = defineTopic('page-views', z.object({ path: z.st
 const apps = {
   'full app (@runnel/client: createClient + IndexedDB + typed topic + subscribe + send)': {
     budget: 15 * KB,
-    guard: 23_560,
+    guard: 23_750,
     source: `import { createClient, defineTopic } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
@@ -40,7 +40,7 @@ await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
   'consumer only (@runnel/client/consumer + IndexedDB offsets)': {
     budget: 10 * KB,
-    guard: 17_420,
+    guard: 17_620,
     source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
