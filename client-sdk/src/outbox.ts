@@ -126,16 +126,30 @@ export class Outbox {
   }
 
   /**
+   * The partition's queue already holds enough frozen batches to fill its pipeline (maxInflightPerPartition, sent
+   * or waiting): a batch frozen now could not go before one of them is answered.
+   */
+  backedUp(key: string): boolean {
+    return (this.queues.get(key)?.length ?? 0) >= this.limits.maxInflightPerPartition;
+  }
+
+  /**
    * Freezes accumulated records (all of them, or just `only`) into batches
    * of at most maxBatchRecords/maxBatchBytes. Needs a producer identity.
+   * `holdBackedUp` (a linger, not a flush): accumulators of `backedUp` partitions stay open, so what comes
+   * while a partition cannot send (an outage, a slow leader) grows one batch, frozen when an ack or a failure
+   * frees a slot, instead of a queue of lingerMs-sized batches that a reconnect then sends
+   * maxInflightPerPartition at a time (fault seed 7094: 1,700 records behind a whole-cluster restart took
+   * 25 s to drain at two records per batch, and the next fault's failover measured that backlog).
    * Ordering: the caller persists the returned batches and `producer`
    * (sequences) in one write BEFORE sending any of them.
    */
-  freeze(nextBatchId: () => number, only?: Accumulator): FrozenBatch[] {
+  freeze(nextBatchId: () => number, only?: Accumulator, holdBackedUp = false): FrozenBatch[] {
     const producer = this.producer;
     if (producer === null) return [];
     const out: FrozenBatch[] = [];
     for (const acc of only ? [only] : [...this.#accumulators.values()]) {
+      if (holdBackedUp && !this.batchFull(acc) && this.backedUp(acc.key)) continue;
       this.#drop(acc);
       let start = 0;
       while (start < acc.records.length) {

@@ -363,3 +363,28 @@ test('finding 6: after a reload the stored batches are resent within the bound t
     b.close();
   }
 });
+
+test('what accumulates while a partition cannot send grows one batch: after an outage the backlog goes in a few large batches, not one per linger', async () => {
+  const broker = new FakeBroker(1);
+  const c = start(broker, memoryStorage());
+  try {
+    await c.producer.send('t', { n: -1 }, { partition: 0 });
+    broker.refuseConnections = true;
+    broker.dropConnections();
+    while (c.conn.state === 'connected') await new Promise((r) => setTimeout(r, 1));
+    // A paced producer during the outage: a few records per tick, far more ticks than lingerMs-sized batches could be sent.
+    const results: Promise<{ offset: number }>[] = [];
+    for (let tick = 0; tick < 40; tick++) {
+      for (let k = 0; k < 3; k++) results.push(c.producer.send('t', { n: results.length }, { partition: 0 }));
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    const before = broker.producesReceived;
+    broker.refuseConnections = false;
+    assert.deepEqual((await Promise.all(results)).map((r) => r.offset), Array.from({ length: 120 }, (_, i) => i + 1));
+    // Without holding back, 40 ticks at lingerMs 2 freeze ~40 batches; now at most maxInflightPerPartition lingered ones plus the rest in one.
+    assert.ok(broker.producesReceived - before <= 5 + 1, `${broker.producesReceived - before} produce requests for the backlog`);
+    assert.deepEqual(logValues(broker, 't'), [-1, ...Array.from({ length: 120 }, (_, i) => i)]);
+  } finally {
+    c.close();
+  }
+});

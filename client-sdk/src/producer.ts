@@ -295,9 +295,15 @@ export class Producer {
       // Nothing of this partition awaits an ack: no linger, it goes at the end of this tick (a burst of sends
       // in one tick shares the batch). What comes while a batch is in flight accumulates (see #handleAck).
       this.#freezeSoon();
-    } else if (this.#lingerTimer === undefined) {
-      this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; void this.#freeze(); }, this.limits.lingerMs);
+    } else {
+      this.#armLinger();
     }
+  }
+
+  /** Freezes what lingered, once (partitions that cannot send yet keep accumulating: Outbox.freeze `holdBackedUp`). */
+  #armLinger(): void {
+    if (this.#lingerTimer !== undefined) return;
+    this.#lingerTimer = setTimeout(() => { this.#lingerTimer = undefined; void this.#freeze(undefined, true); }, this.limits.lingerMs);
   }
 
   /** One freeze at the end of the current tick (a microtask), however many records asked for it. */
@@ -306,7 +312,7 @@ export class Producer {
     this.#freezeQueued = true;
     queueMicrotask(() => {
       this.#freezeQueued = false;
-      if (!this.#closed) void this.#freeze();
+      if (!this.#closed) void this.#freeze(undefined, true);
     });
   }
 
@@ -318,10 +324,10 @@ export class Producer {
     void this.#freeze(acc);
   }
 
-  /** Freezes accumulated records and persists the batches; sends them once stored. */
-  #freeze(only?: Parameters<Outbox['freeze']>[1]): Promise<void> {
+  /** Freezes accumulated records and persists the batches; sends them once stored. `holdBackedUp`: see Outbox.freeze. */
+  #freeze(only?: Parameters<Outbox['freeze']>[1], holdBackedUp = false): Promise<void> {
     void this.#flushRecordWrites();
-    const batches = this.#outbox.freeze(() => this.#nextBatchId++, only);
+    const batches = this.#outbox.freeze(() => this.#nextBatchId++, only, holdBackedUp);
     if (batches.length === 0) return Promise.resolve();
     if (!only) for (const b of batches) this.#partitioner.batchCompleted(b.topic, b.partition, this.#partitionCounts.get(b.topic) ?? 1);
     return this.#persistBatches(batches);
@@ -459,7 +465,7 @@ export class Producer {
       }
       // Still missing, left out of the answer, or sent to meanwhile (NB: then asked for after the backoff too).
       retry = this.#unrouted.size > 0;
-      void this.#freeze(); // NB: the routed records waited for the answer already: no linger on top
+      void this.#freeze(undefined, true); // NB: the routed records waited for the answer already: no linger on top
     } catch (error) {
       retry = asRunnelError(error).errorName !== 'NOT_CONNECTED'; // a timeout: again after a backoff; disconnected: on the next `connected`
     }
@@ -588,6 +594,8 @@ export class Producer {
     this.store.deleteBatches(batches.map((b) => b.id)).catch(() => {}); // NB: left stored, it is resent after a reload and answered as a duplicate
     this.#settled.notify();
     this.onError(error);
+    // A slot freed without an ack: what a backed-up partition held back is frozen at the next linger.
+    if (!this.#closed) this.#armLinger();
   }
 
   /** retryBackoffMs doubled per consecutive error up to retryBackoffMaxMs, ±20 % jitter (KIP-580). */
