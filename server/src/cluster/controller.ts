@@ -31,7 +31,7 @@ import { leaseTtlSeconds, revokeBrokerLease } from './membership.ts';
 /** Tells the controller that a broker died (socket closed and reconnect refused, missed heartbeats). */
 export interface LivenessProbe {
   /** Watch these brokers (the controller's own id excluded); returns the stop. */
-  watch(brokers: BrokerEndpoint[], onDown: (brokerId: number, reason: string) => void): () => void;
+  watch(brokers: BrokerEndpoint[], onDown: (brokerId: number, reason: string) => void, onCutOff?: (reason: string) => void): () => void;
 }
 
 export interface ControllerLimits {
@@ -71,6 +71,8 @@ export interface ControllerEvents {
   leadershipMoved?(leadership: VersionedLeadership, reason: ElectionReason): void;
   /** The probe reported a broker down; its lease is being revoked. */
   brokerDown?(brokerId: number, reason: string): void;
+  /** The probe heard no broker at all: this controller steps down (see handleCutOff). */
+  steppedDown?(reason: string): void;
 }
 
 export interface ControllerOptions {
@@ -264,7 +266,19 @@ export class Controller {
     if (!this.options.probe || probedSet === active.probedSet) return;
     active.stopProbe?.();
     active.probedSet = probedSet;
-    active.stopProbe = this.options.probe.watch(others, (brokerId, reason) => this.handleBrokerDown(active, brokerId, reason));
+    active.stopProbe = this.options.probe.watch(others, (brokerId, reason) => this.handleBrokerDown(active, brokerId, reason), (reason) => this.handleCutOff(active, reason));
+  }
+
+  /**
+   * The probe hears no broker at all: this controller is the one cut off (a network partition that leaves it
+   * etcd). It steps down (revokes its campaign key, campaigns again behind the others) so a broker that reaches
+   * the rest leads and moves this one's leaderships; revoking everyone else's lease instead would empty the ISRs
+   * of partitions that are fine. Fallback when they are all dead after all: it leads again, and their leases expire.
+   */
+  private handleCutOff(active: Active, reason: string): void {
+    if (this.active !== active || !this.candidacy) return;
+    this.events.steppedDown?.(reason);
+    this.loseCandidacy(this.candidacy.lease, `cut off: ${reason}`);
   }
 
   private handleBrokerDown(active: Active, brokerId: number, reason: string): void {

@@ -51,6 +51,10 @@ export class ClusterNode {
   private closed = false;
   private isolationTimer: NodeJS.Timeout | undefined;
   private isolated = false;
+  /** The last answer of each peer to this broker's status requests (isolation monitor), and what it said about etcd. */
+  private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+  /** Campaign leases of silent controllers this broker revoked (once each). */
+  private readonly revokedCampaigns = new Set<string>();
   private readonly isolationListeners = new Set<(isolated: boolean, reason: string) => void>();
 
   private constructor(
@@ -173,11 +177,16 @@ export class ClusterNode {
     });
     this.controller = Controller.start({
       store, brokerId: options.brokerId,
-      probe: new HeartbeatProbe(links, { controllerHeartbeatMs: limits.controllerHeartbeatMs, brokerSessionTimeoutMs: limits.brokerSessionTimeoutMs }),
+      probe: new HeartbeatProbe({
+        heartbeat: (id, timeoutMs, signal) => links.heartbeat(id, timeoutMs, signal),
+        onPeerDown: (listener) => links.onPeerDown(listener),
+        lastAnswerMs: (id) => this.peerAnswers.get(id)?.atMs,
+      }, { controllerHeartbeatMs: limits.controllerHeartbeatMs, brokerSessionTimeoutMs: limits.brokerSessionTimeoutMs }),
       limits: { preferredLeaderDelayMs: limits.preferredLeaderDelayMs, controllerLeaseTtlMs: limits.controllerLeaseTtlMs },
       events: {
         becameController: () => options.log(`runnel: cluster: broker ${options.brokerId} is the controller`),
         brokerDown: (id, reason) => options.warn(`runnel: cluster: broker ${id} is down (${reason}): moving its leaderships`),
+        steppedDown: (reason) => options.warn(`runnel: cluster: broker ${options.brokerId} steps down as controller (${reason}): a broker that reaches the others takes over`),
       },
     });
     options.log(`runnel: cluster: broker ${options.brokerId} joined (etcd ${options.cluster.etcdEndpoints.join(',')}, prefix ${options.cluster.prefix}, replication ${options.cluster.replicationHost}:${server.address.port}, clients ${advertised})`);
@@ -262,6 +271,30 @@ export class ClusterNode {
     });
   }
 
+  /**
+   * A controller that stopped answering (paused, cut off from this broker) while this broker reaches etcd and
+   * another peer: its campaign lease is revoked, so the next controller is elected after brokerSessionTimeoutMs
+   * instead of when the lease expires (controllerLeaseTtlMs, and etcd's expiry sweep on top); that controller's
+   * probe then reports the silent broker at once (HeartbeatProbe starts from the last answer). Only the campaign:
+   * its registration (and leaderships) are the next controller's call. Safe whatever the truth: a live controller
+   * that loses its campaign key is deposed (its writes are guarded by that key) and campaigns again.
+   */
+  private revokeSilentController(nowMs: number, peers: PeerObservation[], etcdFresh: boolean): void {
+    const { brokerId, limits } = this.options;
+    const controller = this.store.controller();
+    if (!etcdFresh || this.closed || controller === null || controller === brokerId) return;
+    const last = this.peerAnswers.get(controller);
+    if (last === undefined || nowMs - last.atMs < limits.brokerSessionTimeoutMs) return;
+    if (!peers.some((p) => p.id !== controller && p.reachable)) return; // nobody answers: maybe this side is cut off
+    const campaigns = this.store.electionCandidates().filter((c) => c.brokerId === controller).map((c) => c.key.slice(c.key.lastIndexOf('/') + 1));
+    for (const l of this.revokedCampaigns) if (!campaigns.includes(l)) this.revokedCampaigns.delete(l); // gone: bounded by the live campaigns
+    const leases = campaigns.filter((l) => !this.revokedCampaigns.has(l));
+    if (leases.length === 0) return;
+    for (const lease of leases) this.revokedCampaigns.add(lease);
+    this.options.warn(`runnel: cluster: controller ${controller} has not answered for ${nowMs - last.atMs} ms: revoking its campaign so another broker takes over now`);
+    for (const lease of leases) void revokeBrokerLease(this.store.connection, lease).catch(() => undefined);
+  }
+
   /** Asks every registered peer whether it reaches etcd, this often, and judges isolation (isolation.ts). */
   private startIsolationMonitor(): void {
     const { limits, brokerId } = this.options;
@@ -271,7 +304,7 @@ export class ClusterNode {
     // for over a second while another broker dies, and a false verdict sends every client of this broker away
     // (the browser failover test saw its page moved off a broker that had lost only a peer, at 1.8 s).
     const detector = new IsolationDetector({ etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: limits.brokerSessionTimeoutMs });
-    const answers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+    const answers = this.peerAnswers;
     const inflight = new Set<number>();
     const etcdFresh = () => Date.now() - this.store.connection.lastContactMs < limits.brokerLeaseTtlMs;
     this.server.handle(ForwardType.status, async () => encodeStatusAnswer(etcdFresh()));
@@ -289,6 +322,7 @@ export class ClusterNode {
           .finally(() => inflight.delete(b.id));
       }
       const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers });
+      if (!verdict.isolated) this.revokeSilentController(now, peers, etcdFresh());
       if (verdict.isolated === this.isolated) return;
       this.isolated = verdict.isolated;
       (verdict.isolated ? this.options.warn : this.options.log)(verdict.isolated

@@ -6,6 +6,17 @@
  * or partitioned). Detection decides only when the controller elects;
  * safety comes from epochs and compare-and-swap (docs/cluster.md), so a
  * false report costs a leader change, never data.
+ *
+ * Two refinements (pause/partition failover, issue 12 must-show 2):
+ * - a watch starts each broker's silence from the last answer this broker
+ *   had from it on any request (`lastAnswerMs`: the isolation monitor asks
+ *   every peer several times a second), not from now, so a controller
+ *   elected after the old one went silent reports a paused broker at once
+ *   instead of one more session timeout later; never from before the
+ *   broker's registration started (a restarted broker starts afresh);
+ * - when every other broker (two or more) is silent at once, the controller
+ *   is the one cut off: it reports `cutOff` instead of sending each of them
+ *   down (revoking live brokers' leases and emptying ISRs it cannot see).
  */
 import type { BrokerEndpoint } from '../cluster/cluster-state.ts';
 import type { LivenessProbe } from '../cluster/controller.ts';
@@ -13,6 +24,8 @@ import type { LivenessProbe } from '../cluster/controller.ts';
 export interface ProbeLinks {
   heartbeat(brokerId: number, timeoutMs: number, signal?: AbortSignal): Promise<{ roundTripMs: number }>;
   onPeerDown(listener: (brokerId: number, reason: 'closed' | 'refused' | 'timeout') => void): () => void;
+  /** When `brokerId` last answered any request of this broker (Date.now() ms), if it ever did. */
+  lastAnswerMs?(brokerId: number): number | undefined;
 }
 
 export interface LivenessLimits {
@@ -25,12 +38,23 @@ export interface LivenessLimits {
 export class HeartbeatProbe implements LivenessProbe {
   constructor(private readonly links: ProbeLinks, private readonly limits: LivenessLimits) {}
 
-  watch(brokers: BrokerEndpoint[], onDown: (brokerId: number, reason: string) => void): () => void {
-    const watched = new Map(brokers.map((b) => [b.id, { lastAnswerMs: Date.now(), reported: false, inflight: false }]));
+  watch(brokers: BrokerEndpoint[], onDown: (brokerId: number, reason: string) => void, onCutOff?: (reason: string) => void): () => void {
+    const startMs = Date.now();
+    const since = (b: BrokerEndpoint) => Math.min(startMs, Math.max(this.links.lastAnswerMs?.(b.id) ?? startMs, b.startedAtMs));
+    const watched = new Map(brokers.map((b) => [b.id, { lastAnswerMs: since(b), reported: false, inflight: false }]));
     const abort = new AbortController();
-    const report = (id: number, reason: string) => {
+    let cutOff = false;
+    const report = (id: number, reason: string, silent: boolean) => {
       const w = watched.get(id);
-      if (!w || w.reported || abort.signal.aborted) return;
+      if (!w || w.reported || cutOff || abort.signal.aborted) return;
+      // Every other broker silent too (none answered within half a session): this side is cut off, not all of them
+      // dead. NB: not for a refused connect: that is an answer (nothing listens there), and the host is reachable.
+      const nowMs = Date.now();
+      if (silent && onCutOff && watched.size >= 2 && [...watched.values()].every((o) => o === w || nowMs - o.lastAnswerMs >= this.limits.brokerSessionTimeoutMs / 2)) {
+        cutOff = true;
+        onCutOff(`no broker of ${[...watched.keys()].join(', ')} answered heartbeats for ${this.limits.brokerSessionTimeoutMs / 2} ms or more`);
+        return;
+      }
       w.reported = true;
       onDown(id, reason);
     };
@@ -43,15 +67,21 @@ export class HeartbeatProbe implements LivenessProbe {
         () => undefined,
       ).finally(() => {
         w.inflight = false;
-        if (Date.now() - w.lastAnswerMs >= this.limits.brokerSessionTimeoutMs) report(id, `no heartbeat answered for ${Date.now() - w.lastAnswerMs} ms`);
+        check(id);
       });
     };
     const offDown = this.links.onPeerDown((id, reason) => {
       // A refused connect means nothing listens there any more; a closed one may be a restart: beat again at once.
-      if (reason === 'refused') report(id, 'connection refused');
+      if (reason === 'refused') report(id, 'connection refused', false);
       else beat(id);
     });
-    const timer = setInterval(() => { for (const id of watched.keys()) beat(id); }, this.limits.controllerHeartbeatMs);
+    // NB: silence is judged on every tick too, not only when a heartbeat settles: one to a paused broker hangs
+    // for a whole session timeout, and a watch that started from an earlier answer is due sooner.
+    const check = (id: number) => {
+      const w = watched.get(id);
+      if (w && Date.now() - w.lastAnswerMs >= this.limits.brokerSessionTimeoutMs) report(id, `no heartbeat answered for ${Date.now() - w.lastAnswerMs} ms`, true);
+    };
+    const timer = setInterval(() => { for (const id of watched.keys()) { check(id); beat(id); } }, this.limits.controllerHeartbeatMs);
     timer.unref?.();
     for (const id of watched.keys()) beat(id);
     return () => {
