@@ -74,7 +74,7 @@ export async function runFaults(options: FaultsOptions): Promise<FaultsReport> {
         const failovers = r.failovers.map((f) => `failover p${f.partition} ${Math.round(f.ms)} ms${f.recovered ? '' : ' (never)'}${f.electedMs === undefined ? '' : ` (elected ${Math.round(f.electedMs)} ms)`}`).join(', ');
         log(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'}; acked ${r.acked}, delivered ${run.history.deliveries.length}; ${failovers || 'no failover measured'}; ${Math.round(run.durationMs / 1000)} s`);
         // A failover that took over 10 s is no violation but worth a look: its client errors say what held the writes.
-        const slow = r.failovers.some((f) => f.ms > SLOW_FAILOVER_MS);
+        const slow = r.failovers.some((f) => f.ms > SLOW_FAILOVER_MS) || process.env.RUNNEL_FAULTS_ALL_HISTORY === '1';
         if (r.ok && slow) {
           for (const e of run.notes.clientErrors.slice(0, 20)) log(`    slow failover, client: ${e}`);
           if (process.env.RUNNEL_FAULTS_SLOW_LOGS === '1') {
@@ -142,11 +142,12 @@ async function main(argv: string[]): Promise<void> {
       partitions: { type: 'string' }, rate: { type: 'string' }, 'fresh-cluster': { type: 'boolean' },
     },
   });
+  const t0 = Date.now();
   const seed = int('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
   const report = await runFaults({
     schedules: int('schedules', values.schedules, 10), seed, steps: int('steps', values.steps, 2), kinds: parseKinds(values.kinds),
     partitions: int('partitions', values.partitions, 2), ratePerSec: int('rate', values.rate, 200), freshCluster: values['fresh-cluster'] === true,
-    log: (line) => void process.stderr.write(`${line}\n`),
+    log: (line) => void process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(1).padStart(7)} ${line}\n`),
   });
   for (const line of report.lines) console.log(line);
   process.exitCode = report.ok ? 0 : 1;

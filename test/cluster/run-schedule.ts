@@ -128,7 +128,9 @@ export async function runSchedule(h: ClusterHarness, schedule: FaultSchedule, lo
       // Producers caught up too: the next fault's failover must not measure the backlog of this one (writes are FIFO per
       // partition, so a record sent after the next fault would wait behind it). Steady state holds ~a quarter second of sends.
       const drained = Date.now() + limits.settleTimeoutMs;
-      while (workload.pendingSends > Math.max(50, schedule.ratePerSec / 2) && Date.now() < drained) await sleep(50);
+      const backlog = Math.max(50, schedule.ratePerSec / 2);
+      while (workload.pendingSends > backlog && Date.now() < drained) await sleep(50);
+      if (workload.pendingSends > backlog) log(`  producers still ${workload.pendingSends} sends behind ${limits.settleTimeoutMs} ms after the heal: the next fault's failover includes that backlog`);
     }
     await sleep(schedule.cooldownMs);
     const pendingAtStop = await workload.stopProducing(limits.settleTimeoutMs);
