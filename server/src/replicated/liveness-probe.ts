@@ -41,7 +41,7 @@ export class HeartbeatProbe implements LivenessProbe {
   watch(brokers: BrokerEndpoint[], onDown: (brokerId: number, reason: string) => void, onCutOff?: (reason: string) => void): () => void {
     const startMs = Date.now();
     const since = (b: BrokerEndpoint) => Math.min(startMs, Math.max(this.links.lastAnswerMs?.(b.id) ?? startMs, b.startedAtMs));
-    const watched = new Map(brokers.map((b) => [b.id, { lastAnswerMs: since(b), reported: false, inflight: false }]));
+    const watched = new Map(brokers.map((b) => [b.id, { lastAnswerMs: since(b), answered: false, reported: false, inflight: false }]));
     const abort = new AbortController();
     let cutOff = false;
     const report = (id: number, reason: string, silent: boolean) => {
@@ -62,8 +62,12 @@ export class HeartbeatProbe implements LivenessProbe {
       const w = watched.get(id);
       if (!w || w.inflight || w.reported || abort.signal.aborted) return;
       w.inflight = true;
-      this.links.heartbeat(id, this.limits.brokerSessionTimeoutMs, abort.signal).then(
-        () => { w.lastAnswerMs = Date.now(); },
+      // Until it answered in this watch, a heartbeat waits only for what is left of the session since the last
+      // answer (a broker silent since before the watch is judged at once); then each waits a whole session.
+      const session = this.limits.brokerSessionTimeoutMs;
+      const timeoutMs = w.answered ? session : Math.min(session, Math.max(this.limits.controllerHeartbeatMs, session - (Date.now() - w.lastAnswerMs)));
+      this.links.heartbeat(id, timeoutMs, abort.signal).then(
+        () => { w.lastAnswerMs = Date.now(); w.answered = true; },
         () => undefined,
       ).finally(() => {
         w.inflight = false;
@@ -75,13 +79,13 @@ export class HeartbeatProbe implements LivenessProbe {
       if (reason === 'refused') report(id, 'connection refused', false);
       else beat(id);
     });
-    // NB: silence is judged on every tick too, not only when a heartbeat settles: one to a paused broker hangs
-    // for a whole session timeout, and a watch that started from an earlier answer is due sooner.
+    // NB: judged when a heartbeat settles, not while one is in flight (it may still be answered: a link redialling
+    // a restarted broker).
     const check = (id: number) => {
       const w = watched.get(id);
       if (w && Date.now() - w.lastAnswerMs >= this.limits.brokerSessionTimeoutMs) report(id, `no heartbeat answered for ${Date.now() - w.lastAnswerMs} ms`, true);
     };
-    const timer = setInterval(() => { for (const id of watched.keys()) { check(id); beat(id); } }, this.limits.controllerHeartbeatMs);
+    const timer = setInterval(() => { for (const id of watched.keys()) beat(id); }, this.limits.controllerHeartbeatMs);
     timer.unref?.();
     for (const id of watched.keys()) beat(id);
     return () => {
