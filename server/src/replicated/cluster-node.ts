@@ -53,6 +53,8 @@ export class ClusterNode {
   private isolated = false;
   /** The last answer of each peer to this broker's status requests (isolation monitor), and what it said about etcd. */
   private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+  /** Lease of each registered broker, as last seen (a new one: the broker registered again). */
+  private registrations = new Map<number, string>();
   /** Campaign leases of silent controllers this broker revoked (once each). */
   private readonly revokedCampaigns = new Set<string>();
   private readonly isolationListeners = new Set<(isolated: boolean, reason: string) => void>();
@@ -68,6 +70,12 @@ export class ClusterNode {
       topicsChanged: () => void this.registry?.sync(),
       resynced: () => void this.resync(),
       leadershipChanged: (l) => this.registry?.leadershipChanged(l),
+      brokersChanged: (brokers) => {
+        // A broker registered under a new lease (restarted, or registered again) listens: dial it now, not after the backoff.
+        const seen = new Map(brokers.map((b) => [b.id, b.leaseId]));
+        for (const [id, lease] of seen) if (this.registrations.get(id) !== lease && id !== options.brokerId) links.redial(id);
+        this.registrations = seen;
+      },
       connectivityChanged: (connected) => (connected ? options.log : options.warn)(`runnel: cluster: etcd ${connected ? 'reachable again' : 'UNREACHABLE: leaders keep serving what is safe; leadership changes wait for etcd'}`),
     });
     // Served from the moment the replication port listens, not once the registry has opened (recovering every

@@ -272,6 +272,21 @@ export class PeerLinks {
     this.#scheduleReconnect(link);
   }
 
+  /**
+   * Dials `brokerId` now if its link is backing off (and forgets the failures): the peer registered again, so it
+   * listens. Without it a broker restarted after a few refused dials is reached only after reconnectBackoffMaxMs,
+   * longer than brokerSessionTimeoutMs: the controller reported it down again and its peers judged themselves
+   * cut off (cluster-failover and cluster-min-isr tests).
+   */
+  redial(brokerId: number): void {
+    const link = this.#links.get(brokerId);
+    if (this.#isClosed || !link || link.state !== 'backoff') return;
+    if (link.timer) clearTimeout(link.timer);
+    link.timer = null;
+    link.failures = 0;
+    this.#connect(link);
+  }
+
   /** Doubling backoff from reconnectBackoffMs to reconnectBackoffMaxMs; the link stays wanted until released. */
   #scheduleReconnect(link: PeerLink): void {
     if (this.#isClosed || link.state === 'closed') return;
