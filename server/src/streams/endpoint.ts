@@ -543,7 +543,9 @@ export class StreamEndpoint {
     if (live === 'long-poll' || !meta.closed) h.set('stream-cursor', cursor());
     const etag = etagOf(meta.incarnation, formatOffset(meta.generation, position), formatOffset(meta.generation, result.next), meta.closed && result.next >= tail);
     h.set('etag', etag);
-    h.set('cache-control', `${this.requiresPrivateCache ? 'private' : 'public'}, max-age=60, stale-while-revalidate=300`);
+    // Chunks with data are cacheable; the empty answer at the tail is not (protocol §10.1: more data or the
+    // close is found by asking that offset again — a cached empty 200 would hide both for max-age).
+    h.set('cache-control', result.values.length === 0 ? 'no-store' : `${this.requiresPrivateCache ? 'private' : 'public'}, max-age=60, stale-while-revalidate=300`);
     if (ifNoneMatchHits(req.headers.get('if-none-match'), etag)) return new Response(null, { status: 304, headers: h });
     return new Response(this.bodyOf(meta, result.values), { status: 200, headers: h });
   }
