@@ -19,9 +19,16 @@ import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
-import { createConsumer, createProducer, type RunnelConsumer, type WebSocketConstructor } from '@runnel/client';
-import { memoryStorage } from '@runnel/client/memory';
+import type { RunnelConsumer, WebSocketConstructor } from '@runnel/client';
 import { openRawSubscriber, type RawSubscriber } from './raw-subscriber.ts';
+
+/**
+ * BENCH_SDK_SRC=<dir>: the SDK from another copy of client-sdk/src (e.g. `git archive` of an older commit), for a
+ * before/after on the same broker and load; default the checked-out SDK. Only its public API is used.
+ */
+const sdkSrc = process.env.BENCH_SDK_SRC;
+const { createConsumer, createProducer } = (sdkSrc ? await import(`${sdkSrc}/index.ts`) : await import('@runnel/client')) as typeof import('@runnel/client');
+const { memoryStorage } = (sdkSrc ? await import(`${sdkSrc}/memory-storage.ts`) : await import('@runnel/client/memory')) as typeof import('@runnel/client/memory');
 
 const [role, wsUrl, topic, arg] = process.argv.slice(2);
 const n = Number(arg);

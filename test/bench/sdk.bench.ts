@@ -17,7 +17,9 @@
  *      ms: compared with the SDK's figure on that same measure).
  * Knobs: BENCH_SECONDS (measured seconds per phase, default 5),
  * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency,
- * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part).
+ * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part), BENCH_SDK_SRC=<dir> (the
+ * SDK from another copy of client-sdk/src, for a before/after), BENCH_SDK_PACE_MS (the paced producer's
+ * send interval, default 1 ms).
  * Last line: `{"bench":"sdk",...}`. All processes share the machine's cores.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -77,10 +79,15 @@ try {
   await createTopic(broker.url, 'sdk');
   if (only.has('producer') || only.has('consumers')) {
     const producer = await spawnClient(clientScript, ['produce', broker.wsUrl, 'sdk', inflight]);
+    const before = readCounters(broker.url);
     const { results: [r], usage } = await measure<Counted>(broker, [producer], ['producer']);
+    const counters = counterDelta(await readCounters(broker.url), await before);
     producerAckedPerSec = perSec(r);
     producerCpuUsPerRecord = r.cpuUsPerCount ?? null;
-    console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors}), ${producerCpuUsPerRecord} µs of producer CPU per record${usage ? `; ${formatUsage(usage)}` : ''}`);
+    // NB: the counters span the warm-up too (for the batch size); the broker's CPU per record is over the measured part.
+    const brokerUsPerRecord = usage && r.count > 0 ? ((usage.processCores.broker ?? 0) * r.elapsedSec * 1e6 / r.count).toFixed(2) : 'n/a';
+    console.log(`producer, one promise per record, ${inflight} in flight: ${producerAckedPerSec.toLocaleString()} acked records/s (errors ${r.errors}), ${producerCpuUsPerRecord} µs of producer CPU per record; `
+      + `${counters.produceRequests} produce requests, ${counters.produceRequests > 0 ? (counters.recordsIn / counters.produceRequests).toFixed(0) : 'n/a'} records per batch, ${counters.fsyncs} fsyncs, ~${brokerUsPerRecord} µs of broker CPU per record${usage ? `; ${formatUsage(usage)}` : ''}`);
   }
   if (only.has('consumers')) {
     await settle();
