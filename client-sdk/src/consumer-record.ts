@@ -10,7 +10,7 @@
  * NB: a record keeps its frame's bytes alive until its key, value and
  * headers have all been read (copy what you keep for long, or read it).
  */
-import type { BatchHeader, RecordView } from './codec/record-batch.ts';
+import type { BatchHeader } from './codec/record-batch.ts';
 import { forEachRecord, readRecordHeaders, validateBatch } from './codec/record-batch.ts';
 import { RunnelError } from './codec/error-codes.ts';
 import { readUtf8Lenient } from './codec/utf8.ts';
@@ -174,41 +174,24 @@ const crcChecked = new WeakSet<Uint8Array>();
  */
 export function decodeRecords<T>(topic: Topic<unknown, T>, partition: number, batches: Uint8Array, from: number, out: LazyRecord<T>[], verifyCrc = true): number | RunnelError {
   const check = verifyCrc && !crcChecked.has(batches) ? undefined : SKIP_CRC;
-  const walk = walking as Walk<T>;
-  walk.source = { topic, partition, bytes: batches };
-  walk.next = from;
-  walk.out = out;
+  const source: Source<T> = { topic, partition, bytes: batches };
+  let next = from;
   let at = 0;
-  try {
-    while (at < batches.length) {
-      const checked = validateBatch(batches, at, check);
-      if (!checked.ok) return new RunnelError(checked.code, `at byte ${at}: ${checked.message}`);
-      const header: BatchHeader = checked.value;
-      if (header.baseOffset + header.lastOffsetDelta >= walk.next) {
-        const walked = forEachRecord(batches, at, header, visitRecord);
-        if (!walked.ok) return new RunnelError(walked.code, walked.message);
-      }
-      at += header.totalBytes;
+  const visit = (r: { offset: number; timestampMs: number; keyStart: number; keyLength: number; valueStart: number; valueLength: number; headersStart: number; headerCount: number }): void => {
+    if (r.offset < next) return;
+    next = r.offset + 1;
+    out.push(new LazyRecord(source, r.offset, r.timestampMs, r.keyStart, r.keyLength, r.valueStart, r.valueLength, r.headersStart, r.headerCount));
+  };
+  while (at < batches.length) {
+    const checked = validateBatch(batches, at, check);
+    if (!checked.ok) return new RunnelError(checked.code, `at byte ${at}: ${checked.message}`);
+    const header: BatchHeader = checked.value;
+    if (header.baseOffset + header.lastOffsetDelta >= next) {
+      const walked = forEachRecord(batches, at, header, visit);
+      if (!walked.ok) return new RunnelError(walked.code, walked.message);
     }
-    if (check === undefined) crcChecked.add(batches);
-    return walk.next;
-  } finally {
-    walk.source = null;
-    walk.out = NO_RECORDS as LazyRecord<T>[];
+    at += header.totalBytes;
   }
-}
-
-/**
- * The state of the decodeRecords call in progress, read by visitRecord. NB: one module-level state and visitor
- * instead of a closure per frame (decodeRecords never re-enters: forEachRecord calls nothing else back).
- */
-interface Walk<T> { source: Source<T> | null; next: number; out: LazyRecord<T>[] }
-const NO_RECORDS: LazyRecord<unknown>[] = [];
-const walking: Walk<unknown> = { source: null, next: 0, out: NO_RECORDS };
-
-function visitRecord(r: RecordView): void {
-  const walk = walking;
-  if (r.offset < walk.next) return;
-  walk.next = r.offset + 1;
-  walk.out.push(new LazyRecord(walk.source!, r.offset, r.timestampMs, r.keyStart, r.keyLength, r.valueStart, r.valueLength, r.headersStart, r.headerCount));
+  if (check === undefined) crcChecked.add(batches);
+  return next;
 }

@@ -369,58 +369,35 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
    * (nothing is stored while a frame is being handled). Returns undefined
    * when every record was handled synchronously.
    */
-  #deliverEach(p: number, records: LazyRecord<T>[], context: HandlerContext<any>): Promise<void> | void {
-    const handler = this.#handler!;
-    let i = 0;
+  #deliverEach(p: number, records: LazyRecord<T>[], context: HandlerContext<any>, from = 0): Promise<void> | void {
+    let i = from;
     try {
       for (; i < records.length && !this.#stopped; i++) {
         const record = records[i];
         let result: void | Promise<void>;
         try {
-          result = handler(record, context);
+          result = this.#handler!(record, context);
         } catch (error) {
-          if (!record.isOwnError(error)) throw error;
-          this.#invalid(error);
+          this.#handlerFailed(record, error);
           continue;
         }
-        if (result && typeof (result as Promise<void>).then === 'function') {
-          const at = i;
-          i = -1; // NB: #deliverRest marks what is handled from here on
-          return this.#deliverRest(p, records, context, at, result as Promise<void>);
-        }
-      }
-    } finally {
-      if (i > 0) this.tracker.markHandled(p, records[i - 1].offset);
-    }
-  }
-
-  /** The asynchronous part of #deliverEach: `records[at]`'s handler returned `pending`; awaits it, then handles the rest. */
-  async #deliverRest(p: number, records: LazyRecord<T>[], context: HandlerContext<any>, at: number, pending: Promise<void>): Promise<void> {
-    const handler = this.#handler!;
-    let i = at;
-    try {
-      for (; i < records.length && !this.#stopped; i++) {
-        const record = records[i];
-        let result: void | Promise<void> = pending;
-        if (i !== at) {
-          try {
-            result = handler(record, context);
-          } catch (error) {
-            if (!record.isOwnError(error)) throw error;
-            this.#invalid(error);
-            continue;
-          }
-        }
-        if (result && typeof (result as Promise<void>).then === 'function') {
-          await (result as Promise<void>).then(undefined, (error: unknown) => {
-            if (!record.isOwnError(error)) throw error;
-            this.#invalid(error);
+        // A promise: what came before is marked (finally), the rest continues once it settles.
+        if (result && typeof result.then === 'function') {
+          return result.then(undefined, (error: unknown) => this.#handlerFailed(record, error)).then(() => {
+            this.tracker.markHandled(p, record.offset);
+            return this.#deliverEach(p, records, context, i + 1);
           });
         }
       }
     } finally {
-      if (i > 0) this.tracker.markHandled(p, records[i - 1].offset);
+      if (i > from) this.tracker.markHandled(p, records[i - 1].offset);
     }
+  }
+
+  /** A per-record handler threw or rejected: the record's own invalid-value error takes the `onInvalid` policy; anything else fails the subscription. */
+  #handlerFailed(record: LazyRecord<T>, error: unknown): void {
+    if (!record.isOwnError(error)) throw error;
+    this.#invalid(error);
   }
 
   /** The records whose value passes the schema; the others take the `onInvalid` policy now. */

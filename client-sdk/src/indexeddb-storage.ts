@@ -210,7 +210,8 @@ function outboxStore(db: IDBDatabase): OutboxStore {
       ]);
       return { producer: producer ?? null, records, batches };
     },
-    addRecords: (records) => write(db, RECORDS, (tx) => { for (const r of records) tx.objectStore(RECORDS).put(r); }),
+    // NB: a value may be a view of a larger slab (topic.ts ValueArena): cloned as it is, the whole slab would be stored; a copy is its bytes alone.
+    addRecords: (records) => write(db, RECORDS, (tx) => { for (const r of records) tx.objectStore(RECORDS).put({ ...r, value: r.value && r.value.slice() }); }),
     freeze: (batches, producer) => write(db, [RECORDS, BATCHES, META], (tx) => {
       for (const b of batches) {
         tx.objectStore(BATCHES).put(b);

@@ -237,20 +237,17 @@ export class PartitionStream {
     this.#outstandingBytes += size;
     this.#creditBytes -= size;
     this.#maybeShrink();
-    const held = new HeldFrame(this, size, this.#generation, this.readers.size);
-    if (this.readers.size === 0) return held.release();
+    const generation = this.#generation;
+    let waiting = this.readers.size;
+    const held = { release: (): void => { if (--waiting <= 0) this.handleReleased(size, generation); } };
+    if (waiting === 0) return held.release();
     let gap = false;
-    // NB: no copy of the set for the usual single reader (a reader may leave during `deliver`).
-    if (this.readers.size === 1) {
-      for (const r of this.readers) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
-    } else {
-      for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
-    }
+    for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
     // NB: defensive — offsets are contiguous on the wire; a gap means a lost frame, so re-read from the readers' positions.
     if (gap) this.resubscribe();
   }
 
-  /** Every reader released a frame of `size` bytes received in `generation` (HeldFrame): its credit comes back. */
+  /** Every reader released a frame of `size` bytes received in `generation`: its credit comes back. */
   handleReleased(size: number, generation: number): void {
     if (generation !== this.#generation) return;
     this.#outstandingBytes -= size;
@@ -297,22 +294,6 @@ export class PartitionStream {
     const missing = this.windowBytes - this.#outstandingBytes - this.#creditBytes;
     if (missing <= 0 || missing < this.windowBytes / 2) return;
     if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: missing })) this.#creditBytes += missing;
-  }
-}
-
-/**
- * A received frame its readers still hold: each calls `release()` once it handled the frame; the last one gives
- * its bytes back to the stream's credit. NB: an object per frame with a method, not a closure per frame.
- */
-export class HeldFrame {
-  #waiting: number;
-  constructor(private readonly stream: PartitionStream, private readonly size: number, private readonly generation: number, readers: number) {
-    this.#waiting = readers;
-  }
-
-  release(): void {
-    if (--this.#waiting > 0) return;
-    this.stream.handleReleased(this.size, this.generation);
   }
 }
 

@@ -30,7 +30,7 @@ import { Outbox, RECORD_OVERHEAD_BYTES, tpKey, type BatchState } from './outbox.
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
-import { encodeText, encodeValue, type Topic, type TopicRef } from './topic.ts';
+import { ValueArena, encodeText, type Topic, type TopicRef } from './topic.ts';
 
 export type Durability = 'durable' | 'memory';
 
@@ -73,7 +73,7 @@ const NO_OPTIONS: SendOptions = Object.freeze({});
 const NO_HEADERS: OutboxRecord['headers'] = Object.freeze([]) as unknown as OutboxRecord['headers'];
 /** `queued` of a memory-durability record: nothing to wait for. */
 const STORED = Promise.resolve();
-/** A topic named by a string: no schema. NB: reused for every such send (encodeValue is synchronous). */
+/** A topic named by a string: no schema. NB: reused for every such send (ValueArena.encode is synchronous). */
 const SCHEMALESS: { -readonly [K in keyof Topic<unknown, unknown>]: Topic<unknown, unknown>[K] } = { name: '', schema: null, onInvalid: 'error' };
 
 export class Producer {
@@ -81,6 +81,8 @@ export class Producer {
   readonly #partitioner: Partitioner;
   readonly #random: RandomSource;
   readonly #waiters = new Map<number, Waiter>();
+  /** Record values are views of its slabs (no ArrayBuffer per record). */
+  readonly #values = new ValueArena();
   /** Notified whenever records settle or leave the outbox (flush, drained). */
   readonly #settled = new Condition();
   readonly #partitionCounts = new Map<string, number>();
@@ -184,7 +186,7 @@ export class Producer {
       const headers = options.headers ? Object.entries(options.headers).map(([key, v]) => ({ key, value: encodeText(v) })) : NO_HEADERS;
       record = {
         id: 0, topic: topic.name, partition: options.partition ?? -1, key: options.key == null ? null : encodeText(options.key),
-        value: encodeValue(topic, value), headers, timestampMs: options.timestampMs ?? Date.now(),
+        value: this.#values.encode(topic, value), headers, timestampMs: options.timestampMs ?? Date.now(),
       };
     } catch (error) {
       return this.#refuse(waiter, error);

@@ -49,6 +49,11 @@ const encoder = new TextEncoder();
 
 /** Validates then serializes a value to UTF-8 JSON; SCHEMA_VALIDATION_FAILED before anything is sent. */
 export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Array {
+  return encoder.encode(valueJson(topic, value));
+}
+
+/** The JSON text of a valid value (SCHEMA_VALIDATION_FAILED if the schema refuses it or it is not JSON). */
+function valueJson<In>(topic: Topic<In, unknown>, value: In): string {
   if (topic.schema) {
     try {
       topic.schema.parse(value);
@@ -58,7 +63,44 @@ export function encodeValue<In>(topic: Topic<In, unknown>, value: In): Uint8Arra
   }
   const json = JSON.stringify(value);
   if (json === undefined) throw new RunnelError('SCHEMA_VALIDATION_FAILED', `value for topic "${topic.name}" is not JSON-serializable`);
-  return encoder.encode(json);
+  return json;
+}
+
+/** Bytes of one ValueArena slab; a value longer than a quarter of it gets its own array. */
+const ARENA_SLAB_BYTES = 64 * 1024;
+
+/**
+ * Encodes values into shared slabs: each value is a view of a slab, so a small
+ * value costs no ArrayBuffer of its own (V8 gives every typed array above 64
+ * bytes an off-heap backing store: for a 100 B value its allocation and
+ * collection cost more than JSON.stringify; issue 13, producer hot path).
+ * Invariant: a slab's bytes below its fill mark are never changed (a value is
+ * written above it, then the mark moves past it), so a view stays valid for as
+ * long as it is held (a slab lives while any view of it does).
+ * NB: a structured clone (IndexedDB put, postMessage) of a view copies its whole
+ * slab: stores that clone copy the view out first (indexeddb-storage.ts).
+ */
+export class ValueArena {
+  #slab = new Uint8Array(0);
+  #at = 0;
+
+  /** `encodeValue`, into the current slab. */
+  encode<In>(topic: Topic<In, unknown>, value: In): Uint8Array {
+    const json = valueJson(topic, value);
+    if (json.length > ARENA_SLAB_BYTES / 4) return encoder.encode(json);
+    if (this.#at + json.length > this.#slab.length) {
+      this.#slab = new Uint8Array(ARENA_SLAB_BYTES);
+      this.#at = 0;
+    }
+    const slab = this.#slab, start = this.#at;
+    // ASCII (most JSON) byte by byte; a value with any other character is encoded on its own.
+    for (let i = 0; i < json.length; i++) {
+      const c = json.charCodeAt(i);
+      if (c > 127) return encoder.encode(json);
+      slab[start + i] = c;
+    }
+    return slab.subarray(start, (this.#at += json.length));
+  }
 }
 
 /**

@@ -112,8 +112,11 @@ class Meter {
   }
 }
 
+/** BENCH_SDK_MAX_BATCH_BYTES: the producers' maxBatchBytes (default: the SDK's). */
+const producerLimits = process.env.BENCH_SDK_MAX_BATCH_BYTES ? { limits: { maxBatchBytes: Number(process.env.BENCH_SDK_MAX_BATCH_BYTES) } } : {};
+
 async function produce(inflight: number): Promise<void> {
-  const client = createProducer({ urls: wsUrl, WebSocket: WS, storage: memoryStorage() });
+  const client = createProducer({ urls: wsUrl, WebSocket: WS, storage: memoryStorage(), ...producerLimits });
   // NB: one record first, so the topic's metadata and the producer id are in place before the clock starts.
   await client.send(topic, valueAt(wallMs()));
   emit({ ready: true });
