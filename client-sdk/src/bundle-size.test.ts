@@ -12,7 +12,7 @@
  *
  * Issue 13's budgets (`budget`) are NOT met yet by the three client entries
  * (docs/client.md "Entry points"): until they are, each of those entries is
- * held at its `guard` — today's size plus ~2 %, to be lowered, never raised —
+ * held at its `guard` — today's size plus ~0.5–1 %, to be lowered, never raised —
  * and the distance to its budget is printed in every run. An entry that meets
  * its budget is held to the budget.
  */
