@@ -50,7 +50,7 @@ consumer.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId
   },
   'producer only (@runnel/client/producer + IndexedDB outbox)': {
     budget: 10 * KB,
-    guard: 16_890,
+    guard: 16_930, // 16,909 with the producer's ValueArena (bf87436: GC 19.7 % -> 8.8 % of the producer process)
     source: `import { createProducer, defineTopic } from '@runnel/client/producer';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
