@@ -40,7 +40,7 @@ await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
   'consumer only (@runnel/client/consumer + IndexedDB offsets)': {
     budget: 10 * KB,
-    guard: 17_620,
+    guard: 17_520,
     source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
