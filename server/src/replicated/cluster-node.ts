@@ -30,6 +30,7 @@ import { ReplicatedRegistry } from './replicated-registry.ts';
 import { clusterGroupService } from './group-forwarding-wiring.ts';
 import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
 import { DEFAULT_RETENTION_MS } from '../metadata/topic-info.ts';
+import { setTraceLabel } from '../replication/trace.ts';
 
 export interface ClusterNodeOptions {
   brokerId: number;
@@ -93,6 +94,7 @@ export class ClusterNode {
   /** Connects to etcd (waiting up to clusterStartWaitMs) and opens the replication port. */
   static async open(options: ClusterNodeOptions): Promise<ClusterNode> {
     const { cluster, limits, brokerId } = options;
+    setTraceLabel(`broker ${brokerId}`);
     const store = await openStore(options);
     let key: Buffer;
     try {

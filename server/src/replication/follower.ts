@@ -23,6 +23,7 @@ import { truncationOffset } from './divergence.ts';
 import type { ReplicationLimits } from './limits.ts';
 import type { PeerLinks } from './peer-links.ts';
 import type { FetchResponse } from './protocol.ts';
+import { isTracing, traceNowMs, traceStage } from './trace.ts';
 
 export interface FollowerRoleOptions {
   brokerId: number;
@@ -78,8 +79,10 @@ export class FollowerRole {
   async #run(): Promise<void> {
     while (!this.#isStopped) {
       try {
+        const sentMs = isTracing ? traceNowMs() : 0;
         const answer = await this.#fetch();
         if (this.#isStopped) return;
+        if (isTracing) traceStage('follower.fetchRoundTrip', traceNowMs() - sentMs);
         await this.#handleAnswer(answer);
         this.lastError = null;
       } catch (err) {
@@ -118,13 +121,19 @@ export class FollowerRole {
       return;
     }
     const batches = this.#checkBatches(answer.records);
+    // The high watermark first: what this log already holds durably becomes visible to its consumers now, not
+    // after this answer's batches are written and fdatasync'ed (the log caps it at its durable end, and lifts the
+    // cap as that fdatasync completes). Applied after the batches, a consumer of a follower waited one more
+    // follower fdatasync per answer at the live tail.
+    this.#knownHighWatermark = answer.highWatermark;
+    log.setHighWatermark(answer.highWatermark);
+    const receivedMs = isTracing && batches.length > 0 ? traceNowMs() : 0;
     for (let i = 0; i < batches.length && !this.#isStopped; i += MAX_BATCHES_PER_APPEND_ROUND) {
       const round = batches.slice(i, i + MAX_BATCHES_PER_APPEND_ROUND).map((b) => log.appendAsFollower(b.bytes, b.header));
       await Promise.all(round);
     }
     if (!log.isDurable) await log.flush();
-    this.#knownHighWatermark = answer.highWatermark;
-    log.setHighWatermark(answer.highWatermark);
+    if (receivedMs > 0) traceStage('follower.appendDurable', traceNowMs() - receivedMs);
     if (log.durableEndOffset >= answer.highWatermark) this.#o.onCaughtUp?.();
   }
 

@@ -25,6 +25,7 @@ import { findDivergence } from './divergence.ts';
 import { LeaderState, type FollowerView, type LeaderReady } from './leader-state.ts';
 import type { ReplicationLimits } from './limits.ts';
 import type { FetchRequest, FetchResponse } from './protocol.ts';
+import { isTracing, traceNowMs, traceStage } from './trace.ts';
 
 export interface LeaderRoleOptions {
   brokerId: number;
@@ -57,6 +58,46 @@ interface HeldFetch {
 
 const EMPTY = new Uint8Array(0);
 
+/** Writes remembered for leader.toFollowerDurable (RUNNEL_REPLICATION_TRACE only). */
+const TRACED_WRITES = 4096;
+
+/** Per-stage timings of one leader (trace.ts); exists only while tracing. */
+class LeaderTrace {
+  /** Ring of (written end, when). */
+  readonly #ends = new Float64Array(TRACED_WRITES);
+  readonly #times = new Float64Array(TRACED_WRITES);
+  #count = 0;
+  /** Per follower: index of the next write not yet reported durable by it. */
+  readonly #reported = new Map<number, number>();
+  /** Per follower: when the high watermark advanced past what that follower was last told. */
+  readonly #hwSince = new Map<number, number>();
+
+  onWritten(end: number): void {
+    const i = this.#count++ % TRACED_WRITES;
+    this.#ends[i] = end;
+    this.#times[i] = traceNowMs();
+  }
+
+  onFollowerFetch(followerId: number, fetchOffset: number): void {
+    const now = traceNowMs();
+    let next = Math.max(this.#reported.get(followerId) ?? 0, this.#count - TRACED_WRITES);
+    for (; next < this.#count && this.#ends[next % TRACED_WRITES] <= fetchOffset; next++) traceStage(`leader.toFollowerDurable.${followerId}`, now - this.#times[next % TRACED_WRITES]);
+    this.#reported.set(followerId, next);
+  }
+
+  onHighWatermark(followers: readonly number[]): void {
+    const now = traceNowMs();
+    for (const id of followers) if (!this.#hwSince.has(id)) this.#hwSince.set(id, now);
+  }
+
+  onAnswer(followerId: number): void {
+    const since = this.#hwSince.get(followerId);
+    if (since === undefined) return;
+    traceStage(`leader.hwToFollower.${followerId}`, traceNowMs() - since);
+    this.#hwSince.delete(followerId);
+  }
+}
+
 export class LeaderRole {
   readonly leaderEpoch: number;
   readonly #o: LeaderRoleOptions;
@@ -78,6 +119,7 @@ export class LeaderRole {
   readonly #offWrite: () => void;
   readonly #timer: ReturnType<typeof setInterval>;
   #isStopped = false;
+  readonly #trace = isTracing ? new LeaderTrace() : null;
 
   constructor(o: LeaderRoleOptions) {
     this.#o = o;
@@ -135,11 +177,14 @@ export class LeaderRole {
     }
     const bytes = batch.length;
     this.#unreplicatedBytes += bytes;
+    const arrivedMs = this.#trace ? traceNowMs() : 0;
     try {
       const r = await this.#log.append(batch, { leaderEpoch: this.leaderEpoch, header: options.header }).catch((err: unknown) => {
         this.#unreplicatedBytes -= bytes;
         throw err;
       });
+      const durableMs = this.#trace ? traceNowMs() : 0;
+      if (this.#trace) traceStage('leader.localAppend', durableMs - arrivedMs);
       // Offset order: the log resolves appends in order, so the queue stays sorted.
       if (r.duplicate || r.lastOffset < this.#state.highWatermark) this.#unreplicatedBytes -= bytes;
       else this.#unreplicated.push({ lastOffset: r.lastOffset, bytes });
@@ -149,6 +194,7 @@ export class LeaderRole {
       const result: AppendResult = { ...r, logStartOffset: this.#log.logStartOffset };
       if (!isAcksAll) return result;
       await this.#whenCovered(r.lastOffset);
+      if (this.#trace) traceStage('leader.replicationWait', traceNowMs() - durableMs);
       return { ...result, logStartOffset: this.#log.logStartOffset };
     } finally {
       if (isAcksAll) this.#acksInProgress--;
@@ -169,13 +215,17 @@ export class LeaderRole {
     // Below the log start (retention deleted what the follower needs): no records, no position; the
     // answer's logStartOffset tells the follower where to restart its log (truncateFullyAndStartAt).
     if (request.fetchOffset < log.logStartOffset) return this.#answer(null, EMPTY);
+    this.#trace?.onFollowerFetch(fromBrokerId, request.fetchOffset);
     this.#perform(this.#state.handleFollowerFetch(fromBrokerId, request.fetchOffset, log.logEndOffset, this.#now()));
     const waitMs = Math.min(request.maxWaitMs, this.#o.limits.replicaFetchMaxWaitMs);
     if (this.#writtenEnd <= request.fetchOffset && this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) {
+      const heldMs = this.#trace ? traceNowMs() : 0;
       await this.#hold(request.fetchOffset, request.knownHighWatermark, waitMs, signal);
+      if (this.#trace) traceStage('leader.fetchHeld', traceNowMs() - heldMs);
     }
     if (!this.isActive) throw this.#notLeader();
     const read = await log.read(request.fetchOffset, Math.min(request.maxBytes, this.#o.limits.replicaFetchMaxBytes), { maxOffset: log.logEndOffset });
+    this.#trace?.onAnswer(fromBrokerId);
     return this.#answer(null, read.batches);
   }
 
@@ -209,6 +259,7 @@ export class LeaderRole {
     if (this.#isStopped) return;
     if (ready.isHighWatermarkAdvanced) {
       this.#log.setHighWatermark(ready.highWatermark);
+      this.#trace?.onHighWatermark(this.#state.maximalIsr.filter((id) => id !== this.#o.brokerId));
       this.#releaseReplicated(ready.highWatermark);
       this.#settleCovered(ready.highWatermark, ready.isUnderMinIsr);
       for (const h of [...this.#held]) if (h.knownHighWatermark < ready.highWatermark) h.done();
@@ -301,6 +352,7 @@ export class LeaderRole {
   #onWritten(end: number): void {
     if (end <= this.#writtenEnd) return;
     this.#writtenEnd = end;
+    this.#trace?.onWritten(end);
     for (const h of [...this.#held]) if (h.fetchOffset < end) h.done();
   }
 
