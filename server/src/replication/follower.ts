@@ -52,6 +52,8 @@ export class FollowerRole {
   readonly #abort = new AbortController();
   #loop: Promise<void> = Promise.resolve();
   #knownHighWatermark: number;
+  /** A high-watermark poll is in flight (at most one: see #pollHighWatermark). */
+  #isPolling = false;
   /** The last fetch error, for views and logs (null after a good answer). */
   lastError: RunnelError | null = null;
 
@@ -127,6 +129,7 @@ export class FollowerRole {
     // follower fdatasync per answer at the live tail.
     this.#knownHighWatermark = answer.highWatermark;
     log.setHighWatermark(answer.highWatermark);
+    if (batches.length > 0) this.#pollHighWatermark();
     const receivedMs = isTracing && batches.length > 0 ? traceNowMs() : 0;
     for (let i = 0; i < batches.length && !this.#isStopped; i += MAX_BATCHES_PER_APPEND_ROUND) {
       const round = batches.slice(i, i + MAX_BATCHES_PER_APPEND_ROUND).map((b) => log.appendAsFollower(b.bytes, b.header));
@@ -135,6 +138,31 @@ export class FollowerRole {
     if (!log.isDurable) await log.flush();
     if (receivedMs > 0) traceStage('follower.appendDurable', traceNowMs() - receivedMs);
     if (log.durableEndOffset >= answer.highWatermark) this.#o.onCaughtUp?.();
+  }
+
+  /**
+   * While this round writes and fdatasyncs its batches (the next fetch waits for that), a high-watermark poll
+   * (maxBytes 0) to the leader: when the other ISR members' fetches move the high watermark meanwhile, it
+   * arrives now, not with the answer to the next fetch (a whole follower write + fdatasync + round trip later).
+   * Applied like any high watermark (the log caps it at its durable end); an error is left to the fetch loop.
+   * At most one in flight; after `stop()` its answer is ignored.
+   */
+  #pollHighWatermark(): void {
+    if (this.#isPolling) return;
+    this.#isPolling = true;
+    const { log, limits } = this.#o;
+    this.#o.links.fetch(this.leaderId, {
+      topicId: this.#o.topicId, partition: this.#o.partition, replicaId: this.#o.brokerId,
+      currentLeaderEpoch: this.leaderEpoch, lastFetchedEpoch: log.leaderEpoch, fetchOffset: log.durableEndOffset,
+      knownHighWatermark: this.#knownHighWatermark, maxBytes: 0, maxWaitMs: limits.replicaFetchMaxWaitMs,
+    }, limits.replicaFetchTimeoutMs, this.#abort.signal).then((answer) => {
+      this.#isPolling = false;
+      if (this.#isStopped || answer.leaderEpoch !== this.leaderEpoch || answer.highWatermark <= this.#knownHighWatermark) return;
+      this.#knownHighWatermark = answer.highWatermark;
+      log.setHighWatermark(answer.highWatermark);
+    }, () => {
+      this.#isPolling = false;
+    });
   }
 
   /** Every batch whole, passing its CRC, contiguous from the log end; else BadAnswer (nothing is appended). */

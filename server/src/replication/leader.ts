@@ -209,6 +209,7 @@ export class LeaderRole {
     if (request.replicaId !== fromBrokerId || !this.#state.isReplica(fromBrokerId)) {
       throw new RunnelError('INVALID_REQUEST', `broker ${fromBrokerId} (replicaId ${request.replicaId}) is not a follower of this partition (replicas ${JSON.stringify(this.#state.leadership.replicas)})`);
     }
+    if (request.maxBytes === 0) return this.#pollHighWatermark(request, fromBrokerId, signal);
     const log = this.#log;
     const divergingEpoch = findDivergence(log, request.lastFetchedEpoch, request.fetchOffset);
     if (divergingEpoch) return this.#answer(divergingEpoch, EMPTY);
@@ -227,6 +228,20 @@ export class LeaderRole {
     const read = await log.read(request.fetchOffset, Math.min(request.maxBytes, this.#o.limits.replicaFetchMaxBytes), { maxOffset: log.logEndOffset });
     this.#trace?.onAnswer(fromBrokerId);
     return this.#answer(null, read.batches);
+  }
+
+  /**
+   * A high-watermark poll (maxBytes 0; docs/replication-protocol.md): sent by a follower while it writes and
+   * fdatasyncs the previous answer's batches, so a high watermark that advances meanwhile reaches it (and its
+   * consumers) at once instead of with the answer to its next fetch. Reports no position (the follower's
+   * fetches do) and carries no records; held until the high watermark passes knownHighWatermark.
+   */
+  async #pollHighWatermark(request: FetchRequest, fromBrokerId: number, signal: AbortSignal): Promise<FetchResponse> {
+    const waitMs = Math.min(request.maxWaitMs, this.#o.limits.replicaFetchMaxWaitMs);
+    if (this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) await this.#hold(Infinity, request.knownHighWatermark, waitMs, signal);
+    if (!this.isActive) throw this.#notLeader();
+    this.#trace?.onAnswer(fromBrokerId);
+    return this.#answer(null, EMPTY);
   }
 
   /** The same epoch, a newer revision (read back from etcd). */

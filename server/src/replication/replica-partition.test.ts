@@ -314,3 +314,25 @@ test('a follower never appends a batch that fails its CRC: the answer is dropped
     await leaderServer.close();
   }
 });
+
+test('a high-watermark poll (maxBytes 0) is held until the high watermark passes knownHighWatermark, then answered with no records; its fetchOffset is not read from', async () => {
+  const c = await Cluster.start();
+  try {
+    const leader = c.node(1);
+    await produce(leader, 5);
+    await until('follower 2 learns the high watermark', () => c.node(2).log.highWatermark === 5);
+    let answered = false;
+    const poll = c.node(2).links!.fetch(1, {
+      topicId: topic.topicId, partition: 0, replicaId: 2, currentLeaderEpoch: leader.replica!.leaderEpoch, lastFetchedEpoch: leader.replica!.leaderEpoch,
+      fetchOffset: 0, knownHighWatermark: 5, maxBytes: 0, maxWaitMs: 5000,
+    }, 10_000).finally(() => { answered = true; });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(answered, false, 'held: records past fetchOffset 0 exist, but the high watermark has not passed 5');
+    await produce(leader, 5);
+    const answer = await poll;
+    assert.equal(answer.records.length, 0);
+    assert.equal(answer.highWatermark, 10);
+  } finally {
+    await c.close();
+  }
+});
