@@ -34,7 +34,9 @@
  * --perf-basic-prof for `perf record -p <pids>`, which leaves
  * /tmp/perf-<pid>.map and isolate-*-v8.log in the working directory to
  * delete; or an --import of a tracing hook), BENCH_BROKER_LOG=1 (print the
- * brokers' output).
+ * brokers' output; with RUNNEL_REPLICATION_TRACE=<ms> in the environment it
+ * includes each broker's per-stage replication timings, docs/cluster.md
+ * "Where the milliseconds go").
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
