@@ -54,6 +54,8 @@ export class ClusterNode {
   private isolated = false;
   /** The last answer of each peer to this broker's status requests (isolation monitor), and what it said about etcd. */
   private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+  /** When this broker's registration was last revoked while etcd answered (the cluster judged it down). */
+  private deposedAtMs: number | null = null;
   /** Lease of each registered broker, as last seen (a new one: the broker registered again). */
   private registrations = new Map<number, string>();
   /** Campaign leases of silent controllers this broker revoked (once each). */
@@ -181,7 +183,11 @@ export class ClusterNode {
     }, {
       limits: { brokerLeaseTtlMs: limits.brokerLeaseTtlMs },
       events: {
-        leaseLost: (reason) => options.warn(`runnel: cluster: registration lost (${reason}); registering again`),
+        leaseLost: (reason) => {
+          // Revoked while etcd answers: another broker (the controller) judged this one down (isolation.ts).
+          if (this.store.connected) this.deposedAtMs = Date.now();
+          options.warn(`runnel: cluster: registration lost (${reason}); registering again`);
+        },
         failed: (error) => options.warn(`runnel: cluster: FATAL: ${error.message}`),
       },
     });
@@ -324,14 +330,14 @@ export class ClusterNode {
       for (const b of this.store.brokers()) {
         if (b.id === brokerId) continue;
         const last = answers.get(b.id);
-        peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null });
+        peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs });
         if (inflight.has(b.id)) continue;
         inflight.add(b.id);
         this.links.request(b.id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)
           .then((body) => answers.set(b.id, { atMs: Date.now(), seesEtcd: decodeStatusAnswer(body).etcdConnected }), () => undefined)
           .finally(() => inflight.delete(b.id));
       }
-      const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers });
+      const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers, deposedAtMs: this.deposedAtMs });
       if (!verdict.isolated) this.revokeSilentController(now, peers, etcdFresh());
       if (verdict.isolated === this.isolated) return;
       this.isolated = verdict.isolated;

@@ -32,3 +32,18 @@ test('etcd reachable but every registered peer silent: isolated after peerSilenc
   const single = new IsolationDetector(limits);
   for (let t = 0; t <= 10_000; t += 500) assert.equal(single.observe({ nowMs: t, etcdLastContactMs: t, peers: [] }).isolated, false);
 });
+
+test('deposed by the cluster (registration revoked while etcd answers) and no peer heard for half a silence: isolated at once; not while a peer still answers, nor long after', () => {
+  const silent = (id: number, silentMs: number | null) => ({ id, reachable: silentMs !== null && silentMs <= 1200, seesEtcd: true, silentMs });
+  const d = new IsolationDetector(limits);
+  assert.equal(d.observe({ nowMs: 1000, etcdLastContactMs: 1000, peers: [silent(2, 1000), silent(3, 1000)] }).isolated, false, 'silent, not deposed: the silence rule waits');
+  const v = d.observe({ nowMs: 1300, etcdLastContactMs: 1300, peers: [silent(2, 1300), silent(3, 1300)], deposedAtMs: 1250 });
+  assert.equal(v.isolated, true);
+  assert.match(v.reason, /deposed/);
+  const heard = new IsolationDetector(limits);
+  assert.equal(heard.observe({ nowMs: 1300, etcdLastContactMs: 1300, peers: [silent(2, 200), silent(3, 1300)], deposedAtMs: 1250 }).isolated, false, 'a peer answered 200 ms ago: a false report, keep serving');
+  assert.equal(new IsolationDetector(limits).observe({ nowMs: 3300, etcdLastContactMs: 1000, peers: [silent(2, 3300), silent(3, 3300)], deposedAtMs: 3250 }).isolated, false, 'etcd silent too: not this rule');
+  const later = new IsolationDetector(limits);
+  assert.equal(later.observe({ nowMs: 5000, etcdLastContactMs: 5000, peers: [silent(2, 100)], deposedAtMs: 1250 }).isolated, false, 'back once a peer answers');
+  assert.equal(new IsolationDetector(limits).observe({ nowMs: 1300, etcdLastContactMs: 1300, peers: [], deposedAtMs: 1250 }).isolated, false, 'alone: never isolated');
+});

@@ -11,7 +11,13 @@
  * - etcd has been unreachable for a lease TTL while a broker it can reach
  *   does reach etcd (only this broker is cut off from etcd), or
  * - etcd is reachable, other brokers are registered there (alive), and none
- *   of them has answered for `peerSilenceMs` (cut off from the brokers).
+ *   of them has answered for `peerSilenceMs` (cut off from the brokers), or
+ * - etcd is reachable, the cluster deposed this broker (its registration was
+ *   revoked: the controller judged it down) within the last `etcdSilenceMs`,
+ *   and no peer has answered for half of `peerSilenceMs`: the verdict of the
+ *   rest of the cluster, a second before this broker's own silence rule.
+ *   A deposed broker that peers still answer (a false report under load) is
+ *   not isolated.
  * Not isolated when nothing at all is reachable (etcd down for everyone or a
  * broker alone): existing leaders keep serving what they can do safely, and
  * safety never depends on this verdict (epochs and compare-and-swap do).
@@ -23,6 +29,8 @@ export interface PeerObservation {
   reachable: boolean;
   /** What it said about etcd in its last answer (null: never answered). */
   seesEtcd: boolean | null;
+  /** How long ago it last answered (omitted or null: never). */
+  silentMs?: number | null;
 }
 
 export interface IsolationInput {
@@ -31,6 +39,8 @@ export interface IsolationInput {
   etcdLastContactMs: number;
   /** Other brokers registered in etcd (as last known). */
   peers: PeerObservation[];
+  /** When this broker's registration was last revoked by another (the controller judged it down); null: never. */
+  deposedAtMs?: number | null;
 }
 
 export interface IsolationVerdict {
@@ -60,6 +70,11 @@ export class IsolationDetector {
     if (!etcdConnected) {
       const witness = peers.find((p) => p.reachable && p.seesEtcd === true);
       if (witness) return { isolated: true, reason: `no answer from etcd for ${etcdSilentMs} ms while broker ${witness.id} reaches it` };
+    }
+    const deposedAt = input.deposedAtMs ?? null;
+    if (etcdConnected && deposedAt !== null && nowMs - deposedAt < this.limits.etcdSilenceMs && peers.length > 0
+      && peers.every((p) => p.silentMs == null || p.silentMs >= this.limits.peerSilenceMs / 2)) {
+      return { isolated: true, reason: `deposed by the cluster ${nowMs - deposedAt} ms ago and no broker of ${peers.map((p) => p.id).join(', ')} answered for ${this.limits.peerSilenceMs / 2} ms` };
     }
     if (etcdConnected && this.peersSilentSinceMs !== null && nowMs - this.peersSilentSinceMs >= this.limits.peerSilenceMs) {
       return { isolated: true, reason: `no broker of ${peers.map((p) => p.id).join(', ')} (registered in etcd) answered for ${nowMs - this.peersSilentSinceMs} ms` };

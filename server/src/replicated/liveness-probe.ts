@@ -44,13 +44,14 @@ export class HeartbeatProbe implements LivenessProbe {
     const watched = new Map(brokers.map((b) => [b.id, { lastAnswerMs: since(b), answered: false, reported: false, inflight: false }]));
     const abort = new AbortController();
     let cutOff = false;
-    const report = (id: number, reason: string, silent: boolean) => {
+    const report = (id: number, reason: string) => {
       const w = watched.get(id);
       if (!w || w.reported || cutOff || abort.signal.aborted) return;
       // Every other broker silent too (none answered within half a session): this side is cut off, not all of them
-      // dead. NB: not for a refused connect: that is an answer (nothing listens there), and the host is reachable.
+      // dead. NB: also for a refused connect (a partition may answer with resets); one broker killed while another
+      // answers is reported at once.
       const nowMs = Date.now();
-      if (silent && onCutOff && watched.size >= 2 && [...watched.values()].every((o) => o === w || nowMs - o.lastAnswerMs >= this.limits.brokerSessionTimeoutMs / 2)) {
+      if (onCutOff && watched.size >= 2 && [...watched.values()].every((o) => o === w || nowMs - o.lastAnswerMs >= this.limits.brokerSessionTimeoutMs / 2)) {
         cutOff = true;
         onCutOff(`no broker of ${[...watched.keys()].join(', ')} answered heartbeats for ${this.limits.brokerSessionTimeoutMs / 2} ms or more`);
         return;
@@ -76,14 +77,14 @@ export class HeartbeatProbe implements LivenessProbe {
     };
     const offDown = this.links.onPeerDown((id, reason) => {
       // A refused connect means nothing listens there any more; a closed one may be a restart: beat again at once.
-      if (reason === 'refused') report(id, 'connection refused', false);
+      if (reason === 'refused') report(id, 'connection refused');
       else beat(id);
     });
     // NB: judged when a heartbeat settles, not while one is in flight (it may still be answered: a link redialling
     // a restarted broker).
     const check = (id: number) => {
       const w = watched.get(id);
-      if (w && Date.now() - w.lastAnswerMs >= this.limits.brokerSessionTimeoutMs) report(id, `no heartbeat answered for ${Date.now() - w.lastAnswerMs} ms`, true);
+      if (w && Date.now() - w.lastAnswerMs >= this.limits.brokerSessionTimeoutMs) report(id, `no heartbeat answered for ${Date.now() - w.lastAnswerMs} ms`);
     };
     const timer = setInterval(() => { for (const id of watched.keys()) beat(id); }, this.limits.controllerHeartbeatMs);
     timer.unref?.();
