@@ -1,25 +1,40 @@
 /**
  * `npm run bench -- streams` (issue 14, Must show 3): the Durable Streams
- * endpoint of a Runnel broker side by side with @durable-streams/server in its
- * file-backed mode (LMDB + append-only segment files; it fdatasyncs each
- * append before answering, as Runnel does), each in its own process on this
- * machine, driven by the same client code over HTTP/1.1 keep-alive:
- *  - acknowledged appends/s of 100 B bodies, 1 and 64 concurrent writers;
- *  - catch-up read MB/s from offset -1 following Stream-Next-Offset;
+ * endpoint of a Runnel broker side by side with @durable-streams/server 0.3.x
+ * in its file-backed mode (LMDB metadata + one append-only segment file per
+ * stream; it fdatasyncs the segment before answering an append and holds a
+ * per-stream lock across write+fdatasync+LMDB put, so its appends to one stream
+ * are serialized), each in its own process on this machine, driven by the same
+ * client code (Node fetch, HTTP/1.1 keep-alive), same bodies, same concurrency.
+ * Each phase runs for Runnel then the reference before the next phase (load on
+ * this shared machine drifts), after one warm-up of both, for BENCH_DS_SECONDS:
+ *  - acknowledged appends/s of 100 B bodies, 1 and 64 concurrent writers, one stream;
+ *  - catch-up read MB/s, 1 and BENCH_DS_READERS (8) concurrent readers (node:http client):
+ *    repeated passes from offset -1 following Stream-Next-Offset to Stream-Up-To-Date (BENCH_DS_READ_MB of 64 KiB appends; Runnel answers up to 1 MiB
+ *    a response, the reference the whole stream in one);
  *  - long-poll and SSE tail latency (append sent → data seen by a tailing reader), p50/p99.
- * Knobs: BENCH_DS_APPENDS (per writer count, default 2000), BENCH_DS_READ_MB (8),
- * BENCH_DS_TAIL (samples, 100). Last line: {"bench":"streams",...}.
+ * It first times fdatasync of a 100 B write on the data disk (what bounds one writer).
+ * Knobs: BENCH_DS_SECONDS (per append/read phase, default 5), BENCH_DS_READ_MB (8),
+ * BENCH_DS_TAIL (samples, 100), BENCH_CPU_PROF=<dir> (CPU profiles of both servers during
+ * the catch-up phase, test/bench/cpu-profile.mjs), BENCH_DS_BEFORE_SRC=<another checkout> (its
+ * broker runs every phase too, as "before"). Last line: {"bench":"streams",...}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, get } from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { spawnBroker } from '../broker/child.ts';
 
-const APPENDS = Number(process.env.BENCH_DS_APPENDS ?? 2000);
+const SECONDS = Number(process.env.BENCH_DS_SECONDS ?? 5);
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** Another checkout of this repo (its own node_modules or a link to these): its broker runs too, as "before". */
+const BEFORE_SRC = process.env.BENCH_DS_BEFORE_SRC;
 const READ_MB = Number(process.env.BENCH_DS_READ_MB ?? 8);
+const READERS = Number(process.env.BENCH_DS_READERS ?? 8);
 const TAIL = Number(process.env.BENCH_DS_TAIL ?? 100);
 
 async function spawnReference(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
@@ -49,33 +64,69 @@ async function append(url: string, body: Uint8Array<ArrayBuffer>): Promise<strin
   return res.headers.get('stream-next-offset')!;
 }
 
-async function appendRate(base: string, writers: number): Promise<number> {
+async function appendRate(base: string, writers: number, seconds = SECONDS): Promise<number> {
   const url = `${base}/v1/stream/bench-append-${writers}-${Date.now()}`;
   await create(url);
   const body = new Uint8Array(100).fill(97);
-  const per = Math.ceil(APPENDS / writers);
+  let acked = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: writers }, async () => { for (let i = 0; i < per; i++) await append(url, body); }));
-  return (per * writers) / ((performance.now() - started) / 1000);
+  const until = started + seconds * 1000;
+  await Promise.all(Array.from({ length: writers }, async () => { while (performance.now() < until) { await append(url, body); acked++; } }));
+  return acked / ((performance.now() - started) / 1000);
 }
 
-async function catchUpRate(base: string): Promise<number> {
+/** Creates the catch-up stream: READ_MB of 64 KiB appends from 8 writers. */
+async function fillReadStream(base: string): Promise<{ url: string; bytes: number }> {
   const url = `${base}/v1/stream/bench-read-${Date.now()}`;
   await create(url);
   const chunk = new Uint8Array(64 * 1024).fill(98);
   const chunks = Math.ceil((READ_MB * 1024 * 1024) / chunk.length);
   await Promise.all(Array.from({ length: 8 }, async (_, w) => { for (let i = w; i < chunks; i += 8) await append(url, chunk); }));
-  let offset = '-1';
+  return { url, bytes: chunks * chunk.length };
+}
+
+/** One GET through a lean node:http keep-alive client: bytes counted, not kept; the headers the loop needs. */
+function getCounting(agent: Agent, url: string): Promise<{ bytes: number; next: string; upToDate: boolean }> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => { bytes += c.length; });
+      res.on('end', () => resolve({ bytes, next: String(res.headers['stream-next-offset']), upToDate: res.headers['stream-up-to-date'] === 'true' }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/**
+ * Whole catch-up passes from -1 by `readers` concurrent readers for at least `seconds` (each at least one):
+ * MB/s of all readers and responses per pass. The reader is node:http, not fetch: fetch's web streams cost this
+ * client more CPU per MB than either server spends (profiled), which would measure the client, not the servers.
+ */
+async function catchUpRate(url: string, expected: number, readers: number, seconds = SECONDS): Promise<{ mbps: number; responses: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: readers });
   let bytes = 0;
+  let responses = 0;
+  let passes = 0;
   const started = performance.now();
-  for (;;) {
-    const res = await fetch(`${url}?offset=${encodeURIComponent(offset)}`);
-    bytes += (await res.arrayBuffer()).byteLength;
-    offset = res.headers.get('stream-next-offset')!;
-    if (res.headers.get('stream-up-to-date') === 'true') break;
-  }
-  if (bytes !== chunks * chunk.length) throw new Error(`read ${bytes} bytes, wrote ${chunks * chunk.length}`);
-  return bytes / 1024 / 1024 / ((performance.now() - started) / 1000);
+  await Promise.all(Array.from({ length: readers }, async () => {
+    do {
+      let offset = '-1';
+      let got = 0;
+      for (;;) {
+        const r = await getCounting(agent, `${url}?offset=${encodeURIComponent(offset)}`);
+        got += r.bytes;
+        responses++;
+        offset = r.next;
+        if (r.upToDate) break;
+      }
+      if (got !== expected) throw new Error(`read ${got} bytes, wrote ${expected}`);
+      bytes += got;
+      passes++;
+    } while (performance.now() - started < seconds * 1000);
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  return { mbps: bytes / 1024 / 1024 / elapsed, responses: Math.round(responses / passes) };
 }
 
 async function longPollLatency(base: string): Promise<number[]> {
@@ -132,37 +183,99 @@ async function sseLatency(base: string): Promise<number[]> {
   return samples.sort((a, b) => a - b);
 }
 
-async function measure(name: string, base: string): Promise<Record<string, number>> {
-  const a1 = await appendRate(base, 1);
-  const a64 = await appendRate(base, 64);
-  const read = await catchUpRate(base);
-  const lp = await longPollLatency(base);
-  const sse = await sseLatency(base);
-  const r = {
-    appendsPerSec1: Math.round(a1), appendsPerSec64: Math.round(a64), catchUpMBps: Number(read.toFixed(1)),
-    longPollP50Ms: Number(pct(lp, 50).toFixed(2)), longPollP99Ms: Number(pct(lp, 99).toFixed(2)),
-    sseP50Ms: Number(pct(sse, 50).toFixed(2)), sseP99Ms: Number(pct(sse, 99).toFixed(2)),
-  };
-  console.log(`${name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1}, 64 writers ${r.appendsPerSec64}; catch-up ${r.catchUpMBps} MB/s; long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
-  return r;
+/** fdatasync of a 100 B append on the disk of `dir`, ms (p50/p99 of 200). */
+function fsyncProbe(dir: string): { p50: number; p99: number; mean: number } {
+  const file = join(dir, 'fsync-probe');
+  const fd = openSync(file, 'w');
+  const b = new Uint8Array(100).fill(97);
+  const t: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    writeSync(fd, b);
+    const s = performance.now();
+    fdatasyncSync(fd);
+    t.push(performance.now() - s);
+  }
+  closeSync(fd);
+  t.sort((a, b) => a - b);
+  const r = (x: number) => Number(x.toFixed(2));
+  return { p50: r(pct(t, 50)), p99: r(pct(t, 99)), mean: r(t.reduce((a, b) => a + b, 0) / t.length) };
 }
+
+/** A broker from another checkout of this repo (BENCH_DS_BEFORE_SRC): before/after on one machine and load. */
+async function spawnBrokerFrom(root: string, dataDir: string): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/broker/broker-child.ts'), dataDir, '{}'], {
+    cwd: root, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, RUNNEL_REQUIRE_NATIVE_UWS: '1' },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`before-broker exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+type Server = { name: string; base: string; child: ChildProcess };
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'runnel-bench-ds-'));
+  if (PROFILE_DIR) {
+    // Both servers load the profiler; SIGUSR2 starts and stops it around the catch-up phase only.
+    await mkdir(PROFILE_DIR, { recursive: true });
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`;
+    process.env.RUNNEL_CPU_PROF_DIR = PROFILE_DIR;
+  }
   const broker = await spawnBroker(join(dir, 'runnel'));
   const reference = await spawnReference(join(dir, 'reference'));
+  const servers: Server[] = [
+    { name: 'runnel', base: `http://127.0.0.1:${broker.port}`, child: broker.process },
+    { name: 'reference', base: reference.url.replace(/\/$/, ''), child: reference.child },
+  ];
+  if (BEFORE_SRC) {
+    const before = await spawnBrokerFrom(BEFORE_SRC, join(dir, 'runnel-before'));
+    servers.unshift({ name: 'before', base: `http://127.0.0.1:${before.port}`, child: before.child });
+  }
   try {
-    console.log(`${APPENDS} appends per writer count, ${READ_MB} MB catch-up, ${TAIL} tail samples; both servers fdatasync before answering an append`);
-    const runnel = await measure('runnel', `http://127.0.0.1:${broker.port}`);
-    const ref = await measure('reference', reference.url.replace(/\/$/, ''));
+    const fsync = fsyncProbe(dir);
+    console.log(`fdatasync of a 100 B append on this disk: p50 ${fsync.p50} ms, p99 ${fsync.p99} ms, mean ${fsync.mean} ms (one synced writer: at most ~${Math.round(1000 / fsync.mean)} appends/s)`);
+    console.log(`${SECONDS} s per append/read phase, ${READ_MB} MB catch-up stream, ${TAIL} tail samples; both servers fdatasync before answering an append`);
+    const out: Record<string, Record<string, number>> = Object.fromEntries(servers.map((s) => [s.name, {}]));
+    const each = async (fn: (s: Server) => Promise<void>) => { for (const s of servers) await fn(s); };
+    // Warm-up (JIT, connections, first files), not counted.
+    await each(async (s) => { await appendRate(s.base, 8, 1); const f = await fillReadStream(s.base); await catchUpRate(f.url, f.bytes, 1, 0); });
+    await each(async (s) => { out[s.name].appendsPerSec1 = Math.round(await appendRate(s.base, 1)); });
+    await each(async (s) => { out[s.name].appendsPerSec64 = Math.round(await appendRate(s.base, 64)); });
+    for (const readers of [1, READERS]) {
+      await each(async (s) => {
+        const f = await fillReadStream(s.base);
+        await catchUpRate(f.url, f.bytes, readers, 0);
+        if (PROFILE_DIR) s.child.kill('SIGUSR2');
+        const r = await catchUpRate(f.url, f.bytes, readers);
+        if (PROFILE_DIR) s.child.kill('SIGUSR2');
+        out[s.name][readers === 1 ? 'catchUpMBps' : `catchUpMBps${readers}`] = Number(r.mbps.toFixed(1));
+        out[s.name].catchUpResponsesPerPass = r.responses;
+      });
+    }
+    await each(async (s) => {
+      const lp = await longPollLatency(s.base);
+      out[s.name].longPollP50Ms = Number(pct(lp, 50).toFixed(2));
+      out[s.name].longPollP99Ms = Number(pct(lp, 99).toFixed(2));
+    });
+    await each(async (s) => {
+      const sse = await sseLatency(s.base);
+      out[s.name].sseP50Ms = Number(pct(sse, 50).toFixed(2));
+      out[s.name].sseP99Ms = Number(pct(sse, 99).toFixed(2));
+    });
+    for (const s of servers) {
+      const r = out[s.name];
+      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1}, 64 writers ${r.appendsPerSec64}; catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
+    }
+    const runnel = out.runnel, ref = out.reference;
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     console.log(JSON.stringify({
-      bench: 'streams', appends: APPENDS, readMB: READ_MB, tailSamples: TAIL, runnel, reference: ref,
-      ratio: { appends1: ratio(runnel.appendsPerSec1, ref.appendsPerSec1), appends64: ratio(runnel.appendsPerSec64, ref.appendsPerSec64), catchUp: ratio(runnel.catchUpMBps, ref.catchUpMBps) },
+      bench: 'streams', seconds: SECONDS, readMB: READ_MB, tailSamples: TAIL, fdatasyncMs: fsync, runnel, reference: ref, ...(out.before ? { before: out.before } : {}),
+      ratio: { appends1: ratio(runnel.appendsPerSec1, ref.appendsPerSec1), appends64: ratio(runnel.appendsPerSec64, ref.appendsPerSec64), catchUp: ratio(runnel.catchUpMBps, ref.catchUpMBps), [`catchUp${READERS}`]: ratio(runnel[`catchUpMBps${READERS}`], ref[`catchUpMBps${READERS}`]) },
     }));
   } finally {
-    broker.process.kill('SIGTERM');
-    reference.child.kill('SIGTERM');
+    for (const s of servers) s.child.kill('SIGTERM');
     await broker.exited;
     await rm(dir, { recursive: true, force: true });
   }
