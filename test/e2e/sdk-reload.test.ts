@@ -58,6 +58,8 @@ test('a consuming page reloaded 10 times mid-stream saw every offset exactly onc
       const seen = journal.filter((r) => r.partition === p).map((r) => r.id);
       assert.deepEqual(seen, log.map((r) => (r.value as { id: string }).id), `partition ${p}: handler values = log values`);
     }
+    // The SDK's socket setup asks nothing of the platform WebSocket that Chromium warns about (a 'nodebuffer' binaryType once logged a warning per socket).
+    assert.deepEqual(sdk.log.filter((line) => line.includes('binaryType') || line.includes('nodebuffer')), [], 'no console warning about the socket setup');
     console.log(`# reload: ${RELOADS} reloads, ${journal.length} records over ${PARTITIONS} partitions, producer ${produced} acked`);
   } finally {
     await producer.stop();
