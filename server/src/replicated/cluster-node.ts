@@ -330,7 +330,10 @@ export class ClusterNode {
       for (const b of this.store.brokers()) {
         if (b.id === brokerId) continue;
         const last = answers.get(b.id);
-        peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs });
+        // A peer whose host refuses the dial (nothing listens: SIGKILLed, stopped) is dead, not out of reach: its
+        // registration lingers until its lease expires, and a broker that outlived two of three peers is not cut
+        // off (cluster-min-isr saw the survivor send its clients away under load). Still asked, so it counts again once it answers.
+        if (!this.links.nothingListens(b.id)) peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs });
         if (inflight.has(b.id)) continue;
         inflight.add(b.id);
         this.links.request(b.id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)

@@ -125,8 +125,10 @@ test('onPeerDown: closed when an open connection ends, refused while nobody list
   });
   try {
     await links.heartbeat(1, 5000);
+    assert.equal(links.nothingListens(1), false, 'connected');
     await server.close();
     await until(() => events.some(([, r]) => r === 'refused'));
+    assert.equal(links.nothingListens(1), true, 'the host refuses the dial (ECONNREFUSED): nothing listens, the broker is gone');
     assert.deepEqual(events[0], [1, 'closed']);
     assert.deepEqual(events[1], [1, 'refused']);
     await assert.rejects(links.heartbeat(1, 5000), isCode('NOT_CONNECTED'), 'a request while the peer is down fails at the next refused connect');
@@ -137,6 +139,7 @@ test('onPeerDown: closed when an open connection ends, refused while nobody list
       await new Promise((r) => setTimeout(r, 10));
     }
     await links.heartbeat(1, 5000);
+    assert.equal(links.nothingListens(1), false, 'it listens again');
     // Unknown broker: no address, no event.
     await assert.rejects(links.heartbeat(9, 5000), isCode('NOT_CONNECTED'));
   } finally {
@@ -156,6 +159,7 @@ test('a wrong broker at the address is refused; a peer sending garbage or skippi
   try {
     await assert.rejects(links.heartbeat(3, 5000), (e: RunnelError) => e.errorName === 'NOT_CONNECTED' && /answered as broker 1/.test(e.message));
     assert.equal(events[0], 'refused');
+    assert.equal(links.nothingListens(3), false, 'a wrong broker answering is refused, but something listens');
     links.release(3);
     for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 0, 0, 13, 0x02, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])]) {
       const raw = connect({ host: '127.0.0.1', port });
@@ -189,6 +193,7 @@ test("onPeerDown 'timeout': a peer that accepts TCP but never answers the handsh
     await assert.rejects(links.heartbeat(5, 5000), (e: RunnelError) => e.errorName === 'NOT_CONNECTED' && /no handshake/.test(e.message));
     assert.ok(performance.now() - startedAt >= 140, 'failed at connectTimeoutMs, not at the request timeout');
     assert.deepEqual(events, ['timeout']);
+    assert.equal(links.nothingListens(5), false, 'a dial that times out is silence (a cut), not a refusal');
   } finally {
     links.close();
     for (const s of accepted) s.destroy();

@@ -63,6 +63,8 @@ class PeerLink {
   nextCorrelationId = 1;
   failures = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
+  /** The last dial was refused by the peer's host (ECONNREFUSED: nothing listens on its port) and none opened since. */
+  refused = false;
 
   constructor(readonly brokerId: number) {}
 
@@ -237,6 +239,7 @@ export class PeerLinks {
       },
       close: (error) => {
         if (!isDone) {
+          link.refused = (error as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED';
           fail('refused', `cannot connect to ${where}: ${error?.message ?? 'closed during the handshake'}`);
           return;
         }
@@ -254,6 +257,7 @@ export class PeerLinks {
     link.state = 'open';
     link.socket = socket;
     link.failures = 0;
+    link.refused = false;
     for (const pending of link.waiting.splice(0)) this.#write(link, pending);
   }
 
@@ -270,6 +274,15 @@ export class PeerLinks {
     this.#failAll(link, new RunnelError('NOT_CONNECTED', `the connection to broker ${link.brokerId} closed${error ? `: ${error.message}` : ''}`));
     this.#emitDown(link.brokerId, 'closed');
     this.#scheduleReconnect(link);
+  }
+
+  /**
+   * Whether the last dial to `brokerId` was refused by its host (ECONNREFUSED) with no connection opened since:
+   * the host answers and nothing listens on the broker's port, so its process is gone — not a network cut,
+   * where a dial times out (or a middlebox resets it). The isolation monitor does not count such a peer.
+   */
+  nothingListens(brokerId: number): boolean {
+    return this.#links.get(brokerId)?.refused === true;
   }
 
   /**
