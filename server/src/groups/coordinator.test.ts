@@ -234,3 +234,14 @@ test('a commit past its deadline is refused REQUEST_TIMED_OUT and nothing is sto
     assert.deepEqual(await c.fetchOffsets('g'), [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
   });
 });
+
+test('a commit whose client went away (aborted signal) is refused REQUEST_TIMED_OUT and nothing is stored, even before its deadline', async () => {
+  await withCoordinator({}, async (c) => {
+    const gone = new AbortController();
+    gone.abort();
+    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() + 60_000, gone.signal), { errorName: 'REQUEST_TIMED_OUT' });
+    assert.deepEqual(await c.fetchOffsets('g'), []);
+    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 6, metadata: '' }], Date.now() + 60_000, new AbortController().signal);
+    assert.deepEqual(await c.fetchOffsets('g'), [{ topic: 't', partition: 0, offset: 6, metadata: '' }]);
+  });
+});

@@ -153,7 +153,7 @@ export class GroupCoordinator implements GroupService {
    * RunnelError. With `deadlineMs` (epoch ms), a commit not yet appended by then is refused
    * REQUEST_TIMED_OUT instead (see GroupService.commitOffsets).
    */
-  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void> {
+  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void> {
     this.checkRefusal(generationId, memberId);
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const checking = this.checkOffsets(offsets);
@@ -170,6 +170,7 @@ export class GroupCoordinator implements GroupService {
     if (deadlineMs !== undefined && this.now() > deadlineMs) {
       throw new RunnelError('REQUEST_TIMED_OUT', `the commit reached group ${groupId}'s coordinator ${this.now() - deadlineMs} ms after its deadline; nothing was stored (commit again)`);
     }
+    if (signal?.aborted) throw new RunnelError('REQUEST_TIMED_OUT', `the client of this commit to group ${groupId} went away before it was stored; nothing was stored (commit again)`);
     const stored = this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
     let pending = this.pendingCommits.get(groupId);
     if (!pending) this.pendingCommits.set(groupId, (pending = new Set()));

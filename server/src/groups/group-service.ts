@@ -61,9 +61,11 @@ export interface GroupService {
   /**
    * Validates name, range, generation and ownership, then stores durably. `deadlineMs` (epoch ms): a
    * commit not appended by then is refused REQUEST_TIMED_OUT and never appended later, so a commit its
-   * client gave up on cannot land after a newer one (offsets would move backwards).
+   * client gave up on cannot land after a newer one (offsets would move backwards). `signal`: the same once the
+   * client went away (a broker resumed after a pause finds requests whose clients timed out long ago, and its
+   * deadline starts only when it reads them: fault seed 1033005064).
    */
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void>;
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void>;
   fetchOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** UNKNOWN_GROUP when the group has neither members nor offsets. Member ids are not shown (they are credentials). */
   describeGroup(group: string): Promise<GroupDescription>;

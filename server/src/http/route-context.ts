@@ -43,5 +43,5 @@ export const PRINCIPAL_KEY = 'runnelPrincipal';
 export function contextOf(c: Context): RequestContext {
   const env = c.env as Partial<ConnectionInfo> | undefined;
   const principal = c.get(PRINCIPAL_KEY as never) as Principal | undefined;
-  return requestContext('http', env?.remoteAddress ?? '', (c.req.header('x-runnel-client-id') ?? '').slice(0, MAX_CLIENT_ID_LENGTH), principal ?? ANONYMOUS);
+  return { ...requestContext('http', env?.remoteAddress ?? '', (c.req.header('x-runnel-client-id') ?? '').slice(0, MAX_CLIENT_ID_LENGTH), principal ?? ANONYMOUS), signal: c.req.raw.signal };
 }

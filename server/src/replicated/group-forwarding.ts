@@ -225,11 +225,13 @@ export class ForwardingGroupService implements GroupService {
    * committed a newer offset elsewhere (seen in the fault suite: a retried commit landed 600 ms after a
    * newer one and a fetch answered the older offset).
    */
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number): Promise<void> {
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void> {
     const isMember = generationId !== -1 || memberId !== '';
     const deadline = deadlineMs ?? (this.deps.nowMs ?? Date.now)() + this.limits.groupCommitDeadlineMs;
-    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets, deadline), async (leader) => {
-      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })), deadlineMs: deadline });
+    // NB: `signal` (the client went away) stops a forward still waiting for its link, as the deadline stops one that arrives late.
+    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets, deadline, signal), async (leader) => {
+      if (signal?.aborted) throw new RunnelError('REQUEST_TIMED_OUT', `the client of this commit to group ${group} went away before it was forwarded; nothing was stored (commit again)`);
+      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })), deadlineMs: deadline }, undefined, signal);
     }, deadline).catch((e: unknown) => {
       // A member whose coordinator cannot be found rejoins (the SDK keeps the offsets pending meanwhile).
       if (isMember && e instanceof RunnelError && MOVED.has(e.errorName)) throw new RunnelError('REBALANCE_IN_PROGRESS', `group ${group}: ${e.message}`);
@@ -339,8 +341,8 @@ export class ForwardingGroupService implements GroupService {
     });
   }
 
-  private async request<T extends GroupForwardTypeId>(brokerId: number, type: T, body: GroupRequest<T>, timeoutMs = this.limits.groupForwardTimeoutMs): Promise<GroupAnswers[T]> {
-    return decodeGroupAnswer(type, await this.deps.links.request(brokerId, type, encodeGroupRequest(type, body), timeoutMs));
+  private async request<T extends GroupForwardTypeId>(brokerId: number, type: T, body: GroupRequest<T>, timeoutMs = this.limits.groupForwardTimeoutMs, signal?: AbortSignal): Promise<GroupAnswers[T]> {
+    return decodeGroupAnswer(type, await this.deps.links.request(brokerId, type, encodeGroupRequest(type, body), timeoutMs, signal));
   }
 
   /** A leave nobody waits for (a closed connection's memberships elsewhere). */

@@ -17,6 +17,11 @@ export interface RequestContext {
   /** Peer address as the socket reports it. */
   readonly remoteAddress: string;
   readonly transport: Transport;
+  /**
+   * Aborts when the client went away (an HTTP request whose connection closed): work that would change state
+   * and is not yet done is dropped, since the client counts it as failed (a group commit: groups/coordinator.ts).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export const ANONYMOUS: Principal = anonymousPrincipal();

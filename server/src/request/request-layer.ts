@@ -136,7 +136,7 @@ export class RequestLayer implements BrokerApi {
   async commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]) {
     this.access.check(ctx, 'groupCommit', { group });
     for (const topic of new Set(offsets.map((o) => o.topic))) this.access.check(ctx, 'groupCommit', { group, topic });
-    return this.broker.groups.commitOffsets(group, generationId, memberId, offsets);
+    return this.broker.groups.commitOffsets(group, generationId, memberId, offsets, undefined, ctx.signal);
   }
 
   /** Offsets of topics the principal may not see are left out (a fetch of all topics is filtered, not refused). */
