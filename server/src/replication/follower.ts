@@ -95,13 +95,14 @@ export class FollowerRole {
     }
   }
 
-  #fetch(): Promise<FetchResponse> {
+  /** A fetch from the durable log end; `maxBytes` 0 is a high-watermark poll (#pollHighWatermark). */
+  #fetch(maxBytes = this.#o.limits.replicaFetchMaxBytes): Promise<FetchResponse> {
     const { log, limits } = this.#o;
-    // Invariant: the log end is durable here (the previous round awaited its fdatasync).
+    // Invariant (fetch loop): the log end is durable here (the previous round awaited its fdatasync).
     return this.#o.links.fetch(this.leaderId, {
       topicId: this.#o.topicId, partition: this.#o.partition, replicaId: this.#o.brokerId,
       currentLeaderEpoch: this.leaderEpoch, lastFetchedEpoch: log.leaderEpoch, fetchOffset: log.durableEndOffset,
-      knownHighWatermark: this.#knownHighWatermark, maxBytes: limits.replicaFetchMaxBytes, maxWaitMs: limits.replicaFetchMaxWaitMs,
+      knownHighWatermark: this.#knownHighWatermark, maxBytes, maxWaitMs: limits.replicaFetchMaxWaitMs,
     }, limits.replicaFetchTimeoutMs, this.#abort.signal);
   }
 
@@ -150,16 +151,11 @@ export class FollowerRole {
   #pollHighWatermark(): void {
     if (this.#isPolling) return;
     this.#isPolling = true;
-    const { log, limits } = this.#o;
-    this.#o.links.fetch(this.leaderId, {
-      topicId: this.#o.topicId, partition: this.#o.partition, replicaId: this.#o.brokerId,
-      currentLeaderEpoch: this.leaderEpoch, lastFetchedEpoch: log.leaderEpoch, fetchOffset: log.durableEndOffset,
-      knownHighWatermark: this.#knownHighWatermark, maxBytes: 0, maxWaitMs: limits.replicaFetchMaxWaitMs,
-    }, limits.replicaFetchTimeoutMs, this.#abort.signal).then((answer) => {
+    this.#fetch(0).then((answer) => {
       this.#isPolling = false;
       if (this.#isStopped || answer.leaderEpoch !== this.leaderEpoch || answer.highWatermark <= this.#knownHighWatermark) return;
       this.#knownHighWatermark = answer.highWatermark;
-      log.setHighWatermark(answer.highWatermark);
+      this.#o.log.setHighWatermark(answer.highWatermark);
     }, () => {
       this.#isPolling = false;
     });
