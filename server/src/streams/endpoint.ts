@@ -89,6 +89,9 @@ function jsonArrayOf(values: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** The protocol's producer answer headers. */
+const producerHeaders = (epoch: number, seq: number): Record<string, string> => ({ 'producer-epoch': String(epoch), 'producer-seq': String(seq) });
+
 interface ReadResult { values: Uint8Array[]; next: number; bytes: number }
 
 export class StreamEndpoint {
@@ -323,7 +326,6 @@ export class StreamEndpoint {
     const closing = isTrueHeader(h.get('stream-closed'));
     const body = new Uint8Array(await req.arrayBuffer());
     if (body.length === 0 && !closing) return badRequest('an append needs a body (or Stream-Closed: true to close)');
-    const producerHeaders = (epoch: number, seq: number): Record<string, string> => ({ 'producer-epoch': String(epoch), 'producer-seq': String(seq) });
 
     if (meta.closed) {
       const tail = formatOffset(meta.generation, this.tail(ctx, meta));
@@ -353,7 +355,7 @@ export class StreamEndpoint {
         case 'bad-epoch-start': return badRequest('a new producer epoch starts at Producer-Seq 0');
         case 'gap': return plain(409, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'producer sequence gap', { 'producer-expected-seq': String(verdict.expected), 'producer-received-seq': String(verdict.received) });
         case 'duplicate': {
-          const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, verdict.lastSeq) });
+          const headers = this.duplicateHeaders(ctx, meta, p.epoch, verdict.lastSeq);
           // A retry of a final append whose records are durable but whose close was not (a crash between the
           // two writes): the close is the rest of that request, done now.
           if (closing && p.seq === verdict.lastSeq) {
@@ -384,7 +386,7 @@ export class StreamEndpoint {
       next = written.next;
       if (written.duplicate && p !== null) {
         // Only a race the per-stream serialization rules out (or a cluster leader change) gets here: still a duplicate.
-        return new Response(null, { status: 204, headers: baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(p.epoch, p.seq) }) });
+        return new Response(null, { status: 204, headers: this.duplicateHeaders(ctx, meta, p.epoch, p.seq) });
       }
     }
     if (streamSeq !== null) {
@@ -397,6 +399,11 @@ export class StreamEndpoint {
     if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
     // A close-only request answers 204 like any close; 200 is for a producer's accepted data.
     return new Response(null, { status: p !== null && values.length > 0 ? 200 : 204, headers });
+  }
+
+  /** Headers of a 204 to a producer's duplicate append: the stream's tail and the producer's epoch and highest sequence. */
+  private duplicateHeaders(ctx: RequestContext, meta: StreamMeta, epoch: number, lastSeq: number): Headers {
+    return baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(epoch, lastSeq) });
   }
 
   /** Closes the stream (durable before it resolves), remembering the closing producer tuple; wakes live readers. */
