@@ -234,7 +234,7 @@ export class Broker {
   }
 
   /** The partition's idempotent-producer state of `producerId` (Partition.producerState). */
-  producerState(topic: string, partition: number, producerId: number): ProducerEntry | undefined {
+  producerState(topic: string, partition: number, producerId: number): Promise<ProducerEntry | undefined> {
     return this.partition(topic, partition).producerState(producerId);
   }
 

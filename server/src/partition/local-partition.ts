@@ -41,7 +41,7 @@ export class LocalPartition implements Partition {
     return this.log.offsetForTimestamp(timestampMs);
   }
 
-  producerState(producerId: number): ProducerEntry | undefined {
+  async producerState(producerId: number): Promise<ProducerEntry | undefined> {
     return this.log.producerState(producerId);
   }
 

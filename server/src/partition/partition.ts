@@ -92,10 +92,10 @@ export interface Partition {
   offsetForTimestamp(timestampMs: number): Promise<number | null>;
   /**
    * The idempotent-producer state the appends of `producerId` are checked against (rebuilt from the log on
-   * restart, replicated with the batches), as the partition's leader holds it. NOT_LEADER_OR_FOLLOWER where
-   * this broker does not lead the partition (the check is the leader's).
+   * restart, replicated with the batches), as the partition's leader holds it: a cluster broker that does not
+   * lead the partition asks the leader (the check is the leader's).
    */
-  producerState(producerId: number): ProducerEntry | undefined;
+  producerState(producerId: number): Promise<ProducerEntry | undefined>;
   /** "New data visible": called synchronously, in offset order, for each batch that falls below the high watermark. Returns the unsubscribe. */
   onVisible(listener: (batch: VisibleBatch) => void): () => void;
   /** Resolves once highWatermark > `offset`, after `timeoutMs`, on abort or when the partition closes (never rejects). */

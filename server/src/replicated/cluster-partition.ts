@@ -35,6 +35,8 @@ export interface LeaderForwarder {
   produce(leader: number, topicId: string, partition: number, batch: Uint8Array, acks: AppendOptions['acks'], signal?: AbortSignal): Promise<AppendResult>;
   read(leader: number, topicId: string, partition: number, offset: number, maxBytes: number, waitMs: number): Promise<PartitionReadResult>;
   offsetForTimestamp(leader: number, topicId: string, partition: number, timestampMs: number): Promise<number | null>;
+  /** The leader's entry of `producerId`: NOT_LEADER_OR_FOLLOWER from a broker that no longer leads. */
+  producerState(leader: number, topicId: string, partition: number, producerId: number): Promise<ProducerEntry | undefined>;
 }
 
 export interface ClusterPartitionLimits {
@@ -137,10 +139,30 @@ export class ClusterPartition implements ServedPartition {
     return this.forwarder.offsetForTimestamp(this.requireLeader(), this.topic.topicId, this.partition, timestampMs);
   }
 
-  /** The leader's check: here only while the local replica leads (a forwarded produce is checked by the remote leader). */
-  producerState(producerId: number): ProducerEntry | undefined {
-    if (this.leadership.leader === this.brokerId && this.replica?.role === 'leader') return this.replica.producerState(producerId);
-    throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} does not lead ${this.topic.name}/${this.partition} (leader ${this.leadership.leader}): its producer state is the leader's`);
+  /**
+   * The state the leader checks this producer's next append against: the local replica's while it leads, else
+   * the leader's, asked over the internal links. Like `append`, it waits up to `leaderWaitMs` through an
+   * election (the new leader rebuilt the same state from the replicated batches).
+   */
+  async producerState(producerId: number): Promise<ProducerEntry | undefined> {
+    const deadline = Date.now() + this.limits.leaderWaitMs;
+    for (;;) {
+      if (this.closed) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition} is closing on broker ${this.brokerId}`);
+      const { leader, leaderEpoch } = this.leadership;
+      if (leader === this.brokerId && this.replica?.role === 'leader') return this.replica.producerState(producerId);
+      if (leader >= 0 && leader !== this.brokerId) {
+        try {
+          return await this.forwarder.producerState(leader, this.topic.topicId, this.partition, producerId);
+        } catch (e) {
+          if (!(e instanceof RunnelError) || !LEADER_MOVED.has(e.errorName) || Date.now() >= deadline) throw e;
+          if (this.leadership.leaderEpoch === leaderEpoch) await this.waitForLeaderChange(Math.min(deadline - Date.now(), 200));
+          continue;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new RunnelError('LEADER_NOT_AVAILABLE', `partition ${this.topic.name}/${this.partition} has no leader to hold its producer state`);
+      await this.waitForLeaderChange(Math.min(left, 50));
+    }
   }
 
   onVisible(listener: (batch: VisibleBatch) => void): () => void {

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { RunnelError } from '@runnel/client/codec';
 import {
-  decodeProduceAnswer, decodeProduceForward, decodeReadAnswer, decodeReadForward, decodeTimestampAnswer, decodeTimestampForward,
-  encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
+  decodeProduceAnswer, decodeProduceForward, decodeProducerStateAnswer, decodeProducerStateForward, decodeReadAnswer, decodeReadForward,
+  decodeTimestampAnswer, decodeTimestampForward, encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeProducerStateAnswer,
+  encodeProducerStateForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
 } from './forward-protocol.ts';
 
 test('forwarded requests and answers round-trip', () => {
@@ -18,18 +19,26 @@ test('forwarded requests and answers round-trip', () => {
   assert.deepEqual(decodeReadAnswer(encodeReadAnswer(read)), read);
   assert.equal(decodeTimestampAnswer(encodeTimestampAnswer(null)), null);
   assert.equal(decodeTimestampAnswer(encodeTimestampAnswer(42)), 42);
+  const id = 2 ** 52 + 12345;
+  assert.deepEqual(decodeProducerStateForward(encodeProducerStateForward({ topicId: 't', partition: 0, producerId: id })), { topicId: 't', partition: 0, producerId: id });
+  const entry = { producerId: id, producerEpoch: 32767, historyLength: 2 ** 31, batches: [{ baseSequence: 0, lastSequence: 0, baseOffset: 0, lastOffset: 4 }, { baseSequence: 1, lastSequence: 2 ** 31 - 1, baseOffset: 5, lastOffset: 2 ** 40 }] };
+  assert.deepEqual(decodeProducerStateAnswer(encodeProducerStateAnswer(entry), id), entry);
+  assert.equal(decodeProducerStateAnswer(encodeProducerStateAnswer(undefined), id), undefined);
 });
 
 test("an error answer throws the leader's error code and message", () => {
   const answer = encodeErrorAnswer(new RunnelError('NOT_ENOUGH_REPLICAS', 'isr 1 < min 2'));
-  for (const decode of [decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer]) {
+  for (const decode of [decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer, (b: Uint8Array) => decodeProducerStateAnswer(b, 1)]) {
     assert.throws(() => decode(answer), (e: unknown) => e instanceof RunnelError && e.errorName === 'NOT_ENOUGH_REPLICAS' && e.message === 'isr 1 < min 2');
   }
   assert.throws(() => decodeProduceAnswer(encodeErrorAnswer(new Error('boom'))), (e: unknown) => e instanceof RunnelError && e.errorName === 'UNKNOWN_SERVER_ERROR');
 });
 
 test('any bytes decode to a value or an INVALID_REQUEST/answer RunnelError, never another throw', () => {
-  const decoders = [decodeProduceForward, decodeReadForward, decodeTimestampForward, decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer];
+  const decoders = [
+    decodeProduceForward, decodeReadForward, decodeTimestampForward, decodeProducerStateForward,
+    decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer, (b: Uint8Array) => decodeProducerStateAnswer(b, 1),
+  ];
   fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(decoders.length - 1), (bytes, k) => {
     try {
       decoders[k](bytes);
@@ -46,4 +55,7 @@ test('trailing bytes and a bad acks are refused', () => {
   const bad = encodeProduceForward({ topicId: 't', partition: 0, acks: 1, batch: new Uint8Array(0) });
   bad[2 + 1 + 4] = 5;
   assert.throws(() => decodeProduceForward(bad), /acks 5/);
+  assert.throws(() => decodeProducerStateForward(encodeProducerStateForward({ topicId: 't', partition: 0, producerId: -1 })), /producer id -1/);
+  const tooMany = { producerId: 1, producerEpoch: 0, historyLength: 6, batches: Array.from({ length: 6 }, (_, i) => ({ baseSequence: i, lastSequence: i, baseOffset: i, lastOffset: i })) };
+  assert.throws(() => decodeProducerStateAnswer(encodeProducerStateAnswer(tooMany), 1), /6 batches/);
 });

@@ -1,8 +1,9 @@
 /**
  * Requests a cluster broker forwards to a partition's leader over the
  * internal protocol (docs/replication-protocol.md, "Forwarded requests"):
- * a client's produce, and reads of a partition this broker holds no replica
- * of. Pure codec: bytes in, typed values or a RunnelError out.
+ * a client's produce, reads of a partition this broker holds no replica
+ * of, and the leader's idempotent-producer state of one producer id (the
+ * Durable Streams endpoint shapes its answers by it). Pure codec: bytes in, typed values or a RunnelError out.
  *
  * Layout (big-endian; str = u16 length + UTF-8; bytes = u32 length + bytes):
  * - produce:        str topicId | u32 partition | i8 acks | bytes batch
@@ -11,15 +12,19 @@
  * - read answer:    u8 1 | f64 firstOffset | f64 nextOffset | f64 highWatermark | f64 logStartOffset | bytes batches
  * - timestamp:      str topicId | u32 partition | f64 timestampMs
  * - timestamp ans.: u8 1 | f64 offset (−1 = none)
+ * - producer state: str topicId | u32 partition | f64 producerId
+ * - producer ans.:  u8 1 | u8 known | (if known) i16 producerEpoch | u32 historyLength | u8 n
+ *                   | n × (u32 baseSequence | u32 lastSequence | f64 baseOffset | f64 lastOffset)
  * - status:         (empty) → u8 etcdConnected
  * - any answer may instead be: u8 0 | i16 error code | str message
  * Offsets travel as f64: exact for every safe integer, which offsets are.
  */
 import { ErrorCode, RunnelError, errorNameOf } from '@runnel/client/codec';
 import type { Acks, AppendResult, PartitionReadResult } from '../partition/partition.ts';
+import { PRODUCER_BATCHES_RETAINED, type ProducerEntry } from '../log/producer-state.ts';
 
 /** Request types on the internal protocol's extension range (the replication protocol's own types are below 100). */
-export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102, status: 103 } as const;
+export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102, status: 103, producerState: 104 } as const;
 
 /** A broker's answer to `status` (no body asked): u8 etcdConnected (isolation.ts asks peers). */
 export function encodeStatusAnswer(etcdConnected: boolean): Uint8Array {
@@ -34,6 +39,7 @@ export function decodeStatusAnswer(buf: Uint8Array): { etcdConnected: boolean } 
 export interface ProduceForward { topicId: string; partition: number; acks: Acks; batch: Uint8Array }
 export interface ReadForward { topicId: string; partition: number; offset: number; maxBytes: number; waitMs: number }
 export interface TimestampForward { topicId: string; partition: number; timestampMs: number }
+export interface ProducerStateForward { topicId: string; partition: number; producerId: number }
 
 const MAX_STRING_BYTES = 1024;
 const encoder = new TextEncoder();
@@ -129,6 +135,18 @@ export function decodeTimestampForward(buf: Uint8Array): TimestampForward {
   return out;
 }
 
+export function encodeProducerStateForward(r: ProducerStateForward): Uint8Array {
+  return new Writer().str(r.topicId).u32(r.partition).f64(r.producerId).finish();
+}
+
+export function decodeProducerStateForward(buf: Uint8Array): ProducerStateForward {
+  const r = new Reader(buf, 'forwarded producerState');
+  const out = { topicId: r.str(), partition: r.u32(), producerId: r.f64() };
+  r.end();
+  if (!Number.isSafeInteger(out.producerId) || out.producerId < 0) throw new RunnelError('INVALID_REQUEST', `forwarded producerState: producer id ${out.producerId}`);
+  return out;
+}
+
 /** An error answer: the RunnelError's code and message travel, so the client sees what the leader said. */
 export function encodeErrorAnswer(error: unknown): Uint8Array {
   const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', (error as Error)?.message ?? String(error));
@@ -167,6 +185,31 @@ export function decodeTimestampAnswer(buf: Uint8Array): number | null {
   const offset = r.offset('offset');
   r.end();
   return offset < 0 ? null : offset;
+}
+
+/** The leader's entry as it holds it (undefined: the producer is unknown there); `producerId` is the asker's. */
+export function encodeProducerStateAnswer(entry: ProducerEntry | undefined): Uint8Array {
+  const w = new Writer().u8(1).u8(entry === undefined ? 0 : 1);
+  if (entry === undefined) return w.finish();
+  w.i16(entry.producerEpoch).u32(entry.historyLength).u8(entry.batches.length);
+  for (const b of entry.batches) w.u32(b.baseSequence).u32(b.lastSequence).f64(b.baseOffset).f64(b.lastOffset);
+  return w.finish();
+}
+
+export function decodeProducerStateAnswer(buf: Uint8Array, producerId: number): ProducerEntry | undefined {
+  const r = answerReader(buf, 'forwarded producerState answer');
+  if (r.u8() === 0) {
+    r.end();
+    return undefined;
+  }
+  const producerEpoch = r.i16();
+  const historyLength = r.u32();
+  const n = r.u8();
+  if (n > PRODUCER_BATCHES_RETAINED) throw new RunnelError('INVALID_REQUEST', `forwarded producerState answer: ${n} batches (a partition keeps ${PRODUCER_BATCHES_RETAINED})`);
+  const batches = [];
+  for (let i = 0; i < n; i++) batches.push({ baseSequence: r.u32(), lastSequence: r.u32(), baseOffset: r.offset('baseOffset'), lastOffset: r.offset('lastOffset') });
+  r.end();
+  return { producerId, producerEpoch, historyLength, batches };
 }
 
 function answerReader(buf: Uint8Array, what: string): Reader {

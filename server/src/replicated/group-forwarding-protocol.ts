@@ -18,7 +18,7 @@ import { z } from 'zod';
 import type { GroupDescription, GroupSummary } from '../groups/group-service.ts';
 import { encodeErrorAnswer } from './forward-protocol.ts';
 
-/** Request types on the internal protocol (the partition forwards use 100–102). */
+/** Request types on the internal protocol (the partition forwards use 100–104). */
 export const GroupForwardType = {
   join: 110, heartbeat: 111, leave: 112, commit: 113, fetch: 114, describe: 115, list: 116, deleteTopic: 117,
   /** Coordinator → the member's broker: an assignment (or an error assignment) for a connection there. */

@@ -1,6 +1,6 @@
 /**
  * Both ends of forwarded requests (forward-protocol.ts): `PeerForwarder`
- * sends a produce, read or timestamp lookup to the partition's leader over
+ * sends a produce, read, timestamp or producer-state lookup to the partition's leader over
  * the internal links; `serveForwarded` answers them on the leader from its
  * local replica. A forwarded batch is checked again on the leader (header
  * and CRC, cheap) because the log trusts only a header validated for exactly
@@ -10,10 +10,12 @@
 import { RunnelError, validateBatch } from '@runnel/client/codec';
 import { nativeCrc } from '../log/partition-log.ts';
 import type { AppendOptions, AppendResult, Partition, PartitionReadResult } from '../partition/partition.ts';
+import type { ProducerEntry } from '../log/producer-state.ts';
 import type { LeaderForwarder } from './cluster-partition.ts';
 import {
-  ForwardType, decodeProduceAnswer, decodeProduceForward, decodeReadAnswer, decodeReadForward, decodeTimestampAnswer, decodeTimestampForward,
-  encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
+  ForwardType, decodeProduceAnswer, decodeProduceForward, decodeProducerStateAnswer, decodeProducerStateForward, decodeReadAnswer, decodeReadForward,
+  decodeTimestampAnswer, decodeTimestampForward, encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeProducerStateAnswer,
+  encodeProducerStateForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
 } from './forward-protocol.ts';
 
 /** The request side of the internal links (server/src/replication/peer-links.ts). */
@@ -50,6 +52,11 @@ export class PeerForwarder implements LeaderForwarder {
 
   async offsetForTimestamp(leader: number, topicId: string, partition: number, timestampMs: number): Promise<number | null> {
     return decodeTimestampAnswer(await this.links.request(leader, ForwardType.offsetForTimestamp, encodeTimestampForward({ topicId, partition, timestampMs }), this.limits.forwardTimeoutMs));
+  }
+
+  async producerState(leader: number, topicId: string, partition: number, producerId: number): Promise<ProducerEntry | undefined> {
+    const answer = await this.links.request(leader, ForwardType.producerState, encodeProducerStateForward({ topicId, partition, producerId }), this.limits.forwardTimeoutMs);
+    return decodeProducerStateAnswer(answer, producerId);
   }
 }
 
@@ -89,5 +96,10 @@ export function serveForwarded(server: RequestHandlers, replicas: ReplicaLookup,
   server.handle(ForwardType.offsetForTimestamp, answer(async (body) => {
     const req = decodeTimestampForward(body);
     return encodeTimestampAnswer(await leaderOf(req.topicId, req.partition).offsetForTimestamp(req.timestampMs));
+  }));
+  // The replica refuses NOT_LEADER_OR_FOLLOWER unless it leads: the state an append is checked against is the leader's.
+  server.handle(ForwardType.producerState, answer(async (body) => {
+    const req = decodeProducerStateForward(body);
+    return encodeProducerStateAnswer(await leaderOf(req.topicId, req.partition).producerState(req.producerId));
   }));
 }

@@ -218,7 +218,7 @@ export class ReplicaPartition implements Partition {
     return this.log.offsetForTimestamp(timestampMs);
   }
 
-  producerState(producerId: number): ProducerEntry | undefined {
+  async producerState(producerId: number): Promise<ProducerEntry | undefined> {
     if (this.#leader === null || !this.#leader.isActive) throw this.#notLeader();
     return this.log.producerState(producerId);
   }

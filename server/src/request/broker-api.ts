@@ -59,10 +59,10 @@ export interface HttpBrokerApi {
   produceAll(ctx: RequestContext, topic: string, batches: readonly { partition: number; batch: Uint8Array }[], acks: Acks): Promise<AppendResult[]>;
   /**
    * The partition's idempotent-producer state of `producerId` (needs the produce grant): what an append of
-   * that producer is checked against, rebuilt from the log on restart. UNKNOWN_TOPIC_OR_PARTITION; in a
-   * cluster NOT_LEADER_OR_FOLLOWER on a broker that does not lead the partition.
+   * that producer is checked against, rebuilt from the log on restart, as the partition's leader holds it (in
+   * a cluster, asked of the leader). UNKNOWN_TOPIC_OR_PARTITION.
    */
-  producerState(ctx: RequestContext, topic: string, partition: number, producerId: number): ProducerEntry | undefined;
+  producerState(ctx: RequestContext, topic: string, partition: number, producerId: number): Promise<ProducerEntry | undefined>;
   /** Stored batches from the one containing `offset`, below the high watermark. OFFSET_OUT_OF_RANGE. */
   fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */

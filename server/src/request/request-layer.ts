@@ -180,7 +180,7 @@ export class RequestLayer implements BrokerApi {
   }
 
   /** Read by a producer about to append (the Durable Streams endpoint): the produce grant. */
-  producerState(ctx: RequestContext, topic: string, partition: number, producerId: number) {
+  async producerState(ctx: RequestContext, topic: string, partition: number, producerId: number) {
     this.access.check(ctx, 'produce', { topic });
     refuseInternal(topic, 'produce to');
     return this.broker.producerState(topic, partition, producerId);

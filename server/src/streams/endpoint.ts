@@ -15,14 +15,14 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { encodeRecordBatch, forEachRecord, iterateBatches, RunnelError } from '@runnel/client/codec';
+import { assertNever, encodeRecordBatch, forEachRecord, iterateBatches, RunnelError } from '@runnel/client/codec';
 import type { HttpBrokerApi } from '../request/broker-api.ts';
 import type { RequestContext } from '../request/request-context.ts';
 import type { Limits } from '../limits.ts';
 import { contextOf } from '../http/route-context.ts';
 import {
   checkProducer, etagOf, generationFrom, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
-  nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf,
+  nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf, type ProducerHeaders,
 } from './protocol.ts';
 import { MAX_STREAMS, type StreamMeta, type StreamStore } from './stream-store.ts';
 import { newProducerKey, protocolStateOf, runnelProducerId, unmappable } from './producer-mapping.ts';
@@ -52,6 +52,8 @@ const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const NO_CRC = { verifyCrc: false } as const;
+/** Refusals of an idempotent batch by the partition's producer table (log/producer-state.ts). */
+const PRODUCER_REFUSALS: ReadonlySet<string> = new Set(['INVALID_PRODUCER_EPOCH', 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER']);
 
 function baseHeaders(extra?: Record<string, string>): Headers {
   const h = new Headers(extra);
@@ -347,25 +349,8 @@ export class StreamEndpoint {
       const refused = unmappable(p);
       if (refused !== null) return badRequest(refused);
       runnelId = runnelProducerId(await this.producerKeyOf(meta), p.id);
-      // The partition's own table (rebuilt from the log) is the state; `producers` only for streams written before that.
-      const state = protocolStateOf(this.broker.producerState(ctx, meta.topic, 0, runnelId)) ?? meta.producers?.[p.id];
-      const verdict = checkProducer(state, p);
-      switch (verdict.kind) {
-        case 'stale-epoch': return plain(403, 'INVALID_PRODUCER_EPOCH', 'a newer producer epoch fenced this one', { 'producer-epoch': String(verdict.currentEpoch) });
-        case 'bad-epoch-start': return badRequest('a new producer epoch starts at Producer-Seq 0');
-        case 'gap': return plain(409, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'producer sequence gap', { 'producer-expected-seq': String(verdict.expected), 'producer-received-seq': String(verdict.received) });
-        case 'duplicate': {
-          const headers = this.duplicateHeaders(ctx, meta, p.epoch, verdict.lastSeq);
-          // A retry of a final append whose records are durable but whose close was not (a crash between the
-          // two writes): the close is the rest of that request, done now.
-          if (closing && p.seq === verdict.lastSeq) {
-            await this.closeStream(meta, p);
-            headers.set('stream-closed', 'true');
-          }
-          return new Response(null, { status: 204, headers });
-        }
-        case 'accept': break;
-      }
+      const refusal = await this.producerRefusal(ctx, meta, p, runnelId, closing);
+      if (refusal !== null) return refusal;
     }
     const streamSeq = h.get('stream-seq');
     if (streamSeq !== null && meta.lastStreamSeq !== undefined && streamSeq <= meta.lastStreamSeq) {
@@ -382,7 +367,18 @@ export class StreamEndpoint {
     let next = this.tail(ctx, meta);
     if (values.length > 0) {
       const tuple = p !== null && runnelId !== undefined ? { id: runnelId, epoch: p.epoch, seq: p.seq } : undefined;
-      const written = await this.produce(ctx, meta, values, tuple);
+      let written: { next: number; duplicate: boolean };
+      try {
+        written = await this.produce(ctx, meta, values, tuple);
+      } catch (e) {
+        // The leader's partition refused the batch by its producer table: an append of this producer reached it
+        // between our read and this write (appends are serialized per stream only within one broker; another
+        // broker, or a new leader, may have taken one). The table as it is now shapes the answer.
+        if (p === null || runnelId === undefined || !(e instanceof RunnelError) || !PRODUCER_REFUSALS.has(e.errorName)) throw e;
+        const refusal = await this.producerRefusal(ctx, meta, p, runnelId, closing);
+        if (refusal !== null) return refusal;
+        throw e;
+      }
       next = written.next;
       if (written.duplicate && p !== null) {
         // Only a race the per-stream serialization rules out (or a cluster leader change) gets here: still a duplicate.
@@ -399,6 +395,33 @@ export class StreamEndpoint {
     if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
     // A close-only request answers 204 like any close; 200 is for a producer's accepted data.
     return new Response(null, { status: p !== null && values.length > 0 ? 200 : 204, headers });
+  }
+
+  /**
+   * The protocol's answer to an append of producer `p` that the leader's producer table does not accept (403
+   * fenced, 400 bad epoch start, 409 gap, 204 duplicate), or null to append it. The table is the partition
+   * leader's (asked of it in a cluster), rebuilt from the log; `producers` only for streams written before that.
+   */
+  private async producerRefusal(ctx: RequestContext, meta: StreamMeta, p: ProducerHeaders, runnelId: number, closing: boolean): Promise<Response | null> {
+    const state = protocolStateOf(await this.broker.producerState(ctx, meta.topic, 0, runnelId)) ?? meta.producers?.[p.id];
+    const verdict = checkProducer(state, p);
+    switch (verdict.kind) {
+      case 'stale-epoch': return plain(403, 'INVALID_PRODUCER_EPOCH', 'a newer producer epoch fenced this one', { 'producer-epoch': String(verdict.currentEpoch) });
+      case 'bad-epoch-start': return badRequest('a new producer epoch starts at Producer-Seq 0');
+      case 'gap': return plain(409, 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'producer sequence gap', { 'producer-expected-seq': String(verdict.expected), 'producer-received-seq': String(verdict.received) });
+      case 'duplicate': {
+        const headers = this.duplicateHeaders(ctx, meta, p.epoch, verdict.lastSeq);
+        // A retry of a final append whose records are durable but whose close was not (a crash between the
+        // two writes): the close is the rest of that request, done now.
+        if (closing && p.seq === verdict.lastSeq) {
+          await this.closeStream(meta, p);
+          headers.set('stream-closed', 'true');
+        }
+        return new Response(null, { status: 204, headers });
+      }
+      case 'accept': return null;
+      default: return assertNever(verdict);
+    }
   }
 
   /** Headers of a 204 to a producer's duplicate append: the stream's tail and the producer's epoch and highest sequence. */

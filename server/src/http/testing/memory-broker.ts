@@ -96,7 +96,7 @@ export class MemoryBroker implements HttpBrokerApi {
   }
 
   /** This double does not de-duplicate idempotent batches: it holds no producer state. */
-  producerState(_ctx: RequestContext, topic: string, partition: number, _producerId: number): undefined {
+  async producerState(_ctx: RequestContext, topic: string, partition: number, _producerId: number): Promise<undefined> {
     this.partition(topic, partition);
     return undefined;
   }
