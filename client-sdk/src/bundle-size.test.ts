@@ -38,24 +38,24 @@ const client = createClient({ urls: ['wss://runnel.example/v1/ws'], storage: ind
 client.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId: 'dashboard' });
 await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
-  'consumer only (@runnel/client/consumer + IndexedDB offsets)': {
+  'consumer only (@runnel/client/consumer + IndexedDB offsets: indexedDbConsumerStorage)': {
     budget: 10 * KB,
-    guard: 17_520,
+    guard: 16_700, // 16,629 with indexedDbConsumerStorage (no IndexedDB outbox)
     source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
-import { indexedDbStorage } from '@runnel/client/indexeddb';
+import { indexedDbConsumerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
 ${topic}
-const consumer = createConsumer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+const consumer = createConsumer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbConsumerStorage() });
 consumer.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId: 'dashboard' });`,
   },
-  'producer only (@runnel/client/producer + IndexedDB outbox)': {
+  'producer only (@runnel/client/producer + IndexedDB outbox: indexedDbProducerStorage)': {
     budget: 10 * KB,
-    guard: 16_930, // 16,909 with the producer's ValueArena (bf87436: GC 19.7 % -> 8.8 % of the producer process)
+    guard: 16_620, // 16,548 with indexedDbProducerStorage (no IndexedDB offset store)
     source: `import { createProducer, defineTopic } from '@runnel/client/producer';
-import { indexedDbStorage } from '@runnel/client/indexeddb';
+import { indexedDbProducerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
 ${topic}
-const producer = createProducer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+const producer = createProducer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbProducerStorage() });
 await producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
   'page side of @runnel/worker (connectShared)': {
@@ -110,12 +110,14 @@ for (const [label, { budget, guard, source }] of Object.entries(apps)) {
 }
 
 test('a half bundles without the other half', async () => {
-  const consumer = await measure(apps['consumer only (@runnel/client/consumer + IndexedDB offsets)'].source);
-  const producer = await measure(apps['producer only (@runnel/client/producer + IndexedDB outbox)'].source);
+  const consumer = await measure(apps['consumer only (@runnel/client/consumer + IndexedDB offsets: indexedDbConsumerStorage)'].source);
+  const producer = await measure(apps['producer only (@runnel/client/producer + IndexedDB outbox: indexedDbProducerStorage)'].source);
   // NB: the consumer shares one helper with the outbox (tpKey, a few bytes); the classes stay out.
   assert.equal(consumer.moduleBytes(/client-sdk\/src\/producer\.ts$/), 0, 'the consumer entry bundles no producer');
   assert.ok(consumer.moduleBytes(/client-sdk\/src\/outbox\.ts$/) < 100, 'the consumer entry bundles no outbox');
   assert.equal(producer.moduleBytes(/client-sdk\/src\/(consumer|partition-stream|consumer-record)\.ts$/), 0, 'the producer entry bundles no consumer');
+  assert.equal(consumer.moduleBytes(/client-sdk\/src\/indexeddb-outbox\.ts$/), 0, 'indexedDbConsumerStorage bundles no IndexedDB outbox');
+  assert.equal(producer.moduleBytes(/client-sdk\/src\/indexeddb-offsets\.ts$/), 0, 'indexedDbProducerStorage bundles no IndexedDB offset store');
   // A client given its storage loads no memory storage before it runs (only a client given none imports it, lazily).
   for (const m of [consumer, producer]) assert.equal(m.moduleBytes(/client-sdk\/src\/memory-storage\.ts$/), 0, 'memory storage stays out of the entry chunk');
 });

@@ -12,10 +12,11 @@ import { Emitter } from './events.ts';
 import { UNKNOWN_TOPIC_RETRY_MS, validateClientSettings, type ClientLimits } from './limits.ts';
 import type { Producer } from './producer.ts';
 import type { RandomSource, ReconnectOptions } from './reconnect-policy.ts';
-import type { Storage } from './storage.ts';
+import type { ConsumerStorage, ProducerStorage, Storage } from './storage.ts';
 import { webSocketTransport, type TransportFactory, type WebSocketConstructor } from './transport.ts';
 
-export interface ClientOptions {
+/** `S`: the storage the client uses (a half client takes a half: ConsumerStorage, ProducerStorage). */
+export interface ClientOptions<S extends ConsumerStorage | ProducerStorage = Storage> {
   /** Bootstrap broker URLs (`ws(s)://host/v1/ws`), tried in turn. */
   urls: string | string[];
   /** WebSocket implementation (default `globalThis.WebSocket`; in Node pass `ws`'s). */
@@ -23,10 +24,11 @@ export interface ClientOptions {
   /** Custom transport (tests, workers); overrides `WebSocket`. */
   transport?: TransportFactory;
   /**
-   * Offsets + outbox. Browser: `indexedDbStorage()`, Node: `fileStorage(dir)`. Without one, memory
-   * storage, loaded only then (it is not in the bundle of an app that passes its own).
+   * Offsets + outbox. Browser: `indexedDbStorage()` (a half client: `indexedDbConsumerStorage()` or
+   * `indexedDbProducerStorage()`), Node: `fileStorage(dir)`. Without one, memory storage, loaded only then
+   * (it is not in the bundle of an app that passes its own).
    */
-  storage?: Storage | Promise<Storage>;
+  storage?: S | Promise<S>;
   clientId?: string;
   /** Auth token or provider, sent in every hello. */
   token?: TokenProvider;
@@ -75,7 +77,7 @@ export type Metadata = Pick<MetadataFrame, 'brokers' | 'topics'>;
  * A Storage whose every call waits for `p` — any part and method, so parts a storage adds (a state
  * store) pass through too. A method the storage lacks rejects INVALID_REQUEST when called.
  */
-function lazyStorage(p: Promise<Storage>, adoptsOrphans: boolean): Storage {
+function lazyStorage<S>(p: Promise<S>, adoptsOrphans: boolean): S {
   type Any = Record<string, any>;
   const call = (s: Any, name: string, args: unknown[]): unknown => {
     if (typeof s[name] !== 'function') throw new RunnelError('INVALID_REQUEST', `storage has no ${name}()`);
@@ -83,31 +85,32 @@ function lazyStorage(p: Promise<Storage>, adoptsOrphans: boolean): Storage {
   };
   // NB: `then` stays undefined, so a part or the storage is never taken for a promise.
   const forward = (get: (s: Any) => Any) => new Proxy({}, {
-    get: (_, name) => (name === 'then' || typeof name !== 'string' ? undefined : (...args: unknown[]) => p.then((s) => call(get(s), name, args))),
+    get: (_, name) => (name === 'then' || typeof name !== 'string' ? undefined : (...args: unknown[]) => p.then((s) => call(get(s as Any), name, args))),
   });
   return new Proxy({}, {
     get: (_, name) => {
       if (name === 'then' || typeof name !== 'string' || (name === 'orphans' && !adoptsOrphans)) return undefined;
       return name === 'close' || name === 'orphans' ? (...args: unknown[]) => p.then((s) => (s as Any)[name]?.(...args) ?? []) : forward((s) => (s as Any)[name] ?? {});
     },
-  }) as Storage;
+  }) as S;
 }
 
 /** The storage a client uses: the one given (awaited lazily if a promise), else memory storage, imported only then. */
-function storageOf(given: ClientOptions['storage']): Storage {
-  if (given === undefined) return lazyStorage(import('./memory-storage.ts').then((m) => m.memoryStorage()), false);
+function storageOf<S>(given: S | Promise<S> | undefined): S {
+  // NB: memory storage is a whole Storage, so it is every half too.
+  if (given === undefined) return lazyStorage(import('./memory-storage.ts').then((m) => m.memoryStorage() as S), false);
   return given instanceof Promise ? lazyStorage(given, true) : given;
 }
 
 /** Connection, storage, settings and metadata; entries add the consumer and/or the producer. */
-export class ClientCore extends Emitter<ClientEvents> {
+export class ClientCore<S extends ConsumerStorage | ProducerStorage = Storage> extends Emitter<ClientEvents> {
   protected readonly conn: Connection;
-  protected readonly storage: Storage;
+  protected readonly storage: S;
   protected readonly limits: ClientLimits;
   protected readonly random: RandomSource;
   readonly #partitionCounts = new Map<string, number>();
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientOptions<S>) {
     super();
     const urls = typeof options.urls === 'string' ? [options.urls] : options.urls;
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;

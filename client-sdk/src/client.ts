@@ -8,11 +8,12 @@
 import { RunnelConsumer } from './consumer-client.ts';
 import type { ClientOptions } from './client-core.ts';
 import type { Producer } from './producer.ts';
+import type { Storage } from './storage.ts';
 import { startProducer, type ProducerPart } from './producer-client.ts';
 
 export type { ClientOptions, ClientEvents, Metadata, BeaconPlugin } from './client-core.ts';
 
-export class RunnelClient extends RunnelConsumer {
+export class RunnelClient extends RunnelConsumer<Storage> {
   /** Typed, idempotent, batching producer with a durable outbox. */
   readonly producer: Producer;
   readonly #part: ProducerPart;

@@ -14,14 +14,16 @@ import { Subscription, type BatchHandler, type ConsumerDeps, type Handler, type 
 type Transactional<T, S extends string> = SubscribeOptions<T> & { transactional: { stores: readonly S[] } };
 import { ClientCore, type ClientOptions } from './client-core.ts';
 import { documentVisibility, StreamRegistry } from './partition-stream.ts';
+import type { ConsumerStorage } from './storage.ts';
 import type { TopicRef } from './topic.ts';
 
-export class RunnelConsumer extends ClientCore {
+/** `S`: its storage (a full Storage when it is the base of createClient's RunnelClient). */
+export class RunnelConsumer<S extends ConsumerStorage = ConsumerStorage> extends ClientCore<S> {
   readonly #streams: StreamRegistry;
   readonly #subscriptions = new Set<Subscription<any>>();
   readonly #checkCrcs: boolean;
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientOptions<S>) {
     super(options);
     this.conn.speak(consumerFrames);
     this.#checkCrcs = options.checkCrcs !== false;
@@ -126,9 +128,9 @@ export class RunnelConsumer extends ClientCore {
  * Creates a consumer-only client and starts connecting (no producer, no outbox in the bundle).
  * @example
  * import { createConsumer } from '@runnel/client/consumer';
- * const consumer = createConsumer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+ * const consumer = createConsumer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbConsumerStorage() });
  * consumer.subscribe(pageViews, (rec) => render(rec.value), { consumerId: 'dashboard' });
  */
-export function createConsumer(options: ClientOptions): RunnelConsumer {
+export function createConsumer(options: ClientOptions<ConsumerStorage>): RunnelConsumer {
   return new RunnelConsumer(options);
 }

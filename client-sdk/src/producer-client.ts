@@ -10,7 +10,7 @@ import { ClientCore, type ClientOptions } from './client-core.ts';
 import type { ClientLimits } from './limits.ts';
 import { Producer, type SendOptions, type SendResult } from './producer.ts';
 import type { RandomSource } from './reconnect-policy.ts';
-import type { Storage } from './storage.ts';
+import type { ProducerStorage } from './storage.ts';
 import type { TopicRef } from './topic.ts';
 
 /** A client's producer and what stops it: its beacon, its orphan drains. */
@@ -18,7 +18,7 @@ export interface ProducerPart { producer: Producer; stop(): void }
 
 /** Starts the producer of a client, its page-exit beacon if asked, and the adoption of orphaned outboxes. */
 export function startProducer(
-  conn: Connection, storage: Storage, limits: ClientLimits, random: RandomSource,
+  conn: Connection, storage: ProducerStorage, limits: ClientLimits, random: RandomSource,
   reportError: (e: RunnelError) => void, beacon: ClientOptions['beacon'],
 ): ProducerPart {
   const producer = new Producer(conn, storage.outbox, limits, random, reportError);
@@ -54,12 +54,12 @@ export function startProducer(
   };
 }
 
-export class RunnelProducer extends ClientCore {
+export class RunnelProducer extends ClientCore<ProducerStorage> {
   /** Typed, idempotent, batching producer with a durable outbox. */
   readonly producer: Producer;
   readonly #part: ProducerPart;
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientOptions<ProducerStorage>) {
     super(options);
     this.#part = startProducer(this.conn, this.storage, this.limits, this.random, (e) => this.emit('error', e), options.beacon);
     this.producer = this.#part.producer;
@@ -81,9 +81,9 @@ export class RunnelProducer extends ClientCore {
  * Creates a producer-only client and starts connecting (no consumer in the bundle).
  * @example
  * import { createProducer } from '@runnel/client/producer';
- * const producer = createProducer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbStorage() });
+ * const producer = createProducer({ urls: ['wss://runnel.example/v1/ws'], storage: indexedDbProducerStorage() });
  * await producer.send(pageViews, { path: location.pathname });
  */
-export function createProducer(options: ClientOptions): RunnelProducer {
+export function createProducer(options: ClientOptions<ProducerStorage>): RunnelProducer {
   return new RunnelProducer(options);
 }

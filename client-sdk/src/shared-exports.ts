@@ -3,7 +3,7 @@ export type { ClientOptions, ClientEvents, Metadata, BeaconPlugin } from './clie
 export { defineTopic } from './topic.ts';
 export type { Topic, TopicRef, Schema, InvalidValuePolicy } from './topic.ts';
 export type { ConnectionState, TokenProvider } from './connection.ts';
-export type { Storage, OffsetStore, OutboxStore, StoredOffset } from './storage.ts';
+export type { Storage, ConsumerStorage, ProducerStorage, OffsetStore, OutboxStore, StoredOffset } from './storage.ts';
 export { webSocketTransport } from './transport.ts';
 export type { Transport, TransportFactory, TransportListener, WebSocketConstructor } from './transport.ts';
 export type { ClientLimits } from './limits.ts';

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryStorage } from './memory-storage.ts';
 import { indexedDbStorage } from './indexeddb-storage.ts';
+import { indexedDbConsumerStorage } from './indexeddb-offsets.ts';
+import { indexedDbProducerStorage } from './indexeddb-outbox.ts';
+import type { Storage } from './storage.ts';
 import { fileStorage } from './file-storage.ts';
 import { openDB } from 'idb';
 import { storageContract } from './storage.contract.ts';
@@ -21,6 +24,31 @@ let dbCount = 0;
 storageContract('IndexedDB (fake-indexeddb)', async () => {
   const name = `runnel-test-${++dbCount}`;
   return { open: () => indexedDbStorage({ name }), cleanup: async () => { indexedDB.deleteDatabase(name); } };
+});
+
+// The two halves a one-half app uses, opened on one database: together they are the whole storage.
+storageContract('IndexedDB halves (indexedDbConsumerStorage + indexedDbProducerStorage)', async () => {
+  const name = `runnel-test-${++dbCount}`;
+  const open = async (): Promise<Storage> => {
+    const [consumer, producer] = await Promise.all([indexedDbConsumerStorage({ name }), indexedDbProducerStorage({ name })]);
+    return { offsets: consumer.offsets, states: consumer.states, outbox: producer.outbox, orphans: producer.orphans, close: () => { consumer.close(); producer.close(); } };
+  };
+  return { open, cleanup: async () => { indexedDB.deleteDatabase(name); } };
+});
+
+test('IndexedDB: a half app and a full client share one database (offsets and outbox written by the halves are what indexedDbStorage reads)', async () => {
+  const name = 'runnel-halves-shared';
+  const consumer = await indexedDbConsumerStorage({ name });
+  await consumer.offsets.putOffsets('c', 't', new Map([[0, { offset: 4, topicId: 'A' }]]));
+  consumer.close();
+  const producer = await indexedDbProducerStorage({ name });
+  await producer.outbox.saveProducer({ producerId: 9, producerEpoch: 1, sequences: { 't/0': 3 } });
+  producer.close();
+  const full = await indexedDbStorage({ name });
+  assert.deepEqual([...(await full.offsets.getOffsets('c', 't'))], [[0, { offset: 4, topicId: 'A' }]]);
+  assert.equal((await full.outbox.load()).producer?.producerId, 9);
+  full.close();
+  indexedDB.deleteDatabase(name);
 });
 
 storageContract('file', async () => {

@@ -2,7 +2,7 @@
  * Storage seam: where a client keeps what must survive a reload — consumer
  * offsets (offset store) and unacknowledged records (outbox store). Three
  * implementations share one contract suite (storage.contract.ts): memory
- * (memory-storage.ts), IndexedDB (indexeddb-storage.ts, subpath
+ * (memory-storage.ts), IndexedDB (indexeddb-storage.ts and its halves, subpath
  * `@runnel/client/indexeddb`) and a file (file-storage.ts, subpath
  * `@runnel/client/node`). Every method is atomic: a crash leaves either the
  * old or the new state, never half of it.
@@ -114,3 +114,8 @@ export interface Storage {
   orphans?(): Promise<AdoptedOutbox[]>;
   close(): void | Promise<void>;
 }
+
+/** What a consumer-only client (`createConsumer`) uses of a Storage: e.g. `indexedDbConsumerStorage()`. */
+export type ConsumerStorage = Pick<Storage, 'offsets' | 'states' | 'close'>;
+/** What a producer-only client (`createProducer`) uses of a Storage: e.g. `indexedDbProducerStorage()`. */
+export type ProducerStorage = Pick<Storage, 'outbox' | 'orphans' | 'close'>;

@@ -35,7 +35,7 @@ export async function serveTabs(options: { channelName: string; leaderId: string
   // The leader before this one (closed or crashed) held outbox slot 0 of the database; wait until it is free so
   // this client loads that outbox as its own and knows its send ids (SEND_ID_HEADER). Bounded: another client
   // holding slot 0 for good (a tab in another mode) only costs the wait; this client then takes the next slot.
-  // NB: the lock name is indexeddb-storage.ts's.
+  // NB: the lock name is indexeddb-outbox.ts's.
   const slot0 = `runnel-outbox:${options.client.databaseName ?? 'runnel'}:0`;
   await navigator.locks.request(slot0, { signal: AbortSignal.timeout(PREVIOUS_LEADER_WAIT_MS) }, () => {}).catch(() => {});
   const host = createPortHost();
