@@ -9,7 +9,11 @@
  *      every ms; broker-bench-client.ts latency roles): producer → leader →
  *      acks=all → a consumer connected to ANOTHER broker (a follower, which
  *      serves only below the high watermark it learned) sees it; first, on a
- *      quiet cluster; the first second is warm-up;
+ *      quiet cluster; the first second is warm-up; then the same through the
+ *      SDK on both ends, as an app runs it (sdk-clients.ts `pace` — one
+ *      promise per record, the SDK batching what accumulates — and one SDK
+ *      subscriber from latest on the follower): that is the figure reported
+ *      as latencyP50Ms/latencyP99Ms, the raw one beside it;
  *   2. durable ingest of 100-byte records (cluster-bench-client.ts: batches
  *      of 1,000, several in flight per connection, each connection to its
  *      partition's leader), after an unmeasured warm-up;
@@ -27,7 +31,7 @@
  * BENCH_PARTITIONS (3: one leader per broker), BENCH_PRODUCERS (2
  * processes), BENCH_CONNECTIONS (per process per partition, 1),
  * BENCH_INFLIGHT (8 per connection), BENCH_RECORDS_PER_BATCH (1000),
- * BENCH_RATE (records/s in all, 0 = unpaced), BENCH_ONLY=latency,ingest,single,
+ * BENCH_RATE (records/s in all, 0 = unpaced), BENCH_ONLY=latency,sdklatency,ingest,single,
  * BENCH_CPU_PROF=<dir> (each broker writes a CPU profile of each ingest
  * phase, <dir>/<pid>-<n>.cpuprofile; cpu-profile.mjs),
  * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g.
@@ -54,6 +58,7 @@ import {
 assertNativeUws();
 const brokerClient = fileURLToPath(new URL('./broker-bench-client.ts', import.meta.url));
 const clusterClient = fileURLToPath(new URL('./cluster-bench-client.ts', import.meta.url));
+const sdkClient = fileURLToPath(new URL('./sdk-clients.ts', import.meta.url));
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const seconds = env('BENCH_SECONDS', 5);
@@ -66,7 +71,9 @@ const inflight = env('BENCH_INFLIGHT', 8);
 const recordsPerBatch = env('BENCH_RECORDS_PER_BATCH', 1000);
 /** > 0: ingest is paced to this many records/s in all (CPU per MB compared at equal load); 0: as fast as acks allow. */
 const ingestRate = env('BENCH_RATE', 0);
-const only = new Set((process.env.BENCH_ONLY ?? 'latency,ingest,single').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'latency,sdklatency,ingest,single').split(','));
+/** End-to-end latency is measured at this many records/s (the issue's 10,000). */
+const LATENCY_RATE = 10_000;
 const BROKERS = 3;
 const REPLICATION_FACTOR = 3;
 const MIN_INSYNC_REPLICAS = 2;
@@ -168,10 +175,12 @@ async function ingest(topic: string, leaderWsUrl: (partition: number) => string,
 
 /** 10,000 records/s as 10-record batches to the leader of partition 0; the subscriber on another broker. */
 interface LatencyResult { p50Ms: number; p99Ms: number; maxMs: number; records: number; machine: MachineUsage }
+/** The SDK phase also counts the frames the subscriber received (records per frame = the batching) and the producer's failed sends. */
+interface SdkLatencyResult extends LatencyResult { frames: number; producerErrors: number }
 
 async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string, watched: Record<string, number | undefined>): Promise<LatencyResult> {
   const sub = await spawnClient(brokerClient, ['latency-subscribe', consumeWsUrl, topic]);
-  const producer = await spawnClient(brokerClient, ['latency-produce', produceWsUrl, topic, 10_000, 10]);
+  const producer = await spawnClient(brokerClient, ['latency-produce', produceWsUrl, topic, LATENCY_RATE, 10]);
   const clients: BenchClient[] = [sub, producer];
   const all = { ...watched, producer: producer.child.pid, consumer: sub.child.pid };
   const before = sampleMachine(all, disk);
@@ -185,6 +194,28 @@ async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string
   return { ...(await readResult<Omit<LatencyResult, 'machine'>>(sub)), machine };
 }
 
+/**
+ * The latency phase through the SDK: `pace` (one SDK producer, a promise per
+ * record at LATENCY_RATE, sending what the rate owes every ms) to the leader,
+ * one SDK subscriber from latest on a follower; send time in the value →
+ * handler. One second of warm-up (JIT, credit windows) is not counted.
+ */
+async function sdkLatency(produceWsUrl: string, consumeWsUrl: string, topic: string, brokers: Watched[], others: Record<string, number | undefined>): Promise<SdkLatencyResult> {
+  const sub = await spawnClient(sdkClient, ['latency', consumeWsUrl, topic, 1]);
+  const producer = await spawnClient(sdkClient, ['pace', produceWsUrl, topic, LATENCY_RATE]);
+  const all = { ...Object.fromEntries(brokers.map((b) => [b.name, b.pid])), ...others, producer: producer.child.pid, consumer: sub.child.pid };
+  let before = sampleMachine(all, disk);
+  const [prod, lat] = await runPhase<Record<string, number | null>>([producer, sub], seconds, 1, () => {
+    before = sampleMachine(all, disk);
+    toggleProfiles(brokers);
+  });
+  toggleProfiles(brokers);
+  const machine = machineUsage(before, sampleMachine(all, disk));
+  for (const c of [producer, sub]) c.child.stdin!.end();
+  if (lat.count === 0 || lat.p50Ms === null || lat.p99Ms === null || lat.maxMs === null) throw new Error(`SDK latency: the subscriber saw no record (producer ${JSON.stringify(prod)})`);
+  return { p50Ms: lat.p50Ms, p99Ms: lat.p99Ms, maxMs: lat.maxMs, records: lat.count!, frames: lat.frames ?? 0, producerErrors: prod.errors ?? 0, machine };
+}
+
 function formatIngest(label: string, r: IngestResult): string {
   // NB: 0 = not reported (a broker whose partitions pass no onFlush on); the disk's flushes on the machine line count every fdatasync anyway.
   const fsync = r.fsync.map((f) => (f.perSec > 0 ? `${f.broker} ${f.perSec}/s × ${f.meanMs} ms` : `${f.broker} not reported`)).join(', ');
@@ -194,6 +225,7 @@ function formatIngest(label: string, r: IngestResult): string {
 const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-cluster-'));
 const disk = diskOf(rootDir);
 let lat: LatencyResult | null = null;
+let sdkLat: SdkLatencyResult | null = null;
 let clusterIngest: IngestResult | null = null;
 let singleIngest: IngestResult | null = null;
 try {
@@ -214,6 +246,15 @@ try {
         const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
         lat = await latency(leader.wsUrl, other.wsUrl, 'latency', { ...Object.fromEntries(watched.map((b) => [b.name, b.pid])), etcd: cluster.etcd.pid });
         console.log(`end-to-end latency at 10,000 records/s (produce to node ${leader.id}, the leader; consume from node ${other.id}, a follower): p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)\n  ${formatUsage(lat.machine)}`);
+        await settle();
+      }
+      if (only.has('sdklatency')) {
+        await createTopic(cluster.brokers[0].url, 'latency-sdk', 1, REPLICATION_FACTOR);
+        const [p0] = await awaitTopicReady(cluster, 'latency-sdk', 1);
+        const leader = byId.get(p0.leader)!;
+        const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
+        sdkLat = await sdkLatency(leader.wsUrl, other.wsUrl, 'latency-sdk', watched, { etcd: cluster.etcd.pid });
+        console.log(`end-to-end latency through the SDK at ${LATENCY_RATE.toLocaleString()} records/s (SDK producer, a promise per record, to node ${leader.id}, the leader; one SDK subscriber on node ${other.id}, a follower): p50 ${sdkLat.p50Ms.toFixed(2)} ms, p99 ${sdkLat.p99Ms.toFixed(2)} ms, max ${sdkLat.maxMs.toFixed(2)} ms (${sdkLat.records} records in ${sdkLat.frames} frames, ${sdkLat.producerErrors} producer errors)\n  ${formatUsage(sdkLat.machine)}`);
         await settle();
       }
       if (only.has('ingest')) {
@@ -246,7 +287,8 @@ try {
     ingestRecordsPerSec: clusterIngest?.recordsPerSec ?? null, singleNodeIngestRecordsPerSec: singleIngest?.recordsPerSec ?? null, ratio,
     clusterCpuMsPerMB: clusterIngest?.brokerCpuMsPerMB ?? null, singleNodeCpuMsPerMB: singleIngest?.brokerCpuMsPerMB ?? null,
     otherProcessesCores: clusterIngest?.machine.otherCores ?? null,
-    latencyP50Ms: lat ? Number(lat.p50Ms.toFixed(3)) : null, latencyP99Ms: lat ? Number(lat.p99Ms.toFixed(3)) : null, recordBytes: RECORD_BYTES,
+    latencyP50Ms: sdkLat ? Number(sdkLat.p50Ms.toFixed(3)) : null, latencyP99Ms: sdkLat ? Number(sdkLat.p99Ms.toFixed(3)) : null,
+    rawLatencyP50Ms: lat ? Number(lat.p50Ms.toFixed(3)) : null, rawLatencyP99Ms: lat ? Number(lat.p99Ms.toFixed(3)) : null, latencyRecordsPerSec: LATENCY_RATE, recordBytes: RECORD_BYTES,
   }));
 } finally {
   await rm(rootDir, { recursive: true, force: true });
