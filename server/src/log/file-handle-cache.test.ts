@@ -142,9 +142,10 @@ class FdLimitedDirectory implements LogDirectory {
 
 const small = (i: number, extra: Partial<Parameters<typeof encodeRecordBatch>[0]> = {}) => encodeRecordBatch({ records: [{ value: new Uint8Array([i & 0xff]), timestampMs: 1000 }], ...extra });
 
+/** NB: no tail cache: these tests prove what reads do to file descriptors, so every read goes to the file. */
 async function openLogs(n: number, files: FileHandleCache, fds: Descriptors): Promise<PartitionLog[]> {
   const logs: PartitionLog[] = [];
-  for (let i = 0; i < n; i++) logs.push(await PartitionLog.openDirectory(new FdLimitedDirectory(fds, `p${i}`), { files, limits: { maxOpenFiles: files.maxOpenFiles } }));
+  for (let i = 0; i < n; i++) logs.push(await PartitionLog.openDirectory(new FdLimitedDirectory(fds, `p${i}`), { files, tailCacheBytes: 0, limits: { maxOpenFiles: files.maxOpenFiles } }));
   return logs;
 }
 

@@ -27,6 +27,8 @@ export interface LogOptions {
   nowMs: () => number;
   /** CRC-32C used to verify batches; default @node-rs/crc32 (native, SIMD). */
   crc: Crc32cFn;
+  /** Bytes of the newest batches kept in memory for reads at the tail (tail-cache.ts); 0 = every read goes to the file. */
+  tailCacheBytes: number;
   /** Segment file handles, shared by every log of a broker (maxOpenFiles); default: the process-wide cache for `limits.maxOpenFiles`. */
   files: FileHandleCache;
   /**
@@ -53,7 +55,7 @@ export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
   const o: LogOptions = {
     maxBatchBytes: limits.maxBatchBytes, maxSegmentBytes: limits.maxSegmentBytes, segmentMs: limits.segmentMs,
     indexIntervalBytes: limits.indexIntervalBytes, retentionBytes: -1, retentionMs: DEFAULT_RETENTION_MS, flushIntervalMs: 0,
-    maxPendingAppends: limits.maxPendingAppends, maxProducersPerPartition: limits.maxProducersPerPartition,
+    maxPendingAppends: limits.maxPendingAppends, tailCacheBytes: limits.logTailCacheBytes, maxProducersPerPartition: limits.maxProducersPerPartition,
     nowMs: Date.now, crc: nativeCrc, isReplicated: false, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
   };
   assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes <= MAX_RELATIVE_VALUE, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);

@@ -12,6 +12,7 @@
 import { BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, BatchField, RunnelError, readBatchHeader, verifyBatchCrc } from '@runnel/client/codec';
 import type { Segment } from './segment.ts';
 import type { SegmentFile } from './segment-file.ts';
+import type { TailCache } from './tail-cache.ts';
 
 export interface ReadResult {
   /** Whole stored batches, concatenated, verbatim. Empty at the end of the visible log. */
@@ -32,6 +33,8 @@ export interface ReadableLog {
   readonly highWatermark: number;
   /** Offsets below it are written to their file (maybe not yet durable). */
   readonly writtenEndOffset: number;
+  /** The newest batches in memory: asked first, with the same bounds; the file answers what it cannot. */
+  readonly tail?: TailCache;
 }
 
 /** A contiguous run of stored batches, sliced out of one read. */
@@ -56,6 +59,8 @@ export async function readLog(log: ReadableLog, offset: number, maxBytes: number
   const maxOffset = Math.min(opts.maxOffset ?? log.highWatermark, log.writtenEndOffset);
   const segments = log.segments;
   if (offset < maxOffset) {
+    const cached = log.tail?.read(offset, maxBytes, maxOffset);
+    if (cached) return { batches: cached.bytes, firstOffset: cached.firstOffset, nextOffset: cached.nextOffset, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset };
     for (let i = segmentIndexOf(segments, offset); i < segments.length; i++) {
       const segment = segments[i];
       if (segment.baseOffset >= maxOffset) break;

@@ -367,3 +367,43 @@ test('leader epochs follow retention: the epoch covering the new log start start
   assert.deepEqual(reopened.endOffsetForEpoch(1), { epoch: -1, endOffset: -1 }, 'an epoch wholly deleted by retention is unknown');
   await reopened.close();
 });
+
+/** Everything from `offset` to the end, read `maxBytes` at a time: "first-next hex" per answer's first batch, and the whole bytes. */
+async function readThrough(log: PartitionLog, offset: number, maxBytes: number): Promise<string> {
+  const parts: string[] = [];
+  for (let at = offset; at < log.logEndOffset;) {
+    const r = await log.read(at, maxBytes);
+    assert.ok(r.nextOffset > at, `read at ${at} made progress`);
+    parts.push(Buffer.from(r.batches).toString('hex'));
+    at = r.nextOffset;
+  }
+  return parts.join('');
+}
+
+test('reads at the tail come from memory (the appended bytes themselves) and serve what the file serves, across truncations and segments', async () => {
+  const dir = new MemoryLogDirectory();
+  const options = { maxSegmentBytes: 4096, maxBatchBytes: 4096, tailCacheBytes: 8 * 1024 };
+  const { log } = await openMemory(options, dir);
+  const appended: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) {
+    const b = batch(1 + (i % 4), { valueBytes: 100 });
+    appended.push(b);
+    await log.append(b);
+  }
+  const last = appended[appended.length - 1];
+  const tail = await log.read(log.logEndOffset - 1, 1);
+  assert.equal(tail.batches.buffer, last.buffer, 'the newest batch is answered from memory, no file read');
+  await log.truncateTo(50);
+  for (let i = 0; i < 10; i++) await log.append(batch(2, { valueBytes: 50 }));
+  const probes = [0, 7, 49, 50, 51, log.logEndOffset - 3, log.logEndOffset - 1];
+  const sizes = [1, 300, 1000, 5000, 20_000];
+  const warm: string[] = [];
+  for (const o of probes) for (const m of sizes) warm.push(`${o}/${m}: ${await readThrough(log, o, m)}`);
+  assert.deepEqual((await log.read(log.logEndOffset, 1000)).batches.length, 0);
+  await log.close();
+  const cold = await PartitionLog.openDirectory(dir, { ...options, tailCacheBytes: 0 });
+  const fromFile: string[] = [];
+  for (const o of probes) for (const m of sizes) fromFile.push(`${o}/${m}: ${await readThrough(cold, o, m)}`);
+  assert.deepEqual(warm, fromFile);
+  await cold.close();
+});

@@ -31,6 +31,7 @@ import { FsLogDirectory } from './fs-segment-file.ts';
 import type { EpochEndOffset, EpochEntry, LeaderEpochCache } from './leader-epoch-cache.ts';
 import { writeLeaderEpochs } from './leader-epoch-checkpoint.ts';
 import { resolveLogOptions, type LogOpenOptions, type LogOptions } from './log-options.ts';
+import { TailCache } from './tail-cache.ts';
 import { loadLog, reloadProducerState, type LoadedLog, type RecoveryReport } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexOf, type ReadableLog, type ReadResult } from './log-reader.ts';
 import { LogWriter, type AppendEvent } from './log-writer.ts';
@@ -101,6 +102,8 @@ export class PartitionLog {
   readonly checkpointedHighWatermark: number | null;
   /** What log-reader.ts sees: live values, read at each call. */
   readonly #readable: ReadableLog;
+  /** The newest batches as stored, for reads at the tail (tail-cache.ts). */
+  readonly #tail: TailCache;
 
   private constructor(dir: LogDirectory, options: LogOptions, loaded: LoadedLog, segmentConfig: SegmentConfig) {
     this.#dir = dir;
@@ -125,7 +128,9 @@ export class PartitionLog {
     this.checkpointedHighWatermark = loaded.checkpoint?.highWatermark ?? null;
     const segments = this.#segments;
     const pipeline = this.#pipeline;
+    this.#tail = new TailCache(options.tailCacheBytes);
     this.#readable = {
+      tail: this.#tail,
       segments,
       get logStartOffset() { return log.logStartOffset; },
       get logEndOffset() { return log.logEndOffset; },
@@ -367,6 +372,7 @@ export class PartitionLog {
     }
     segment.recordBatch(segment.sizeBytes, batch.length, baseOffset, lastOffset, header.maxTimestamp);
     this.#producers.record(header, baseOffset);
+    this.#tail.append(baseOffset, lastOffset, batch);
     return new Promise<AppendResult>((resolve, reject) => {
       const result: AppendResult = { baseOffset, lastOffset, logAppendTimeMs: now, duplicate: false };
       this.#writer.enqueue({ batch, segment, result, resolve, reject });
@@ -477,6 +483,7 @@ export class PartitionLog {
     const end = await segment.truncateTo(target);
     this.#writeSegment = segment;
     this.#pipeline.reset(end);
+    this.#tail.truncateFrom(end);
     // NB: entries past the new end left in the file are dropped again on open (log-loader.ts).
     if (this.#epochs.truncateFromEnd(end)) await this.#writeLeaderEpochs();
     this.#producers = await reloadProducerState(this.#dir, this.#segments, this.#options.maxProducersPerPartition);
@@ -509,6 +516,7 @@ export class PartitionLog {
     this.#logStartOffset = offset;
     this.#recoveryPoint = offset;
     this.#pipeline.restartAt(offset);
+    this.#tail.clear();
     await this.#writeCheckpoint(false);
     for (const s of old) if (s !== next) await s.delete();
     if (this.#epochs.truncateFromEnd(0)) await this.#writeLeaderEpochs();
@@ -533,6 +541,7 @@ export class PartitionLog {
       await this.#writeCheckpoint(true);
     }
     for (const s of this.#segments) await s.close();
+    this.#tail.clear();
     this.#state = 'closed';
   }
 }
