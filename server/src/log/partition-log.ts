@@ -129,6 +129,8 @@ export class PartitionLog {
     const segments = this.#segments;
     const pipeline = this.#pipeline;
     this.#tail = new TailCache(options.tailCacheBytes);
+    // NB: registered first, so the cache holds a write's batches before any other listener (a held fetch) reads.
+    if (options.tailCacheBytes > 0) this.#writer.onWrite((end) => this.#tail.written(end));
     this.#readable = {
       tail: this.#tail,
       segments,

@@ -8,7 +8,12 @@
  *
  * Pure bookkeeping, no I/O. Invariants: the entries are contiguous in offset
  * order (an append that does not continue the last one starts the cache
- * afresh) and hold at most `maxBytes` of batch bytes; the oldest go first.
+ * afresh); the batches already written to the file (`written(end)`) take at
+ * most `maxBytes`, the oldest going first. Batches still waiting for their
+ * write are held regardless (the log's write queue holds them anyway, under
+ * maxPendingAppends), so under a deep write queue the cache still covers
+ * `maxBytes` of servable bytes: counting them would leave a follower's fetch
+ * of the newest written batches to the file exactly when the broker is busiest.
  * A read the cache cannot answer exactly as the file would returns null and
  * the caller reads the file: offsets below the first entry, or a cache that
  * is empty. The answer follows log-reader.ts's rules: whole batches from the
@@ -40,14 +45,19 @@ export class TailCache {
   #entries: Entry[] = [];
   #head = 0;
   #bytes = 0;
+  /** Entries below this index are written to the file; `#writtenBytes` is their size. */
+  #writtenTo = 0;
+  #writtenBytes = 0;
 
   constructor(maxBytes: number) {
     assert(Number.isSafeInteger(maxBytes) && maxBytes >= 0, `TailCache maxBytes must be an integer >= 0, got ${maxBytes}`);
     this.#maxBytes = maxBytes;
   }
 
-  /** Bytes held now (≤ maxBytes). */
+  /** Bytes held now, written or not. */
   get bytes(): number { return this.#bytes; }
+  /** Bytes held of written batches (≤ maxBytes). */
+  get writtenBytes(): number { return this.#writtenBytes; }
   get size(): number { return this.#entries.length - this.#head; }
 
   /** Records the batch just assigned [baseOffset, lastOffset]. `bytes` must not change afterwards (it is what the file holds). */
@@ -55,23 +65,30 @@ export class TailCache {
     if (this.#maxBytes === 0) return;
     const last = this.#last();
     if (last && last.nextOffset !== baseOffset) this.clear();
-    if (bytes.length > this.#maxBytes) {
-      // Kept, the cache would no longer reach back to its own first offset contiguously; start again after it.
-      this.clear();
-      return;
-    }
     this.#entries.push({ baseOffset, nextOffset: lastOffset + 1, bytes });
     this.#bytes += bytes.length;
-    while (this.#bytes > this.#maxBytes) this.#bytes -= this.#entries[this.#head++].bytes.length;
+  }
+
+  /** Offsets below `writtenEnd` are now in the file: they count against maxBytes, the oldest are let go. */
+  written(writtenEnd: number): void {
+    while (this.#writtenTo < this.#entries.length && this.#entries[this.#writtenTo].nextOffset <= writtenEnd) {
+      this.#writtenBytes += this.#entries[this.#writtenTo++].bytes.length;
+    }
+    while (this.#writtenBytes > this.#maxBytes) {
+      const gone = this.#entries[this.#head++].bytes.length;
+      this.#bytes -= gone;
+      this.#writtenBytes -= gone;
+    }
     if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
+      this.#writtenTo -= this.#head;
       this.#head = 0;
     }
   }
 
   /** Drops every batch that starts at or after `endOffset` (a truncation of the log's tail). */
   truncateFrom(endOffset: number): void {
-    while (this.size > 0 && this.#last()!.baseOffset >= endOffset) this.#bytes -= this.#entries.pop()!.bytes.length;
+    while (this.size > 0 && this.#last()!.baseOffset >= endOffset) this.#drop();
     // A batch straddling the new end cannot be half-kept; the log cut before it, so the cache ends before it too.
     if (this.size > 0 && this.#last()!.nextOffset > endOffset) this.clear();
   }
@@ -80,6 +97,17 @@ export class TailCache {
     this.#entries = [];
     this.#head = 0;
     this.#bytes = 0;
+    this.#writtenTo = 0;
+    this.#writtenBytes = 0;
+  }
+
+  #drop(): void {
+    const gone = this.#entries.pop()!.bytes.length;
+    this.#bytes -= gone;
+    if (this.#writtenTo > this.#entries.length) {
+      this.#writtenTo = this.#entries.length;
+      this.#writtenBytes -= gone;
+    }
   }
 
   /** See the module comment; null when the file must answer. */
