@@ -46,9 +46,9 @@ export const tpKey = (topic: string, partition: number): string => `${topic}/${p
 /** Per-record bytes counted besides key, value and headers (length, attributes, deltas, varints: ~Kafka's record overhead). */
 export const RECORD_OVERHEAD_BYTES = 16;
 
-/** Approximate wire size of a record (for batch and outbox bounds). */
-export function recordSize(r: OutboxRecord): number {
-  let size = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+/** Approximate wire size of a record (for batch and outbox bounds); `valueBytes` for a value not written yet. */
+export function recordSize(r: OutboxRecord, valueBytes = r.value?.length ?? 0): number {
+  let size = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + valueBytes;
   for (const h of r.headers) size += h.key.length + (h.value?.length ?? 0) + 4;
   return size;
 }
@@ -80,6 +80,17 @@ export class Outbox {
     this.recordCount++;
     this.byteCount += size;
     return size;
+  }
+
+  /**
+   * A tracked record's value turned out `extraBytes` longer than counted (UTF-8 beyond ASCII, written after
+   * `track`). NB: its accumulator's `bytes` (when to freeze) stay as counted; `freeze` splits by the sizes.
+   */
+  resize(id: number, extraBytes: number): void {
+    const size = this.#sizes.get(id);
+    if (size === undefined) return; // not admitted (yet), or left the outbox
+    this.#sizes.set(id, size + extraBytes);
+    this.byteCount += extraBytes;
   }
 
   /** Adds a record with a known partition to its accumulator, which it returns (see batchFull, isIdle). */

@@ -388,3 +388,31 @@ test('what accumulates while a partition cannot send grows one batch: after an o
     c.close();
   }
 });
+
+test('values beyond ASCII reach the log exact and count their UTF-8 bytes against maxOutboxBytes', async () => {
+  const broker = new FakeBroker(1);
+  const c = start(broker, memoryStorage());
+  try {
+    await c.producer.send('t', { n: 0 });
+    broker.holdAcks = true;
+    const texts = ['plain', 'café', '日本語', '😀😀', 'x'.repeat(40)];
+    const pending = texts.map((s, n) => c.producer.send('t', { n, s }));
+    await Promise.all(pending.map((p) => p.queued));
+    const ascii = texts.map((s, n) => JSON.stringify({ n, s }).length).reduce((a, b) => a + b);
+    const utf8 = texts.map((s, n) => new TextEncoder().encode(JSON.stringify({ n, s })).length).reduce((a, b) => a + b);
+    assert.equal(utf8 - ascii, 1 + 6 + 4); // é, three CJK, two emoji (surrogate pairs)
+    assert.equal(c.producer.outboxSize.bytes, utf8 + texts.length * 16); // RECORD_OVERHEAD_BYTES each
+    broker.holdAcks = false;
+    broker.dropConnections(); // the held produce is answered on the resend
+    await Promise.all(pending);
+    const logged: string[] = [];
+    for (const b of broker.batches('t', 0)) {
+      const d = decodeRecordBatch(b.bytes);
+      assert.ok(d.ok);
+      for (const r of d.value.records) logged.push(JSON.parse(new TextDecoder().decode(r.value!)).s);
+    }
+    assert.deepEqual(logged.slice(1), texts);
+  } finally {
+    c.close();
+  }
+});

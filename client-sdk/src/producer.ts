@@ -26,11 +26,11 @@ import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './code
 import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
 import { DEFAULT_MAX_INFLIGHT_PRODUCE, type ClientLimits } from './limits.ts';
-import { Outbox, RECORD_OVERHEAD_BYTES, tpKey, type BatchState } from './outbox.ts';
+import { Outbox, RECORD_OVERHEAD_BYTES, recordSize, tpKey, type BatchState } from './outbox.ts';
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
-import { ValueArena, encodeText, type Topic, type TopicRef } from './topic.ts';
+import { ValueArena, encodeText, type Topic, type TopicRef, type ValueTarget } from './topic.ts';
 
 export type Durability = 'durable' | 'memory';
 
@@ -176,7 +176,7 @@ export class Producer {
     if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
     const signal = options.signal;
     if (signal?.aborted) return this.#refuse(waiter, abortError(signal, 'send'));
-    let record: OutboxRecord;
+    let record: OutboxRecord, textBytes: number;
     try {
       let topic: Topic<In, unknown>;
       if (typeof topicRef === 'string') {
@@ -186,8 +186,10 @@ export class Producer {
       const headers = options.headers ? Object.entries(options.headers).map(([key, v]) => ({ key, value: encodeText(v) })) : NO_HEADERS;
       record = {
         id: 0, topic: topic.name, partition: options.partition ?? -1, key: options.key == null ? null : encodeText(options.key),
-        value: this.#values.encode(topic, value), headers, timestampMs: options.timestampMs ?? Date.now(),
+        value: null, headers, timestampMs: options.timestampMs ?? Date.now(),
       };
+      // NB: the value's bytes are written at the end of the tick (#flushValues), before anything reads them.
+      textBytes = this.#values.encode(topic, value, record);
     } catch (error) {
       return this.#refuse(waiter, error);
     }
@@ -195,26 +197,30 @@ export class Producer {
     // Loaded, and no earlier send still waits for the load: admitted now (call order is kept).
     if (this.#loaded && this.#behindReady === 0) {
       try {
-        return this.#admit(record, options, waiter);
+        return this.#admit(record, textBytes, options, waiter);
       } catch (error) {
         return this.#refuse(waiter, error);
       }
     }
     this.#behindReady++;
     const queued = this.ready.then(
-      () => { this.#behindReady--; return this.#admit(record, options, waiter); },
+      () => { this.#behindReady--; return this.#admit(record, textBytes, options, waiter); },
       (error) => { this.#behindReady--; throw error; },
     ).catch((error) => this.#refuse(waiter, error));
     queued.catch(() => {});
     return queued;
   }
 
-  /** Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. */
-  #admit(record: OutboxRecord, options: SendOptions, waiter: Waiter): Promise<void> {
+  /**
+   * Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. `textBytes`: its value's
+   * length as ValueArena.encode gave it (exact once written; a longer UTF-8 is counted when it is, see #flushValues).
+   */
+  #admit(record: OutboxRecord, textBytes: number, options: SendOptions, waiter: Waiter): Promise<void> {
     if (options.signal?.aborted) throw abortError(options.signal, 'send'); // while the outbox loaded
-    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + (record.value?.length ?? 0))) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
+    const valueBytes = record.value?.length ?? textBytes;
+    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + valueBytes)) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
     record.id = this.#nextRecordId++;
-    this.#outbox.track(record);
+    this.#outbox.track(record, recordSize(record, valueBytes));
     this.#waiters.set(record.id, waiter);
     const persisted = options.durability === 'memory' ? STORED : this.#persistRecord(record);
     this.#route(record);
@@ -272,11 +278,22 @@ export class Producer {
 
   /** NB: must run before any freeze that may include these records (store writes apply in call order). */
   #flushRecordWrites(): Promise<void> {
+    this.#flushValues();
     this.#persistScheduled = null;
     if (this.#toPersist.length > 0) this.#recordWrite = this.store.addRecords(this.#toPersist);
     this.#toPersist = [];
     return this.#recordWrite;
   }
+
+  /**
+   * Writes the values sent since the last call (ValueArena.flush); a value whose UTF-8 is longer than its text
+   * counts its extra bytes against the outbox bounds now. NB: before any value is stored or encoded in a batch.
+   */
+  #flushValues(): void {
+    this.#values.flush(this.#resized);
+  }
+
+  readonly #resized = (target: ValueTarget, extraBytes: number): void => this.#outbox.resize((target as OutboxRecord).id, extraBytes);
 
   /** A record goes to its partition once its topic's partition count is known (Kafka's waitOnMetadata), also with an explicit partition. */
   #route(record: OutboxRecord): void {

@@ -69,11 +69,16 @@ function valueJson<In>(topic: Topic<In, unknown>, value: In): string {
 /** Bytes of one ValueArena slab; a value longer than a quarter of it gets its own array. */
 const ARENA_SLAB_BYTES = 64 * 1024;
 
+/** What a ValueArena writes a value into (an outbox record). */
+export interface ValueTarget { value: Uint8Array | null }
+
 /**
  * Encodes values into shared slabs: each value is a view of a slab, so a small
  * value costs no ArrayBuffer of its own (V8 gives every typed array above 64
  * bytes an off-heap backing store: for a 100 B value its allocation and
  * collection cost more than JSON.stringify; issue 13, producer hot path).
+ * The JSON texts of a tick are written in bulk by `flush`: one `encodeInto` of
+ * their concatenation (a copy loop per value cost more than the stringify).
  * Invariant: a slab's bytes below its fill mark are never changed (a value is
  * written above it, then the mark moves past it), so a view stays valid for as
  * long as it is held (a slab lives while any view of it does).
@@ -83,23 +88,54 @@ const ARENA_SLAB_BYTES = 64 * 1024;
 export class ValueArena {
   #slab = new Uint8Array(0);
   #at = 0;
+  /** Targets whose value is still text (`#texts`, same index): written by `flush`. */
+  readonly #waiting: ValueTarget[] = [];
+  readonly #texts: string[] = [];
 
-  /** `encodeValue`, into the current slab. */
-  encode<In>(topic: Topic<In, unknown>, value: In): Uint8Array {
+  /**
+   * Validates and serializes `value` for `target` (SCHEMA_VALIDATION_FAILED before anything is sent); returns its
+   * byte length if the text is ASCII. NB: `target.value` is null until `flush` (a value over a quarter slab is
+   * encoded at once); `flush` reports the texts whose UTF-8 is longer than that.
+   */
+  encode<In>(topic: Topic<In, unknown>, value: In, target: ValueTarget): number {
     const json = valueJson(topic, value);
-    if (json.length > ARENA_SLAB_BYTES / 4) return encoder.encode(json);
-    if (this.#at + json.length > this.#slab.length) {
-      this.#slab = new Uint8Array(ARENA_SLAB_BYTES);
-      this.#at = 0;
+    if (json.length > ARENA_SLAB_BYTES / 4) return (target.value = encoder.encode(json)).length;
+    this.#waiting.push(target);
+    this.#texts.push(json);
+    return json.length;
+  }
+
+  /**
+   * Writes every waiting value, each a view of one region: ASCII text (most JSON) needs one `encodeInto` of the
+   * concatenation; if any text is not ASCII, each is encoded on its own and `resized(target, extra)` told the
+   * bytes beyond its text length. Call before any waiting target's value is read.
+   */
+  flush(resized: (target: ValueTarget, extraBytes: number) => void): void {
+    const waiting = this.#waiting, texts = this.#texts, n = waiting.length;
+    if (n === 0) return;
+    const text = n === 1 ? texts[0] : texts.join(''), length = text.length;
+    let region: Uint8Array;
+    if (length > ARENA_SLAB_BYTES / 4) region = new Uint8Array(length);
+    else {
+      if (this.#at + length > this.#slab.length) {
+        this.#slab = new Uint8Array(ARENA_SLAB_BYTES);
+        this.#at = 0;
+      }
+      region = this.#slab.subarray(this.#at, this.#at + length);
     }
-    const slab = this.#slab, start = this.#at;
-    // ASCII (most JSON) byte by byte; a value with any other character is encoded on its own.
-    for (let i = 0; i < json.length; i++) {
-      const c = json.charCodeAt(i);
-      if (c > 127) return encoder.encode(json);
-      slab[start + i] = c;
+    // NB: any character beyond ASCII takes more UTF-8 bytes than UTF-16 units, so the region (one byte per unit) fills before all is read.
+    const ascii = encoder.encodeInto(text, region).read === length;
+    for (let i = 0, at = 0; i < n; i++) {
+      const chars = texts[i].length;
+      if (ascii) waiting[i].value = region.subarray(at, (at += chars));
+      else {
+        const bytes = encoder.encode(texts[i]);
+        waiting[i].value = bytes;
+        if (bytes.length !== chars) resized(waiting[i], bytes.length - chars);
+      }
     }
-    return slab.subarray(start, (this.#at += json.length));
+    if (ascii && region.buffer === this.#slab.buffer) this.#at += length;
+    waiting.length = texts.length = 0;
   }
 }
 
