@@ -49,7 +49,8 @@ export const RECORD_OVERHEAD_BYTES = 16;
 /** Approximate wire size of a record (for batch and outbox bounds); `valueBytes` for a value not written yet. */
 export function recordSize(r: OutboxRecord, valueBytes = r.value?.length ?? 0): number {
   let size = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + valueBytes;
-  for (const h of r.headers) size += h.key.length + (h.value?.length ?? 0) + 4;
+  // NB: indexed loops on the per-record paths here: `for…of` allocated an iterator per record (producer profile).
+  for (let i = 0, headers = r.headers; i < headers.length; i++) size += headers[i].key.length + (headers[i].value?.length ?? 0) + 4;
   return size;
 }
 
@@ -205,7 +206,7 @@ export class Outbox {
     const index = q?.findIndex((s) => s.batch === batch) ?? -1;
     if (index < 0) return -1;
     q!.splice(index, 1);
-    for (const id of batch.recordIds) this.untrack(id);
+    for (let i = 0, ids = batch.recordIds; i < ids.length; i++) this.untrack(ids[i]);
     return index;
   }
 

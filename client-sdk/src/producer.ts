@@ -30,7 +30,7 @@ import { Outbox, RECORD_OVERHEAD_BYTES, recordSize, tpKey, type BatchState } fro
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
-import { ValueArena, encodeText, type Topic, type TopicRef, type ValueTarget } from './topic.ts';
+import { ValueArena, encodeText, type Topic, type TopicRef } from './topic.ts';
 
 export type Durability = 'durable' | 'memory';
 
@@ -188,7 +188,7 @@ export class Producer {
         id: 0, topic: topic.name, partition: options.partition ?? -1, key: options.key == null ? null : encodeText(options.key),
         value: null, headers, timestampMs: options.timestampMs ?? Date.now(),
       };
-      // NB: the value's bytes are written at the end of the tick (#flushValues), before anything reads them.
+      // NB: the value's bytes are written at the end of the tick (#flushRecordWrites), before anything reads them.
       textBytes = this.#values.encode(topic, value, record);
     } catch (error) {
       return this.#refuse(waiter, error);
@@ -213,7 +213,7 @@ export class Producer {
 
   /**
    * Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. `textBytes`: its value's
-   * length as ValueArena.encode gave it (exact once written; a longer UTF-8 is counted when it is, see #flushValues).
+   * length as ValueArena.encode gave it (exact once written; a longer UTF-8 is counted when it is: #flushRecordWrites).
    */
   #admit(record: OutboxRecord, textBytes: number, options: SendOptions, waiter: Waiter): Promise<void> {
     if (options.signal?.aborted) throw abortError(options.signal, 'send'); // while the outbox loaded
@@ -278,22 +278,14 @@ export class Producer {
 
   /** NB: must run before any freeze that may include these records (store writes apply in call order). */
   #flushRecordWrites(): Promise<void> {
-    this.#flushValues();
+    // The values sent since the last call are written (ValueArena.flush) before anything stores or encodes them;
+    // one whose UTF-8 is longer than its text counts its extra bytes against the outbox bounds now.
+    this.#values.flush((target, extraBytes) => this.#outbox.resize((target as OutboxRecord).id, extraBytes));
     this.#persistScheduled = null;
     if (this.#toPersist.length > 0) this.#recordWrite = this.store.addRecords(this.#toPersist);
     this.#toPersist = [];
     return this.#recordWrite;
   }
-
-  /**
-   * Writes the values sent since the last call (ValueArena.flush); a value whose UTF-8 is longer than its text
-   * counts its extra bytes against the outbox bounds now. NB: before any value is stored or encoded in a batch.
-   */
-  #flushValues(): void {
-    this.#values.flush(this.#resized);
-  }
-
-  readonly #resized = (target: ValueTarget, extraBytes: number): void => this.#outbox.resize((target as OutboxRecord).id, extraBytes);
 
   /** A record goes to its partition once its topic's partition count is known (Kafka's waitOnMetadata), also with an explicit partition. */
   #route(record: OutboxRecord): void {

@@ -49,10 +49,15 @@ test('many values in one flush (beyond a quarter slab) and a single large value'
     return t;
   });
   const big: ValueTarget = { value: null };
-  assert.equal(arena.encode(topic, 'z'.repeat(20_000), big), 20_002);
-  assert.equal(big.value!.length, 20_002); // written at once
+  assert.equal(arena.encode(topic, 'z'.repeat(100_000), big), 100_002);
   arena.flush(() => assert.fail('all ASCII'));
   targets.forEach((t, i) => assert.deepEqual(JSON.parse(text(t)), { i, p: 'y'.repeat(i % 50) }));
+  assert.equal(text(big), `"${'z'.repeat(100_000)}"`);
+  const small: ValueTarget = { value: null };
+  arena.encode(topic, 1, small);
+  arena.flush(() => assert.fail('all ASCII'));
+  assert.equal(text(small), '1');
+  assert.equal(text(big), `"${'z'.repeat(100_000)}"`); // untouched by the next flush
 });
 
 test('a schema that refuses a value throws SCHEMA_VALIDATION_FAILED and leaves nothing waiting', () => {

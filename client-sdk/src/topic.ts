@@ -66,7 +66,7 @@ function valueJson<In>(topic: Topic<In, unknown>, value: In): string {
   return json;
 }
 
-/** Bytes of one ValueArena slab; a value longer than a quarter of it gets its own array. */
+/** Bytes of one ValueArena slab (the values of a tick that need more get a slab of their own size). */
 const ARENA_SLAB_BYTES = 64 * 1024;
 
 /** What a ValueArena writes a value into (an outbox record). */
@@ -94,12 +94,10 @@ export class ValueArena {
 
   /**
    * Validates and serializes `value` for `target` (SCHEMA_VALIDATION_FAILED before anything is sent); returns its
-   * byte length if the text is ASCII. NB: `target.value` is null until `flush` (a value over a quarter slab is
-   * encoded at once); `flush` reports the texts whose UTF-8 is longer than that.
+   * byte length if the text is ASCII. NB: `target.value` stays null until `flush`, which reports a longer UTF-8.
    */
   encode<In>(topic: Topic<In, unknown>, value: In, target: ValueTarget): number {
     const json = valueJson(topic, value);
-    if (json.length > ARENA_SLAB_BYTES / 4) return (target.value = encoder.encode(json)).length;
     this.#waiting.push(target);
     this.#texts.push(json);
     return json.length;
@@ -113,28 +111,23 @@ export class ValueArena {
   flush(resized: (target: ValueTarget, extraBytes: number) => void): void {
     const waiting = this.#waiting, texts = this.#texts, n = waiting.length;
     if (n === 0) return;
-    const text = n === 1 ? texts[0] : texts.join(''), length = text.length;
-    let region: Uint8Array;
-    if (length > ARENA_SLAB_BYTES / 4) region = new Uint8Array(length);
-    else {
-      if (this.#at + length > this.#slab.length) {
-        this.#slab = new Uint8Array(ARENA_SLAB_BYTES);
-        this.#at = 0;
-      }
-      region = this.#slab.subarray(this.#at, this.#at + length);
+    const text = texts.join(''), length = text.length;
+    if (this.#at + length > this.#slab.length) {
+      this.#slab = new Uint8Array(Math.max(ARENA_SLAB_BYTES, length));
+      this.#at = 0;
     }
+    let at = this.#at;
     // NB: any character beyond ASCII takes more UTF-8 bytes than UTF-16 units, so the region (one byte per unit) fills before all is read.
-    const ascii = encoder.encodeInto(text, region).read === length;
-    for (let i = 0, at = 0; i < n; i++) {
+    const ascii = encoder.encodeInto(text, this.#slab.subarray(at, at + length)).read === length;
+    for (let i = 0; i < n; i++) {
       const chars = texts[i].length;
-      if (ascii) waiting[i].value = region.subarray(at, (at += chars));
+      if (ascii) waiting[i].value = this.#slab.subarray(at, (at += chars));
       else {
-        const bytes = encoder.encode(texts[i]);
-        waiting[i].value = bytes;
-        if (bytes.length !== chars) resized(waiting[i], bytes.length - chars);
+        const bytes = (waiting[i].value = encoder.encode(texts[i]));
+        if (bytes.length > chars) resized(waiting[i], bytes.length - chars);
       }
     }
-    if (ascii && region.buffer === this.#slab.buffer) this.#at += length;
+    if (ascii) this.#at = at;
     waiting.length = texts.length = 0;
   }
 }
