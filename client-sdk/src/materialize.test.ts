@@ -8,6 +8,8 @@ import { createClient, type ClientOptions } from './client.ts';
 import { FakeBroker } from './fake-broker.ts';
 import { fileStorage } from './file-storage.ts';
 import { indexedDbStorage } from './indexeddb-storage.ts';
+import { indexedDbConsumerStorage } from './indexeddb-offsets.ts';
+import { createConsumer } from './consumer-client.ts';
 import { materialize, type RebuildEvent } from './materialize.ts';
 import { memoryStorage } from './memory-storage.ts';
 import { seededRandom } from './reconnect-policy.ts';
@@ -133,6 +135,29 @@ test('between snapshots the stored offsets never pass the stored state; close st
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a consumer-only client on indexedDbConsumerStorage (docs/client.md): its states hold the fold, a reopened one resumes from the snapshot', async () => {
+  const broker = new FakeBroker(2);
+  await produce(broker, 't', 60);
+  const open = async () => {
+    const storage = await indexedDbConsumerStorage({ name: 'materialize-consumer-half' });
+    const consumer = createConsumer({ urls: 'ws://fake/v1/ws', transport: broker.transport, storage, ...fast });
+    return { storage, consumer, view: materialize(consumer, 't', reducer, { initial, store: storage.states!, snapshotEvery: { records: 1000, ms: 20 } }) };
+  };
+  const first = await open();
+  await until(() => first.view.recordCount === 60, '60 folded');
+  await first.view.close();
+  await first.consumer.close();
+  const second = await open();
+  await second.view.ready;
+  assert.equal(second.view.recordCount, 60, 'resumed from the snapshot the consumer half stored');
+  await produce(broker, 't', 7, 60);
+  await until(() => second.view.recordCount === 67, '7 more');
+  assertFoldOfLog(second.view.state, broker, 't');
+  await second.view.close();
+  await second.consumer.close();
+  indexedDB.deleteDatabase('materialize-consumer-half');
 });
 
 test('notrecovered: retention ran past the stored offset → rebuilt from earliest with the reason, the state is the fold of what is left', async () => {
