@@ -39,6 +39,8 @@ test('two of three brokers SIGKILLed: produce waits below minInsyncReplicas with
   const dir = await mkdtemp(join(tmpdir(), 'runnel-sdk-min-isr-'));
   const clients: RunnelClient[] = [];
   const why = (): string => clusterLog(cluster);
+  // NB: outside the try, so a failed wait below still ends the producing loop (it kept the test process alive).
+  let stopped = false;
   try {
     const [survivor, first, second] = cluster.brokers;
     await createServedTopic(cluster, survivor, { name: TOPIC, partitions: PARTITIONS, replicationFactor: 3, minInsyncReplicas: 2 });
@@ -57,7 +59,6 @@ test('two of three brokers SIGKILLed: produce waits below minInsyncReplicas with
     const sends: Promise<unknown>[] = [];
     const ackedAt = new Map<number, number>();
     const failed: string[] = [];
-    let stopped = false;
     const producing = (async () => {
       for (let n = 0; !stopped; n++) {
         const sent = producer.producer.send(TOPIC, { n });
@@ -99,6 +100,7 @@ test('two of three brokers SIGKILLed: produce waits below minInsyncReplicas with
     assert.deepEqual(errors, []);
     console.log(`# cluster min ISR: ${sends.length} records; ${ackedWhileAlone} acknowledged while node ${survivor.id} was alone in every ISR (${restartedAt - aloneAt} ms, the restart); restart to first acknowledgment of a record sent during the outage ${resumedMs} ms`);
   } finally {
+    stopped = true;
     for (const c of clients) await c.close().catch(() => {});
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
