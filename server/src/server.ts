@@ -31,7 +31,7 @@ import type { QuotaConfigInput } from './quota/index.ts';
 import { GOING_AWAY } from './session/close-codes.ts';
 import { TlsServer, describeTlsIdentity, reloadAndLog, tlsWarnings, type TlsReloadResult } from './tls.ts';
 import { mountWebSocket } from './session/ws-endpoint.ts';
-import uws, { assertNativeUws, uwsIsNative } from './broker/uws.ts';
+import uws, { assertNativeUws, listenExclusive, uwsIsNative } from './broker/uws.ts';
 
 export interface RunningServer {
   port: number;
@@ -126,7 +126,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   serveFetch(app, (req, info) => http.fetch(req, info), { maxBodyBytes: limits.maxHttpBodyBytes });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(cfg.host, cfg.port, (socket) => (socket ? resolve(socket) : reject(new Error(`could not listen on ${cfg.host}:${cfg.port}`))));
+    listenExclusive(app, cfg.host, cfg.port, (socket) => (socket ? resolve(socket) : reject(new Error(`could not listen on ${cfg.host}:${cfg.port} (in use by another process?)`))));
   }).catch(async (e: unknown) => {
     endpoint.close();
     await broker.close();

@@ -22,10 +22,10 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(opts: { limits?: Partial<Limits>; dataDir?: string; autoCreateTopics?: boolean; defaultPartitions?: number } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { limits?: Partial<Limits>; dataDir?: string; autoCreateTopics?: boolean; defaultPartitions?: number; port?: number } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'runnel-broker-test-')));
   const server = await startServer({
-    brokerId: 0, dataDir, host: '127.0.0.1', port: 0, autoCreateTopics: opts.autoCreateTopics ?? true,
+    brokerId: 0, dataDir, host: '127.0.0.1', port: opts.port ?? 0, autoCreateTopics: opts.autoCreateTopics ?? true,
     defaultPartitions: opts.defaultPartitions ?? 1, flushIntervalMs: 0, limits: validateLimits(opts.limits ?? {}),
   }, { log: () => {} });
   return {
