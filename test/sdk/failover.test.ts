@@ -84,10 +84,12 @@ test('URL rotation over real sockets: a cut connection moves to the next URL at 
   const broker = await BrokerProcess.start();
   cleanups.push(() => broker.stop());
   const http = new BrokerHttp(broker.url);
-  const [a, b] = [await TcpProxy.start(broker.port), await TcpProxy.start(broker.port)];
-  cleanups.push(() => a.close(), () => b.close());
-  const dead = await freePort();
-  const urls = [a, b].map((p) => `ws://127.0.0.1:${p.port}/v1/ws`).concat(`ws://127.0.0.1:${dead}/v1/ws`);
+  // NB: the dead URL's port is held (every connection closed at once): a port only found free could be bound
+  // meanwhile by another test's broker, and the SDK would take that broker, with another log, for this one.
+  const [a, b, dead] = [await TcpProxy.start(broker.port), await TcpProxy.start(broker.port), await TcpProxy.start(broker.port)];
+  cleanups.push(() => a.close(), () => b.close(), () => dead.close());
+  dead.setAccepting(false);
+  const urls = [a, b, dead].map((p) => `ws://127.0.0.1:${p.port}/v1/ws`);
   await http.createTopic('failover.rotate', 3);
   const dir = await mkdtemp(join(tmpdir(), 'runnel-failover-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));

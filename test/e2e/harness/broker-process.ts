@@ -18,6 +18,12 @@ const root = new URL('../../..', import.meta.url).pathname;
 const LOG_TAIL_BYTES = 64 * 1024;
 /** tsx compiles the broker on start; a loaded 2-core machine needs a while. */
 const READY_TIMEOUT_MS = 60_000;
+/** Free ports tried by `start` when the one it got was taken before the broker listened. */
+const PORT_ATTEMPTS = 3;
+/** What the broker prints when its port is held by another process (server.ts). */
+const PORT_TAKEN = 'could not listen on';
+/** What the broker prints once it listens (cli/start.ts): only then is the port ours, not another broker's. */
+export const READY_LINE = 'runnel: ready at ';
 
 const live = new Set<BrokerProcess>();
 process.once('exit', () => {
@@ -67,17 +73,22 @@ export class BrokerProcess {
 
   private constructor(readonly port: number, readonly dataDir: string, private readonly options: BrokerProcessOptions) {}
 
-  /** Starts a broker on a free port with a fresh temp data dir and waits for /readyz. */
+  /**
+   * Starts a broker on a free port with a fresh temp data dir and waits until it is ready. A port taken
+   * between freePort() and the broker's listen (another test's broker got it too) is given up for another.
+   */
   static async start(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
-    const broker = new BrokerProcess(await freePort(), mkdtempSync(join(tmpdir(), 'runnel-e2e-broker-')), options);
-    live.add(broker);
-    try {
-      await broker.spawnAndWait();
-    } catch (error) {
-      await broker.stop();
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      const broker = new BrokerProcess(await freePort(), mkdtempSync(join(tmpdir(), 'runnel-e2e-broker-')), options);
+      live.add(broker);
+      try {
+        await broker.spawnAndWait();
+        return broker;
+      } catch (error) {
+        await broker.stop();
+        if (attempt === PORT_ATTEMPTS || !broker.logTail.includes(PORT_TAKEN)) throw error;
+      }
     }
-    return broker;
   }
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }
@@ -129,15 +140,18 @@ export class BrokerProcess {
     });
     this.child = child;
     this.starts++;
+    let startup = ''; // this child's first output (the tail may still hold an earlier start's ready line)
     const append = (chunk: Buffer): void => {
       this.logTail = (this.logTail + chunk.toString()).slice(-LOG_TAIL_BYTES);
+      if (startup.length < LOG_TAIL_BYTES) startup += chunk.toString();
     };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
     child.once('exit', (code, signal) => append(Buffer.from(`\n[broker exited: code ${code} signal ${signal}]\n`)));
+    // NB: this child's own ready line first: a /readyz answer alone may come from another process on the port.
     const outcome = await waitFor(`broker on port ${this.port} to be ready`, async () => {
       if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
-      return (await fetch(`${this.url}/readyz`)).ok && ('ready' as const);
+      return startup.includes(READY_LINE) && (await fetch(`${this.url}/readyz`)).ok && ('ready' as const);
     }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 150, context: () => this.log() });
     if (outcome === 'exited') throw new Error(`broker exited before it was ready\n${this.log()}`);
   }

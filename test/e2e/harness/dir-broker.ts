@@ -6,6 +6,7 @@
  * SIGKILL. The caller owns (and removes) the dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { READY_LINE } from './broker-process.ts';
 import { waitFor } from './wait-for.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
@@ -41,12 +42,17 @@ export class DirBroker {
     this.child = child;
     live.add(child);
     child.once('exit', () => live.delete(child));
-    const append = (chunk: Buffer): void => { this.logTail = (this.logTail + chunk.toString()).slice(-LOG_TAIL_BYTES); };
+    let startup = ''; // this child's first output (the tail may still hold an earlier start's ready line)
+    const append = (chunk: Buffer): void => {
+      this.logTail = (this.logTail + chunk.toString()).slice(-LOG_TAIL_BYTES);
+      if (startup.length < LOG_TAIL_BYTES) startup += chunk.toString();
+    };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
+    // NB: this child's own ready line first: a /readyz answer alone may come from another process on the port.
     await waitFor(`broker ${this.port} ready`, async () => {
       if (child.exitCode !== null) throw new Error(`broker exited\n${this.log()}`);
-      return (await fetch(`${this.url}/readyz`)).ok;
+      return startup.includes(READY_LINE) && (await fetch(`${this.url}/readyz`)).ok;
     }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, context: () => this.log() });
   }
 
