@@ -38,6 +38,8 @@ test('SIGKILL of the connected broker of a 3-broker cluster, twice: the SDK resu
   const dir = await mkdtemp(join(tmpdir(), 'runnel-sdk-cluster-'));
   const clients: RunnelClient[] = [];
   const log = (): string => cluster.brokers.map((b) => b.log()).join('\n');
+  // NB: outside the try, so a failed wait still ends the producing loop (it would keep the test process alive).
+  let stopped = false;
   try {
     const live = () => cluster.brokers.find((b) => b.isRunning)!;
     // NB: waits until every broker serves the topic: a send in the window after the 201 is refused today (cluster-topic-visibility.test.ts).
@@ -56,7 +58,6 @@ test('SIGKILL of the connected broker of a 3-broker cluster, twice: the SDK resu
 
     const acks: Promise<unknown>[] = [];
     const ackedAt: number[] = [];
-    let stopped = false;
     const producing = (async () => {
       for (let n = 0; !stopped; n++) {
         const sent = producer.producer.send(TOPIC, { n }, { key: String(n % 7) });
@@ -99,6 +100,7 @@ test('SIGKILL of the connected broker of a 3-broker cluster, twice: the SDK resu
     assert.deepEqual(errors, []);
     console.log(`# cluster failover: ${acks.length} records; kill to first acknowledgment ${failoverMs.join(' / ')} ms`);
   } finally {
+    stopped = true;
     for (const c of clients) await c.close().catch(() => {});
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
