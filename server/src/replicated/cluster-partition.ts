@@ -93,40 +93,20 @@ export class ClusterPartition implements ServedPartition {
   }
 
   async append(batch: Uint8Array, options: AppendOptions): Promise<AppendResult> {
-    const deadline = Date.now() + this.limits.leaderWaitMs;
-    for (;;) {
-      if (this.closed) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition} is closing on broker ${this.brokerId}`);
-      const { leader, leaderEpoch } = this.leadership;
-      if (leader === this.brokerId && this.replica?.role === 'leader') return this.replica.append(batch, options);
-      if (leader >= 0 && leader !== this.brokerId) {
-        // A leader that stops answering (paused, partitioned) is replaced by the controller: stop waiting for it then and
-        // send to the new one, instead of waiting out the forward timeout.
-        const moved = new AbortController();
-        const watch = this.onLeaderChange(leaderEpoch, () => moved.abort());
-        try {
-          return await this.forwarder.produce(leader, this.topic.topicId, this.partition, batch, options.acks, moved.signal);
-        } catch (e) {
-          if (moved.signal.aborted) {
-            if (Date.now() < deadline) continue;
-            throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition}: leadership moved from broker ${leader} while the produce waited for it`);
-          }
-          // Only errors that say "not acknowledged, someone else leads now" are retried here; the idempotent
-          // producer de-duplicates a batch the old leader had written.
-          if (!(e instanceof RunnelError) || !LEADER_MOVED.has(e.errorName) || Date.now() >= deadline) throw e;
-          if (this.leadership.leaderEpoch === leaderEpoch) await this.waitForLeaderChange(Math.min(deadline - Date.now(), 200));
-          continue;
-        } finally {
-          watch();
-        }
+    return this.atLeader((replica) => replica.append(batch, options), async (leader, leaderEpoch) => {
+      // A leader that stops answering (paused, partitioned) is replaced by the controller: stop waiting for it then and
+      // send to the new one, instead of waiting out the forward timeout.
+      const moved = new AbortController();
+      const watch = this.onLeaderChange(leaderEpoch, () => moved.abort());
+      try {
+        return await this.forwarder.produce(leader, this.topic.topicId, this.partition, batch, options.acks, moved.signal);
+      } catch (e) {
+        if (!moved.signal.aborted) throw e;
+        throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition}: leadership moved from broker ${leader} while the produce waited for it`);
+      } finally {
+        watch();
       }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new RunnelError('LEADER_NOT_AVAILABLE', leader < 0
-          ? `partition ${this.topic.name}/${this.partition} has no live in-sync replica to lead it (ISR ${JSON.stringify(this.leadership.isr)})`
-          : `partition ${this.topic.name}/${this.partition}: broker ${leader} was elected leader but has not taken over within ${this.limits.leaderWaitMs} ms`);
-      }
-      await this.waitForLeaderChange(Math.min(left, 50));
-    }
+    });
   }
 
   read(offset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<PartitionReadResult> {
@@ -144,23 +124,37 @@ export class ClusterPartition implements ServedPartition {
    * the leader's, asked over the internal links. Like `append`, it waits up to `leaderWaitMs` through an
    * election (the new leader rebuilt the same state from the replicated batches).
    */
-  async producerState(producerId: number): Promise<ProducerEntry | undefined> {
+  /** The state the leader checks this producer's next append against (after an election, the new leader rebuilt it from the replicated batches). */
+  producerState(producerId: number): Promise<ProducerEntry | undefined> {
+    return this.atLeader(async (replica) => replica.producerState(producerId), (leader) => this.forwarder.producerState(leader, this.topic.topicId, this.partition, producerId));
+  }
+
+  /**
+   * `local(replica)` while this broker's replica leads, else `remote(leader, leaderEpoch)` to the leader, waiting up
+   * to `leaderWaitMs` through an election. Only errors that say "not done, someone else leads now" (LEADER_MOVED)
+   * are retried, against the new leader; the idempotent producer de-duplicates a batch an old leader had written.
+   */
+  private async atLeader<T>(local: (replica: LocalReplica) => Promise<T>, remote: (leader: number, leaderEpoch: number) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.limits.leaderWaitMs;
     for (;;) {
       if (this.closed) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `partition ${this.topic.name}/${this.partition} is closing on broker ${this.brokerId}`);
       const { leader, leaderEpoch } = this.leadership;
-      if (leader === this.brokerId && this.replica?.role === 'leader') return this.replica.producerState(producerId);
+      if (leader === this.brokerId && this.replica?.role === 'leader') return local(this.replica);
       if (leader >= 0 && leader !== this.brokerId) {
         try {
-          return await this.forwarder.producerState(leader, this.topic.topicId, this.partition, producerId);
+          return await remote(leader, leaderEpoch);
         } catch (e) {
           if (!(e instanceof RunnelError) || !LEADER_MOVED.has(e.errorName) || Date.now() >= deadline) throw e;
-          if (this.leadership.leaderEpoch === leaderEpoch) await this.waitForLeaderChange(Math.min(deadline - Date.now(), 200));
+          if (this.leadership.leaderEpoch === leaderEpoch && !this.closed) await this.waitForLeaderChange(Math.min(deadline - Date.now(), 200));
           continue;
         }
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new RunnelError('LEADER_NOT_AVAILABLE', `partition ${this.topic.name}/${this.partition} has no leader to hold its producer state`);
+      if (left <= 0) {
+        throw new RunnelError('LEADER_NOT_AVAILABLE', leader < 0
+          ? `partition ${this.topic.name}/${this.partition} has no live in-sync replica to lead it (ISR ${JSON.stringify(this.leadership.isr)})`
+          : `partition ${this.topic.name}/${this.partition}: broker ${leader} was elected leader but has not taken over within ${this.limits.leaderWaitMs} ms`);
+      }
       await this.waitForLeaderChange(Math.min(left, 50));
     }
   }
