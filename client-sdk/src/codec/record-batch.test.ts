@@ -66,7 +66,7 @@ test('round trip keeps every field (property)', () => {
       assert.equal(r.timestampMs, want.timestampMs);
       assert.deepEqual(r.key === null ? null : [...r.key], want.key === null ? null : [...want.key]);
       assert.deepEqual(r.value === null ? null : [...r.value], want.value === null ? null : [...want.value]);
-      assert.deepEqual(r.headers.map((h) => [h.key, h.value && [...h.value]]), want.headers.map((h) => [new TextDecoder().decode(te.encode(h.key)) /* lone surrogates become U+FFFD */, h.value && [...h.value]]));
+      assert.deepEqual(r.headers.map((h) => [h.key, h.value && [...h.value]]), want.headers.map((h) => [new TextDecoder('utf-8', { ignoreBOM: true }).decode(te.encode(h.key)) /* lone surrogates become U+FFFD; a leading U+FEFF is part of the key */, h.value && [...h.value]]));
     });
   }), { numRuns: 400 });
 });
