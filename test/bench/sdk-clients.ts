@@ -5,6 +5,8 @@
  *   pace <wsUrl> <topic> <recordsPerSec>           one producer at a fixed rate; each value carries its send time
  *   consume <wsUrl> <topic> <clients>              `clients` SDK consumers (one connection each) from earliest,
  *                                                  per-record handler reading every record's `value`
+ *   consumeoffset <wsUrl> <topic> <clients>        the same with a handler that reads only `offset`: the SDK's
+ *                                                  own cost per record, without the value's UTF-8 + JSON.parse
  *   latency <wsUrl> <topic> <clients>              `clients` SDK consumers from latest: send time → handler
  *   rawlatency <wsUrl> <topic> <connections>       bare-protocol subscribers from latest: batch max timestamp → arrival
  *   raw <wsUrl> <topic> <connections>              bare-protocol subscribers from earliest (raw-ws-reader.ts),
@@ -19,7 +21,7 @@ import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
-import type { RunnelConsumer, WebSocketConstructor } from '@runnel/client';
+import type { ConsumerRecord, RunnelConsumer, WebSocketConstructor } from '@runnel/client';
 import { openRawSubscriber, type RawSubscriber } from './raw-subscriber.ts';
 
 /**
@@ -179,14 +181,17 @@ async function openConsumers(count: number, WebSocketImpl = WS): Promise<RunnelC
 
 type Value = { t: number; p: string };
 
-async function consume(count: number): Promise<void> {
+async function consume(count: number, read: 'value' | 'offset'): Promise<void> {
   const clients = await openConsumers(count);
   emit({ ready: true });
   await started;
   const meter = new Meter();
   let bytes = 0;
-  // NB: reads the value as an app does (a field of the decoded object).
-  for (const client of clients) client.subscribe<Value>(topic, (record) => { bytes += record.value.p.length; meter.count++; }, { from: 'earliest', consumerId: 'bench' });
+  // NB: reads the value as an app does (a field of the decoded object); `offset` mode reads no lazy field at all.
+  const handler = read === 'value'
+    ? (record: ConsumerRecord<Value>) => { bytes += record.value.p.length; meter.count++; }
+    : (record: ConsumerRecord<Value>) => { bytes += record.offset & 1; meter.count++; };
+  for (const client of clients) client.subscribe<Value>(topic, handler, { from: 'earliest', consumerId: 'bench' });
   await stopped;
   emit({ ...meter.result(), bytes });
   await exitOnQuit;
@@ -298,7 +303,8 @@ async function raw(connections: number): Promise<void> {
 switch (role) {
   case 'produce': await produce(n); break;
   case 'pace': await pace(n); break;
-  case 'consume': await consume(n); break;
+  case 'consume': await consume(n, 'value'); break;
+  case 'consumeoffset': await consume(n, 'offset'); break;
   case 'latency': await latency(n); break;
   case 'raw': await raw(n); break;
   case 'rawlatency': await rawLatency(n); break;

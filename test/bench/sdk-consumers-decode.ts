@@ -5,7 +5,9 @@
  * x 64 records, ~90 B JSON values, a fresh copy of the bytes per delivery,
  * as a socket gives) through the StreamReader seam, the handler reading
  * every `value`. MODE=raw only walks batch headers (the floor of this
- * harness), MODE=batch uses a batch handler. SRC=<dir> runs another copy
+ * harness), MODE=batch uses a batch handler, MODE=offset a per-record
+ * handler that reads only `offset` (the SDK without the value's UTF-8 and
+ * JSON.parse: the difference to MODE=record is that floor). SRC=<dir> runs another copy
  * of client-sdk/src (e.g. `git show` of an older commit) for a before/after.
  * CPU time per record comes from process.cpuUsage (all threads, GC too),
  * which a loaded machine inflates less than wall time.
@@ -66,6 +68,7 @@ for (let s = 0; s < N; s++) {
   const deps = { streams, offsets: memoryStorage().offsets, partitionCount: async () => 1, reportError: (e: unknown) => { throw e; } } as never;
   type V = { n: number };
   if (mode === 'batch') new Subscription<V>(deps, 't', () => {}, { from: 'earliest' }, (records) => { for (const r of records) { sum += r.value.n; delivered++; } });
+  else if (mode === 'offset') new Subscription<V>(deps, 't', (r) => { sum += r.offset; delivered++; }, { from: 'earliest' });
   else new Subscription<V>(deps, 't', (r) => { sum += r.value.n; delivered++; }, { from: 'earliest' });
 }
 await Promise.all(done);

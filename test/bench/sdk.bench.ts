@@ -74,6 +74,8 @@ let rawLatencyP50Ms: number | null = null, rawLatencyP99Ms: number | null = null
 let producerCpuUsPerRecord: number | null = null;
 /** CPU per delivery in the consumer process (µs of one core, process.cpuUsage), SDK and raw. */
 let consumersCpuUsPerDelivery: number | null = null, rawCpuUsPerDelivery: number | null = null;
+/** The same SDK consumers with a handler that reads only `offset` (no value decoded). */
+let offsetOnlyDeliveriesPerSec: number | null = null, offsetOnlyCpuUsPerDelivery: number | null = null;
 
 try {
   await createTopic(broker.url, 'sdk');
@@ -96,6 +98,12 @@ try {
     consumersDeliveriesPerSec = perSec(c);
     consumersCpuUsPerDelivery = c.cpuUsPerCount ?? null;
     console.log(`${consumers} SDK consumers (per-record handler reading value): ${consumersDeliveriesPerSec.toLocaleString()} deliveries/s, ${consumersCpuUsPerDelivery} µs of CPU per delivery${usage ? `; ${formatUsage(usage)}` : ''}`);
+    await settle();
+    const sdkOffset = await spawnClient(clientScript, ['consumeoffset', broker.wsUrl, 'sdk', consumers]);
+    const { results: [o], usage: offsetUsage } = await measure<Counted>(broker, [sdkOffset], ['consumers']);
+    offsetOnlyDeliveriesPerSec = perSec(o);
+    offsetOnlyCpuUsPerDelivery = o.cpuUsPerCount ?? null;
+    console.log(`${consumers} SDK consumers (per-record handler reading only offset): ${offsetOnlyDeliveriesPerSec.toLocaleString()} deliveries/s, ${offsetOnlyCpuUsPerDelivery} µs of CPU per delivery${offsetUsage ? `; ${formatUsage(offsetUsage)}` : ''}`);
     await settle();
     const raw = await spawnClient(clientScript, ['raw', broker.wsUrl, 'sdk', consumers]);
     const { results: [rr], usage: rawUsage } = await measure<Counted>(broker, [raw], ['raw']);
@@ -140,7 +148,7 @@ try {
   console.log(JSON.stringify({
     bench: 'sdk', producerAckedPerSec, producerCpuUsPerRecord, consumersDeliveriesPerSec, rawDeliveriesPerSec,
     consumersOfRaw: consumersDeliveriesPerSec && rawDeliveriesPerSec ? Number((consumersDeliveriesPerSec / rawDeliveriesPerSec).toFixed(3)) : null,
-    consumersCpuUsPerDelivery, rawCpuUsPerDelivery, latencyP50Ms, latencyP99Ms,
+    consumersCpuUsPerDelivery, rawCpuUsPerDelivery, offsetOnlyDeliveriesPerSec, offsetOnlyCpuUsPerDelivery, latencyP50Ms, latencyP99Ms,
     sdkTimestampLatencyP50Ms, sdkTimestampLatencyP99Ms, rawLatencyP50Ms, rawLatencyP99Ms, inflight, consumers, latencyRate, latencySubscribers, valueBytes: 100, seconds,
   }));
 } finally {

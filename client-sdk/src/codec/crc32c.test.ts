@@ -34,6 +34,19 @@ test('equals @node-rs/crc32 on random data of every length alignment', () => {
   );
 });
 
+test('a view into a larger buffer (at least two 16-byte words): the words are read at the view\'s own offset', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 33, maxLength: 300 }), fc.nat(7), fc.nat(16), (data, pad, cut) => {
+      const backing = new Uint8Array(pad + data.length + 5).fill(0xa5);
+      backing.set(data, pad);
+      const view = backing.subarray(pad, pad + data.length);
+      const start = Math.min(cut, data.length);
+      assert.equal(crc32c(view, start), nativeCrc32c(Buffer.from(data.subarray(start))) >>> 0);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('equals @node-rs/crc32 on 1 MiB', () => {
   const data = new Uint8Array(1 << 20);
   for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
