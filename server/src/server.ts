@@ -15,7 +15,9 @@ import { validateLimits } from './limits.ts';
 import { processFileHandleCache } from './log/file-handle-cache.ts';
 import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
-import { StreamStore } from './streams/stream-store.ts';
+import { FileStreamStore } from './streams/file-stream-store.ts';
+import { EtcdStreamStore } from './streams/etcd-stream-store.ts';
+import type { StreamStore } from './streams/stream-store.ts';
 import { serveFetch } from './http/uws-bridge.ts';
 import { Broker, type BrokerConfig } from './broker/broker.ts';
 import type { ClusterConfig } from './config.ts';
@@ -118,7 +120,14 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const api = new RequestLayer(broker, new AccessControl({ verifier, metrics }), quotas);
   const origins = new OriginPolicy(config.corsOrigins ?? []);
   const endpoint = mountWebSocket(app, { api, partitions: broker, limits, metrics, origins, brokerUrl: () => `${tls ? 'wss' : 'ws'}://${host}:${port}/v1/ws` });
-  const streams = await StreamStore.open(join(cfg.dataDir, 'streams'));
+  // Durable Streams state: the cluster's (etcd), so every broker serves every stream URL; a single node's own files.
+  const streams: StreamStore = await (node ? EtcdStreamStore.open(node.store.connection, { warn }) : FileStreamStore.open(join(cfg.dataDir, 'streams'), warn)).catch(async (e: unknown) => {
+    endpoint.close();
+    await broker.close();
+    await node?.close();
+    stopReportingFiles();
+    throw e;
+  });
   const http = createHttpApp({
     broker: api, streams, metrics, limits, staticDir: cfg.staticDir, isReady: () => ready && !(node?.isIsolated ?? false), corsOrigins: config.corsOrigins ?? [], warnings,
     ...(node ? { clusterView: () => node.view() } : {}),
@@ -129,6 +138,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
     listenExclusive(app, cfg.host, cfg.port, (socket) => (socket ? resolve(socket) : reject(new Error(`could not listen on ${cfg.host}:${cfg.port} (in use by another process?)`))));
   }).catch(async (e: unknown) => {
     endpoint.close();
+    await streams.close();
     await broker.close();
     await node?.close();
     stopReportingFiles();
@@ -145,6 +155,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
     } catch (e) {
       uws.us_listen_socket_close(listenSocket);
       endpoint.close();
+      await streams.close();
       await broker.close();
       await node.close();
       stopReportingFiles();
@@ -171,6 +182,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
       await endpoint.drainInflight();
       endpoint.closeAll(GOING_AWAY, 'going away');
       endpoint.close();
+      await streams.close();
       await broker.close();
       await node?.close();
       stopReportingFiles();

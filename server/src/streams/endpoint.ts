@@ -9,13 +9,17 @@
  * limits and error codes as the other routes.
  *
  * Header/offset rules are in protocol.ts; stream state beyond records in
- * stream-store.ts. Creates, deletes, closes, producer and Stream-Seq appends
- * of one stream are serialized (the protocol asks it for producers; it keeps
- * the checks exact); plain appends are not, so they share group commit.
+ * stream-store.ts (a file per stream on a single node, etcd in a cluster).
+ * Every state change is a compare-and-swap on the state the decision read
+ * (`mutate`, `commit`): a loser re-reads and decides again, so brokers racing
+ * on one stream cannot both win. Creates, deletes, closes, producer and
+ * Stream-Seq appends of one stream are also serialized within a broker (the
+ * protocol asks it for producers; it keeps retries rare); plain appends are
+ * not, so they share group commit.
  */
 import { randomBytes, createHash } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { assertNever, encodeRecordBatch, forEachRecord, iterateBatches, RunnelError } from '@runnel/client/codec';
+import { assert, assertNever, encodeRecordBatch, forEachRecord, iterateBatches, RunnelError } from '@runnel/client/codec';
 import type { HttpBrokerApi } from '../request/broker-api.ts';
 import type { RequestContext } from '../request/request-context.ts';
 import type { Limits } from '../limits.ts';
@@ -24,7 +28,7 @@ import {
   checkProducer, etagOf, generationFrom, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
   nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf, type ProducerHeaders,
 } from './protocol.ts';
-import { MAX_STREAMS, type StreamMeta, type StreamStore } from './stream-store.ts';
+import { MAX_STREAMS, withChanges, type StoredStream, type StreamChange, type StreamMeta, type StreamStore } from './stream-store.ts';
 import { newProducerKey, protocolStateOf, runnelProducerId, unmappable } from './producer-mapping.ts';
 
 export const STREAM_MOUNT = '/v1/stream/';
@@ -52,6 +56,13 @@ const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const NO_CRC = { verifyCrc: false } as const;
+/**
+ * Compare-and-swap rounds of one state change before it fails with CLUSTER_UNAVAILABLE (retryable). Each lost
+ * round means another writer changed the stream in between; too low fails requests under contention.
+ */
+const MAX_CAS_ATTEMPTS = 16;
+/** Sliding TTL in a cluster: a broker shares an access once this fraction of the TTL passed since the shared one (at most 1 s). */
+const SHARED_ACCESS_FRACTION = 0.1;
 /** Refusals of an idempotent batch by the partition's producer table (log/producer-state.ts). */
 const PRODUCER_REFUSALS: ReadonlySet<string> = new Set(['INVALID_PRODUCER_EPOCH', 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER']);
 
@@ -74,6 +85,7 @@ const badRequest = (message: string, extra?: Record<string, string>) => plain(40
 const notFound = (path: string) => plain(404, 'UNKNOWN_TOPIC_OR_PARTITION', `no stream at ${path.slice(0, 200)}`);
 const gone = (message: string) => plain(410, 'OFFSET_OUT_OF_RANGE', message);
 const conflict = (message: string, extra?: Record<string, string>) => plain(409, 'INVALID_REQUEST', message, extra);
+const casExhausted = (path: string) => new RunnelError('CLUSTER_UNAVAILABLE', `stream ${path.slice(0, 200)}: its state kept changing (${MAX_CAS_ATTEMPTS} attempts); retry`);
 
 /** `[v1,v2,...]` from stored JSON values, byte for byte: one copy, no string round trip. */
 function jsonArrayOf(values: Uint8Array[]): Uint8Array<ArrayBuffer> {
@@ -101,6 +113,8 @@ export class StreamEndpoint {
   /** Wakes live readers of an incarnation when it closes or goes away. */
   private readonly closeWaiters = new Map<string, Set<() => void>>();
   private readonly lastAccess = new Map<string, number>();
+  /** Incarnations whose access time is being shared (one write in flight each). */
+  private readonly sharingAccess = new Set<string>();
   private readonly longPollMs: number;
   private readonly sseMaxMs: number;
   private readonly maxRead: number;
@@ -109,6 +123,11 @@ export class StreamEndpoint {
     this.longPollMs = options.longPollTimeoutMs ?? 10_000;
     this.sseMaxMs = options.sseMaxMs ?? 60_000;
     this.maxRead = options.maxReadBytes ?? Math.min(limits.maxHttpBodyBytes, 1024 * 1024);
+    // Live readers end when their stream closes or goes, whichever broker changed it (a cluster's watch).
+    store.onChange((_path, before, now) => {
+      if (before === undefined) return;
+      if (now === undefined || now.incarnation !== before.incarnation || (now.closed && !before.closed) || (now.softDeleted && !before.softDeleted)) this.wake(before.incarnation);
+    });
   }
 
   register(app: OpenAPIHono): void {
@@ -143,17 +162,67 @@ export class StreamEndpoint {
     return run;
   }
 
-  /** The live stream at `path`, with lazy expiry; a Response when there is none. */
-  private async live(ctx: RequestContext, path: string, touch: boolean): Promise<StreamMeta | Response> {
-    const meta = this.store.get(path);
-    if (meta === undefined) return this.store.softDeletedAt(path) ? gone(`stream ${path.slice(0, 200)} was deleted`) : notFound(path);
-    const at = expiresAtOf(meta, this.lastAccess.get(meta.incarnation) ?? meta.createdAtMs);
-    if (at !== undefined && Date.now() >= at) {
-      await this.drop(ctx, meta);
-      return notFound(path);
+  /**
+   * The live stream at `path`, with lazy expiry; a Response when there is none. A stream this broker has not
+   * seen yet is read from the store's authority (a cluster: created through another broker a moment ago).
+   */
+  private async live(ctx: RequestContext, path: string, touch: boolean): Promise<StoredStream | Response> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      let meta = this.store.get(path);
+      if (meta === undefined && this.store.softDeletedAt(path) === undefined && this.store.isShared) {
+        await this.store.refresh(path);
+        meta = this.store.get(path);
+      }
+      if (meta === undefined) return this.store.softDeletedAt(path) ? gone(`stream ${path.slice(0, 200)} was deleted`) : notFound(path);
+      const at = expiresAtOf(meta, this.lastAccessOf(meta));
+      if (at === undefined || Date.now() < at) {
+        if (touch) this.touch(meta);
+        return meta;
+      }
+      if (await this.drop(ctx, meta, 'expire')) return notFound(path);
+      // An access (or any change) another broker shared meanwhile: judge the expiry again on the stored state.
+      await this.store.refresh(path);
     }
-    if (touch) this.lastAccess.set(meta.incarnation, Date.now());
-    return meta;
+    throw casExhausted(path);
+  }
+
+  /** The latest access this broker knows of: its own, or one another broker shared. */
+  private lastAccessOf(meta: StoredStream): number {
+    return Math.max(this.lastAccess.get(meta.incarnation) ?? meta.createdAtMs, meta.lastAccessMs ?? 0);
+  }
+
+  /**
+   * Records a read or append for the sliding TTL. In a cluster it is shared (a compare-and-swap of
+   * `lastAccessMs`, not awaited) once a tenth of the TTL has passed since the shared one, so every broker
+   * expires the stream at the same time give or take that tenth (at most 1 s).
+   */
+  private touch(meta: StoredStream): void {
+    const now = Date.now();
+    this.lastAccess.set(meta.incarnation, now);
+    if (!this.store.isShared || meta.ttlSeconds === undefined || this.sharingAccess.has(meta.incarnation)) return;
+    if (now - (meta.lastAccessMs ?? meta.createdAtMs) < Math.min(1000, meta.ttlSeconds * 1000 * SHARED_ACCESS_FRACTION)) return;
+    this.sharingAccess.add(meta.incarnation);
+    // A lost race means another change (or access) came first; the next access shares again. Expiry compares
+    // the stored revision, so an unshared access cannot be overtaken by a stale expiry on another broker.
+    void this.store.commit([{ type: 'update', expected: meta, next: withChanges(meta, { lastAccessMs: now }) }])
+      .catch(() => false)
+      .finally(() => this.sharingAccess.delete(meta.incarnation));
+  }
+
+  /**
+   * Applies `decide` to the stream's current state until its compare-and-swap wins: `decide` returns the next
+   * state, null when nothing needs to change, or a Response that ends the request. 404 when the stream went.
+   */
+  private async mutate(path: string, incarnation: string, decide: (current: StoredStream) => StreamMeta | null | Response): Promise<StoredStream | Response> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = this.store.get(path) ?? this.store.softDeletedAt(path);
+      if (current === undefined || current.incarnation !== incarnation) return notFound(path);
+      const next = decide(current);
+      if (next === null || next instanceof Response) return next ?? current;
+      if (await this.store.commit([{ type: 'update', expected: current, next }])) return this.store.byId(incarnation) ?? current;
+      await this.store.refresh(path);
+    }
+    throw casExhausted(path);
   }
 
   /** Next position of a stream (its tail). */
@@ -170,14 +239,34 @@ export class StreamEndpoint {
 
   // ---- create ---------------------------------------------------------------------------------
 
+  /**
+   * PUT: a create decided on the state as read, committed only if the path is still free (and a fork's source
+   * unchanged); a lost race re-reads and decides again, so it ends as the winner's 200 or 409.
+   */
   private async create(ctx: RequestContext, path: string, req: Request): Promise<Response> {
+    const body = new Uint8Array(await req.arrayBuffer());
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const answer = await this.createOnce(ctx, path, req, body);
+      if (answer !== 'retry') return answer;
+      await this.store.refresh(path);
+      const forkFrom = req.headers.get('stream-forked-from');
+      const sourcePath = forkFrom === null ? null : this.forkSourcePath(forkFrom);
+      if (sourcePath) await this.store.refresh(sourcePath);
+    }
+    throw casExhausted(path);
+  }
+
+  private forkSourcePath(forkFrom: string): string | null {
+    return forkFrom.startsWith(STREAM_MOUNT) ? streamPathOf(forkFrom, STREAM_MOUNT) : forkFrom.replace(/^\/+/, '');
+  }
+
+  private async createOnce(ctx: RequestContext, path: string, req: Request, body: Uint8Array): Promise<Response | 'retry'> {
     const h = req.headers;
     const expiry = parseExpiry(h.get('stream-ttl'), h.get('stream-expires-at'));
     if (!expiry.ok) return badRequest(expiry.reason);
     const closed = isTrueHeader(h.get('stream-closed'));
     const forkFrom = h.get('stream-forked-from');
     const requestedType = h.get('content-type');
-    const body = new Uint8Array(await req.arrayBuffer());
 
     if (this.store.softDeletedAt(path)) return conflict(`stream ${path.slice(0, 200)} was deleted but still has forks`);
     const existing = this.store.get(path);
@@ -191,7 +280,7 @@ export class StreamEndpoint {
     let base = 0;
     let generation = generationFrom(randomBytes(8));
     let fork: StreamMeta['fork'];
-    let source: StreamMeta | undefined;
+    let source: StoredStream | undefined;
     let inheritedPrefix: Uint8Array | undefined;
     let ttlSeconds = expiry.value.ttlSeconds;
     let expiresAtMs = expiry.value.expiresAtMs;
@@ -200,7 +289,7 @@ export class StreamEndpoint {
       return badRequest('Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From');
     }
     if (forkFrom !== null) {
-      const sourcePath = forkFrom.startsWith(STREAM_MOUNT) ? streamPathOf(forkFrom, STREAM_MOUNT) : forkFrom.replace(/^\/+/, '');
+      const sourcePath = this.forkSourcePath(forkFrom);
       if (sourcePath === null || sourcePath.length === 0) return badRequest('Stream-Forked-From names no stream');
       if (this.store.softDeletedAt(sourcePath) && !this.store.get(sourcePath)) return conflict('the fork source was deleted');
       const src = await this.live(ctx, sourcePath, false);
@@ -253,7 +342,7 @@ export class StreamEndpoint {
       const headers = this.metaHeaders(current, this.tail(ctx, current));
       return new Response(null, { status: 200, headers });
     }
-    if (this.store.size >= MAX_STREAMS) return plain(429, 'LIMIT_EXCEEDED', `this broker holds ${MAX_STREAMS} streams`);
+    if (this.store.size >= MAX_STREAMS) return plain(429, 'LIMIT_EXCEEDED', `${this.store.isShared ? 'the cluster' : 'this broker'} holds ${MAX_STREAMS} streams`);
 
     let values: Uint8Array[] = [];
     if (body.length > 0) {
@@ -274,14 +363,24 @@ export class StreamEndpoint {
     };
     try {
       if (values.length > 0) await this.produce(ctx, meta, values);
-      await this.store.save(meta);
     } catch (e) {
       await this.broker.deleteTopic(ctx, topic).catch(() => undefined);
       throw e;
     }
-    if (source) {
-      source.forkCount++;
-      await this.store.save(source);
+    const changes: StreamChange[] = [{ type: 'create', meta }];
+    if (source) changes.push({ type: 'update', expected: source, next: withChanges(source, { forkCount: source.forkCount + 1 }) });
+    let won: boolean;
+    try {
+      won = await this.store.commit(changes);
+    } catch (e) {
+      // etcd unreachable: the create may have committed (its answer was lost), so the topic may be the stream's.
+      if (!this.store.isShared) await this.broker.deleteTopic(ctx, topic).catch(() => undefined);
+      throw e;
+    }
+    if (!won) {
+      // Another create took the path (or the source changed) first: this topic is nobody's.
+      await this.broker.deleteTopic(ctx, topic).catch(() => undefined);
+      return 'retry';
     }
     this.lastAccess.set(incarnation, Date.now());
     const headers = this.metaHeaders(meta, meta.base + values.length);
@@ -306,13 +405,38 @@ export class StreamEndpoint {
     return { next: meta.base + result.lastOffset + 1, duplicate: result.duplicate };
   }
 
-  /** The stream's producer key; a stream written before keys existed gets one now (durable before use). */
-  private async producerKeyOf(meta: StreamMeta): Promise<string> {
-    if (meta.producerKey === undefined) {
-      meta.producerKey = newProducerKey();
-      await this.store.save(meta);
-    }
-    return meta.producerKey;
+  /** The stream's producer key; a stream written before keys existed gets one now (durable before use; one wins a race). */
+  private async producerKeyOf(meta: StoredStream): Promise<string | Response> {
+    if (meta.producerKey !== undefined) return meta.producerKey;
+    const keyed = await this.mutate(meta.path, meta.incarnation, (cur) => (cur.producerKey === undefined ? withChanges(cur, { producerKey: newProducerKey() }) : null));
+    if (keyed instanceof Response) return keyed;
+    assert(keyed.producerKey !== undefined, 'a committed producer key is stored');
+    return keyed.producerKey;
+  }
+
+  /**
+   * Claims Stream-Seq `seq` before the append is written (a compare-and-swap of `lastStreamSeq`), so two
+   * brokers appending with one Stream-Seq cannot both write: the loser sees the winner's and answers 409.
+   * Returns the previous value for `releaseStreamSeq`, or the refusal.
+   */
+  private async claimStreamSeq(ctx: RequestContext, meta: StoredStream, seq: string): Promise<{ previous: string | undefined } | Response> {
+    let previous: string | undefined;
+    const claimed = await this.mutate(meta.path, meta.incarnation, (cur) => {
+      if (cur.closed) return conflict('the stream is closed', { 'stream-closed': 'true', 'stream-next-offset': formatOffset(cur.generation, this.tail(ctx, cur)) });
+      if (cur.lastStreamSeq !== undefined && seq <= cur.lastStreamSeq) return conflict(`Stream-Seq '${seq.slice(0, 80)}' is not after '${cur.lastStreamSeq.slice(0, 80)}'`);
+      previous = cur.lastStreamSeq;
+      return withChanges(cur, { lastStreamSeq: seq });
+    });
+    return claimed instanceof Response ? claimed : { previous };
+  }
+
+  /** Gives back a claimed Stream-Seq whose append was not written (if nothing claimed a later one since). */
+  private async releaseStreamSeq(meta: StoredStream, seq: string, previous: string | undefined): Promise<void> {
+    await this.mutate(meta.path, meta.incarnation, (cur) => {
+      if (cur.lastStreamSeq !== seq) return null;
+      const { lastStreamSeq: _claimed, ...rest } = withChanges(cur, {});
+      return previous === undefined ? rest : { ...rest, lastStreamSeq: previous };
+    });
   }
 
   // ---- append / close -------------------------------------------------------------------------
@@ -348,13 +472,11 @@ export class StreamEndpoint {
     if (p !== null) {
       const refused = unmappable(p);
       if (refused !== null) return badRequest(refused);
-      runnelId = runnelProducerId(await this.producerKeyOf(meta), p.id);
+      const key = await this.producerKeyOf(meta);
+      if (key instanceof Response) return key;
+      runnelId = runnelProducerId(key, p.id);
       const refusal = await this.producerRefusal(ctx, meta, p, runnelId, closing);
       if (refusal !== null) return refusal;
-    }
-    const streamSeq = h.get('stream-seq');
-    if (streamSeq !== null && meta.lastStreamSeq !== undefined && streamSeq <= meta.lastStreamSeq) {
-      return conflict(`Stream-Seq '${streamSeq.slice(0, 80)}' is not after '${meta.lastStreamSeq.slice(0, 80)}'`);
     }
     let values: Uint8Array[] = [];
     if (body.length > 0) {
@@ -364,6 +486,13 @@ export class StreamEndpoint {
         values = msgs.value.map((m) => encoder.encode(m));
       } else values = [body];
     }
+    const streamSeq = h.get('stream-seq');
+    let seqClaim: { previous: string | undefined } | undefined;
+    if (streamSeq !== null) {
+      const claim = await this.claimStreamSeq(ctx, meta, streamSeq);
+      if (claim instanceof Response) return claim;
+      seqClaim = claim;
+    }
     let next = this.tail(ctx, meta);
     if (values.length > 0) {
       const tuple = p !== null && runnelId !== undefined ? { id: runnelId, epoch: p.epoch, seq: p.seq } : undefined;
@@ -371,6 +500,7 @@ export class StreamEndpoint {
       try {
         written = await this.produce(ctx, meta, values, tuple);
       } catch (e) {
+        if (streamSeq !== null && seqClaim !== undefined) await this.releaseStreamSeq(meta, streamSeq, seqClaim.previous);
         // The leader's partition refused the batch by its producer table: an append of this producer reached it
         // between our read and this write (appends are serialized per stream only within one broker; another
         // broker, or a new leader, may have taken one). The table as it is now shapes the answer.
@@ -385,13 +515,14 @@ export class StreamEndpoint {
         return new Response(null, { status: 204, headers: this.duplicateHeaders(ctx, meta, p.epoch, p.seq) });
       }
     }
-    if (streamSeq !== null) {
-      meta.lastStreamSeq = streamSeq;
-      if (!closing) await this.store.save(meta);
+    let closedNow = false;
+    if (closing) {
+      const closedState = await this.closeStream(meta, p);
+      if (closedState instanceof Response) return closedState;
+      closedNow = true;
     }
-    if (closing) await this.closeStream(meta, p);
     const headers = baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, next) });
-    if (meta.closed) headers.set('stream-closed', 'true');
+    if (closedNow) headers.set('stream-closed', 'true');
     if (p !== null) for (const [k, v] of Object.entries(producerHeaders(p.epoch, p.seq))) headers.set(k, v);
     // A close-only request answers 204 like any close; 200 is for a producer's accepted data.
     return new Response(null, { status: p !== null && values.length > 0 ? 200 : 204, headers });
@@ -402,7 +533,7 @@ export class StreamEndpoint {
    * fenced, 400 bad epoch start, 409 gap, 204 duplicate), or null to append it. The table is the partition
    * leader's (asked of it in a cluster), rebuilt from the log; `producers` only for streams written before that.
    */
-  private async producerRefusal(ctx: RequestContext, meta: StreamMeta, p: ProducerHeaders, runnelId: number, closing: boolean): Promise<Response | null> {
+  private async producerRefusal(ctx: RequestContext, meta: StoredStream, p: ProducerHeaders, runnelId: number, closing: boolean): Promise<Response | null> {
     const state = protocolStateOf(await this.broker.producerState(ctx, meta.topic, 0, runnelId)) ?? meta.producers?.[p.id];
     const verdict = checkProducer(state, p);
     switch (verdict.kind) {
@@ -414,7 +545,8 @@ export class StreamEndpoint {
         // A retry of a final append whose records are durable but whose close was not (a crash between the
         // two writes): the close is the rest of that request, done now.
         if (closing && p.seq === verdict.lastSeq) {
-          await this.closeStream(meta, p);
+          const closedState = await this.closeStream(meta, p);
+          if (closedState instanceof Response) return closedState;
           headers.set('stream-closed', 'true');
         }
         return new Response(null, { status: 204, headers });
@@ -429,43 +561,67 @@ export class StreamEndpoint {
     return baseHeaders({ 'stream-next-offset': formatOffset(meta.generation, this.tail(ctx, meta)), ...producerHeaders(epoch, lastSeq) });
   }
 
-  /** Closes the stream (durable before it resolves), remembering the closing producer tuple; wakes live readers. */
-  private async closeStream(meta: StreamMeta, p: { id: string; epoch: number; seq: number } | null): Promise<void> {
-    meta.closed = true;
-    if (p !== null) meta.closedBy = { id: p.id, epoch: p.epoch, seq: p.seq };
-    await this.store.save(meta);
-    this.wake(meta.incarnation);
+  /**
+   * Closes the stream (durable before it resolves), remembering the closing producer tuple; live readers on
+   * every broker are woken by the change (the store's listeners). Already closed: nothing to change.
+   */
+  private async closeStream(meta: StoredStream, p: { id: string; epoch: number; seq: number } | null): Promise<StoredStream | Response> {
+    return this.mutate(meta.path, meta.incarnation, (cur) => {
+      if (cur.closed) return null;
+      return withChanges(cur, { closed: true, ...(p !== null ? { closedBy: { id: p.id, epoch: p.epoch, seq: p.seq } } : {}) });
+    });
   }
 
   // ---- delete ---------------------------------------------------------------------------------
 
   private async remove(ctx: RequestContext, path: string): Promise<Response> {
-    const found = await this.live(ctx, path, false);
-    if (found instanceof Response) return found;
-    await this.drop(ctx, found);
-    return new Response(null, { status: 204, headers: baseHeaders() });
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const found = await this.live(ctx, path, false);
+      if (found instanceof Response) return found;
+      if (await this.drop(ctx, found, 'delete')) return new Response(null, { status: 204, headers: baseHeaders() });
+      await this.store.refresh(path);
+      if (found.fork) await this.store.refresh(found.fork.sourcePath);
+    }
+    throw casExhausted(path);
   }
 
-  /** Deletes a stream, or soft-deletes it while forks read it; cascades up the fork chain. */
-  private async drop(ctx: RequestContext, meta: StreamMeta): Promise<void> {
-    this.wake(meta.incarnation);
-    if (meta.forkCount > 0) {
-      meta.softDeleted = true;
-      await this.store.save(meta);
-      return;
-    }
-    await this.broker.deleteTopic(ctx, meta.topic).catch((e: unknown) => {
-      if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION')) throw e;
-    });
-    await this.store.remove(meta);
-    this.lastAccess.delete(meta.incarnation);
-    if (meta.fork) {
-      const src = this.store.byId(meta.fork.sourceIncarnation);
-      if (src) {
-        src.forkCount = Math.max(0, src.forkCount - 1);
-        if (src.softDeleted && src.forkCount === 0) await this.drop(ctx, src);
-        else await this.store.save(src);
+  /**
+   * Deletes a stream, or soft-deletes it while forks read it; cascades up the fork chain (a soft-deleted source
+   * whose last fork goes), all in one commit. False when the commit lost a race (re-read, decide again).
+   *
+   * NB: a DELETE removes the topics first, under the caller's grants (an unauthorized caller changes nothing),
+   * then the state: a lost race repeats both, harmlessly (the state still names a doomed stream). An expiry
+   * commits first and removes the topics after: a racing access that kept the stream alive must win without
+   * its records being gone. A crash in between leaves the topic without a stream (stream-store.ts).
+   */
+  private async drop(ctx: RequestContext, meta: StoredStream, why: 'delete' | 'expire'): Promise<boolean> {
+    if (meta.forkCount > 0) return this.store.commit([{ type: 'update', expected: meta, next: withChanges(meta, { softDeleted: true }) }]);
+    const changes: StreamChange[] = [{ type: 'remove', expected: meta }];
+    const removed = [meta];
+    for (let child: StoredStream = meta; child.fork !== undefined;) {
+      const src = this.store.byId(child.fork.sourceIncarnation);
+      if (src === undefined) break;
+      const forkCount = Math.max(0, src.forkCount - 1);
+      if (!(src.softDeleted && forkCount === 0)) {
+        changes.push({ type: 'update', expected: src, next: withChanges(src, { forkCount }) });
+        break;
       }
+      changes.push({ type: 'remove', expected: src });
+      removed.push(src);
+      child = src;
+    }
+    if (why === 'delete') await this.deleteTopics(ctx, removed);
+    if (!(await this.store.commit(changes))) return false;
+    if (why === 'expire') await this.deleteTopics(ctx, removed);
+    for (const m of removed) this.lastAccess.delete(m.incarnation);
+    return true;
+  }
+
+  private async deleteTopics(ctx: RequestContext, streams: readonly StoredStream[]): Promise<void> {
+    for (const m of streams) {
+      await this.broker.deleteTopic(ctx, m.topic).catch((e: unknown) => {
+        if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION')) throw e;
+      });
     }
   }
 
@@ -560,7 +716,7 @@ export class StreamEndpoint {
     if (offset.kind === 'invalid') return badRequest(offset.reason);
     const found = await this.live(ctx, path, true);
     if (found instanceof Response) return found;
-    const meta = found;
+    let meta = found;
     let tail = this.tail(ctx, meta);
     let position: number;
     if (offset.kind === 'start') position = 0;
@@ -580,7 +736,10 @@ export class StreamEndpoint {
     let result = position < tail ? await this.readRange(ctx, meta, position, this.maxRead) : { values: [], next: position, bytes: 0 };
     if (result.values.length === 0 && live === 'long-poll' && !meta.closed) {
       await this.waitForData(ctx, meta, position, this.longPollMs, req.signal);
-      if (this.store.get(path) !== meta) return notFound(path);
+      // Woken by new data, a close or the stream's end, on this broker or another: read its state again.
+      const now = this.store.get(path);
+      if (now?.incarnation !== meta.incarnation) return notFound(path);
+      meta = now;
       tail = this.tail(ctx, meta);
       if (position < tail) result = await this.readRange(ctx, meta, position, this.maxRead);
     }
@@ -611,7 +770,7 @@ export class StreamEndpoint {
     return h;
   }
 
-  private sse(ctx: RequestContext, meta: StreamMeta, start: number, clientCursor: string | undefined, signal: AbortSignal): Response {
+  private sse(ctx: RequestContext, meta: StoredStream, start: number, clientCursor: string | undefined, signal: AbortSignal): Response {
     const text = sseIsText(meta.contentType);
     const json = isJsonType(meta.contentType);
     const deadline = Date.now() + this.sseMaxMs;
@@ -635,7 +794,10 @@ export class StreamEndpoint {
       pull: async (controller) => {
         try {
           for (;;) {
-            if (signal.aborted || this.store.byId(meta.incarnation) !== meta) { controller.close(); return; }
+            const now = this.store.byId(meta.incarnation);
+            if (signal.aborted || now === undefined) { controller.close(); return; }
+            // The state as it is now: a close committed through any broker ends the response.
+            meta = now;
             let tail = this.tail(ctx, meta);
             if (position < tail) {
               const r = await this.readRange(ctx, meta, position, this.maxRead);
@@ -665,6 +827,7 @@ export class StreamEndpoint {
             if (left <= 0) { controller.close(); return; }
             const before = position;
             await this.waitForData(ctx, meta, position, Math.min(left, keepAliveMs), signal);
+            meta = this.store.byId(meta.incarnation) ?? meta;
             if (position === before && this.tail(ctx, meta) <= position && !meta.closed && Date.now() < deadline && !signal.aborted) {
               controller.enqueue(encoder.encode(': keep-alive\n\n'));
               return;
