@@ -44,6 +44,8 @@ export interface HttpBrokerApi {
   /** UNKNOWN_TOPIC_OR_PARTITION. */
   describeTopic(ctx: RequestContext, name: string): TopicDescription;
   deleteTopic(ctx: RequestContext, name: string): Promise<void>;
+  /** Look again for a topic this broker does not serve (a cluster broker may not have seen a topic created elsewhere a moment ago); describe it after. */
+  refreshTopic(ctx: RequestContext, name: string): Promise<void>;
   /** The topic a produce goes to: auto-created when the broker allows it, else UNKNOWN_TOPIC_OR_PARTITION. */
   ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo>;
   /**
@@ -81,8 +83,6 @@ export interface HttpBrokerApi {
 /** Everything, including what only WebSocket sessions ask. */
 export interface BrokerApi extends HttpBrokerApi {
   readonly brokerId: number;
-  /** Look again for a topic this broker does not serve (a cluster broker may not have seen a topic created elsewhere a moment ago); describe it after. */
-  refreshTopic(ctx: RequestContext, name: string): Promise<void>;
   /** `(-1, -1)` allocates a producer id. */
   /** `(-1, …)` allocates; an issued id is re-claimed only with its secret by the same subject, else a fresh id is issued. */
   initProducer(ctx: RequestContext, producerId: number, producerEpoch: number, producerSecret: string): Promise<{ producerId: number; producerEpoch: number; producerSecret: string }>;

@@ -177,6 +177,7 @@ export class StreamEndpoint {
       const at = expiresAtOf(meta, this.lastAccessOf(meta));
       if (at === undefined || Date.now() < at) {
         if (touch) this.touch(meta);
+        if (this.store.isShared) await this.served(ctx, meta);
         return meta;
       }
       if (await this.drop(ctx, meta, 'expire')) return notFound(path);
@@ -184,6 +185,19 @@ export class StreamEndpoint {
       await this.store.refresh(path);
     }
     throw casExhausted(path);
+  }
+
+  /**
+   * Looks up the stream's topic if this broker does not serve it yet: a stream created through another broker
+   * a moment ago is in the stream store before this broker's topic registry has synced (its own etcd watch).
+   */
+  private async served(ctx: RequestContext, meta: StoredStream): Promise<void> {
+    try {
+      this.broker.describeTopic(ctx, meta.topic);
+    } catch (e) {
+      if (!(e instanceof RunnelError && e.errorName === 'UNKNOWN_TOPIC_OR_PARTITION')) throw e;
+      await this.broker.refreshTopic(ctx, meta.topic);
+    }
   }
 
   /** The latest access this broker knows of: its own, or one another broker shared. */

@@ -77,6 +77,9 @@ export class MemoryBroker implements HttpBrokerApi {
     for (const w of [...this.waiters]) if (w.topic === name) w.wake();
   }
 
+  /** One process holds every topic: nothing to look up again. */
+  async refreshTopic(_ctx: RequestContext, _name: string): Promise<void> {}
+
   async ensureTopic(ctx: RequestContext, name: string): Promise<TopicInfo> {
     return this.topics.get(name)?.info ?? this.createTopic(ctx, { name, partitions: this.config.defaultPartitions, replicationFactor: 1 });
   }
