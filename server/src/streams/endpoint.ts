@@ -456,6 +456,9 @@ export class StreamEndpoint {
   // ---- append / close -------------------------------------------------------------------------
 
   private async append(ctx: RequestContext, path: string, req: Request): Promise<Response> {
+    // In a cluster the close may have been committed through another broker a moment ago (before this broker's
+    // watch delivered it): a linearizable read first, so an append that starts after a close's answer is refused.
+    if (this.store.isShared) await this.store.refresh(path);
     const found = await this.live(ctx, path, true);
     if (found instanceof Response) return found;
     const meta = found;

@@ -20,10 +20,10 @@
  * here: it is in the records (producer-mapping.ts).
  *
  * Limits (docs/durable-streams.md "Stream state"): the cache a broker serves
- * from lags another broker's commit by the watch delay, so a plain append
- * arriving at one broker while another closes the stream may land after the
- * close; a crash between the state commit and the topic deletion that follows
- * it leaves an orphan `ds.…` topic.
+ * from lags another broker's commit by the watch delay (appends read etcd
+ * first; a plain append concurrent with a close through another broker may
+ * still land after it); the topic and the state are two writes, so a crash
+ * between them can leave a `ds.…` topic that no stream names.
  */
 import { z } from 'zod';
 
