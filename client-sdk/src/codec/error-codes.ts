@@ -60,6 +60,7 @@ export const ErrorCode = {
   ORIGIN_NOT_ALLOWED: 1010,
   BROKER_ID_IN_USE: 1011,
   CLUSTER_UNAVAILABLE: 1012,
+  OFFSET_COMMIT_BACKWARDS: 1013,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

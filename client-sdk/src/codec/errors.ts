@@ -60,6 +60,7 @@ const details = {
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Origin is not in the allowed origins' },
   BROKER_ID_IN_USE: { status: 409, message: 'Another live broker is registered with this node id' },
   CLUSTER_UNAVAILABLE: { status: 503, message: 'The cluster metadata store (etcd) cannot be reached; retry' },
+  OFFSET_COMMIT_BACKWARDS: { status: 409, message: 'A standalone commit would lower a committed offset; send rewind: true to move it back on purpose' },
 } as const satisfies Record<ErrorName, { status: number; message: string }>;
 
 type Entry<N extends ErrorName> = { readonly code: (typeof ErrorCode)[N]; readonly retryable: boolean; readonly status: (typeof details)[N]['status']; readonly message: (typeof details)[N]['message'] };

@@ -228,9 +228,9 @@ test('concurrent standalone commits to fresh group names stay within maxGroups',
 
 test('a commit past its deadline is refused REQUEST_TIMED_OUT and nothing is stored', async () => {
   await withCoordinator({}, async (c) => {
-    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() - 1), { errorName: 'REQUEST_TIMED_OUT' });
+    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], { deadlineMs: Date.now() - 1 }), { errorName: 'REQUEST_TIMED_OUT' });
     assert.deepEqual(await c.fetchOffsets('g'), []);
-    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() + 60_000);
+    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], { deadlineMs: Date.now() + 60_000 });
     assert.deepEqual(await c.fetchOffsets('g'), [{ topic: 't', partition: 0, offset: 5, metadata: '' }]);
   });
 });
@@ -239,9 +239,32 @@ test('a commit whose client went away (aborted signal) is refused REQUEST_TIMED_
   await withCoordinator({}, async (c) => {
     const gone = new AbortController();
     gone.abort();
-    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], Date.now() + 60_000, gone.signal), { errorName: 'REQUEST_TIMED_OUT' });
+    await assert.rejects(c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 5, metadata: '' }], { deadlineMs: Date.now() + 60_000, signal: gone.signal }), { errorName: 'REQUEST_TIMED_OUT' });
     assert.deepEqual(await c.fetchOffsets('g'), []);
-    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 6, metadata: '' }], Date.now() + 60_000, new AbortController().signal);
+    await c.commitOffsets('g', -1, '', [{ topic: 't', partition: 0, offset: 6, metadata: '' }], { deadlineMs: Date.now() + 60_000, signal: new AbortController().signal });
     assert.deepEqual(await c.fetchOffsets('g'), [{ topic: 't', partition: 0, offset: 6, metadata: '' }]);
+  });
+});
+
+test('a standalone commit never lowers a committed offset unless it says rewind (a stale request a paused broker forwards late: fault seed 9045)', async () => {
+  await withCoordinator({}, async (c) => {
+    const at = (partition: number, offset: number) => ({ topic: 't', partition, offset, metadata: '' });
+    await c.commitOffsets('g', -1, '', [at(0, 10), at(1, 4)]);
+    await assert.rejects(c.commitOffsets('g', -1, '', [at(1, 9), at(0, 9)]), { errorName: 'OFFSET_COMMIT_BACKWARDS' }, 'all or nothing: one lowered partition refuses the commit');
+    assert.deepEqual(await c.fetchOffsets('g'), [at(0, 10), at(1, 4)]);
+    await c.commitOffsets('g', -1, '', [at(0, 10), at(1, 9), at(2, 0)]); // equal, higher and new partitions are fine
+    await c.commitOffsets('g', -1, '', [at(0, 3)], { rewind: true });
+    assert.deepEqual(await c.fetchOffsets('g'), [at(0, 3), at(1, 9), at(2, 0)]);
+  });
+});
+
+test('a standalone commit is compared with a commit still being stored, not only with stored ones', async () => {
+  await withCoordinator({}, async (c) => {
+    const at = (offset: number) => [{ topic: 't', partition: 0, offset, metadata: '' }];
+    const newer = c.commitOffsets('g', -1, '', at(8)); // not awaited: its fdatasync is in flight
+    const stale = c.commitOffsets('g', -1, '', at(5));
+    await newer;
+    await assert.rejects(stale, { errorName: 'OFFSET_COMMIT_BACKWARDS' });
+    assert.deepEqual(await c.fetchOffsets('g'), at(8));
   });
 });

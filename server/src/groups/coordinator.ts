@@ -34,8 +34,9 @@ import type { AssignmentStrategy } from './assignor.ts';
 import { assertGroupName, groupNameProblem } from './group-name.ts';
 import { MemberBindings, type GroupMemberSink } from './member-bindings.ts';
 import type { OffsetStore } from './offset-store.ts';
+import { topicPartitionKey } from '../metadata/topic-info.ts';
 import { decidePush, type PushState } from './rebalance-window.ts';
-import type { GroupDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from './group-service.ts';
+import type { CommitOptions, GroupDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from './group-service.ts';
 
 export type { GroupMemberSink } from './member-bindings.ts';
 export type { GroupDescription, GroupMemberDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from './group-service.ts';
@@ -151,14 +152,23 @@ export class GroupCoordinator implements GroupService {
   /**
    * Validates the name, range, generation and ownership, then durably stores the offsets. Throws
    * RunnelError. With `deadlineMs` (epoch ms), a commit not yet appended by then is refused
-   * REQUEST_TIMED_OUT instead (see GroupService.commitOffsets).
+   * REQUEST_TIMED_OUT instead; a standalone one lowering a committed offset without `rewind` is refused
+   * OFFSET_COMMIT_BACKWARDS (see CommitOptions).
    */
-  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void> {
+  async commitOffsets(groupId: string, generationId: number, memberId: string, offsets: CommittedOffset[], options: CommitOptions = {}): Promise<void> {
+    const { deadlineMs, signal } = options;
     this.checkRefusal(generationId, memberId);
     assertGroupName(groupId, this.deps.limits.maxGroupNameLength);
     const checking = this.checkOffsets(offsets);
     if (checking) {
       await checking;
+      this.checkRefusal(generationId, memberId);
+    }
+    const guarded = generationId === -1 && options.rewind !== true;
+    // A commit acknowledged before this one arrived may still be in flight to the store: compare with it too.
+    const before = guarded ? this.pendingCommits.get(groupId) : undefined;
+    if (before) {
+      await Promise.allSettled([...before]);
       this.checkRefusal(generationId, memberId);
     }
     // NB: no await from here to store.commit: the generation check and the commit's registration in
@@ -171,6 +181,7 @@ export class GroupCoordinator implements GroupService {
       throw new RunnelError('REQUEST_TIMED_OUT', `the commit reached group ${groupId}'s coordinator ${this.now() - deadlineMs} ms after its deadline; nothing was stored (commit again)`);
     }
     if (signal?.aborted) throw new RunnelError('REQUEST_TIMED_OUT', `the client of this commit to group ${groupId} went away before it was stored; nothing was stored (commit again)`);
+    if (guarded) this.refuseBackwards(groupId, offsets);
     const stored = this.deps.store.commit(groupId, offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' })));
     let pending = this.pendingCommits.get(groupId);
     if (!pending) this.pendingCommits.set(groupId, (pending = new Set()));
@@ -180,6 +191,16 @@ export class GroupCoordinator implements GroupService {
     } finally {
       pending.delete(stored);
       if (pending.size === 0) this.pendingCommits.delete(groupId);
+    }
+  }
+
+  private refuseBackwards(groupId: string, offsets: readonly CommittedOffset[]): void {
+    const committed = new Map(this.deps.store.fetch(groupId, [...new Set(offsets.map((o) => o.topic))]).map((o) => [topicPartitionKey(o.topic, o.partition), o.offset]));
+    for (const o of offsets) {
+      const current = committed.get(topicPartitionKey(o.topic, o.partition));
+      if (current !== undefined && o.offset < current) {
+        throw new RunnelError('OFFSET_COMMIT_BACKWARDS', `group ${groupId} has committed ${o.topic}/${o.partition} at ${current}; this standalone commit of ${o.offset} would move it back (nothing was stored; send rewind: true to do that on purpose)`);
+      }
     }
   }
 

@@ -33,6 +33,18 @@ export interface GroupServiceHost {
   highWatermark(topic: string, partition: number): number | undefined;
 }
 
+/**
+ * How a commit may land. Each guards against a commit its client gave up on landing after a newer one
+ * (the committed offsets would move backwards):
+ * - `deadlineMs` (epoch ms): a commit not appended by then is refused REQUEST_TIMED_OUT, never appended later;
+ * - `signal`: the same once the client went away;
+ * - neither helps when a paused broker resumes: it stamps a request's deadline only when it reads it, long
+ *   after the client timed out and committed elsewhere (fault seeds 1033005064, 9045). So a standalone commit
+ *   never lowers a committed offset unless `rewind` says it means to (members are fenced by generation and may
+ *   seek back).
+ */
+export interface CommitOptions { deadlineMs?: number; signal?: AbortSignal; rewind?: boolean }
+
 export interface GroupJoin { requestId: number; group: string; memberId: string; clientId: string; topics: string[]; sessionTimeoutMs: number }
 
 export interface GroupMemberDescription {
@@ -59,13 +71,11 @@ export interface GroupService {
   /** The sink's connection closed: every membership it holds ends now (nothing more is sent to it). */
   leaveAll(sink: GroupMemberSink): void;
   /**
-   * Validates name, range, generation and ownership, then stores durably. `deadlineMs` (epoch ms): a
-   * commit not appended by then is refused REQUEST_TIMED_OUT and never appended later, so a commit its
-   * client gave up on cannot land after a newer one (offsets would move backwards). `signal`: the same once the
-   * client went away (a broker resumed after a pause finds requests whose clients timed out long ago, and its
-   * deadline starts only when it reads them: fault seed 1033005064).
+   * Validates name, range, generation and ownership, then stores durably. A standalone commit
+   * (generation -1) that would lower a committed offset is refused OFFSET_COMMIT_BACKWARDS unless
+   * `rewind` (see CommitOptions).
    */
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void>;
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], options?: CommitOptions): Promise<void>;
   fetchOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** UNKNOWN_GROUP when the group has neither members nor offsets. Member ids are not shown (they are credentials). */
   describeGroup(group: string): Promise<GroupDescription>;

@@ -42,7 +42,7 @@ export const GroupRequestSchemas = {
   }),
   [GroupForwardType.heartbeat]: z.object({ group: name, memberId: name, generationId: z.number().int() }),
   [GroupForwardType.leave]: z.object({ group: name, memberId: name }),
-  [GroupForwardType.commit]: z.object({ group: name, generationId: z.number().int(), memberId: name, offsets: z.array(Committed).max(100_000), deadlineMs: z.number().int().min(0).optional() }),
+  [GroupForwardType.commit]: z.object({ group: name, generationId: z.number().int(), memberId: name, offsets: z.array(Committed).max(100_000), deadlineMs: z.number().int().min(0).optional(), rewind: z.boolean().optional() }),
   [GroupForwardType.fetch]: z.object({ group: name, topics: z.array(name).max(10_000).optional() }),
   [GroupForwardType.describe]: z.object({ group: name }),
   [GroupForwardType.list]: z.object({}),

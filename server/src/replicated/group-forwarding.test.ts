@@ -194,7 +194,7 @@ test('a member connected to another broker than its coordinator joins, is pushed
     // A commit whose client went away is not forwarded (a broker resumed after a pause reads requests whose clients gave up).
     const gone = new AbortController();
     gone.abort();
-    await assert.rejects(b2.commitOffsets(group, mine.generationId, mine.memberId, [{ topic: 't', partition: owned(mine)[0], offset: 1, metadata: '' }], undefined, gone.signal), { errorName: 'REQUEST_TIMED_OUT' });
+    await assert.rejects(b2.commitOffsets(group, mine.generationId, mine.memberId, [{ topic: 't', partition: owned(mine)[0], offset: 1, metadata: '' }], { signal: gone.signal }), { errorName: 'REQUEST_TIMED_OUT' });
     assert.deepEqual((await b1.fetchOffsets(group)).map((o) => o.offset).sort(), owned(mine).map((p) => 10 + p).sort());
     assert.equal((await b2.fetchOffsets(group, ['other'])).length, 0);
     assert.equal(await b2.heartbeat(group, mine.memberId, mine.generationId), null);

@@ -34,7 +34,7 @@ import type { GroupCoordinator, GroupCoordinatorDeps } from '../groups/coordinat
 import { resolveClusterGroupLimits, type ClusterGroupLimits } from '../groups/cluster-group-limits.ts';
 import { coordinatorPartitionOf } from '../groups/coordinator-placement.ts';
 import type { PartitionLag } from '../groups/consumer-lag.ts';
-import type { GroupDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from '../groups/group-service.ts';
+import type { CommitOptions, GroupDescription, GroupJoin, GroupService, GroupServiceHost, GroupSummary } from '../groups/group-service.ts';
 import type { GroupMemberSink } from '../groups/member-bindings.ts';
 import { OffsetsCoordinators, type OffsetsLeadership } from '../groups/offsets-coordinators.ts';
 import {
@@ -225,13 +225,14 @@ export class ForwardingGroupService implements GroupService {
    * committed a newer offset elsewhere (seen in the fault suite: a retried commit landed 600 ms after a
    * newer one and a fetch answered the older offset).
    */
-  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], deadlineMs?: number, signal?: AbortSignal): Promise<void> {
+  commitOffsets(group: string, generationId: number, memberId: string, offsets: CommittedOffset[], options: CommitOptions = {}): Promise<void> {
+    const { signal, rewind } = options;
     const isMember = generationId !== -1 || memberId !== '';
-    const deadline = deadlineMs ?? (this.deps.nowMs ?? Date.now)() + this.limits.groupCommitDeadlineMs;
+    const deadline = options.deadlineMs ?? (this.deps.nowMs ?? Date.now)() + this.limits.groupCommitDeadlineMs;
     // NB: `signal` (the client went away) stops a forward still waiting for its link, as the deadline stops one that arrives late.
-    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets, deadline, signal), async (leader) => {
+    return this.route(group, (local) => local.commitOffsets(group, generationId, memberId, offsets, { deadlineMs: deadline, signal, rewind }), async (leader) => {
       if (signal?.aborted) throw new RunnelError('REQUEST_TIMED_OUT', `the client of this commit to group ${group} went away before it was forwarded; nothing was stored (commit again)`);
-      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })), deadlineMs: deadline }, undefined, signal);
+      await this.request(leader, GroupForwardType.commit, { group, generationId, memberId, offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? '' })), deadlineMs: deadline, rewind }, undefined, signal);
     }, deadline).catch((e: unknown) => {
       // A member whose coordinator cannot be found rejoins (the SDK keeps the offsets pending meanwhile).
       if (isMember && e instanceof RunnelError && MOVED.has(e.errorName)) throw new RunnelError('REBALANCE_IN_PROGRESS', `group ${group}: ${e.message}`);
@@ -433,8 +434,8 @@ export class ForwardingGroupService implements GroupService {
       await (await this.localCoordinator(group)).leave(group, memberId);
       return {};
     });
-    handle(GroupForwardType.commit, async ({ group, generationId, memberId, offsets, deadlineMs }) => {
-      await (await this.localCoordinator(group)).commitOffsets(group, generationId, memberId, offsets, deadlineMs);
+    handle(GroupForwardType.commit, async ({ group, generationId, memberId, offsets, deadlineMs, rewind }) => {
+      await (await this.localCoordinator(group)).commitOffsets(group, generationId, memberId, offsets, { deadlineMs, rewind });
       return {};
     });
     handle(GroupForwardType.fetch, async ({ group, topics }) => ({ offsets: await (await this.localCoordinator(group, true)).fetchOffsets(group, topics) }));

@@ -70,7 +70,8 @@ export interface HttpBrokerApi {
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */
   waitForRecords(ctx: RequestContext, topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Standalone commits: generationId −1 and memberId ''. Durable before it resolves. */
-  commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void>;
+  /** `rewind`: a standalone commit may lower committed offsets (otherwise OFFSET_COMMIT_BACKWARDS). */
+  commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[], rewind?: boolean): Promise<void>;
   fetchOffsets(ctx: RequestContext, group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** UNKNOWN_GROUP. In a cluster, asked of the group's coordinator. */
   describeGroup(ctx: RequestContext, group: string): Promise<GroupDescription>;

@@ -100,5 +100,9 @@ export function httpBrokerApiContract(name: string, open: () => Promise<ApiFixtu
     assert.deepEqual(api.consumerLag(), [{ group: 'g', topic: 't', partition: 1, lag: 2 }]);
     await assert.rejects(api.describeGroup(ctx, 'nobody'), code('UNKNOWN_GROUP'));
     await assert.rejects(api.commitOffsets(ctx, 'g', 3, 'not-a-member', [{ topic: 't', partition: 0, offset: 0, metadata: '' }]), code('UNKNOWN_MEMBER_ID'));
+    await api.commitOffsets(ctx, 'g', -1, '', [{ topic: 't', partition: 1, offset: 3, metadata: '' }]);
+    await assert.rejects(api.commitOffsets(ctx, 'g', -1, '', [{ topic: 't', partition: 1, offset: 2, metadata: '' }]), code('OFFSET_COMMIT_BACKWARDS'));
+    await api.commitOffsets(ctx, 'g', -1, '', [{ topic: 't', partition: 1, offset: 0, metadata: '' }], true);
+    assert.deepEqual(await api.fetchOffsets(ctx, 'g'), [{ topic: 't', partition: 1, offset: 0, metadata: '' }]);
   });
 }

@@ -133,10 +133,10 @@ export class RequestLayer implements BrokerApi {
     return this.broker.waitForRecords(topic, partition, offset, timeoutMs, signal);
   }
 
-  async commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]) {
+  async commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[], rewind?: boolean) {
     this.access.check(ctx, 'groupCommit', { group });
     for (const topic of new Set(offsets.map((o) => o.topic))) this.access.check(ctx, 'groupCommit', { group, topic });
-    return this.broker.groups.commitOffsets(group, generationId, memberId, offsets, undefined, ctx.signal);
+    return this.broker.groups.commitOffsets(group, generationId, memberId, offsets, { signal: ctx.signal, rewind });
   }
 
   /** Offsets of topics the principal may not see are left out (a fetch of all topics is filtered, not refused). */

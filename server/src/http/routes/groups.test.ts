@@ -27,6 +27,18 @@ test('commit, fetch, describe (with lag), list group offsets', async () => {
   assert.deepEqual(list.groups.map((g: { group: string }) => g.group), ['g1']);
 });
 
+test('a standalone commit lowering a committed offset is 409 OFFSET_COMMIT_BACKWARDS unless rewind: true', async () => {
+  const { app, json } = appFixture();
+  await json('/v1/topics', { name: 't', partitions: 1 });
+  await json('/v1/topics/t/records', { records: [{ value: 1 }, { value: 2 }, { value: 3 }] });
+  assert.equal((await json('/v1/groups/g/offsets', { offsets: [{ topic: 't', partition: 0, offset: 3 }] })).status, 200);
+  const back = await json('/v1/groups/g/offsets', { offsets: [{ topic: 't', partition: 0, offset: 1 }] });
+  assert.equal(back.status, 409);
+  assert.equal(await errorCode(back), 'OFFSET_COMMIT_BACKWARDS');
+  assert.equal((await json('/v1/groups/g/offsets', { offsets: [{ topic: 't', partition: 0, offset: 1 }], rewind: true })).status, 200);
+  assert.deepEqual((await (await app.request('/v1/groups/g/offsets')).json()).offsets, [{ topic: 't', partition: 0, offset: 1, metadata: '' }]);
+});
+
 test('group errors', async () => {
   const { app, json } = appFixture();
   await json('/v1/topics', { name: 't', partitions: 1 });
@@ -53,5 +65,6 @@ test('OpenAPI: a described member has a displayId and no memberId (member ids ar
   assert.deepEqual(Object.keys(member.properties).sort(), ['assignment', 'clientId', 'displayId', 'topics']);
   assert.equal(doc.components.schemas.GroupDescription.properties.members.items.$ref, '#/components/schemas/GroupMember');
   assert.ok(doc.paths['/v1/groups/{group}/offsets'].post.responses['416']);
+  assert.ok(doc.paths['/v1/groups/{group}/offsets'].post.responses['409'], 'OFFSET_COMMIT_BACKWARDS');
   assert.ok(doc.paths['/v1/groups/{group}'].get.responses['400'], 'an illegal group name is 400');
 });

@@ -41,6 +41,7 @@ const CommitBody = z.strictObject({
   offsets: z.array(CommittedOffsetSchema).min(1).max(10_000),
   generationId: z.number().int().min(-1).optional().openapi({ description: 'Default -1 (standalone commit)' }),
   memberId: z.string().optional().openapi({ description: "Default '' (standalone commit)" }),
+  rewind: z.boolean().optional().openapi({ description: 'A standalone commit may lower committed offsets (default false: 409 OFFSET_COMMIT_BACKWARDS)' }),
 }).openapi('CommitOffsets');
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -64,7 +65,7 @@ const fetchOffsets = createRoute({
 
 const commitOffsets = createRoute({
   method: 'post', path: '/v1/groups/{group}/offsets', tags: ['groups'],
-  summary: 'Commit offsets (durable before the answer); an offset above the partition\'s highWatermark is 416 OFFSET_OUT_OF_RANGE',
+  summary: 'Commit offsets (durable before the answer); an offset above the partition\'s highWatermark is 416 OFFSET_OUT_OF_RANGE; a standalone commit lowering a committed offset without rewind is 409 OFFSET_COMMIT_BACKWARDS',
   request: { params: GroupParam, body: { content: { 'application/json': { schema: CommitBody } }, required: true } },
   responses: { 200: json(z.object({ committed: z.number() }), 'Committed'), ...errorResponses(400, 404, 409, 416, 429) },
 });
@@ -79,7 +80,7 @@ export function registerGroupRoutes({ app, broker }: RouteContext): void {
   app.openapi(commitOffsets, async (c) => {
     const body = c.req.valid('json');
     const offsets = body.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? '' }));
-    await broker.commitOffsets(contextOf(c), c.req.valid('param').group, body.generationId ?? -1, body.memberId ?? '', offsets);
+    await broker.commitOffsets(contextOf(c), c.req.valid('param').group, body.generationId ?? -1, body.memberId ?? '', offsets, body.rewind);
     return c.json({ committed: offsets.length }, 200);
   });
 }

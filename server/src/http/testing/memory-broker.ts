@@ -157,10 +157,11 @@ export class MemoryBroker implements HttpBrokerApi {
     return [...(this.committed.get(group)?.values() ?? [])].filter((o) => topics === undefined || topics.includes(o.topic));
   }
 
-  async commitOffsets(_ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[]): Promise<void> {
+  async commitOffsets(_ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[], rewind?: boolean): Promise<void> {
     if (generationId !== -1 || memberId !== '') throw new RunnelError('UNKNOWN_MEMBER_ID');
     for (const o of offsets) this.partition(o.topic, o.partition);
     const map = this.committed.get(group) ?? new Map<string, CommittedOffset>();
+    if (!rewind && offsets.some((o) => o.offset < (map.get(topicPartitionKey(o.topic, o.partition))?.offset ?? 0))) throw new RunnelError('OFFSET_COMMIT_BACKWARDS');
     for (const o of offsets) map.set(topicPartitionKey(o.topic, o.partition), { ...o, metadata: o.metadata ?? '' });
     this.committed.set(group, map);
   }
