@@ -397,7 +397,7 @@ const HTTP_ROWS: Record<keyof typeof HTTP_MATRIX, HttpRow> = {
   'GET /v1/groups/G/offsets': { grants: CLIENT, request: (_k, token) => http('GET', `/v1/groups/${GROUP}/offsets?topic=${TOPIC}`, { token }) },
   'POST /v1/groups/G/offsets': {
     grants: CLIENT,
-    request: (_k, token) => http('POST', `/v1/groups/${GROUP}/offsets`, { token, json: { offsets: [{ topic: TOPIC, partition: 0, offset: 1, metadata: 'http' }] } }),
+    request: (_k, token) => http('POST', `/v1/groups/${GROUP}/offsets`, { token, json: { offsets: [{ topic: TOPIC, partition: 0, offset: 2, metadata: 'http' }] } }),
     probe: () => admin.offsets(GROUP),
   },
   'GET /metrics': { grants: ADMIN, request: (_k, token) => http('GET', '/metrics', { token }) },
