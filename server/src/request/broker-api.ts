@@ -69,8 +69,7 @@ export interface HttpBrokerApi {
   fetch(ctx: RequestContext, topic: string, partition: number, offset: number, maxBytes: number): Promise<PartitionReadResult>;
   /** Resolves once highWatermark > offset, on timeout, on abort or topic deletion (never rejects once started). */
   waitForRecords(ctx: RequestContext, topic: string, partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
-  /** Standalone commits: generationId −1 and memberId ''. Durable before it resolves. */
-  /** `rewind`: a standalone commit may lower committed offsets (otherwise OFFSET_COMMIT_BACKWARDS). */
+  /** Standalone commits: generationId −1 and memberId ''. Durable before it resolves. `rewind`: it may lower committed offsets (otherwise OFFSET_COMMIT_BACKWARDS). */
   commitOffsets(ctx: RequestContext, group: string, generationId: number, memberId: string, offsets: CommittedOffset[], rewind?: boolean): Promise<void>;
   fetchOffsets(ctx: RequestContext, group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** UNKNOWN_GROUP. In a cluster, asked of the group's coordinator. */
