@@ -52,7 +52,10 @@ if (files.some((f) => f.includes('cluster') || f.includes('etcd'))) {
 // Watchdog: a test file whose process never exits would hang CI silently; fail loudly instead.
 const WATCHDOG_MS = Number(process.env.RUNNEL_TEST_WATCHDOG_MS ?? 45 * 60 * 1000);
 const nodeOptions = [process.env.NODE_OPTIONS, '--conditions=runnel-source'].filter(Boolean).join(' ');
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+// Node 20 applies --test-timeout to each file as a whole: a file that hangs fails by name after FILE_TIMEOUT_MS
+// while the other files go on, rather than the watchdog killing the whole run.
+const FILE_TIMEOUT_MS = Number(process.env.RUNNEL_TEST_FILE_TIMEOUT_MS ?? 20 * 60 * 1000);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${FILE_TIMEOUT_MS}`, ...files], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, NODE_OPTIONS: nodeOptions, RUNNEL_TEST: '1' },
