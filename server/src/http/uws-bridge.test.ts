@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import uws, { assertNativeUws } from '../broker/uws.ts';
 import { serveFetch } from './uws-bridge.ts';
+import { sizedResponse } from './sized-body.ts';
 
 const MAX_BODY = 64 * 1024;
 let port = 0;
@@ -25,6 +26,28 @@ async function handler(request: Request): Promise<Response> {
     }
     case '/throws':
       throw new Error('boom');
+    case '/sized': {
+      // Views at odd offsets of one buffer, sizes from 0 B to 4 MiB (more than loopback socket buffers): the bridge must write each from where it lies.
+      const chunks = sizedChunks();
+      return sizedResponse(chunks, { status: 200, headers: new Headers({ 'content-type': 'application/octet-stream', 'x-chunks': String(chunks.length) }) });
+    }
+    case '/request': {
+      // What the app sees of the request: a Request in every way, body readable once.
+      const first = await request.text();
+      const second = await request.text().then(() => 'read twice', (e: Error) => e.name);
+      return Response.json({
+        isRequest: request instanceof Request, method: request.method, url: request.url, header: request.headers.get('x-test'),
+        signal: request.signal instanceof AbortSignal && !request.signal.aborted, first, second, bodyUsed: request.bodyUsed,
+        mode: request.mode, redirect: request.redirect,
+      });
+    }
+    case '/clone': {
+      // A clone taken before the body is read: both read it (through the real Request built for the clone).
+      const copy = request.clone();
+      return Response.json({ copy: await copy.text(), original: await request.text() });
+    }
+    case '/json':
+      return Response.json({ got: await request.json(), clone: (() => { try { return request.clone().url; } catch (e) { return (e as Error).name; } })() });
     case '/stream': {
       const chunks = Number(url.searchParams.get('chunks'));
       const size = Number(url.searchParams.get('size'));
@@ -58,6 +81,17 @@ async function handler(request: Request): Promise<Response> {
     default:
       return new Response('not found', { status: 404 });
   }
+}
+
+/** The /sized route's views: deterministic bytes, at odd offsets of one backing buffer. */
+function sizedChunks(): Uint8Array[] {
+  const sizes = [0, 1, 100, 16 * 1024, 0, 256 * 1024, 7, 200 * 1024, 64 * 1024 + 3, 1, 512 * 1024, 3 * 1024 * 1024, 5, 4 * 1024 * 1024 + 11];
+  const backing = new Uint8Array(sizes.reduce((a, b) => a + b + 5, 0));
+  for (let i = 0; i < backing.length; i++) backing[i] = (i * 31 + (i >> 9)) & 0xff;
+  const chunks: Uint8Array[] = [];
+  let at = 3;
+  for (const n of sizes) { chunks.push(backing.subarray(at, at + n)); at += n + 5; }
+  return chunks;
 }
 
 before(async () => {
@@ -173,4 +207,53 @@ test('client abort mid-stream cancels the response stream and the server keeps s
   assert.match(why, /^cancelled: client closed the connection/);
   const r2 = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', body: 'still here' });
   assert.equal((await r2.json()).body, 'still here');
+});
+
+test('a body of views (sizedResponse) arrives byte for byte with its Content-Length, through a slow reader (backpressure)', async () => {
+  const expected = Buffer.concat(sizedChunks());
+  for (const slow of [false, true]) {
+    const r = await fetch(`http://127.0.0.1:${port}/sized`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-length'), String(expected.length));
+    assert.equal(r.headers.get('x-chunks'), '14');
+    const reader = r.body!.getReader();
+    const got: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      got.push(value);
+      if (slow) await new Promise((res) => setTimeout(res, 3));
+    }
+    assert.ok(Buffer.concat(got).equals(expected), `body differs (slow reader: ${slow})`);
+  }
+  const head = await fetch(`http://127.0.0.1:${port}/sized`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  // The same response read in process (no bridge): an ordinary body of the same bytes.
+  const inProcess = await handler(new Request('http://x/sized'));
+  assert.ok(Buffer.from(await inProcess.arrayBuffer()).equals(expected));
+});
+
+test('a client gone mid-way through a body of views leaves the server serving', async () => {
+  const controller = new AbortController();
+  const r = await fetch(`http://127.0.0.1:${port}/sized`, { signal: controller.signal });
+  await r.body!.getReader().read();
+  controller.abort();
+  const again = await fetch(`http://127.0.0.1:${port}/sized`);
+  assert.equal((await again.arrayBuffer()).byteLength, Buffer.concat(sizedChunks()).length);
+});
+
+test('the app gets a Request: fields, signal, body once, and what only a real Request has (mode, clone)', async () => {
+  const r = await fetch(`http://127.0.0.1:${port}/request?q=1`, { method: 'PUT', headers: { 'x-test': 'yes' }, body: 'héllo' });
+  assert.deepEqual(await r.json(), {
+    isRequest: true, method: 'PUT', url: `http://127.0.0.1:${port}/request?q=1`, header: 'yes', signal: true,
+    first: 'héllo', second: 'TypeError', bodyUsed: true, mode: 'cors', redirect: 'follow',
+  });
+  const c = await fetch(`http://127.0.0.1:${port}/clone`, { method: 'POST', body: 'twice' });
+  assert.deepEqual(await c.json(), { copy: 'twice', original: 'twice' });
+  const j = await fetch(`http://127.0.0.1:${port}/json`, { method: 'POST', body: '{"a":[1,2]}' });
+  // After a fast-path read, a clone built from the used body cannot read it again.
+  assert.deepEqual(await j.json(), { got: { a: [1, 2] }, clone: 'TypeError' });
+  const bad = await fetch(`http://127.0.0.1:${port}/json`, { method: 'POST', body: '{not json' });
+  assert.equal(bad.status, 500);
 });

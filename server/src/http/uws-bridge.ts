@@ -17,6 +17,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { RunnelError } from '@runnel/client/codec';
+import { bridgedRequest } from './bridged-request.ts';
+import { sizedBodyOf } from './sized-body.ts';
 
 /** What the bridge knows of the peer, handed to the app as its env (Hono `c.env`). */
 export interface ConnectionInfo { remoteAddress: string }
@@ -34,6 +36,8 @@ export interface ServeFetchOptions {
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'set-cookie']);
 /** WHATWG Request refuses a body for these methods; one sent anyway is read (bounded) and dropped. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
+/** Methods a WHATWG Request refuses outright: 400, as the Request constructor would have made it. */
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 type State = 'reading' | 'dispatched' | 'done' | 'aborted';
 
@@ -88,6 +92,8 @@ class Exchange {
       await response.body?.cancel().catch(() => {});
       return;
     }
+    const sized = method === 'HEAD' ? undefined : sizedBodyOf(response);
+    if (sized !== undefined && sized.length > 0) return this.pumpSized(response, sized.chunks, sized.length);
     if (response.body !== null && isStreamed(response)) return this.pump(response, response.body);
     const body = response.body === null || method === 'HEAD' ? null : new Uint8Array(await response.arrayBuffer());
     if (this.isAborted) return;
@@ -97,6 +103,47 @@ class Exchange {
       if (body === null) this.res.endWithoutBody(method === 'HEAD' ? Number(response.headers.get('content-length') ?? 0) : 0);
       else this.res.end(body);
     });
+  }
+
+  /**
+   * Writes a body of views with its Content-Length (uWS `tryEnd`): what the socket does not take is not
+   * buffered by uWS, so on backpressure the rest of the view is written again from the write offset once
+   * the socket drains. No view is copied on this side.
+   */
+  private async pumpSized(response: Response, chunks: readonly Uint8Array[], total: number): Promise<void> {
+    this.res.onWritable(() => {
+      this.wakeWriter();
+      return true;
+    });
+    let i = 0;
+    let chunkStart = 0; // body offset of chunks[i]
+    let headWritten = false;
+    for (;;) {
+      let finished = false;
+      this.res.cork(() => {
+        if (!headWritten) this.writeHead(response);
+        headWritten = true;
+        while (i < chunks.length) {
+          const chunk = chunks[i];
+          const from = this.res.getWriteOffset() - chunkStart;
+          const [ok, done] = this.res.tryEnd(from === 0 ? chunk : chunk.subarray(from), total);
+          if (done) { finished = true; return; }
+          if (!ok) return;
+          chunkStart += chunk.byteLength;
+          i++;
+        }
+      });
+      if (finished) { this.state = 'done'; return; }
+      if (i === chunks.length) {
+        // Cannot happen (the length is the views' sum): the head is out, so the only honest end is a cut.
+        this.opts.onError?.(new Error(`sized body: ${total} bytes declared, ${chunkStart} written`), undefined);
+        this.state = 'done';
+        this.res.close();
+        return;
+      }
+      await new Promise<void>((resolve) => (this.writableWaiter = resolve));
+      if (this.isAborted) return;
+    }
   }
 
   /** Streams a chunked body with backpressure; cancels the stream when the client goes away. */
@@ -185,13 +232,12 @@ function tooLarge(maxBodyBytes: number): RunnelError {
 
 function dispatch(ex: Exchange, fetch: FetchHandler, info: ConnectionInfo, method: string, url: string, headers: Headers, body: Uint8Array<ArrayBuffer> | null): void {
   ex.state = 'dispatched';
-  let request: Request;
-  try {
-    request = new Request(url, { method, headers, body, signal: ex.controller.signal });
-  } catch (cause) {
-    ex.endWithError(new RunnelError('INVALID_REQUEST', `malformed request: ${(cause as Error).message}`), 400, true);
+  if (FORBIDDEN_METHODS.has(method)) {
+    ex.endWithError(new RunnelError('INVALID_REQUEST', `malformed request: method ${method} is not allowed`), 400, true);
     return;
   }
+  // The URL is a parsed href and the headers are validated: nothing left for a Request constructor to refuse.
+  const request = bridgedRequest(url, method, headers, ex.controller.signal, body);
   Promise.resolve()
     .then(() => fetch(request, info))
     .then((response) => ex.respond(response, method))

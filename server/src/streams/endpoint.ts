@@ -24,6 +24,7 @@ import type { HttpBrokerApi } from '../request/broker-api.ts';
 import type { RequestContext } from '../request/request-context.ts';
 import type { Limits } from '../limits.ts';
 import { contextOf } from '../http/route-context.ts';
+import { sizedResponse } from '../http/sized-body.ts';
 import {
   checkProducer, etagOf, generationFrom, expiresAtOf, formatOffset, ifNoneMatchHits, isJsonType, isTrueHeader, jsonMessages, mediaType,
   nextCursor, parseExpiry, parseNonNegativeInt, parseOffset, parseProducer, sseDataLines, sseIsText, streamPathOf, type ProducerHeaders,
@@ -105,6 +106,9 @@ function jsonArrayOf(values: Uint8Array[]): Uint8Array<ArrayBuffer> {
 
 /** The protocol's producer answer headers. */
 const producerHeaders = (epoch: number, seq: number): Record<string, string> => ({ 'producer-epoch': String(epoch), 'producer-seq': String(seq) });
+
+/** Values at least this large go to the socket as views of the read buffer; smaller ones are copied together. */
+const VIEW_MIN_BYTES = 16 * 1024;
 
 interface ReadResult { values: Uint8Array[]; next: number; bytes: number }
 
@@ -698,13 +702,33 @@ export class StreamEndpoint {
     return { values, next: pos, bytes };
   }
 
-  private bodyOf(meta: StreamMeta, values: Uint8Array[]): Uint8Array<ArrayBuffer> {
-    if (isJsonType(meta.contentType)) return jsonArrayOf(values);
-    if (values.length === 1 && values[0].byteOffset === 0 && values[0].byteLength === values[0].buffer.byteLength) return values[0] as Uint8Array<ArrayBuffer>;
-    const out = new Uint8Array(values.reduce((n, v) => n + v.length, 0));
-    let at = 0;
-    for (const v of values) { out.set(v, at); at += v.length; }
-    return out;
+  /**
+   * The answer's body as views for `sizedResponse`: a large value is sent as it lies in the read buffer,
+   * runs of small ones are copied together (one socket write per 100 B record would cost more than the copy).
+   */
+  private chunksOf(meta: StreamMeta, values: Uint8Array[]): Uint8Array[] {
+    if (isJsonType(meta.contentType)) return [jsonArrayOf(values)];
+    const chunks: Uint8Array[] = [];
+    let runFrom = 0;
+    let runBytes = 0;
+    const endRun = (to: number) => {
+      if (to - runFrom === 1) chunks.push(values[runFrom]);
+      else if (to > runFrom) {
+        const out = new Uint8Array(runBytes);
+        let at = 0;
+        for (let i = runFrom; i < to; i++) { out.set(values[i], at); at += values[i].length; }
+        chunks.push(out);
+      }
+      runBytes = 0;
+    };
+    for (let i = 0; i < values.length; i++) {
+      if (values[i].length < VIEW_MIN_BYTES) { if (runBytes === 0) runFrom = i; runBytes += values[i].length; continue; }
+      endRun(i);
+      chunks.push(values[i]);
+      runFrom = i + 1;
+    }
+    endRun(values.length);
+    return chunks;
   }
 
   private async waitForData(ctx: RequestContext, meta: StreamMeta, position: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -775,7 +799,7 @@ export class StreamEndpoint {
     // close is found by asking that offset again — a cached empty 200 would hide both for max-age).
     h.set('cache-control', result.values.length === 0 ? 'no-store' : `${this.requiresPrivateCache ? 'private' : 'public'}, max-age=60, stale-while-revalidate=300`);
     if (ifNoneMatchHits(req.headers.get('if-none-match'), etag)) return new Response(null, { status: 304, headers: h });
-    return new Response(this.bodyOf(meta, result.values), { status: 200, headers: h });
+    return sizedResponse(this.chunksOf(meta, result.values), { status: 200, headers: h });
   }
 
   private readHeaders(meta: StreamMeta, next: number, tail: number): Headers {

@@ -1,0 +1,34 @@
+/**
+ * A response whose body is a list of byte views (records read from the log), which the uWS bridge writes to
+ * the socket as they are, with a Content-Length, instead of copying them into one buffer and that buffer
+ * through a web stream again (a 1 MiB catch-up answer was built three times: GC was 29 % of the broker
+ * serving eight catch-up readers). Whoever else reads the response (`app.request()` in tests, a middleware
+ * that builds a new Response from it) sees an ordinary body made of the same views.
+ */
+
+export interface SizedBody { readonly chunks: readonly Uint8Array[]; readonly length: number }
+
+const bodies = new WeakMap<Response, SizedBody>();
+
+export function sizedResponse(chunks: readonly Uint8Array[], init: { status: number; headers: Headers }): Response {
+  let length = 0;
+  for (const c of chunks) length += c.byteLength;
+  init.headers.set('content-length', String(length));
+  let next = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // Skips empty views: a zero-length chunk means nothing to a reader but costs a turn.
+      while (next < chunks.length && chunks[next].byteLength === 0) next++;
+      if (next === chunks.length) controller.close();
+      else controller.enqueue(chunks[next++]);
+    },
+  }, { highWaterMark: 0 });
+  const response = new Response(stream, init);
+  bodies.set(response, { chunks, length });
+  return response;
+}
+
+/** The views of a response made by `sizedResponse`, or undefined for any other response. */
+export function sizedBodyOf(response: Response): SizedBody | undefined {
+  return bodies.get(response);
+}
