@@ -5,7 +5,7 @@
  * stream; it fdatasyncs the segment before answering an append and holds a
  * per-stream lock across write+fdatasync+LMDB put, so its appends to one stream
  * are serialized), each in its own process on this machine, driven by the same
- * client code (Node fetch, HTTP/1.1 keep-alive), same bodies, same concurrency.
+ * client code (node:http keep-alive for appends and catch-up, fetch for tails), same bodies, same concurrency.
  * Each phase runs for Runnel then the reference before the next phase (load on
  * this shared machine drifts), after one warm-up of both, for BENCH_DS_SECONDS:
  *  - acknowledged appends/s of 100 B bodies, 1 and 64 concurrent writers, one stream;
@@ -20,11 +20,11 @@
  * broker runs every phase too, as "before"). Last line: {"bench":"streams",...}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, get } from 'node:http';
+import { Agent, get, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { spawnBroker } from '../broker/child.ts';
@@ -64,15 +64,43 @@ async function append(url: string, body: Uint8Array<ArrayBuffer>): Promise<strin
   return res.headers.get('stream-next-offset')!;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** One append through a lean node:http keep-alive client (see appendRate). */
+function appendLean(agent: Agent, url: URL, body: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 204 || res.statusCode === 200 ? resolve() : reject(new Error(`append ${url.href}: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Acknowledged appends/s by `writers` concurrent writers (one connection each) to one stream. The writers are
+ * node:http, not fetch: fetch cost this client ~620 µs of CPU per append (profiled), more than either server
+ * spends on it, so a fetch client measured itself (and took the servers' second core at 64 writers).
+ */
 async function appendRate(base: string, writers: number, seconds = SECONDS): Promise<number> {
   const url = `${base}/v1/stream/bench-append-${writers}-${Date.now()}`;
   await create(url);
+  const target = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: writers });
   const body = new Uint8Array(100).fill(97);
   let acked = 0;
   const started = performance.now();
   const until = started + seconds * 1000;
-  await Promise.all(Array.from({ length: writers }, async () => { while (performance.now() < until) { await append(url, body); acked++; } }));
-  return acked / ((performance.now() - started) / 1000);
+  await Promise.all(Array.from({ length: writers }, async () => { while (performance.now() < until) { await appendLean(agent, target, body); acked++; } }));
+  const rate = acked / ((performance.now() - started) / 1000);
+  agent.destroy();
+  return rate;
 }
 
 /** Creates the catch-up stream: READ_MB of 64 KiB appends from 8 writers. */
@@ -241,8 +269,16 @@ async function main(): Promise<void> {
     const each = async (fn: (s: Server) => Promise<void>) => { for (const s of servers) await fn(s); };
     // Warm-up (JIT, connections, first files), not counted.
     await each(async (s) => { await appendRate(s.base, 8, 1); const f = await fillReadStream(s.base); await catchUpRate(f.url, f.bytes, 1, 0); });
-    await each(async (s) => { out[s.name].appendsPerSec1 = Math.round(await appendRate(s.base, 1)); });
-    await each(async (s) => { out[s.name].appendsPerSec64 = Math.round(await appendRate(s.base, 64)); });
+    for (const writers of [1, 64]) {
+      await each(async (s) => {
+        const cpu0 = cpuSeconds(s.child.pid!);
+        const started = performance.now();
+        const rate = await appendRate(s.base, writers);
+        const appends = rate * ((performance.now() - started) / 1000);
+        out[s.name][`appendsPerSec${writers}`] = Math.round(rate);
+        out[s.name][`appendCpuUs${writers}`] = Math.round(((cpuSeconds(s.child.pid!) - cpu0) * 1e6) / appends);
+      });
+    }
     for (const readers of [1, READERS]) {
       await each(async (s) => {
         const f = await fillReadStream(s.base);
@@ -266,7 +302,7 @@ async function main(): Promise<void> {
     });
     for (const s of servers) {
       const r = out[s.name];
-      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1}, 64 writers ${r.appendsPerSec64}; catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
+      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1} (${r.appendCpuUs1} µs server CPU each), 64 writers ${r.appendsPerSec64} (${r.appendCpuUs64} µs); catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
     }
     const runnel = out.runnel, ref = out.reference;
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));

@@ -8,7 +8,11 @@
 
 export interface SizedBody { readonly chunks: readonly Uint8Array[]; readonly length: number }
 
-const bodies = new WeakMap<Response, SizedBody>();
+/**
+ * Keyed by the body stream, not the Response: middleware that adds a header after the handler (Hono's
+ * `c.header`, CORS) builds a new Response around the same stream, which must still go out as views.
+ */
+const bodies = new WeakMap<ReadableStream<Uint8Array>, SizedBody>();
 
 export function sizedResponse(chunks: readonly Uint8Array[], init: { status: number; headers: Headers }): Response {
   let length = 0;
@@ -24,11 +28,12 @@ export function sizedResponse(chunks: readonly Uint8Array[], init: { status: num
     },
   }, { highWaterMark: 0 });
   const response = new Response(stream, init);
-  bodies.set(response, { chunks, length });
+  bodies.set(stream, { chunks, length });
   return response;
 }
 
-/** The views of a response made by `sizedResponse`, or undefined for any other response. */
+/** The views of a response made by `sizedResponse` (or around its body), or undefined: any other, or its body already read. */
 export function sizedBodyOf(response: Response): SizedBody | undefined {
-  return bodies.get(response);
+  const body = response.body;
+  return body === null || response.bodyUsed ? undefined : bodies.get(body);
 }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import uws, { assertNativeUws } from '../broker/uws.ts';
 import { serveFetch } from './uws-bridge.ts';
-import { sizedResponse } from './sized-body.ts';
+import { sizedBodyOf, sizedResponse } from './sized-body.ts';
+
+let sizedSeen = false;
 
 const MAX_BODY = 64 * 1024;
 let port = 0;
@@ -30,6 +32,14 @@ async function handler(request: Request): Promise<Response> {
       // Views at odd offsets of one buffer, sizes from 0 B to 4 MiB (more than loopback socket buffers): the bridge must write each from where it lies.
       const chunks = sizedChunks();
       return sizedResponse(chunks, { status: 200, headers: new Headers({ 'content-type': 'application/octet-stream', 'x-chunks': String(chunks.length) }) });
+    }
+    case '/sized-rewrapped': {
+      // As middleware does when it adds a header after the handler: a new Response around the same body.
+      const inner = sizedResponse(sizedChunks(), { status: 200, headers: new Headers({ 'content-type': 'application/octet-stream' }) });
+      const outer = new Response(inner.body, inner);
+      outer.headers.set('vary', 'Origin');
+      sizedSeen = sizedBodyOf(outer) !== undefined;
+      return outer;
     }
     case '/request': {
       // What the app sees of the request: a Request in every way, body readable once.
@@ -226,6 +236,10 @@ test('a body of views (sizedResponse) arrives byte for byte with its Content-Len
     }
     assert.ok(Buffer.concat(got).equals(expected), `body differs (slow reader: ${slow})`);
   }
+  const wrapped = await fetch(`http://127.0.0.1:${port}/sized-rewrapped`);
+  assert.equal(wrapped.headers.get('vary'), 'Origin');
+  assert.ok(Buffer.from(await wrapped.arrayBuffer()).equals(expected));
+  assert.ok(sizedSeen, 'a Response built around a sized body is still sent as views');
   const head = await fetch(`http://127.0.0.1:${port}/sized`, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(await head.text(), '');

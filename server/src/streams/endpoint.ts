@@ -126,7 +126,8 @@ export class StreamEndpoint {
   constructor(private readonly broker: HttpBrokerApi, private readonly store: StreamStore, private readonly limits: Limits, private readonly requiresPrivateCache: boolean, options: StreamEndpointOptions = {}) {
     this.longPollMs = options.longPollTimeoutMs ?? 10_000;
     this.sseMaxMs = options.sseMaxMs ?? 60_000;
-    this.maxRead = options.maxReadBytes ?? Math.min(limits.maxHttpBodyBytes, 1024 * 1024);
+    // As large as any log read (limits.maxReadBytes): the answer goes out as views of that read, not a copy.
+    this.maxRead = options.maxReadBytes ?? limits.maxReadBytes;
     // Live readers end when their stream closes or goes, whichever broker changed it (a cluster's watch).
     store.onChange((_path, before, now) => {
       if (before === undefined) return;
