@@ -43,8 +43,8 @@ export interface FaultsReport {
   ok: boolean;
 }
 
-/** A failover slower than this prints the schedule's client errors (never a failure by itself). */
-const SLOW_FAILOVER_MS = 10_000;
+/** Failovers slower than this print their client errors (and, with RUNNEL_FAULTS_SLOW_LOGS=1, broker logs and history), never a failure by itself; RUNNEL_FAULTS_SLOW_MS sets it. */
+const SLOW_FAILOVER_MS = Number(process.env.RUNNEL_FAULTS_SLOW_MS ?? 10_000);
 const ARTIFACTS_DIR = fileURLToPath(new URL('../artifacts', import.meta.url));
 
 /** The history as JSON, replica bytes as base64 (so a failure can be inspected and re-checked). */

@@ -53,7 +53,7 @@ export class ClusterNode {
   private isolationTimer: NodeJS.Timeout | undefined;
   private isolated = false;
   /** The last answer of each peer to this broker's status requests (isolation monitor), and what it said about etcd. */
-  private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean }>();
+  private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean; etcdContactAtMs: number | null }>();
   /** When this broker's registration was last revoked while etcd answered (the cluster judged it down). */
   private deposedAtMs: number | null = null;
   /** Lease of each registered broker, as last seen (a new one: the broker registered again). */
@@ -319,11 +319,17 @@ export class ClusterNode {
     // (fault seed 7000: 5 s from the cut to the next ack). Not less: on a loaded machine a live peer can stall
     // for over a second while another broker dies, and a false verdict sends every client of this broker away
     // (the browser failover test saw its page moved off a broker that had lost only a peer, at 1.8 s).
-    const detector = new IsolationDetector({ etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: limits.brokerSessionTimeoutMs });
+    const detector = new IsolationDetector({
+      etcdSilenceMs: limits.brokerLeaseTtlMs, peerSilenceMs: limits.brokerSessionTimeoutMs,
+      witnessMarginMs: this.store.connection.limits.connectivityProbeIntervalMs,
+    });
     const answers = this.peerAnswers;
     const inflight = new Set<number>();
     const etcdFresh = () => Date.now() - this.store.connection.lastContactMs < limits.brokerLeaseTtlMs;
-    this.server.handle(ForwardType.status, async () => encodeStatusAnswer(etcdFresh()));
+    this.server.handle(ForwardType.status, async () => {
+      const last = this.store.connection.lastContactMs;
+      return encodeStatusAnswer(etcdFresh(), last === 0 ? null : Date.now() - last);
+    });
     this.isolationTimer = setInterval(() => {
       const now = Date.now();
       const peers: PeerObservation[] = [];
@@ -333,11 +339,16 @@ export class ClusterNode {
         // A peer whose host refuses the dial (nothing listens: SIGKILLed, stopped) is dead, not out of reach: its
         // registration lingers until its lease expires, and a broker that outlived two of three peers is not cut
         // off (cluster-min-isr saw the survivor send its clients away under load). Still asked, so it counts again once it answers.
-        if (!this.links.nothingListens(b.id)) peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs });
+        if (!this.links.nothingListens(b.id)) peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs, etcdContactAtMs: last?.etcdContactAtMs ?? null });
         if (inflight.has(b.id)) continue;
         inflight.add(b.id);
         this.links.request(b.id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)
-          .then((body) => answers.set(b.id, { atMs: Date.now(), seesEtcd: decodeStatusAnswer(body).etcdConnected }), () => undefined)
+          .then((body) => {
+            const status = decodeStatusAnswer(body);
+            // In this broker's clock: the answer's arrival minus its age (transit makes it at most a little late).
+            const atMs = Date.now();
+            answers.set(b.id, { atMs, seesEtcd: status.etcdConnected, etcdContactAtMs: status.etcdContactAgeMs === null ? null : atMs - status.etcdContactAgeMs });
+          }, () => undefined)
           .finally(() => inflight.delete(b.id));
       }
       const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers, deposedAtMs: this.deposedAtMs });

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { RunnelError } from '@runnel/client/codec';
 import {
   decodeProduceAnswer, decodeProduceForward, decodeProducerStateAnswer, decodeProducerStateForward, decodeReadAnswer, decodeReadForward,
-  decodeTimestampAnswer, decodeTimestampForward, encodeErrorAnswer, encodeProduceAnswer, encodeProduceForward, encodeProducerStateAnswer,
+  decodeStatusAnswer, decodeTimestampAnswer, decodeTimestampForward, encodeErrorAnswer, encodeStatusAnswer, encodeProduceAnswer, encodeProduceForward, encodeProducerStateAnswer,
   encodeProducerStateForward, encodeReadAnswer, encodeReadForward, encodeTimestampAnswer, encodeTimestampForward,
 } from './forward-protocol.ts';
 
@@ -37,7 +37,7 @@ test("an error answer throws the leader's error code and message", () => {
 test('any bytes decode to a value or an INVALID_REQUEST/answer RunnelError, never another throw', () => {
   const decoders = [
     decodeProduceForward, decodeReadForward, decodeTimestampForward, decodeProducerStateForward,
-    decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer, (b: Uint8Array) => decodeProducerStateAnswer(b, 1),
+    decodeProduceAnswer, decodeReadAnswer, decodeTimestampAnswer, (b: Uint8Array) => decodeProducerStateAnswer(b, 1), decodeStatusAnswer,
   ];
   fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(decoders.length - 1), (bytes, k) => {
     try {
@@ -58,4 +58,14 @@ test('trailing bytes and a bad acks are refused', () => {
   assert.throws(() => decodeProducerStateForward(encodeProducerStateForward({ topicId: 't', partition: 0, producerId: -1 })), /producer id -1/);
   const tooMany = { producerId: 1, producerEpoch: 0, historyLength: 6, batches: Array.from({ length: 6 }, (_, i) => ({ baseSequence: i, lastSequence: i, baseOffset: i, lastOffset: i })) };
   assert.throws(() => decodeProducerStateAnswer(encodeProducerStateAnswer(tooMany), 1), /6 batches/);
+});
+
+test('status answers carry the etcd contact age; the one-byte answer of the previous version still decodes (age unknown)', () => {
+  assert.deepEqual(decodeStatusAnswer(encodeStatusAnswer(true, 42.4)), { etcdConnected: true, etcdContactAgeMs: 42 });
+  assert.deepEqual(decodeStatusAnswer(encodeStatusAnswer(false, null)), { etcdConnected: false, etcdContactAgeMs: null });
+  assert.deepEqual(decodeStatusAnswer(encodeStatusAnswer(false, 1e12)), { etcdConnected: false, etcdContactAgeMs: null }, 'beyond u32: as never');
+  assert.deepEqual(decodeStatusAnswer(Uint8Array.of(1)), { etcdConnected: true, etcdContactAgeMs: null });
+  for (const bad of [new Uint8Array(0), Uint8Array.of(2), new Uint8Array(3), new Uint8Array(6)]) {
+    assert.throws(() => decodeStatusAnswer(bad), (e: unknown) => e instanceof RunnelError && e.errorName === 'INVALID_REQUEST');
+  }
 });

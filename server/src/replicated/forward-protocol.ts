@@ -15,7 +15,7 @@
  * - producer state: str topicId | u32 partition | f64 producerId
  * - producer ans.:  u8 1 | u8 known | (if known) i16 producerEpoch | u32 historyLength | u8 n
  *                   | n × (u32 baseSequence | u32 lastSequence | f64 baseOffset | f64 lastOffset)
- * - status:         (empty) → u8 etcdConnected
+ * - status:         (empty) → u8 etcdConnected, u32 ms since its last etcd answer
  * - any answer may instead be: u8 0 | i16 error code | str message
  * Offsets travel as f64: exact for every safe integer, which offsets are.
  */
@@ -26,14 +26,26 @@ import { PRODUCER_BATCHES_RETAINED, type ProducerEntry } from '../log/producer-s
 /** Request types on the internal protocol's extension range (the replication protocol's own types are below 100). */
 export const ForwardType = { produce: 100, read: 101, offsetForTimestamp: 102, status: 103, producerState: 104 } as const;
 
-/** A broker's answer to `status` (no body asked): u8 etcdConnected (isolation.ts asks peers). */
-export function encodeStatusAnswer(etcdConnected: boolean): Uint8Array {
-  return Uint8Array.of(etcdConnected ? 1 : 0);
+/** `etcdContactAgeMs` when the broker never reached etcd (and the most an answer can say). */
+const NEVER_CONTACTED = 0xffff_ffff;
+
+/**
+ * A broker's answer to `status` (no body asked; isolation.ts asks peers): u8 etcdConnected, then u32 ms since its
+ * last etcd answer (0xffffffff: never). A broker of the version before sends the u8 alone: its age is null.
+ */
+export function encodeStatusAnswer(etcdConnected: boolean, etcdContactAgeMs: number | null): Uint8Array {
+  const out = new Uint8Array(5);
+  out[0] = etcdConnected ? 1 : 0;
+  const age = etcdContactAgeMs === null ? NEVER_CONTACTED : Math.min(NEVER_CONTACTED, Math.max(0, Math.round(etcdContactAgeMs)));
+  new DataView(out.buffer).setUint32(1, age);
+  return out;
 }
 
-export function decodeStatusAnswer(buf: Uint8Array): { etcdConnected: boolean } {
-  if (buf.length !== 1 || buf[0] > 1) throw new RunnelError('INVALID_REQUEST', `status answer: expected 1 byte 0 or 1, got ${buf.length} bytes`);
-  return { etcdConnected: buf[0] === 1 };
+export function decodeStatusAnswer(buf: Uint8Array): { etcdConnected: boolean; etcdContactAgeMs: number | null } {
+  if ((buf.length !== 1 && buf.length !== 5) || buf[0] > 1) throw new RunnelError('INVALID_REQUEST', `status answer: expected 1 or 5 bytes starting 0 or 1, got ${buf.length} bytes`);
+  if (buf.length === 1) return { etcdConnected: buf[0] === 1, etcdContactAgeMs: null };
+  const age = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(1);
+  return { etcdConnected: buf[0] === 1, etcdContactAgeMs: age === NEVER_CONTACTED ? null : age };
 }
 
 export interface ProduceForward { topicId: string; partition: number; acks: Acks; batch: Uint8Array }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IsolationDetector } from './isolation.ts';
 
-const limits = { etcdSilenceMs: 2000, peerSilenceMs: 2400 };
+const limits = { etcdSilenceMs: 2000, peerSilenceMs: 2400, witnessMarginMs: 1000 };
 const peer = (id: number, reachable: boolean, seesEtcd: boolean | null) => ({ id, reachable, seesEtcd });
 
 test('cut off from etcd while a reachable peer sees it: isolated a lease TTL after the last etcd answer, not before', () => {
@@ -13,6 +13,22 @@ test('cut off from etcd while a reachable peer sees it: isolated a lease TTL aft
   assert.equal(v.isolated, true);
   assert.match(v.reason, /broker 2 reaches it/);
   assert.equal(d.observe({ nowMs: 2100, etcdLastContactMs: 2050, peers: [peer(2, true, true)] }).isolated, false, 'back at once when etcd answers');
+});
+
+test('etcd down for everyone, a peer last heard it a moment after this broker: no witness, keep serving; a peer that heard it a probe interval later is one', () => {
+  // Fault seed 14054: etcd SIGKILLed at 1000; this broker's last answer was at 100, the peer's at 900 (their
+  // probes run out of phase). At 2100 this broker is 2 s silent while the peer still counts etcd as fresh.
+  const seen = (id: number, etcdContactAtMs: number | null) => ({ id, reachable: true, seesEtcd: true, etcdContactAtMs });
+  const d = new IsolationDetector(limits);
+  for (let t = 2000; t <= 6000; t += 100) assert.equal(d.observe({ nowMs: t, etcdLastContactMs: 100, peers: [seen(2, 900), seen(3, 1099)] }).isolated, false, `t=${t}`);
+  // Only this broker is cut off: the peer keeps hearing etcd after this broker's last answer.
+  const cut = new IsolationDetector(limits);
+  assert.equal(cut.observe({ nowMs: 2100, etcdLastContactMs: 100, peers: [seen(2, 900)] }).isolated, false);
+  const v = cut.observe({ nowMs: 2200, etcdLastContactMs: 100, peers: [seen(2, 1101)] });
+  assert.equal(v.isolated, true);
+  assert.match(v.reason, /broker 2 reaches it/);
+  // A peer of the previous version says only "fresh": believed, as before.
+  assert.equal(new IsolationDetector(limits).observe({ nowMs: 2100, etcdLastContactMs: 100, peers: [seen(2, null)] }).isolated, true);
 });
 
 test('etcd down for everyone (peers do not see it either), or nothing reachable at all: keep serving', () => {

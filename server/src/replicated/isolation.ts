@@ -9,7 +9,13 @@
  *
  * Isolated when either:
  * - etcd has been unreachable for a lease TTL while a broker it can reach
- *   does reach etcd (only this broker is cut off from etcd), or
+ *   does reach etcd (only this broker is cut off from etcd): that broker's
+ *   last etcd answer came more than `witnessMarginMs` (the probe interval)
+ *   after this broker's own. A peer that merely still counts etcd as fresh
+ *   is no witness: when etcd goes down for everyone, the broker that last
+ *   heard it a moment before the others would otherwise send every other
+ *   broker's clients to itself (fault seed 14054: clients moved onto the
+ *   one broker that was then paused), or
  * - etcd is reachable, other brokers are registered there (alive), and none
  *   of them has answered for `peerSilenceMs` (cut off from the brokers), or
  * - etcd is reachable, the cluster deposed this broker (its registration was
@@ -31,6 +37,8 @@ export interface PeerObservation {
   seesEtcd: boolean | null;
   /** How long ago it last answered (omitted or null: never). */
   silentMs?: number | null;
+  /** When (this broker's clock) it last had an answer from etcd, as its last answer said; omitted or null: unknown. */
+  etcdContactAtMs?: number | null;
 }
 
 export interface IsolationInput {
@@ -54,6 +62,8 @@ export interface IsolationLimits {
   etcdSilenceMs: number;
   /** No registered peer answered for this long before the second rule applies. */
   peerSilenceMs: number;
+  /** A witness must have heard etcd this much later than this broker last did (≥ the etcd probe interval). */
+  witnessMarginMs: number;
 }
 
 export class IsolationDetector {
@@ -68,7 +78,8 @@ export class IsolationDetector {
     const anyReachable = peers.some((p) => p.reachable);
     this.peersSilentSinceMs = peers.length === 0 || anyReachable ? null : (this.peersSilentSinceMs ?? nowMs);
     if (!etcdConnected) {
-      const witness = peers.find((p) => p.reachable && p.seesEtcd === true);
+      const witness = peers.find((p) => p.reachable && p.seesEtcd === true
+        && (p.etcdContactAtMs == null || p.etcdContactAtMs > etcdLastContactMs + this.limits.witnessMarginMs));
       if (witness) return { isolated: true, reason: `no answer from etcd for ${etcdSilentMs} ms while broker ${witness.id} reaches it` };
     }
     const deposedAt = input.deposedAtMs ?? null;
