@@ -81,6 +81,19 @@ export class ClusterHarness {
    * try { await cluster.killBroker(await cluster.leaderOf('t', 0)); } finally { await cluster.stop(); }
    */
   static async start(options: ClusterHarnessOptions = {}): Promise<ClusterHarness> {
+    // The planned ports are free when planned, not when bound: an ephemeral port of another connection on this
+    // machine can take one meanwhile ("could not listen ... in use"). A fresh plan, not a failed run.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ClusterHarness.startOnce(options);
+      } catch (error) {
+        if (attempt >= 3 || !/could not listen/.test(String((error as Error)?.message))) throw error;
+        (options.log ?? (() => {}))(`cluster: a planned port was taken before a broker bound it; planning again (attempt ${attempt + 1})`);
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterHarnessOptions): Promise<ClusterHarness> {
     const limits = { ...defaultClusterHarnessLimits, ...options.limits };
     const log = options.log ?? (() => {});
     const rootDir = await mkdtemp(join(tmpdir(), 'runnel-faults-'));
