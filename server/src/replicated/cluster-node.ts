@@ -25,7 +25,7 @@ import { PeerLinks, ReplicaPartition, ReplicationServer, type ReplicationLimits 
 import { PeerForwarder, serveForwarded } from './leader-forwarder.ts';
 import { HeartbeatProbe } from './liveness-probe.ts';
 import { ForwardType, decodeStatusAnswer, encodeStatusAnswer } from './forward-protocol.ts';
-import { IsolationDetector, type PeerObservation } from './isolation.ts';
+import { IsolationDetector, peerObservations, type PeerAnswer, type PeerObservation } from './isolation.ts';
 import { ReplicatedRegistry } from './replicated-registry.ts';
 import { clusterGroupService } from './group-forwarding-wiring.ts';
 import type { GroupService, GroupServiceHost } from '../groups/group-service.ts';
@@ -53,7 +53,7 @@ export class ClusterNode {
   private isolationTimer: NodeJS.Timeout | undefined;
   private isolated = false;
   /** The last answer of each peer to this broker's status requests (isolation monitor), and what it said about etcd. */
-  private readonly peerAnswers = new Map<number, { atMs: number; seesEtcd: boolean; etcdContactAtMs: number | null }>();
+  private readonly peerAnswers = new Map<number, PeerAnswer>();
   /** When this broker's registration was last revoked while etcd answered (the cluster judged it down). */
   private deposedAtMs: number | null = null;
   /** Lease of each registered broker, as last seen (a new one: the broker registered again). */
@@ -332,24 +332,19 @@ export class ClusterNode {
     });
     this.isolationTimer = setInterval(() => {
       const now = Date.now();
-      const peers: PeerObservation[] = [];
-      for (const b of this.store.brokers()) {
-        if (b.id === brokerId) continue;
-        const last = answers.get(b.id);
-        // A peer whose host refuses the dial (nothing listens: SIGKILLed, stopped) is dead, not out of reach: its
-        // registration lingers until its lease expires, and a broker that outlived two of three peers is not cut
-        // off (cluster-min-isr saw the survivor send its clients away under load). Still asked, so it counts again once it answers.
-        if (!this.links.nothingListens(b.id)) peers.push({ id: b.id, reachable: last !== undefined && now - last.atMs <= limits.brokerSessionTimeoutMs, seesEtcd: last?.seesEtcd ?? null, silentMs: last === undefined ? null : now - last.atMs, etcdContactAtMs: last?.etcdContactAtMs ?? null });
-        if (inflight.has(b.id)) continue;
-        inflight.add(b.id);
-        this.links.request(b.id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)
+      const registered = this.store.brokers().map((b) => b.id).filter((id) => id !== brokerId);
+      const peers = peerObservations({ nowMs: now, registered, answers, refusesDial: (id) => this.links.nothingListens(id), answerFreshMs: limits.brokerSessionTimeoutMs });
+      for (const id of registered) {
+        if (inflight.has(id)) continue;
+        inflight.add(id);
+        this.links.request(id, ForwardType.status, new Uint8Array(0), limits.brokerSessionTimeoutMs)
           .then((body) => {
             const status = decodeStatusAnswer(body);
             // In this broker's clock: the answer's arrival minus its age (transit makes it at most a little late).
             const atMs = Date.now();
-            answers.set(b.id, { atMs, seesEtcd: status.etcdConnected, etcdContactAtMs: status.etcdContactAgeMs === null ? null : atMs - status.etcdContactAgeMs });
+            answers.set(id, { atMs, seesEtcd: status.etcdConnected, etcdContactAtMs: status.etcdContactAgeMs === null ? null : atMs - status.etcdContactAgeMs });
           }, () => undefined)
-          .finally(() => inflight.delete(b.id));
+          .finally(() => inflight.delete(id));
       }
       const verdict = detector.observe({ nowMs: now, etcdLastContactMs: this.store.connection.lastContactMs, peers, deposedAtMs: this.deposedAtMs });
       if (!verdict.isolated) this.revokeSilentController(now, peers, etcdFresh());

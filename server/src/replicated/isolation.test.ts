@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IsolationDetector } from './isolation.ts';
+import { IsolationDetector, peerObservations, type PeerAnswer } from './isolation.ts';
 
 const limits = { etcdSilenceMs: 2000, peerSilenceMs: 2400, witnessMarginMs: 1000 };
 const peer = (id: number, reachable: boolean, seesEtcd: boolean | null) => ({ id, reachable, seesEtcd });
@@ -62,4 +62,23 @@ test('deposed by the cluster (registration revoked while etcd answers) and no pe
   const later = new IsolationDetector(limits);
   assert.equal(later.observe({ nowMs: 5000, etcdLastContactMs: 5000, peers: [silent(2, 100)], deposedAtMs: 1250 }).isolated, false, 'back once a peer answers');
   assert.equal(new IsolationDetector(limits).observe({ nowMs: 1300, etcdLastContactMs: 1300, peers: [], deposedAtMs: 1250 }).isolated, false, 'alone: never isolated');
+});
+
+test('peers weighed: registered ones (not those refusing the dial), plus unregistered ones that answered within a session; seed 14011 keeps serving', () => {
+  const answers = new Map<number, PeerAnswer>([
+    [1, { atMs: 9_900, seesEtcd: true, etcdContactAtMs: 9_800 }], // answered 100 ms ago, registration revoked meanwhile
+    [2, { atMs: 8_000, seesEtcd: true, etcdContactAtMs: 8_000 }], // cut off: silent 2 s
+    [4, { atMs: 5_000, seesEtcd: true, etcdContactAtMs: 5_000 }], // gone long ago, not registered
+    [5, { atMs: 9_950, seesEtcd: true, etcdContactAtMs: 9_950 }], // answered, but its host now refuses the dial
+  ]);
+  const peers = peerObservations({ nowMs: 10_000, registered: [2, 3, 5], answers, refusesDial: (id) => id === 5, answerFreshMs: 2_400 });
+  assert.deepEqual(peers, [
+    { id: 2, reachable: true, seesEtcd: true, silentMs: 2_000, etcdContactAtMs: 8_000 },
+    { id: 3, reachable: false, seesEtcd: null, silentMs: null, etcdContactAtMs: null },
+    { id: 1, reachable: true, seesEtcd: true, silentMs: 100, etcdContactAtMs: 9_800 },
+  ]);
+  // Deposed 100 ms ago by the cut-off controller: with broker 1 weighed, not isolated; without it, it was.
+  const deposed = { nowMs: 10_000, etcdLastContactMs: 10_000, deposedAtMs: 9_900 };
+  assert.equal(new IsolationDetector(limits).observe({ ...deposed, peers }).isolated, false);
+  assert.equal(new IsolationDetector(limits).observe({ ...deposed, peers: peers.filter((p) => p.id === 2) }).isolated, true);
 });

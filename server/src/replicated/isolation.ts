@@ -93,3 +93,36 @@ export class IsolationDetector {
     return { isolated: false, reason: '' };
   }
 }
+
+/** A peer's last answer to `status`, in this broker's clock. */
+export interface PeerAnswer { atMs: number; seesEtcd: boolean; etcdContactAtMs: number | null }
+
+/**
+ * The peers the detector weighs: every registered broker except those whose host refuses the dial (nothing
+ * listens: SIGKILLed, stopped — dead, not out of reach: its registration lingers until its lease expires, and a
+ * broker that outlived two of three peers is not cut off), plus any broker that answered within `answerFreshMs`
+ * though it is not registered right now (its registration was revoked a moment ago, as this broker's may have
+ * been): it is alive, so it can only keep this broker serving. Fault seed 14011: a controller cut off from its
+ * peers revoked brokers 1 and 3; broker 3, deposed, weighed only broker 2 (the cut-off one) and sent its clients
+ * away while broker 1 still answered it.
+ */
+export function peerObservations(input: {
+  nowMs: number; registered: readonly number[]; answers: ReadonlyMap<number, PeerAnswer>;
+  refusesDial: (id: number) => boolean; answerFreshMs: number;
+}): PeerObservation[] {
+  const { nowMs, registered, answers, answerFreshMs } = input;
+  const peers: PeerObservation[] = [];
+  for (const id of registered) {
+    if (input.refusesDial(id)) continue;
+    const last = answers.get(id);
+    peers.push({
+      id, reachable: last !== undefined && nowMs - last.atMs <= answerFreshMs, seesEtcd: last?.seesEtcd ?? null,
+      silentMs: last === undefined ? null : nowMs - last.atMs, etcdContactAtMs: last?.etcdContactAtMs ?? null,
+    });
+  }
+  for (const [id, last] of answers) {
+    if (registered.includes(id) || input.refusesDial(id) || nowMs - last.atMs > answerFreshMs) continue;
+    peers.push({ id, reachable: true, seesEtcd: last.seesEtcd, silentMs: nowMs - last.atMs, etcdContactAtMs: last.etcdContactAtMs });
+  }
+  return peers;
+}
