@@ -170,3 +170,31 @@ test('after a stable session drops, a restarting broker is redialled at least ev
     mock.timers.reset();
   }
 });
+
+test('a broker that freezes while a request waits is dropped after ~2 s of silence (not 2 × pingIntervalMs); one that answers pings is kept', async () => {
+  const broker = new FakeBroker(1), win = new FakeWindow();
+  const conn = connection(broker, win, { requestTimeoutMs: 60_000, pingIntervalMs: 15_000 });
+  try {
+    conn.open();
+    await until('connected', () => conn.state === 'connected');
+    // Alive but slow: the metadata answer is held for 2.5 s; pings are answered, so the session stays.
+    broker.holdMetadata = true;
+    const held = conn.request({ type: 'metadataRequest', topics: ['t'], allowAutoTopicCreation: 1 }).catch((e: RunnelError) => e);
+    await new Promise((r) => setTimeout(r, 2_500));
+    assert.equal(conn.state, 'connected', 'a broker that answers pings is not dropped');
+    assert.equal(broker.dialed.length, 1);
+    // Frozen: nothing answers, not even a ping.
+    broker.frozen = true;
+    const frozeAt = Date.now();
+    await until('dropped', () => conn.state !== 'connected', 4_000);
+    const ms = Date.now() - frozeAt;
+    assert.ok(ms >= 1_500 && ms < 3_500, `dropped ${ms} ms after the broker froze`);
+    const e = await held;
+    assert.ok(e instanceof Error, 'the waiting request fails (the caller retries on the next connection)');
+    broker.frozen = false;
+    broker.holdMetadata = false;
+    await until('connected again', () => conn.state === 'connected', 5_000);
+  } finally {
+    conn.close();
+  }
+});

@@ -34,6 +34,9 @@ import type { Transport, TransportFactory } from './transport.ts';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
+/** With requests waiting, a broker silent this long is pinged, and dropped at twice it (see #keepAlive). */
+const BUSY_SILENCE_MS = 1_000;
+
 const legal: Record<ConnectionState, ConnectionState[]> = {
   idle: ['connecting', 'closed'],
   connecting: ['connected', 'reconnecting', 'closed'],
@@ -388,16 +391,18 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   #keepAlive(): void {
-    const interval = this.#timeouts.pingIntervalMs;
     const transport = this.#transport;
     this.#lastFrameAt = Date.now();
     const tick = (): void => {
       if (this.#transport !== transport || this.#current !== 'connected') return;
+      // While requests wait, a silent broker is suspect sooner (a paused or frozen one holds them all): ping after
+      // BUSY_SILENCE_MS, drop at twice it. A live broker answers pings even while a produce waits for replication.
+      const interval = this.#pending.size > 0 ? Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) : this.#timeouts.pingIntervalMs;
       const silentMs = Date.now() - this.#lastFrameAt;
       if (silentMs >= 2 * interval) return transport!.close(4003, 'ping timeout');
       if (silentMs >= interval) this.send({ type: 'ping', nonce: ++this.#pingNonce });
-      this.#timer = setTimeout(tick, interval / 2);
+      this.#timer = setTimeout(tick, Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) / 2);
     };
-    this.#timer = setTimeout(tick, interval / 2);
+    tick();
   }
 }

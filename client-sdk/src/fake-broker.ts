@@ -75,6 +75,8 @@ export class FakeBroker {
   autoCreateTopics = true;
   /** When set, metadata requests are never answered (to cut a connection while they are outstanding). */
   holdMetadata = false;
+  /** Reads and answers nothing at all, its sockets open (a SIGSTOPped or frozen broker). */
+  frozen = false;
   /** Metadata requests received, by topic (a request for several topics counts once for each). */
   readonly metadataRequests = new Map<string, number>();
   /** The next offsetFetch requests are answered with these codes, one each (a coordinator moving). */
@@ -246,6 +248,7 @@ export class FakeSession {
   }
 
   private receive(data: Uint8Array): void {
+    if (this.broker.frozen) return;
     const decoded = decodeFrame(data);
     if (!decoded.ok) return this.kill(4002, decoded.message);
     const f = decoded.value as ClientFrame;
