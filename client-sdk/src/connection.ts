@@ -403,6 +403,6 @@ export class Connection extends Emitter<ConnectionEvents> {
       if (silentMs >= interval) this.send({ type: 'ping', nonce: ++this.#pingNonce });
       this.#timer = setTimeout(tick, Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) / 2);
     };
-    tick();
+    this.#timer = setTimeout(tick, Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) / 2);
   }
 }
