@@ -8,13 +8,52 @@
 
 export interface SizedBody { readonly chunks: readonly Uint8Array[]; readonly length: number }
 
+/** Views at least this large go to the socket as they are; runs of smaller ones are copied together first. */
+const VIEW_MIN_BYTES = 16 * 1024;
+
+/** `parts` as one buffer (the part itself when there is one); `total` is their summed length. */
+export function concatBytes<T extends Uint8Array>(parts: readonly T[], total: number): T | Uint8Array<ArrayBuffer> {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** The views to write: large ones as they are, runs of small ones copied together (one socket write per 100 B record would cost more than the copy). */
+function coalesced(views: readonly Uint8Array[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const endRun = () => {
+    if (run.length > 0) chunks.push(concatBytes(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const v of views) {
+    if (v.byteLength >= VIEW_MIN_BYTES) {
+      endRun();
+      chunks.push(v);
+    } else {
+      run.push(v);
+      runBytes += v.byteLength;
+    }
+  }
+  endRun();
+  return chunks;
+}
+
 /**
  * Keyed by the body stream, not the Response: middleware that adds a header after the handler (Hono's
  * `c.header`, CORS) builds a new Response around the same stream, which must still go out as views.
  */
 const bodies = new WeakMap<ReadableStream<Uint8Array>, SizedBody>();
 
-export function sizedResponse(chunks: readonly Uint8Array[], init: { status: number; headers: Headers }): Response {
+export function sizedResponse(views: readonly Uint8Array[], init: { status: number; headers: Headers }): Response {
+  const chunks = coalesced(views);
   let length = 0;
   for (const c of chunks) length += c.byteLength;
   init.headers.set('content-length', String(length));

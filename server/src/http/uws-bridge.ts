@@ -18,7 +18,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { RunnelError } from '@runnel/client/codec';
 import { bridgedRequest } from './bridged-request.ts';
-import { sizedBodyOf } from './sized-body.ts';
+import { concatBytes, sizedBodyOf } from './sized-body.ts';
 
 /** What the bridge knows of the peer, handed to the app as its env (Hono `c.env`). */
 export interface ConnectionInfo { remoteAddress: string }
@@ -208,17 +208,6 @@ function requestUrl(host: string, path: string, query: string): string {
   }
 }
 
-function concat(chunks: Uint8Array<ArrayBuffer>[], total: number): Uint8Array<ArrayBuffer> {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
 /**
  * A declared body (content-length) over maxBodyBytes is read and thrown away up to this many bytes before the 413 goes out: a client still
  * uploading when the connection closes sees a reset ("fetch failed"), not the 413 (the Durable Streams conformance
@@ -294,7 +283,7 @@ function handleRequest(res: HttpResponse, req: HttpRequest, fetch: FetchHandler,
     }
     // NB: uWS neuters `chunk` when this callback returns: copy it.
     chunks.push(new Uint8Array(chunk.slice(0)));
-    if (isLast) dispatch(ex, fetch, info, method, url, headers, BODYLESS_METHODS.has(method) ? null : concat(chunks, total));
+    if (isLast) dispatch(ex, fetch, info, method, url, headers, BODYLESS_METHODS.has(method) ? null : concatBytes(chunks, total));
   });
 }
 

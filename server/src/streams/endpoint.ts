@@ -107,9 +107,6 @@ function jsonArrayOf(values: Uint8Array[]): Uint8Array<ArrayBuffer> {
 /** The protocol's producer answer headers. */
 const producerHeaders = (epoch: number, seq: number): Record<string, string> => ({ 'producer-epoch': String(epoch), 'producer-seq': String(seq) });
 
-/** Values at least this large go to the socket as views of the read buffer; smaller ones are copied together. */
-const VIEW_MIN_BYTES = 16 * 1024;
-
 interface ReadResult { values: Uint8Array[]; next: number; bytes: number }
 
 export class StreamEndpoint {
@@ -703,35 +700,6 @@ export class StreamEndpoint {
     return { values, next: pos, bytes };
   }
 
-  /**
-   * The answer's body as views for `sizedResponse`: a large value is sent as it lies in the read buffer,
-   * runs of small ones are copied together (one socket write per 100 B record would cost more than the copy).
-   */
-  private chunksOf(meta: StreamMeta, values: Uint8Array[]): Uint8Array[] {
-    if (isJsonType(meta.contentType)) return [jsonArrayOf(values)];
-    const chunks: Uint8Array[] = [];
-    let runFrom = 0;
-    let runBytes = 0;
-    const endRun = (to: number) => {
-      if (to - runFrom === 1) chunks.push(values[runFrom]);
-      else if (to > runFrom) {
-        const out = new Uint8Array(runBytes);
-        let at = 0;
-        for (let i = runFrom; i < to; i++) { out.set(values[i], at); at += values[i].length; }
-        chunks.push(out);
-      }
-      runBytes = 0;
-    };
-    for (let i = 0; i < values.length; i++) {
-      if (values[i].length < VIEW_MIN_BYTES) { if (runBytes === 0) runFrom = i; runBytes += values[i].length; continue; }
-      endRun(i);
-      chunks.push(values[i]);
-      runFrom = i + 1;
-    }
-    endRun(values.length);
-    return chunks;
-  }
-
   private async waitForData(ctx: RequestContext, meta: StreamMeta, position: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -800,7 +768,7 @@ export class StreamEndpoint {
     // close is found by asking that offset again — a cached empty 200 would hide both for max-age).
     h.set('cache-control', result.values.length === 0 ? 'no-store' : `${this.requiresPrivateCache ? 'private' : 'public'}, max-age=60, stale-while-revalidate=300`);
     if (ifNoneMatchHits(req.headers.get('if-none-match'), etag)) return new Response(null, { status: 304, headers: h });
-    return sizedResponse(this.chunksOf(meta, result.values), { status: 200, headers: h });
+    return sizedResponse(isJsonType(meta.contentType) ? [jsonArrayOf(result.values)] : result.values, { status: 200, headers: h });
   }
 
   private readHeaders(meta: StreamMeta, next: number, tail: number): Headers {
