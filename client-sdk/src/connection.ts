@@ -392,17 +392,19 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #keepAlive(): void {
     const transport = this.#transport;
+    const idle = this.#timeouts.pingIntervalMs;
+    const busy = Math.min(BUSY_SILENCE_MS, idle);
     this.#lastFrameAt = Date.now();
     const tick = (): void => {
       if (this.#transport !== transport || this.#current !== 'connected') return;
       // While requests wait, a silent broker is suspect sooner (a paused or frozen one holds them all): ping after
       // BUSY_SILENCE_MS, drop at twice it. A live broker answers pings even while a produce waits for replication.
-      const interval = this.#pending.size > 0 ? Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) : this.#timeouts.pingIntervalMs;
+      const interval = this.#pending.size > 0 ? busy : idle;
       const silentMs = Date.now() - this.#lastFrameAt;
       if (silentMs >= 2 * interval) return transport!.close(4003, 'ping timeout');
       if (silentMs >= interval) this.send({ type: 'ping', nonce: ++this.#pingNonce });
-      this.#timer = setTimeout(tick, Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) / 2);
+      this.#timer = setTimeout(tick, busy / 2);
     };
-    this.#timer = setTimeout(tick, Math.min(BUSY_SILENCE_MS, this.#timeouts.pingIntervalMs) / 2);
+    this.#timer = setTimeout(tick, busy / 2);
   }
 }
