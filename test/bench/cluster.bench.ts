@@ -85,6 +85,12 @@ const cpuProfDir = process.env.BENCH_CPU_PROF;
 /** NB: Node 20 refuses --cpu-prof in NODE_OPTIONS; cpu-profile.mjs starts the profiler through the inspector instead. */
 const cpuProfileModule = fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url));
 const brokerNodeOptions = [process.env.NODE_OPTIONS ?? '', cpuProfDir ? `--import=${cpuProfileModule}` : '', process.env.BENCH_BROKER_NODE_OPTIONS ?? ''].join(' ').trim();
+/** BENCH_BROKER_LIMITS="a=1,b=2" → `--limit a=1 --limit b=2` for every cluster broker. */
+const brokerLimits = Object.fromEntries((process.env.BENCH_BROKER_LIMITS ?? '').split(',').filter(Boolean).map((kv) => {
+  const [name, value] = kv.split('=');
+  if (!name || value === undefined) throw new Error(`BENCH_BROKER_LIMITS: expected name=value, got ${kv}`);
+  return [name, value];
+}));
 const brokerEnv: Record<string, string> = { NODE_OPTIONS: brokerNodeOptions, ...(cpuProfDir ? { RUNNEL_CPU_PROF_DIR: cpuProfDir } : {}) };
 const onBrokerOutput = process.env.BENCH_BROKER_LOG ? (id: number, line: string) => console.log(`[node ${id}] ${line}`) : undefined;
 
@@ -233,7 +239,7 @@ try {
     const startedMs = Date.now();
     const cluster = await LocalCluster.start({
       nodes: BROKERS, rootDir: join(rootDir, 'cluster'), minInsyncReplicas: MIN_INSYNC_REPLICAS, defaultReplicationFactor: REPLICATION_FACTOR,
-      env: brokerEnv, onOutput: onBrokerOutput,
+      brokerLimits, env: brokerEnv, onOutput: onBrokerOutput,
     });
     console.log(`cluster: etcd + ${BROKERS} brokers formed in ${Date.now() - startedMs} ms (pids ${cluster.brokers.map((b) => `node ${b.id} ${b.pid}`).join(', ')})`);
     try {

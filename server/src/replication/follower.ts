@@ -156,6 +156,9 @@ export class FollowerRole {
       if (this.#isStopped || answer.leaderEpoch !== this.leaderEpoch || answer.highWatermark <= this.#knownHighWatermark) return;
       this.#knownHighWatermark = answer.highWatermark;
       this.#o.log.setHighWatermark(answer.highWatermark);
+      // The leader holds this round's next fetch for data when this poll told the high watermark (leader.ts
+      // #releaseHeld), so the caught-up signal is given here too.
+      if (this.#o.log.durableEndOffset >= answer.highWatermark) this.#o.onCaughtUp?.();
     }, () => {
       this.#isPolling = false;
     });

@@ -51,6 +51,9 @@ interface PendingAck {
 }
 
 interface HeldFetch {
+  followerId: number;
+  /** A high-watermark poll (maxBytes 0): answered for the high watermark only. */
+  isPoll: boolean;
   fetchOffset: number;
   knownHighWatermark: number;
   done(): void;
@@ -115,6 +118,11 @@ export class LeaderRole {
   #unreplicated: { lastOffset: number; bytes: number }[] = [];
   #unreplicatedHead = 0;
   readonly #held = new Set<HeldFetch>();
+  /**
+   * Per follower: the high watermark its released poll is answered with (see #releaseHeld). Taken by that
+   * follower's next fetch, which then waits for data instead of carrying the same high watermark a second time.
+   */
+  readonly #pollAnswered = new Map<number, number>();
   #writtenEnd: number;
   readonly #offWrite: () => void;
   readonly #timer: ReturnType<typeof setInterval>;
@@ -218,10 +226,13 @@ export class LeaderRole {
     if (request.fetchOffset < log.logStartOffset) return this.#answer(null, EMPTY);
     this.#trace?.onFollowerFetch(fromBrokerId, request.fetchOffset);
     this.#perform(this.#state.handleFollowerFetch(fromBrokerId, request.fetchOffset, log.logEndOffset, this.#now()));
+    // The high watermark this follower has or is being sent: its poll's answer, on the same link, carries it.
+    const known = Math.max(request.knownHighWatermark, this.#pollAnswered.get(fromBrokerId) ?? -1);
+    this.#pollAnswered.delete(fromBrokerId);
     const waitMs = Math.min(request.maxWaitMs, this.#o.limits.replicaFetchMaxWaitMs);
-    if (this.#writtenEnd <= request.fetchOffset && this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) {
+    if (this.#writtenEnd <= request.fetchOffset && this.#state.highWatermark <= known && waitMs > 0) {
       const heldMs = this.#trace ? traceNowMs() : 0;
-      await this.#hold(request.fetchOffset, request.knownHighWatermark, waitMs, signal);
+      await this.#hold(fromBrokerId, false, request.fetchOffset, known, waitMs, signal);
       if (this.#trace) traceStage('leader.fetchHeld', traceNowMs() - heldMs);
     }
     if (!this.isActive) throw this.#notLeader();
@@ -238,7 +249,7 @@ export class LeaderRole {
    */
   async #pollHighWatermark(request: FetchRequest, fromBrokerId: number, signal: AbortSignal): Promise<FetchResponse> {
     const waitMs = Math.min(request.maxWaitMs, this.#o.limits.replicaFetchMaxWaitMs);
-    if (this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) await this.#hold(Infinity, request.knownHighWatermark, waitMs, signal);
+    if (this.#state.highWatermark <= request.knownHighWatermark && waitMs > 0) await this.#hold(fromBrokerId, true, Infinity, request.knownHighWatermark, waitMs, signal);
     if (!this.isActive) throw this.#notLeader();
     this.#trace?.onAnswer(fromBrokerId);
     return this.#answer(null, EMPTY);
@@ -277,7 +288,7 @@ export class LeaderRole {
       this.#trace?.onHighWatermark(this.#state.maximalIsr.filter((id) => id !== this.#o.brokerId));
       this.#releaseReplicated(ready.highWatermark);
       this.#settleCovered(ready.highWatermark, ready.isUnderMinIsr);
-      for (const h of [...this.#held]) if (h.knownHighWatermark < ready.highWatermark) h.done();
+      this.#releaseHeld(ready.highWatermark);
     }
     if (ready.alterIsr) this.#alterIsr(ready.alterIsr.expected, ready.alterIsr.isr);
     if (ready.isFenced) {
@@ -371,11 +382,34 @@ export class LeaderRole {
     for (const h of [...this.#held]) if (h.fetchOffset < end) h.done();
   }
 
+  /**
+   * The high watermark passed `highWatermark - 1`: answers the held fetches that do not know it. A follower's
+   * poll is answered first; that follower's held fetches then keep waiting for data, as if they knew it (the
+   * poll's answer tells it, and a second answer carrying only the same high watermark would cost both brokers a
+   * message and the follower a fetch round trip). `#pollAnswered` remembers it for that follower's next fetch.
+   * NB: if the poll's answer is lost (the link closed), the follower's next fetch may wait up to its maxWaitMs
+   * for the high watermark: later visibility on that follower, never a wrong one.
+   */
+  #releaseHeld(highWatermark: number): void {
+    const polled = new Set<number>();
+    for (const h of [...this.#held]) {
+      if (!h.isPoll || h.knownHighWatermark >= highWatermark) continue;
+      polled.add(h.followerId);
+      this.#pollAnswered.set(h.followerId, highWatermark);
+      h.done();
+    }
+    for (const h of [...this.#held]) {
+      if (h.isPoll || h.knownHighWatermark >= highWatermark) continue;
+      if (polled.has(h.followerId)) h.knownHighWatermark = highWatermark;
+      else h.done();
+    }
+  }
+
   /** Holds a fetch until data past `fetchOffset` is written, the high watermark passes `knownHighWatermark`, `waitMs`, abort or stop. Never rejects. */
-  #hold(fetchOffset: number, knownHighWatermark: number, waitMs: number, signal: AbortSignal): Promise<void> {
+  #hold(followerId: number, isPoll: boolean, fetchOffset: number, knownHighWatermark: number, waitMs: number, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       const held: HeldFetch = {
-        fetchOffset, knownHighWatermark,
+        followerId, isPoll, fetchOffset, knownHighWatermark,
         done: () => {
           clearTimeout(timer);
           signal.removeEventListener('abort', held.done);

@@ -336,3 +336,43 @@ test('a high-watermark poll (maxBytes 0) is held until the high watermark passes
     await c.close();
   }
 });
+
+test('a follower whose high-watermark poll carries the new high watermark gets no second, empty answer to its fetch: the fetch is held for data', async () => {
+  const c = await Cluster.start();
+  try {
+    const leader = c.node(1);
+    // Broker 2 is played by hand from here: its replica is closed, its links stay.
+    await c.node(2).replica!.close();
+    const links = c.node(2).links!;
+    const epoch = leader.replica!.leaderEpoch;
+    const request = (fetchOffset: number, knownHighWatermark: number, maxBytes: number) => links.fetch(1, {
+      topicId: topic.topicId, partition: 0, replicaId: 2, currentLeaderEpoch: epoch, lastFetchedEpoch: epoch,
+      fetchOffset, knownHighWatermark, maxBytes, maxWaitMs: 5000,
+    }, 10_000);
+    await produce(leader, 5, 1);
+    await until('follower 3 has the batch', () => c.node(3).log.durableEndOffset === 5);
+    assert.equal(leader.log.highWatermark, 0, 'broker 2 has not reported yet');
+    const poll = request(0, 0, 0);
+    await new Promise((r) => setTimeout(r, 50));
+    // Broker 2 reports offset 5 durable: the high watermark moves to 5, which the held poll now carries.
+    let fetchAnswered = false;
+    const fetch = request(5, 0, 1 << 20).finally(() => { fetchAnswered = true; });
+    const polled = await poll;
+    assert.equal(polled.highWatermark, 5);
+    assert.equal(polled.records.length, 0);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(fetchAnswered, false, 'held for data: the poll told broker 2 the high watermark');
+    await produce(leader, 5, 1);
+    const answer = await fetch;
+    assert.equal(answer.records.length > 0, true, 'answered by the write, with its batch');
+    assert.equal(answer.highWatermark, 5);
+    // Without a poll in between, a fetch that does not know the high watermark is answered at once (nothing else tells it).
+    const started = performance.now();
+    const plain = await request(10, 0, 1 << 20);
+    assert.ok(performance.now() - started < 250, 'answered at once');
+    assert.equal(plain.records.length, 0);
+    assert.ok(plain.highWatermark >= 5);
+  } finally {
+    await c.close();
+  }
+});
