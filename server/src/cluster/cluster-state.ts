@@ -58,6 +58,11 @@ export type AlterIsrResult =
  */
 export interface IsrStore {
   alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult>;
+  /**
+   * The partition's leadership as stored now (undefined: no such key). A fenced leader reads it when the
+   * revision that fenced it has not reached it by the watch (replica-partition.ts); without it, it only waits.
+   */
+  readLeadership?(topicId: string, partition: number): Promise<VersionedLeadership | undefined>;
 }
 
 /** Which brokers other brokers dial: the replication address of a broker id, as registered (tests map it through a fault proxy). */

@@ -376,3 +376,23 @@ test('a follower whose high-watermark poll carries the new high watermark gets n
     await c.close();
   }
 });
+
+test('a leader fenced by a revision whose watch event never arrives reads the store again and resumes: the ISR shrinks and acks=-1 produce is served', async () => {
+  const c = await Cluster.start();
+  try {
+    const leader = c.node(1);
+    await produce(leader, 5);
+    // The controller writes a new revision of the same leadership, and its watch event is lost.
+    c.store.isWatchLost = true;
+    c.store.touch();
+    // The leader's next ISR change (follower 3 stops: it leaves after replicaLagTimeMs) is proposed against the revision it knows: fenced.
+    await c.node(3).stop();
+    await until('the leader was fenced', () => c.warnings.some((w) => /^1: fenced at epoch 1/.test(w)), 10_000);
+    await until('the leader resumed and shrank the ISR', () => c.store.current.isr.join() === '1,2', 10_000);
+    const r = await produce(leader, 5);
+    assert.equal(r.lastOffset, 9);
+    assert.equal(leader.replica!.role, 'leader');
+  } finally {
+    await c.close();
+  }
+});

@@ -72,6 +72,8 @@ export class ReplicaPartition implements Partition {
   #chain: Promise<void> = Promise.resolve();
   #isClosed = false;
   #isElectable: boolean;
+  /** The re-read of a fenced leadership (#rereadAfterFence). */
+  #fenceTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Registers itself for follower fetches; role 'none' until the first `applyLeadership`.
@@ -152,7 +154,11 @@ export class ReplicaPartition implements Partition {
       const isResumingFenced = this.#leader !== null && !this.#leader.isActive && l.leader === this.#o.brokerId && isNewerRevision(l.revision, current.revision);
       if (!isNewerRevision(l.revision, current.revision)) return;
       this.#leadership = l;
-      if (isResumingFenced) await this.#becomeRole(l);
+      if (isResumingFenced) {
+        // Logged: a fence without this line after it is a partition this broker stopped leading for good.
+        this.#warn(`resuming as leader at epoch ${l.leaderEpoch} (revision ${l.revision}) after a fence`);
+        await this.#becomeRole(l);
+      }
       else this.#leader?.updateLeadership(l);
       return;
     }
@@ -176,7 +182,10 @@ export class ReplicaPartition implements Partition {
         onLeadership: (accepted) => {
           if (!this.#leadership || isNewerRevision(accepted.revision, this.#leadership.revision)) this.#leadership = accepted;
         },
-        onFenced: () => this.#warn(`fenced at epoch ${l.leaderEpoch}: the leadership changed in the store; waiting for the next one`),
+        onFenced: () => {
+          this.#warn(`fenced at epoch ${l.leaderEpoch}: the leadership changed in the store; waiting for the next one`);
+          this.#rereadAfterFence(l.leaderEpoch);
+        },
         warn: this.#warn, nowMs: this.#o.nowMs,
       });
     } else if (l.leader >= 0 && l.replicas.includes(me)) {
@@ -187,6 +196,32 @@ export class ReplicaPartition implements Partition {
       });
       this.#follower.start();
     }
+  }
+
+  /**
+   * A fenced leader resumes when the revision that fenced it arrives (#apply, `isResumingFenced`), which the
+   * store's watch brings. If it has not come within alterIsrRetryMs (a watch event late or lost: one CI run saw a
+   * leader stay fenced for a minute, its partition unavailable), the store is read again, and again every
+   * alterIsrRetryMs, until a role of this epoch is active again, a newer epoch is applied, or the replica closes.
+   * Applying what is read is what the watch would have done (idempotent, ordered on #chain).
+   */
+  #rereadAfterFence(epoch: number): void {
+    const read = this.#o.isrStore.readLeadership?.bind(this.#o.isrStore);
+    if (!read) return;
+    const isSettled = () => this.#isClosed || this.#leader?.isActive === true || (this.#leadership?.leaderEpoch ?? -1) > epoch;
+    const again = () => {
+      if (isSettled()) return;
+      clearTimeout(this.#fenceTimer);
+      this.#fenceTimer = setTimeout(() => {
+        if (isSettled()) return;
+        read(this.topic.topicId, this.partition).then(
+          (stored) => (stored && !isSettled() ? this.applyLeadership(stored) : undefined),
+          (err: unknown) => this.#warn(`reading the leadership after a fence failed: ${(err as Error)?.message ?? err}; retrying`),
+        ).catch(() => undefined).finally(again);
+      }, this.limits.alterIsrRetryMs);
+      this.#fenceTimer.unref?.();
+    };
+    again();
   }
 
   async #endRole(): Promise<void> {
@@ -258,6 +293,7 @@ export class ReplicaPartition implements Partition {
     if (this.#isClosed) return;
     this.#isClosed = true;
     clearInterval(this.#checkpointTimer);
+    clearTimeout(this.#fenceTimer);
     this.#unregister();
     await this.#chain;
     await this.#endRole();

@@ -41,6 +41,21 @@ export class MemoryIsrStore implements IsrStore {
     this.current = { topicId: topic.topicId, partition: 0, leader, leaderEpoch: 1, isr, replicas, revision: String(this.#revision) };
   }
 
+  /** While true, writes reach no replica by the watch (a lost watch event); readLeadership still sees them. */
+  isWatchLost = false;
+
+  async readLeadership(): Promise<VersionedLeadership | undefined> {
+    await new Promise((r) => setImmediate(r));
+    if (this.isUnavailable) throw new RunnelError('CLUSTER_UNAVAILABLE', 'the store is unavailable');
+    return this.current;
+  }
+
+  /** The controller: a new revision of the same leadership (as when it drops a dead follower from the ISR). */
+  touch(): VersionedLeadership {
+    this.#write({ ...this.current });
+    return this.current;
+  }
+
   async alterIsr(expected: VersionedLeadership, isr: number[]): Promise<AlterIsrResult> {
     // A round trip, as etcd's: never answered within the caller's microtasks.
     await new Promise((r) => setImmediate(r));
@@ -60,6 +75,7 @@ export class MemoryIsrStore implements IsrStore {
     this.current = { ...l, revision: String(++this.#revision) };
     this.changes.push(this.current);
     const published = this.current;
+    if (this.isWatchLost) return;
     // The watch: delivered asynchronously, as etcd's would be.
     setImmediate(() => {
       for (const n of this.cluster.nodes.values()) n.replica?.applyLeadership(published).catch(quiet);
