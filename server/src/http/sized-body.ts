@@ -5,23 +5,12 @@
  * serving eight catch-up readers). Whoever else reads the response (`app.request()` in tests, a middleware
  * that builds a new Response from it) sees an ordinary body made of the same views.
  */
+import { concatBytes } from '../bytes.ts';
 
 export interface SizedBody { readonly chunks: readonly Uint8Array[]; readonly length: number }
 
 /** Views at least this large go to the socket as they are; runs of smaller ones are copied together first. */
 const VIEW_MIN_BYTES = 16 * 1024;
-
-/** `parts` as one buffer (the part itself when there is one); `total` is their summed length. */
-export function concatBytes<T extends Uint8Array>(parts: readonly T[], total: number): T | Uint8Array<ArrayBuffer> {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /** The views to write: large ones as they are, runs of small ones copied together (one socket write per 100 B record would cost more than the copy). */
 function coalesced(views: readonly Uint8Array[]): Uint8Array[] {

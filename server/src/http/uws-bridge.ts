@@ -18,7 +18,8 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { RunnelError } from '@runnel/client/codec';
 import { bridgedRequest } from './bridged-request.ts';
-import { concatBytes, sizedBodyOf } from './sized-body.ts';
+import { concatBytes } from '../bytes.ts';
+import { sizedBodyOf } from './sized-body.ts';
 
 /** What the bridge knows of the peer, handed to the app as its env (Hono `c.env`). */
 export interface ConnectionInfo { remoteAddress: string }

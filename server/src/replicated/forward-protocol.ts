@@ -20,6 +20,7 @@
  * Offsets travel as f64: exact for every safe integer, which offsets are.
  */
 import { ErrorCode, RunnelError, errorNameOf } from '@runnel/client/codec';
+import { concatBytes } from '../bytes.ts';
 import type { Acks, AppendResult, PartitionReadResult } from '../partition/partition.ts';
 import { PRODUCER_BATCHES_RETAINED, type ProducerEntry } from '../log/producer-state.ts';
 
@@ -70,11 +71,7 @@ class Writer {
   str(v: string): this { const b = encoder.encode(v); return this.fixed(2, (d) => d.setUint16(0, b.length)).push(b); }
   bytes(v: Uint8Array): this { return this.u32(v.length).push(v); }
   finish(): Uint8Array {
-    if (this.parts.length === 1) return this.parts[0];
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const p of this.parts) { out.set(p, at); at += p.length; }
-    return out;
+    return concatBytes(this.parts, this.size);
   }
 }
 

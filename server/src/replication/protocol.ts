@@ -17,6 +17,7 @@
  * as f64 (exact for every safe integer) and are checked to be safe integers.
  */
 import { ErrorCode, errorNameOf, type Decoded, type ErrorName } from '@runnel/client/codec';
+import { concatBytes } from '../bytes.ts';
 
 /** Version named in the handshake; a peer with another version is refused. */
 export const REPLICATION_PROTOCOL_VERSION = 2;
@@ -472,15 +473,4 @@ export function encodeFrame(frame: ReplicationFrame): Uint8Array[] {
 export const FETCH_RESPONSE_FIXED_BYTES = 4 + 24 + 1 + 4 + 8 + 4;
 
 /** The parts of `encodeFrame` as one buffer (tests, small frames). */
-export function concatParts(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export const concatParts = (parts: Uint8Array[]): Uint8Array => concatBytes(parts);
