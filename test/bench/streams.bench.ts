@@ -16,7 +16,8 @@
  * It first times fdatasync of a 100 B write on the data disk (what bounds one writer).
  * Knobs: BENCH_DS_SECONDS (per append/read phase, default 5), BENCH_DS_READ_MB (8),
  * BENCH_DS_TAIL (samples, 100), BENCH_CPU_PROF=<dir> (CPU profiles of both servers during
- * the catch-up phase, test/bench/cpu-profile.mjs), BENCH_DS_BEFORE_SRC=<another checkout> (its
+ * the catch-up phases, test/bench/cpu-profile.mjs; BENCH_CPU_PROF_PHASE=append1 or append64 profiles
+ * that append phase instead), BENCH_DS_BEFORE_SRC=<another checkout> (its
  * broker runs every phase too, as "before"). Last line: {"bench":"streams",...}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +32,8 @@ import { spawnBroker } from '../broker/child.ts';
 
 const SECONDS = Number(process.env.BENCH_DS_SECONDS ?? 5);
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** The phase BENCH_CPU_PROF profiles: catchup (default), append1 or append64. */
+const PROFILE_PHASE = process.env.BENCH_CPU_PROF_PHASE ?? 'catchup';
 /** Another checkout of this repo (its own node_modules or a link to these): its broker runs too, as "before". */
 const BEFORE_SRC = process.env.BENCH_DS_BEFORE_SRC;
 const READ_MB = Number(process.env.BENCH_DS_READ_MB ?? 8);
@@ -273,7 +276,10 @@ async function main(): Promise<void> {
       await each(async (s) => {
         const cpu0 = cpuSeconds(s.child.pid!);
         const started = performance.now();
+        const isProfiled = PROFILE_DIR !== undefined && PROFILE_PHASE === `append${writers}`;
+        if (isProfiled) s.child.kill('SIGUSR2');
         const rate = await appendRate(s.base, writers);
+        if (isProfiled) s.child.kill('SIGUSR2');
         const appends = rate * ((performance.now() - started) / 1000);
         out[s.name][`appendsPerSec${writers}`] = Math.round(rate);
         out[s.name][`appendCpuUs${writers}`] = Math.round(((cpuSeconds(s.child.pid!) - cpu0) * 1e6) / appends);
@@ -283,9 +289,10 @@ async function main(): Promise<void> {
       await each(async (s) => {
         const f = await fillReadStream(s.base);
         await catchUpRate(f.url, f.bytes, readers, 0);
-        if (PROFILE_DIR) s.child.kill('SIGUSR2');
+        const isProfiled = PROFILE_DIR !== undefined && PROFILE_PHASE === 'catchup';
+        if (isProfiled) s.child.kill('SIGUSR2');
         const r = await catchUpRate(f.url, f.bytes, readers);
-        if (PROFILE_DIR) s.child.kill('SIGUSR2');
+        if (isProfiled) s.child.kill('SIGUSR2');
         out[s.name][readers === 1 ? 'catchUpMBps' : `catchUpMBps${readers}`] = Number(r.mbps.toFixed(1));
         out[s.name].catchUpResponsesPerPass = r.responses;
       });

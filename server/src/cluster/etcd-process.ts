@@ -17,10 +17,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunnelError, assert } from '@runnel/client/codec';
+import { freeRestartablePort } from './free-port.ts';
 
 export interface EtcdProcessLimits {
   /** How long `start()`/`restart()` waits for /health to answer true. Too short fails on a loaded machine. */
@@ -73,19 +73,7 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close): another process may take it before it is used. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      assert(address !== null && typeof address === 'object', 'listening server has an address');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+export { freePort } from './free-port.ts';
 
 export class EtcdProcess {
   /** Client URL, e.g. http://127.0.0.1:41234 (pass to etcd3 `hosts`). */
@@ -133,7 +121,7 @@ export class EtcdProcess {
     const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'runnel-etcd-'));
     // NB: a port picked here can be taken by someone else before etcd binds it; retry with new ports.
     for (let attempt = 1; ; attempt++) {
-      const etcd = new EtcdProcess(bin, ownsDataDir, dataDir, await freePort(), await freePort(), options.name ?? 'runnel-etcd',
+      const etcd = new EtcdProcess(bin, ownsDataDir, dataDir, await freeRestartablePort(), await freeRestartablePort(), options.name ?? 'runnel-etcd',
         options.heartbeatIntervalMs ?? 50, options.electionTimeoutMs ?? 500, limits);
       try {
         await etcd.launch();

@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunnelError, assert } from '@runnel/client/codec';
 import type { ClusterView } from './cluster-state.ts';
-import { EtcdProcess, freePort } from './etcd-process.ts';
+import { EtcdProcess } from './etcd-process.ts';
+import { freePort, freeRestartablePort } from './free-port.ts';
 
 export interface LocalClusterLimits {
   /** How long a broker may take from spawn to `GET /readyz` 200. tsx compiles the sources on start; a loaded 2-core machine needs a while. */
@@ -96,8 +97,8 @@ export async function planNodes(options: { nodes: number; basePort?: number; roo
     const id = i + 1;
     plans.push({
       id,
-      clientPort: basePort === undefined ? await freePort() : basePort + 2 * i,
-      replicationPort: basePort === undefined ? await freePort() : basePort + 2 * i + 1,
+      clientPort: basePort === undefined ? await freeRestartablePort() : basePort + 2 * i,
+      replicationPort: basePort === undefined ? await freeRestartablePort() : basePort + 2 * i + 1,
       dataDir: join(rootDir, `node-${id}`),
     });
   }

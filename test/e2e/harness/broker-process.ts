@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeRestartablePort } from '../../../server/src/cluster/free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait-for.ts';
@@ -38,17 +38,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 that a restart can bind again (below the kernel's local port range: server/src/cluster/free-port.ts). */
+export const freePort = (): Promise<number> => freeRestartablePort();
 
 export interface BrokerProcessOptions {
   /** Extra environment (e.g. RUNNEL_STATIC_DIR). RUNNEL_REQUIRE_NATIVE_UWS=1 is always set. */
