@@ -94,6 +94,12 @@ export const LimitsSchema = z.object({
   maxConcurrentCatchUpReads: z.number().int().min(1).default(16),
   /** Bytes read from the log per catch-up step of one subscription (also capped by its credit). */
   catchUpReadBytes: z.number().int().min(1024).default(1024 * 1024),
+  /**
+   * Payload bytes per records frame a catch-up step sends (whole batches; a larger batch goes alone): one read
+   * goes out as several frames, so a browser's WebSocket receives the next frame while the page handles this one
+   * (Chromium reads a socket's data on the page's main thread; with 1 MiB frames the page idled between them).
+   */
+  catchUpFrameBytes: z.number().int().min(1024).default(128 * 1024),
   /** Undecodable frames tolerated per connection before it is closed with INVALID_FRAME. */
   maxInvalidFramesPerConnection: z.number().int().min(1).default(100),
   /** How often retention (bytes/time) is enforced on every partition. */

@@ -163,11 +163,11 @@ export class SingleNodeBroker {
   get wsUrl(): string { return `${this.url.replace('http', 'ws')}/v1/ws`; }
   get pid(): number | undefined { return this.child.pid; }
 
-  static async start(options: { dataDir: string; env?: Record<string, string>; limits?: BenchProcessLimits }): Promise<SingleNodeBroker> {
+  static async start(options: { dataDir: string; env?: Record<string, string>; limits?: BenchProcessLimits; args?: string[] }): Promise<SingleNodeBroker> {
     const limits = validateBenchProcessLimits(options.limits ?? defaultBenchProcessLimits);
     await mkdir(options.dataDir, { recursive: true });
     const port = await freePort();
-    const child = track(spawn(process.execPath, [RUNNEL_BIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data', options.dataDir], {
+    const child = track(spawn(process.execPath, [RUNNEL_BIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data', options.dataDir, ...(options.args ?? [])], {
       env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
     }));
     let output = '';

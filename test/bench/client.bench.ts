@@ -107,7 +107,7 @@ async function profiled<T>(page: Page, fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-const broker = await BrokerProcess.start();
+const broker = await BrokerProcess.start({ args: (process.env.RUNNEL_BENCH_BROKER_ARGS ?? "").split(" ").filter(Boolean) });
 const profile = process.env.RUNNEL_BENCH_PROFILE === '1';
 const pages = await PageServer.start({
   bundles: { bench: 'test/e2e/pages/bench-page.ts', raw: 'test/e2e/pages/raw-ws-ceiling-page.ts' }, pages: { bench: 'bench', raw: 'raw' }, minify: !profile,

@@ -99,18 +99,57 @@ function valueAt(t: number): { t: number; p: string } {
   return { t, p: 'x'.repeat(Math.max(0, VALUE_BYTES - head)) };
 }
 
-/** Counts since `start` (or since the last `mark`), their elapsed time and this process's CPU per count (µs, user + system). */
+/**
+ * The measured window, from the phase's own timing (sdk.bench.ts passes BENCH_WARMUP_SECONDS and BENCH_SECONDS to
+ * every client): it starts warm-up seconds after `start` is read and lasts the phase's seconds. NB: not from when
+ * `mark` and `stop` are read: a process flooded with frames (1,000 consumers catching up) can leave its event loop
+ * busy for seconds, read both lines together and report nothing.
+ */
+const WARM_UP_MS = Number(process.env.BENCH_WARMUP_SECONDS ?? 0) * 1000;
+const MEASURED_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
+/** Deliveries between two samples of the clock (and CPU) in the counting path. */
+const SAMPLE_EVERY = 1024;
+
+/**
+ * Counts (`add`) with samples of (time, count, CPU) taken in the counting path every SAMPLE_EVERY counts, so the
+ * count and CPU at the window's edges are known however late this process reads `mark` and `stop` (linear
+ * between the samples around an edge). Result: counts inside the window, its seconds, CPU µs per count.
+ */
 class Meter {
-  count = 0;
-  #since = 0;
-  #cpu = process.cpuUsage();
+  #count = 0;
+  #nextSample = SAMPLE_EVERY;
+  #startMs = performance.now();
+  #samples: { t: number; count: number; cpuUs: number }[] = [];
   constructor() {
-    void started.then(() => { this.#since = performance.now(); this.#cpu = process.cpuUsage(); });
-    onMark = () => { this.count = 0; this.#since = performance.now(); this.#cpu = process.cpuUsage(); };
+    void started.then(() => { this.#startMs = performance.now(); this.#sample(); });
+  }
+  add(n: number): void {
+    this.#count += n;
+    if (this.#count >= this.#nextSample) {
+      this.#nextSample = this.#count + SAMPLE_EVERY;
+      this.#sample();
+    }
   }
   result(): { count: number; elapsedSec: number; cpuUsPerCount: number | null } {
-    const cpu = process.cpuUsage(this.#cpu);
-    return { count: this.count, elapsedSec: (performance.now() - this.#since) / 1000, cpuUsPerCount: this.count > 0 ? Number(((cpu.user + cpu.system) / this.count).toFixed(3)) : null };
+    this.#sample();
+    const from = this.#startMs + WARM_UP_MS;
+    const to = Math.min(from + MEASURED_MS, performance.now());
+    const a = this.#at(from), b = this.#at(to);
+    const count = Math.round(b.count - a.count);
+    return { count, elapsedSec: (to - from) / 1000, cpuUsPerCount: count > 0 ? Number(((b.cpuUs - a.cpuUs) / count).toFixed(3)) : null };
+  }
+  #sample(): void {
+    const cpu = process.cpuUsage();
+    this.#samples.push({ t: performance.now(), count: this.#count, cpuUs: cpu.user + cpu.system });
+  }
+  /** Count and CPU at time `t`, linear between the samples around it. */
+  #at(t: number): { count: number; cpuUs: number } {
+    const s = this.#samples;
+    let i = 0;
+    while (i < s.length - 1 && s[i + 1].t <= t) i++;
+    const lo = s[i], hi = s[Math.min(i + 1, s.length - 1)];
+    const f = hi.t > lo.t ? Math.min(1, Math.max(0, (t - lo.t) / (hi.t - lo.t))) : 0;
+    return { count: lo.count + f * (hi.count - lo.count), cpuUs: lo.cpuUs + f * (hi.cpuUs - lo.cpuUs) };
   }
 }
 
@@ -131,7 +170,7 @@ async function produce(inflight: number): Promise<void> {
     while (phase === 'running') {
       try {
         await client.send(topic, value);
-        meter.count++;
+        meter.add(1);
       } catch {
         errors++;
       }
@@ -156,7 +195,7 @@ async function pace(recordsPerSec: number): Promise<void> {
   while (phase === 'running') {
     const due = Math.floor(((performance.now() - t0) * recordsPerSec) / 1000);
     for (; sent < due; sent++) {
-      client.send(topic, valueAt(wallMs())).then(() => { meter.count++; }, () => { errors++; });
+      client.send(topic, valueAt(wallMs())).then(() => { meter.add(1); }, () => { errors++; });
     }
     await new Promise((r) => setTimeout(r, PACE_MS));
   }
@@ -189,8 +228,8 @@ async function consume(count: number, read: 'value' | 'offset'): Promise<void> {
   let bytes = 0;
   // NB: reads the value as an app does (a field of the decoded object); `offset` mode reads no lazy field at all.
   const handler = read === 'value'
-    ? (record: ConsumerRecord<Value>) => { bytes += record.value.p.length; meter.count++; }
-    : (record: ConsumerRecord<Value>) => { bytes += record.offset & 1; meter.count++; };
+    ? (record: ConsumerRecord<Value>) => { bytes += record.value.p.length; meter.add(1); }
+    : (record: ConsumerRecord<Value>) => { bytes += record.offset & 1; meter.add(1); };
   for (const client of clients) client.subscribe<Value>(topic, handler, { from: 'earliest', consumerId: 'bench' });
   await stopped;
   emit({ ...meter.result(), bytes });
@@ -287,7 +326,7 @@ async function rawLatency(connections: number): Promise<void> {
 
 async function raw(connections: number): Promise<void> {
   let meter: Meter | null = null;
-  const open = () => openRawSubscriber(wsUrl, topic, 'raw', (records) => { if (meter) meter.count += records; });
+  const open = () => openRawSubscriber(wsUrl, topic, 'raw', (records) => { if (meter) meter.add(records); });
   const subscribers: RawSubscriber[] = [];
   for (let i = 0; i < connections; i += 100) subscribers.push(...await Promise.all(Array.from({ length: Math.min(100, connections - i) }, open)));
   emit({ ready: true });

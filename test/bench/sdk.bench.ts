@@ -19,7 +19,7 @@
  * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency,
  * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part), BENCH_SDK_SRC=<dir> (the
  * SDK from another copy of client-sdk/src, for a before/after), BENCH_SDK_PACE_MS (the paced producer's
- * send interval, default 1 ms).
+ * send interval, default 1 ms), BENCH_BROKER_ARGS (more `runnel start` flags, e.g. `--limit catchUpReadBytes=131072`).
  * Last line: `{"bench":"sdk",...}`. All processes share the machine's cores.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -34,6 +34,9 @@ const clientScript = fileURLToPath(new URL('./sdk-clients.ts', import.meta.url))
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const seconds = env('BENCH_SECONDS', 5);
 const warmUpSec = env('BENCH_WARMUP_SECONDS', 1);
+// The clients measure their window from these (sdk-clients.ts Meter), not from when they read `mark` and `stop`.
+process.env.BENCH_SECONDS = String(seconds);
+process.env.BENCH_WARMUP_SECONDS = String(warmUpSec);
 const inflight = env('BENCH_SDK_INFLIGHT', 1024);
 const consumers = env('BENCH_SDK_CONSUMERS', 1000);
 const latencyRate = env('BENCH_SDK_LATENCY_RATE', 5000);
@@ -64,7 +67,7 @@ async function measure<T>(broker: SingleNodeBroker, clients: BenchClient[], name
 const perSec = (r: Counted): number => Math.round(r.count / r.elapsedSec);
 
 const rootDir = await mkdtemp(join(tmpdir(), 'runnel-bench-sdk-'));
-const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data') });
+const broker = await SingleNodeBroker.start({ dataDir: join(rootDir, 'data'), args: (process.env.BENCH_BROKER_ARGS ?? '').split(' ').filter(Boolean) });
 console.log(`durable single-node broker ready (pid ${broker.pid}); ${seconds} s per phase after ${warmUpSec} s warm-up`);
 let producerAckedPerSec: number | null = null, consumersDeliveriesPerSec: number | null = null, rawDeliveriesPerSec: number | null = null;
 let latencyP50Ms: number | null = null, latencyP99Ms: number | null = null;

@@ -10,7 +10,8 @@
  * Invariant: a step sends only whole stored batches, never more payload
  * bytes than the subscription's credit, and never offsets at or above the
  * channel end it read against (`maxOffset`), so the live channel continues
- * exactly where catch-up stops.
+ * exactly where catch-up stops. What one read returns goes out as frames of
+ * at most `catchUpFrameBytes` (whole batches), in offset order.
  */
 import { ErrorTable, RunnelError, encodeRecordsFrame, readBatchHeader } from '@runnel/client/codec';
 import type { Limits } from '../limits.ts';
@@ -84,15 +85,44 @@ export class CatchUpScheduler {
       else fanout.fail(sub, ErrorTable.UNKNOWN_SERVER_ERROR.code); // the log returned nothing below its end
       return;
     }
-    const payload = fit.bytes === read.batches.length ? read.batches : read.batches.subarray(0, fit.bytes);
-    const frame = encodeRecordsFrame(fanout.topic.name, fanout.partition, Math.min(read.highWatermark, end), payload);
-    if (!sub.connection.send(frame)) return;
-    sub.nextOffset = fit.nextOffset;
-    sub.credit -= fit.bytes;
-    sub.minCredit = 1;
-    this.metrics?.recordsOut.inc({ topic: fanout.topic.name }, fit.records);
-    this.metrics?.bytesOut.inc({ topic: fanout.topic.name }, fit.bytes);
+    const highWatermark = Math.min(read.highWatermark, end);
+    let at = 0;
+    for (const part of splitFrames(read.batches.subarray(0, fit.bytes), this.limits.catchUpFrameBytes)) {
+      const frame = encodeRecordsFrame(fanout.topic.name, fanout.partition, highWatermark, read.batches.subarray(at, at + part.bytes));
+      if (!sub.connection.send(frame)) return;
+      at += part.bytes;
+      sub.nextOffset = part.nextOffset;
+      sub.credit -= part.bytes;
+      sub.minCredit = 1;
+      this.metrics?.recordsOut.inc({ topic: fanout.topic.name }, part.records);
+      this.metrics?.bytesOut.inc({ topic: fanout.topic.name }, part.bytes);
+    }
   }
+}
+
+/**
+ * `batches` (whole, valid stored batches) cut into consecutive frames of at most `maxFrameBytes` each, at batch
+ * boundaries; a batch larger than that is a frame alone. Per frame: its bytes, records and the offset after it.
+ */
+export function splitFrames(batches: Uint8Array, maxFrameBytes: number): { bytes: number; records: number; nextOffset: number }[] {
+  const frames: { bytes: number; records: number; nextOffset: number }[] = [];
+  let at = 0;
+  let current = { bytes: 0, records: 0, nextOffset: -1 };
+  while (at < batches.length) {
+    const header = readBatchHeader(batches, at);
+    if (!header.ok) break;
+    const h = header.value;
+    if (current.bytes > 0 && current.bytes + h.totalBytes > maxFrameBytes) {
+      frames.push(current);
+      current = { bytes: 0, records: 0, nextOffset: -1 };
+    }
+    current.bytes += h.totalBytes;
+    current.records += h.recordCount;
+    current.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
+    at += h.totalBytes;
+  }
+  if (current.bytes > 0) frames.push(current);
+  return frames;
 }
 
 /**

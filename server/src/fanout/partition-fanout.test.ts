@@ -12,7 +12,7 @@ import { decodeRecordsFrame, encodeRecordBatch, iterateBatches, setBaseOffset } 
 import { defaultLimits } from '../limits.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { Partition, VisibleBatch as AppendEvent } from '../partition/partition.ts';
-import { CatchUpScheduler } from './catch-up.ts';
+import { CatchUpScheduler, splitFrames } from './catch-up.ts';
 import { PartitionFanout } from './partition-fanout.ts';
 import { Subscription, type SubscriberConnection } from './subscription.ts';
 
@@ -79,6 +79,8 @@ class MemoryConnection implements SubscriberConnection {
   liveCount = 0;
   received: number[] = [];
   payloadBytes = 0;
+  /** Payload bytes of each frame received. */
+  frameBytes: number[] = [];
   channels = new Set<string>();
   /** Published frames not yet delivered (deferLive). */
   pending: Uint8Array[] = [];
@@ -93,6 +95,7 @@ class MemoryConnection implements SubscriberConnection {
     const f = decodeRecordsFrame(frame);
     assert.ok(f.ok);
     this.payloadBytes += f.value.batches.length;
+    this.frameBytes.push(f.value.batches.length);
     for (const b of iterateBatches(f.value.batches)) {
       assert.ok(b.ok);
       for (let i = 0; i < b.value.header.recordCount; i++) this.received.push(b.value.header.baseOffset + i);
@@ -161,8 +164,9 @@ test('property: any interleaving of appends, reads and credit grants delivers a 
     fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 3, maxLength: 3 }),
     fc.array(step, { maxLength: 60 }),
     fc.array(fc.boolean(), { maxLength: 30 }),
-    async (startBatches, steps, raceDuringRead) => {
-      const { log, conns, fanout } = setup();
+    fc.integer({ min: 1, max: 400 }),
+    async (startBatches, steps, raceDuringRead, catchUpFrameBytes) => {
+      const { log, conns, fanout } = setup({ ...defaultLimits, maxConcurrentCatchUpReads: 2, catchUpReadBytes: 300, catchUpFrameBytes });
       for (let i = 0; i < 6; i++) log.append(2);
       let readNo = 0;
       log.duringRead = () => { if (raceDuringRead[readNo++ % Math.max(1, raceDuringRead.length)]) log.append(1); };
@@ -201,8 +205,9 @@ test('property: subscribers that grant back what they receive (autoCredit) are a
     fc.array(step, { maxLength: 80 }),
     fc.array(fc.boolean(), { maxLength: 30 }),
     fc.boolean(),
-    async (startBatches, steps, raceDuringRead, deferLive) => {
-      const { log, conns, fanout } = setup(undefined, deferLive);
+    fc.integer({ min: 1, max: 400 }),
+    async (startBatches, steps, raceDuringRead, deferLive, catchUpFrameBytes) => {
+      const { log, conns, fanout } = setup({ ...defaultLimits, maxConcurrentCatchUpReads: 2, catchUpReadBytes: 300, catchUpFrameBytes }, deferLive);
       for (let i = 0; i < 6; i++) log.append(2);
       let readNo = 0;
       log.duringRead = () => { if (raceDuringRead[readNo++]) log.append(1); }; // bounded: a producer that outruns every read forever is not a stall
@@ -233,4 +238,28 @@ test('property: subscribers that grant back what they receive (autoCredit) are a
       });
     },
   ), { numRuns: 150 });
+});
+
+test('splitFrames: whole batches, in order, each frame at most maxFrameBytes unless one batch is larger; a catch-up read goes out as such frames', async () => {
+  const log = new MemoryLog();
+  for (const n of [1, 2, 3, 30, 1]) log.append(n);
+  const all = (await log.read(0, 1e9, {})).batches;
+  const sizes = log.batches.map((b) => b.bytes.length);
+  const big = sizes[3];
+  const frames = splitFrames(all, sizes[0] + sizes[1]);
+  assert.deepEqual(frames.map((f) => f.bytes), [sizes[0] + sizes[1], sizes[2], big, sizes[4]]);
+  assert.deepEqual(frames.map((f) => f.records), [3, 3, 30, 1]);
+  assert.deepEqual(frames.map((f) => f.nextOffset), [3, 6, 36, 37]);
+  assert.deepEqual(splitFrames(all, 1e9).map((f) => f.bytes), [all.length], 'one frame when it fits');
+  assert.deepEqual(splitFrames(all.subarray(0, 0), 100), []);
+
+  // Through the scheduler: one read of everything, several frames, the same offsets.
+  const { log: l2, conns, fanout } = setup({ ...defaultLimits, maxConcurrentCatchUpReads: 2, catchUpReadBytes: 1e9, catchUpFrameBytes: sizes[0] + sizes[1] });
+  for (const n of [1, 2, 3, 30, 1]) l2.append(n);
+  const conn = new MemoryConnection();
+  conns.push(conn);
+  fanout.add(new Subscription(conn, fanout, 0, 1e9));
+  await settle();
+  assert.deepEqual(conn.received, Array.from({ length: 37 }, (_, i) => i));
+  assert.deepEqual(conn.frameBytes, [sizes[0] + sizes[1], sizes[2], big, sizes[4]]);
 });
