@@ -46,11 +46,11 @@ class Wire {
     this.subs.get(frame.partition)!.credit += frame.bytes;
     return true;
   }
-  /** Sends every frame the credit allows (whole batches, at most batchesPerFrame per frame); returns how many. */
-  pump(partition: number): number {
+  /** Sends every frame the credit allows (whole batches, at most batchesPerFrame per frame), or at most `maxFrames`; returns how many. */
+  pump(partition: number, maxFrames = Infinity): number {
     const sub = this.subs.get(partition)!;
     let frames = 0;
-    for (;;) {
+    for (; frames < maxFrames;) {
       const batches = Math.min(this.batchesPerFrame, Math.floor(sub.credit / BATCH_BYTES), Math.ceil((sub.end - sub.next) / RECORDS_PER_BATCH));
       if (batches <= 0) return frames;
       const bytes = new Uint8Array(batches * BATCH_BYTES);
@@ -107,6 +107,28 @@ test('a handler faster than the credit round trips grows the window, up to maxCr
   assert.equal(largest, max, `the window reached the ceiling (largest ${largest}, base ${base}, max ${max})`);
   assert.equal(framesAtOnce, max / (2 * BATCH_BYTES), 'a whole ceiling window of frames in flight per round trip');
   assert.ok(wire.credits.every((c) => c.bytes <= max), 'no single grant exceeds the ceiling');
+});
+
+test('frames that arrive one at a time (a catch-up read sent as several frames) grow the window at most once per window released', async () => {
+  const base = 4 * BATCH_BYTES, max = 32 * BATCH_BYTES;
+  const wire = new Wire(1, 1_000_000);
+  const streams = new StreamRegistry(wire.asConnection(), () => base, { maxWindowBytes: max, maxGrowthBytes: 1e9 });
+  const reader = new Reader();
+  streams.attach('t', 0, reader);
+  await tick();
+  // The readers run dry after every frame, but only one window's worth of frames has passed after the fourth.
+  for (let i = 0; i < 3; i++) {
+    wire.pump(0, 1);
+    reader.releaseAll();
+    assert.ok(window(wire, reader) <= base, `frame ${i + 1}: still the base window (${window(wire, reader)} <= ${base})`);
+  }
+  let largest = 0;
+  while (reader.next < 200_000) {
+    wire.pump(0, 1);
+    reader.releaseAll();
+    largest = Math.max(largest, window(wire, reader));
+  }
+  assert.equal(largest, max, 'it still grows to the ceiling');
 });
 
 test('a fixed window (maxCreditWindowBytes = creditWindowBytes) never grows', async () => {

@@ -117,6 +117,8 @@ export class PartitionStream {
   #growthBytes = 0;
   /** Bytes released since the readers last ran dry: a full window that never runs dry is more than needed. */
   #releasedSinceDryBytes = 0;
+  /** Bytes released since the window last grew: it grows at most once per window (a read sent as several frames runs the readers dry between two). */
+  #releasedSinceGrowthBytes = 0;
   /** Highest high watermark seen on this stream. */
   #seenHighWatermark = 0;
   /** When a broker first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
@@ -252,6 +254,7 @@ export class PartitionStream {
     if (generation !== this.#generation) return;
     this.#outstandingBytes -= size;
     this.#releasedSinceDryBytes += size;
+    this.#releasedSinceGrowthBytes += size;
     this.#maybeGrow();
     this.maybeGrant();
   }
@@ -265,7 +268,8 @@ export class PartitionStream {
   #maybeGrow(): void {
     if (this.#outstandingBytes !== 0) return;
     this.#releasedSinceDryBytes = 0;
-    if (this.#position >= this.#seenHighWatermark) return;
+    if (this.#position >= this.#seenHighWatermark || this.#releasedSinceGrowthBytes < this.windowBytes) return;
+    this.#releasedSinceGrowthBytes = 0;
     this.#resize(CREDIT_GROWTH_FACTOR * this.windowBytes - this.budget.windowBytes());
   }
 
