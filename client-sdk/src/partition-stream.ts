@@ -20,8 +20,9 @@
  * cost the client and the broker more than the records (issue 13 latency).
  *
  * The window adapts (per stream, between the base window and
- * maxCreditWindowBytes): it doubles when the readers ran dry while catching
- * up (they waited on a credit round trip, not on their handler: with the
+ * maxCreditWindowBytes): it doubles, at most once per window released, when
+ * the readers ran dry while catching up (they waited on a credit round trip,
+ * not on their handler: with the
  * default 2 MiB base, 2 × the broker's 1 MiB maxBatchBytes, its catch-up
  * reads came as two ~990 KB frames per window, just under the half-window
  * top-up, so stop-and-wait; test/bench/client.bench.ts), and halves when a
