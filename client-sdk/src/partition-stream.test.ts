@@ -63,6 +63,7 @@ class Wire {
       frames++;
       this.#listener({ type: 'records', topic: 't', partition, highWatermark: sub.end, batches: bytes });
     }
+    return frames;
   }
 }
 
