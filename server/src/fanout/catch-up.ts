@@ -77,8 +77,8 @@ export class CatchUpScheduler {
       return;
     }
     if (sub.state !== 'catchUp' || sub.connection.isClosed) return;
-    const fit = fitToCredit(read.batches, sub.credit, end);
-    if (fit.bytes === 0) {
+    const frames = fitFrames(read.batches, sub.credit, end, this.limits.catchUpFrameBytes);
+    if (frames.length === 0) {
       // The next batch is larger than the remaining credit: park until enough credit arrives.
       const first = readBatchHeader(read.batches, 0);
       if (first.ok) sub.minCredit = first.value.totalBytes;
@@ -87,7 +87,7 @@ export class CatchUpScheduler {
     }
     const highWatermark = Math.min(read.highWatermark, end);
     let at = 0;
-    for (const part of splitFrames(read.batches.subarray(0, fit.bytes), this.limits.catchUpFrameBytes)) {
+    for (const part of frames) {
       const frame = encodeRecordsFrame(fanout.topic.name, fanout.partition, highWatermark, read.batches.subarray(at, at + part.bytes));
       if (!sub.connection.send(frame)) return;
       at += part.bytes;
@@ -101,10 +101,12 @@ export class CatchUpScheduler {
 }
 
 /**
- * `batches` (whole, valid stored batches) cut into consecutive frames of at most `maxFrameBytes` each, at batch
- * boundaries; a batch larger than that is a frame alone. Per frame: its bytes, records and the offset after it.
+ * The longest prefix of whole batches within `credit` bytes and below `end` (per batch, not per record), cut at
+ * batch boundaries into consecutive frames of at most `maxFrameBytes` each (a batch larger than that is a frame
+ * alone). Per frame: its bytes, records and the offset after it (its last batch's lastOffset + 1). Empty when
+ * the first batch does not fit.
  */
-export function splitFrames(batches: Uint8Array, maxFrameBytes: number): { bytes: number; records: number; nextOffset: number }[] {
+export function fitFrames(batches: Uint8Array, credit: number, end: number, maxFrameBytes: number): { bytes: number; records: number; nextOffset: number }[] {
   const frames: { bytes: number; records: number; nextOffset: number }[] = [];
   let at = 0;
   let current = { bytes: 0, records: 0, nextOffset: -1 };
@@ -112,6 +114,7 @@ export function splitFrames(batches: Uint8Array, maxFrameBytes: number): { bytes
     const header = readBatchHeader(batches, at);
     if (!header.ok) break;
     const h = header.value;
+    if (at + h.totalBytes > credit || h.baseOffset >= end) break;
     if (current.bytes > 0 && current.bytes + h.totalBytes > maxFrameBytes) {
       frames.push(current);
       current = { bytes: 0, records: 0, nextOffset: -1 };
@@ -123,25 +126,4 @@ export function splitFrames(batches: Uint8Array, maxFrameBytes: number): { bytes
   }
   if (current.bytes > 0) frames.push(current);
   return frames;
-}
-
-/**
- * Longest prefix of whole batches within `credit` bytes and below `end`
- * (per batch, not per record). `nextOffset` = last included batch's
- * lastOffset + 1.
- */
-export function fitToCredit(batches: Uint8Array, credit: number, end: number): { bytes: number; records: number; nextOffset: number } {
-  let at = 0;
-  let records = 0;
-  let nextOffset = -1;
-  while (at < batches.length) {
-    const header = readBatchHeader(batches, at);
-    if (!header.ok) break;
-    const h = header.value;
-    if (at + h.totalBytes > credit || h.baseOffset >= end) break;
-    at += h.totalBytes;
-    records += h.recordCount;
-    nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
-  }
-  return { bytes: at, records, nextOffset };
 }

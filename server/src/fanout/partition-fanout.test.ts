@@ -12,7 +12,7 @@ import { decodeRecordsFrame, encodeRecordBatch, iterateBatches, setBaseOffset } 
 import { defaultLimits } from '../limits.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
 import type { Partition, VisibleBatch as AppendEvent } from '../partition/partition.ts';
-import { CatchUpScheduler, splitFrames } from './catch-up.ts';
+import { CatchUpScheduler, fitFrames } from './catch-up.ts';
 import { PartitionFanout } from './partition-fanout.ts';
 import { Subscription, type SubscriberConnection } from './subscription.ts';
 
@@ -240,18 +240,21 @@ test('property: subscribers that grant back what they receive (autoCredit) are a
   ), { numRuns: 150 });
 });
 
-test('splitFrames: whole batches, in order, each frame at most maxFrameBytes unless one batch is larger; a catch-up read goes out as such frames', async () => {
+test('fitFrames: whole batches, in order, each frame at most maxFrameBytes unless one batch is larger; a catch-up read goes out as such frames', async () => {
   const log = new MemoryLog();
   for (const n of [1, 2, 3, 30, 1]) log.append(n);
   const all = (await log.read(0, 1e9, {})).batches;
   const sizes = log.batches.map((b) => b.bytes.length);
   const big = sizes[3];
-  const frames = splitFrames(all, sizes[0] + sizes[1]);
+  const frames = fitFrames(all, Infinity, Infinity, sizes[0] + sizes[1]);
   assert.deepEqual(frames.map((f) => f.bytes), [sizes[0] + sizes[1], sizes[2], big, sizes[4]]);
   assert.deepEqual(frames.map((f) => f.records), [3, 3, 30, 1]);
   assert.deepEqual(frames.map((f) => f.nextOffset), [3, 6, 36, 37]);
-  assert.deepEqual(splitFrames(all, 1e9).map((f) => f.bytes), [all.length], 'one frame when it fits');
-  assert.deepEqual(splitFrames(all.subarray(0, 0), 100), []);
+  assert.deepEqual(fitFrames(all, Infinity, Infinity, 1e9).map((f) => f.bytes), [all.length], 'one frame when it fits');
+  assert.deepEqual(fitFrames(all.subarray(0, 0), Infinity, Infinity, 100), []);
+  assert.deepEqual(fitFrames(all, sizes[0] + sizes[1] + sizes[2] - 1, Infinity, 1e9).map((f) => f.bytes), [sizes[0] + sizes[1]], 'within the credit');
+  assert.deepEqual(fitFrames(all, Infinity, 3, 1e9).map((f) => f.nextOffset), [3], 'below the end');
+  assert.deepEqual(fitFrames(all, sizes[0] - 1, Infinity, 1e9), [], 'nothing when the first batch does not fit');
 
   // Through the scheduler: one read of everything, several frames, the same offsets.
   const { log: l2, conns, fanout } = setup({ ...defaultLimits, maxConcurrentCatchUpReads: 2, catchUpReadBytes: 1e9, catchUpFrameBytes: sizes[0] + sizes[1] });
