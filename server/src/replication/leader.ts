@@ -391,16 +391,15 @@ export class LeaderRole {
    * for the high watermark: later visibility on that follower, never a wrong one.
    */
   #releaseHeld(highWatermark: number): void {
-    const polled = new Set<number>();
     for (const h of [...this.#held]) {
       if (!h.isPoll || h.knownHighWatermark >= highWatermark) continue;
-      polled.add(h.followerId);
       this.#pollAnswered.set(h.followerId, highWatermark);
       h.done();
     }
     for (const h of [...this.#held]) {
       if (h.isPoll || h.knownHighWatermark >= highWatermark) continue;
-      if (polled.has(h.followerId)) h.knownHighWatermark = highWatermark;
+      // Its poll was just answered with this high watermark (an earlier answer carried a lower one).
+      if (this.#pollAnswered.get(h.followerId) === highWatermark) h.knownHighWatermark = highWatermark;
       else h.done();
     }
   }
