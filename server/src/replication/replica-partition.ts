@@ -200,8 +200,8 @@ export class ReplicaPartition implements Partition {
 
   /**
    * A fenced leader resumes when the revision that fenced it arrives (#apply, `isResumingFenced`), which the
-   * store's watch brings. If it has not come within alterIsrRetryMs (a watch event late or lost: one CI run saw a
-   * leader stay fenced for a minute, its partition unavailable), the store is read again, and again every
+   * store's watch brings. If it has not come within alterIsrRetryMs (a watch event late or lost; a failed CI run
+   * logged a fence and nothing after it, not proven to be this), the store is read again, and again every
    * alterIsrRetryMs, until a role of this epoch is active again, a newer epoch is applied, or the replica closes.
    * Applying what is read is what the watch would have done (idempotent, ordered on #chain).
    */
