@@ -29,7 +29,7 @@ const topic = `const pageViews = defineTopic('page-views', z.object({ path: z.st
 const apps = {
   'full app (@runnel/client: createClient + IndexedDB + typed topic + subscribe + send)': {
     budget: 15 * KB,
-    guard: 23_940, // 23,834 with the producer's bulk value encoding (ValueArena.flush, Outbox.resize: ~-10 % producer CPU per record)
+    guard: 22_230, // 22,118 with codes-only messages in browser builds (#verbose); 23,834 before
     source: `import { createClient, defineTopic } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
@@ -40,7 +40,7 @@ await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
   'consumer only (@runnel/client/consumer + IndexedDB offsets: indexedDbConsumerStorage)': {
     budget: 10 * KB,
-    guard: 16_700, // 16,629 with indexedDbConsumerStorage (no IndexedDB outbox)
+    guard: 15_480, // 15,397 with codes-only messages in browser builds (#verbose); 16,629 before
     source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
 import { indexedDbConsumerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
@@ -50,7 +50,7 @@ consumer.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId
   },
   'producer only (@runnel/client/producer + IndexedDB outbox: indexedDbProducerStorage)': {
     budget: 10 * KB,
-    guard: 16_790, // 16,548 with indexedDbProducerStorage (no IndexedDB offset store); 16,698 with the producer's bulk value encoding (ValueArena.flush: one encodeInto per tick, not a copy loop per value)
+    guard: 15_710, // 15,629 with codes-only messages in browser builds (#verbose); 16,698 before
     source: `import { createProducer, defineTopic } from '@runnel/client/producer';
 import { indexedDbProducerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';

@@ -14,6 +14,7 @@ import type { Producer } from './producer.ts';
 import type { RandomSource, ReconnectOptions } from './reconnect-policy.ts';
 import type { ConsumerStorage, ProducerStorage, Storage } from './storage.ts';
 import { webSocketTransport, type TransportFactory, type WebSocketConstructor } from './transport.ts';
+import { VERBOSE } from '#verbose';
 
 /** `S`: the storage the client uses (a half client takes a half: ConsumerStorage, ProducerStorage). */
 export interface ClientOptions<S extends ConsumerStorage | ProducerStorage = Storage> {
@@ -80,7 +81,7 @@ export type Metadata = Pick<MetadataFrame, 'brokers' | 'topics'>;
 function lazyStorage<S>(p: Promise<S>, adoptsOrphans: boolean): S {
   type Any = Record<string, any>;
   const call = (s: Any, name: string, args: unknown[]): unknown => {
-    if (typeof s[name] !== 'function') throw new RunnelError('INVALID_REQUEST', `storage has no ${name}()`);
+    if (typeof s[name] !== 'function') throw new RunnelError('INVALID_REQUEST', VERBOSE ? `storage has no ${name}()` : '');
     return s[name](...args);
   };
   // NB: `then` stays undefined, so a part or the storage is never taken for a promise.
@@ -114,7 +115,7 @@ export class ClientCore<S extends ConsumerStorage | ProducerStorage = Storage> e
     super();
     const urls = typeof options.urls === 'string' ? [options.urls] : options.urls;
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', 'no WebSocket: pass { WebSocket } from "ws" in Node');
+    if (!options.transport && !WebSocketImpl) throw new RunnelError('NOT_CONNECTED', VERBOSE ? 'no WebSocket: pass { WebSocket } from "ws" in Node' : '');
     const { limits, timeouts, reconnect } = validateClientSettings({
       limits: options.limits, reconnect: options.reconnect, timeouts: { requestTimeoutMs: options.requestTimeoutMs, pingIntervalMs: options.pingIntervalMs },
     });
@@ -148,7 +149,7 @@ export class ClientCore<S extends ConsumerStorage | ProducerStorage = Storage> e
   /** Partition count of `topic`; a topic that does not exist yet is waited for, as Kafka consumers do. */
   protected async partitionCount(topic: string): Promise<number> {
     for (;;) {
-      if (this.state === 'closed') throw new RunnelError('ABORTED', 'client is closed');
+      if (this.state === 'closed') throw new RunnelError('ABORTED', VERBOSE ? 'client is closed' : '');
       const known = this.#partitionCounts.get(topic);
       if (known) return known;
       try {
@@ -156,7 +157,7 @@ export class ClientCore<S extends ConsumerStorage | ProducerStorage = Storage> e
         const t = m.topics.find((x) => x.name === topic);
         if (t && t.errorCode !== 0) {
           const name = errorNameOf(t.errorCode);
-          if (name !== 'UNKNOWN_TOPIC_OR_PARTITION') throw new RunnelError(name, `topic "${topic}" is not available`);
+          if (name !== 'UNKNOWN_TOPIC_OR_PARTITION') throw new RunnelError(name, VERBOSE ? `topic "${topic}" is not available` : '');
           await new Promise((resolve) => setTimeout(resolve, UNKNOWN_TOPIC_RETRY_MS));
         }
       } catch (e) {
@@ -167,11 +168,11 @@ export class ClientCore<S extends ConsumerStorage | ProducerStorage = Storage> e
 
   #whenConnected(): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
-    if (this.state === 'closed') return Promise.reject(new RunnelError('NOT_CONNECTED', 'client is closed'));
+    if (this.state === 'closed') return Promise.reject(new RunnelError('NOT_CONNECTED', VERBOSE ? 'client is closed' : ''));
     return new Promise((resolve, reject) => {
       const offState = this.conn.on('statechange', ({ state }) => {
         if (state === 'connected') { offState(); resolve(); }
-        if (state === 'closed') { offState(); reject(new RunnelError('NOT_CONNECTED', 'client is closed')); }
+        if (state === 'closed') { offState(); reject(new RunnelError('NOT_CONNECTED', VERBOSE ? 'client is closed' : '')); }
       });
     });
   }

@@ -31,6 +31,7 @@ import { MAX_TIMER_MS, TOKEN_REFRESH_MARGIN_MS, defaultConnectionTimeouts, defau
 import { defaultLifecycleScope, watchPageLifecycle, type LifecycleScope } from './page-lifecycle.ts';
 import { ReconnectPolicy, type RandomSource, type ReconnectOptions } from './reconnect-policy.ts';
 import type { Transport, TransportFactory } from './transport.ts';
+import { VERBOSE } from '#verbose';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -108,7 +109,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   constructor(private readonly options: ConnectionOptions) {
     super();
     this.#timeouts = { ...defaultConnectionTimeouts, ...options }; // NB: omit a timeout, never pass undefined (createClient passes validated ones)
-    assert(options.urls.length > 0, 'createClient: `urls` needs at least one ws:// or wss:// URL');
+    assert(options.urls.length > 0, VERBOSE ? 'createClient: `urls` needs at least one ws:// or wss:// URL' : '');
     this.#policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
     const scope = options.lifecycle === undefined ? defaultLifecycleScope() : options.lifecycle;
     if (scope) this.#unwatch = watchPageLifecycle(scope, { online: () => this.#hurry(), suspend: () => this.#suspend(), resume: () => this.#resume() });
@@ -191,7 +192,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     return new Promise<A>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
-        reject(new RunnelError('REQUEST_TIMED_OUT', `${frame.type} got no answer within ${timeoutMs} ms`));
+        reject(new RunnelError('REQUEST_TIMED_OUT', VERBOSE ? `${frame.type} got no answer within ${timeoutMs} ms` : ''));
       }, timeoutMs);
       this.#pending.set(requestId, { resolve: resolve as (f: Answer) => void, reject, timer, sync: onAnswer as ((f: Answer) => void) | undefined });
       this.#write({ ...frame, requestId } as ClientFrame);
@@ -229,7 +230,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #become(next: ConnectionState): void {
     const previous = this.#current;
-    assert(legal[previous].includes(next), `connection: illegal transition ${previous} → ${next}`);
+    assert(legal[previous].includes(next), VERBOSE ? `connection: illegal transition ${previous} → ${next}` : '');
     this.#current = next;
     this.emit('statechange', { state: next, previous });
   }
@@ -241,7 +242,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     const transport: Transport = this.options.transport(url, {
       open: () => { opened = true; void this.#sayHello(transport); },
       message: (data) => { if (this.#transport === transport) this.#handleBytes(data); },
-      error: (error) => { if (this.#transport === transport && opened) this.emit('error', new RunnelError('NOT_CONNECTED', 'transport error', { cause: error })); },
+      error: (error) => { if (this.#transport === transport && opened) this.emit('error', new RunnelError('NOT_CONNECTED', VERBOSE ? 'transport error' : '', { cause: error })); },
       close: (code, reason) => { if (this.#transport === transport) this.#lost(code, reason); },
     });
     this.#transport = transport;
@@ -264,7 +265,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       // NB: the broker would take the token that expired within its clock tolerance and close it again at once.
       if (token && token === this.#expiredToken) throw new RunnelError('TOKEN_EXPIRED');
     } catch (error) {
-      this.emit('error', error instanceof RunnelError ? error : new RunnelError('SASL_AUTHENTICATION_FAILED', 'token provider failed', { cause: error }));
+      this.emit('error', error instanceof RunnelError ? error : new RunnelError('SASL_AUTHENTICATION_FAILED', VERBOSE ? 'token provider failed' : '', { cause: error }));
       transport.close(4001, 'no token');
       return;
     }
@@ -371,7 +372,7 @@ export class Connection extends Emitter<ConnectionEvents> {
           this.#scheduleRefresh(ok.tokenExpiresAtMs);
         });
       }).catch((error) => {
-        if (this.#transport === transport) this.emit('error', new RunnelError('SASL_AUTHENTICATION_FAILED', 'token refresh failed', { cause: error }));
+        if (this.#transport === transport) this.emit('error', new RunnelError('SASL_AUTHENTICATION_FAILED', VERBOSE ? 'token refresh failed' : '', { cause: error }));
       });
     }, Math.min(Math.max(left - Math.max(left / 10, TOKEN_REFRESH_MARGIN_MS), left / 2), MAX_TIMER_MS));
   }

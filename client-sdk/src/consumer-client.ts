@@ -16,6 +16,7 @@ import { ClientCore, type ClientOptions } from './client-core.ts';
 import { documentVisibility, StreamRegistry } from './partition-stream.ts';
 import type { ConsumerStorage } from './storage.ts';
 import type { TopicRef } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 /** `S`: its storage (a full Storage when it is the base of createClient's RunnelClient). */
 export class RunnelConsumer<S extends ConsumerStorage = ConsumerStorage> extends ClientCore<S> {
@@ -69,7 +70,7 @@ export class RunnelConsumer<S extends ConsumerStorage = ConsumerStorage> extends
   }
 
   #consumerDeps(): ConsumerDeps {
-    if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', 'client is closed');
+    if (this.state === 'closed') throw new RunnelError('NOT_CONNECTED', VERBOSE ? 'client is closed' : '');
     return { streams: this.#streams, offsets: this.storage.offsets, partitionCount: (t) => this.partitionCount(t), reportError: (e) => this.emit('error', e), checkCrcs: this.#checkCrcs };
   }
 

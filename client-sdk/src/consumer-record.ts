@@ -15,6 +15,7 @@ import { forEachRecord, readRecordHeaders, validateBatch } from './codec/record-
 import { RunnelError } from './codec/error-codes.ts';
 import { readUtf8Lenient } from './codec/utf8.ts';
 import { parseValue, type Topic } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 const SKIP_CRC = { verifyCrc: false } as const;
 
@@ -184,7 +185,7 @@ export function decodeRecords<T>(topic: Topic<unknown, T>, partition: number, ba
   };
   while (at < batches.length) {
     const checked = validateBatch(batches, at, check);
-    if (!checked.ok) return new RunnelError(checked.code, `at byte ${at}: ${checked.message}`);
+    if (!checked.ok) return new RunnelError(checked.code, VERBOSE ? `at byte ${at}: ${checked.message}` : '');
     const header: BatchHeader = checked.value;
     if (header.baseOffset + header.lastOffsetDelta >= next) {
       const walked = forEachRecord(batches, at, header, visit);

@@ -38,6 +38,7 @@ import { OffsetTracker } from './offset-tracker.ts';
 import type { StreamReader, StreamRegistry } from './partition-stream.ts';
 import type { OffsetStore, StoredOffset } from './storage.ts';
 import { toTopic, type InvalidValuePolicy, type Topic, type TopicRef } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 export type StartFrom = 'stored' | 'earliest' | 'latest' | { offset: number } | { timestamp: number };
 
@@ -179,7 +180,7 @@ class PartitionReader implements StreamReader {
     const needed = this.neededOffset;
     if (name === 'INCONSISTENT_TOPIC_ID' && this.topicId !== '' && this.topicId !== answer.topicId) return this.#notRecovered(name, answer);
     if (name === 'OFFSET_OUT_OF_RANGE' && (needed === null || needed < answer.logStartOffset || needed > answer.highWatermark)) return this.#notRecovered(name, answer);
-    if (FATAL.includes(name)) this.sub.fail(new RunnelError(name, `cannot subscribe to ${this.sub.topic.name}/${this.partition}`));
+    if (FATAL.includes(name)) this.sub.fail(new RunnelError(name, VERBOSE ? `cannot subscribe to ${this.sub.topic.name}/${this.partition}` : ''));
   }
 
   #notRecovered(reason: NotRecoveredEvent['reason'], answer: SubscribedFrame): void {
@@ -440,8 +441,8 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
    * for await (const batch of sub.batches()) await db.bulkPut(batch.records.map((r) => r.value));
    */
   async *batches(): AsyncGenerator<ConsumerBatch<T>> {
-    if (this.#handler || this.#batchHandler || this.options.transactional) throw new RunnelError('INVALID_REQUEST', 'batches() needs a subscription made without a handler, onBatch or transactional');
-    if (this.#pulling) throw new RunnelError('INVALID_REQUEST', 'batches() is already being iterated; one loop per subscription');
+    if (this.#handler || this.#batchHandler || this.options.transactional) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'batches() needs a subscription made without a handler, onBatch or transactional' : '');
+    if (this.#pulling) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'batches() is already being iterated; one loop per subscription' : '');
     this.#pulling = true;
     let ended = false;
     void this.closed.catch(() => {}).finally(() => { ended = true; this.#wakePuller?.(); });
@@ -466,7 +467,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   #dropPulled(): void {
     const pulled = this.#held ?? this.#offered;
     this.#held = this.#offered = null;
-    pulled?.drop(new RunnelError('ABORTED', 'the subscription ended before the batch was handled'));
+    pulled?.drop(new RunnelError('ABORTED', VERBOSE ? 'the subscription ended before the batch was handled' : ''));
   }
 
   /** Stores handled offsets: one write in flight, the next carries everything newer. */
@@ -477,14 +478,14 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     const entries = new Map<number, StoredOffset>();
     for (const [p, offset] of offsets) entries.set(p, { offset, topicId: this.#readers.find((r) => r.partition === p)?.topicId ?? '' });
     this.#commitInFlight = this.deps.offsets.putOffsets(this.consumerId, this.topic.name, entries)
-      .catch((e) => this.deps.reportError(new RunnelError('KAFKA_STORAGE_ERROR', 'offset write failed', { cause: e })))
+      .catch((e) => this.deps.reportError(new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'offset write failed' : '', { cause: e })))
       .finally(() => { this.#commitInFlight = null; });
     return this.#commitInFlight.then(() => this.#maybeCommit());
   }
 
   fail(error: unknown): void {
     if (this.#stopped) return;
-    const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'subscription handler failed', { cause: error });
+    const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'subscription handler failed' : '', { cause: error });
     this.emit('error', e);
     this.deps.reportError(e);
     void this.#stop(e);

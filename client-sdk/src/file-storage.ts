@@ -17,6 +17,7 @@ import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { RunnelError } from './codec/error-codes.ts';
 import type { FrozenBatch, OutboxRecord, ProducerState, Storage, StoredOffset } from './storage.ts';
+import { VERBOSE } from '#verbose';
 
 /** A state snapshot as stored: `stateJson` is the state's JSON when `putState` was called. */
 interface StoredState { stateJson: string; offsets: [number, StoredOffset][]; recordCount: number }
@@ -66,7 +67,7 @@ async function lockDir(dir: string): Promise<() => Promise<void>> {
     }
     const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-      throw new RunnelError('INVALID_REQUEST', `client storage ${dir} is in use by process ${pid}; give each client its own directory`);
+      throw new RunnelError('INVALID_REQUEST', VERBOSE ? `client storage ${dir} is in use by process ${pid}; give each client its own directory` : '');
     }
     await unlink(lockPath).catch(() => {}); // stale: its process is gone
   }

@@ -27,6 +27,7 @@ import { planAssignment, type TopicPartition } from './group-assignment.ts';
 import { GROUP_JOIN_RETRY_MS, OFFSET_FETCH_RETRY_MS, validateGroupTimeouts } from './limits.ts';
 import type { OffsetStore, StoredOffset } from './storage.ts';
 import { toTopic, type TopicRef } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 export type { TopicPartition } from './group-assignment.ts';
 
@@ -98,8 +99,8 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
 
   constructor(client: RunnelClient, options: GroupConsumerOptions<T>) {
     super();
-    if (!options.handler === !options.eachBatch) throw new RunnelError('INVALID_REQUEST', 'createGroupConsumer: pass exactly one of `handler` or `eachBatch`');
-    if (options.topics.length === 0) throw new RunnelError('INVALID_REQUEST', 'createGroupConsumer: `topics` is empty');
+    if (!options.handler === !options.eachBatch) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'createGroupConsumer: pass exactly one of `handler` or `eachBatch`' : '');
+    if (options.topics.length === 0) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'createGroupConsumer: `topics` is empty' : '');
     this.#timeouts = validateGroupTimeouts(options.sessionTimeoutMs, options.heartbeatIntervalMs);
     const { conn, deps } = client.internals();
     conn.speak(groupFrames);
@@ -115,7 +116,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
       conn.onFrame((f) => { if (f.type === 'groupAssignment' && f.group === this.group) void this.#handleAssignment(f); }),
       conn.on('connected', () => void this.#join()),
       conn.on('disconnected', () => this.#loseMembership()), // the broker removed us when the socket closed
-      conn.on('statechange', ({ state }) => { if (state === 'closed') void this.#stop(new RunnelError('NOT_CONNECTED', 'client closed')); }),
+      conn.on('statechange', ({ state }) => { if (state === 'closed') void this.#stop(new RunnelError('NOT_CONNECTED', VERBOSE ? 'client closed' : '')); }),
     );
     options.signal?.addEventListener('abort', () => void this.leave(), { once: true });
     if (options.signal?.aborted) queueMicrotask(() => void this.leave());
@@ -144,12 +145,12 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
       const { sessionTimeoutMs, heartbeatIntervalMs } = this.#timeouts;
       const answer = await this.#conn.request<GroupAssignmentFrame>({ type: 'groupJoin', group: this.group, memberId: '', topics: this.#topics, sessionTimeoutMs });
       this.#joining = false;
-      if (answer.errorCode !== 0) throw new RunnelError(errorNameOf(answer.errorCode), `cannot join group ${this.group}`);
+      if (answer.errorCode !== 0) throw new RunnelError(errorNameOf(answer.errorCode), VERBOSE ? `cannot join group ${this.group}` : '');
       this.#startHeartbeat(heartbeatIntervalMs);
       await this.#handleAssignment(answer, true);
     } catch (error) {
       this.#joining = false;
-      const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'group join failed', { cause: error });
+      const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'group join failed' : '', { cause: error });
       if (e.errorName === 'NOT_CONNECTED') return; // rejoins on the next `connected`
       this.emit('error', e);
       if (e.retryable) setTimeout(() => void this.#join(), GROUP_JOIN_RETRY_MS);
@@ -214,9 +215,9 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
       try {
         const fetched = await this.#conn.request<OffsetFetchResultFrame>({ type: 'offsetFetch', group: this.group, topics });
         if (fetched.errorCode === 0) return new Map(fetched.offsets.map((o) => [key(o.topic, o.partition), o]));
-        error = new RunnelError(errorNameOf(fetched.errorCode), `offsetFetch for group ${this.group}`);
+        error = new RunnelError(errorNameOf(fetched.errorCode), VERBOSE ? `offsetFetch for group ${this.group}` : '');
       } catch (e) {
-        error = e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', 'offsetFetch failed', { cause: e });
+        error = e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'offsetFetch failed' : '', { cause: e });
       }
       if (error.errorName === 'NOT_CONNECTED' || !error.retryable) throw error;
       this.emit('error', error);
@@ -260,7 +261,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     const generationId = this.#generationId;
     this.#commitInFlight = this.#conn.request<OffsetCommitAckFrame>({ type: 'offsetCommit', group: this.group, generationId, memberId: this.#memberId, offsets })
       .then((ack) => {
-        if (ack.errorCode !== 0) throw new RunnelError(errorNameOf(ack.errorCode), `offsetCommit (generation ${generationId})`);
+        if (ack.errorCode !== 0) throw new RunnelError(errorNameOf(ack.errorCode), VERBOSE ? `offsetCommit (generation ${generationId})` : '');
         for (const o of offsets) if (this.#pending.get(key(o.topic, o.partition)) === o) this.#pending.delete(key(o.topic, o.partition));
         this.emit('commit', { generationId, offsets });
       })
@@ -273,7 +274,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
         }
         // Fenced or disconnected: the offsets stay pending; the next assignment decides whether they may be committed.
         if (error instanceof RunnelError && FENCED.includes(error.errorName)) return;
-        this.emit('error', error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'offsetCommit failed', { cause: error }));
+        this.emit('error', error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'offsetCommit failed' : '', { cause: error }));
       })
       .finally(() => { this.#commitInFlight = null; });
     return this.#commitInFlight;
@@ -285,7 +286,7 @@ export class GroupConsumer<T> extends Emitter<GroupConsumerEvents> {
     const owned = this.#owned.get(k);
     this.#owned.delete(k);
     this.#pending.delete(k);
-    owned?.sub?.unsubscribe().catch((e: unknown) => this.emit('error', e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', 'unsubscribe failed', { cause: e })));
+    owned?.sub?.unsubscribe().catch((e: unknown) => this.emit('error', e instanceof RunnelError ? e : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'unsubscribe failed' : '', { cause: e })));
   }
 
   /** The broker dropped this member (disconnect, session timeout): everything is revoked. */

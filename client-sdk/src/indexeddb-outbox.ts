@@ -15,6 +15,7 @@
 import { RunnelError } from './codec/error-codes.ts';
 import { BATCHES, META, RECORDS, openDb, openRunnelDb, req, write, type IndexedDbStorageOptions } from './indexeddb-database.ts';
 import type { AdoptedOutbox, OutboxStore, ProducerStorage } from './storage.ts';
+import { VERBOSE } from '#verbose';
 
 /** Takes the Web Lock `name` if it is free; resolves with its release, or null when another context holds it. */
 function tryLock(locks: LockManager, name: string): Promise<(() => void) | null> {
@@ -43,7 +44,7 @@ export async function outboxPart(db: IDBDatabase, options: IndexedDbStorageOptio
       const release = await tryLock(locks, lockName(own));
       if (release) { releaseOwn = release; break; }
     }
-    if (own === slots) { db.close(); throw new RunnelError('LIMIT_EXCEEDED', `all ${slots} outbox slots of IndexedDB database "${name}" are in use (maxOutboxes)`); }
+    if (own === slots) { db.close(); throw new RunnelError('LIMIT_EXCEEDED', VERBOSE ? `all ${slots} outbox slots of IndexedDB database "${name}" are in use (maxOutboxes)` : ''); }
   }
   const ownDb = await slotDb(own);
   const adopted = new Set<(drop: boolean) => Promise<void>>();

@@ -8,6 +8,7 @@
  */
 import { RunnelError } from './codec/error-codes.ts';
 import type { ReconnectOptions } from './reconnect-policy.ts';
+import { VERBOSE } from '#verbose';
 
 export interface ClientLimits {
   /** Records wait this long for more to join their batch. 0 = send at once; larger = bigger batches, more latency. */
@@ -234,10 +235,10 @@ export function validateClientSettings(input: { limits?: Partial<ClientLimits>; 
     const value = settings[name], bound = MIN_SETTING[name] ?? 0, min = settings[bound] ?? bound;
     const isTimer = name.endsWith('Ms');
     if (!(value >= min && value <= (isTimer ? MAX_TIMER_MS : Number.MAX_VALUE))) {
-      problems.push(`${name} must be >= ${bound === min ? min : `${bound} (${min})`}${isTimer ? ` and <= ${MAX_TIMER_MS}` : ''}, got ${value}`);
+      problems.push(VERBOSE ? `${name} must be >= ${bound === min ? min : `${bound} (${min})`}${isTimer ? ` and <= ${MAX_TIMER_MS}` : ''}, got ${value}` : '');
     }
   }
-  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', `createClient: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', VERBOSE ? `createClient: ${problems.join('; ')}` : '');
   return { limits, timeouts, reconnect };
 }
 
@@ -252,11 +253,11 @@ export function validateClientLimits(input: Partial<ClientLimits> = {}): ClientL
  */
 export function validateGroupTimeouts(sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalMs?: number): { sessionTimeoutMs: number; heartbeatIntervalMs: number } {
   const problems: string[] = [];
-  if (!(Number.isInteger(sessionTimeoutMs) && sessionTimeoutMs > 0 && sessionTimeoutMs <= MAX_TIMER_MS)) problems.push(`sessionTimeoutMs must be an integer in 1..${MAX_TIMER_MS}, got ${sessionTimeoutMs}`);
+  if (!(Number.isInteger(sessionTimeoutMs) && sessionTimeoutMs > 0 && sessionTimeoutMs <= MAX_TIMER_MS)) problems.push(VERBOSE ? `sessionTimeoutMs must be an integer in 1..${MAX_TIMER_MS}, got ${sessionTimeoutMs}` : '');
   if (heartbeatIntervalMs !== undefined) {
-    if (!(heartbeatIntervalMs >= MIN_HEARTBEAT_INTERVAL_MS && heartbeatIntervalMs <= MAX_TIMER_MS)) problems.push(`heartbeatIntervalMs must be in ${MIN_HEARTBEAT_INTERVAL_MS}..${MAX_TIMER_MS}, got ${heartbeatIntervalMs}`);
-    if (!(heartbeatIntervalMs < sessionTimeoutMs)) problems.push(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be < sessionTimeoutMs (${sessionTimeoutMs}), or the broker expires the member between heartbeats; leave it out for sessionTimeoutMs / ${HEARTBEATS_PER_SESSION}`);
+    if (!(heartbeatIntervalMs >= MIN_HEARTBEAT_INTERVAL_MS && heartbeatIntervalMs <= MAX_TIMER_MS)) problems.push(VERBOSE ? `heartbeatIntervalMs must be in ${MIN_HEARTBEAT_INTERVAL_MS}..${MAX_TIMER_MS}, got ${heartbeatIntervalMs}` : '');
+    if (!(heartbeatIntervalMs < sessionTimeoutMs)) problems.push(VERBOSE ? `heartbeatIntervalMs (${heartbeatIntervalMs}) must be < sessionTimeoutMs (${sessionTimeoutMs}), or the broker expires the member between heartbeats; leave it out for sessionTimeoutMs / ${HEARTBEATS_PER_SESSION}` : '');
   }
-  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', `createGroupConsumer: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new RunnelError('INVALID_REQUEST', VERBOSE ? `createGroupConsumer: ${problems.join('; ')}` : '');
   return { sessionTimeoutMs, heartbeatIntervalMs: heartbeatIntervalMs ?? Math.max(MIN_HEARTBEAT_INTERVAL_MS, Math.floor(sessionTimeoutMs / HEARTBEATS_PER_SESSION)) };
 }

@@ -28,6 +28,7 @@ import { Subscription, type NotRecoveredEvent, type StartFrom } from './consumer
 import { Emitter } from './events.ts';
 import type { OffsetStore, StateStore, StoredOffset } from './storage.ts';
 import { toTopic, type TopicRef } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 export type { StateSnapshot, StateStore } from './storage.ts';
 
@@ -109,7 +110,7 @@ export class Materialized<S, T = unknown> extends Emitter<MaterializeEvents<S>> 
     this.name = options.name ?? this.#topicName;
     const records = options.snapshotEvery?.records ?? (options.snapshotEvery?.ms === undefined ? 1 : Infinity);
     const ms = options.snapshotEvery?.ms ?? null;
-    if (!(records >= 1) || (ms !== null && !(ms >= 0))) throw new RunnelError('INVALID_REQUEST', 'snapshotEvery: records must be ≥ 1 and ms ≥ 0');
+    if (!(records >= 1) || (ms !== null && !(ms >= 0))) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'snapshotEvery: records must be ≥ 1 and ms ≥ 0' : '');
     this.#every = { records, ms };
     this.closed = new Promise<void>((resolve, reject) => (this.#settle = (e) => (e === undefined ? resolve() : reject(e))));
     this.closed.catch(() => {});
@@ -216,7 +217,7 @@ export class Materialized<S, T = unknown> extends Emitter<MaterializeEvents<S>> 
     const snapshot = { state: this.options.codec ? this.options.codec.encode(this.#state) : this.#state, offsets: new Map(this.#offsets), recordCount: this.#recordCount };
     this.#saving = this.options.store.putState(this.name, this.#topicName, snapshot)
       .then(() => this.emit('snapshot', { recordCount: snapshot.recordCount, offsets: snapshot.offsets }),
-        (e) => this.emit('error', new RunnelError('KAFKA_STORAGE_ERROR', 'state snapshot write failed', { cause: e })))
+        (e) => this.emit('error', new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'state snapshot write failed' : '', { cause: e })))
       .finally(() => {
         this.#saving = null;
         if (this.#saveAgain) { this.#saveAgain = false; void this.#save(); }
@@ -258,7 +259,7 @@ export class Materialized<S, T = unknown> extends Emitter<MaterializeEvents<S>> 
   }
 
   #fail(error: unknown): void {
-    const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', 'materialize failed', { cause: error });
+    const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'materialize failed' : '', { cause: error });
     void this.#stop(e, false);
   }
 

@@ -5,6 +5,7 @@
  * or an in-process peer. The other side speaks the same two message shapes.
  */
 import type { Transport, TransportFactory, TransportListener } from './transport.ts';
+import { VERBOSE } from '#verbose';
 
 export interface MessagePortLike {
   postMessage(message: unknown): void;
@@ -35,7 +36,7 @@ export function portTransport(port: MessagePortLike, listener: TransportListener
     const data = event.data;
     if (isCloseMessage(data)) finish(data.runnelClose.code, data.runnelClose.reason);
     else if (data instanceof Uint8Array) listener.message(data);
-    else listener.error(new TypeError('unexpected message on the Runnel port'));
+    else listener.error(new TypeError(VERBOSE ? 'unexpected message on the Runnel port' : ''));
   };
   port.onmessageerror = (event) => listener.error(event);
   queueMicrotask(() => {

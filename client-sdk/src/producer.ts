@@ -31,6 +31,7 @@ import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
 import { ValueArena, encodeText, type Topic, type TopicRef } from './topic.ts';
+import { VERBOSE } from '#verbose';
 
 export type Durability = 'durable' | 'memory';
 
@@ -57,7 +58,7 @@ export interface FlushOptions {
   signal?: AbortSignal;
 }
 
-const abortError = (signal: AbortSignal, what: string): RunnelError => new RunnelError('ABORTED', `${what} aborted`, { cause: signal.reason });
+const abortError = (signal: AbortSignal, what: string): RunnelError => new RunnelError('ABORTED', VERBOSE ? `${what} aborted` : '', { cause: signal.reason });
 
 export interface RecordMetadata { topic: string; partition: number; offset: number }
 
@@ -173,7 +174,7 @@ export class Producer {
 
   /** Returns `queued`; NB: every promise it returns has a rejection handler already (no unhandled rejection if the caller ignores it). */
   #accept<In>(topicRef: TopicRef<In, any>, value: In, options: SendOptions, waiter: Waiter): Promise<void> {
-    if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', 'client is closed'));
+    if (this.#closed) return this.#refuse(waiter, new RunnelError('NOT_CONNECTED', VERBOSE ? 'client is closed' : ''));
     const signal = options.signal;
     if (signal?.aborted) return this.#refuse(waiter, abortError(signal, 'send'));
     let record: OutboxRecord, textBytes: number;
@@ -218,7 +219,7 @@ export class Producer {
   #admit(record: OutboxRecord, textBytes: number, options: SendOptions, waiter: Waiter): Promise<void> {
     if (options.signal?.aborted) throw abortError(options.signal, 'send'); // while the outbox loaded
     const valueBytes = record.value?.length ?? textBytes;
-    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + valueBytes)) throw new RunnelError('OUTBOX_FULL', `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}`);
+    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + valueBytes)) throw new RunnelError('OUTBOX_FULL', VERBOSE ? `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}` : '');
     record.id = this.#nextRecordId++;
     this.#outbox.track(record, recordSize(record, valueBytes));
     this.#waiters.set(record.id, waiter);
@@ -350,7 +351,7 @@ export class Producer {
       const ids = new Set(batches);
       for (const q of this.#outbox.queues.values()) for (const s of q) if (ids.has(s.batch)) s.persisted = true;
       this.#maybeSend();
-    }, (error) => this.onError(new RunnelError('KAFKA_STORAGE_ERROR', 'outbox write failed', { cause: error })));
+    }, (error) => this.onError(new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'outbox write failed' : '', { cause: error })));
   }
 
   async #restore(): Promise<void> {
@@ -415,7 +416,7 @@ export class Producer {
     let ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: known?.producerId ?? -1, producerEpoch: known?.producerEpoch ?? -1, producerSecret: known?.producerSecret ?? '' });
     // NB: only a refusal of the stored id falls back to a fresh one; a retryable error is retried with the stored id.
     if (ok.errorCode !== 0 && known && !isRetryable(errorNameOf(ok.errorCode))) ok = await this.conn.request<InitProducerOkFrame>({ type: 'initProducer', producerId: -1, producerEpoch: -1, producerSecret: '' });
-    if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), 'initProducer failed');
+    if (ok.errorCode !== 0) throw new RunnelError(errorNameOf(ok.errorCode), VERBOSE ? 'initProducer failed' : '');
     // NB: the broker returns the stored id only when its secret matched, so the secret is unchanged too.
     if (known && known.producerId === ok.producerId && known.producerEpoch === ok.producerEpoch) return;
     await this.#becomeProducer(ok, 'UNKNOWN_PRODUCER_ID');
@@ -429,7 +430,7 @@ export class Producer {
   #becomeProducer(ok: InitProducerOkFrame, cause: ErrorName): Promise<void> {
     const dropped: FrozenBatch[] = [];
     for (const q of this.#outbox.queues.values()) for (const s of q) if (s.sent) dropped.push(s.batch);
-    if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, 'outcome unknown (may be in the log): not resent under a new id'));
+    if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, VERBOSE ? 'outcome unknown (may be in the log): not resent under a new id' : ''));
     const changed = this.#outbox.restamp({ producerId: ok.producerId, producerEpoch: ok.producerEpoch, producerSecret: ok.producerSecret, sequences: {} });
     const producer = this.#outbox.producer!;
     return changed.length > 0 ? this.#persistBatches(changed) : this.store.saveProducer({ ...producer, sequences: {} });
@@ -471,7 +472,7 @@ export class Producer {
         const fatal = name !== 'UNKNOWN_TOPIC_OR_PARTITION' && !isRetryable(name);
         let expired = 0;
         while (expired < waiting.length && (fatal || now - waiting[expired][1] >= waitMs)) expired++;
-        if (expired) this.#drop(waiting.splice(0, expired).map(([r]) => r), new RunnelError(fatal ? name : 'UNKNOWN_TOPIC_OR_PARTITION', `topic "${t.name}"${fatal ? '' : ` not in metadata after ${waitMs} ms`}`));
+        if (expired) this.#drop(waiting.splice(0, expired).map(([r]) => r), new RunnelError(fatal ? name : 'UNKNOWN_TOPIC_OR_PARTITION', VERBOSE ? `topic "${t.name}"${fatal ? '' : ` not in metadata after ${waitMs} ms`}` : ''));
         if (waiting.length === 0) this.#unrouted.delete(t.name);
       }
       // Still missing, left out of the answer, or sent to meanwhile (NB: then asked for after the backoff too).
@@ -577,12 +578,12 @@ export class Producer {
       state.failingSinceMs ??= now;
       // Past the delivery timeout the records fail; the later batches keep their sequences: if this one is not
       // in the log, the next is answered OUT_OF_ORDER at the head and the gap path above takes a new identity.
-      if (now - state.failingSinceMs >= this.limits.deliveryTimeoutMs) this.#fail([sent], new RunnelError(name, `${key}: deliveryTimeoutMs passed; may be in the log`));
+      if (now - state.failingSinceMs >= this.limits.deliveryTimeoutMs) this.#fail([sent], new RunnelError(name, VERBOSE ? `${key}: deliveryTimeoutMs passed; may be in the log` : ''));
       return this.#pause(key);
     }
     // Not retryable: the records fail. The refusal is of this attempt only: an earlier one whose ack was lost
     // (a whole-cluster crash) may be in the log, and UNKNOWN_SERVER_ERROR may come after the append.
-    this.#fail([sent], new RunnelError(name, `produce to ${key} failed`));
+    this.#fail([sent], new RunnelError(name, VERBOSE ? `produce to ${key} failed` : ''));
     // Later batches move down to close the sequence gap only when this was its first send, so it is not in the
     // log: else the broker answers the next batch as a duplicate of this one, at its offsets (acknowledged, never
     // written), and batches in the log, marked unsent, are written again under a new id (fault seeds 1071, 1029).
@@ -686,7 +687,7 @@ export class Producer {
     clearTimeout(this.#claimTimer);
     clearTimeout(this.#metadataTimer);
     void this.#flushRecordWrites();
-    for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', 'client closed; durable records stay in the outbox'));
+    for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', VERBOSE ? 'client closed; durable records stay in the outbox' : ''));
     this.#settled.notify();
   }
 }

@@ -7,6 +7,7 @@
  */
 import { RunnelError } from './codec/error-codes.ts';
 import { readUtf8Lenient } from './codec/utf8.ts';
+import { VERBOSE } from '#verbose';
 
 /** The validation the SDK needs from a schema; zod schemas fit. */
 export interface Schema<In = unknown, Out = In> {
@@ -58,11 +59,11 @@ function valueJson<In>(topic: Topic<In, unknown>, value: In): string {
     try {
       topic.schema.parse(value);
     } catch (cause) {
-      throw new RunnelError('SCHEMA_VALIDATION_FAILED', `value for topic "${topic.name}" does not match its schema`, { cause });
+      throw new RunnelError('SCHEMA_VALIDATION_FAILED', VERBOSE ? `value for topic "${topic.name}" does not match its schema` : '', { cause });
     }
   }
   const json = JSON.stringify(value);
-  if (json === undefined) throw new RunnelError('SCHEMA_VALIDATION_FAILED', `value for topic "${topic.name}" is not JSON-serializable`);
+  if (json === undefined) throw new RunnelError('SCHEMA_VALIDATION_FAILED', VERBOSE ? `value for topic "${topic.name}" is not JSON-serializable` : '');
   return json;
 }
 
@@ -154,7 +155,7 @@ export function parseValue<Out>(topic: Topic<unknown, Out>, text: string | null)
   try {
     return topic.schema.parse(value);
   } catch (cause) {
-    throw new RunnelError('SCHEMA_VALIDATION_FAILED', `record of topic "${topic.name}" does not match its schema`, { cause });
+    throw new RunnelError('SCHEMA_VALIDATION_FAILED', VERBOSE ? `record of topic "${topic.name}" does not match its schema` : '', { cause });
   }
 }
 

@@ -1,4 +1,5 @@
-/**
+
+import { VERBOSE } from '#verbose';/**
  * Transport seam: a message pipe carrying whole binary frames. The
  * connection never touches a socket API directly, so the same code runs on
  * the browser/edge `WebSocket`, Node's `ws` (injected by the caller: no Node
@@ -74,7 +75,7 @@ export function webSocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
       const data = event.data;
       if (data instanceof ArrayBuffer) listener.message(new Uint8Array(data));
       else if (ArrayBuffer.isView(data)) listener.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      else listener.error(new TypeError('text frame received; the Runnel protocol is binary'));
+      else listener.error(new TypeError(VERBOSE ? 'text frame received; the Runnel protocol is binary' : ''));
     };
     socket.onerror = (event) => { if (!closed) listener.error(event?.error ?? event); };
     socket.onclose = (event) => finish(event.code, event.reason);

@@ -14,6 +14,7 @@
 import { readInt16, readInt32, readInt64, readUint32, writeInt32, writeInt64 } from './big-endian.ts';
 import { crc32c, type Crc32cFn } from './crc32c.ts';
 import { assert, type Decoded, type ErrorName } from './error-codes.ts';
+import { VERBOSE } from '#verbose';
 
 /** Bytes from baseOffset through recordCount; records start here. */
 export const BATCH_HEADER_BYTES = 61;
@@ -75,33 +76,33 @@ export function fail<T>(code: ErrorName, message: string): Decoded<T> {
 
 /** Reads and structurally checks the header of the batch at `at`. No CRC check. */
 export function readBatchHeader(bytes: Uint8Array, at = 0, limits?: BatchReadOptions): Decoded<BatchHeader> {
-  if (!Number.isInteger(at) || at < 0 || at > bytes.length) return fail('CORRUPT_MESSAGE', `batch position ${at} outside the buffer`);
+  if (!Number.isInteger(at) || at < 0 || at > bytes.length) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch position ${at} outside the buffer` : '');
   const available = bytes.length - at;
-  if (available < BATCH_OVERHEAD_BYTES) return fail('CORRUPT_MESSAGE', `truncated batch: ${available} bytes, offset and length need 12`);
+  if (available < BATCH_OVERHEAD_BYTES) return fail('CORRUPT_MESSAGE', VERBOSE ? `truncated batch: ${available} bytes, offset and length need 12` : '');
   const batchLength = readInt32(bytes, at + BatchField.batchLength);
   const totalBytes = BATCH_OVERHEAD_BYTES + batchLength;
-  if (batchLength < BATCH_HEADER_BYTES - BATCH_OVERHEAD_BYTES) return fail('CORRUPT_MESSAGE', `batch length ${batchLength} is shorter than the header`);
+  if (batchLength < BATCH_HEADER_BYTES - BATCH_OVERHEAD_BYTES) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch length ${batchLength} is shorter than the header` : '');
   const maxBatchBytes = limits?.maxBatchBytes;
-  if (maxBatchBytes !== undefined && totalBytes > maxBatchBytes) return fail('MESSAGE_TOO_LARGE', `batch of ${totalBytes} bytes exceeds maxBatchBytes ${maxBatchBytes}`);
-  if (totalBytes > available) return fail('CORRUPT_MESSAGE', `truncated batch: length says ${totalBytes} bytes, ${available} available`);
+  if (maxBatchBytes !== undefined && totalBytes > maxBatchBytes) return fail('MESSAGE_TOO_LARGE', VERBOSE ? `batch of ${totalBytes} bytes exceeds maxBatchBytes ${maxBatchBytes}` : '');
+  if (totalBytes > available) return fail('CORRUPT_MESSAGE', VERBOSE ? `truncated batch: length says ${totalBytes} bytes, ${available} available` : '');
   const magic = bytes[at + BatchField.magic];
-  if (magic !== RECORD_BATCH_MAGIC) return fail('CORRUPT_MESSAGE', `batch magic ${magic}, only 2 is supported`);
+  if (magic !== RECORD_BATCH_MAGIC) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch magic ${magic}, only 2 is supported` : '');
   const attributes = readInt16(bytes, at + BatchField.attributes);
   if ((attributes & BatchAttributes.compressionMask) !== 0) {
-    return fail('UNSUPPORTED_COMPRESSION_TYPE', `batch compression type ${attributes & BatchAttributes.compressionMask}; Runnel stores uncompressed batches`);
+    return fail('UNSUPPORTED_COMPRESSION_TYPE', VERBOSE ? `batch compression type ${attributes & BatchAttributes.compressionMask}; Runnel stores uncompressed batches` : '');
   }
   const baseOffset = readInt64(bytes, at + BatchField.baseOffset);
   const lastOffsetDelta = readInt32(bytes, at + BatchField.lastOffsetDelta);
   const recordCount = readInt32(bytes, at + BatchField.recordCount);
-  if (!(baseOffset >= 0)) return fail('CORRUPT_MESSAGE', 'batch baseOffset is negative or above 2^53-1');
-  if (lastOffsetDelta < 0 || !Number.isSafeInteger(baseOffset + lastOffsetDelta)) return fail('CORRUPT_MESSAGE', `batch lastOffsetDelta ${lastOffsetDelta} is invalid`);
-  if (recordCount < 0 || recordCount > lastOffsetDelta + 1) return fail('CORRUPT_MESSAGE', `batch recordCount ${recordCount} impossible with lastOffsetDelta ${lastOffsetDelta}`);
-  if (recordCount * MIN_RECORD_BYTES > totalBytes - BATCH_HEADER_BYTES) return fail('CORRUPT_MESSAGE', `batch recordCount ${recordCount} cannot fit in ${totalBytes} bytes`);
+  if (!(baseOffset >= 0)) return fail('CORRUPT_MESSAGE', VERBOSE ? 'batch baseOffset is negative or above 2^53-1' : '');
+  if (lastOffsetDelta < 0 || !Number.isSafeInteger(baseOffset + lastOffsetDelta)) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch lastOffsetDelta ${lastOffsetDelta} is invalid` : '');
+  if (recordCount < 0 || recordCount > lastOffsetDelta + 1) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch recordCount ${recordCount} impossible with lastOffsetDelta ${lastOffsetDelta}` : '');
+  if (recordCount * MIN_RECORD_BYTES > totalBytes - BATCH_HEADER_BYTES) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch recordCount ${recordCount} cannot fit in ${totalBytes} bytes` : '');
   const baseTimestamp = readInt64(bytes, at + BatchField.baseTimestamp);
   const maxTimestamp = readInt64(bytes, at + BatchField.maxTimestamp);
   const producerId = readInt64(bytes, at + BatchField.producerId);
-  if (Number.isNaN(baseTimestamp) || Number.isNaN(maxTimestamp)) return fail('CORRUPT_MESSAGE', 'batch timestamp outside ±(2^53-1)');
-  if (Number.isNaN(producerId)) return fail('CORRUPT_MESSAGE', 'batch producerId outside ±(2^53-1)');
+  if (Number.isNaN(baseTimestamp) || Number.isNaN(maxTimestamp)) return fail('CORRUPT_MESSAGE', VERBOSE ? 'batch timestamp outside ±(2^53-1)' : '');
+  if (Number.isNaN(producerId)) return fail('CORRUPT_MESSAGE', VERBOSE ? 'batch producerId outside ±(2^53-1)' : '');
   return {
     ok: true,
     value: {
@@ -126,7 +127,7 @@ export function validateBatch(bytes: Uint8Array, at = 0, limits?: BatchReadOptio
   const header = readBatchHeader(bytes, at, limits);
   if (!header.ok) return header;
   if (limits?.verifyCrc !== false && !verifyBatchCrc(bytes, at, header.value, crc ?? limits?.crc ?? crc32c)) {
-    return fail('CORRUPT_MESSAGE', `batch at ${at} failed its CRC-32C check`);
+    return fail('CORRUPT_MESSAGE', VERBOSE ? `batch at ${at} failed its CRC-32C check` : '');
   }
   return header;
 }
@@ -139,15 +140,15 @@ export function batchLastOffset(header: BatchHeader): number {
 /** Writes baseOffset in place (not covered by the CRC). */
 export function setBaseOffset(bytes: Uint8Array, at: number, baseOffset: number): void {
   // NB: the messages are built only on failure: this runs once per appended batch (hot path).
-  if (!(Number.isSafeInteger(baseOffset) && baseOffset >= 0)) assert(false, `baseOffset must be a safe non-negative integer, got ${baseOffset}`);
-  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, `no batch header at ${at}`);
+  if (!(Number.isSafeInteger(baseOffset) && baseOffset >= 0)) assert(false, VERBOSE ? `baseOffset must be a safe non-negative integer, got ${baseOffset}` : '');
+  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, VERBOSE ? `no batch header at ${at}` : '');
   writeInt64(bytes, at + BatchField.baseOffset, baseOffset);
 }
 
 /** Writes partitionLeaderEpoch in place (not covered by the CRC). */
 export function setPartitionLeaderEpoch(bytes: Uint8Array, at: number, epoch: number): void {
-  if ((epoch | 0) !== epoch) assert(false, `partitionLeaderEpoch must be an int32, got ${epoch}`);
-  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, `no batch header at ${at}`);
+  if ((epoch | 0) !== epoch) assert(false, VERBOSE ? `partitionLeaderEpoch must be an int32, got ${epoch}` : '');
+  if (!(at >= 0 && at + BATCH_HEADER_BYTES <= bytes.length)) assert(false, VERBOSE ? `no batch header at ${at}` : '');
   writeInt32(bytes, at + BatchField.partitionLeaderEpoch, epoch);
 }
 
@@ -172,7 +173,7 @@ export function* iterateBatches(bytes: Uint8Array, limits?: BatchReadOptions): G
   while (at < bytes.length) {
     const header = validateBatch(bytes, at, limits);
     if (!header.ok) {
-      yield fail(header.code, `at byte ${at}: ${header.message}`);
+      yield fail(header.code, VERBOSE ? `at byte ${at}: ${header.message}` : '');
       return;
     }
     yield { ok: true, value: { at, header: header.value } };

@@ -10,6 +10,7 @@
  * at 1000. Invariant: every code on the wire or in an HTTP body is listed
  * here and documented in docs/protocol.md.
  */
+import { VERBOSE } from '#verbose';
 
 export const ErrorCode = {
   UNKNOWN_SERVER_ERROR: -1,
@@ -98,7 +99,7 @@ export class RunnelError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(name: ErrorName, message?: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super(message ?? describe(name), options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message || describe(name), options?.cause === undefined ? undefined : { cause: options.cause });
     this.errorName = name;
     this.code = ErrorCode[name];
     this.retryable = retryableNames.has(name);
@@ -122,7 +123,7 @@ export function assert(condition: unknown, message: string): asserts condition {
 
 /** Exhaustiveness check for `switch` over tagged unions. */
 export function assertNever(value: never, what = 'value'): never {
-  throw new AssertionError(`unexpected ${what}: ${JSON.stringify(value)}`);
+  throw new AssertionError(VERBOSE ? `unexpected ${what}: ${JSON.stringify(value)}` : '');
 }
 
 /** Result of a decoder: never throws on bad bytes. */

@@ -18,6 +18,7 @@ import { assert, type Decoded, type ErrorName } from './error-codes.ts';
 import { FrameSchema, StartPositionTag, type FieldType, type Fields, type FrameSchemas, type ScalarType } from './frame-schema.ts';
 import { FrameKind, type Frame, type FrameType, type RecordsFrame, type StartPosition } from './protocol.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
+import { VERBOSE } from '#verbose';
 
 export interface FrameLimits {
   /** Largest frame accepted (bytes). Default: unbounded. */
@@ -51,36 +52,36 @@ const isInt = (type: ScalarType): type is IntType => type in INT;
 
 function assertInt(value: unknown, type: IntType, name: string): void {
   const [, min, max] = INT[type];
-  assert(Number.isInteger(value) && (value as number) >= min && (value as number) <= max, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  assert(Number.isInteger(value) && (value as number) >= min && (value as number) <= max, VERBOSE ? `${name} must be an integer in [${min}, ${max}], got ${String(value)}` : '');
 }
 
 /** Encoded size of `value` as `type`; asserts that the value fits its wire type. */
 function sizeOf(value: unknown, type: FieldType, name: string): number {
   if (typeof type === 'object') {
     if (!('array' in type)) return sizeOfFields(value as Record<string, unknown>, type.struct);
-    assert(Array.isArray(value), `${name} must be an array`);
+    assert(Array.isArray(value), VERBOSE ? `${name} must be an array` : '');
     let size = 4;
     for (const element of value) size += sizeOf(element, type.array, name);
     return size;
   }
   if (isInt(type)) return assertInt(value, type, name), INT[type][0];
   if (type === 'string') {
-    assert(typeof value === 'string', `${name} must be a string`);
+    assert(typeof value === 'string', VERBOSE ? `${name} must be a string` : '');
     const length = utf8Length(value);
-    assert(length <= MAX_U16, `${name} is ${length} UTF-8 bytes; strings are limited to 65535`);
+    assert(length <= MAX_U16, VERBOSE ? `${name} is ${length} UTF-8 bytes; strings are limited to 65535` : '');
     return 2 + length;
   }
-  if (type === 'bytes') return assert(value instanceof Uint8Array, `${name} must be a Uint8Array`), 4 + value.length;
+  if (type === 'bytes') return assert(value instanceof Uint8Array, VERBOSE ? `${name} must be a Uint8Array` : ''), 4 + value.length;
   const from = value as StartPosition;
-  assert(typeof from === 'object' && from !== null && from.kind in StartPositionTag, `${name} must be a StartPosition (earliest|latest|offset|timestamp)`);
+  assert(typeof from === 'object' && from !== null && from.kind in StartPositionTag, VERBOSE ? `${name} must be a StartPosition (earliest|latest|offset|timestamp)` : '');
   if (from.kind === 'earliest' || from.kind === 'latest') return 1;
-  if (from.kind === 'offset') assertInt(from.offset, 'i64', `${name}.offset`), assert(from.offset >= 0, `${name}.offset must be >= 0`);
+  if (from.kind === 'offset') assertInt(from.offset, 'i64', `${name}.offset`), assert(from.offset >= 0, VERBOSE ? `${name}.offset must be >= 0` : '');
   else assertInt(from.timestampMs, 'i64', `${name}.timestampMs`);
   return 9;
 }
 
 function sizeOfFields(value: Record<string, unknown>, fields: Fields): number {
-  assert(typeof value === 'object' && value !== null, 'frame field must be an object');
+  assert(typeof value === 'object' && value !== null, VERBOSE ? 'frame field must be an object' : '');
   let size = 0;
   for (const [name, type] of fields) size += sizeOf(value[name], type, name);
   return size;
@@ -137,12 +138,12 @@ export type SomeFrameSchemas = Partial<FrameSchemas>;
 /** `encodeFrame` with the tables of `schemas` only (a client bundles the tables its parts use). */
 export function encodeFrameWith(schemas: SomeFrameSchemas, frame: Frame): Uint8Array {
   const fields = schemas[frame.type] as Fields | undefined;
-  assert(fields !== undefined, `unknown frame type ${String(frame.type)}`);
+  assert(fields !== undefined, VERBOSE ? `unknown frame type ${String(frame.type)}` : '');
   const value = frame as unknown as Record<string, unknown>;
   const out = new Uint8Array(1 + sizeOfFields(value, fields));
   out[0] = FrameKind[frame.type];
   const end = writeFields(out, 1, value, fields);
-  assert(end === out.length, `frame ${frame.type}: wrote ${end} bytes, sized ${out.length}`);
+  assert(end === out.length, VERBOSE ? `frame ${frame.type}: wrote ${end} bytes, sized ${out.length}` : '');
   return out;
 }
 
@@ -152,8 +153,8 @@ export function encodeFrameWith(schemas: SomeFrameSchemas, frame: Frame): Uint8A
  */
 export function encodeRecordsFrame(topic: string, partition: number, highWatermark: number, batches: Uint8Array): Uint8Array {
   const topicBytes = utf8Length(topic);
-  assert(topicBytes <= MAX_U16, 'topic name longer than 65535 UTF-8 bytes');
-  assert((partition | 0) === partition && Number.isSafeInteger(highWatermark), 'partition must be an int32 and highWatermark a safe integer');
+  assert(topicBytes <= MAX_U16, VERBOSE ? 'topic name longer than 65535 UTF-8 bytes' : '');
+  assert((partition | 0) === partition && Number.isSafeInteger(highWatermark), VERBOSE ? 'partition must be an int32 and highWatermark a safe integer' : '');
   const header = 1 + 2 + topicBytes + 4 + 8 + 4;
   const out = new Uint8Array(header + batches.length);
   out[0] = FrameKind.records;
@@ -194,7 +195,7 @@ class FrameReader {
   /** Position of the next `n` bytes (then skipped); throws INVALID_FRAME when the frame ends first. */
   private take(n: number, name: string): number {
     const at = this.pos;
-    if (this.b.length - at < n) throw new FrameDecodeError('INVALID_FRAME', `frame truncated in ${name}`);
+    if (this.b.length - at < n) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `frame truncated in ${name}` : '');
     this.pos = at + n;
     return at;
   }
@@ -223,24 +224,24 @@ class FrameReader {
     const value = bytes === 1 ? (b[at] << 24) >> 24 : bytes === 2 ? (unsigned ? readUint16(b, at) : readInt16(b, at))
       : bytes === 4 ? (unsigned ? readUint32(b, at) : readInt32(b, at)) : readInt64(b, at);
     // NB: readInt64 returns NaN outside ±(2^53−1); NaN fails both comparisons.
-    if (!(value >= min && value <= max)) throw new FrameDecodeError('INVALID_FRAME', `${name} is outside [${min}, ${max}]`);
+    if (!(value >= min && value <= max)) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} is outside [${min}, ${max}]` : '');
     return value;
   }
 
   private readString(name: string): string {
     const length = readUint16(this.b, this.take(2, name));
-    if (length > this.maxStringBytes) throw new FrameDecodeError('MESSAGE_TOO_LARGE', `${name} is ${length} bytes, limit ${this.maxStringBytes}`);
+    if (length > this.maxStringBytes) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} is ${length} bytes, limit ${this.maxStringBytes}` : '');
     const at = this.take(length, name);
     const s = readUtf8(this.b, at, at + length);
-    if (s === null) throw new FrameDecodeError('INVALID_FRAME', `${name} is not valid UTF-8`);
+    if (s === null) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} is not valid UTF-8` : '');
     return s;
   }
 
   private readArray(type: FieldType, name: string): unknown[] {
     const count = readUint32(this.b, this.take(4, name));
-    if (count > this.maxArrayLength) throw new FrameDecodeError('MESSAGE_TOO_LARGE', `${name} has ${count} elements, limit ${this.maxArrayLength}`);
+    if (count > this.maxArrayLength) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} has ${count} elements, limit ${this.maxArrayLength}` : '');
     // NB: checked before allocating, so a forged count cannot make us build a huge array.
-    if (count * minSize(type) > this.b.length - this.pos) throw new FrameDecodeError('INVALID_FRAME', `${name} count ${count} cannot fit the frame`);
+    if (count * minSize(type) > this.b.length - this.pos) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} count ${count} cannot fit the frame` : '');
     const out = new Array<unknown>(count);
     for (let i = 0; i < count; i++) out[i] = this.read(type, name);
     return out;
@@ -252,18 +253,18 @@ class FrameReader {
     if (tag === StartPositionTag.latest) return { kind: 'latest' };
     if (tag === StartPositionTag.offset) {
       const offset = this.readInt('i64', `${name}.offset`);
-      if (offset < 0) throw new FrameDecodeError('INVALID_FRAME', `${name}.offset is negative`);
+      if (offset < 0) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name}.offset is negative` : '');
       return { kind: 'offset', offset };
     }
     if (tag === StartPositionTag.timestamp) return { kind: 'timestamp', timestampMs: this.readInt('i64', `${name}.timestampMs`) };
-    throw new FrameDecodeError('INVALID_FRAME', `${name} has unknown tag ${tag}`);
+    throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} has unknown tag ${tag}` : '');
   }
 }
 
 function checkFrameSize(bytes: Uint8Array, limits: FrameLimits | undefined): Decoded<never> | null {
-  if (bytes.length === 0) return { ok: false, code: 'INVALID_FRAME', message: 'empty frame' };
+  if (bytes.length === 0) return { ok: false, code: 'INVALID_FRAME', message: VERBOSE ? 'empty frame' : '' };
   const max = limits?.maxFrameBytes;
-  if (max !== undefined && bytes.length > max) return { ok: false, code: 'MESSAGE_TOO_LARGE', message: `frame of ${bytes.length} bytes exceeds maxFrameBytes ${max}` };
+  if (max !== undefined && bytes.length > max) return { ok: false, code: 'MESSAGE_TOO_LARGE', message: VERBOSE ? `frame of ${bytes.length} bytes exceeds maxFrameBytes ${max}` : '' };
   return null;
 }
 
@@ -281,42 +282,42 @@ export function decodeFrameWith(schemas: SomeFrameSchemas, bytes: Uint8Array, li
   if (bad !== null) return bad;
   const type = typeByKind[bytes[0]];
   const fields = type === undefined ? undefined : schemas[type] as Fields | undefined;
-  if (fields === undefined) return { ok: false, code: 'INVALID_FRAME', message: `unknown frame kind ${bytes[0]}` };
+  if (fields === undefined) return { ok: false, code: 'INVALID_FRAME', message: VERBOSE ? `unknown frame kind ${bytes[0]}` : '' };
   if (type === 'records') return decodeRecordsFrame(bytes, limits);
   const reader = new FrameReader(bytes, Math.min(limits?.maxStringBytes ?? MAX_U16, MAX_U16), limits?.maxArrayLength ?? DEFAULT_MAX_ARRAY_LENGTH);
   let frame: Record<string, unknown>;
   try {
     frame = reader.readFields(fields, { type: type! });
   } catch (error) {
-    if (error instanceof FrameDecodeError) return { ok: false, code: error.code, message: `${type}: ${error.message}` };
+    if (error instanceof FrameDecodeError) return { ok: false, code: error.code, message: VERBOSE ? `${type}: ${error.message}` : '' };
     throw error; // a bug, not bad input
   }
-  if (reader.pos !== bytes.length) return { ok: false, code: 'INVALID_FRAME', message: `${type}: ${bytes.length - reader.pos} trailing bytes` };
+  if (reader.pos !== bytes.length) return { ok: false, code: 'INVALID_FRAME', message: VERBOSE ? `${type}: ${bytes.length - reader.pos} trailing bytes` : '' };
   return { ok: true, value: frame as unknown as Frame };
 }
 
 /** A RecordsFrame decode failure. NB: module level, not a closure per decode (hot path). */
 function fail(code: ErrorName, message: string): Decoded<RecordsFrame> {
-  return { ok: false, code, message: `records: ${message}` };
+  return { ok: false, code, message: VERBOSE ? `records: ${message}` : '' };
 }
 
 /** Hot path for the SDK: decodes a RecordsFrame with `batches` as a view into `bytes` (no copy). */
 export function decodeRecordsFrame(bytes: Uint8Array, limits?: FrameLimits): Decoded<RecordsFrame> {
   const bad = checkFrameSize(bytes, limits);
   if (bad !== null) return bad;
-  if (bytes[0] !== FrameKind.records) return fail('INVALID_FRAME', `frame kind ${bytes[0]} is not records`);
-  if (bytes.length < 3) return fail('INVALID_FRAME', 'frame truncated in topic');
+  if (bytes[0] !== FrameKind.records) return fail('INVALID_FRAME', VERBOSE ? `frame kind ${bytes[0]} is not records` : '');
+  if (bytes.length < 3) return fail('INVALID_FRAME', VERBOSE ? 'frame truncated in topic' : '');
   const topicBytes = readUint16(bytes, 1);
   const maxString = Math.min(limits?.maxStringBytes ?? MAX_U16, MAX_U16);
-  if (topicBytes > maxString) return fail('MESSAGE_TOO_LARGE', `topic is ${topicBytes} bytes, limit ${maxString}`);
+  if (topicBytes > maxString) return fail('MESSAGE_TOO_LARGE', VERBOSE ? `topic is ${topicBytes} bytes, limit ${maxString}` : '');
   const pos = 3 + topicBytes;
-  if (bytes.length < pos + 16) return fail('INVALID_FRAME', 'frame truncated in header');
+  if (bytes.length < pos + 16) return fail('INVALID_FRAME', VERBOSE ? 'frame truncated in header' : '');
   const topic = readUtf8(bytes, 3, pos);
-  if (topic === null) return fail('INVALID_FRAME', 'topic is not valid UTF-8');
+  if (topic === null) return fail('INVALID_FRAME', VERBOSE ? 'topic is not valid UTF-8' : '');
   const highWatermark = readInt64(bytes, pos + 4);
-  if (Number.isNaN(highWatermark)) return fail('INVALID_FRAME', 'highWatermark is outside ±(2^53-1)');
+  if (Number.isNaN(highWatermark)) return fail('INVALID_FRAME', VERBOSE ? 'highWatermark is outside ±(2^53-1)' : '');
   const length = readUint32(bytes, pos + 12);
-  if (bytes.length - (pos + 16) !== length) return fail('INVALID_FRAME', `batches length ${length} does not match the ${bytes.length - pos - 16} bytes present`);
+  if (bytes.length - (pos + 16) !== length) return fail('INVALID_FRAME', VERBOSE ? `batches length ${length} does not match the ${bytes.length - pos - 16} bytes present` : '');
   return {
     ok: true,
     value: { type: 'records', topic, partition: readInt32(bytes, pos), highWatermark, batches: bytes.subarray(pos + 16) },

@@ -1,4 +1,5 @@
-/**
+
+import { VERBOSE } from '#verbose';/**
  * Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2, seed
  * 0x9747b28c) and the default partitioner's key → partition rule, so records
  * with the same key land on the same partition whether a browser, kafkajs or
@@ -49,7 +50,7 @@ export function toPositive(n: number): number {
  */
 export function partitionForKey(key: Uint8Array, numPartitions: number): number {
   if (!(Number.isInteger(numPartitions) && numPartitions > 0)) {
-    throw new RangeError(`numPartitions must be a positive integer, got ${numPartitions}`);
+    throw new RangeError(VERBOSE ? `numPartitions must be a positive integer, got ${numPartitions}` : '');
   }
   return toPositive(murmur2(key)) % numPartitions;
 }

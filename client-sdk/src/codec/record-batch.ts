@@ -16,6 +16,7 @@ import { crc32c, type Crc32cFn } from './crc32c.ts';
 import { assert, type Decoded } from './error-codes.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 import { readVarint, readVarlong, varintSize, varlongSize, writeVarint, writeVarlong, type Cursor } from './varint.ts';
+import { VERBOSE } from '#verbose';
 
 export * from './batch-header.ts';
 
@@ -125,11 +126,11 @@ function isInt32(v: number): boolean {
 export function encodeRecordBatch(input: RecordBatchInput, crc: Crc32cFn = crc32c): Uint8Array {
   const records = input.records;
   const n = records.length;
-  assert(n > 0, 'encodeRecordBatch needs at least one record');
+  assert(n > 0, VERBOSE ? 'encodeRecordBatch needs at least one record' : '');
   const attributes = input.attributes ?? 0;
-  assert((attributes & BatchAttributes.compressionMask) === 0 && (attributes & 0xffff) === attributes, 'attributes: compression must be none (0)');
+  assert((attributes & BatchAttributes.compressionMask) === 0 && (attributes & 0xffff) === attributes, VERBOSE ? 'attributes: compression must be none (0)' : '');
   const baseTimestamp = input.baseTimestamp ?? records[0].timestampMs ?? -1;
-  assert(Number.isSafeInteger(baseTimestamp), `baseTimestamp must be a safe integer, got ${baseTimestamp}`);
+  assert(Number.isSafeInteger(baseTimestamp), VERBOSE ? `baseTimestamp must be a safe integer, got ${baseTimestamp}` : '');
   const bodySizes = new Int32Array(n);
   let total = BATCH_HEADER_BYTES;
   let maxTimestamp = Number.NEGATIVE_INFINITY;
@@ -138,8 +139,8 @@ export function encodeRecordBatch(input: RecordBatchInput, crc: Crc32cFn = crc32
     const r = records[i];
     const ts = r.timestampMs ?? baseTimestamp;
     const offsetDelta = r.offsetDelta ?? i;
-    assert(isInt32(offsetDelta) && offsetDelta > lastOffsetDelta, `record ${i}: offsetDelta must be an increasing int32`);
-    assert(Number.isSafeInteger(ts) && Number.isSafeInteger(ts - baseTimestamp), `record ${i}: timestampMs must be a safe integer`);
+    assert(isInt32(offsetDelta) && offsetDelta > lastOffsetDelta, VERBOSE ? `record ${i}: offsetDelta must be an increasing int32` : '');
+    assert(Number.isSafeInteger(ts) && Number.isSafeInteger(ts - baseTimestamp), VERBOSE ? `record ${i}: timestampMs must be a safe integer` : '');
     lastOffsetDelta = offsetDelta;
     if (ts > maxTimestamp) maxTimestamp = ts;
     const size = recordBodySize(r, ts - baseTimestamp, offsetDelta);
@@ -153,7 +154,7 @@ export function encodeRecordBatch(input: RecordBatchInput, crc: Crc32cFn = crc32
     const r = records[i];
     pos = writeRecord(out, pos, r, bodySizes[i], (r.timestampMs ?? baseTimestamp) - baseTimestamp, r.offsetDelta ?? i);
   }
-  assert(pos === total, `encoded ${pos} bytes, sized ${total}`);
+  assert(pos === total, VERBOSE ? `encoded ${pos} bytes, sized ${total}` : '');
   writeInt32(out, BatchField.crc, crc(out, BATCH_CRC_START, total));
   return out;
 }
@@ -166,10 +167,10 @@ function writeBatchHeader(out: Uint8Array, input: RecordBatchInput, f: HeaderFig
   const producerEpoch = input.producerEpoch ?? -1;
   const baseSequence = input.baseSequence ?? -1;
   const epoch = input.partitionLeaderEpoch ?? -1;
-  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0, `baseOffset must be a safe non-negative integer`);
-  assert(Number.isSafeInteger(producerId), `producerId must be a safe integer`);
-  assert(producerEpoch === (producerEpoch << 16) >> 16, `producerEpoch must be an int16`);
-  assert(isInt32(baseSequence) && isInt32(epoch), `baseSequence and partitionLeaderEpoch must be int32`);
+  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0, VERBOSE ? `baseOffset must be a safe non-negative integer` : '');
+  assert(Number.isSafeInteger(producerId), VERBOSE ? `producerId must be a safe integer` : '');
+  assert(producerEpoch === (producerEpoch << 16) >> 16, VERBOSE ? `producerEpoch must be an int16` : '');
+  assert(isInt32(baseSequence) && isInt32(epoch), VERBOSE ? `baseSequence and partitionLeaderEpoch must be int32` : '');
   writeInt64(out, BatchField.baseOffset, baseOffset);
   writeInt32(out, BatchField.batchLength, f.total - 12);
   writeInt32(out, BatchField.partitionLeaderEpoch, epoch);
@@ -192,37 +193,40 @@ function skipBytes(b: Uint8Array, cur: Cursor): number {
   return length;
 }
 
+/** walkRecord's answer for a record over maxHeadersPerRecord (MESSAGE_TOO_LARGE; every other problem is CORRUPT_MESSAGE), also without messages. */
+const TOO_MANY_HEADERS = 'record has';
+
 /** Parses one record at `cur.pos` into `view`; returns an error message or null. `view.offset` holds the previous offset. */
 function walkRecord(b: Uint8Array, cur: Cursor, header: BatchHeader, view: RecordView, maxHeaders: number): string | null {
   const batchEnd = cur.end;
   const length = readVarint(b, cur);
-  if (length !== length || length < MIN_RECORD_BYTES - 1 || length > batchEnd - cur.pos) return 'record length is invalid or runs past the batch';
+  if (length !== length || length < MIN_RECORD_BYTES - 1 || length > batchEnd - cur.pos) return VERBOSE ? 'record length is invalid or runs past the batch' : 'corrupt record';
   const recordEnd = cur.pos + length;
   cur.end = recordEnd;
   cur.pos++; // record attributes: unused in v2
   const timestampDelta = readVarlong(b, cur);
   const offsetDelta = readVarint(b, cur);
-  if (timestampDelta !== timestampDelta || offsetDelta !== offsetDelta) return 'record timestampDelta/offsetDelta varint is invalid';
+  if (timestampDelta !== timestampDelta || offsetDelta !== offsetDelta) return VERBOSE ? 'record timestampDelta/offsetDelta varint is invalid' : 'corrupt record';
   const offset = header.baseOffset + offsetDelta;
-  if (offset <= view.offset || offsetDelta > header.lastOffsetDelta) return `record offsetDelta ${offsetDelta} out of order or above lastOffsetDelta`;
+  if (offset <= view.offset || offsetDelta > header.lastOffsetDelta) return VERBOSE ? `record offsetDelta ${offsetDelta} out of order or above lastOffsetDelta` : 'corrupt record';
   const timestampMs = header.attributes & BatchAttributes.logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta;
-  if (!Number.isSafeInteger(timestampMs)) return 'record timestamp outside ±(2^53-1)';
+  if (!Number.isSafeInteger(timestampMs)) return VERBOSE ? 'record timestamp outside ±(2^53-1)' : 'corrupt record';
   const keyLength = readVarint(b, cur);
-  if (keyLength !== keyLength || keyLength < -1 || keyLength > recordEnd - cur.pos) return 'record key length is invalid';
+  if (keyLength !== keyLength || keyLength < -1 || keyLength > recordEnd - cur.pos) return VERBOSE ? 'record key length is invalid' : 'corrupt record';
   view.keyStart = cur.pos;
   if (keyLength > 0) cur.pos += keyLength;
   const valueLength = readVarint(b, cur);
-  if (valueLength !== valueLength || valueLength < -1 || valueLength > recordEnd - cur.pos) return 'record value length is invalid';
+  if (valueLength !== valueLength || valueLength < -1 || valueLength > recordEnd - cur.pos) return VERBOSE ? 'record value length is invalid' : 'corrupt record';
   view.valueStart = cur.pos;
   if (valueLength > 0) cur.pos += valueLength;
   const headerCount = readVarint(b, cur);
-  if (headerCount !== headerCount || headerCount < 0 || headerCount * 2 > recordEnd - cur.pos) return 'record header count is invalid';
-  if (headerCount > maxHeaders) return `record has ${headerCount} headers, limit ${maxHeaders}`;
+  if (headerCount !== headerCount || headerCount < 0 || headerCount * 2 > recordEnd - cur.pos) return VERBOSE ? 'record header count is invalid' : 'corrupt record';
+  if (headerCount > maxHeaders) return VERBOSE ? `record has ${headerCount} headers, limit ${maxHeaders}` : TOO_MANY_HEADERS;
   view.headersStart = cur.pos;
   for (let h = 0; h < headerCount; h++) {
-    if (skipBytes(b, cur) < 0 || skipBytes(b, cur) < -1) return 'record header key/value length is invalid';
+    if (skipBytes(b, cur) < 0 || skipBytes(b, cur) < -1) return VERBOSE ? 'record header key/value length is invalid' : 'corrupt record';
   }
-  if (cur.pos !== recordEnd) return 'record length does not match its fields';
+  if (cur.pos !== recordEnd) return VERBOSE ? 'record length does not match its fields' : 'corrupt record';
   cur.end = batchEnd;
   view.offset = offset;
   view.timestampMs = timestampMs;
@@ -242,16 +246,16 @@ function walkRecord(b: Uint8Array, cur: Cursor, header: BatchHeader, view: Recor
  */
 export function forEachRecord(bytes: Uint8Array, at: number, header: BatchHeader, visit: (record: RecordView) => void, limits?: BatchReadOptions): Decoded<number> {
   const cur: Cursor = { pos: at + BATCH_HEADER_BYTES, end: at + header.totalBytes };
-  if (at < 0 || cur.end > bytes.length) return fail('CORRUPT_MESSAGE', 'batch runs past the buffer');
+  if (at < 0 || cur.end > bytes.length) return fail('CORRUPT_MESSAGE', VERBOSE ? 'batch runs past the buffer' : '');
   const view: RecordView = { index: 0, offset: header.baseOffset - 1, timestampMs: 0, keyStart: 0, keyLength: -1, valueStart: 0, valueLength: -1, headerCount: 0, headersStart: 0 };
   const maxHeaders = limits?.maxHeadersPerRecord ?? Number.POSITIVE_INFINITY;
   for (let i = 0; i < header.recordCount; i++) {
     const problem = walkRecord(bytes, cur, header, view, maxHeaders);
-    if (problem !== null) return fail(problem.startsWith('record has') ? 'MESSAGE_TOO_LARGE' : 'CORRUPT_MESSAGE', `record ${i}: ${problem}`);
+    if (problem !== null) return fail(problem.startsWith(TOO_MANY_HEADERS) ? 'MESSAGE_TOO_LARGE' : 'CORRUPT_MESSAGE', VERBOSE ? `record ${i}: ${problem}` : '');
     view.index = i;
     visit(view);
   }
-  if (cur.pos !== cur.end) return fail('CORRUPT_MESSAGE', `batch has ${cur.end - cur.pos} bytes after its ${header.recordCount} records`);
+  if (cur.pos !== cur.end) return fail('CORRUPT_MESSAGE', VERBOSE ? `batch has ${cur.end - cur.pos} bytes after its ${header.recordCount} records` : '');
   return { ok: true, value: header.recordCount };
 }
 
@@ -296,7 +300,7 @@ export function decodeRecordBatch(bytes: Uint8Array, at = 0, limits?: BatchReadO
     });
   }, limits);
   if (!walked.ok) return walked;
-  if (badHeaderKey >= 0) return fail('CORRUPT_MESSAGE', `record ${badHeaderKey}: header key is not valid UTF-8`);
+  if (badHeaderKey >= 0) return fail('CORRUPT_MESSAGE', VERBOSE ? `record ${badHeaderKey}: header key is not valid UTF-8` : '');
   return { ok: true, value: { header, records } };
 }
 
@@ -313,6 +317,6 @@ export function validateRecords(bytes: Uint8Array, at = 0, limits?: BatchReadOpt
     if (r.headerCount > 0 && badHeaderKey < 0 && readRecordHeaders(bytes, r) === null) badHeaderKey = r.index;
   }, limits);
   if (!walked.ok) return walked;
-  if (badHeaderKey >= 0) return fail('CORRUPT_MESSAGE', `record ${badHeaderKey}: header key is not valid UTF-8`);
+  if (badHeaderKey >= 0) return fail('CORRUPT_MESSAGE', VERBOSE ? `record ${badHeaderKey}: header key is not valid UTF-8` : '');
   return checked;
 }
