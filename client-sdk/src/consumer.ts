@@ -153,7 +153,10 @@ class PartitionReader implements StreamReader {
   queue: { frame: RecordsFrame; held: { release(): void } }[] = [];
   receivedEnd = 0;
 
-  constructor(private readonly sub: Subscription<any>, readonly partition: number, stored: StoredOffset | undefined, start: StartPosition) {
+  readonly #sub: Subscription<any>;
+
+  constructor(sub: Subscription<any>, readonly partition: number, stored: StoredOffset | undefined, start: StartPosition) {
+    this.#sub = sub;
     this.topicId = stored?.topicId ?? '';
     this.start = start;
     if (stored) sub.tracker.seek(partition, stored.offset);
@@ -161,18 +164,18 @@ class PartitionReader implements StreamReader {
   }
 
   get neededOffset(): number | null {
-    const position = this.sub.tracker.position(this.partition);
+    const position = this.#sub.tracker.position(this.partition);
     return position === undefined ? null : Math.max(position, this.receivedEnd);
   }
 
   subscribed(answer: SubscribedFrame, adopt: boolean): void {
     if (this.topicId !== '' && this.topicId !== answer.topicId) return this.#notRecovered('INCONSISTENT_TOPIC_ID', answer);
     this.topicId = answer.topicId;
-    if (adopt && this.sub.tracker.position(this.partition) === undefined) {
-      this.sub.tracker.seek(this.partition, answer.startOffset);
-      this.sub.tracker.markHandled(this.partition, answer.startOffset - 1); // store the resolved start
+    if (adopt && this.#sub.tracker.position(this.partition) === undefined) {
+      this.#sub.tracker.seek(this.partition, answer.startOffset);
+      this.#sub.tracker.markHandled(this.partition, answer.startOffset - 1); // store the resolved start
     }
-    this.sub.partitionReady(this.partition);
+    this.#sub.partitionReady(this.partition);
   }
 
   rejected(answer: SubscribedFrame): void {
@@ -180,22 +183,22 @@ class PartitionReader implements StreamReader {
     const needed = this.neededOffset;
     if (name === 'INCONSISTENT_TOPIC_ID' && this.topicId !== '' && this.topicId !== answer.topicId) return this.#notRecovered(name, answer);
     if (name === 'OFFSET_OUT_OF_RANGE' && (needed === null || needed < answer.logStartOffset || needed > answer.highWatermark)) return this.#notRecovered(name, answer);
-    if (FATAL.includes(name)) this.sub.fail(new RunnelError(name, VERBOSE ? `cannot subscribe to ${this.sub.topic.name}/${this.partition}` : ''));
+    if (FATAL.includes(name)) this.#sub.fail(new RunnelError(name, VERBOSE ? `cannot subscribe to ${this.#sub.topic.name}/${this.partition}` : ''));
   }
 
   #notRecovered(reason: NotRecoveredEvent['reason'], answer: SubscribedFrame): void {
     const stored = this.neededOffset ?? -1;
-    const resetTo = this.sub.resetPosition.kind === 'earliest' ? answer.logStartOffset : answer.highWatermark;
+    const resetTo = this.#sub.resetPosition.kind === 'earliest' ? answer.logStartOffset : answer.highWatermark;
     const lost = reason === 'INCONSISTENT_TOPIC_ID' ? { from: stored, to: null }
       : stored < answer.logStartOffset ? { from: stored, to: answer.logStartOffset } : { from: answer.highWatermark, to: stored };
     const storedTopicId = this.topicId;
     this.topicId = answer.topicId;
     this.queue = [];
     this.receivedEnd = 0;
-    this.sub.tracker.seek(this.partition, resetTo);
-    this.sub.tracker.markHandled(this.partition, resetTo - 1);
-    this.sub.reportNotRecovered({
-      topic: this.sub.topic.name, partition: this.partition, consumerId: this.sub.consumerId, reason, lost, storedTopicId,
+    this.#sub.tracker.seek(this.partition, resetTo);
+    this.#sub.tracker.markHandled(this.partition, resetTo - 1);
+    this.#sub.reportNotRecovered({
+      topic: this.#sub.topic.name, partition: this.partition, consumerId: this.#sub.consumerId, reason, lost, storedTopicId,
       topicId: answer.topicId, logStartOffset: answer.logStartOffset, highWatermark: answer.highWatermark, resetTo,
     });
   }
@@ -206,7 +209,7 @@ class PartitionReader implements StreamReader {
     if (firstOffset > position) return held.release(), false;
     this.receivedEnd = lastOffset + 1;
     this.queue.push({ frame, held });
-    this.sub.wake(this);
+    this.#sub.wake(this);
     return true;
   }
 }
@@ -219,6 +222,8 @@ type Offered<T> = { batch: ConsumerBatch<T>; done: () => void; drop: (reason: un
 
 export class Subscription<T> extends Emitter<SubscriptionEvents> {
   readonly tracker = new OffsetTracker();
+  readonly #deps: ConsumerDeps;
+  readonly #options: SubscribeOptions<T>;
   readonly topic: Topic<unknown, T>;
   readonly consumerId: string;
   readonly resetPosition: StartPosition;
@@ -249,8 +254,10 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
    * One mode: `batchHandler` (or `options.onBatch`) takes batches; else
    * `handler` takes records; with neither (null), pull with `batches()`.
    */
-  constructor(private readonly deps: ConsumerDeps, topicRef: TopicRef<any, T>, handler: Handler<T, any> | null, private readonly options: SubscribeOptions<T>, batchHandler?: BatchHandler<T, any>) {
+  constructor(deps: ConsumerDeps, topicRef: TopicRef<any, T>, handler: Handler<T, any> | null, options: SubscribeOptions<T>, batchHandler?: BatchHandler<T, any>) {
     super();
+    this.#deps = deps;
+    this.#options = options;
     this.#batchHandler = batchHandler ?? options.onBatch ?? null;
     this.#handler = this.#batchHandler ? null : handler;
     this.topic = toTopic(topicRef);
@@ -266,15 +273,15 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   }
 
   async #start(): Promise<void> {
-    const [stored, count] = await Promise.all([this.deps.offsets.getOffsets(this.consumerId, this.topic.name), this.deps.partitionCount(this.topic.name)]);
+    const [stored, count] = await Promise.all([this.#deps.offsets.getOffsets(this.consumerId, this.topic.name), this.#deps.partitionCount(this.topic.name)]);
     if (this.#stopped) return;
-    const start = startPosition(this.options.from ?? 'stored', this.options.reset ?? 'latest');
-    const partitions = this.options.partitions ?? Array.from({ length: count }, (_, p) => p);
+    const start = startPosition(this.#options.from ?? 'stored', this.#options.reset ?? 'latest');
+    const partitions = this.#options.partitions ?? Array.from({ length: count }, (_, p) => p);
     for (const p of partitions) {
       this.#unready.add(p);
       this.#readers.push(new PartitionReader(this, p, this.fromStored ? stored.get(p) : undefined, start));
     }
-    for (const r of this.#readers) this.deps.streams.attach(this.topic.name, r.partition, r);
+    for (const r of this.#readers) this.#deps.streams.attach(this.topic.name, r.partition, r);
   }
 
   /** The next offset the handler will get for `partition` (undefined before it starts). */
@@ -287,7 +294,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
   }
 
   reportNotRecovered(event: NotRecoveredEvent): void {
-    this.options.onNotRecovered?.(event);
+    this.#options.onNotRecovered?.(event);
     this.emit('notrecovered', event);
     this.#maybeCommit();
   }
@@ -330,13 +337,13 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     const records = this.#handler ? this.#scratch : [];
     let handling: Promise<void> | void = undefined;
     try {
-      const next = decodeRecords(this.topic, p, frame.batches, from, records, this.deps.checkCrcs !== false);
+      const next = decodeRecords(this.topic, p, frame.batches, from, records, this.#deps.checkCrcs !== false);
       if (next instanceof RunnelError) throw next;
       this.tracker.advance(p, next);
       if (records.length === 0) return;
-      const tx = this.options.transactional;
-      if (tx && this.deps.offsets.transact) {
-        handling = this.deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
+      const tx = this.#options.transactional;
+      if (tx && this.#deps.offsets.transact) {
+        handling = this.#deps.offsets.transact(tx.stores, this.consumerId, this.topic.name, async (t) => {
           await this.#deliver(p, records, frame.highWatermark, { tx: t as HandlerTransaction });
           return new Map([[p, { offset: this.tracker.handledOffset(p)!, topicId: reader.topicId }]]);
         }).then(() => { this.tracker.takeCommit(); });
@@ -414,7 +421,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
 
   /** An invalid value escaped a handler (or failed validation before a batch call): the `onInvalid` policy. */
   #invalid(error: RunnelError): void {
-    const policy = this.options.onInvalid ?? this.topic.onInvalid;
+    const policy = this.#options.onInvalid ?? this.topic.onInvalid;
     if (policy === 'throw') throw error;
     if (policy === 'error') this.emit('error', error);
   }
@@ -441,7 +448,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
    * for await (const batch of sub.batches()) await db.bulkPut(batch.records.map((r) => r.value));
    */
   async *batches(): AsyncGenerator<ConsumerBatch<T>> {
-    if (this.#handler || this.#batchHandler || this.options.transactional) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'batches() needs a subscription made without a handler, onBatch or transactional' : '');
+    if (this.#handler || this.#batchHandler || this.#options.transactional) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'batches() needs a subscription made without a handler, onBatch or transactional' : '');
     if (this.#pulling) throw new RunnelError('INVALID_REQUEST', VERBOSE ? 'batches() is already being iterated; one loop per subscription' : '');
     this.#pulling = true;
     let ended = false;
@@ -477,8 +484,8 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (offsets === null) return Promise.resolve();
     const entries = new Map<number, StoredOffset>();
     for (const [p, offset] of offsets) entries.set(p, { offset, topicId: this.#readers.find((r) => r.partition === p)?.topicId ?? '' });
-    this.#commitInFlight = this.deps.offsets.putOffsets(this.consumerId, this.topic.name, entries)
-      .catch((e) => this.deps.reportError(new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'offset write failed' : '', { cause: e })))
+    this.#commitInFlight = this.#deps.offsets.putOffsets(this.consumerId, this.topic.name, entries)
+      .catch((e) => this.#deps.reportError(new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'offset write failed' : '', { cause: e })))
       .finally(() => { this.#commitInFlight = null; });
     return this.#commitInFlight.then(() => this.#maybeCommit());
   }
@@ -487,7 +494,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (this.#stopped) return;
     const e = error instanceof RunnelError ? error : new RunnelError('UNKNOWN_SERVER_ERROR', VERBOSE ? 'subscription handler failed' : '', { cause: error });
     this.emit('error', e);
-    this.deps.reportError(e);
+    this.#deps.reportError(e);
     void this.#stop(e);
   }
 
@@ -500,7 +507,7 @@ export class Subscription<T> extends Emitter<SubscriptionEvents> {
     if (this.#stopped) return this.closed.catch(() => {});
     this.#stopped = true;
     this.#dropPulled();
-    for (const r of this.#readers) this.deps.streams.detach(this.topic.name, r.partition, r);
+    for (const r of this.#readers) this.#deps.streams.detach(this.topic.name, r.partition, r);
     await this.#loop; // the frame being handled finishes; the loop sees #stopped and ends
     await this.#maybeCommit();
     this.#resolveReady();

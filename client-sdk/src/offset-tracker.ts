@@ -11,21 +11,21 @@
 
 export class OffsetTracker {
   /** Next offset to hand to the handler, per partition. */
-  private readonly positions = new Map<number, number>();
+  readonly #positions = new Map<number, number>();
   /** Next offset to store (handler finished below it), per partition. */
-  private readonly handled = new Map<number, number>();
+  readonly #handled = new Map<number, number>();
   /** Partitions whose handled offset changed since the last `takeCommit()`. */
-  private readonly dirty = new Set<number>();
+  readonly #dirty = new Set<number>();
 
   /** Where `partition` resumes, or undefined when it has no position yet. */
   position(partition: number): number | undefined {
-    return this.positions.get(partition);
+    return this.#positions.get(partition);
   }
 
   /** Sets the position (start, reset after "not recovered"). Does not mark a commit. */
   seek(partition: number, offset: number): void {
-    this.positions.set(partition, offset);
-    this.handled.set(partition, offset);
+    this.#positions.set(partition, offset);
+    this.#handled.set(partition, offset);
   }
 
   /**
@@ -34,9 +34,9 @@ export class OffsetTracker {
    * the position) is accepted, as Kafka consumers accept compacted logs.
    */
   accept(partition: number, offset: number): boolean {
-    const next = this.positions.get(partition);
+    const next = this.#positions.get(partition);
     if (next === undefined || offset < next) return false;
-    this.positions.set(partition, offset + 1);
+    this.#positions.set(partition, offset + 1);
     return true;
   }
 
@@ -46,25 +46,25 @@ export class OffsetTracker {
    * once instead of per record): the position moves up to `next`, never back.
    */
   advance(partition: number, next: number): void {
-    const position = this.positions.get(partition);
-    if (position !== undefined && next > position) this.positions.set(partition, next);
+    const position = this.#positions.get(partition);
+    if (position !== undefined && next > position) this.#positions.set(partition, next);
   }
 
   /** Whether every offset below `lastOffset + 1` of `partition` was already accepted. */
   isBehind(partition: number, lastOffset: number): boolean {
-    const next = this.positions.get(partition);
+    const next = this.#positions.get(partition);
     return next === undefined || lastOffset < next;
   }
 
   /** The handler finished `offset`: the next offset to store becomes `offset + 1`. */
   markHandled(partition: number, offset: number): void {
-    this.handled.set(partition, offset + 1);
-    this.dirty.add(partition);
+    this.#handled.set(partition, offset + 1);
+    this.#dirty.add(partition);
   }
 
   /** Next offset to store for `partition` (undefined before any seek). */
   handledOffset(partition: number): number | undefined {
-    return this.handled.get(partition);
+    return this.#handled.get(partition);
   }
 
   /**
@@ -73,10 +73,10 @@ export class OffsetTracker {
    * later call returns newer offsets only.
    */
   takeCommit(): Map<number, number> | null {
-    if (this.dirty.size === 0) return null;
+    if (this.#dirty.size === 0) return null;
     const out = new Map<number, number>();
-    for (const partition of this.dirty) out.set(partition, this.handled.get(partition)!);
-    this.dirty.clear();
+    for (const partition of this.#dirty) out.set(partition, this.#handled.get(partition)!);
+    this.#dirty.clear();
     return out;
   }
 }

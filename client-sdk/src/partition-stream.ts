@@ -125,11 +125,17 @@ export class PartitionStream {
   /** When a broker first answered OFFSET_OUT_OF_RANGE below what we saw (−1: not now). */
   #laggingSinceMs = -1;
 
-  constructor(private readonly conn: Connection, readonly topic: string, readonly partition: number, private readonly budget: CreditBudget) {}
+  readonly #conn: Connection;
+  readonly #budget: CreditBudget;
+
+  constructor(conn: Connection, readonly topic: string, readonly partition: number, budget: CreditBudget) {
+    this.#conn = conn;
+    this.#budget = budget;
+  }
 
   /** The current window (bytes): what the broker may send ahead of the readers. */
   get windowBytes(): number {
-    return this.budget.windowBytes() + this.#growthBytes;
+    return this.#budget.windowBytes() + this.#growthBytes;
   }
 
   add(reader: StreamReader): void {
@@ -144,7 +150,7 @@ export class PartitionStream {
     this.#resize(0);
     this.#active = false;
     this.#generation++;
-    this.conn.send({ type: 'unsubscribe', requestId: 0, topic: this.topic, partition: this.partition });
+    this.#conn.send({ type: 'unsubscribe', requestId: 0, topic: this.topic, partition: this.partition });
   }
 
   /** The connection dropped: everything in flight is void. */
@@ -156,7 +162,7 @@ export class PartitionStream {
 
   /** (Re)subscribes at what the readers need; at most one subscribe in flight. */
   resubscribe(): void {
-    if (this.readers.size === 0 || this.conn.state !== 'connected') return;
+    if (this.readers.size === 0 || this.#conn.state !== 'connected') return;
     if (this.#pending) {
       this.#again = true;
       return;
@@ -174,7 +180,7 @@ export class PartitionStream {
     this.#outstandingBytes = 0;
     this.#creditBytes = this.windowBytes;
     const onAnswer = (answer: SubscribedFrame): void => { if (generation === this.#generation) this.#handleAnswer(answer, symbolic); };
-    this.conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.#creditBytes }, undefined, onAnswer)
+    this.#conn.request<SubscribedFrame>({ type: 'subscribe', topic: this.topic, partition: this.partition, topicId, from, creditBytes: this.#creditBytes }, undefined, onAnswer)
       .then(undefined, (error) => {
         if (generation !== this.#generation) return;
         this.#pending = false;
@@ -242,7 +248,7 @@ export class PartitionStream {
     this.#maybeShrink();
     const generation = this.#generation;
     let waiting = this.readers.size;
-    const held = { release: (): void => { if (--waiting <= 0) this.handleReleased(size, generation); } };
+    const held = { release: (): void => { if (--waiting <= 0) this.#handleReleased(size, generation); } };
     if (waiting === 0) return held.release();
     let gap = false;
     for (const r of [...this.readers]) if (!r.deliver(frame, firstOffset, lastOffset, held)) gap = true;
@@ -251,7 +257,7 @@ export class PartitionStream {
   }
 
   /** Every reader released a frame of `size` bytes received in `generation`: its credit comes back. */
-  handleReleased(size: number, generation: number): void {
+  #handleReleased(size: number, generation: number): void {
     if (generation !== this.#generation) return;
     this.#outstandingBytes -= size;
     this.#releasedSinceDryBytes += size;
@@ -271,7 +277,7 @@ export class PartitionStream {
     this.#releasedSinceDryBytes = 0;
     if (this.#position >= this.#seenHighWatermark || this.#releasedSinceGrowthBytes < this.windowBytes) return;
     this.#releasedSinceGrowthBytes = 0;
-    this.#resize(CREDIT_GROWTH_FACTOR * this.windowBytes - this.budget.windowBytes());
+    this.#resize(CREDIT_GROWTH_FACTOR * this.windowBytes - this.#budget.windowBytes());
   }
 
   /**
@@ -281,24 +287,24 @@ export class PartitionStream {
   #maybeShrink(): void {
     if (this.#growthBytes === 0 || this.#outstandingBytes < this.windowBytes || this.#releasedSinceDryBytes < CREDIT_SHRINK_AFTER_WINDOWS * this.windowBytes) return;
     this.#releasedSinceDryBytes = 0;
-    this.#resize(Math.floor(this.windowBytes / CREDIT_GROWTH_FACTOR) - this.budget.windowBytes());
+    this.#resize(Math.floor(this.windowBytes / CREDIT_GROWTH_FACTOR) - this.#budget.windowBytes());
   }
 
   /** Sets this stream's growth above its base, within maxWindowBytes and what the shared budget has left. */
   #resize(wantedGrowthBytes: number): void {
-    const { maxWindowBytes, maxGrowthBytes } = this.budget.options, { windowBytes } = this.budget;
-    const room = maxGrowthBytes - this.budget.grownBytes + this.#growthBytes;
+    const { maxWindowBytes, maxGrowthBytes } = this.#budget.options, { windowBytes } = this.#budget;
+    const room = maxGrowthBytes - this.#budget.grownBytes + this.#growthBytes;
     const growth = Math.max(0, Math.min(wantedGrowthBytes, maxWindowBytes - windowBytes(), room));
-    this.budget.grownBytes += growth - this.#growthBytes;
+    this.#budget.grownBytes += growth - this.#growthBytes;
     this.#growthBytes = growth;
   }
 
   /** Tops the broker's credit up to the window once half of it is missing (not while the page is hidden); see the file header. */
   maybeGrant(): void {
-    if (!this.#active || this.#pending || this.budget.isHidden) return;
+    if (!this.#active || this.#pending || this.#budget.isHidden) return;
     const missing = this.windowBytes - this.#outstandingBytes - this.#creditBytes;
     if (missing <= 0 || missing < this.windowBytes / 2) return;
-    if (this.conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: missing })) this.#creditBytes += missing;
+    if (this.#conn.send({ type: 'credit', topic: this.topic, partition: this.partition, bytes: missing })) this.#creditBytes += missing;
   }
 }
 
@@ -322,7 +328,10 @@ export class StreamRegistry {
   #stopWatchingVisibility: (() => void) | null = null;
 
   /** `windowBytes`: the base (and starting) window of a stream (creditWindowBytes, at least two of the broker's largest batches). */
-  constructor(private readonly conn: Connection, windowBytes: () => number, credit: Partial<CreditOptions> = {}) {
+  readonly #conn: Connection;
+
+  constructor(conn: Connection, windowBytes: () => number, credit: Partial<CreditOptions> = {}) {
+    this.#conn = conn;
     this.#budget = new CreditBudget(windowBytes, {
       maxWindowBytes: credit.maxWindowBytes ?? defaultClientLimits.maxCreditWindowBytes,
       maxGrowthBytes: credit.maxGrowthBytes ?? defaultClientLimits.maxCreditTotalBytes,
@@ -338,7 +347,7 @@ export class StreamRegistry {
   attach(topic: string, partition: number, reader: StreamReader): void {
     const key = tpKey(topic, partition);
     let stream = this.#streams.get(key);
-    if (!stream) this.#streams.set(key, (stream = new PartitionStream(this.conn, topic, partition, this.#budget)));
+    if (!stream) this.#streams.set(key, (stream = new PartitionStream(this.#conn, topic, partition, this.#budget)));
     // The visibility listener lives while some stream does (a closed client leaves none behind on `document`).
     const visibility = this.#budget.options.visibility;
     if (visibility && !this.#stopWatchingVisibility) this.#stopWatchingVisibility = visibility.onChange(() => { for (const s of this.#streams.values()) s.maybeGrant(); });

@@ -10,17 +10,17 @@ import type { RandomSource } from './reconnect-policy.ts';
 
 export class Partitioner {
   /** Current sticky partition per topic (keyless records). */
-  private readonly sticky = new Map<string, number>();
+  readonly #sticky = new Map<string, number>();
 
   constructor(private readonly random: RandomSource) {}
 
   /** Partition for a record of `topic` with `partitionCount` partitions. */
   partition(topic: string, key: Uint8Array | null, partitionCount: number): number {
     if (key !== null) return partitionForKey(key, partitionCount);
-    let current = this.sticky.get(topic);
+    let current = this.#sticky.get(topic);
     if (current === undefined || current >= partitionCount) {
       current = Math.floor(this.random() * partitionCount);
-      this.sticky.set(topic, current);
+      this.#sticky.set(topic, current);
     }
     return current;
   }
@@ -30,9 +30,9 @@ export class Partitioner {
    * pick another partition (different when there is more than one).
    */
   batchCompleted(topic: string, partition: number, partitionCount: number): void {
-    if (this.sticky.get(topic) !== partition) return;
+    if (this.#sticky.get(topic) !== partition) return;
     let next = Math.floor(this.random() * partitionCount);
     if (partitionCount > 1 && next === partition) next = (next + 1) % partitionCount;
-    this.sticky.set(topic, next);
+    this.#sticky.set(topic, next);
   }
 }

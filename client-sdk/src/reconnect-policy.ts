@@ -84,30 +84,30 @@ export const FAST_RETRY_MAX_DELAY_MS = 500;
  * FAST_RETRY_WINDOW_MS in which the ceiling stays at FAST_RETRY_MAX_DELAY_MS (time comes in through `failed`).
  */
 export class ReconnectPolicy {
-  private attempt = 0;
-  private urlIndex = 0;
-  private connectedAtMs = 0;
-  private fastUntilMs = -Infinity;
+  #attempt = 0;
+  #urlIndex = 0;
+  #connectedAtMs = 0;
+  #fastUntilMs = -Infinity;
 
   constructor(private readonly urlCount: number, private readonly options: ReconnectOptions, private readonly random: RandomSource) {}
 
   /** The URL to dial first (or after a reset). */
   get currentUrlIndex(): number {
-    return this.urlIndex;
+    return this.#urlIndex;
   }
 
   connected(nowMs: number): void {
-    this.connectedAtMs = nowMs;
+    this.#connectedAtMs = nowMs;
   }
 
   /** Retries fast from now on (FAST_RETRY_WINDOW_MS) and starts the count again: the cause of the failures went away. */
   hurry(nowMs: number): void {
-    this.attempt = 0;
-    this.fastUntilMs = nowMs + FAST_RETRY_WINDOW_MS;
+    this.#attempt = 0;
+    this.#fastUntilMs = nowMs + FAST_RETRY_WINDOW_MS;
   }
 
   lost(nowMs: number, retryAfterMs = 0): ReconnectStep {
-    if (nowMs - this.connectedAtMs >= STABLE_SESSION_MS) this.hurry(nowMs);
+    if (nowMs - this.#connectedAtMs >= STABLE_SESSION_MS) this.hurry(nowMs);
     const step = this.failed(retryAfterMs, nowMs);
     // NB: only the first dial after a reset goes at once: a broker that keeps closing short sessions is backed off from.
     if (step.attempt === 0 && this.urlCount > 1) step.delayMs = 0;
@@ -116,11 +116,11 @@ export class ReconnectPolicy {
 
   /** `nowMs` omitted: no fast window applies. */
   failed(retryAfterMs = 0, nowMs = Infinity): ReconnectStep {
-    const attempt = this.attempt++;
-    this.urlIndex = (this.urlIndex + 1) % this.urlCount;
+    const attempt = this.#attempt++;
+    this.#urlIndex = (this.#urlIndex + 1) % this.urlCount;
     const round = Math.floor(attempt / this.urlCount);
-    const options = nowMs < this.fastUntilMs ? { ...this.options, maxDelayMs: Math.min(this.options.maxDelayMs, FAST_RETRY_MAX_DELAY_MS) } : this.options;
+    const options = nowMs < this.#fastUntilMs ? { ...this.options, maxDelayMs: Math.min(this.options.maxDelayMs, FAST_RETRY_MAX_DELAY_MS) } : this.options;
     const hint = this.urlCount === 1 ? Math.min(retryAfterMs, this.options.maxDelayMs) : 0;
-    return { delayMs: Math.max(backoffDelayMs(round, options, this.random), hint), urlIndex: this.urlIndex, attempt };
+    return { delayMs: Math.max(backoffDelayMs(round, options, this.random), hint), urlIndex: this.#urlIndex, attempt };
   }
 }

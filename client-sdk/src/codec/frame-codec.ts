@@ -186,16 +186,19 @@ function minSize(type: FieldType): number {
 
 class FrameReader {
   pos = 1;
-  constructor(
-    private readonly b: Uint8Array,
-    private readonly maxStringBytes: number,
-    private readonly maxArrayLength: number,
-  ) {}
+  readonly #b: Uint8Array;
+  readonly #maxStringBytes: number;
+  readonly #maxArrayLength: number;
+  constructor(b: Uint8Array, maxStringBytes: number, maxArrayLength: number) {
+    this.#b = b;
+    this.#maxStringBytes = maxStringBytes;
+    this.#maxArrayLength = maxArrayLength;
+  }
 
   /** Position of the next `n` bytes (then skipped); throws INVALID_FRAME when the frame ends first. */
-  private take(n: number, name: string): number {
+  #take(n: number, name: string): number {
     const at = this.pos;
-    if (this.b.length - at < n) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `frame truncated in ${name}` : '');
+    if (this.#b.length - at < n) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `frame truncated in ${name}` : '');
     this.pos = at + n;
     return at;
   }
@@ -206,21 +209,21 @@ class FrameReader {
   }
 
   read(type: FieldType, name: string): unknown {
-    if (typeof type === 'object') return 'array' in type ? this.readArray(type.array, name) : this.readFields(type.struct, {});
-    if (isInt(type)) return this.readInt(type, name);
-    if (type === 'string') return this.readString(name);
+    if (typeof type === 'object') return 'array' in type ? this.#readArray(type.array, name) : this.readFields(type.struct, {});
+    if (isInt(type)) return this.#readInt(type, name);
+    if (type === 'string') return this.#readString(name);
     if (type === 'bytes') {
-      const length = readUint32(this.b, this.take(4, name));
-      const at = this.take(length, name);
-      return this.b.subarray(at, at + length);
+      const length = readUint32(this.#b, this.#take(4, name));
+      const at = this.#take(length, name);
+      return this.#b.subarray(at, at + length);
     }
-    return this.readStartPosition(name);
+    return this.#readStartPosition(name);
   }
 
-  private readInt(type: IntType, name: string): number {
+  #readInt(type: IntType, name: string): number {
     const [bytes, min, max, unsigned] = INT[type];
-    const at = this.take(bytes, name);
-    const b = this.b;
+    const at = this.#take(bytes, name);
+    const b = this.#b;
     const value = bytes === 1 ? (b[at] << 24) >> 24 : bytes === 2 ? (unsigned ? readUint16(b, at) : readInt16(b, at))
       : bytes === 4 ? (unsigned ? readUint32(b, at) : readInt32(b, at)) : readInt64(b, at);
     // NB: readInt64 returns NaN outside ±(2^53−1); NaN fails both comparisons.
@@ -228,35 +231,35 @@ class FrameReader {
     return value;
   }
 
-  private readString(name: string): string {
-    const length = readUint16(this.b, this.take(2, name));
-    if (length > this.maxStringBytes) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} is ${length} bytes, limit ${this.maxStringBytes}` : '');
-    const at = this.take(length, name);
-    const s = readUtf8(this.b, at, at + length);
+  #readString(name: string): string {
+    const length = readUint16(this.#b, this.#take(2, name));
+    if (length > this.#maxStringBytes) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} is ${length} bytes, limit ${this.#maxStringBytes}` : '');
+    const at = this.#take(length, name);
+    const s = readUtf8(this.#b, at, at + length);
     if (s === null) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} is not valid UTF-8` : '');
     return s;
   }
 
-  private readArray(type: FieldType, name: string): unknown[] {
-    const count = readUint32(this.b, this.take(4, name));
-    if (count > this.maxArrayLength) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} has ${count} elements, limit ${this.maxArrayLength}` : '');
+  #readArray(type: FieldType, name: string): unknown[] {
+    const count = readUint32(this.#b, this.#take(4, name));
+    if (count > this.#maxArrayLength) throw new FrameDecodeError('MESSAGE_TOO_LARGE', VERBOSE ? `${name} has ${count} elements, limit ${this.#maxArrayLength}` : '');
     // NB: checked before allocating, so a forged count cannot make us build a huge array.
-    if (count * minSize(type) > this.b.length - this.pos) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} count ${count} cannot fit the frame` : '');
+    if (count * minSize(type) > this.#b.length - this.pos) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} count ${count} cannot fit the frame` : '');
     const out = new Array<unknown>(count);
     for (let i = 0; i < count; i++) out[i] = this.read(type, name);
     return out;
   }
 
-  private readStartPosition(name: string): StartPosition {
-    const tag = this.b[this.take(1, name)];
+  #readStartPosition(name: string): StartPosition {
+    const tag = this.#b[this.#take(1, name)];
     if (tag === StartPositionTag.earliest) return { kind: 'earliest' };
     if (tag === StartPositionTag.latest) return { kind: 'latest' };
     if (tag === StartPositionTag.offset) {
-      const offset = this.readInt('i64', `${name}.offset`);
+      const offset = this.#readInt('i64', `${name}.offset`);
       if (offset < 0) throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name}.offset is negative` : '');
       return { kind: 'offset', offset };
     }
-    if (tag === StartPositionTag.timestamp) return { kind: 'timestamp', timestampMs: this.readInt('i64', `${name}.timestampMs`) };
+    if (tag === StartPositionTag.timestamp) return { kind: 'timestamp', timestampMs: this.#readInt('i64', `${name}.timestampMs`) };
     throw new FrameDecodeError('INVALID_FRAME', VERBOSE ? `${name} has unknown tag ${tag}` : '');
   }
 }
