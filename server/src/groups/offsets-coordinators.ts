@@ -2,7 +2,9 @@
  * The group coordinators a cluster broker runs: one `GroupCoordinator` per
  * partition of `__consumer_offsets` it leads, over a `PartitionOffsetStore`
  * of that partition (Kafka's GroupMetadataManager: load on becoming leader,
- * unload on resigning). Driven by leadership changes only.
+ * unload on resigning). Driven by leadership changes, checked again by every
+ * request for a coordinator, and a load that ends without a coordinator is
+ * looked at again after offsetsLoadPollMs.
  *
  * Lifecycle of partition p on this broker, per leader epoch:
  *   not leading → (becomes leader of epoch e) loading → ready
@@ -54,7 +56,7 @@ export interface OffsetsCoordinatorsDeps {
   host: GroupServiceHost;
   limits: ClusterGroupLimits;
   freshHighWatermark?: GroupCoordinatorDeps['freshHighWatermark'];
-  /** A load failed for another reason than losing leadership (it is retried after offsetsLoadPollMs while still leader). */
+  /** A load failed for another reason than losing leadership (it is retried after offsetsLoadPollMs, as is every load that ends without a coordinator). */
   onLoadError?(p: number, error: unknown): void;
   nowMs?: () => number;
 }
@@ -87,6 +89,9 @@ export class OffsetsCoordinators {
    * LEADER_NOT_AVAILABLE: still loading); undefined when this broker does not lead p.
    */
   async coordinatorOf(p: number, waitMs: number): Promise<GroupCoordinator | undefined> {
+    // NB: what an announcement would do, in case none came: a leadership that changed and changed back between
+    // two polls of it (a fence and resume) is not announced, and a slot dropped meanwhile would never load again.
+    this.reconcile(p);
     const slot = this.slots.get(p);
     if (!slot) return undefined;
     if (slot.coordinator) return slot.coordinator;
@@ -180,6 +185,7 @@ export class OffsetsCoordinators {
       (store) => {
         if (!isCurrent()) {
           void store.close();
+          this.retryLater(p, slot);
           return undefined;
         }
         const coordinator = new GroupCoordinator({ ...host, store, freshHighWatermark, nowMs });
@@ -187,10 +193,8 @@ export class OffsetsCoordinators {
         return coordinator;
       },
       (error: unknown) => {
-        if (isCurrent()) {
-          this.deps.onLoadError?.(p, error);
-          this.retryLater(p, slot);
-        }
+        if (isCurrent()) this.deps.onLoadError?.(p, error);
+        this.retryLater(p, slot);
         return undefined;
       },
     );
@@ -198,8 +202,16 @@ export class OffsetsCoordinators {
     this.slots.set(p, slot);
   }
 
-  /** A load that failed while still leading is tried again (a read error, a retention race). */
+  /**
+   * A load that ended without a coordinator is looked at again after offsetsLoadPollMs, unless its slot was
+   * replaced meanwhile: one that failed while leading (a read error, a retention race) loads again; one cut
+   * short by a moment of not leading loads again if this broker leads once more. NB: such a moment (a fence
+   * and resume in one epoch) may come and go between two polls of the leadership, never announced, and
+   * `reconcile` keeps a slot whose identity is current: without this the partition stayed without a
+   * coordinator for good (every group request LEADER_NOT_AVAILABLE).
+   */
   private retryLater(p: number, slot: Slot): void {
+    if (this.closed || slot.abort.signal.aborted || this.slots.get(p) !== slot) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       if (this.slots.get(p) !== slot) return;

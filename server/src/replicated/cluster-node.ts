@@ -165,6 +165,7 @@ export class ClusterNode {
       brokerId: this.options.brokerId, registry, links: this.links, server: this.server, host,
       ...(this.forwarder ? { forwarder: this.forwarder } : {}),
       offsetsRetentionMs: DEFAULT_RETENTION_MS,
+      ...(this.options.cluster.defaultReplicationFactor === undefined ? {} : { offsetsReplicationFactor: this.options.cluster.defaultReplicationFactor }),
       readLeadership: (topicId, partition) => this.store.readLeadership(topicId, partition),
       onError: (what, error) => this.options.warn(`runnel: cluster: groups: ${what}: ${(error as Error)?.message ?? String(error)}`),
     });

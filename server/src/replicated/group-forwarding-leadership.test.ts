@@ -2,7 +2,8 @@
  * ClusterOffsetsLeadership over a fake topic view: no partitions until the
  * topic exists; a listener hears of p once per change of leader, epoch or
  * local role (at `check()` or by the poll); ensureOffsetsTopic creates the
- * topic once and takes the existing count after a lost race.
+ * topic once, sized by the brokers the cluster has shown (waiting for a live
+ * one missing), and takes the existing count after a lost race.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { RunnelError } from '@runnel/client/codec';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import type { Partition } from '../partition/partition.ts';
 import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
-import { ClusterOffsetsLeadership, ensureOffsetsTopic } from './group-forwarding-leadership.ts';
+import { ClusterOffsetsLeadership, ensureOffsetsTopic, offsetsReplicationFactor } from './group-forwarding-leadership.ts';
 
 const info = (partitions: number): TopicInfo => ({ name: OFFSETS_TOPIC, topicId: 'x', partitions, replicationFactor: 3, retentionMs: -1, retentionBytes: -1, createdAtMs: 0 });
 type Replica = Partition & { role: 'leader' | 'follower' | 'none' };
@@ -51,15 +52,41 @@ test('partitions appear with the topic; each change of leader, epoch or role is 
 test('ensureOffsetsTopic creates the topic once and takes the existing partition count after a lost race', async () => {
   const created: TopicSpec[] = [];
   let existing: TopicInfo | undefined;
-  const source = { get: () => (existing ? { info: existing } : undefined), create: async (spec: TopicSpec) => { created.push(spec); existing = info(spec.partitions); return existing; } };
+  const brokerIds = () => ({ live: [1, 2, 3], known: [1, 2, 3] });
+  const source = { get: () => (existing ? { info: existing } : undefined), create: async (spec: TopicSpec) => { created.push(spec); existing = info(spec.partitions); return existing; }, brokerIds };
   assert.equal(await ensureOffsetsTopic(source, 16, 7 * 24 * 3600_000), 16);
   assert.equal(created.length, 1);
   assert.equal(created[0].name, OFFSETS_TOPIC);
+  assert.equal(created[0].replicationFactor, 3);
   assert.equal(await ensureOffsetsTopic(source, 50, 1), 16, 'an existing topic keeps its count');
   assert.equal(created.length, 1);
   let raced: TopicInfo | undefined;
-  const racing = { get: () => (raced ? { info: raced } : undefined), create: async () => { raced = info(8); throw new RunnelError('TOPIC_ALREADY_EXISTS'); } };
+  const racing = { get: () => (raced ? { info: raced } : undefined), create: async () => { raced = info(8); throw new RunnelError('TOPIC_ALREADY_EXISTS'); }, brokerIds };
   assert.equal(await ensureOffsetsTopic(racing, 16, 1), 8);
+});
+
+test('__consumer_offsets is sized by the brokers the cluster has shown, not by those live at the first group request: it waits (retryably) for a broker that missed its lease', async () => {
+  // A loaded machine: broker 3 missed its heartbeats and lease when the first group request came (it registers
+  // again a moment later). Sized by the 2 live then, the topic would keep 2 replicas for good (groups-failover).
+  assert.equal(offsetsReplicationFactor({ live: [1, 2], known: [1, 2, 3] }), 3);
+  assert.equal(offsetsReplicationFactor({ live: [1], known: [1] }), 1, 'a single broker');
+  assert.equal(offsetsReplicationFactor({ live: [1, 2, 3, 4, 5], known: [1, 2, 3, 4, 5] }), 3, 'min(3, brokers)');
+  assert.equal(offsetsReplicationFactor({ live: [1, 2], known: [1, 2, 3] }, 2), 2, 'a configured default RF (the way out when a broker is gone for good)');
+  assert.equal(offsetsReplicationFactor({ live: [1, 2], known: [1, 2] }, 3), 2, 'at most the brokers there are');
+
+  const created: TopicSpec[] = [];
+  let live = [1, 2];
+  let existing: TopicInfo | undefined;
+  const source = {
+    get: () => (existing ? { info: existing } : undefined),
+    create: async (spec: TopicSpec) => { created.push(spec); existing = info(spec.partitions); return existing; },
+    brokerIds: () => ({ live, known: [1, 2, 3] }),
+  };
+  await assert.rejects(ensureOffsetsTopic(source, 16, 1), (e: unknown) => e instanceof RunnelError && e.errorName === 'LEADER_NOT_AVAILABLE' && /replication factor 3.*broker\(s\) 3/.test(e.message));
+  assert.equal(created.length, 0, 'not created with 2 replicas');
+  live = [1, 2, 3];
+  assert.equal(await ensureOffsetsTopic(source, 16, 1), 16);
+  assert.deepEqual(created.map((s) => s.replicationFactor), [3]);
 });
 
 test('confirmLeader: a read started after the call (concurrent calls share the next one); leader and epoch must match; an unreachable etcd refuses retryably', async () => {

@@ -18,11 +18,16 @@
  * Concurrent barriers of one partition share reads: a call joins the next
  * read to start (at most one in flight and one queued per partition), so a
  * burst of fetches costs two etcd round trips, not one each.
+ *
+ * `ensureOffsetsTopic` sizes the topic by the brokers the cluster has shown
+ * (`offsetsReplicationFactor`), not by those live at that instant: its
+ * replicas never change after creation.
  */
 import { RunnelError } from '@runnel/client/codec';
 import type { TopicInfo, TopicSpec } from '../metadata/topic-info.ts';
 import type { Partition } from '../partition/partition.ts';
 import { OFFSETS_TOPIC, offsetsTopicSpec } from '../groups/coordinator-placement.ts';
+import { defaultReplicationFactor } from '../cluster/replica-assignment.ts';
 import type { OffsetsLeadership } from '../groups/offsets-coordinators.ts';
 
 /** What the adapter reads of the broker's topic source. */
@@ -137,20 +142,50 @@ function replicaIdentity(replica: object): number {
   return id;
 }
 
+/** Broker ids as the topic source sees them: `live` = registered now; `known` = those and every replica of every topic. */
+export interface ClusterBrokerIds {
+  readonly live: readonly number[];
+  readonly known: readonly number[];
+}
+
+/**
+ * The replication factor `__consumer_offsets` is created with: min(`configured` (the broker's
+ * defaultReplicationFactor) or 3, brokers), brokers = the ones the cluster has shown (`known`, live
+ * or a replica of some topic). Not the brokers live at the instant of the first group
+ * request: the topic's replicas never change, and a broker that missed its heartbeats or lease on a loaded
+ * machine (registered again a moment later) would leave every group coordinator with fewer replicas for
+ * good; one SIGKILL then took the only in-sync replica and the group's committed offsets stayed unreadable
+ * (test/cluster/groups-failover: 503 LEADER_NOT_AVAILABLE for a minute after the kill).
+ * Kafka's offsets.topic.replication.factor: the topic is not created before that many brokers are live.
+ */
+export function offsetsReplicationFactor(brokers: ClusterBrokerIds, configured?: number): number {
+  const known = new Set([...brokers.known, ...brokers.live]).size;
+  return configured === undefined ? defaultReplicationFactor(known) : Math.max(1, Math.min(configured, known));
+}
+
 /**
  * Creates `__consumer_offsets` unless it exists (any broker may: creation is a transaction in etcd
- * and a lost race answers TOPIC_ALREADY_EXISTS). Resolves to the topic's partition count, which is
- * the one placement uses even when `partitions` differs (docs/groups.md).
+ * and a lost race answers TOPIC_ALREADY_EXISTS), with `offsetsReplicationFactor` replicas; while fewer
+ * brokers are live than that, refuses LEADER_NOT_AVAILABLE (retryable: group requests wait and a later
+ * one tries again). Resolves to the topic's partition count, which is the one placement uses even when
+ * `partitions` differs (docs/groups.md).
  */
 export async function ensureOffsetsTopic(
-  source: { get(name: string): { info: TopicInfo } | undefined; create(spec: TopicSpec): Promise<TopicInfo> },
+  source: { get(name: string): { info: TopicInfo } | undefined; create(spec: TopicSpec): Promise<TopicInfo>; brokerIds(): ClusterBrokerIds },
   partitions: number,
   retentionMs: number,
+  configuredReplicationFactor?: number,
 ): Promise<number> {
   const existing = source.get(OFFSETS_TOPIC);
   if (existing) return existing.info.partitions;
+  const brokers = source.brokerIds();
+  const replicationFactor = offsetsReplicationFactor(brokers, configuredReplicationFactor);
+  if (brokers.live.length < replicationFactor) {
+    const missing = brokers.known.filter((id) => !brokers.live.includes(id));
+    throw new RunnelError('LEADER_NOT_AVAILABLE', `${OFFSETS_TOPIC} is created with replication factor ${replicationFactor} and only ${brokers.live.length} broker(s) are live (waiting for broker(s) ${missing.join(', ')}; a cluster that lost one for good: set --default-replication-factor)`);
+  }
   try {
-    return (await source.create(offsetsTopicSpec(partitions, retentionMs))).partitions;
+    return (await source.create({ ...offsetsTopicSpec(partitions, retentionMs), replicationFactor })).partitions;
   } catch (e) {
     const now = source.get(OFFSETS_TOPIC);
     if (e instanceof RunnelError && e.errorName === 'TOPIC_ALREADY_EXISTS' && now) return now.info.partitions;

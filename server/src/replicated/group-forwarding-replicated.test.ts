@@ -110,6 +110,7 @@ class Node {
         this.cluster.offsetsTopicCreated = true;
         return offsetsTopic;
       },
+      brokerIds: () => ({ live: [...this.cluster.nodes.values()].filter((n) => n.groups !== null).map((n) => n.id), known: [...this.cluster.nodes.keys()] }),
     };
     this.groups = clusterGroupService({
       brokerId: this.id, registry, links: this.links, server: this.server, offsetsRetentionMs: 7 * 86_400_000,
@@ -195,7 +196,7 @@ test('the coordinator broker is killed: offsets survive at the new leader and ne
     assert.equal(c.offsetsTopicCreated, false, 'nothing creates __consumer_offsets before a group is used');
     await until('the coordinator loaded on broker 1', async () => (await c.groups(2).fetchOffsets('g').then(() => true, () => false)));
     assert.equal(c.creations.length, 1, 'created once, by the first group request');
-    assert.equal(c.creations[0].replicationFactor, -1);
+    assert.equal(c.creations[0].replicationFactor, 3, 'min(3, brokers)');
     const s2 = sink();
     const a = await c.groups(2).join(joinReq('g'), s2);
     const s3 = sink();

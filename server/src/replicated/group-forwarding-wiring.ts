@@ -3,7 +3,7 @@
  * the cluster wiring (replicated/cluster-node.ts): the
  * `ForwardingGroupService` over `ClusterOffsetsLeadership` of the replicated
  * registry's `__consumer_offsets`, with the topic created on first use
- * (`ensureOffsetsTopic`), and fresh high watermarks asked of a partition's
+ * (`ensureOffsetsTopic`, sized by the brokers the cluster has shown), and fresh high watermarks asked of a partition's
  * leader when this broker's view trails the offset a member commits.
  *
  * @example
@@ -18,13 +18,15 @@ import { OFFSETS_TOPIC } from '../groups/coordinator-placement.ts';
 import type { GroupServiceHost } from '../groups/group-service.ts';
 import type { LeaderForwarder } from './cluster-partition.ts';
 import { ForwardingGroupService } from './group-forwarding.ts';
-import { ClusterOffsetsLeadership, ensureOffsetsTopic } from './group-forwarding-leadership.ts';
+import { ClusterOffsetsLeadership, ensureOffsetsTopic, type ClusterBrokerIds } from './group-forwarding-leadership.ts';
 import type { PeerRequester, RequestHandlers } from './leader-forwarder.ts';
 
 /** The registry as the group service reads it (replicated-registry.ts: `get` → ClusterPartitions with `leader` and `localReplica`). */
 export interface GroupTopicSource {
   get(name: string): { info: TopicInfo; partitions: readonly (Partition & { readonly leader: number; readonly localReplica?: unknown })[] } | undefined;
   create(spec: TopicSpec): Promise<TopicInfo>;
+  /** Brokers live now, and every broker the cluster has shown (live, or a replica of some topic): how `__consumer_offsets` is sized. */
+  brokerIds(): ClusterBrokerIds;
 }
 
 export interface ClusterGroupServiceOptions {
@@ -37,7 +39,10 @@ export interface ClusterGroupServiceOptions {
   forwarder?: Pick<LeaderForwarder, 'read'>;
   /** Retention of `__consumer_offsets`, and so of committed offsets nobody renews (docs/groups.md). */
   offsetsRetentionMs: number;
-  /** Replication factor `__consumer_offsets` is created with; −1 (default) = the broker default, min(3, live brokers). */
+  /**
+   * The broker's defaultReplicationFactor, if configured: `__consumer_offsets` gets min(it, brokers the cluster has
+   * shown) replicas. Absent: min(3, those brokers). Either way it waits until that many are live (offsetsReplicationFactor).
+   */
   offsetsReplicationFactor?: number;
   limits?: Partial<ClusterGroupLimits>;
   /**
@@ -67,10 +72,7 @@ export function clusterGroupService(o: ClusterGroupServiceOptions): ForwardingGr
   const service = new ForwardingGroupService({
     brokerId: o.brokerId, leadership, links: o.links, server: o.server, host: o.host, limits, onError: o.onError,
     createOffsetsTopic: async () => {
-      await ensureOffsetsTopic({
-        get: (name) => o.registry.get(name),
-        create: (spec) => o.registry.create({ ...spec, replicationFactor: o.offsetsReplicationFactor ?? -1 }),
-      }, limits.offsetsTopicPartitions, o.offsetsRetentionMs);
+      await ensureOffsetsTopic(o.registry, limits.offsetsTopicPartitions, o.offsetsRetentionMs, o.offsetsReplicationFactor);
       leadership.check();
     },
     ...(forwarder ? {

@@ -56,7 +56,8 @@ export interface ForwardingGroupServiceDeps {
   /**
    * Creates `__consumer_offsets` (ensureOffsetsTopic); called, at most once per offsetsLoadPollMs, when a
    * group request finds the topic missing, so it is created once the cluster has formed rather than by
-   * the first broker to start (whose replication factor would count only the brokers live then).
+   * the first broker to start (whose replication factor would count only the brokers live then). It
+   * rejects while too few brokers are live for the topic's replication factor; a later request tries again.
    */
   createOffsetsTopic?(): Promise<unknown>;
   /** Errors nobody waits for (a failed load, a lost leave, a failed push): logged by the wiring. */
@@ -97,6 +98,8 @@ export class ForwardingGroupService implements GroupService {
   private readonly sweepTimer: NodeJS.Timeout;
   private creatingOffsetsTopic: Promise<unknown> | null = null;
   private lastCreateAttemptMs = -Infinity;
+  /** The message of the last failed creation of `__consumer_offsets` ('' after a success), so a repeated one is reported once. */
+  private lastCreateError = '';
   private closed = false;
 
   constructor(private readonly deps: ForwardingGroupServiceDeps) {
@@ -131,7 +134,12 @@ export class ForwardingGroupService implements GroupService {
     if (!createOffsetsTopic || this.creatingOffsetsTopic || now - this.lastCreateAttemptMs < this.limits.offsetsLoadPollMs) return;
     this.lastCreateAttemptMs = now;
     this.creatingOffsetsTopic = createOffsetsTopic()
-      .catch((e: unknown) => this.deps.onError?.(`creating ${OFFSETS_PARTITIONS_NAME}`, e))
+      .then(() => { this.lastCreateError = ''; }, (e: unknown) => {
+        // NB: while it waits for brokers (ensureOffsetsTopic) each attempt fails alike: reported once, not every offsetsLoadPollMs.
+        const message = (e as Error)?.message ?? String(e);
+        if (message !== this.lastCreateError) this.deps.onError?.(`creating ${OFFSETS_PARTITIONS_NAME}`, e);
+        this.lastCreateError = message;
+      })
       .finally(() => { this.creatingOffsetsTopic = null; });
   }
 

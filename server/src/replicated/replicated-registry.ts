@@ -93,6 +93,17 @@ export class ReplicatedRegistry implements TopicSource {
     return [...this.topics.values()];
   }
 
+  /**
+   * Broker ids registered now (`live`), and every broker the cluster has shown (`known`): those and each
+   * partition's replicas. A broker that missed its lease for a moment is still known (ensureOffsetsTopic).
+   */
+  brokerIds(): { live: number[]; known: number[] } {
+    const live = this.options.store.liveBrokerIds();
+    const known = new Set(live);
+    for (const topic of this.topics.values()) for (const p of topic.partitions) for (const id of p.state().replicas) known.add(id);
+    return { live, known: [...known].sort((a, b) => a - b) };
+  }
+
   /** The partition of a topic id (forwarded requests name topics by id). */
   partitionById(topicId: string, partition: number): ClusterPartition | undefined {
     return this.byId.get(topicId)?.partitions[partition];
