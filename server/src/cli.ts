@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RunnelError } from '@runnel/client/codec';
 import { ConfigError } from './config.ts';
 import { runConsumeCommand } from './cli/consume.ts';
 import { CliError, RunnelHttpClient } from './cli/http-client.ts';
@@ -108,17 +109,21 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function report(error: unknown, json: boolean): void {
+/** What a failed command prints on stderr (one line, or a stack for what no one expected). */
+export function failureText(error: unknown, json: boolean): string {
   if (error instanceof CliError) {
-    if (json) process.stderr.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
-    else process.stderr.write(`error: ${error.code}: ${error.message}\n`);
-  } else if (error instanceof ConfigError) {
-    process.stderr.write(`runnel: configuration error: ${error.message}\n`);
-  } else if (error instanceof Error && 'code' in error && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`error: INVALID_REQUEST: ${error.message}\n`);
-  } else {
-    process.stderr.write(`runnel: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if (json) return `${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`;
+    return `error: ${error.code}: ${error.message}\n`;
   }
+  if (error instanceof ConfigError) return `runnel: configuration error: ${error.message}\n`;
+  // NB: `code` is not always a string: a RunnelError's is its number (errorName is the string).
+  const code = error instanceof Error && 'code' in error ? (error as { code: unknown }).code : undefined;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return `error: INVALID_REQUEST: ${(error as Error).message}\n`;
+  if (error instanceof RunnelError) {
+    if (json) return `${JSON.stringify({ error: { code: error.errorName, message: error.message } })}\n`;
+    return `error: ${error.errorName}: ${error.message}\n`;
+  }
+  return `runnel: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`;
 }
 
 /** Runs one command; reports failures on stderr and sets exit status 1 instead of throwing. */
@@ -126,7 +131,7 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await main(argv);
   } catch (error) {
-    report(error, argv.includes('--json'));
+    process.stderr.write(failureText(error, argv.includes('--json')));
     process.exitCode = 1;
   }
 }

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchCommand, USAGE } from '../../server/src/cli.ts';
+import { benchCommand, failureText, USAGE } from '../../server/src/cli.ts';
+import { RunnelError } from '@runnel/client/codec';
 import { CONFIG_FIELDS } from '../../server/src/config.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -230,4 +231,13 @@ test('secure defaults: another host needs auth; --auth-secret requires tokens th
   } finally {
     await broker.stop();
   }
+});
+
+test('a coded error (numeric code) is reported by its name, not a crash of the reporter', () => {
+  const error = new RunnelError('BROKER_ID_IN_USE', 'broker id 2 is registered by another process');
+  assert.equal(failureText(error, false), 'error: BROKER_ID_IN_USE: broker id 2 is registered by another process\n');
+  assert.deepEqual(JSON.parse(failureText(error, true)), { error: { code: 'BROKER_ID_IN_USE', message: 'broker id 2 is registered by another process' } });
+  const parseArgs = Object.assign(new TypeError('Unknown option \'--nope\''), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  assert.equal(failureText(parseArgs, false), "error: INVALID_REQUEST: Unknown option '--nope'\n");
+  assert.match(failureText(new Error('boom'), false), /^runnel: Error: boom\n/);
 });
