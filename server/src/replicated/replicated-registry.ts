@@ -262,6 +262,12 @@ export class ReplicatedRegistry implements TopicSource {
     const topic: ServedClusterTopic = { info, partitions, logs };
     this.topics.set(info.name, topic);
     this.byId.set(info.topicId, topic);
+    // A change the watch brought while the later partitions opened found no topic here (leadershipChanged): each
+    // partition takes the cache's leadership again (applying one is idempotent; an older one is ignored).
+    for (const [p, partition] of partitions.entries()) {
+      const now = store.leadership(info.topicId, p);
+      if (now) await partition.applyLeadership(now);
+    }
     for (const p of partitions) this.options.hooks.onPartitionOpen?.(info, p);
   }
 

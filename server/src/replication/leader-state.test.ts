@@ -205,6 +205,31 @@ test('a fenced answer to a re-proposal after a newer revision: proposed once mor
   assert.deepEqual([r.alterIsr?.isr, r.alterIsr?.expected.revision], [[1, 2], '11'], 'still lagging: proposed again on revision 11');
 });
 
+test('an alterIsr answer arriving after a later revision of the same epoch (the watch was faster) does not take the leader back to its own write', () => {
+  // The leader re-adds follower 3 (revision 11); the controller, which does not count 3 live yet (re-registering after
+  // a pause), drops it again (revision 12); the watch brings both before the leader's own answer. Going back to 11
+  // left the leader waiting for 3 while etcd's ISR lacked it: after replicaLagTimeMs its shrink lost against
+  // revision 12, a fence after a 10 s wait (acks=all produce: NOT_LEADER_OR_FOLLOWER) that no later revision revived.
+  const s = leaderState({ leadership: leadership([1, 2]), highWatermark: 100, localDurableEnd: 100, epochStartOffset: 100 });
+  s.handleLocalDurable(150, 0);
+  s.handleFollowerFetch(2, 150, 150, 1);
+  const expand = s.handleFollowerFetch(3, 150, 150, 2);
+  assert.deepEqual([expand.alterIsr?.isr, expand.alterIsr?.expected.revision], [[1, 2, 3], '10']);
+  s.updateLeadership(leadership([1, 2, 3], '11'), 3);
+  s.updateLeadership(leadership([1, 2], '12'), 4);
+  const r = s.handleAlterIsrResult({ ok: true, leadership: leadership([1, 2, 3], '11') }, 5);
+  assert.deepEqual([s.leadership.revision, s.isr], ['12', [1, 2]], 'revision 12 already holds the write of 11');
+  assert.equal(r.isFenced, false);
+  assert.deepEqual([r.alterIsr?.isr, r.alterIsr?.expected.revision], [[1, 2, 3], '12'], 'follower 3 is caught up: proposed again, against revision 12');
+  assert.equal(s.handleAlterIsrResult({ ok: true, leadership: leadership([1, 2, 3], '13') }, 6).isFenced, false);
+  s.updateLeadership(leadership([1, 2], '12'), 7);
+  assert.deepEqual([s.leadership.revision, s.isr], ['13', [1, 2, 3]], 'an older revision read late is ignored');
+  // Follower 3 dies: its removal is proposed against the revision etcd holds, so it is not fenced.
+  s.handleFollowerFetch(2, 150, 150, 900);
+  const shrink = s.tick(1010);
+  assert.deepEqual([shrink.alterIsr?.isr, shrink.alterIsr?.expected.revision], [[1, 2], '13']);
+});
+
 test('follower views: lag in records and ms, ISR membership', () => {
   const s = leaderState({ leadership: leadership([1, 2]) });
   s.handleLocalDurable(100, 0);

@@ -26,7 +26,9 @@
  *   changed under it), unless a newer revision of this epoch naming this
  *   leader came in by updateLeadership meanwhile: then it is proposed again.
  * Invariants: highWatermark never decreases and never exceeds the leader's
- * own durable end; the leader is always in the ISR.
+ * own durable end; the leader is always in the ISR; the accepted leadership's
+ * revision never goes back (an alterIsr answer or a read older than the one
+ * held is not applied).
  */
 import { assert } from '@runnel/client/codec';
 import type { AlterIsrResult, VersionedLeadership } from '../cluster/cluster-state.ts';
@@ -179,7 +181,11 @@ export class LeaderState {
     this.#proposed = null;
     if (result.ok) {
       assert(result.leadership.leaderEpoch === this.leaderEpoch && result.leadership.leader === this.brokerId, `alterIsr answered epoch ${result.leadership.leaderEpoch} leader ${result.leadership.leader}`);
-      this.#leadership = withLeaderInIsr(result.leadership);
+      // NB: the watch can bring this write AND a later one (the controller dropping a follower the write re-added)
+      // before the write's own answer: the later revision already holds this write; going back to it would have
+      // the leader wait for a follower etcd's ISR no longer has, and its next proposal lose against a key it never
+      // sees change again (a fence no revision revives).
+      if (isNewerRevision(result.leadership.revision, this.#leadership.revision)) this.#leadership = withLeaderInIsr(result.leadership);
     } else if (result.reason === 'fenced') {
       // A newer revision of this epoch, naming this leader, arrived while the compare-and-swap was in flight (the
       // controller dropped a dead follower, KIP-841): that is why it failed, not a new leadership. Propose again on
@@ -193,13 +199,13 @@ export class LeaderState {
 
   /**
    * The same epoch, a newer revision of the leadership key (read back from
-   * etcd): its ISR becomes the accepted one. NB: an alterIsr in flight will be
+   * etcd): its ISR becomes the accepted one (an older or equal one is ignored). NB: an alterIsr in flight will be
    * answered fenced (the revision it names is stale): not a fence, it is
    * proposed again against this revision (handleAlterIsrResult).
    */
   updateLeadership(l: VersionedLeadership, nowMs: number): LeaderReady {
     assert(l.leaderEpoch === this.leaderEpoch && l.leader === this.brokerId, `updateLeadership of epoch ${l.leaderEpoch} leader ${l.leader} on epoch ${this.leaderEpoch}`);
-    this.#leadership = withLeaderInIsr(l);
+    if (isNewerRevision(l.revision, this.#leadership.revision)) this.#leadership = withLeaderInIsr(l);
     return this.#step(nowMs);
   }
 
@@ -265,6 +271,11 @@ export class LeaderState {
     this.#proposedAgainst = this.#leadership.revision;
     return { expected: this.#leadership, isr: next };
   }
+}
+
+/** etcd mod revisions are decimal strings of int64: compared as BigInt. */
+function isNewerRevision(a: string, b: string): boolean {
+  return BigInt(a) > BigInt(b);
 }
 
 /** The leader is always in its own ISR (a leadership read from etcd names it; this only guards the invariant). */
