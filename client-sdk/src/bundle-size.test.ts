@@ -29,7 +29,7 @@ const topic = `const pageViews = defineTopic('page-views', z.object({ path: z.st
 const apps = {
   'full app (@runnel/client: createClient + IndexedDB + typed topic + subscribe + send)': {
     budget: 15 * KB,
-    guard: 22_070, // 21,959 with #private members in the codec reader, streams, subscriptions; 22,118 with codes-only messages in browser builds (#verbose); 23,834 before
+    guard: 22_045, // 21,935 with #private members in the codec reader, streams, subscriptions; 22,118 with codes-only messages in browser builds (#verbose); 23,834 before
     source: `import { createClient, defineTopic } from '@runnel/client';
 import { indexedDbStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
@@ -40,7 +40,7 @@ await client.producer.send(pageViews, { path: location.pathname, ms: 1 });`,
   },
   'consumer only (@runnel/client/consumer + IndexedDB offsets: indexedDbConsumerStorage)': {
     budget: 10 * KB,
-    guard: 15_340, // 15,260 with #private members; 15,397 with codes-only messages in browser builds (#verbose); 16,629 before
+    guard: 15_310, // 15,232 with #private members; 15,397 with codes-only messages in browser builds (#verbose); 16,629 before
     source: `import { createConsumer, defineTopic } from '@runnel/client/consumer';
 import { indexedDbConsumerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';
@@ -50,7 +50,7 @@ consumer.subscribe(pageViews, (rec) => console.log(rec.value.path), { consumerId
   },
   'producer only (@runnel/client/producer + IndexedDB outbox: indexedDbProducerStorage)': {
     budget: 10 * KB,
-    guard: 15_640, // 15,556 with #private members; 15,629 with codes-only messages in browser builds (#verbose); 16,698 before
+    guard: 15_600, // 15,526 with #private members; 15,629 with codes-only messages in browser builds (#verbose); 16,698 before
     source: `import { createProducer, defineTopic } from '@runnel/client/producer';
 import { indexedDbProducerStorage } from '@runnel/client/indexeddb';
 import * as z from 'zod/mini';

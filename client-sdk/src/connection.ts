@@ -106,8 +106,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   /** The frames this connection encodes and decodes: the core ones, plus what its parts add (`speak`). */
   readonly #schemas: SomeFrameSchemas = { ...coreFrames };
 
-  constructor(private readonly options: ConnectionOptions) {
+  readonly #options: ConnectionOptions;
+
+  constructor(options: ConnectionOptions) {
     super();
+    this.#options = options;
     this.#timeouts = { ...defaultConnectionTimeouts, ...options }; // NB: omit a timeout, never pass undefined (createClient passes validated ones)
     assert(options.urls.length > 0, VERBOSE ? 'createClient: `urls` needs at least one ws:// or wss:// URL' : '');
     this.#policy = new ReconnectPolicy(options.urls.length, { ...defaultReconnect, ...options.reconnect }, options.random ?? Math.random);
@@ -131,7 +134,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   /** The URL of the current (or next) broker. */
   get url(): string {
-    return this.options.urls[this.#policy.currentUrlIndex];
+    return this.#options.urls[this.#policy.currentUrlIndex];
   }
 
   /** Frames no request waits for (records, group assignments, errors with requestId 0). Returns the remover. */
@@ -239,7 +242,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.#become('connecting');
     const url = this.url;
     let opened = false;
-    const transport: Transport = this.options.transport(url, {
+    const transport: Transport = this.#options.transport(url, {
       open: () => { opened = true; void this.#sayHello(transport); },
       message: (data) => { if (this.#transport === transport) this.#handleBytes(data); },
       error: (error) => { if (this.#transport === transport && opened) this.emit('error', new RunnelError('NOT_CONNECTED', VERBOSE ? 'transport error' : '', { cause: error })); },
@@ -254,7 +257,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   /** The provider's current token ('' without one); a provider that throws rejects. */
   async #newToken(): Promise<string> {
-    const provider = this.options.token;
+    const provider = this.#options.token;
     return (typeof provider === 'function' ? await provider() : provider) ?? '';
   }
 
@@ -271,7 +274,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     }
     if (this.#transport !== transport) return;
     this.#token = token;
-    transport.send(encodeFrameWith(this.#schemas, { type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.options.clientId, token }));
+    transport.send(encodeFrameWith(this.#schemas, { type: 'hello', minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientId: this.#options.clientId, token }));
   }
 
   #lost(code: number, reason: string): void {

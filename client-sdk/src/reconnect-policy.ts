@@ -89,7 +89,15 @@ export class ReconnectPolicy {
   #connectedAtMs = 0;
   #fastUntilMs = -Infinity;
 
-  constructor(private readonly urlCount: number, private readonly options: ReconnectOptions, private readonly random: RandomSource) {}
+  readonly #urlCount: number;
+  readonly #options: ReconnectOptions;
+  readonly #random: RandomSource;
+
+  constructor(urlCount: number, options: ReconnectOptions, random: RandomSource) {
+    this.#urlCount = urlCount;
+    this.#options = options;
+    this.#random = random;
+  }
 
   /** The URL to dial first (or after a reset). */
   get currentUrlIndex(): number {
@@ -110,17 +118,17 @@ export class ReconnectPolicy {
     if (nowMs - this.#connectedAtMs >= STABLE_SESSION_MS) this.hurry(nowMs);
     const step = this.failed(retryAfterMs, nowMs);
     // NB: only the first dial after a reset goes at once: a broker that keeps closing short sessions is backed off from.
-    if (step.attempt === 0 && this.urlCount > 1) step.delayMs = 0;
+    if (step.attempt === 0 && this.#urlCount > 1) step.delayMs = 0;
     return step;
   }
 
   /** `nowMs` omitted: no fast window applies. */
   failed(retryAfterMs = 0, nowMs = Infinity): ReconnectStep {
     const attempt = this.#attempt++;
-    this.#urlIndex = (this.#urlIndex + 1) % this.urlCount;
-    const round = Math.floor(attempt / this.urlCount);
-    const options = nowMs < this.#fastUntilMs ? { ...this.options, maxDelayMs: Math.min(this.options.maxDelayMs, FAST_RETRY_MAX_DELAY_MS) } : this.options;
-    const hint = this.urlCount === 1 ? Math.min(retryAfterMs, this.options.maxDelayMs) : 0;
-    return { delayMs: Math.max(backoffDelayMs(round, options, this.random), hint), urlIndex: this.#urlIndex, attempt };
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urlCount;
+    const round = Math.floor(attempt / this.#urlCount);
+    const options = nowMs < this.#fastUntilMs ? { ...this.#options, maxDelayMs: Math.min(this.#options.maxDelayMs, FAST_RETRY_MAX_DELAY_MS) } : this.#options;
+    const hint = this.#urlCount === 1 ? Math.min(retryAfterMs, this.#options.maxDelayMs) : 0;
+    return { delayMs: Math.max(backoffDelayMs(round, options, this.#random), hint), urlIndex: this.#urlIndex, attempt };
   }
 }
