@@ -235,7 +235,7 @@ let sdkLat: SdkLatencyResult | null = null;
 let clusterIngest: IngestResult | null = null;
 let singleIngest: IngestResult | null = null;
 try {
-  if (only.has('latency') || only.has('ingest')) {
+  if (only.has('latency') || only.has('sdklatency') || only.has('ingest')) {
     const startedMs = Date.now();
     const cluster = await LocalCluster.start({
       nodes: BROKERS, rootDir: join(rootDir, 'cluster'), minInsyncReplicas: MIN_INSYNC_REPLICAS, defaultReplicationFactor: REPLICATION_FACTOR,
