@@ -13,7 +13,7 @@
 import { BATCH_CRC_START, BATCH_HEADER_BYTES, BatchAttributes, BatchField, MIN_RECORD_BYTES, RECORD_BATCH_MAGIC, fail, validateBatch, type BatchHeader, type BatchReadOptions } from './batch-header.ts';
 import { writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
 import { crc32c, type Crc32cFn } from './crc32c.ts';
-import { assert, type Decoded } from './error-codes.ts';
+import { assert, AssertionError, type Decoded } from './error-codes.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
 import { readVarint, readVarlong, varintSize, varlongSize, writeVarint, writeVarlong, type Cursor } from './varint.ts';
 import { VERBOSE } from '#verbose';
@@ -139,8 +139,9 @@ export function encodeRecordBatch(input: RecordBatchInput, crc: Crc32cFn = crc32
     const r = records[i];
     const ts = r.timestampMs ?? baseTimestamp;
     const offsetDelta = r.offsetDelta ?? i;
-    assert(isInt32(offsetDelta) && offsetDelta > lastOffsetDelta, VERBOSE ? `record ${i}: offsetDelta must be an increasing int32` : '');
-    assert(Number.isSafeInteger(ts) && Number.isSafeInteger(ts - baseTimestamp), VERBOSE ? `record ${i}: timestampMs must be a safe integer` : '');
+    // NB: per record, so the message is built only on failure (assert() takes it built: two template strings per record).
+    if (!(isInt32(offsetDelta) && offsetDelta > lastOffsetDelta)) throw new AssertionError(VERBOSE ? `record ${i}: offsetDelta must be an increasing int32` : '');
+    if (!(Number.isSafeInteger(ts) && Number.isSafeInteger(ts - baseTimestamp))) throw new AssertionError(VERBOSE ? `record ${i}: timestampMs must be a safe integer` : '');
     lastOffsetDelta = offsetDelta;
     if (ts > maxTimestamp) maxTimestamp = ts;
     const size = recordBodySize(r, ts - baseTimestamp, offsetDelta);
