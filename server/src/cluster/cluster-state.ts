@@ -1,8 +1,9 @@
 /**
  * The cluster's shared vocabulary (docs/cluster.md): what etcd stores about
  * brokers and partitions, and the one write a partition leader makes to it
- * (`IsrStore.alterIsr`). Types only: the etcd store, the controller, the
- * replicas and the broker wiring all speak these.
+ * (`IsrStore.alterIsr`). Types, and how two revisions compare
+ * (`isNewerRevision`): the etcd store, the controller, the replicas and the
+ * broker wiring all speak these.
  *
  * Safety rule every user of these types keeps: leadership and ISR change
  * only by compare-and-swap on `revision` (an etcd mod revision), and a
@@ -40,6 +41,11 @@ export interface VersionedLeadership extends PartitionLeadership {
   partition: number;
   /** etcd mod revision of the key (decimal string). */
   revision: string;
+}
+
+/** Whether revision `a` is later than `b` (etcd mod revisions are decimal strings of int64: compared as BigInt). */
+export function isNewerRevision(a: string, b: string): boolean {
+  return BigInt(a) > BigInt(b);
 }
 
 export type AlterIsrResult =

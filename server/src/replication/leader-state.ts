@@ -31,7 +31,7 @@
  * held is not applied).
  */
 import { assert } from '@runnel/client/codec';
-import type { AlterIsrResult, VersionedLeadership } from '../cluster/cluster-state.ts';
+import { isNewerRevision, type AlterIsrResult, type VersionedLeadership } from '../cluster/cluster-state.ts';
 
 export interface LeaderStateOptions {
   brokerId: number;
@@ -271,11 +271,6 @@ export class LeaderState {
     this.#proposedAgainst = this.#leadership.revision;
     return { expected: this.#leadership, isr: next };
   }
-}
-
-/** etcd mod revisions are decimal strings of int64: compared as BigInt. */
-function isNewerRevision(a: string, b: string): boolean {
-  return BigInt(a) > BigInt(b);
 }
 
 /** The leader is always in its own ISR (a leadership read from etcd names it; this only guards the invariant). */

@@ -19,7 +19,7 @@
  *   follower never see uncommitted records.
  */
 import { assert, RunnelError } from '@runnel/client/codec';
-import type { ClusterPartitionView, IsrStore, VersionedLeadership } from '../cluster/cluster-state.ts';
+import { isNewerRevision, type ClusterPartitionView, type IsrStore, type VersionedLeadership } from '../cluster/cluster-state.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
 import type { ProducerEntry } from '../log/producer-state.ts';
 import type { TopicInfo } from '../metadata/topic-info.ts';
@@ -48,11 +48,6 @@ export interface ReplicaPartitionOptions {
   limits?: Partial<ReplicationLimits>;
   warn?: (message: string) => void;
   nowMs?: () => number;
-}
-
-/** etcd mod revisions are decimal strings of int64: compared as BigInt. */
-function isNewerRevision(a: string, b: string): boolean {
-  return BigInt(a) > BigInt(b);
 }
 
 export class ReplicaPartition implements Partition {
