@@ -109,20 +109,19 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** One coded failure, as `error: CODE: message` or, with --json, `{ "error": { code, message } }`. */
+function codedLine(code: string, message: string, json: boolean): string {
+  return json ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${code}: ${message}\n`;
+}
+
 /** What a failed command prints on stderr (one line, or a stack for what no one expected). */
 export function failureText(error: unknown, json: boolean): string {
-  if (error instanceof CliError) {
-    if (json) return `${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`;
-    return `error: ${error.code}: ${error.message}\n`;
-  }
+  if (error instanceof CliError) return codedLine(error.code, error.message, json);
   if (error instanceof ConfigError) return `runnel: configuration error: ${error.message}\n`;
   // NB: `code` is not always a string: a RunnelError's is its number (errorName is the string).
   const code = error instanceof Error && 'code' in error ? (error as { code: unknown }).code : undefined;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return `error: INVALID_REQUEST: ${(error as Error).message}\n`;
-  if (error instanceof RunnelError) {
-    if (json) return `${JSON.stringify({ error: { code: error.errorName, message: error.message } })}\n`;
-    return `error: ${error.errorName}: ${error.message}\n`;
-  }
+  if (error instanceof RunnelError) return codedLine(error.errorName, error.message, json);
   return `runnel: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`;
 }
 

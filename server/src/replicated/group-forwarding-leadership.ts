@@ -142,7 +142,7 @@ function replicaIdentity(replica: object): number {
   return id;
 }
 
-/** Broker ids as the topic source sees them: `live` = registered now; `known` = those and every replica of every topic. */
+/** Broker ids as the topic source sees them: `live` = registered now; `known` = those and every replica of every topic (so it includes `live`). */
 export interface ClusterBrokerIds {
   readonly live: readonly number[];
   readonly known: readonly number[];
@@ -159,7 +159,7 @@ export interface ClusterBrokerIds {
  * Kafka's offsets.topic.replication.factor: the topic is not created before that many brokers are live.
  */
 export function offsetsReplicationFactor(brokers: ClusterBrokerIds, configured?: number): number {
-  const known = new Set([...brokers.known, ...brokers.live]).size;
+  const known = brokers.known.length; // NB: `known` includes `live` (ClusterBrokerIds)
   return configured === undefined ? defaultReplicationFactor(known) : Math.max(1, Math.min(configured, known));
 }
 
