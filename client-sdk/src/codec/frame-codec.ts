@@ -14,7 +14,7 @@
  * before the callback returns (STYLE.md rule 11).
  */
 import { readInt16, readInt32, readInt64, readUint16, readUint32, writeInt16, writeInt32, writeInt64 } from './big-endian.ts';
-import { assert, type Decoded, type ErrorName } from './error-codes.ts';
+import { assert, AssertionError, type Decoded, type ErrorName } from './error-codes.ts';
 import { FrameSchema, StartPositionTag, type FieldType, type Fields, type FrameSchemas, type ScalarType } from './frame-schema.ts';
 import { FrameKind, type Frame, type FrameType, type RecordsFrame, type StartPosition } from './protocol.ts';
 import { readUtf8, utf8Length, writeUtf8 } from './utf8.ts';
@@ -52,30 +52,37 @@ const isInt = (type: ScalarType): type is IntType => type in INT;
 
 function assertInt(value: unknown, type: IntType, name: string): void {
   const [, min, max] = INT[type];
-  assert(Number.isInteger(value) && (value as number) >= min && (value as number) <= max, VERBOSE ? `${name} must be an integer in [${min}, ${max}], got ${String(value)}` : '');
+  // NB: on every field of every frame encoded: the message is built only on failure (assert() takes it built).
+  if (!(Number.isInteger(value) && (value as number) >= min && (value as number) <= max)) throw new AssertionError(VERBOSE ? `${name} must be an integer in [${min}, ${max}], got ${String(value)}` : '');
 }
 
 /** Encoded size of `value` as `type`; asserts that the value fits its wire type. */
 function sizeOf(value: unknown, type: FieldType, name: string): number {
   if (typeof type === 'object') {
     if (!('array' in type)) return sizeOfFields(value as Record<string, unknown>, type.struct);
-    assert(Array.isArray(value), VERBOSE ? `${name} must be an array` : '');
+    if (!Array.isArray(value)) throw new AssertionError(VERBOSE ? `${name} must be an array` : '');
     let size = 4;
     for (const element of value) size += sizeOf(element, type.array, name);
     return size;
   }
   if (isInt(type)) return assertInt(value, type, name), INT[type][0];
   if (type === 'string') {
-    assert(typeof value === 'string', VERBOSE ? `${name} must be a string` : '');
+    if (typeof value !== 'string') throw new AssertionError(VERBOSE ? `${name} must be a string` : '');
     const length = utf8Length(value);
-    assert(length <= MAX_U16, VERBOSE ? `${name} is ${length} UTF-8 bytes; strings are limited to 65535` : '');
+    if (length > MAX_U16) throw new AssertionError(VERBOSE ? `${name} is ${length} UTF-8 bytes; strings are limited to 65535` : '');
     return 2 + length;
   }
-  if (type === 'bytes') return assert(value instanceof Uint8Array, VERBOSE ? `${name} must be a Uint8Array` : ''), 4 + value.length;
+  if (type === 'bytes') {
+    if (!(value instanceof Uint8Array)) throw new AssertionError(VERBOSE ? `${name} must be a Uint8Array` : '');
+    return 4 + value.length;
+  }
   const from = value as StartPosition;
-  assert(typeof from === 'object' && from !== null && from.kind in StartPositionTag, VERBOSE ? `${name} must be a StartPosition (earliest|latest|offset|timestamp)` : '');
+  if (!(typeof from === 'object' && from !== null && from.kind in StartPositionTag)) throw new AssertionError(VERBOSE ? `${name} must be a StartPosition (earliest|latest|offset|timestamp)` : '');
   if (from.kind === 'earliest' || from.kind === 'latest') return 1;
-  if (from.kind === 'offset') assertInt(from.offset, 'i64', `${name}.offset`), assert(from.offset >= 0, VERBOSE ? `${name}.offset must be >= 0` : '');
+  if (from.kind === 'offset') {
+    assertInt(from.offset, 'i64', `${name}.offset`);
+    if (from.offset < 0) throw new AssertionError(VERBOSE ? `${name}.offset must be >= 0` : '');
+  }
   else assertInt(from.timestampMs, 'i64', `${name}.timestampMs`);
   return 9;
 }
@@ -138,12 +145,12 @@ export type SomeFrameSchemas = Partial<FrameSchemas>;
 /** `encodeFrame` with the tables of `schemas` only (a client bundles the tables its parts use). */
 export function encodeFrameWith(schemas: SomeFrameSchemas, frame: Frame): Uint8Array {
   const fields = schemas[frame.type] as Fields | undefined;
-  assert(fields !== undefined, VERBOSE ? `unknown frame type ${String(frame.type)}` : '');
+  if (fields === undefined) throw new AssertionError(VERBOSE ? `unknown frame type ${String(frame.type)}` : '');
   const value = frame as unknown as Record<string, unknown>;
   const out = new Uint8Array(1 + sizeOfFields(value, fields));
   out[0] = FrameKind[frame.type];
   const end = writeFields(out, 1, value, fields);
-  assert(end === out.length, VERBOSE ? `frame ${frame.type}: wrote ${end} bytes, sized ${out.length}` : '');
+  if (end !== out.length) throw new AssertionError(VERBOSE ? `frame ${frame.type}: wrote ${end} bytes, sized ${out.length}` : '');
   return out;
 }
 
