@@ -8,6 +8,7 @@
  * per-record work to the produce and fan-out hot paths.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { InlineIo } from './log/inline-io.ts';
 
 /** Latency buckets (seconds) from 100 µs to 10 s: produce acks and fsyncs on this machine sit in the 0.1–50 ms range. */
 const LATENCY_BUCKETS_SEC = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -47,6 +48,10 @@ export interface RunnelMetrics {
   readonly openSegmentFiles: Gauge;
   /** Segment opens refused for lack of descriptors after the idle handles were closed (`errno`: EMFILE process, ENFILE system); each refused request got LIMIT_EXCEEDED. */
   readonly fileOpenFailures: Counter<'errno'>;
+  /** Segment writes and fdatasyncs, by `op` (write, sync) and where they ran (`mode`: inline on the event loop, pool = libuv's thread pool; log/inline-io.ts). Read at each scrape from `inlineIo`. */
+  readonly segmentIoCalls: Gauge<'op' | 'mode'>;
+  /** Reports the process's inline-I/O governors at each scrape (server.ts). */
+  reportInlineIo(io: InlineIo): void;
   /** Live brokers registered in the cluster, as this broker sees them (1 on a single node). Cluster gauges: see `onClusterCollect`. */
   readonly clusterBrokers: Gauge;
   /** 1 on the broker that is the elected controller (a single node is its own), else 0. */
@@ -99,6 +104,19 @@ export function createMetrics(): RunnelMetrics {
 
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     new Counter<L>({ name, help, labelNames, registers });
+  let inlineIo: InlineIo | undefined;
+  // A gauge read from the governors' own counts at scrape time: no per-call metric update on the append path.
+  const segmentIoCalls = new Gauge<'op' | 'mode'>({
+    name: 'runnel_segment_io_calls', help: 'Segment writes and fdatasyncs since start, by op and by where they ran (inline on the event loop, or pool)',
+    labelNames: ['op', 'mode'], registers,
+    collect() {
+      if (!inlineIo) return;
+      for (const op of ['write', 'sync'] as const) {
+        this.set({ op, mode: 'inline' }, inlineIo[op].inlineCalls);
+        this.set({ op, mode: 'pool' }, inlineIo[op].pooledCalls);
+      }
+    },
+  });
   const consumerLag = new Gauge<'group' | 'topic' | 'partition'>({
     name: 'runnel_consumer_lag',
     help: 'Records between a group\'s committed offset and the partition high watermark',
@@ -171,6 +189,10 @@ export function createMetrics(): RunnelMetrics {
     onClusterCollect(fn) {
       clusterCollectors.add(fn);
       return () => clusterCollectors.delete(fn);
+    },
+    segmentIoCalls,
+    reportInlineIo(io) {
+      inlineIo = io;
     },
     onCollect(fn) {
       collectors.add(fn);

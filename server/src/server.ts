@@ -13,6 +13,7 @@ import type { us_listen_socket } from 'uWebSockets.js';
 import { fitLimitsToFdBudget, readFdLimit, reportFileHandles } from './fd-budget.ts';
 import { validateLimits } from './limits.ts';
 import { processFileHandleCache } from './log/file-handle-cache.ts';
+import { processInlineIo } from './log/inline-io.ts';
 import { createMetrics, type RunnelMetrics } from './metrics.ts';
 import { createHttpApp } from './http/app.ts';
 import { FileStreamStore } from './streams/file-stream-store.ts';
@@ -98,6 +99,7 @@ export async function startServer(config: BrokerConfig & SecurityConfig, options
   const metrics = createMetrics();
   // The logs share the process-wide cache for maxOpenFiles (log-options.ts).
   const stopReportingFiles = reportFileHandles(processFileHandleCache(limits.maxOpenFiles), { metrics, warn });
+  metrics.reportInlineIo(processInlineIo(limits.inlineIoMaxMs));
   const node = config.cluster
     ? await ClusterNode.open({ brokerId: cfg.brokerId, dataDir: cfg.dataDir, host: cfg.host, flushIntervalMs: cfg.flushIntervalMs, limits, cluster: config.cluster, log, warn }).catch((e: unknown) => {
       stopReportingFiles();

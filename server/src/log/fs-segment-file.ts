@@ -1,18 +1,25 @@
 /**
  * `LogDirectory` / `SegmentFile` on the real file system (node:fs/promises).
  * Appends are one positional `writev` each (libuv loops over IOV_MAX and
- * short writes); `datasync` is a real fdatasync(2). New, renamed and removed
- * directory entries are made durable by fsyncing the directory.
+ * short writes); `datasync` is a real fdatasync(2). Both run inline (a
+ * synchronous call on the event loop) while the disk answers them fast, else
+ * on the thread pool (inline-io.ts); reads always go to the thread pool (a
+ * cold read can take a disk seek). New, renamed and removed directory entries
+ * are made durable by fsyncing the directory.
  */
+import { fdatasyncSync, writevSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDirectory, writeFileAtomic } from './atomic-file.ts';
+import { processInlineIo, type InlineIo } from './inline-io.ts';
 import type { LogDirectory, SegmentFile } from './segment-file.ts';
 
 class FsSegmentFile implements SegmentFile {
   #size: number;
-  constructor(readonly name: string, private readonly handle: FileHandle, size: number) {
+  readonly #io: InlineIo;
+  constructor(readonly name: string, private readonly handle: FileHandle, size: number, io: InlineIo) {
     this.#size = size;
+    this.#io = io;
   }
 
   get size(): number {
@@ -23,7 +30,16 @@ class FsSegmentFile implements SegmentFile {
     let total = 0;
     for (const c of chunks) total += c.byteLength;
     if (total === 0) return;
-    const { bytesWritten } = await this.handle.writev(chunks as Uint8Array[], this.#size);
+    const governor = this.#io.write;
+    const startedMs = performance.now();
+    let bytesWritten: number;
+    if (governor.shouldInline(startedMs)) {
+      bytesWritten = writevSync(this.handle.fd, chunks as Uint8Array[], this.#size);
+      const endedMs = performance.now();
+      governor.observe(endedMs - startedMs, endedMs);
+    } else {
+      bytesWritten = (await this.handle.writev(chunks as Uint8Array[], this.#size)).bytesWritten;
+    }
     if (bytesWritten !== total) {
       // libuv already loops on short writes; a short count here means the disk refused (ENOSPC).
       throw new Error(`short write to ${this.name}: ${bytesWritten} of ${total} bytes`);
@@ -42,8 +58,13 @@ class FsSegmentFile implements SegmentFile {
     return filled === length ? buffer : buffer.subarray(0, filled);
   }
 
-  datasync(): Promise<void> {
-    return this.handle.datasync();
+  async datasync(): Promise<void> {
+    const governor = this.#io.sync;
+    const startedMs = performance.now();
+    if (!governor.shouldInline(startedMs)) return this.handle.datasync();
+    fdatasyncSync(this.handle.fd);
+    const endedMs = performance.now();
+    governor.observe(endedMs - startedMs, endedMs);
   }
 
   async truncate(size: number): Promise<void> {
@@ -58,12 +79,15 @@ class FsSegmentFile implements SegmentFile {
 }
 
 export class FsLogDirectory implements LogDirectory {
-  private constructor(readonly path: string) {}
+  readonly #io: InlineIo;
+  private constructor(readonly path: string, io: InlineIo) {
+    this.#io = io;
+  }
 
-  /** Opens (creating if needed) the partition directory at `path`. */
-  static async open(path: string): Promise<FsLogDirectory> {
+  /** Opens (creating if needed) the partition directory at `path`; `io`: when its segment writes and fdatasyncs run inline (default: never). */
+  static async open(path: string, io: InlineIo = processInlineIo(0)): Promise<FsLogDirectory> {
     await mkdir(path, { recursive: true });
-    return new FsLogDirectory(path);
+    return new FsLogDirectory(path, io);
   }
 
   list(): Promise<string[]> {
@@ -82,7 +106,7 @@ export class FsLogDirectory implements LogDirectory {
       await this.syncDirectory();
     }
     const { size } = await handle.stat();
-    return new FsSegmentFile(name, handle, size);
+    return new FsSegmentFile(name, handle, size, this.#io);
   }
 
   async readWhole(name: string): Promise<Uint8Array | null> {

@@ -8,6 +8,7 @@ import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { assert, type Crc32cFn } from '@runnel/client/codec';
 import { defaultLimits, type Limits } from '../limits.ts';
 import { processFileHandleCache, type FileHandleCache } from './file-handle-cache.ts';
+import { processInlineIo, type InlineIo } from './inline-io.ts';
 import { MAX_RELATIVE_VALUE } from './offset-index.ts';
 
 export interface LogOptions {
@@ -31,6 +32,8 @@ export interface LogOptions {
   tailCacheBytes: number;
   /** Segment file handles, shared by every log of a broker (maxOpenFiles); default: the process-wide cache for `limits.maxOpenFiles`. */
   files: FileHandleCache;
+  /** When segment writes and fdatasyncs run on the event loop (inline-io.ts); default: the process-wide governors for `limits.inlineIoMaxMs`. */
+  inlineIo: InlineIo;
   /**
    * A replica of a replicated partition (server/src/replication/): the high
    * watermark moves only by `setHighWatermark` (never past the local durable
@@ -56,7 +59,8 @@ export function resolveLogOptions(options: LogOpenOptions = {}): LogOptions {
     maxBatchBytes: limits.maxBatchBytes, maxSegmentBytes: limits.maxSegmentBytes, segmentMs: limits.segmentMs,
     indexIntervalBytes: limits.indexIntervalBytes, retentionBytes: -1, retentionMs: DEFAULT_RETENTION_MS, flushIntervalMs: 0,
     maxPendingAppends: limits.maxPendingAppends, tailCacheBytes: limits.logTailCacheBytes, maxProducersPerPartition: limits.maxProducersPerPartition,
-    nowMs: Date.now, crc: nativeCrc, isReplicated: false, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles), ...stripUndefined(rest),
+    nowMs: Date.now, crc: nativeCrc, isReplicated: false, files: rest.files ?? processFileHandleCache(limits.maxOpenFiles),
+    inlineIo: rest.inlineIo ?? processInlineIo(limits.inlineIoMaxMs), ...stripUndefined(rest),
   };
   assert(o.maxSegmentBytes >= o.maxBatchBytes && o.maxSegmentBytes <= MAX_RELATIVE_VALUE, `maxSegmentBytes (${o.maxSegmentBytes}) must be >= maxBatchBytes (${o.maxBatchBytes}) and < 4 GiB (uint32 index positions)`);
   assert(o.flushIntervalMs >= 0 && o.indexIntervalBytes > 0 && o.maxPendingAppends > 0, 'flushIntervalMs >= 0, indexIntervalBytes > 0 and maxPendingAppends > 0 are required');

@@ -146,7 +146,7 @@ export class PartitionLog {
    * @example const log = await PartitionLog.open('/data/orders-0'); await log.append(encodeRecordBatch({ records: [{ value }] }));
    */
   static async open(path: string, options: LogOpenOptions = {}): Promise<PartitionLog> {
-    return PartitionLog.openDirectory(await FsLogDirectory.open(path), options);
+    return PartitionLog.openDirectory(await FsLogDirectory.open(path, resolveLogOptions(options).inlineIo), options);
   }
 
   /** Same as `open` on any `LogDirectory` (tests use the in-memory one with fault injection). */
