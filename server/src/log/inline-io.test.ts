@@ -58,3 +58,16 @@ test('property: after every call, inline mode means a moving mean of at most max
     assert.equal(g.inlineCalls + g.pooledCalls, durations.length);
   }));
 });
+
+test('a disk near the limit leaves inline mode at most once per probe interval', () => {
+  const g = new InlineIoGovernor(0.25, 1000);
+  let leaves = 0;
+  let t = 0;
+  for (let i = 0; i < 20_000; i++, t += 0.5) {
+    const wasInline = g.isInline;
+    if (g.shouldInline(t)) g.observe(i % 3 === 0 ? 0.15 : 0.32, t);
+    if (wasInline && !g.isInline) leaves++;
+  }
+  // 10 s of calls every 0.5 ms, mean ~0.26 ms: it leaves, comes back at a fast probe, leaves again, never faster than per interval.
+  assert.ok(leaves >= 1 && leaves <= 11, `${leaves} times`);
+});

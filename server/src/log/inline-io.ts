@@ -10,7 +10,7 @@
  * `maxMs`. Above it (a slow or busy disk must not stall every other client of
  * the broker) they go to the thread pool, and one call every
  * `probeIntervalMs` runs inline to see whether the disk is fast again; a
- * probe at most half of `maxMs` brings the calls back inline. `maxMs` 0: never
+ * probe within `maxMs` brings the calls back inline. `maxMs` 0: never
  * inline. Pure (the clock is passed in); one governor per kind of call.
  */
 import { assert } from '@runnel/client/codec';
@@ -60,8 +60,9 @@ export class InlineIoGovernor {
   /** The duration of a call that ran inline. */
   observe(durationMs: number, nowMs: number): void {
     if (!this.#isInline) {
-      // A probe: fast enough brings the calls back inline, else the next probe in probeIntervalMs.
-      if (durationMs <= this.maxMs / 2) {
+      // A probe: within maxMs brings the calls back inline (a disk near the limit flips at most once per probe
+      // interval), else the next probe in probeIntervalMs.
+      if (durationMs <= this.maxMs) {
         this.#isInline = true;
         this.#meanMs = durationMs;
       } else {
