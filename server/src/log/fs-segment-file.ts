@@ -11,8 +11,18 @@ import { fdatasyncSync, writevSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDirectory, writeFileAtomic } from './atomic-file.ts';
-import { processInlineIo, type InlineIo } from './inline-io.ts';
+import { processInlineIo, type InlineIo, type InlineIoGovernor } from './inline-io.ts';
 import type { LogDirectory, SegmentFile } from './segment-file.ts';
+
+/** `inline` on the event loop when `governor` allows it (its duration observed), else `pooled` on the thread pool. */
+function governed<T>(governor: InlineIoGovernor, inline: () => T, pooled: () => Promise<T>): T | Promise<T> {
+  const startedMs = performance.now();
+  if (!governor.shouldInline(startedMs)) return pooled();
+  const result = inline();
+  const endedMs = performance.now();
+  governor.observe(endedMs - startedMs, endedMs);
+  return result;
+}
 
 class FsSegmentFile implements SegmentFile {
   #size: number;
@@ -30,16 +40,9 @@ class FsSegmentFile implements SegmentFile {
     let total = 0;
     for (const c of chunks) total += c.byteLength;
     if (total === 0) return;
-    const governor = this.#io.write;
-    const startedMs = performance.now();
-    let bytesWritten: number;
-    if (governor.shouldInline(startedMs)) {
-      bytesWritten = writevSync(this.handle.fd, chunks as Uint8Array[], this.#size);
-      const endedMs = performance.now();
-      governor.observe(endedMs - startedMs, endedMs);
-    } else {
-      bytesWritten = (await this.handle.writev(chunks as Uint8Array[], this.#size)).bytesWritten;
-    }
+    const bytesWritten = await governed(this.#io.write,
+      () => writevSync(this.handle.fd, chunks as Uint8Array[], this.#size),
+      async () => (await this.handle.writev(chunks as Uint8Array[], this.#size)).bytesWritten);
     if (bytesWritten !== total) {
       // libuv already loops on short writes; a short count here means the disk refused (ENOSPC).
       throw new Error(`short write to ${this.name}: ${bytesWritten} of ${total} bytes`);
@@ -59,12 +62,7 @@ class FsSegmentFile implements SegmentFile {
   }
 
   async datasync(): Promise<void> {
-    const governor = this.#io.sync;
-    const startedMs = performance.now();
-    if (!governor.shouldInline(startedMs)) return this.handle.datasync();
-    fdatasyncSync(this.handle.fd);
-    const endedMs = performance.now();
-    governor.observe(endedMs - startedMs, endedMs);
+    await governed(this.#io.sync, () => fdatasyncSync(this.handle.fd), () => this.handle.datasync());
   }
 
   async truncate(size: number): Promise<void> {
