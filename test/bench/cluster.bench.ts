@@ -37,11 +37,16 @@
  * BENCH_BROKER_NODE_OPTIONS (more node options for every broker, e.g.
  * --perf-basic-prof for `perf record -p <pids>`, which leaves
  * /tmp/perf-<pid>.map and isolate-*-v8.log in the working directory to
- * delete; or an --import of a tracing hook), BENCH_BROKER_LOG=1 (print the
+ * delete; or an --import of a tracing hook), BENCH_STALL_TRACE=1 (every
+ * broker and client logs its GC pauses ≥ 1 ms and event-loop stalls ≥ 5 ms,
+ * stall-trace.mjs; the SDK latency phase then prints how many episodes of
+ * records later than BENCH_STALL_LATE_MS (6) a stall in some process could
+ * explain), BENCH_BROKER_LOG=1 (print the
  * brokers' output; with RUNNEL_REPLICATION_TRACE=<ms> in the environment it
  * includes each broker's per-stage replication timings, docs/cluster.md
  * "Where the milliseconds go").
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +59,7 @@ import {
   SingleNodeBroker, counterDelta, diskOf, formatUsage, machineUsage, readCounters, readResult, runPhase, sampleMachine, settle, spawnClient,
   type BrokerCounters, type BenchClient, type MachineUsage,
 } from './bench-processes.ts';
+import { episodesOf, parseLate, parseStalls, summarizeEpisodes } from './stall-episodes.ts';
 
 assertNativeUws();
 const brokerClient = fileURLToPath(new URL('./broker-bench-client.ts', import.meta.url));
@@ -84,6 +90,14 @@ const TOPIC_READY_TIMEOUT_MS = 60_000;
 const cpuProfDir = process.env.BENCH_CPU_PROF;
 /** NB: Node 20 refuses --cpu-prof in NODE_OPTIONS; cpu-profile.mjs starts the profiler through the inspector instead. */
 const cpuProfileModule = fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url));
+/** BENCH_STALL_TRACE=1: every broker and client traces its GC pauses and event-loop stalls (stall-trace.mjs) into this file. */
+const stallTraceFile = process.env.BENCH_STALL_TRACE === '1' ? join(tmpdir(), `runnel-stall-trace-${process.pid}.txt`) : undefined;
+const stallTraceImport = stallTraceFile ? `--import=${fileURLToPath(new URL('./stall-trace.mjs', import.meta.url))}` : '';
+if (stallTraceFile) {
+  // NB: the clients inherit this process's environment (spawnClient).
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${stallTraceImport}`.trim();
+  process.env.RUNNEL_STALL_TRACE_FILE = stallTraceFile;
+}
 const brokerNodeOptions = [process.env.NODE_OPTIONS ?? '', cpuProfDir ? `--import=${cpuProfileModule}` : '', process.env.BENCH_BROKER_NODE_OPTIONS ?? ''].join(' ').trim();
 /** BENCH_BROKER_LIMITS="a=1,b=2" → `--limit a=1 --limit b=2` for every cluster broker. */
 const brokerLimits = Object.fromEntries((process.env.BENCH_BROKER_LIMITS ?? '').split(',').filter(Boolean).map((kv) => {
@@ -91,7 +105,9 @@ const brokerLimits = Object.fromEntries((process.env.BENCH_BROKER_LIMITS ?? '').
   if (!name || value === undefined) throw new Error(`BENCH_BROKER_LIMITS: expected name=value, got ${kv}`);
   return [name, value];
 }));
-const brokerEnv: Record<string, string> = { NODE_OPTIONS: brokerNodeOptions, ...(cpuProfDir ? { RUNNEL_CPU_PROF_DIR: cpuProfDir } : {}) };
+const brokerEnv: Record<string, string> = {
+  NODE_OPTIONS: brokerNodeOptions, ...(cpuProfDir ? { RUNNEL_CPU_PROF_DIR: cpuProfDir } : {}), ...(stallTraceFile ? { RUNNEL_STALL_TRACE_FILE: stallTraceFile } : {}),
+};
 const onBrokerOutput = process.env.BENCH_BROKER_LOG ? (id: number, line: string) => console.log(`[node ${id}] ${line}`) : undefined;
 
 interface IngestResult {
@@ -207,6 +223,7 @@ async function latency(produceWsUrl: string, consumeWsUrl: string, topic: string
  * handler. One second of warm-up (JIT, credit windows) is not counted.
  */
 async function sdkLatency(produceWsUrl: string, consumeWsUrl: string, topic: string, brokers: Watched[], others: Record<string, number | undefined>): Promise<SdkLatencyResult> {
+  if (stallTraceFile) writeFileSync(stallTraceFile, ''); // this phase's stalls only
   const sub = await spawnClient(sdkClient, ['latency', consumeWsUrl, topic, 1]);
   const producer = await spawnClient(sdkClient, ['pace', produceWsUrl, topic, LATENCY_RATE]);
   const all = { ...Object.fromEntries(brokers.map((b) => [b.name, b.pid])), ...others, producer: producer.child.pid, consumer: sub.child.pid };
@@ -219,6 +236,11 @@ async function sdkLatency(produceWsUrl: string, consumeWsUrl: string, topic: str
   const machine = machineUsage(before, sampleMachine(all, disk));
   for (const c of [producer, sub]) c.child.stdin!.end();
   if (lat.count === 0 || lat.p50Ms === null || lat.p99Ms === null || lat.maxMs === null) throw new Error(`SDK latency: the subscriber saw no record (producer ${JSON.stringify(prod)})`);
+  if (stallTraceFile) {
+    const trace = readFileSync(stallTraceFile, 'utf8');
+    const names = new Map(Object.entries(all).map(([name, pid]) => [pid, name]));
+    console.log(`  stall trace, records later than ${process.env.BENCH_STALL_LATE_MS ?? 6} ms: ${summarizeEpisodes(episodesOf(parseLate(trace), parseStalls(trace)), (pid) => names.get(pid) ?? `pid ${pid}`)} (${stallTraceFile})`);
+  }
   return { p50Ms: lat.p50Ms, p99Ms: lat.p99Ms, maxMs: lat.maxMs, records: lat.count!, frames: lat.frames ?? 0, producerErrors: prod.errors ?? 0, machine };
 }
 

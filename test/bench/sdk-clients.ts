@@ -16,7 +16,7 @@
  * `stop` on stdin; prints one JSON result line on stop, and exits on `quit`. Values are 100 B of
  * JSON (`{"t":<ms>,"p":"xxx…"}`), as a typical small event.
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -280,7 +280,12 @@ function cpuPer(since: NodeJS.CpuUsage, deliveries: number, frames: number): { c
   return { cpuUsPerDelivery: deliveries > 0 ? Number((us / deliveries).toFixed(3)) : null, cpuUsPerFrame: frames > 0 ? Number((us / frames).toFixed(2)) : null };
 }
 
+/** With a stall trace (cluster.bench.ts BENCH_STALL_TRACE=1): records later than BENCH_STALL_LATE_MS (6) are listed there for stall-episodes.ts. */
+const stallTraceFile = process.env.RUNNEL_STALL_TRACE_FILE;
+const LATE_MS = Number(process.env.BENCH_STALL_LATE_MS ?? 6);
+
 async function latency(count: number): Promise<void> {
+  const late: string[] = [];
   // Send time in the value (sub-ms) → handler; and the record's own timestamp (Date.now(), whole ms) → handler,
   // the measure the bare-protocol subscribers (rawlatency) can take too, for the side-by-side.
   const fromValue = new LatencyHistogram(), fromTimestamp = new LatencyHistogram();
@@ -290,6 +295,7 @@ async function latency(count: number): Promise<void> {
     client.subscribe<Value>(topic, (record) => {
       if (!measuring) return;
       const now = wallMs();
+      if (stallTraceFile && now - record.value.t > LATE_MS) late.push(`LATE ${now.toFixed(2)} ${(now - record.value.t).toFixed(2)}\n`);
       fromValue.add(now - record.value.t);
       fromTimestamp.add(now - record.timestampMs);
     }, { from: 'latest', consumerId: 'bench' });
@@ -300,6 +306,7 @@ async function latency(count: number): Promise<void> {
   onMark = () => { fromValue.clear(); fromTimestamp.clear(); measuring = true; framesAtMark = framesReceived; cpuAtMark = process.cpuUsage(); };
   emit({ ready: true });
   await stopped;
+  if (stallTraceFile) appendFileSync(stallTraceFile, late.join(''));
   const ts = fromTimestamp.result(), frames = framesReceived - framesAtMark;
   emit({ ...fromValue.result(), timestampP50Ms: ts.p50Ms, timestampP99Ms: ts.p99Ms, frames, ...cpuPer(cpuAtMark, fromValue.count, frames) });
   await exitOnQuit;
