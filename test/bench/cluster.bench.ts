@@ -59,7 +59,7 @@ import {
   SingleNodeBroker, counterDelta, diskOf, formatUsage, machineUsage, readCounters, readResult, runPhase, sampleMachine, settle, spawnClient,
   type BrokerCounters, type BenchClient, type MachineUsage,
 } from './bench-processes.ts';
-import { episodesOf, parseLate, parseStalls, summarizeEpisodes } from './stall-episodes.ts';
+import { episodesOf, parseTrace, summarizeEpisodes } from './stall-episodes.ts';
 
 assertNativeUws();
 const brokerClient = fileURLToPath(new URL('./broker-bench-client.ts', import.meta.url));
@@ -237,9 +237,9 @@ async function sdkLatency(produceWsUrl: string, consumeWsUrl: string, topic: str
   for (const c of [producer, sub]) c.child.stdin!.end();
   if (lat.count === 0 || lat.p50Ms === null || lat.p99Ms === null || lat.maxMs === null) throw new Error(`SDK latency: the subscriber saw no record (producer ${JSON.stringify(prod)})`);
   if (stallTraceFile) {
-    const trace = readFileSync(stallTraceFile, 'utf8');
+    const { late, stalls } = parseTrace(readFileSync(stallTraceFile, 'utf8'));
     const names = new Map(Object.entries(all).map(([name, pid]) => [pid, name]));
-    console.log(`  stall trace, records later than ${process.env.BENCH_STALL_LATE_MS ?? 6} ms: ${summarizeEpisodes(episodesOf(parseLate(trace), parseStalls(trace)), (pid) => names.get(pid) ?? `pid ${pid}`)} (${stallTraceFile})`);
+    console.log(`  stall trace, records later than ${process.env.BENCH_STALL_LATE_MS ?? 6} ms: ${summarizeEpisodes(episodesOf(late, stalls), (pid) => names.get(pid) ?? `pid ${pid}`)} (${stallTraceFile})`);
   }
   return { p50Ms: lat.p50Ms, p99Ms: lat.p99Ms, maxMs: lat.maxMs, records: lat.count!, frames: lat.frames ?? 0, producerErrors: prod.errors ?? 0, machine };
 }

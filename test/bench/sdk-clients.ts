@@ -294,9 +294,9 @@ async function latency(count: number): Promise<void> {
   for (const client of clients) {
     client.subscribe<Value>(topic, (record) => {
       if (!measuring) return;
-      const now = wallMs();
-      if (stallTraceFile && now - record.value.t > LATE_MS) late.push(`LATE ${now.toFixed(2)} ${(now - record.value.t).toFixed(2)}\n`);
-      fromValue.add(now - record.value.t);
+      const now = wallMs(), ms = now - record.value.t;
+      if (stallTraceFile && ms > LATE_MS) late.push(`LATE ${now.toFixed(2)} ${ms.toFixed(2)}\n`);
+      fromValue.add(ms);
       fromTimestamp.add(now - record.timestampMs);
     }, { from: 'latest', consumerId: 'bench' });
   }

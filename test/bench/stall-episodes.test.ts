@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { episodesOf, parseLate, parseStalls, summarizeEpisodes } from './stall-episodes.ts';
+import { episodesOf, parseTrace, summarizeEpisodes } from './stall-episodes.ts';
 
 test('late records within 5 ms of each other form one episode, spanning from the earliest send', () => {
   const e = episodesOf([{ atMs: 100, latencyMs: 8 }, { atMs: 103, latencyMs: 12 }, { atMs: 120, latencyMs: 7 }], []);
@@ -11,8 +11,8 @@ test('late records within 5 ms of each other form one episode, spanning from the
 
 test('a stall counts for an episode only when it overlaps it, and explains it only when at least half as long', () => {
   const trace = 'GC 7 95 10\nLATE 103 12\nLAG 8 104 3\nnoise\nLAG 9 200 50\n';
-  const stalls = parseStalls(trace);
-  assert.deepEqual(parseLate(trace), [{ atMs: 103, latencyMs: 12 }]);
+  const { late, stalls } = parseTrace(trace);
+  assert.deepEqual(late, [{ atMs: 103, latencyMs: 12 }]);
   assert.equal(stalls.length, 3);
   const e = episodesOf([{ atMs: 103, latencyMs: 12 }], stalls);
   assert.deepEqual(e[0].stalls.map((s) => s.pid), [7]);

@@ -32,34 +32,35 @@ export function episodesOf(late: readonly LateRecord[], stalls: readonly Stall[]
   return episodes;
 }
 
-/** Parses the `LATE <wallMs> <latencyMs>` lines sdk-clients.ts writes (others are skipped). */
-export function parseLate(text: string): LateRecord[] {
-  const out: LateRecord[] = [];
+/**
+ * One pass over a trace file: the `LATE <wallMs> <latencyMs>` lines sdk-clients.ts writes and the
+ * `GC|LAG <pid> <wallMs> <ms>` lines of stall-trace.mjs (other lines are skipped).
+ */
+export function parseTrace(text: string): { late: LateRecord[]; stalls: Stall[] } {
+  const late: LateRecord[] = [], stalls: Stall[] = [];
   for (const line of text.split('\n')) {
-    const [kind, at, ms] = line.split(' ');
-    if (kind === 'LATE' && ms !== undefined) out.push({ atMs: Number(at), latencyMs: Number(ms) });
+    const f = line.split(' ');
+    if (f[0] === 'LATE' && f.length === 3) late.push({ atMs: Number(f[1]), latencyMs: Number(f[2]) });
+    else if ((f[0] === 'GC' || f[0] === 'LAG') && f.length === 4) stalls.push({ kind: f[0], pid: Number(f[1]), atMs: Number(f[2]), ms: Number(f[3]) });
   }
-  return out;
-}
-
-/** Parses stall-trace.mjs lines (others are skipped). */
-export function parseStalls(text: string): Stall[] {
-  const out: Stall[] = [];
-  for (const line of text.split('\n')) {
-    const [kind, pid, at, ms] = line.split(' ');
-    if ((kind === 'GC' || kind === 'LAG') && ms !== undefined) out.push({ kind, pid: Number(pid), atMs: Number(at), ms: Number(ms) });
-  }
-  return out;
+  return { late, stalls };
 }
 
 /** One line: how many episodes, how many overlap a stall of at least half their length (which could explain them). */
 export function summarizeEpisodes(episodes: readonly Episode[], nameOf: (pid: number) => string): string {
   if (episodes.length === 0) return 'no late records';
-  const explained = episodes.filter((e) => e.stalls.some((s) => s.ms >= e.maxLatencyMs / 2));
+  let explained = 0;
   const byProcess = new Map<string, number>();
-  for (const e of explained) for (const s of e.stalls) if (s.ms >= e.maxLatencyMs / 2) byProcess.set(`${nameOf(s.pid)} ${s.kind}`, (byProcess.get(`${nameOf(s.pid)} ${s.kind}`) ?? 0) + 1);
+  for (const e of episodes) {
+    const causes = e.stalls.filter((s) => s.ms >= e.maxLatencyMs / 2);
+    if (causes.length > 0) explained++;
+    for (const s of causes) {
+      const key = `${nameOf(s.pid)} ${s.kind}`;
+      byProcess.set(key, (byProcess.get(key) ?? 0) + 1);
+    }
+  }
   const records = episodes.reduce((n, e) => n + e.records, 0);
   const worst = Math.max(...episodes.map((e) => e.maxLatencyMs));
   const causes = [...byProcess].map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
-  return `${episodes.length} episodes (${records} records, worst ${worst.toFixed(1)} ms); ${explained.length} overlap a GC pause or event-loop stall of at least half their latency (${causes}); the other ${episodes.length - explained.length} had no process stopped that long`;
+  return `${episodes.length} episodes (${records} records, worst ${worst.toFixed(1)} ms); ${explained} overlap a GC pause or event-loop stall of at least half their latency (${causes}); the other ${episodes.length - explained} had no process stopped that long`;
 }
