@@ -37,7 +37,18 @@ export interface BatchState {
   failingSinceMs?: number;
   /** The attempt in flight is not the first (an earlier one may be in the log, whatever this one is answered). */
   resent?: boolean;
+  /** Bytes it counts against maxOutboxBytes: its records' sizes when frozen (a loaded batch: its encoded length). */
+  size: number;
+  /** Its records, `recordIds` order, when frozen by this outbox (none for a batch loaded from storage: nobody waits for it). */
+  records: OutboxRecord[];
 }
+
+/**
+ * A tracked record's size (recordSize, plus what `resize` added) under a symbol key: no map entry per record, and
+ * a store's structured clone or JSON of the record leaves it out. Absent (undefined) once untracked.
+ */
+export const SIZE = Symbol();
+type Sized = { [SIZE]?: number };
 
 interface Accumulator { topic: string; partition: number; key: string; records: OutboxRecord[]; bytes: number }
 
@@ -56,6 +67,8 @@ export function recordSize(r: OutboxRecord, valueBytes = r.value?.length ?? 0): 
 
 const SEQUENCE_WRAP = 0x7fffffff;
 
+const sizeOf = (r: OutboxRecord): number => (r as Sized)[SIZE] ?? recordSize(r);
+
 export class Outbox {
   readonly #accumulators = new Map<string, Accumulator>();
   /** Frozen, unacknowledged batches per topic-partition, in sequence order. */
@@ -65,7 +78,6 @@ export class Outbox {
   producer: ProducerState | null = null;
   recordCount = 0;
   byteCount = 0;
-  readonly #sizes = new Map<number, number>();
   /** The accumulator the last record went to (most sends go where the previous one did: no key string per record). */
   #last: Accumulator | null = null;
 
@@ -75,9 +87,9 @@ export class Outbox {
     return this.recordCount + 1 > this.limits.maxOutboxRecords || this.byteCount + bytes > this.limits.maxOutboxBytes;
   }
 
-  /** Counts a record against the bounds (pending or frozen); `size` is given for a stored batch's records (their bytes are encoded). */
-  track(record: Pick<OutboxRecord, 'id'>, size = recordSize(record as OutboxRecord)): number {
-    this.#sizes.set(record.id, size);
+  /** Counts a record against the bounds until it is frozen and its batch removed, or it is untracked. */
+  track(record: OutboxRecord, size = recordSize(record)): number {
+    (record as Sized)[SIZE] = size;
     this.recordCount++;
     this.byteCount += size;
     return size;
@@ -87,10 +99,10 @@ export class Outbox {
    * A tracked record's value turned out `extraBytes` longer than counted (UTF-8 beyond ASCII, written after
    * `track`). NB: its accumulator's `bytes` (when to freeze) stay as counted; `freeze` splits by the sizes.
    */
-  resize(id: number, extraBytes: number): void {
-    const size = this.#sizes.get(id);
+  resize(record: OutboxRecord, extraBytes: number): void {
+    const size = (record as Sized)[SIZE];
     if (size === undefined) return; // not admitted (yet), or left the outbox
-    this.#sizes.set(id, size + extraBytes);
+    (record as Sized)[SIZE] = size + extraBytes;
     this.byteCount += extraBytes;
   }
 
@@ -104,7 +116,7 @@ export class Outbox {
       this.#last = acc;
     }
     acc.records.push(record);
-    acc.bytes += this.#sizes.get(record.id) ?? recordSize(record);
+    acc.bytes += sizeOf(record);
     return acc;
   }
 
@@ -125,7 +137,7 @@ export class Outbox {
       const at = acc.records.indexOf(record);
       if (at < 0) continue;
       acc.records.splice(at, 1);
-      acc.bytes -= this.#sizes.get(record.id) ?? recordSize(record);
+      acc.bytes -= sizeOf(record);
       if (acc.records.length === 0) this.#drop(acc);
       return true;
     }
@@ -134,7 +146,7 @@ export class Outbox {
 
   /** No frozen batch of the accumulator's partition is waiting for its ack (nothing stored, in flight or queued to send). */
   isIdle(acc: Accumulator): boolean {
-    return (this.queues.get(acc.key)?.length ?? 0) === 0;
+    return !this.queues.get(acc.key)?.length;
   }
 
   /**
@@ -163,14 +175,15 @@ export class Outbox {
     for (const acc of only ? [only] : [...this.#accumulators.values()]) {
       if (holdBackedUp && !this.batchFull(acc) && this.backedUp(acc.key)) continue;
       this.#drop(acc);
+      const records = acc.records;
       let start = 0;
-      while (start < acc.records.length) {
+      while (start < records.length) {
         let end = start, bytes = 0;
-        while (end < acc.records.length && end - start < this.limits.maxBatchRecords && (end === start || bytes + this.#sizes.get(acc.records[end].id)! <= this.limits.maxBatchBytes)) {
-          bytes += this.#sizes.get(acc.records[end].id)!;
+        while (end < records.length && end - start < this.limits.maxBatchRecords && (end === start || bytes + sizeOf(records[end]) <= this.limits.maxBatchBytes)) {
+          bytes += sizeOf(records[end]);
           end++;
         }
-        out.push(this.#freezeOne(producer, acc.topic, acc.partition, acc.records.slice(start, end), nextBatchId()));
+        out.push(this.#freezeOne(producer, acc.topic, acc.partition, records.slice(start, end), bytes, nextBatchId()));
         start = end;
       }
     }
@@ -182,41 +195,61 @@ export class Outbox {
     if (this.#last === acc) this.#last = null;
   }
 
-  #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {
+  #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], size: number, id: number): FrozenBatch {
     const key = tpKey(topic, partition);
     const baseSequence = producer.sequences[key] ?? 0;
     producer.sequences[key] = (baseSequence + records.length) % SEQUENCE_WRAP;
     const bytes = encodeRecordBatch({ producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence, records });
-    const batch: FrozenBatch = { id, topic, partition, baseSequence, recordIds: records.map((r) => r.id), bytes };
-    this.enqueue(batch, false);
+    // NB: from here on the batch counts its records' bytes (`size`).
+    const recordIds = records.map((r) => (((r as Sized)[SIZE] = undefined), r.id));
+    const batch: FrozenBatch = { id, topic, partition, baseSequence, recordIds, bytes };
+    this.enqueue(batch, records, size);
     return batch;
   }
 
-  /** Adds a frozen batch (from `freeze`, or `persisted` from storage after a reload: then it may have been sent). */
-  enqueue(batch: FrozenBatch, persisted: boolean): void {
-    const key = tpKey(batch.topic, batch.partition);
+  /**
+   * Queues a batch it froze (with its `records` and their `size`) or, `records` null, one loaded from storage after
+   * a reload (persisted; it may have been sent), and counts the latter against the bounds.
+   */
+  enqueue(batch: FrozenBatch, records: OutboxRecord[] | null, size = batch.bytes.length): void {
+    const key = tpKey(batch.topic, batch.partition), loaded = records === null;
     let q = this.queues.get(key);
     if (!q) this.queues.set(key, (q = []));
-    q.push({ batch, persisted, inflight: false, sent: persisted });
+    q.push({ batch, persisted: loaded, inflight: false, sent: loaded, size, records: records ?? [] });
+    if (loaded) {
+      this.recordCount += batch.recordIds.length;
+      this.byteCount += size;
+    }
   }
 
-  /** Removes an acknowledged or rejected batch; returns it with its queue position. */
-  remove(batch: FrozenBatch): number {
+  /** Removes an acknowledged or rejected batch and stops counting it; returns its state (null if not queued). */
+  remove(batch: FrozenBatch): BatchState | null {
     const q = this.queues.get(tpKey(batch.topic, batch.partition));
     const index = q?.findIndex((s) => s.batch === batch) ?? -1;
-    if (index < 0) return -1;
-    q!.splice(index, 1);
-    for (let i = 0, ids = batch.recordIds; i < ids.length; i++) this.untrack(ids[i]);
-    return index;
+    if (index < 0) return null;
+    const [state] = q!.splice(index, 1);
+    this.recordCount -= batch.recordIds.length;
+    this.byteCount -= state.size;
+    return state;
   }
 
-  /** Stops counting a record against the bounds (acknowledged, or failed before it was frozen). */
-  untrack(id: number): void {
-    const size = this.#sizes.get(id);
+  /** Stops counting a record that was never frozen (withdrawn, or failed before a batch); once. */
+  untrack(record: OutboxRecord): void {
+    const size = (record as Sized)[SIZE];
     if (size === undefined) return;
-    this.#sizes.delete(id);
+    (record as Sized)[SIZE] = undefined;
     this.recordCount--;
     this.byteCount -= size;
+  }
+
+  /** Every record tracked by this outbox that is still in memory: accumulated, or in a batch it froze. */
+  records(): OutboxRecord[] {
+    return [...this.#accumulators.values(), ...this.states()].flatMap((x) => x.records);
+  }
+
+  /** Every frozen batch's state, partition by partition in sequence order. */
+  states(): BatchState[] {
+    return [...this.queues.values()].flat();
   }
 
   /**

@@ -26,7 +26,7 @@ import type { InitProducerOkFrame, MetadataFrame, ProduceAckFrame } from './code
 import { Condition } from './condition.ts';
 import type { Connection } from './connection.ts';
 import { DEFAULT_MAX_INFLIGHT_PRODUCE, type ClientLimits } from './limits.ts';
-import { Outbox, RECORD_OVERHEAD_BYTES, recordSize, tpKey, type BatchState } from './outbox.ts';
+import { Outbox, recordSize, tpKey, type BatchState } from './outbox.ts';
 import { Partitioner } from './partitioner.ts';
 import type { RandomSource } from './reconnect-policy.ts';
 import type { FrozenBatch, OutboxRecord, OutboxStore } from './storage.ts';
@@ -67,6 +67,13 @@ export type SendResult = Promise<RecordMetadata> & { queued: Promise<void> };
 
 interface Waiter { resolve(m: RecordMetadata): void; reject(e: unknown): void }
 
+/**
+ * Who waits for an admitted record's answer, under a symbol key on the record itself (no map entry per record; a
+ * store's structured clone or JSON of the record leaves it out). Absent once settled, and on loaded records.
+ */
+const WAITER = Symbol();
+type Waited = OutboxRecord & { [WAITER]?: Waiter };
+
 const RESEQUENCE: ErrorName[] = ['UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'];
 
 /** Shared by every send without options or headers (nothing on the hot path is allocated per record beyond the record). */
@@ -81,7 +88,6 @@ export class Producer {
   readonly #outbox: Outbox;
   readonly #partitioner: Partitioner;
   readonly #random: RandomSource;
-  readonly #waiters = new Map<number, Waiter>();
   /** Record values are views of its slabs (no ArrayBuffer per record). */
   readonly #values = new ValueArena();
   /** Notified whenever records settle or leave the outbox (flush, drained). */
@@ -195,17 +201,18 @@ export class Producer {
       return this.#refuse(waiter, error);
     }
     if (signal) waiter = this.#abortable(record, waiter, signal);
+    (record as Waited)[WAITER] = waiter;
     // Loaded, and no earlier send still waits for the load: admitted now (call order is kept).
     if (this.#loaded && this.#behindReady === 0) {
       try {
-        return this.#admit(record, textBytes, options, waiter);
+        return this.#admit(record, textBytes, options);
       } catch (error) {
         return this.#refuse(waiter, error);
       }
     }
     this.#behindReady++;
     const queued = this.ready.then(
-      () => { this.#behindReady--; return this.#admit(record, textBytes, options, waiter); },
+      () => { this.#behindReady--; return this.#admit(record, textBytes, options); },
       (error) => { this.#behindReady--; throw error; },
     ).catch((error) => this.#refuse(waiter, error));
     queued.catch(() => {});
@@ -216,13 +223,12 @@ export class Producer {
    * Puts a record in the outbox and routes it; returns `queued`. Throws OUTBOX_FULL. `textBytes`: its value's
    * length as ValueArena.encode gave it (exact once written; a longer UTF-8 is counted when it is: #flushRecordWrites).
    */
-  #admit(record: OutboxRecord, textBytes: number, options: SendOptions, waiter: Waiter): Promise<void> {
+  #admit(record: OutboxRecord, textBytes: number, options: SendOptions): Promise<void> {
     if (options.signal?.aborted) throw abortError(options.signal, 'send'); // while the outbox loaded
-    const valueBytes = record.value?.length ?? textBytes;
-    if (this.#outbox.isFull(RECORD_OVERHEAD_BYTES + valueBytes)) throw new RunnelError('OUTBOX_FULL', VERBOSE ? `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}` : '');
+    const size = recordSize(record, record.value?.length ?? textBytes);
+    if (this.#outbox.isFull(size)) throw new RunnelError('OUTBOX_FULL', VERBOSE ? `at maxOutboxRecords ${this.limits.maxOutboxRecords} or maxOutboxBytes ${this.limits.maxOutboxBytes}` : '');
     record.id = this.#nextRecordId++;
-    this.#outbox.track(record, recordSize(record, valueBytes));
-    this.#waiters.set(record.id, waiter);
+    this.#outbox.track(record, size);
     const persisted = options.durability === 'memory' ? STORED : this.#persistRecord(record);
     this.#route(record);
     return persisted;
@@ -232,10 +238,9 @@ export class Producer {
   #abortable(record: OutboxRecord, waiter: Waiter, signal: AbortSignal): Waiter {
     const onAbort = (): void => {
       const error = abortError(signal, 'send');
-      // NB: id 0: not admitted yet (the outbox is loading); #admit refuses it.
+      // NB: id 0: not admitted yet (the outbox is loading; #admit refuses it); in a batch: only the wait stops.
       if (record.id !== 0 && this.#withdraw(record)) this.#drop([record], error);
-      else if (record.id !== 0) this.#reject(record.id, error); // in a batch: only the wait stops
-      else waiter.reject(error);
+      else this.#reject(record, error);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     return {
@@ -281,7 +286,7 @@ export class Producer {
   #flushRecordWrites(): Promise<void> {
     // The values sent since the last call are written (ValueArena.flush) before anything stores or encodes them;
     // one whose UTF-8 is longer than its text counts its extra bytes against the outbox bounds now.
-    this.#values.flush((target, extraBytes) => this.#outbox.resize((target as OutboxRecord).id, extraBytes));
+    this.#values.flush((target, extraBytes) => this.#outbox.resize(target as OutboxRecord, extraBytes));
     this.#persistScheduled = null;
     if (this.#toPersist.length > 0) this.#recordWrite = this.store.addRecords(this.#toPersist);
     this.#toPersist = [];
@@ -349,7 +354,7 @@ export class Producer {
     const producer = this.#outbox.producer!;
     return this.store.freeze(batches, { ...producer, sequences: { ...producer.sequences } }).then(() => {
       const ids = new Set(batches);
-      for (const q of this.#outbox.queues.values()) for (const s of q) if (ids.has(s.batch)) s.persisted = true;
+      for (const s of this.#outbox.states()) if (ids.has(s.batch)) s.persisted = true;
       this.#maybeSend();
     }, (error) => this.onError(new RunnelError('KAFKA_STORAGE_ERROR', VERBOSE ? 'outbox write failed' : '', { cause: error })));
   }
@@ -358,13 +363,12 @@ export class Producer {
     const snapshot = await this.store.load();
     this.#outbox.producer = snapshot.producer;
     for (const b of snapshot.batches) {
-      this.#outbox.enqueue(b, true);
-      const size = Math.ceil(b.bytes.length / b.recordIds.length);
-      for (const id of b.recordIds) this.#outbox.track({ id }, size);
+      this.#outbox.enqueue(b, null);
       this.#nextBatchId = Math.max(this.#nextBatchId, b.id + 1);
       this.#nextRecordId = Math.max(this.#nextRecordId, ...b.recordIds.map((id) => id + 1));
     }
     for (const r of snapshot.records) {
+      (r as Waited)[WAITER] = undefined; // a store that keeps the objects (memoryStorage) hands back the last client's
       this.#outbox.track(r);
       this.#nextRecordId = Math.max(this.#nextRecordId, r.id + 1);
       this.#route(r);
@@ -428,8 +432,7 @@ export class Producer {
    * identity: their records fail with `cause` (outcome unknown) and they leave the outbox.
    */
   #becomeProducer(ok: InitProducerOkFrame, cause: ErrorName): Promise<void> {
-    const dropped: FrozenBatch[] = [];
-    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.sent) dropped.push(s.batch);
+    const dropped = this.#outbox.states().filter((s) => s.sent).map((s) => s.batch);
     if (dropped.length > 0) this.#fail(dropped, new RunnelError(cause, VERBOSE ? 'outcome unknown (may be in the log): not resent under a new id' : ''));
     const changed = this.#outbox.restamp({ producerId: ok.producerId, producerEpoch: ok.producerEpoch, producerSecret: ok.producerSecret, sequences: {} });
     const producer = this.#outbox.producer!;
@@ -491,24 +494,30 @@ export class Producer {
   /** `records` never reached a batch: they fail with `error` and leave the outbox and storage. */
   #drop(records: OutboxRecord[], error: RunnelError): void {
     for (const r of records) {
-      this.#outbox.untrack(r.id);
-      this.#reject(r.id, error);
+      this.#outbox.untrack(r);
+      this.#reject(r, error);
     }
     this.store.deleteRecords(records.map((r) => r.id)).catch(() => {}); // NB: a record left stored is dropped again after a reload
     this.#settled.notify();
   }
 
-  #reject(recordId: number, error: unknown): void {
-    this.#waiters.get(recordId)?.reject(error);
-    this.#waiters.delete(recordId);
+  #reject(record: OutboxRecord, error: unknown): void {
+    const waiter = (record as Waited)[WAITER];
+    if (waiter === undefined) return;
+    (record as Waited)[WAITER] = undefined;
+    waiter.reject(error);
+  }
+
+  /** Admitted records someone still waits for (accumulating, in a batch, or waiting for their topic's metadata). */
+  #waiting(): Waited[] {
+    return [...this.#outbox.records(), ...[...this.#unrouted.values()].flat().map(([r]) => r)].filter((r: Waited) => r[WAITER]);
   }
 
   /** Sends every batch that may go now (persisted, in order, within in-flight limits). */
   #maybeSend(now = Date.now()): void {
     if (this.conn.state !== 'connected' || this.#initializing || !this.#claimed || this.#outbox.producer === null) return;
     const max = this.conn.helloOk?.maxInflightProduce ?? DEFAULT_MAX_INFLIGHT_PRODUCE;
-    let inflight = 0;
-    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.inflight) inflight++;
+    let inflight = this.#outbox.states().filter((s) => s.inflight).length;
     for (const s of this.#outbox.sendable((key) => (this.#pausedUntil.get(key) ?? 0) > now, (key) => this.#pipelined.has(key))) {
       if (inflight++ >= max) break;
       this.#sendBatch(s);
@@ -529,7 +538,7 @@ export class Producer {
     // DUPLICATE_SEQUENCE_NUMBER: written before, below the batches the broker remembers; offsets unknown (baseOffset −1).
     if (name !== null && name !== 'DUPLICATE_SEQUENCE_NUMBER') return this.#handleFailure(state, sent, name);
     state.inflight = false;
-    if (state.batch !== sent || this.#outbox.remove(sent) < 0) return; // re-stamped or dropped meanwhile
+    if (state.batch !== sent || this.#outbox.remove(sent) === null) return; // re-stamped or dropped meanwhile
     const key = tpKey(sent.topic, sent.partition), confirming = this.#outbox.confirming;
     this.#retries.delete(key);
     this.#pipelined.add(key);
@@ -542,11 +551,11 @@ export class Producer {
     };
     this.store.deleteBatches([sent.id]).then(confirmed, confirmed);
     this.#freezeAccumulated(sent.topic, sent.partition);
-    const ids = sent.recordIds, base = ack.baseOffset;
-    for (let i = 0; i < ids.length; i++) {
-      const waiter = this.#waiters.get(ids[i]);
+    const records: Waited[] = state.records, base = ack.baseOffset;
+    for (let i = 0; i < records.length; i++) {
+      const waiter = records[i][WAITER];
       if (waiter === undefined) continue; // aborted: nobody waits
-      this.#waiters.delete(ids[i]);
+      records[i][WAITER] = undefined;
       waiter.resolve({ topic: sent.topic, partition: sent.partition, offset: base < 0 ? -1 : base + i });
     }
     this.#settled.notify();
@@ -599,8 +608,7 @@ export class Producer {
   /** The records of `batches` fail with `error`; the batches leave the outbox and storage. */
   #fail(batches: FrozenBatch[], error: RunnelError): void {
     for (const b of batches) {
-      this.#outbox.remove(b);
-      for (const id of b.recordIds) this.#reject(id, error);
+      for (const r of this.#outbox.remove(b)?.records ?? []) this.#reject(r, error);
     }
     this.store.deleteBatches(batches.map((b) => b.id)).catch(() => {}); // NB: left stored, it is resent after a reload and answered as a duplicate
     this.#settled.notify();
@@ -642,10 +650,10 @@ export class Producer {
     if (signal?.aborted) throw abortError(signal, 'flush');
     await this.ready;
     await this.#freeze();
-    const pending = [...this.#waiters.keys()];
-    let settled = 0; // NB: pending[0..settled) are known settled; each id is checked until it is, so all checks cost O(pending)
+    const pending = this.#waiting();
+    let settled = 0; // NB: pending[0..settled) are known settled; each is checked until it is, so all checks cost O(pending)
     const done = this.#settled.until(() => {
-      while (settled < pending.length && !this.#waiters.has(pending[settled])) settled++;
+      while (settled < pending.length && pending[settled][WAITER] === undefined) settled++;
       return settled === pending.length;
     });
     if (!signal) return done;
@@ -675,9 +683,7 @@ export class Producer {
   }
 
   frozenBatches(): FrozenBatch[] {
-    const out: FrozenBatch[] = [];
-    for (const q of this.#outbox.queues.values()) for (const s of q) if (s.persisted) out.push(s.batch);
-    return out;
+    return this.#outbox.states().filter((s) => s.persisted).map((s) => s.batch);
   }
 
   close(): void {
@@ -687,7 +693,8 @@ export class Producer {
     clearTimeout(this.#claimTimer);
     clearTimeout(this.#metadataTimer);
     void this.#flushRecordWrites();
-    for (const [id] of this.#waiters) this.#reject(id, new RunnelError('NOT_CONNECTED', VERBOSE ? 'client closed; durable records stay in the outbox' : ''));
+    const error = new RunnelError('NOT_CONNECTED', VERBOSE ? 'client closed; durable records stay in the outbox' : '');
+    for (const r of this.#waiting()) this.#reject(r, error);
     this.#settled.notify();
   }
 }

@@ -67,6 +67,44 @@ export function storageContract(name: string, fixture: () => Promise<StorageFixt
     }
   });
 
+  test(`${name}: outbox records added in and out of id order, frozen and deleted in any order, load as a keyed store of them would`, async () => {
+    const f = await fixture();
+    try {
+      const s = await f.open();
+      const model = new Map<number, OutboxRecord>();
+      let seed = 12345;
+      const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      const gaps: number[] = []; // ids skipped so far, added later (out of order)
+      let next = 1, batchId = 1;
+      for (let round = 0; round < 30; round++) {
+        const ids: number[] = [];
+        for (let i = 1 + rand(60); i > 0; i--) {
+          if (gaps.length > 0 && rand(6) === 0) ids.push(gaps.splice(rand(gaps.length), 1)[0]);
+          else {
+            if (rand(8) === 0) gaps.push(next++);
+            ids.push(next++);
+          }
+        }
+        await s.outbox.addRecords(ids.map((id) => record(id)));
+        for (const id of ids) model.set(id, record(id));
+        // The oldest run (as a producer freezes), or a random pick (withdrawn records, failed drains).
+        const held = [...model.keys()].sort((a, b) => a - b);
+        const picked = rand(2) === 0 ? held.slice(0, rand(held.length + 1)) : held.filter(() => rand(3) === 0);
+        if (rand(2) === 0) await s.outbox.deleteRecords(picked);
+        else await s.outbox.freeze([{ id: batchId++, topic: 't', partition: 0, baseSequence: 0, recordIds: picked, bytes: new Uint8Array([round]) }], { producerId: 1, producerEpoch: 0, sequences: {} });
+        for (const id of picked) model.delete(id);
+        const loaded = await s.outbox.load();
+        assert.deepEqual(loaded.records, [...model.keys()].sort((a, b) => a - b).map((id) => record(id)), `round ${round}`);
+      }
+      await s.close();
+      const r = await f.open();
+      assert.deepEqual((await r.outbox.load()).records.map((x) => x.id), [...model.keys()].sort((a, b) => a - b), 'after reopen');
+      await r.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
+
   test(`${name}: a state snapshot is stored with its offsets as one value, copied when put, and survives reopen`, async () => {
     const f = await fixture();
     try {

@@ -64,8 +64,13 @@ if (profiler) {
   profiler.connect();
   profiler.post('Profiler.enable');
 }
+/** BENCH_SDK_HEAP_PROF=<dir>: a sampling heap profile of everything allocated in the measured part, collected or not. */
+const heapDir = process.env.BENCH_SDK_HEAP_PROF;
+const heapProfiler = heapDir ? new Session() : null;
+heapProfiler?.connect();
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'mark') profiler?.post('Profiler.start');
+  if (line === 'mark') heapProfiler?.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 });
 
 function emit(o: object): void {
@@ -73,6 +78,11 @@ function emit(o: object): void {
   if (profiler && !('ready' in o)) {
     profiler.post('Profiler.stop', (error, result) => {
       if (!error) writeFileSync(join(profileDir!, `sdk-${role}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+    });
+  }
+  if (heapProfiler && !('ready' in o)) {
+    heapProfiler.post('HeapProfiler.stopSampling', (error, result) => {
+      if (!error) writeFileSync(join(heapDir!, `sdk-${role}-${process.pid}.heapprofile`), JSON.stringify(result.profile));
     });
   }
   process.stdout.write(`${JSON.stringify(o)}\n`);
