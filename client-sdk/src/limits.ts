@@ -138,6 +138,14 @@ export const TOKEN_REFRESH_MARGIN_MS = 5_000;
  */
 export const PRODUCER_BATCHES_RETAINED = 5;
 
+/**
+ * A partition with nothing in flight freezes its batch once it holds this many bytes, not at the end of the tick:
+ * what a burst sends beyond it waits for that batch's ack, so two batches alternate, the producer preparing one
+ * while the broker writes the other (issue 13: +8–17 % acked records/s with 1,024 sends in flight; one batch per
+ * tick left the producer idle a third of the time, waiting for the broker).
+ */
+export const IDLE_BATCH_BYTES = 32 * 1024;
+
 /** A partition's credit window grows by this factor when credit round trips are the limit, and shrinks by it under a slow handler. */
 export const CREDIT_GROWTH_FACTOR = 2;
 

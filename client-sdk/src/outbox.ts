@@ -22,7 +22,7 @@
 import { crc32c } from './codec/crc32c.ts';
 import { writeInt16, writeInt32, writeInt64 } from './codec/big-endian.ts';
 import { BATCH_CRC_START, BatchField, encodeRecordBatch } from './codec/record-batch.ts';
-import { PRODUCER_BATCHES_RETAINED, type ClientLimits } from './limits.ts';
+import { IDLE_BATCH_BYTES, PRODUCER_BATCHES_RETAINED, type ClientLimits } from './limits.ts';
 import type { FrozenBatch, OutboxRecord, ProducerState } from './storage.ts';
 
 /** A frozen batch and its send state. */
@@ -37,8 +37,6 @@ export interface BatchState {
   failingSinceMs?: number;
   /** The attempt in flight is not the first (an earlier one may be in the log, whatever this one is answered). */
   resent?: boolean;
-  /** Bytes it counts against maxOutboxBytes: its records' sizes when frozen (a loaded batch: its encoded length). */
-  size: number;
   /** Its records, `recordIds` order, when frozen by this outbox (none for a batch loaded from storage: nobody waits for it). */
   records: OutboxRecord[];
 }
@@ -67,7 +65,8 @@ export function recordSize(r: OutboxRecord, valueBytes = r.value?.length ?? 0): 
 
 const SEQUENCE_WRAP = 0x7fffffff;
 
-const sizeOf = (r: OutboxRecord): number => (r as Sized)[SIZE] ?? recordSize(r);
+/** A tracked record's size (every record in an accumulator or a batch is tracked). */
+const sizeOf = (r: OutboxRecord): number => (r as Sized)[SIZE]!;
 
 export class Outbox {
   readonly #accumulators = new Map<string, Accumulator>();
@@ -120,9 +119,9 @@ export class Outbox {
     return acc;
   }
 
-  /** The accumulator holds a whole batch (maxBatchRecords or maxBatchBytes): freeze it now. */
+  /** The accumulator holds a whole batch (maxBatchRecords or maxBatchBytes, or IDLE_BATCH_BYTES with nothing in flight): freeze it now. */
   batchFull(acc: Accumulator): boolean {
-    return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes;
+    return acc.records.length >= this.limits.maxBatchRecords || acc.bytes >= this.limits.maxBatchBytes || (acc.bytes >= IDLE_BATCH_BYTES && this.isIdle(acc));
   }
 
   /** Records accumulated (not frozen yet) for `topic`/`partition`, if any. */
@@ -183,7 +182,7 @@ export class Outbox {
           bytes += sizeOf(records[end]);
           end++;
         }
-        out.push(this.#freezeOne(producer, acc.topic, acc.partition, records.slice(start, end), bytes, nextBatchId()));
+        out.push(this.#freezeOne(producer, acc.topic, acc.partition, records.slice(start, end), nextBatchId()));
         start = end;
       }
     }
@@ -195,30 +194,28 @@ export class Outbox {
     if (this.#last === acc) this.#last = null;
   }
 
-  #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], size: number, id: number): FrozenBatch {
+  #freezeOne(producer: ProducerState, topic: string, partition: number, records: OutboxRecord[], id: number): FrozenBatch {
     const key = tpKey(topic, partition);
     const baseSequence = producer.sequences[key] ?? 0;
     producer.sequences[key] = (baseSequence + records.length) % SEQUENCE_WRAP;
     const bytes = encodeRecordBatch({ producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence, records });
-    // NB: from here on the batch counts its records' bytes (`size`).
-    const recordIds = records.map((r) => (((r as Sized)[SIZE] = undefined), r.id));
-    const batch: FrozenBatch = { id, topic, partition, baseSequence, recordIds, bytes };
-    this.enqueue(batch, records, size);
+    const batch: FrozenBatch = { id, topic, partition, baseSequence, recordIds: records.map((r) => r.id), bytes };
+    this.enqueue(batch, records);
     return batch;
   }
 
   /**
-   * Queues a batch it froze (with its `records` and their `size`) or, `records` null, one loaded from storage after
-   * a reload (persisted; it may have been sent), and counts the latter against the bounds.
+   * Queues a batch it froze (with its `records`, still tracked) or, `records` null, one loaded from storage after a
+   * reload (persisted; it may have been sent), counted against the bounds by its encoded length.
    */
-  enqueue(batch: FrozenBatch, records: OutboxRecord[] | null, size = batch.bytes.length): void {
+  enqueue(batch: FrozenBatch, records: OutboxRecord[] | null): void {
     const key = tpKey(batch.topic, batch.partition), loaded = records === null;
     let q = this.queues.get(key);
     if (!q) this.queues.set(key, (q = []));
-    q.push({ batch, persisted: loaded, inflight: false, sent: loaded, size, records: records ?? [] });
+    q.push({ batch, persisted: loaded, inflight: false, sent: loaded, records: records ?? [] });
     if (loaded) {
       this.recordCount += batch.recordIds.length;
-      this.byteCount += size;
+      this.byteCount += batch.bytes.length;
     }
   }
 
@@ -227,9 +224,9 @@ export class Outbox {
     const q = this.queues.get(tpKey(batch.topic, batch.partition));
     const index = q?.findIndex((s) => s.batch === batch) ?? -1;
     if (index < 0) return null;
-    const [state] = q!.splice(index, 1);
+    const [state] = q!.splice(index, 1), records = state.records;
     this.recordCount -= batch.recordIds.length;
-    this.byteCount -= state.size;
+    this.byteCount -= records.length ? records.reduce((n, r) => n + sizeOf(r), 0) : batch.bytes.length;
     return state;
   }
 

@@ -2,7 +2,7 @@ import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection } from './connection.ts';
 import { FakeBroker } from './fake-broker.ts';
-import { PRODUCER_BATCHES_RETAINED, validateClientLimits } from './limits.ts';
+import { IDLE_BATCH_BYTES, PRODUCER_BATCHES_RETAINED, validateClientLimits } from './limits.ts';
 import { memoryStorage } from './memory-storage.ts';
 import { Producer } from './producer.ts';
 import { seededRandom } from './reconnect-policy.ts';
@@ -384,6 +384,29 @@ test('what accumulates while a partition cannot send grows one batch: after an o
     // Without holding back, 40 ticks at lingerMs 2 freeze ~40 batches; now at most maxInflightPerPartition lingered ones plus the rest in one.
     assert.ok(broker.producesReceived - before <= 5 + 1, `${broker.producesReceived - before} produce requests for the backlog`);
     assert.deepEqual(logValues(broker, 't'), [-1, ...Array.from({ length: 120 }, (_, i) => i)]);
+  } finally {
+    c.close();
+  }
+});
+
+test('a burst in one tick to an idle partition: a first batch of IDLE_BATCH_BYTES goes at once, the rest on its ack (not at lingerMs)', async () => {
+  const broker = new FakeBroker(1);
+  const c = start(broker, memoryStorage(), { lingerMs: 60_000 });
+  try {
+    await c.producer.send('t', { n: -1 });
+    const before = broker.producesReceived;
+    const pad = 'x'.repeat(90);
+    const burst = Array.from({ length: 1000 }, (_, n) => c.producer.send('t', { n, pad }));
+    const size = IDLE_BATCH_BYTES / (16 + JSON.stringify({ n: 500, pad }).length); // RECORD_OVERHEAD_BYTES + value
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lingered = new Promise((resolve) => { timer = setTimeout(resolve, 10_000, 'still waiting after 10 s (for lingerMs?)'); });
+    assert.notEqual(await Promise.race([Promise.all(burst), lingered]), 'still waiting after 10 s (for lingerMs?)');
+    clearTimeout(timer);
+    const counts = broker.producedBatches.slice(before).map((b) => { const d = decodeRecordBatch(b); assert.ok(d.ok); return d.value.records.length; });
+    assert.equal(counts.length, 2, `batches of the burst: ${counts}`);
+    assert.ok(Math.abs(counts[0] - size) <= 2, `first batch ${counts[0]} records, ~${Math.round(size)} expected`);
+    assert.equal(counts[0] + counts[1], 1000);
+    assert.deepEqual(logValues(broker, 't'), [-1, ...Array.from({ length: 1000 }, (_, i) => i)]);
   } finally {
     c.close();
   }
