@@ -2,7 +2,7 @@
  * In-process cost of the SDK consumer per record, without sockets (not a
  * benchmark of its own; `npm run bench -- sdk` measures the whole path):
  * N subscriptions, each handed FRAMES pre-encoded RecordsFrames (8 batches
- * x 64 records, ~90 B JSON values, a fresh copy of the bytes per delivery,
+ * x 64 records, ~90 B JSON values, a fresh copy of the bytes per delivery in a Buffer,
  * as a socket gives) through the StreamReader seam, the handler reading
  * every `value`. MODE=raw only walks batch headers (the floor of this
  * harness), MODE=batch uses a batch handler, MODE=offset a per-record
@@ -47,7 +47,7 @@ for (let s = 0; s < N; s++) {
   if (mode === 'raw') {
     const walk = (): void => {
       if (i === FRAMES) return finish();
-      const f = template[i++].slice();
+      const f = Buffer.from(template[i++]);
       for (let at = 0; at < f.length;) { const h = readBatchHeader(f, at); if (!h.ok) throw new Error(h.message); delivered += h.value.recordCount; at += h.value.totalBytes; }
       queueMicrotask(walk);
     };
@@ -58,7 +58,7 @@ for (let s = 0; s < N; s++) {
   const next = (): void => {
     if (i === FRAMES) return finish();
     const first = i * BATCHES * PER;
-    reader.deliver({ type: 'records', topic: 't', partition: 0, highWatermark: 1e9, batches: template[i++].slice() }, first, first + BATCHES * PER - 1, { release: next });
+    reader.deliver({ type: 'records', topic: 't', partition: 0, highWatermark: 1e9, batches: Buffer.from(template[i++]) }, first, first + BATCHES * PER - 1, { release: next });
   };
   const start = (): void => {
     reader.subscribed({ type: 'subscribed', requestId: 1, topic: 't', partition: 0, errorCode: 0, topicId: 'id', startOffset: 0, logStartOffset: 0, highWatermark: 1e9 } as never, true);

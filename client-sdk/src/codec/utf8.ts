@@ -6,6 +6,8 @@
  * a coded error) instead of inventing U+FFFD characters.
  */
 
+import { utf8Slice } from '#native-utf8';
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const lenientDecoder = new TextDecoder();
@@ -77,11 +79,13 @@ const charCodes: number[][] = Array.from({ length: SHORT_TEXT + 1 }, (_, n) => n
  * sequences become U+FFFD, a leading BOM is dropped). Hot path of the
  * consumer (one call per record key or value read): a short ASCII range
  * becomes a string with one `String.fromCharCode.apply` and no view
- * allocated; anything else goes to the one shared TextDecoder.
+ * allocated; anything else goes to Node's utf8Slice (`#native-utf8`) or, in
+ * browsers, the one shared TextDecoder.
  */
 export function readUtf8Lenient(b: Uint8Array, start: number, end: number): string {
   const n = end - start;
-  if (n > SHORT_TEXT) return lenientDecoder.decode(b.subarray(start, end));
+  // NB: a leading 0xEF may start a BOM, which TextDecoder drops and utf8Slice keeps.
+  if (n > SHORT_TEXT) return utf8Slice && b[start] !== 0xef ? utf8Slice(b, start, end) : lenientDecoder.decode(b.subarray(start, end));
   const codes = charCodes[n];
   for (let i = 0; i < n; i++) {
     const c = b[start + i];
