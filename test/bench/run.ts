@@ -18,6 +18,13 @@ if (selected.length === 0) {
   console.error(`no benchmark matches ${JSON.stringify(wanted)}; available: ${all.join(', ')}`);
   process.exit(1);
 }
+// The SDK benchmarks load the compiled client SDK, as a Node app does (sdk-clients.ts): built here, so never stale.
+const root = join(here, '..', '..');
+const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', join(root, 'client-sdk', 'tsconfig.build.json'), '--noCheck'], { stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('building client-sdk/dist failed');
+  process.exit(1);
+}
 let failed = 0;
 for (const name of selected) {
   console.log(`\n=== bench ${name} ===`);

@@ -20,17 +20,23 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { ConsumerRecord, RunnelConsumer, WebSocketConstructor } from '@runnel/client';
 import { openRawSubscriber, type RawSubscriber } from './raw-subscriber.ts';
 
 /**
- * BENCH_SDK_SRC=<dir>: the SDK from another copy of client-sdk/src (e.g. `git archive` of an older commit), for a
- * before/after on the same broker and load; default the checked-out SDK. Only its public API is used.
+ * The SDK as a Node app runs it: the compiled package (client-sdk/dist, which `npm run bench` builds first), not
+ * the TypeScript sources through tsx, whose transform keeps function names by wrapping every function created at
+ * run time (`__name`, an Object.defineProperty each: 7–11 % of the latency subscribers' profile, 8 Dec).
+ * BENCH_SDK_TS=1: this checkout's sources through tsx. BENCH_SDK_SRC=<dir>: another copy of client-sdk/src
+ * (e.g. `git archive` of an older commit) through tsx, for a before/after on the same broker and load (compare
+ * it with BENCH_SDK_TS=1). Only the public API is used.
  */
-const sdkSrc = process.env.BENCH_SDK_SRC;
-const { createConsumer, createProducer } = (sdkSrc ? await import(`${sdkSrc}/index.ts`) : await import('@runnel/client')) as typeof import('@runnel/client');
-const { memoryStorage } = (sdkSrc ? await import(`${sdkSrc}/memory-storage.ts`) : await import('@runnel/client/memory')) as typeof import('@runnel/client/memory');
+const sdkSrc = process.env.BENCH_SDK_SRC ?? (process.env.BENCH_SDK_TS ? fileURLToPath(new URL('../../client-sdk/src', import.meta.url)) : null);
+const sdkDist = fileURLToPath(new URL('../../client-sdk/dist', import.meta.url));
+const { createConsumer, createProducer } = await import(sdkSrc ? `${sdkSrc}/index.ts` : `${sdkDist}/index.js`) as typeof import('@runnel/client');
+const { memoryStorage } = await import(sdkSrc ? `${sdkSrc}/memory-storage.ts` : `${sdkDist}/memory-storage.js`) as typeof import('@runnel/client/memory');
 
 const [role, wsUrl, topic, arg] = process.argv.slice(2);
 const n = Number(arg);
