@@ -17,8 +17,10 @@
  *      ms: compared with the SDK's figure on that same measure).
  * Knobs: BENCH_SECONDS (measured seconds per phase, default 5),
  * BENCH_WARMUP_SECONDS (default 1), BENCH_ONLY=producer,consumers,latency,
- * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part), BENCH_SDK_SRC=<dir> (the
- * SDK from another copy of client-sdk/src, for a before/after), BENCH_SDK_PACE_MS (the paced producer's
+ * BENCH_SDK_CPU_PROF=<dir> (CPU profiles of the client processes' measured part), BENCH_SDK_HEAP_PROF=<dir>
+ * (sampled heap profiles, collected objects included). The clients run the compiled SDK (client-sdk/dist,
+ * built by run.ts) as a Node app does; BENCH_SDK_TS=1 runs this checkout's sources through tsx and
+ * BENCH_SDK_SRC=<dir> another copy's (for a before/after, against BENCH_SDK_TS=1). BENCH_SDK_PACE_MS (the paced producer's
  * send interval, default 1 ms), BENCH_BROKER_ARGS (more `runnel start` flags, e.g. `--limit catchUpReadBytes=131072`).
  * Last line: `{"bench":"sdk",...}`. All processes share the machine's cores.
  */
