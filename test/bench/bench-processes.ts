@@ -334,5 +334,6 @@ export function formatUsage(u: MachineUsage): string {
   const procs = Object.entries(u.processCores).map(([n, c]) => `${n} ${c}`).join(', ');
   const disk = u.diskWriteMBps === null ? 'disk n/a' : `disk ${u.diskWriteMBps} MB/s written, ${u.diskFlushesPerSec} flushes/s × ${u.diskMeanFlushMs} ms`;
   const waits = Object.entries(u.processRunqueueWait).map(([n, w]) => `${n} ${w}`).join(', ');
-  return `machine: ${u.coresBusy}/${u.cores} cores busy (${procs}, other processes ${u.otherCores}); waiting for a core (${waits}); ${disk}`;
+  const busy = procs ? `${procs}, other processes ${u.otherCores}` : 'all by processes the bench does not name';
+  return `machine: ${u.coresBusy}/${u.cores} cores busy (${busy}); ${waits ? `waiting for a core (${waits}); ` : ''}${disk}`;
 }

@@ -31,6 +31,7 @@ import { PageServer } from '../e2e/harness/page-server.ts';
 import type { BenchResult } from '../e2e/pages/bench-page.ts';
 import type { RawCeilingResult } from '../e2e/pages/raw-ws-ceiling-page.ts';
 import { ceilingFrame, startRawCeilingServer } from './client-raw-ceiling.ts';
+import { formatUsage, machineUsage, sampleMachine } from './bench-processes.ts';
 import type { Page } from 'playwright-core';
 
 assertNativeUws();
@@ -117,15 +118,17 @@ const recordBytes = storedBatch.length / BATCH_RECORDS; // stored bytes per reco
 const raw = await startRawCeilingServer(ceilingFrame(TOPIC, storedBatch, CATCH_UP_READ_BYTES));
 
 /** Raw ceiling: as many bytes as RECORDS stored records, pushed in catch-up-sized frames; records/s = bytes/s / recordBytes. */
-async function rawCeiling(): Promise<{ recordsPerSec: number; mbPerSec: number; ms: number }> {
+async function rawCeiling(): Promise<{ recordsPerSec: number; mbPerSec: number; ms: number; usage: string }> {
   const page = await browser.newPage();
   try {
     await page.goto(`${pages.url}/raw.html`);
     await page.waitForFunction(() => window.runnelRawCeiling !== undefined);
     const frames = Math.ceil((RECORDS * recordBytes) / raw.frameBytes);
+    const before = sampleMachine({}, null);
     const r: RawCeilingResult = await page.evaluate((o) => window.runnelRawCeiling.run(o), { url: raw.wsUrl, frames, expectedBytes: frames * raw.frameBytes, timeoutMs: 300_000 });
+    const usage = formatUsage(machineUsage(before, sampleMachine({}, null)));
     if (r.messages !== frames) throw new Error(`raw ceiling page got ${r.messages} of ${frames} frames in ${r.ms} ms`);
-    return { recordsPerSec: Math.round((r.bytes / recordBytes) * 1000 / r.ms), mbPerSec: Math.round(r.bytes / 1e3 / r.ms), ms: r.ms };
+    return { recordsPerSec: Math.round((r.bytes / recordBytes) * 1000 / r.ms), mbPerSec: Math.round(r.bytes / 1e3 / r.ms), ms: r.ms, usage };
   } finally {
     await page.close();
   }
@@ -139,18 +142,21 @@ try {
   console.log(`prefill: ${RECORDS} × ${VALUE_BYTES}-byte records in ${PARTITIONS} partition(s), ${(prefillMs / 1000).toFixed(1)} s`);
 
   const rawBefore = await rawCeiling();
-  console.log(`raw ceiling (before): ${rawBefore.recordsPerSec.toLocaleString('en')} records/s (${rawBefore.mbPerSec} MB/s of frames of ${raw.frameBytes} B)`);
+  console.log(`raw ceiling (before): ${rawBefore.recordsPerSec.toLocaleString('en')} records/s (${rawBefore.mbPerSec} MB/s of frames of ${raw.frameBytes} B); ${rawBefore.usage}`);
 
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('[pageerror]', e.message));
   await page.goto(`${pages.url}/bench.html`);
   await page.waitForFunction(() => window.runnelBench !== undefined);
   const run = (): Promise<BenchResult> => page.evaluate((o) => window.runnelBench.run(o), { urls: [broker.wsUrl], topic: TOPIC, expected: RECORDS, timeoutMs: 300_000, creditWindowBytes: CREDIT_BYTES, maxCreditWindowBytes: MAX_CREDIT_BYTES });
+  // The broker's cores and the rest of the machine's (Chromium's processes, the bench) during the catch-up.
+  const before = sampleMachine({ broker: broker.pid }, null);
   const result = profile ? await profiled(page, run) : await run();
+  const usage = machineUsage(before, sampleMachine({ broker: broker.pid }, null));
   if (result.records !== RECORDS) throw new Error(`consumer got ${result.records} of ${RECORDS} records in ${result.ms} ms`);
   const recordsPerSec = Math.round((result.records * 1000) / result.ms);
   const mbPerSec = Math.round((result.records * VALUE_BYTES) / 1e3 / result.ms);
-  console.log(`catch-up: ${result.records} records handed to the handler in ${(result.ms / 1000).toFixed(2)} s = ${recordsPerSec.toLocaleString('en')} records/s (${mbPerSec} MB/s of values); goal ≥ 1,000,000/s`);
+  console.log(`catch-up: ${result.records} records handed to the handler in ${(result.ms / 1000).toFixed(2)} s = ${recordsPerSec.toLocaleString('en')} records/s (${mbPerSec} MB/s of values); goal ≥ 1,000,000/s; ${formatUsage(usage)}`);
   await page.close();
   const rawAfter = await rawCeiling();
   const ceiling = Math.max(rawBefore.recordsPerSec, rawAfter.recordsPerSec);

@@ -64,6 +64,11 @@ export class BrokerProcess {
 
   private constructor(readonly port: number, readonly dataDir: string, private readonly options: BrokerProcessOptions) {}
 
+  /** The running process's pid (undefined when stopped). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /**
    * Starts a broker on a free port with a fresh temp data dir and waits until it is ready. A port taken
    * between freePort() and the broker's listen (another test's broker got it too) is given up for another.
