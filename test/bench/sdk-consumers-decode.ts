@@ -8,7 +8,8 @@
  * harness), MODE=batch uses a batch handler, MODE=offset a per-record
  * handler that reads only `offset` (the SDK without the value's UTF-8 and
  * JSON.parse: the difference to MODE=record is that floor). SRC=<dir> runs another copy
- * of client-sdk/src (e.g. `git show` of an older commit) for a before/after.
+ * of client-sdk/src (e.g. `git show` of an older commit) for a before/after, or a compiled
+ * one (SRC=client-sdk/dist: what Node apps run, without tsx's per-closure `__name`).
  * CPU time per record comes from process.cpuUsage (all threads, GC too),
  * which a loaded machine inflates less than wall time.
  *   node --conditions=runnel-source --import tsx test/bench/sdk-consumers-decode.ts
@@ -16,9 +17,11 @@
 import { fileURLToPath } from 'node:url';
 
 const SRC = process.env.SRC ?? fileURLToPath(new URL('../../client-sdk/src', import.meta.url));
-const { Subscription } = await import(`${SRC}/consumer.ts`) as typeof import('../../client-sdk/src/consumer.ts');
-const { memoryStorage } = await import(`${SRC}/memory-storage.ts`) as typeof import('../../client-sdk/src/memory-storage.ts');
-const { encodeRecordBatch, readBatchHeader } = await import(`${SRC}/codec/record-batch.ts`) as typeof import('../../client-sdk/src/codec/record-batch.ts');
+/** A compiled copy (a `dist` directory, e.g. client-sdk/dist after `npm run build`) is imported as JavaScript. */
+const ext = SRC.replace(/\/$/, '').endsWith('dist') ? 'js' : 'ts';
+const { Subscription } = await import(`${SRC}/consumer.${ext}`) as typeof import('../../client-sdk/src/consumer.ts');
+const { memoryStorage } = await import(`${SRC}/memory-storage.${ext}`) as typeof import('../../client-sdk/src/memory-storage.ts');
+const { encodeRecordBatch, readBatchHeader } = await import(`${SRC}/codec/record-batch.${ext}`) as typeof import('../../client-sdk/src/codec/record-batch.ts');
 type Reader = import('../../client-sdk/src/partition-stream.ts').StreamReader;
 
 const N = Number(process.env.N ?? 100), FRAMES = Number(process.env.FRAMES ?? 20), BATCHES = Number(process.env.BATCHES ?? 8), PER = Number(process.env.PER ?? 64);
