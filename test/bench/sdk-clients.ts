@@ -16,13 +16,13 @@
  * `stop` on stdin; prints one JSON result line on stop, and exits on `quit`. Values are 100 B of
  * JSON (`{"t":<ms>,"p":"xxx…"}`), as a typical small event.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { ConsumerRecord, RunnelConsumer, WebSocketConstructor } from '@runnel/client';
+import { startProfiles } from './inspector-profiles.ts';
 import { openRawSubscriber, type RawSubscriber } from './raw-subscriber.ts';
 
 /**
@@ -63,34 +63,22 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'quit') process.exit(0);
 });
 
-/** BENCH_SDK_CPU_PROF=<dir>: a CPU profile of the measured part (`mark` to `stop`), `<dir>/sdk-<role>-<pid>.cpuprofile`. */
-const profileDir = process.env.BENCH_SDK_CPU_PROF;
-const profiler = profileDir ? new Session() : null;
-if (profiler) {
-  profiler.connect();
-  profiler.post('Profiler.enable');
-}
-/** BENCH_SDK_HEAP_PROF=<dir>: a sampling heap profile of everything allocated in the measured part, collected or not. */
-const heapDir = process.env.BENCH_SDK_HEAP_PROF;
-const heapProfiler = heapDir ? new Session() : null;
-heapProfiler?.connect();
+/**
+ * Profiles of the measured part (`mark` to the result line): BENCH_SDK_CPU_PROF=<dir> a CPU profile,
+ * BENCH_SDK_HEAP_PROF=<dir> a sampled heap profile of everything allocated, collected or not;
+ * `<dir>/sdk-<role>-<pid>.cpuprofile` / `.heapprofile`.
+ */
+const cpuProfDir = process.env.BENCH_SDK_CPU_PROF, heapProfDir = process.env.BENCH_SDK_HEAP_PROF;
+let stopProfiles: (() => void) | null = null;
 createInterface({ input: process.stdin }).on('line', (line) => {
-  if (line === 'mark') profiler?.post('Profiler.start');
-  if (line === 'mark') heapProfiler?.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  if (line !== 'mark' || !(cpuProfDir || heapProfDir)) return;
+  const file = (dir: string | undefined, ext: string): string | undefined => dir && join(dir, `sdk-${role}-${process.pid}.${ext}`);
+  stopProfiles = startProfiles({ cpu: file(cpuProfDir, 'cpuprofile'), heap: file(heapProfDir, 'heapprofile') });
 });
 
 function emit(o: object): void {
-  // NB: the main-thread inspector answers synchronously, so the profile is written before the result line.
-  if (profiler && !('ready' in o)) {
-    profiler.post('Profiler.stop', (error, result) => {
-      if (!error) writeFileSync(join(profileDir!, `sdk-${role}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
-    });
-  }
-  if (heapProfiler && !('ready' in o)) {
-    heapProfiler.post('HeapProfiler.stopSampling', (error, result) => {
-      if (!error) writeFileSync(join(heapDir!, `sdk-${role}-${process.pid}.heapprofile`), JSON.stringify(result.profile));
-    });
-  }
+  // NB: the profiles are written before the result line (startProfiles).
+  if (!('ready' in o)) stopProfiles?.();
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
@@ -148,8 +136,8 @@ class Meter {
     this.#count += n;
     if (this.#count >= this.#nextSample) {
       this.#nextSample = this.#count + SAMPLE_EVERY;
-      const now = performance.now();
-      if (now - this.#samples[this.#samples.length - 1]?.t >= SAMPLE_MIN_MS || this.#samples.length === 0) this.#sample(now);
+      const now = performance.now(), last = this.#samples.at(-1);
+      if (last === undefined || now - last.t >= SAMPLE_MIN_MS) this.#sample(now);
     }
   }
   result(): { count: number; elapsedSec: number; cpuUsPerCount: number | null } {

@@ -10,9 +10,8 @@
  * threads, GC too).
  *   node --conditions=runnel-source --import tsx test/bench/sdk-producer-inprocess.ts
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
+import { startProfiles } from './inspector-profiles.ts';
 
 const SRC = process.env.SRC ?? fileURLToPath(new URL('../../client-sdk/src', import.meta.url));
 const { Producer } = await import(`${SRC}/producer.ts`) as typeof import('../../client-sdk/src/producer.ts');
@@ -39,10 +38,7 @@ const producer = new Producer(conn, memoryStorage().outbox, defaultClientLimits,
 const value = { t: 0, p: 'x'.repeat(88) };
 await producer.send('t', value);
 
-const heapFile = process.env.HEAP;
-const session = heapFile ? new Session() : null;
-session?.connect();
-session?.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+const stopProfiles = process.env.HEAP ? startProfiles({ heap: process.env.HEAP, heapSamplingBytes: 1024 }) : null;
 let running = true, count = 0;
 const lane = async (): Promise<void> => {
   while (running) {
@@ -54,5 +50,5 @@ const t0 = performance.now(), cpu0 = process.cpuUsage();
 setTimeout(() => { running = false; }, Number(process.env.SECONDS ?? 3) * 1000);
 await Promise.all(Array.from({ length: LANES }, lane));
 const seconds = (performance.now() - t0) / 1000, cpu = process.cpuUsage(cpu0);
-session?.post('HeapProfiler.stopSampling', (error, result) => { if (!error) writeFileSync(heapFile!, JSON.stringify(result.profile)); });
+stopProfiles?.();
 console.log(JSON.stringify({ sendsPerSec: Math.round(count / seconds), cpuUsPerRecord: Number(((cpu.user + cpu.system) / count).toFixed(3)), recordsPerBatch: Math.round(records / batches) }));
