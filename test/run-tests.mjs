@@ -55,16 +55,54 @@ const nodeOptions = [process.env.NODE_OPTIONS, '--conditions=runnel-source'].fil
 // Node 20 applies --test-timeout to each file as a whole: a file that hangs fails by name after FILE_TIMEOUT_MS
 // while the other files go on, rather than the watchdog killing the whole run.
 const FILE_TIMEOUT_MS = Number(process.env.RUNNEL_TEST_FILE_TIMEOUT_MS ?? 20 * 60 * 1000);
+// Off a terminal (CI) the TAP stream is piped through so that the names of the failed tests are repeated just
+// before node's closing summary: CI keeps only the tail of the output, and a failure 500 tests up is otherwise lost.
+const piped = !process.stdout.isTTY;
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${FILE_TIMEOUT_MS}`, ...files], {
   cwd: root,
-  stdio: 'inherit',
+  stdio: ['inherit', piped ? 'pipe' : 'inherit', 'inherit'],
   env: { ...process.env, NODE_OPTIONS: nodeOptions, RUNNEL_TEST: '1' },
 });
+if (piped) repeatFailuresBeforeSummary(child.stdout, process.stdout);
+
+/** Passes TAP through line by line; keeps each top-level `not ok` with its YAML block (capped) and writes them as
+ *  `#` comments before the `# tests N` line, which stays where node put it. */
+function repeatFailuresBeforeSummary(input, output) {
+  const failures = [];
+  let current = null;
+  let pending = '';
+  const onLine = (line) => {
+    if (/^# tests \d+$/.test(line) && failures.length > 0) {
+      output.write(`# ---- ${failures.length} failed (repeated from above) ----\n`);
+      for (const f of failures) output.write(f.map((l) => `# ${l}\n`).join(''));
+      failures.length = 0;
+    }
+    output.write(line + '\n');
+    if (line.startsWith('not ok ')) {
+      current = [line];
+      failures.push(current);
+    } else if (current !== null && (line.startsWith('  ') || line === '')) {
+      if (current.length < 40) current.push(line);
+    } else current = null;
+  };
+  input.setEncoding('utf8');
+  input.on('data', (chunk) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) !== -1) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  input.on('end', () => {
+    if (pending !== '') output.write(pending);
+  });
+}
 const watchdog = setTimeout(() => {
   console.error(`\n# test run exceeded ${WATCHDOG_MS} ms: a test process did not exit; killing it`);
   child.kill('SIGKILL');
 }, WATCHDOG_MS);
-child.on('exit', (code, signal) => {
+child.on('close', (code, signal) => {
   clearTimeout(watchdog);
   process.exit(code ?? (signal ? 1 : 0));
 });
