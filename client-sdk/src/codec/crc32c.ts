@@ -4,10 +4,12 @@
  *
  * Pure JS, slice-by-8 (Intel's "Slicing-by-8", Kounavis & Berry 2005): eight
  * 256-entry tables let the loop fold 8 bytes per iteration. It runs in
- * browsers and edge runtimes; the server may inject `@node-rs/crc32`'s native
- * `crc32c` where it is faster (see `Crc32cFn` and docs/protocol.md, Codec).
- * Invariant: the result is an unsigned 32-bit integer.
+ * browsers and edge runtimes. Outside browser builds `crc32c` hands ranges of
+ * 256 bytes or more to `@node-rs/crc32` when the app has it installed
+ * (`#native-crc32c`); the server also injects it where it takes a `Crc32cFn`
+ * (docs/protocol.md, Codec). Invariant: the result is an unsigned 32-bit integer.
  */
+import { nativeCrc32c } from '#native-crc32c';
 
 /** A CRC-32C over `bytes[start, end)`; injectable so Node can use a native one. */
 export type Crc32cFn = (bytes: Uint8Array, start: number, end: number) => number;
@@ -39,7 +41,9 @@ function buildTables(): Int32Array {
  * @example crc32c(new TextEncoder().encode('123456789')) === 0xe3069283
  */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  return ~crc32cUpdate(-1, bytes, start, end) >>> 0;
+  // Below 256 B the native call (~150 ns: a subarray and the N-API crossing) costs more than the JS loop.
+  // NB: `nativeCrc32c &&`, not `!== null`: esbuild folds `null && …` in browser builds, not a comparison.
+  return nativeCrc32c && end - start >= 256 ? nativeCrc32c(bytes, start, end) : ~crc32cUpdate(-1, bytes, start, end) >>> 0;
 }
 
 /**
