@@ -291,9 +291,15 @@ async function main(): Promise<void> {
         await catchUpRate(f.url, f.bytes, readers, 0);
         const isProfiled = PROFILE_DIR !== undefined && PROFILE_PHASE === 'catchup';
         if (isProfiled) s.child.kill('SIGUSR2');
+        const cpu0 = cpuSeconds(s.child.pid!), client0 = process.cpuUsage(), started = performance.now();
         const r = await catchUpRate(f.url, f.bytes, readers);
         if (isProfiled) s.child.kill('SIGUSR2');
-        out[s.name][readers === 1 ? 'catchUpMBps' : `catchUpMBps${readers}`] = Number(r.mbps.toFixed(1));
+        const mb = (r.mbps * (performance.now() - started)) / 1000, client = process.cpuUsage(client0);
+        const suffix = readers === 1 ? '' : String(readers);
+        out[s.name][`catchUpMBps${suffix}`] = Number(r.mbps.toFixed(1));
+        // CPU-ms per MB read, the server's and this client's: which of the two bounds the rate on 2 shared cores.
+        out[s.name][`catchUpServerCpuMsPerMB${suffix}`] = Number((((cpuSeconds(s.child.pid!) - cpu0) * 1000) / mb).toFixed(2));
+        out[s.name][`catchUpClientCpuMsPerMB${suffix}`] = Number((((client.user + client.system) / 1000) / mb).toFixed(2));
         out[s.name].catchUpResponsesPerPass = r.responses;
       });
     }
@@ -309,7 +315,7 @@ async function main(): Promise<void> {
     });
     for (const s of servers) {
       const r = out[s.name];
-      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1} (${r.appendCpuUs1} µs server CPU each), 64 writers ${r.appendsPerSec64} (${r.appendCpuUs64} µs); catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
+      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1} (${r.appendCpuUs1} µs server CPU each), 64 writers ${r.appendsPerSec64} (${r.appendCpuUs64} µs); catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass; CPU-ms per MB, 1 reader: server ${r.catchUpServerCpuMsPerMB}, client ${r.catchUpClientCpuMsPerMB}); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
     }
     const runnel = out.runnel, ref = out.reference;
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
