@@ -28,3 +28,41 @@ test('freeRestartablePort: a bindable port below the local port range, skipping 
     taken.close();
   }
 });
+
+test('freeRestartablePort never hands out a port twice in one process, though it is still free to bind', async () => {
+  const stuck = () => 0.5; // every candidate is the same port
+  const first = await freeRestartablePort(stuck);
+  const second = await freeRestartablePort(stuck);
+  assert.notEqual(second, first, 'the second pick must not be the port already handed out (not bound yet)');
+});
+
+test('reserve: a port another live process reserved is refused; one whose owner is gone is taken over; the owner\'s exit releases it', async () => {
+  const { mkdtempSync, writeFileSync, existsSync, readFileSync } = await import('node:fs');
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { reserve, release, reservationDir } = await import('./free-port.ts');
+  const saved = reservationDir.path;
+  reservationDir.path = mkdtempSync(join(tmpdir(), 'runnel-ports-test-'));
+  const live = spawn('sleep', ['30']);
+  try {
+    writeFileSync(join(reservationDir.path, '24001'), String(live.pid));
+    assert.equal(reserve(24_001), false, 'held by a live process');
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    writeFileSync(join(reservationDir.path, '24002'), String(dead.stdout));
+    assert.equal(reserve(24_002), true, 'its owner exited: taken over');
+    assert.equal(readFileSync(join(reservationDir.path, '24002'), 'utf8'), String(process.pid));
+    assert.equal(reserve(24_002), false, 'this process holds it already');
+    release(24_002);
+    assert.equal(existsSync(join(reservationDir.path, '24002')), false, 'release removes the file');
+    // A child that reserves and exits normally leaves no file behind.
+    const url = new URL('./free-port.ts', import.meta.url).href;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      `const m = await import(${JSON.stringify(url)}); m.reservationDir.path = ${JSON.stringify(reservationDir.path)}; if (!m.reserve(24003)) process.exit(3); process.stdout.write('held')`], { encoding: 'utf8' });
+    assert.equal(child.stdout, 'held', child.stderr);
+    assert.equal(existsSync(join(reservationDir.path, '24003')), false, 'released at the owner\'s exit');
+  } finally {
+    live.kill();
+    reservationDir.path = saved;
+  }
+});

@@ -8,9 +8,21 @@
  * local port range, net.ipv4.ip_local_port_range) could take it, and the
  * restart would fail with EADDRINUSE. `freeRestartablePort` picks one below
  * that range, which the kernel never assigns by itself.
+ *
+ * Checking that a port is free is not enough either: between the check and
+ * the child's bind, the same port can be picked again — by this process for
+ * another node of the same cluster, or by another test process running
+ * concurrently (CI failed once on a replication port taken that way). So a
+ * port handed out is reserved: in this process for its lifetime, and across
+ * processes by a file `<tmpdir>/runnel-ports/<port>` holding the owner's pid,
+ * created exclusively, removed when the owner exits and taken over when that
+ * pid is gone.
  */
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assert } from '@runnel/client/codec';
 
 /** Lowest port `freeRestartablePort` picks (above the well-known and most registered service ports in use on dev machines). */
@@ -50,9 +62,74 @@ export async function freeRestartablePort(random: () => number = Math.random): P
   if (span === null) return freePort();
   for (let i = 0; i < ATTEMPTS; i++) {
     const port = span.min + Math.floor(random() * (span.max - span.min + 1));
+    if (!reserve(port)) continue;
     if (await isFree(port)) return port;
+    release(port);
   }
   return freePort();
+}
+
+/** Where reservations live; overridable so a test can use its own directory. */
+export const reservationDir = { path: join(tmpdir(), 'runnel-ports') };
+/** Ports this process reserved (kept for its lifetime: a restart binds the same port again). */
+const reserved = new Set<number>();
+let releaseOnExit = false;
+
+/** Whether `pid` is a live process (EPERM: alive, someone else's). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Reserves `port` for this process: false when this process or another live one holds it. A reservation whose
+ * owner is gone (killed without its exit handler) is taken over.
+ */
+export function reserve(port: number): boolean {
+  if (reserved.has(port)) return false;
+  const file = join(reservationDir.path, String(port));
+  mkdirSync(reservationDir.path, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      reserved.add(port);
+      if (!releaseOnExit) {
+        releaseOnExit = true;
+        process.once('exit', () => { for (const p of reserved) release(p); });
+      }
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+      const owner = Number(readFileSafe(file));
+      // NB: an empty file is a reservation being written this instant: taken.
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isAlive(owner)) {
+        try { unlinkSync(file); } catch { /* another process took it over first */ }
+        continue;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+/** Drops this process's reservation of `port` (its file too). */
+export function release(port: number): void {
+  if (!reserved.delete(port)) return;
+  try { unlinkSync(join(reservationDir.path, String(port))); } catch { /* already gone */ }
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function isFree(port: number): Promise<boolean> {
