@@ -30,8 +30,19 @@ const RESTARTABLE_MIN = 20_000;
 /** Candidates tried before falling back to the kernel's choice. */
 const ATTEMPTS = 64;
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close): another process may take it before it is used. */
+/**
+ * A free TCP port on 127.0.0.1 (listen on 0, read it, close), reserved like a restartable one (a port another
+ * process of this project reserved is skipped); the kernel may still give it to an outgoing connection before it is used.
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < ATTEMPTS; i++) {
+    const port = await kernelPort();
+    if (reserve(port)) return port;
+  }
+  return kernelPort();
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
