@@ -274,15 +274,17 @@ async function main(): Promise<void> {
     await each(async (s) => { await appendRate(s.base, 8, 1); const f = await fillReadStream(s.base); await catchUpRate(f.url, f.bytes, 1, 0); });
     for (const writers of [1, 64]) {
       await each(async (s) => {
-        const cpu0 = cpuSeconds(s.child.pid!);
+        const cpu0 = cpuSeconds(s.child.pid!), client0 = process.cpuUsage();
         const started = performance.now();
         const isProfiled = PROFILE_DIR !== undefined && PROFILE_PHASE === `append${writers}`;
         if (isProfiled) s.child.kill('SIGUSR2');
         const rate = await appendRate(s.base, writers);
         if (isProfiled) s.child.kill('SIGUSR2');
-        const appends = rate * ((performance.now() - started) / 1000);
+        const appends = rate * ((performance.now() - started) / 1000), client = process.cpuUsage(client0);
         out[s.name][`appendsPerSec${writers}`] = Math.round(rate);
         out[s.name][`appendCpuUs${writers}`] = Math.round(((cpuSeconds(s.child.pid!) - cpu0) * 1e6) / appends);
+        // The writers' own CPU per append: with one writer, client CPU + server CPU + fdatasync is the round trip's floor.
+        out[s.name][`appendClientCpuUs${writers}`] = Math.round((client.user + client.system) / appends);
       });
     }
     for (const readers of [1, READERS]) {
@@ -315,7 +317,7 @@ async function main(): Promise<void> {
     });
     for (const s of servers) {
       const r = out[s.name];
-      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1} (${r.appendCpuUs1} µs server CPU each), 64 writers ${r.appendsPerSec64} (${r.appendCpuUs64} µs); catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass; CPU-ms per MB, 1 reader: server ${r.catchUpServerCpuMsPerMB}, client ${r.catchUpClientCpuMsPerMB}); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
+      console.log(`${s.name.padEnd(10)} appends/s 1 writer ${r.appendsPerSec1} (${r.appendCpuUs1} µs server CPU each, ${r.appendClientCpuUs1} µs client CPU), 64 writers ${r.appendsPerSec64} (${r.appendCpuUs64} µs); catch-up ${r.catchUpMBps} MB/s 1 reader, ${r[`catchUpMBps${READERS}`]} MB/s ${READERS} readers (${r.catchUpResponsesPerPass} responses a pass; CPU-ms per MB, 1 reader: server ${r.catchUpServerCpuMsPerMB}, client ${r.catchUpClientCpuMsPerMB}); long-poll p50 ${r.longPollP50Ms} ms p99 ${r.longPollP99Ms} ms; SSE p50 ${r.sseP50Ms} ms p99 ${r.sseP99Ms} ms`);
     }
     const runnel = out.runnel, ref = out.reference;
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
