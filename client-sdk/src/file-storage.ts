@@ -66,14 +66,15 @@ async function lockDir(dir: string): Promise<() => Promise<void>> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
     }
     const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
       throw new RunnelError('INVALID_REQUEST', VERBOSE ? `client storage ${dir} is in use by process ${pid}; give each client its own directory` : '');
     }
     await unlink(lockPath).catch(() => {}); // stale: its process is gone
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether `pid` is a live process (EPERM: alive, someone else's); the server's port reservations use it too. */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

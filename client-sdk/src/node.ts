@@ -1,2 +1,2 @@
 /** @runnel/client/node — Node-only extras (uses node:fs). */
-export { fileStorage } from './file-storage.ts';
+export { fileStorage, isProcessAlive } from './file-storage.ts';

@@ -57,7 +57,7 @@ test('reserve: a port another live process reserved is refused; one whose owner 
     assert.equal(existsSync(join(reservationDir.path, '24002')), false, 'release removes the file');
     // A child that reserves and exits normally leaves no file behind.
     const url = new URL('./free-port.ts', import.meta.url).href;
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    const child = spawnSync(process.execPath, ['--conditions=runnel-source', '--import', 'tsx', '--input-type=module', '-e',
       `const m = await import(${JSON.stringify(url)}); m.reservationDir.path = ${JSON.stringify(reservationDir.path)}; if (!m.reserve(24003)) process.exit(3); process.stdout.write('held')`], { encoding: 'utf8' });
     assert.equal(child.stdout, 'held', child.stderr);
     assert.equal(existsSync(join(reservationDir.path, '24003')), false, 'released at the owner\'s exit');

@@ -24,6 +24,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assert } from '@runnel/client/codec';
+import { isProcessAlive } from '@runnel/client/node';
 
 /** Lowest port `freeRestartablePort` picks (above the well-known and most registered service ports in use on dev machines). */
 const RESTARTABLE_MIN = 20_000;
@@ -86,16 +87,6 @@ export const reservationDir = { path: join(tmpdir(), 'runnel-ports') };
 const reserved = new Set<number>();
 let releaseOnExit = false;
 
-/** Whether `pid` is a live process (EPERM: alive, someone else's). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Reserves `port` for this process: false when this process or another live one holds it. A reservation whose
  * owner is gone (killed without its exit handler) is taken over.
@@ -119,7 +110,7 @@ export function reserve(port: number): boolean {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
       const owner = Number(readFileSafe(file));
       // NB: an empty file is a reservation being written this instant: taken.
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isProcessAlive(owner)) {
         try { unlinkSync(file); } catch { /* another process took it over first */ }
         continue;
       }
