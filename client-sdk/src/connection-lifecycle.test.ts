@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import type { RunnelError } from './codec/error-codes.ts';
 import { Connection, type ConnectionOptions } from './connection.ts';
 import { FakeBroker } from './fake-broker.ts';
+import type { TransportFactory } from './transport.ts';
 import { FAST_RETRY_MAX_DELAY_MS, FAST_RETRY_WINDOW_MS, STABLE_SESSION_MS, seededRandom } from './reconnect-policy.ts';
 
 class FakeWindow extends EventTarget {
@@ -173,7 +174,16 @@ test('after a stable session drops, a restarting broker is redialled at least ev
 
 test('a broker that freezes while a request waits is dropped after ~2 s of silence (not 2 × pingIntervalMs); one that answers pings is kept', async () => {
   const broker = new FakeBroker(1), win = new FakeWindow();
-  const conn = connection(broker, win, { requestTimeoutMs: 60_000, pingIntervalMs: 15_000 });
+  // The silence the connection counts runs from the last frame it received (a pong here, up to ~1 s before the
+  // freeze, by the phase of its keep-alive ticks against this test's sleep), not from the freeze.
+  let lastFrameAt = 0;
+  const transport: TransportFactory = (url, listener) => broker.transport(url, {
+    open: () => listener.open(),
+    message: (data) => { lastFrameAt = Date.now(); listener.message(data); },
+    close: (code, reason) => listener.close(code, reason),
+    error: (error) => listener.error(error),
+  });
+  const conn = connection(broker, win, { requestTimeoutMs: 60_000, pingIntervalMs: 15_000, transport });
   try {
     conn.open();
     await until('connected', () => conn.state === 'connected');
@@ -187,8 +197,11 @@ test('a broker that freezes while a request waits is dropped after ~2 s of silen
     broker.frozen = true;
     const frozeAt = Date.now();
     await until('dropped', () => conn.state !== 'connected', 4_000);
-    const ms = Date.now() - frozeAt;
-    assert.ok(ms >= 1_500 && ms < 3_500, `dropped ${ms} ms after the broker froze`);
+    const droppedAt = Date.now();
+    const ms = droppedAt - frozeAt, silentMs = droppedAt - lastFrameAt;
+    // Dropped at twice BUSY_SILENCE_MS (1 s) of silence, not before: its ticks run every 500 ms.
+    assert.ok(silentMs >= 2_000, `dropped after ${silentMs} ms of silence (its last frame ${frozeAt - lastFrameAt} ms before the freeze)`);
+    assert.ok(ms < 3_500, `dropped ${ms} ms after the broker froze`);
     const e = await held;
     assert.ok(e instanceof Error, 'the waiting request fails (the caller retries on the next connection)');
     broker.frozen = false;
