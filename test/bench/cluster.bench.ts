@@ -269,21 +269,21 @@ try {
     console.log(`cluster: etcd + ${BROKERS} brokers formed in ${Date.now() - startedMs} ms (pids ${cluster.brokers.map((b) => `node ${b.id} ${b.pid}`).join(', ')})`);
     try {
       const byId = new Map(cluster.brokers.map((b) => [b.id, b]));
+      /** A 1-partition topic of the latency phases, once every broker sees it led with the full ISR: its leader and a follower. */
+      const latencyTopic = async (name: string) => {
+        await createTopic(cluster.brokers[0].url, name, 1, REPLICATION_FACTOR);
+        const [p0] = await awaitTopicReady(cluster, name, 1);
+        return { leader: byId.get(p0.leader)!, other: cluster.brokers.find((b) => b.id !== p0.leader)! };
+      };
       const watched: Watched[] = cluster.brokers.map((b) => ({ name: `node ${b.id}`, url: b.url, pid: b.pid }));
       if (only.has('latency')) {
-        await createTopic(cluster.brokers[0].url, 'latency', 1, REPLICATION_FACTOR);
-        const [p0] = await awaitTopicReady(cluster, 'latency', 1);
-        const leader = byId.get(p0.leader)!;
-        const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
+        const { leader, other } = await latencyTopic('latency');
         lat = await latency(leader.wsUrl, other.wsUrl, 'latency', { ...Object.fromEntries(watched.map((b) => [b.name, b.pid])), etcd: cluster.etcd.pid });
         console.log(`end-to-end latency at 10,000 records/s (produce to node ${leader.id}, the leader; consume from node ${other.id}, a follower): p50 ${lat.p50Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms (${lat.records} records)\n  ${formatUsage(lat.machine)}`);
         await settle();
       }
       if (only.has('sdklatency')) {
-        await createTopic(cluster.brokers[0].url, 'latency-sdk', 1, REPLICATION_FACTOR);
-        const [p0] = await awaitTopicReady(cluster, 'latency-sdk', 1);
-        const leader = byId.get(p0.leader)!;
-        const other = cluster.brokers.find((b) => b.id !== p0.leader)!;
+        const { leader, other } = await latencyTopic('latency-sdk');
         sdkLat = await sdkLatency(leader.wsUrl, other.wsUrl, 'latency-sdk', watched, { etcd: cluster.etcd.pid });
         console.log(`end-to-end latency through the SDK at ${LATENCY_RATE.toLocaleString()} records/s (SDK producer, a promise per record, to node ${leader.id}, the leader; one SDK subscriber on node ${other.id}, a follower): p50 ${sdkLat.p50Ms.toFixed(2)} ms, p99 ${sdkLat.p99Ms.toFixed(2)} ms, max ${sdkLat.maxMs.toFixed(2)} ms (${sdkLat.records} records in ${sdkLat.frames} frames, ${sdkLat.producerErrors} producer errors)\n  ${formatUsage(sdkLat.machine)}`);
         await settle();
@@ -291,9 +291,7 @@ try {
       if (only.has('sdklatencyleader')) {
         // Kafka's default: the consumer fetches from the leader (follower fetching, KIP-392, is opt-in). One hop
         // fewer than the reported figure (no leader → follower high-watermark notice); reported beside it.
-        await createTopic(cluster.brokers[0].url, 'latency-sdk-leader', 1, REPLICATION_FACTOR);
-        const [p0] = await awaitTopicReady(cluster, 'latency-sdk-leader', 1);
-        const leader = byId.get(p0.leader)!;
+        const { leader } = await latencyTopic('latency-sdk-leader');
         sdkLeaderLat = await sdkLatency(leader.wsUrl, leader.wsUrl, 'latency-sdk-leader', watched, { etcd: cluster.etcd.pid });
         console.log(`end-to-end latency through the SDK, subscriber on the leader (node ${leader.id}, with the producer): p50 ${sdkLeaderLat.p50Ms.toFixed(2)} ms, p99 ${sdkLeaderLat.p99Ms.toFixed(2)} ms, max ${sdkLeaderLat.maxMs.toFixed(2)} ms (${sdkLeaderLat.records} records in ${sdkLeaderLat.frames} frames)\n  ${formatUsage(sdkLeaderLat.machine)}`);
         await settle();
